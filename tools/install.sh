@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs Cairn's pinned external tools. Safe to run again: each step is
+# skipped while the pins it depends on are unchanged.
+#
+#   tools/node_modules   anvil, forge, cast and solcjs from package-lock.json (npm ci)
+#   tools/bin/ipfs       Kubo built from tools/kubo/go.mod through the Go module proxy
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need() { command -v "$1" >/dev/null || { echo "tools/install.sh: '$1' is required but not installed ($2)" >&2; exit 1; }; }
+fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+need node "Node.js 20+"
+need npm "npm"
+need go "Go 1.26+"
+
+npm_stamp=node_modules/.cairn-stamp
+npm_pin=$(fingerprint package.json package-lock.json)
+if [[ ! -f $npm_stamp || $(cat "$npm_stamp") != "$npm_pin" ]]; then
+  echo "==> npm ci (foundry, solc)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_pin" > "$npm_stamp"
+fi
+
+kubo_stamp=bin/.ipfs-stamp
+kubo_pin=$(fingerprint kubo/go.mod kubo/go.sum kubo/main.go)
+if [[ ! -x bin/ipfs || ! -f $kubo_stamp || $(cat "$kubo_stamp") != "$kubo_pin" ]]; then
+  echo "==> building Kubo from the Go module proxy (takes a few minutes the first time)"
+  mkdir -p bin
+  (cd kubo && go build -trimpath -o ../bin/ipfs .)
+  echo "$kubo_pin" > "$kubo_stamp"
+fi
+
+echo "tools ready: $(bin/ipfs version), $(node_modules/.bin/anvil --version | head -1)"
