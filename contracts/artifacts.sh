@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the contracts and writes (or checks) the committed artifacts.
+#
+#   contracts/artifacts.sh write   refresh contracts/artifacts/*.json
+#   contracts/artifacts.sh check   fail if the committed artifacts are stale
+#
+# An artifact holds only what the Rust bindings and deploy scripts need: the
+# ABI and the creation and runtime bytecode. Metadata hashes are switched off
+# in foundry.toml, so the bytecode depends on the code alone and the check is
+# reproducible across machines and checkout paths.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-check}
+forge=../tools/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+contracts=(Cairn)
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$forge" build --quiet --skip test --out "$out/forge" >/dev/null
+mkdir -p "$out/artifacts"
+for c in "${contracts[@]}"; do
+  node -e '
+    const a = require(process.argv[1]);
+    const slim = { abi: a.abi, bytecode: { object: a.bytecode.object }, deployedBytecode: { object: a.deployedBytecode.object } };
+    process.stdout.write(JSON.stringify(slim, null, 2) + "\n");
+  ' "$out/forge/$c.sol/$c.json" > "$out/artifacts/$c.json"
+done
+
+case "$mode" in
+  write)
+    cp "$out"/artifacts/*.json artifacts/
+    echo "wrote contracts/artifacts/{$(IFS=,; echo "${contracts[*]}")}.json"
+    ;;
+  check)
+    for c in "${contracts[@]}"; do
+      if ! diff -q "$out/artifacts/$c.json" "artifacts/$c.json" >/dev/null; then
+        echo "contracts/artifacts/$c.json is stale against contracts/src." >&2
+        echo "Run 'contracts/artifacts.sh write' and commit the result." >&2
+        exit 1
+      fi
+    done
+    echo "contract artifacts are up to date"
+    ;;
+  *) echo "usage: $0 write|check" >&2; exit 2 ;;
+esac
