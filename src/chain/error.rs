@@ -1,0 +1,116 @@
+use alloy::{
+    primitives::{Address, B256},
+    providers::PendingTransactionError,
+    transports::{RpcError, TransportError},
+};
+use cairn_contracts::Cairn::CairnErrors;
+
+/// Errors from the chain client.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The node could not be reached or answered with an error.
+    #[error("RPC error: {0}")]
+    Rpc(#[source] TransportError),
+    /// The contract rejected the call.
+    #[error("contract reverted: {0}")]
+    Reverted(Revert),
+    /// The transaction was mined but failed.
+    #[error("transaction {tx} failed on chain")]
+    TxFailed {
+        /// The transaction hash.
+        tx: B256,
+    },
+    /// The transaction was not mined in time.
+    #[error("transaction was not mined in time: {0}")]
+    NotMined(String),
+    /// No contract code at the configured address.
+    #[error("no Cairn contract is deployed at {0}; check --contract or the deployment file")]
+    NotDeployed(Address),
+    /// A transaction was needed but no wallet was configured.
+    #[error("this needs a wallet: pass --private-key or set CAIRN_PRIVATE_KEY")]
+    MissingSigner,
+    /// A receipt lacked what a successful call must produce.
+    #[error("transaction {tx} has no {event}")]
+    MissingEvent {
+        /// The transaction hash.
+        tx: B256,
+        /// What was missing.
+        event: &'static str,
+    },
+    /// Any other contract-binding failure (ABI encoding, decoding).
+    #[error("contract call failed: {0}")]
+    Contract(String),
+}
+
+/// A revert, decoded into the contract's custom errors where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revert {
+    /// The key is all zero.
+    ZeroKey,
+    /// The key is the one already registered.
+    KeyUnchanged,
+    /// The recipient is zero.
+    ZeroRecipient,
+    /// The digest is zero.
+    ZeroDigest,
+    /// Revert data this client does not know.
+    Unknown(String),
+}
+
+impl std::fmt::Display for Revert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ZeroKey => "ZeroKey (the all-zero key cannot be registered)",
+            Self::KeyUnchanged => {
+                "KeyUnchanged (this key is already registered; nothing to rotate)"
+            }
+            Self::ZeroRecipient => "ZeroRecipient (a post needs a recipient)",
+            Self::ZeroDigest => "ZeroDigest (a post needs a block digest)",
+            Self::Unknown(data) => return write!(f, "unrecognised revert data {data}"),
+        })
+    }
+}
+
+impl ChainError {
+    /// Whether retrying the same call later may succeed (connection loss,
+    /// rate limiting, timeouts), as opposed to a revert that will repeat.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Rpc(RpcError::Transport(_)) => true,
+            // 429 and -32005 are how nodes and providers say "slow down".
+            Self::Rpc(RpcError::ErrorResp(payload)) => matches!(payload.code, 429 | -32005),
+            Self::NotMined(_) => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn from_transport(e: TransportError) -> Self {
+        Self::Rpc(e)
+    }
+
+    pub(crate) fn from_contract(e: alloy::contract::Error) -> Self {
+        if let Some(decoded) = e.as_decoded_interface_error::<CairnErrors>() {
+            return Self::Reverted(match decoded {
+                CairnErrors::ZeroKey(_) => Revert::ZeroKey,
+                CairnErrors::KeyUnchanged(_) => Revert::KeyUnchanged,
+                CairnErrors::ZeroRecipient(_) => Revert::ZeroRecipient,
+                CairnErrors::ZeroDigest(_) => Revert::ZeroDigest,
+            });
+        }
+        if let Some(data) = e.as_revert_data() {
+            return Self::Reverted(Revert::Unknown(data.to_string()));
+        }
+        match e {
+            alloy::contract::Error::TransportError(t) => Self::Rpc(t),
+            alloy::contract::Error::PendingTransactionError(p) => Self::from_pending(p),
+            other => Self::Contract(other.to_string()),
+        }
+    }
+
+    pub(crate) fn from_pending(e: PendingTransactionError) -> Self {
+        match e {
+            PendingTransactionError::TransportError(t) => Self::Rpc(t),
+            other => Self::NotMined(other.to_string()),
+        }
+    }
+}

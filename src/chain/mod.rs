@@ -1,0 +1,301 @@
+//! The alloy client for the Cairn contract.
+//!
+//! Bindings come from `cairn-contracts` (generated from the committed
+//! artifact). Every failure surfaces as a [`ChainError`]: reverts are decoded
+//! into the contract's custom errors, RPC failures keep their transport error
+//! and say whether a retry may help.
+//!
+//! Nonces: the provider asks the node for the pending nonce before each
+//! transaction (alloy's simple nonce manager, not its caching default), and
+//! [`CairnClient`] waits for each receipt before returning. So a call that
+//! reverts during gas estimation leaves no gap, a process never reuses a
+//! nonce, and a restart never skips one.
+
+mod error;
+
+use std::time::Duration;
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, TransactionReceipt},
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+pub use cairn_contracts::Cairn;
+pub use error::{ChainError, Revert};
+
+use crate::crypto::PublicKey;
+
+/// How long to wait for a transaction to be mined before giving up.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A messaging key as the registry holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisteredKey {
+    /// The x25519 public key.
+    pub key: PublicKey,
+    /// 1 for the first registration, bumped by each rotation.
+    pub version: u64,
+}
+
+/// Where a transaction landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The transaction hash.
+    pub tx: B256,
+    /// The block number.
+    pub block: u64,
+    /// The block hash.
+    pub block_hash: B256,
+    /// Gas used by the transaction.
+    pub gas_used: u64,
+}
+
+/// A `Posted` event as found on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedLog {
+    /// The decoded event.
+    pub event: Cairn::Posted,
+    /// The transaction and block that hold it.
+    pub inclusion: Inclusion,
+    /// The log's index within its block.
+    pub log_index: u64,
+}
+
+/// A connection to one deployed Cairn contract.
+#[derive(Debug, Clone)]
+pub struct CairnClient {
+    provider: DynProvider,
+    contract: Cairn::CairnInstance<DynProvider>,
+    signer: Option<Address>,
+}
+
+impl CairnClient {
+    /// Connects to `rpc_url` (http or ws) and checks that `contract` has code.
+    /// With a `signer`, the client can send transactions.
+    pub async fn connect(
+        rpc_url: &str,
+        contract: Address,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<Self, ChainError> {
+        let sender = signer.as_ref().map(|s| s.address());
+        let provider = connect_provider(rpc_url, signer).await?;
+        let code = provider
+            .get_code_at(contract)
+            .await
+            .map_err(ChainError::from_transport)?;
+        if code.is_empty() {
+            return Err(ChainError::NotDeployed(contract));
+        }
+        Ok(Self {
+            contract: Cairn::new(contract, provider.clone()),
+            provider,
+            signer: sender,
+        })
+    }
+
+    /// Deploys a new Cairn contract from the committed artifact's bytecode.
+    pub async fn deploy(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+    ) -> Result<(Address, Inclusion), ChainError> {
+        let provider = connect_provider(rpc_url, Some(signer)).await?;
+        let receipt = send_and_wait(Cairn::deploy_builder(&provider)).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let address = receipt.contract_address.ok_or(ChainError::MissingEvent {
+            tx: inclusion.tx,
+            event: "contract creation",
+        })?;
+        Ok((address, inclusion))
+    }
+
+    /// The contract address.
+    pub fn address(&self) -> Address {
+        *self.contract.address()
+    }
+
+    /// The underlying provider, for reads this client does not wrap.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The registered key of `owner`, or `None` if it never registered.
+    pub async fn key_of(&self, owner: Address) -> Result<Option<RegisteredKey>, ChainError> {
+        let key = self
+            .contract
+            .keyOf(owner)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((key.version != 0).then(|| RegisteredKey {
+            key: PublicKey::from(key.pubkey),
+            version: key.version,
+        }))
+    }
+
+    /// Publishes or rotates the signer's messaging key.
+    pub async fn register_key(
+        &self,
+        key: &PublicKey,
+    ) -> Result<(RegisteredKey, Inclusion), ChainError> {
+        self.require_signer()?;
+        let receipt = send_and_wait(self.contract.registerKey(key.to_b256())).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let event = decode_event::<Cairn::KeyRegistered>(&receipt, inclusion.tx, "KeyRegistered")?;
+        Ok((
+            RegisteredKey {
+                key: PublicKey::from(event.event.pubkey),
+                version: event.event.version,
+            },
+            inclusion,
+        ))
+    }
+
+    /// Anchors `digest` as a post from the signer to `to`.
+    pub async fn post(&self, to: B256, digest: B256) -> Result<PostedLog, ChainError> {
+        self.require_signer()?;
+        let receipt = send_and_wait(self.contract.post(to, digest)).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let found = decode_event::<Cairn::Posted>(&receipt, inclusion.tx, "Posted")?;
+        Ok(PostedLog {
+            event: found.event,
+            inclusion,
+            log_index: found.log_index,
+        })
+    }
+
+    /// Every `Posted` event that anchors `digest`, oldest first.
+    pub async fn posts_with_digest(&self, digest: B256) -> Result<Vec<PostedLog>, ChainError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(Cairn::Posted::SIGNATURE_HASH)
+            .topic3(digest)
+            .from_block(0);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(ChainError::from_transport)?;
+        logs.into_iter()
+            .map(|log| {
+                let tx = log.transaction_hash.unwrap_or_default();
+                let inclusion = Inclusion {
+                    tx,
+                    block: log.block_number.unwrap_or_default(),
+                    block_hash: log.block_hash.unwrap_or_default(),
+                    gas_used: 0,
+                };
+                let log_index = log.log_index.unwrap_or_default();
+                let event =
+                    log.log_decode::<Cairn::Posted>()
+                        .map_err(|_| ChainError::MissingEvent {
+                            tx,
+                            event: "Posted",
+                        })?;
+                Ok(PostedLog {
+                    event: event.inner.data,
+                    inclusion,
+                    log_index,
+                })
+            })
+            .collect()
+    }
+
+    fn require_signer(&self) -> Result<Address, ChainError> {
+        self.signer.ok_or(ChainError::MissingSigner)
+    }
+}
+
+/// A provider for `rpc_url` (http or ws), able to sign when given a wallet.
+async fn connect_provider(
+    rpc_url: &str,
+    signer: Option<PrivateKeySigner>,
+) -> Result<DynProvider, ChainError> {
+    // alloy's recommended fillers cache nonces: a nonce handed out to a call
+    // whose gas estimation then reverts is never used, and every later
+    // transaction waits forever behind the gap. Asking the node for the
+    // pending nonce each time cannot drift.
+    let builder = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id();
+    let provider = match signer {
+        Some(signer) => builder
+            .wallet(EthereumWallet::from(signer))
+            .connect(rpc_url)
+            .await
+            .map_err(ChainError::from_transport)?
+            .erased(),
+        None => builder
+            .connect(rpc_url)
+            .await
+            .map_err(ChainError::from_transport)?
+            .erased(),
+    };
+    Ok(provider)
+}
+
+/// Sends `call`, waits for its receipt and fails unless it succeeded.
+async fn send_and_wait<C>(
+    call: alloy::contract::CallBuilder<&DynProvider, C>,
+) -> Result<TransactionReceipt, ChainError>
+where
+    C: alloy::contract::CallDecoder,
+{
+    let receipt = call
+        .send()
+        .await
+        .map_err(ChainError::from_contract)?
+        .with_timeout(Some(RECEIPT_TIMEOUT))
+        .get_receipt()
+        .await
+        .map_err(ChainError::from_pending)?;
+    if !receipt.status() {
+        return Err(ChainError::TxFailed {
+            tx: receipt.transaction_hash,
+        });
+    }
+    Ok(receipt)
+}
+
+struct FoundEvent<E> {
+    event: E,
+    log_index: u64,
+}
+
+fn decode_event<E: SolEvent>(
+    receipt: &TransactionReceipt,
+    tx: B256,
+    name: &'static str,
+) -> Result<FoundEvent<E>, ChainError> {
+    receipt
+        .logs()
+        .iter()
+        .find_map(|log| {
+            let decoded = log.log_decode::<E>().ok()?;
+            Some(FoundEvent {
+                event: decoded.inner.data,
+                log_index: log.log_index.unwrap_or_default(),
+            })
+        })
+        .ok_or(ChainError::MissingEvent { tx, event: name })
+}
+
+fn inclusion_of(receipt: &TransactionReceipt) -> Result<Inclusion, ChainError> {
+    let tx = receipt.transaction_hash;
+    Ok(Inclusion {
+        tx,
+        block: receipt.block_number.ok_or(ChainError::MissingEvent {
+            tx,
+            event: "block number",
+        })?,
+        block_hash: receipt.block_hash.ok_or(ChainError::MissingEvent {
+            tx,
+            event: "block hash",
+        })?,
+        gas_used: receipt.gas_used,
+    })
+}

@@ -1,0 +1,153 @@
+//! The send and read flows, shared by the CLI and the tests.
+//!
+//! Sending checks the recipient's registered key *before* anything is stored
+//! or anchored, so a message nobody can read never reaches IPFS or the chain.
+//! Reading trusts nothing it fetched: the block is re-hashed against its CID,
+//! the envelope is authenticated by opening it, and the envelope's claimed
+//! sender and recipient must match the on-chain `Posted` event.
+
+use std::{sync::Arc, time::SystemTime};
+
+use alloy::primitives::{Address, B256};
+use bytes::Bytes;
+
+use crate::{
+    chain::{CairnClient, PostedLog},
+    crypto::SecretKey,
+    envelope::{self, Body, Header, Opened},
+    store::{cid, BlobStore, Cid},
+    Error, Result,
+};
+
+/// A step of [`Messenger::send`], reported to a progress callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStep {
+    /// Looking up the recipient's key.
+    ResolvingKey,
+    /// Encrypting on this device.
+    Sealing,
+    /// Writing the envelope block.
+    Storing,
+    /// Waiting for the anchoring transaction.
+    Anchoring,
+}
+
+/// A message that was stored and anchored.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The envelope block's CID.
+    pub cid: Cid,
+    /// Its sha2-256 digest, as anchored.
+    pub digest: B256,
+    /// The envelope size in bytes.
+    pub size: usize,
+    /// The `Posted` event.
+    pub anchor: PostedLog,
+}
+
+/// A message that was fetched, verified and opened.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The opened envelope.
+    pub opened: Opened,
+    /// The on-chain anchor whose sender and recipient match the envelope.
+    pub anchor: PostedLog,
+}
+
+/// One wallet's view of Cairn: its chain client, its store and its key.
+#[derive(Debug, Clone)]
+pub struct Messenger {
+    chain: CairnClient,
+    store: Arc<dyn BlobStore>,
+    wallet: Address,
+    key: SecretKey,
+}
+
+impl Messenger {
+    /// A messenger for `wallet`, reading with `key`.
+    pub fn new(
+        chain: CairnClient,
+        store: Arc<dyn BlobStore>,
+        wallet: Address,
+        key: SecretKey,
+    ) -> Self {
+        Self {
+            chain,
+            store,
+            wallet,
+            key,
+        }
+    }
+
+    /// Seals `body` for `to` and the sender, stores it and anchors its digest.
+    pub async fn send(
+        &self,
+        to: Address,
+        body: &Body,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Sent> {
+        progress(SendStep::ResolvingKey);
+        let recipient = self
+            .chain
+            .key_of(to)
+            .await?
+            .ok_or(Error::RecipientNotRegistered(to))?;
+        progress(SendStep::Sealing);
+        let header = Header::direct(self.wallet, to, unix_now());
+        let bytes = envelope::seal(&header, body, &[recipient.key, self.key.public_key()])?;
+        let size = bytes.len();
+        progress(SendStep::Storing);
+        let cid = self.store.put(Bytes::from(bytes)).await?;
+        let digest = cid::digest_of(&cid)?;
+        progress(SendStep::Anchoring);
+        let anchor = self.chain.post(to.into_word(), digest).await?;
+        Ok(Sent {
+            cid,
+            digest,
+            size,
+            anchor,
+        })
+    }
+
+    /// Fetches, verifies and opens the message in block `cid`, and checks it
+    /// against its on-chain anchor.
+    pub async fn read(&self, cid: &Cid) -> Result<Received> {
+        let digest = cid::digest_of(cid)?;
+        let bytes = self.store.get(cid).await?;
+        let opened = envelope::open(&bytes, &self.key)?;
+        let anchors = self.chain.posts_with_digest(digest).await?;
+        let anchor = matching_anchor(&opened.header, anchors)?;
+        Ok(Received { opened, anchor })
+    }
+}
+
+/// The anchor that agrees with the envelope's authenticated header.
+///
+/// The envelope AEAD proves the header was sealed together with the body,
+/// but anyone may seal a header that names another sender; only the chain's
+/// `Posted.from` proves who posted it. An envelope anchored only by others
+/// than its claimed sender is a forgery.
+fn matching_anchor(header: &Header, anchors: Vec<PostedLog>) -> Result<PostedLog> {
+    if anchors.is_empty() {
+        return Err(Error::AnchorMismatch(
+            "no Posted event anchors this block".into(),
+        ));
+    }
+    let count = anchors.len();
+    anchors
+        .into_iter()
+        .find(|a| a.event.from == header.sender && a.event.to == header.recipient)
+        .ok_or_else(|| {
+            Error::AnchorMismatch(format!(
+                "{count} anchor(s) found, none posted by the claimed sender {} to {}",
+                header.sender, header.recipient
+            ))
+        })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
