@@ -1,0 +1,196 @@
+//! Arguments shared by several subcommands, and how they resolve to clients.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use cairn::{
+    chain::CairnClient,
+    crypto::{keystore, wallet, SecretKey},
+    messenger::Messenger,
+    store::{BlobStore, EmbeddedStore, KuboStore},
+};
+
+/// Settings every command shares.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Where keystores, the embedded block store and the deployment file live.
+    #[arg(long, env = "CAIRN_DATA_DIR", global = true, default_value_os_t = default_data_dir())]
+    pub(crate) data_dir: PathBuf,
+    /// JSON-RPC endpoint of the chain (http or ws).
+    #[arg(
+        long,
+        env = "CAIRN_RPC_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub(crate) rpc_url: String,
+    /// Cairn contract address. Defaults to the one in <data-dir>/deployment.json.
+    #[arg(long, env = "CAIRN_CONTRACT", global = true)]
+    pub(crate) contract: Option<Address>,
+    /// Wallet private key (hex). Never printed or logged.
+    #[arg(long, env = "CAIRN_PRIVATE_KEY", global = true, hide_env_values = true)]
+    pub(crate) private_key: Option<String>,
+    /// Where envelope blocks are stored and read.
+    #[arg(long, env = "CAIRN_STORE", global = true, value_enum, default_value_t = StoreKind::Embedded)]
+    pub(crate) store: StoreKind,
+    /// Kubo RPC endpoint, with --store kubo.
+    #[arg(
+        long,
+        env = "CAIRN_KUBO_URL",
+        global = true,
+        default_value = "http://127.0.0.1:5001"
+    )]
+    pub(crate) kubo_url: String,
+    /// Where the messaging key comes from.
+    #[arg(long, env = "CAIRN_KEY_SOURCE", global = true, value_enum, default_value_t = KeySource::Auto)]
+    pub(crate) key_source: KeySource,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Log as JSON lines (for log shippers).
+    #[arg(long, env = "CAIRN_LOG_JSON", global = true)]
+    pub(crate) log_json: bool,
+}
+
+/// Block store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreKind {
+    /// On-disk store in <data-dir>/store.
+    Embedded,
+    /// A Kubo daemon (or IPFS Cluster proxy) at --kubo-url.
+    Kubo,
+}
+
+/// Messaging key sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeySource {
+    /// The keystore if one exists for this wallet, else derived from the wallet.
+    Auto,
+    /// The 0600 keystore in <data-dir>/keys (see `cairn key new`).
+    Keystore,
+    /// Derived from the wallet's signature (see `cairn key derive`).
+    Wallet,
+}
+
+/// What `anvil-scripts/deploy.sh` writes to <data-dir>/deployment.json.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Deployment {
+    /// The chain the contract lives on.
+    pub(crate) chain_id: u64,
+    /// The contract address.
+    pub(crate) contract: Address,
+    /// The block it was deployed in; indexers start there.
+    pub(crate) deploy_block: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cairn")
+}
+
+impl GlobalArgs {
+    /// The wallet, or a clear error naming the flag to set.
+    pub(crate) fn wallet(&self) -> anyhow::Result<PrivateKeySigner> {
+        let Some(raw) = &self.private_key else {
+            bail!("this command needs a wallet: pass --private-key or set CAIRN_PRIVATE_KEY");
+        };
+        // The parse error could echo the secret; replace it with a fixed message.
+        raw.trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--private-key is not a valid 32-byte hex private key"))
+    }
+
+    /// The contract address from the flag or the deployment file.
+    pub(crate) fn contract(&self) -> anyhow::Result<Address> {
+        if let Some(address) = self.contract {
+            return Ok(address);
+        }
+        let path = self.data_dir.join("deployment.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("no --contract given and {} cannot be read; deploy with `make dev` or pass --contract", path.display())
+        })?;
+        let deployment: Deployment = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid deployment file", path.display()))?;
+        Ok(deployment.contract)
+    }
+
+    /// A chain client, with the wallet when `signing` is set.
+    pub(crate) async fn chain(&self, signing: bool) -> anyhow::Result<CairnClient> {
+        let signer = if signing { Some(self.wallet()?) } else { None };
+        let contract = self.contract()?;
+        CairnClient::connect(&self.rpc_url, contract, signer)
+            .await
+            .with_context(|| format!("connecting to {} at {}", contract, self.rpc_url))
+    }
+
+    /// The configured block store.
+    pub(crate) fn blob_store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
+        Ok(match self.store {
+            StoreKind::Embedded => Arc::new(EmbeddedStore::open(self.data_dir.join("store"))?),
+            StoreKind::Kubo => Arc::new(KuboStore::new(&self.kubo_url)),
+        })
+    }
+
+    /// The wallet's [`Messenger`]; `signing` when it will send transactions.
+    pub(crate) async fn messenger(&self, signing: bool) -> anyhow::Result<Messenger> {
+        let wallet = self.wallet()?;
+        let key = self.messaging_key(&wallet).await?;
+        Ok(Messenger::new(
+            self.chain(signing).await?,
+            self.blob_store()?,
+            wallet.address(),
+            key,
+        ))
+    }
+
+    /// The keystore path for `address`.
+    pub(crate) fn keystore_path(&self, address: Address) -> PathBuf {
+        keystore::default_path(&self.data_dir, address)
+    }
+
+    /// The wallet's messaging key, from the configured source.
+    pub(crate) async fn messaging_key(
+        &self,
+        wallet: &PrivateKeySigner,
+    ) -> anyhow::Result<SecretKey> {
+        let path = self.keystore_path(wallet.address());
+        match self.key_source {
+            KeySource::Keystore => Ok(keystore::load(&path)?),
+            KeySource::Auto if path.exists() => Ok(keystore::load(&path)?),
+            KeySource::Auto | KeySource::Wallet => Ok(wallet::derive_with_signer(wallet).await?),
+        }
+    }
+}
+
+/// A spinner on stderr for work that may take over a second. Hidden when
+/// stderr is not a terminal or output is JSON, so scripts see clean output.
+pub(crate) fn spinner(json: bool, message: &str) -> ProgressBar {
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// Reads a file that must exist, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,56 @@
+//! The `cairn` command line. One file per subcommand; `main.rs` stays thin.
+//!
+//! Flags are parsed and validated into typed values before any I/O, and every
+//! flag that names a secret or an endpoint can also come from the environment.
+
+mod args;
+mod key;
+mod read;
+mod register;
+mod send;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use args::GlobalArgs;
+
+/// End-to-end encrypted messages between wallets, stored on IPFS and anchored on chain.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) cmd: Command,
+    /// Settings every command shares.
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, derive or show your x25519 messaging key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Publish (or rotate to) your messaging key in the on-chain registry.
+    Register(register::RegisterArgs),
+    /// Encrypt a message, store it and anchor it on chain.
+    Send(send::SendArgs),
+    /// Fetch a message by CID, verify it against the chain and decrypt it.
+    Read(read::ReadArgs),
+    /// Serve the embedded block store over HTTP (IPFS trustless gateway).
+    Serve(serve::ServeArgs),
+}
+
+impl Cli {
+    /// Runs the parsed command.
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self.cmd {
+            Command::Key(cmd) => cmd.run(&self.global).await,
+            Command::Register(args) => args.run(&self.global).await,
+            Command::Send(args) => args.run(&self.global).await,
+            Command::Read(args) => args.run(&self.global).await,
+            Command::Serve(args) => args.run(&self.global).await,
+        }
+    }
+}

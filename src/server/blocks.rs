@@ -1,0 +1,94 @@
+//! Block routes: the trustless gateway and uploads.
+
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, Path, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+use crate::store::{cid, MAX_BLOCK_SIZE};
+
+/// The media type of a raw block in the trustless gateway spec.
+const RAW_BLOCK: &str = "application/vnd.ipld.raw";
+
+pub(super) async fn get_block(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
+    let cid = cid::parse(&cid)?;
+    let bytes = state.store.get(&cid).await?;
+    metrics::counter!("cairn_blocks_served_total").increment(1);
+    Ok(raw_block_response(&cid, bytes))
+}
+
+pub(super) async fn head_block(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let cid = cid::parse(&cid)?;
+    if state.store.has(&cid).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(crate::store::StoreError::NotFound(Box::new(cid)).into())
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Stored {
+    cid: String,
+    size: usize,
+}
+
+pub(super) async fn put_block(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Stored>), ApiError> {
+    let body = body.map_err(ApiError::from)?;
+    if body.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_block",
+            "the request body is empty",
+        ));
+    }
+    if body.len() > MAX_BLOCK_SIZE {
+        return Err(crate::store::StoreError::TooLarge {
+            size: body.len(),
+            max: MAX_BLOCK_SIZE,
+        }
+        .into());
+    }
+    let size = body.len();
+    let cid = state.store.put(body).await?;
+    metrics::counter!("cairn_blocks_stored_total").increment(1);
+    Ok((
+        StatusCode::CREATED,
+        Json(Stored {
+            cid: cid.to_string(),
+            size,
+        }),
+    ))
+}
+
+fn raw_block_response(cid: &cid::Cid, bytes: Bytes) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(RAW_BLOCK));
+    // A CID names immutable bytes: cache forever.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=29030400, immutable"),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{cid}.raw\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

@@ -1,0 +1,109 @@
+//! Limits every route gets: body size, request timeout, concurrency and a
+//! per-client-IP rate limit. Each limit answers with the same JSON error
+//! shape as the handlers (`{code, message}`).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode,
+    response::IntoResponse, BoxError, Router,
+};
+use tower::ServiceBuilder;
+use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
+
+use super::ApiError;
+use crate::store::MAX_BLOCK_SIZE;
+
+/// Server limits, all configurable from `cairn serve`'s flags.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest a request may take, queueing included, before it is answered with 408.
+    pub request_timeout: Duration,
+    /// Sustained requests per second per client IP.
+    pub per_ip_per_second: u64,
+    /// Requests one client IP may burst above the sustained rate.
+    pub per_ip_burst: u32,
+    /// Requests in flight at once across all clients; more wait in line.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // One block plus room for multipart framing.
+            max_body_bytes: MAX_BLOCK_SIZE + 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            per_ip_per_second: 200,
+            per_ip_burst: 400,
+            max_in_flight: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Wraps `router` in every limit. The rate limit keys on the TCP peer
+    /// address (axum's `ConnectInfo`), never on client-supplied headers that
+    /// could be forged to dodge it; behind a reverse proxy, limit there.
+    pub(super) fn apply(&self, router: Router) -> Router {
+        let governor = GovernorConfigBuilder::default()
+            .per_nanosecond(1_000_000_000 / self.per_ip_per_second.max(1))
+            .burst_size(self.per_ip_burst.max(1))
+            .finish()
+            .expect("rate limit settings are non-zero");
+        let rate_limit = GovernorLayer::new(Arc::new(governor)).error_handler(rate_limit_error);
+        router
+            .layer(DefaultBodyLimit::max(self.max_body_bytes))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(|err: BoxError| async move {
+                        timeout_error(err)
+                    }))
+                    .timeout(self.request_timeout)
+                    .concurrency_limit(self.max_in_flight),
+            )
+            .layer(rate_limit)
+    }
+}
+
+fn timeout_error(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took too long",
+        )
+    } else {
+        tracing::error!(error = %err, "middleware failure");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+fn rate_limit_error(err: GovernorError) -> axum::response::Response {
+    match err {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            let message = format!("too many requests; retry in {wait_time} s");
+            let mut response =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", wait_time.into());
+            response
+        }
+        other => {
+            tracing::error!(error = %other, "rate limiter could not identify the client");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+            .into_response()
+        }
+    }
+}
