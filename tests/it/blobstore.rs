@@ -1,0 +1,66 @@
+//! Both `BlobStore` backends against a real Kubo daemon: same bytes, same CID.
+
+use bytes::Bytes;
+use cairn::store::{cid, BlobStore, EmbeddedStore, KuboStore, StoreError, MAX_BLOCK_SIZE};
+
+use crate::harness::Kubo;
+
+#[tokio::test]
+async fn kubo_and_embedded_agree_on_every_cid() {
+    let kubo_daemon = Kubo::start().await;
+    let kubo = KuboStore::new(&kubo_daemon.api_url);
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = EmbeddedStore::open(dir.path()).unwrap();
+
+    let blocks: Vec<Vec<u8>> = vec![
+        b"x".to_vec(),
+        b"hello world".to_vec(),
+        (0..=255u8).cycle().take(64 * 1024).collect(),
+        vec![0xab; MAX_BLOCK_SIZE],
+    ];
+    for block in blocks {
+        let bytes = Bytes::from(block);
+        let from_kubo = kubo.put(bytes.clone()).await.unwrap();
+        let from_embedded = embedded.put(bytes.clone()).await.unwrap();
+        assert_eq!(
+            from_kubo,
+            from_embedded,
+            "CIDs differ for a {}-byte block",
+            bytes.len()
+        );
+        assert_eq!(from_kubo, cid::cid_for_block(&bytes));
+        // Each backend serves the other's CID, verified.
+        assert_eq!(kubo.get(&from_embedded).await.unwrap(), bytes);
+        assert_eq!(embedded.get(&from_kubo).await.unwrap(), bytes);
+        assert!(kubo.has(&from_kubo).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn kubo_refuses_oversize_and_reports_missing() {
+    let kubo_daemon = Kubo::start().await;
+    let kubo = KuboStore::new(&kubo_daemon.api_url);
+    let before = kubo_daemon.local_block_count().await;
+    let big = Bytes::from(vec![1u8; MAX_BLOCK_SIZE + 1]);
+    assert!(matches!(
+        kubo.put(big).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+    assert_eq!(
+        kubo_daemon.local_block_count().await,
+        before,
+        "nothing stored for the refused block"
+    );
+
+    let absent = cid::cid_for_block(b"never stored");
+    assert!(!kubo.has(&absent).await.unwrap());
+    assert!(matches!(kubo.get(&absent).await, Err(StoreError::NotFound(c)) if *c == absent));
+}
+
+#[tokio::test]
+async fn unreachable_kubo_is_a_transient_error() {
+    let port = crate::harness::free_port();
+    let kubo = KuboStore::new(&format!("http://127.0.0.1:{port}"));
+    let err = kubo.put(Bytes::from_static(b"x")).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}

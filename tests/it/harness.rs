@@ -1,0 +1,223 @@
+//! Spawns real Anvil and Kubo daemons on free ports and kills them on drop.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use serde_json::Value;
+
+/// Anvil's well-known development keys (accounts 0, 1, 2 and 3).
+pub(crate) const DEPLOYER_KEY: &str =
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub(crate) const ALICE_KEY: &str =
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+pub(crate) const BOB_KEY: &str =
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+pub(crate) const CAROL_KEY: &str =
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+
+pub(crate) fn signer(key: &str) -> PrivateKeySigner {
+    key.parse().expect("valid dev key")
+}
+
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(relative: &str) -> PathBuf {
+    let path = repo_root().join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test` (or tools/install.sh) first",
+        path.display()
+    );
+    path
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (and reaped) on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `request` until it answers 2xx, or panics after `timeout`.
+async fn wait_for_http(what: &str, timeout: Duration, request: reqwest::RequestBuilder) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        let attempt = request
+            .try_clone()
+            .expect("body-less or JSON request clones");
+        if attempt.send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not become ready within {timeout:?}");
+}
+
+/// A real Anvil chain on a free port, mining a block per transaction.
+pub(crate) struct Anvil {
+    _daemon: Daemon,
+    pub(crate) url: String,
+}
+
+impl Anvil {
+    pub(crate) async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(tool("tools/node_modules/.bin/anvil"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("anvil starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+        let probe = reqwest::Client::new().post(&url).json(&body);
+        wait_for_http("anvil", Duration::from_secs(30), probe).await;
+        Self {
+            _daemon: Daemon(child),
+            url,
+        }
+    }
+}
+
+/// A real Kubo daemon, offline, on loopback, with its own repo.
+pub(crate) struct Kubo {
+    _daemon: Daemon,
+    _repo: tempfile::TempDir,
+    pub(crate) api_url: String,
+}
+
+impl Kubo {
+    pub(crate) async fn start() -> Self {
+        let repo = tempfile::tempdir().unwrap();
+        let ipfs = tool("tools/bin/ipfs");
+        let status = Command::new(&ipfs)
+            .args(["init", "--profile", "test"])
+            .env("IPFS_PATH", repo.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("ipfs init runs");
+        assert!(status.success(), "ipfs init failed");
+        let (api_port, gateway_port) = (free_port(), free_port());
+        set_addresses(repo.path(), api_port, gateway_port);
+        let child = Command::new(&ipfs)
+            .args(["daemon", "--offline"])
+            .env("IPFS_PATH", repo.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ipfs daemon starts");
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let probe = reqwest::Client::new().post(format!("{api_url}/api/v0/id"));
+        wait_for_http("kubo", Duration::from_secs(60), probe).await;
+        Self {
+            _daemon: Daemon(child),
+            _repo: repo,
+            api_url,
+        }
+    }
+
+    /// How many blocks Kubo holds locally.
+    pub(crate) async fn local_block_count(&self) -> usize {
+        let text = reqwest::Client::new()
+            .post(format!("{}/api/v0/refs/local", self.api_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines().filter(|l| !l.trim().is_empty()).count()
+    }
+}
+
+/// Puts the API and gateway on the chosen loopback ports (8080 is Cairn's).
+fn set_addresses(repo: &Path, api_port: u16, gateway_port: u16) {
+    let path = repo.join("config");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["Addresses"]["API"] = format!("/ip4/127.0.0.1/tcp/{api_port}").into();
+    config["Addresses"]["Gateway"] = format!("/ip4/127.0.0.1/tcp/{gateway_port}").into();
+    config["Addresses"]["Swarm"] = serde_json::json!(["/ip4/127.0.0.1/tcp/0"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
+/// How the CLI under test stores blocks.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreUnderTest {
+    Embedded,
+    Kubo(String),
+}
+
+/// Runs the real `cairn` binary against one chain, contract and data dir.
+pub(crate) struct CairnCli {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) rpc_url: String,
+    pub(crate) contract: Address,
+    pub(crate) store: StoreUnderTest,
+}
+
+/// What one CLI run produced.
+pub(crate) struct CliOutput {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl CliOutput {
+    pub(crate) fn json(&self) -> Value {
+        assert!(self.success, "cairn failed: {}", self.stderr);
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl CairnCli {
+    pub(crate) async fn run(&self, wallet_key: &str, args: &[&str]) -> CliOutput {
+        let (store, kubo_url) = match &self.store {
+            StoreUnderTest::Embedded => ("embedded", String::new()),
+            StoreUnderTest::Kubo(url) => ("kubo", url.clone()),
+        };
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(args)
+            .arg("--json")
+            .env("CAIRN_DATA_DIR", &self.data_dir)
+            .env("CAIRN_RPC_URL", &self.rpc_url)
+            .env("CAIRN_CONTRACT", self.contract.to_string())
+            .env("CAIRN_PRIVATE_KEY", wallet_key)
+            .env("CAIRN_STORE", store)
+            .env("CAIRN_KUBO_URL", kubo_url)
+            .env_remove("CAIRN_KEY_SOURCE")
+            .output()
+            .await
+            .expect("cairn binary runs");
+        CliOutput {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration and end-to-end tests of the `cairn` crate and CLI.
+//!
+//! One binary links faster than one per file. Every test starts its own real
+//! Anvil and Kubo on free loopback ports (see [`harness`]), in a fresh
+//! temporary directory, so tests run in parallel.
+
+mod blobstore;
+mod chain;
+mod cli;
+mod harness;
+mod send_e2e;
+mod server;
+mod vectors;

@@ -1,0 +1,181 @@
+//! The block server in-process (`app(...).oneshot`), over the embedded store.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{Request, StatusCode},
+    Router,
+};
+use cairn::{
+    server::{app, metrics_handle, AppState, Limits},
+    store::{cid, EmbeddedStore, MAX_BLOCK_SIZE},
+};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn server(dir: &std::path::Path) -> Router {
+    server_with(dir, Limits::default())
+}
+
+fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
+    let state = AppState {
+        store: std::sync::Arc::new(EmbeddedStore::open(dir).unwrap()),
+        metrics: metrics_handle(),
+    };
+    app(state, &limits)
+}
+
+async fn call(
+    router: &Router,
+    mut request: Request<Body>,
+) -> (StatusCode, Vec<u8>, Option<String>) {
+    // What `serve` attaches to every connection; the rate limit keys on it.
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        status,
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+        content_type,
+    )
+}
+
+fn post(body: Vec<u8>) -> Request<Body> {
+    Request::post("/v1/blobs").body(Body::from(body)).unwrap()
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not a JSON error: {}", String::from_utf8_lossy(body)));
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    v["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn upload_then_fetch_as_raw_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = server(dir.path());
+    let (status, body, _) = call(&router, post(b"envelope bytes".to_vec())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let stored: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        stored["cid"],
+        cid::cid_for_block(b"envelope bytes").to_string()
+    );
+
+    let uri = format!("/ipfs/{}", stored["cid"].as_str().unwrap());
+    let (status, body, content_type) =
+        call(&router, Request::get(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"envelope bytes");
+    assert_eq!(content_type.as_deref(), Some("application/vnd.ipld.raw"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_json_errors_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = server(dir.path());
+    let (status, body, _) = call(&router, post(vec![7; MAX_BLOCK_SIZE + 1])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body), "block_too_large");
+    let (status, body, _) = call(&router, post(vec![7; 4 * MAX_BLOCK_SIZE])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body), "body_too_large");
+    let (status, body, _) = call(&router, post(Vec::new())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "empty_block");
+    let blocks = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .count();
+    assert_eq!(blocks, 0, "nothing stored for rejected uploads");
+
+    let (status, body, _) = call(
+        &router,
+        Request::get("/ipfs/not-a-cid").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_cid")
+    );
+    let absent = format!("/ipfs/{}", cid::cid_for_block(b"absent"));
+    let (status, body, _) = call(&router, Request::get(&absent).body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::NOT_FOUND, "block_not_found")
+    );
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = server(dir.path());
+    let (status, body, _) = call(
+        &router,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"ok".as_slice())
+    );
+    call(&router, post(b"counted".to_vec())).await;
+    let (status, body, _) = call(
+        &router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("cairn_blocks_stored_total"));
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = server_with(
+        dir.path(),
+        Limits {
+            per_ip_per_second: 1,
+            per_ip_burst: 2,
+            ..Limits::default()
+        },
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = router
+            .clone()
+            .oneshot({
+                let mut r = Request::get("/healthz").body(Body::empty()).unwrap();
+                r.extensions_mut()
+                    .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 2], 1))));
+                r
+            })
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(error_code(&body), "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..2], &[StatusCode::OK, StatusCode::OK]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
