@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make dev`: the whole local stack on 127.0.0.1, in the foreground.
+# Starts Anvil, deploys Cairn, serves the embedded block store, seeds a demo
+# message and prints what to type next. Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+LISTEN=${CAIRN_LISTEN:-127.0.0.1:8080}
+
+if "$TOOLS_BIN/cast" chain-id --rpc-url "$RPC_URL" >/dev/null 2>&1; then
+  echo "something already answers at $RPC_URL; stop it or set ANVIL_PORT" >&2
+  exit 1
+fi
+
+cargo build --quiet --bin cairn
+mkdir -p "$CAIRN_DATA_DIR"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$(dirname "$0")/start-anvil.sh" > "$CAIRN_DATA_DIR/anvil.log" 2>&1 &
+pids+=($!)
+"$(dirname "$0")/wait-for-rpc.sh"
+"$(dirname "$0")/deploy.sh"
+
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+pids+=($!)
+
+echo "==> seeding a demo message from Alice to Bob"
+seed=$(CAIRN=target/debug/cairn "$(dirname "$0")/seed-demo.sh")
+echo "$seed"
+cid=$(echo "$seed" | awk '/^cid/ {print $2}' | tail -1)
+
+cat <<NEXT
+
+Cairn is running:
+  chain          $RPC_URL (chain id $CHAIN_ID, block time ${BLOCK_TIME:-automine}s)
+  block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz   metrics http://$LISTEN/metrics
+  data dir       $CAIRN_DATA_DIR (logs: anvil.log, serve.log)
+
+In another terminal, read the demo message as Bob:
+  export CAIRN_DATA_DIR=$CAIRN_DATA_DIR
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn read --cid $cid
+
+Send one of your own as Alice:
+  CAIRN_PRIVATE_KEY=$ALICE_KEY target/debug/cairn send --to $BOB_ADDRESS --message "hello"
+
+(These are Anvil's public development keys: local use only.)
+Press Ctrl-C to stop.
+NEXT
+wait
