@@ -1,6 +1,117 @@
-//! `cairn-indexer`: follows the Cairn contract and builds queryable inboxes.
+//! `cairn-indexer`: follows the Cairn contract and serves reorg-safe inboxes.
 //!
-//! Not built yet: ingestion, the `Store` trait and the read API arrive with
-//! the read-path issue. This crate exists now so the workspace layout is final.
+//! - [`ingest`]: backfill and tail with confirmations, reorg detection and
+//!   rollback; every step commits atomically with its checkpoint.
+//! - [`store`]: the [`store::Store`] trait, SQLite (default) and PostgreSQL.
+//! - [`content`]: re-hashes every anchored block (`verified`, `missing`,
+//!   `tampered`).
+//! - [`api`]: REST, GraphQL and the WebSocket stream of confirmed events.
+//!
+//! Guarantees: rows are unique on (block hash, log index); only confirmed
+//! rows are pushed; a confirmed row that a deeper reorg removes is retracted,
+//! never silently dropped; a stream resumed from its cursor has no gap and no
+//! duplicate.
+
+pub mod api;
+pub mod content;
+pub mod ingest;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{primitives::Address, transports::TransportError};
+use tokio::sync::watch;
 
 pub use cairn_contracts as contracts;
+
+/// Errors from ingestion.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    /// The node failed (after retries) or refused a call.
+    #[error("RPC error: {0}")]
+    Rpc(#[source] TransportError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The node does not have a block the ingester needs.
+    #[error("the node has no block {0}")]
+    MissingBlock(u64),
+}
+
+/// How the indexer follows the chain.
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// JSON-RPC endpoint (http or ws).
+    pub rpc_url: String,
+    /// The Cairn contract.
+    pub contract: Address,
+    /// The first block to ingest (the contract's deployment block).
+    pub start_block: u64,
+    /// Blocks on top before a row is confirmed (K).
+    pub confirmations: u64,
+    /// Blocks per `eth_getLogs` during backfill (split further if refused).
+    pub max_range: u64,
+    /// Recent blocks kept to trace reorgs; deeper reorgs cannot be traced.
+    pub reorg_window: u64,
+    /// How often to poll for a new head when there is no subscription.
+    pub poll_interval: Duration,
+}
+
+impl IndexerConfig {
+    /// Defaults for `contract` at `rpc_url`: K = 2, 2,000-block ranges, a
+    /// 64-block window, 250 ms polling.
+    pub fn new(rpc_url: impl Into<String>, contract: Address) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            contract,
+            start_block: 0,
+            confirmations: 2,
+            max_range: 2_000,
+            reorg_window: 64,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Handles to a running indexer.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The store it writes.
+    pub store: Arc<dyn store::Store>,
+    /// The newest stream event seq; changes wake stream subscribers.
+    pub events: watch::Receiver<u64>,
+    /// Ingestion progress.
+    pub progress: watch::Receiver<ingest::Progress>,
+}
+
+/// Starts ingestion and content checks as background tasks that stop when
+/// `shutdown` is cancelled.
+pub async fn spawn(
+    config: IndexerConfig,
+    store: Arc<dyn store::Store>,
+    blocks: Arc<dyn content::BlockSource>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<Running, IndexerError> {
+    let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
+    let (events_tx, events) = watch::channel(store.last_event_seq().await?);
+    let (progress_tx, progress) = watch::channel(ingest::Progress::default());
+    let ingester =
+        ingest::Ingester::new(source, store.clone(), config, events_tx, progress_tx).await?;
+    let stop = shutdown.clone();
+    tokio::spawn(async move { ingester.run(stop.cancelled_owned()).await });
+    let checker_store = store.clone();
+    tokio::spawn(async move {
+        content::run(
+            checker_store,
+            blocks,
+            Duration::from_millis(500),
+            shutdown.cancelled_owned(),
+        )
+        .await
+    });
+    Ok(Running {
+        store,
+        events,
+        progress,
+    })
+}

@@ -12,7 +12,6 @@ use tower::ServiceBuilder;
 use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
 
 use super::ApiError;
-use crate::store::MAX_BLOCK_SIZE;
 
 /// Server limits, all configurable from `cairn serve`'s flags.
 #[derive(Debug, Clone)]
@@ -32,8 +31,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            // One block plus room for multipart framing.
-            max_body_bytes: MAX_BLOCK_SIZE + 64 * 1024,
+            // One 1 MiB block plus room for multipart framing.
+            max_body_bytes: (1 << 20) + 64 * 1024,
             request_timeout: Duration::from_secs(30),
             per_ip_per_second: 200,
             per_ip_burst: 400,
@@ -46,7 +45,7 @@ impl Limits {
     /// Wraps `router` in every limit. The rate limit keys on the TCP peer
     /// address (axum's `ConnectInfo`), never on client-supplied headers that
     /// could be forged to dodge it; behind a reverse proxy, limit there.
-    pub(super) fn apply(&self, router: Router) -> Router {
+    pub fn apply(&self, router: Router) -> Router {
         let governor = GovernorConfigBuilder::default()
             .per_nanosecond(1_000_000_000 / self.per_ip_per_second.max(1))
             .burst_size(self.per_ip_burst.max(1))

@@ -5,7 +5,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::store::{InvalidCursor, StoreError};
 
 /// An API error: a stable machine-readable `code` and a human `message`.
 ///
@@ -34,6 +34,26 @@ impl ApiError {
         }
     }
 
+    /// A server error: logs `error` and answers 503 with a generic message.
+    pub fn internal(what: &'static str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, what, "request failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the {what} is unavailable; try again"),
+        )
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -42,31 +62,13 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::TooLarge { .. } => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "block_too_large",
-                e.to_string(),
-            ),
-            StoreError::NotFound(_) => {
-                Self::new(StatusCode::NOT_FOUND, "block_not_found", e.to_string())
-            }
-            StoreError::UnsupportedCid(_) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_cid", e.to_string())
-            }
-            StoreError::Tampered { .. } => {
-                tracing::error!(error = %e, "stored block failed its hash check");
-                Self::new(StatusCode::BAD_GATEWAY, "block_tampered", e.to_string())
-            }
-            other => {
-                tracing::error!(error = %other, "block store failure");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the block store is unavailable",
-                )
-            }
-        }
+        Self::internal("database", e)
+    }
+}
+
+impl From<InvalidCursor> for ApiError {
+    fn from(e: InvalidCursor) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string())
     }
 }
 

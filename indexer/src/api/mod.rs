@@ -1,0 +1,108 @@
+//! The read API: REST under `/v1`, GraphQL at `/graphql`, the WebSocket
+//! stream at `/v1/stream` and the OpenAPI document at `/openapi.json`.
+//!
+//! Every error is JSON `{code, message}` with a stable `code`. Every input
+//! (address, cursor, limit, id) is validated with a 400 and a reason. Limits
+//! on size, rate and time come from [`Limits`], applied by the server that
+//! mounts these routes.
+
+mod error;
+mod graphql;
+mod limits;
+pub mod query;
+mod rest;
+mod stream;
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQL, GraphQLSubscription};
+use axum::{
+    response::{Html, IntoResponse},
+    routing::get,
+    Json, Router,
+};
+use tokio::sync::watch;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use graphql::{schema, CairnSchema};
+pub use limits::Limits;
+pub use stream::StreamConfig;
+
+use crate::{ingest::Progress, store::Store};
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The indexer's store.
+    pub store: Arc<dyn Store>,
+    /// The newest event seq, announced by the ingester.
+    pub events: watch::Receiver<u64>,
+    /// Ingestion progress, for `/healthz`.
+    pub progress: watch::Receiver<Progress>,
+    /// Stream tuning.
+    pub stream: StreamConfig,
+}
+
+/// The JSON error body, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid_address`.
+    pub code: String,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// The OpenAPI document of the read API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn read API",
+        description = "Inboxes, messages and keys indexed from the Cairn contract. \
+        WebSocket stream: GET /v1/stream?address=<addr>&after=<cursor>. GraphQL: /graphql."
+    ),
+    paths(rest::inbox, rest::sent, rest::message, rest::key),
+    components(schemas(
+        ErrorBody,
+        query::Page,
+        crate::store::Message,
+        crate::store::KeyRecord,
+        crate::store::StreamEvent
+    ))
+)]
+pub struct ApiDoc;
+
+/// The read API's routes, without limits (the server applies them).
+pub fn router(state: ApiState) -> Router {
+    let schema = schema(state.clone());
+    Router::new()
+        .route("/v1/inbox/{address}", get(rest::inbox))
+        .route("/v1/sent/{address}", get(rest::sent))
+        .route("/v1/messages/{id}", get(rest::message))
+        .route("/v1/keys/{address}", get(rest::key))
+        .route("/v1/stream", get(stream::stream))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/graphql",
+            get(|| async {
+                Html(
+                    GraphiQLSource::build()
+                        .endpoint("/graphql")
+                        .subscription_endpoint("/graphql/ws")
+                        .finish(),
+                )
+            })
+            .post_service(GraphQL::new(schema.clone())),
+        )
+        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .with_state(state)
+}
+
+/// `/healthz` body: ingestion progress.
+pub fn health(progress: &Progress) -> impl IntoResponse {
+    let lag = progress.indexed.map(|i| progress.head.saturating_sub(i));
+    Json(
+        serde_json::json!({"status": "ok", "head": progress.head, "indexed": progress.indexed, "lag": lag}),
+    )
+}

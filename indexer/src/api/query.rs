@@ -1,0 +1,158 @@
+//! Input validation and lookups shared by REST and GraphQL, so both reject
+//! the same inputs with the same codes.
+
+use alloy::primitives::{Address, B256};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState};
+use crate::store::{KeyRecord, ListCursor, Message, StreamCursor};
+
+/// Default and largest page sizes.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The largest page a client may ask for.
+pub const MAX_LIMIT: u32 = 500;
+
+/// One page of messages.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+pub struct Page {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Pass as `after` for the next page (the last message's cursor, or the
+    /// `after` given when the page is empty).
+    pub next: Option<String>,
+    /// Whether the page was full, so more may follow.
+    pub more: bool,
+}
+
+/// Parses a wallet address (checksummed or not).
+pub fn address(raw: &str) -> Result<Address, ApiError> {
+    raw.trim().parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_address",
+            format!("{raw:?} is not a 20-byte hex address"),
+        )
+    })
+}
+
+/// How the store spells a recipient: the address as a left-padded bytes32.
+pub fn recipient_key(address: Address) -> String {
+    address.into_word().to_string()
+}
+
+/// How the store spells a sender or key owner.
+pub fn owner_key(address: Address) -> String {
+    address.to_string().to_lowercase()
+}
+
+/// Validates a page size.
+pub fn limit(raw: Option<u32>) -> Result<u32, ApiError> {
+    match raw.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_LIMIT}, not {n}"),
+        )),
+    }
+}
+
+/// Parses an optional list cursor.
+pub fn list_cursor(raw: Option<&str>) -> Result<Option<ListCursor>, ApiError> {
+    raw.filter(|s| !s.is_empty())
+        .map(ListCursor::decode)
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Parses an optional stream cursor.
+pub fn stream_cursor(raw: Option<&str>) -> Result<Option<StreamCursor>, ApiError> {
+    raw.filter(|s| !s.is_empty())
+        .map(StreamCursor::decode)
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Which list a page comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Mailbox {
+    /// Messages to the address.
+    Inbox,
+    /// Messages from the address.
+    Sent,
+}
+
+/// A page of `address`'s inbox or sent messages.
+pub async fn page(
+    state: &ApiState,
+    mailbox: Mailbox,
+    address: &str,
+    after: Option<&str>,
+    limit_raw: Option<u32>,
+) -> Result<Page, ApiError> {
+    let address = self::address(address)?;
+    let after_cursor = list_cursor(after)?;
+    let limit = limit(limit_raw)?;
+    let messages = match mailbox {
+        Mailbox::Inbox => {
+            state
+                .store
+                .inbox(&recipient_key(address), after_cursor, limit)
+                .await?
+        }
+        Mailbox::Sent => {
+            state
+                .store
+                .sent(&owner_key(address), after_cursor, limit)
+                .await?
+        }
+    };
+    let more = messages.len() == limit as usize;
+    let next = messages
+        .last()
+        .map(|m| m.cursor.clone())
+        .or_else(|| after.map(str::to_string));
+    Ok(Page {
+        messages,
+        next,
+        more,
+    })
+}
+
+/// One message by its id (`<block hash>-<log index>`).
+pub async fn message(state: &ApiState, id: &str) -> Result<Message, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("{id:?} is not a message id (<block hash>-<log index>)"),
+        )
+    };
+    let (hash, index) = id.rsplit_once('-').ok_or_else(invalid)?;
+    let hash: B256 = hash.parse().map_err(|_| invalid())?;
+    let index: u64 = index.parse().map_err(|_| invalid())?;
+    state
+        .store
+        .message(&hash.to_string(), index)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "message_not_found",
+                format!("no message {id}"),
+            )
+        })
+}
+
+/// The registered key of an address.
+pub async fn key(state: &ApiState, address: &str) -> Result<KeyRecord, ApiError> {
+    let address = self::address(address)?;
+    state.store.key(&owner_key(address)).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "key_not_found",
+            format!("{address} has registered no key"),
+        )
+    })
+}

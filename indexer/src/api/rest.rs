@@ -1,0 +1,84 @@
+//! REST handlers under `/v1`.
+
+use axum::{
+    extract::{rejection::QueryRejection, Path, Query, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+
+use super::{
+    query::{self, Mailbox, Page},
+    ApiError, ApiState,
+};
+use crate::store::{KeyRecord, Message};
+
+/// `?after=&limit=` of list endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListParams {
+    /// A cursor from a previous page or message.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(p)| p)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+}
+
+/// Messages to an address, oldest first, pending and confirmed.
+#[utoipa::path(get, path = "/v1/inbox/{address}", params(("address" = String, Path), ListParams),
+    responses((status = 200, body = Page), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn inbox(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let p = params(q)?;
+    Ok(Json(
+        query::page(
+            &state,
+            Mailbox::Inbox,
+            &address,
+            p.after.as_deref(),
+            p.limit,
+        )
+        .await?,
+    ))
+}
+
+/// Messages from an address, oldest first, pending and confirmed.
+#[utoipa::path(get, path = "/v1/sent/{address}", params(("address" = String, Path), ListParams),
+    responses((status = 200, body = Page), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn sent(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let p = params(q)?;
+    Ok(Json(
+        query::page(&state, Mailbox::Sent, &address, p.after.as_deref(), p.limit).await?,
+    ))
+}
+
+/// One message by id.
+#[utoipa::path(get, path = "/v1/messages/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = Message), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub(super) async fn message(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Message>, ApiError> {
+    Ok(Json(query::message(&state, &id).await?))
+}
+
+/// The registered messaging key of an address.
+#[utoipa::path(get, path = "/v1/keys/{address}", params(("address" = String, Path)),
+    responses((status = 200, body = KeyRecord), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub(super) async fn key(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+) -> Result<Json<KeyRecord>, ApiError> {
+    Ok(Json(query::key(&state, &address).await?))
+}

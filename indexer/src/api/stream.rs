@@ -1,0 +1,222 @@
+//! `GET /v1/stream?address=<addr>&after=<cursor>`: confirmed events over WebSocket.
+//!
+//! The stream is a view of the store's event log, not an in-memory fan-out:
+//! each connection reads events after its cursor from the store, sends them,
+//! and sleeps until the ingester announces a newer event. Resuming with the
+//! last cursor therefore misses nothing and repeats nothing, whether the
+//! events were confirmed while the client was connected or away.
+//!
+//! Frames are JSON text: `{"type":"message"|"retracted","cursor":…,"message":{…}}`,
+//! plus `{"type":"heartbeat","cursor":…}` every heartbeat interval (browsers
+//! cannot see ping frames). The server also pings, and closes a connection
+//! that has not answered the previous ping.
+//!
+//! Slow consumers: each connection has its own bounded send buffer. A client
+//! that leaves it full for longer than the send timeout is closed with code
+//! 1008 and the reason `slow consumer`; it can reconnect with its last cursor.
+//! Other connections never wait for it.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        rejection::QueryRejection,
+        ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        Query, State,
+    },
+    http::StatusCode,
+    response::Response,
+};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{query, ApiError, ApiState};
+
+/// How long a close frame may wait for a stalled client to read.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+use crate::store::StreamCursor;
+
+/// Stream tuning.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Frames buffered per connection.
+    pub buffer: usize,
+    /// How long a full buffer may stay full before the client is dropped.
+    pub send_timeout: Duration,
+    /// Heartbeat and ping interval.
+    pub heartbeat: Duration,
+    /// Events read from the store per query.
+    pub batch: u32,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            buffer: 1024,
+            send_timeout: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(15),
+            batch: 256,
+        }
+    }
+}
+
+/// `?address=&after=`.
+#[derive(Debug, Deserialize)]
+pub(super) struct StreamParams {
+    address: Option<String>,
+    after: Option<String>,
+}
+
+/// Upgrades to a WebSocket after validating the query.
+pub(super) async fn stream(
+    State(state): State<ApiState>,
+    q: Result<Query<StreamParams>, QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let Query(p) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let address = p.address.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_address",
+            "pass ?address=<wallet address>",
+        )
+    })?;
+    let recipient = query::recipient_key(query::address(&address)?);
+    // No cursor: start from now, so only events confirmed from here on arrive.
+    let after = match query::stream_cursor(p.after.as_deref())? {
+        Some(c) => c,
+        None => StreamCursor(state.store.last_event_seq().await?),
+    };
+    metrics::gauge!("cairn_stream_connections").increment(1.0);
+    Ok(ws.on_upgrade(move |socket| async move {
+        serve(socket, state, recipient, after).await;
+        metrics::gauge!("cairn_stream_connections").decrement(1.0);
+    }))
+}
+
+enum End {
+    ClientGone,
+    Close(u16, &'static str),
+}
+
+async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: StreamCursor) {
+    let config = state.stream.clone();
+    let (mut sink, mut incoming) = socket.split();
+    let (out, mut queue) = mpsc::channel::<WsMessage>(config.buffer);
+    let (close_tx, close_rx) = oneshot::channel::<(u16, &'static str)>();
+
+    // The writer owns the socket's sending half, so a stalled client stalls
+    // only this task. Stalls are detected by the pump (the bounded queue stays
+    // full past the send timeout); a close request then interrupts whatever
+    // the writer is waiting on. The close frame gets a grace period, so a
+    // client that resumes reading still learns why it was cut off.
+    let writer = tokio::spawn(async move {
+        tokio::pin!(close_rx);
+        let close = loop {
+            let message = tokio::select! {
+                biased;
+                close = &mut close_rx => break close.ok(),
+                next = queue.recv() => match next {
+                    Some(message) => message,
+                    None => break None,
+                },
+            };
+            tokio::select! {
+                biased;
+                close = &mut close_rx => break close.ok(),
+                sent = sink.send(message) => if sent.is_err() { break None },
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ =
+                tokio::time::timeout(CLOSE_GRACE, sink.send(WsMessage::Close(Some(frame)))).await;
+        }
+    });
+
+    let end = pump(&state, &recipient, after, &out, &mut incoming).await;
+    if let End::Close(code, reason) = end {
+        tracing::info!(code, reason, "closing stream");
+        let _ = close_tx.send((code, reason));
+    }
+    drop(out);
+    let _ = writer.await;
+}
+
+async fn pump(
+    state: &ApiState,
+    recipient: &str,
+    mut after: StreamCursor,
+    out: &mpsc::Sender<WsMessage>,
+    incoming: &mut futures::stream::SplitStream<WebSocket>,
+) -> End {
+    let config = &state.stream;
+    let mut announced = state.events.clone();
+    let mut heartbeat = tokio::time::interval(config.heartbeat);
+    heartbeat.tick().await;
+    let mut awaiting_pong = false;
+    loop {
+        // Catch up: everything after the cursor, in order.
+        loop {
+            let events = match state
+                .store
+                .events_after(recipient, after, config.batch)
+                .await
+            {
+                Ok(events) => events,
+                Err(err) => {
+                    tracing::error!(%err, "stream could not read events");
+                    return End::Close(1011, "server error; reconnect with your last cursor");
+                }
+            };
+            let Some(last) = events.last() else { break };
+            let next_after = StreamCursor(last.seq());
+            for event in events {
+                let frame = serde_json::to_string(&event).expect("events serialise");
+                match out
+                    .send_timeout(WsMessage::Text(frame.into()), config.send_timeout)
+                    .await
+                {
+                    Ok(()) => metrics::counter!("cairn_stream_frames_total").increment(1),
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                        metrics::counter!("cairn_stream_slow_consumers_total").increment(1);
+                        return End::Close(
+                            1008,
+                            "slow consumer: send buffer full; reconnect with your last cursor",
+                        );
+                    }
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return End::ClientGone,
+                }
+            }
+            after = next_after;
+        }
+        tokio::select! {
+            changed = announced.changed() => {
+                if changed.is_err() {
+                    return End::Close(1001, "server shutting down");
+                }
+            }
+            _ = heartbeat.tick() => {
+                if awaiting_pong {
+                    return End::Close(1000, "heartbeat timeout");
+                }
+                awaiting_pong = true;
+                let beat = json!({"type": "heartbeat", "cursor": after.encode()}).to_string();
+                // A full buffer already means the client is behind: skip the beat.
+                let _ = out.try_send(WsMessage::Text(beat.into()));
+                let _ = out.try_send(WsMessage::Ping(Default::default()));
+            }
+            frame = incoming.next() => match frame {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::ClientGone,
+                Some(Ok(WsMessage::Pong(_))) => awaiting_pong = false,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Contract logs to rows.
+
+use alloy::{primitives::B256, rpc::types::Log, sol_types::SolEvent};
+use cairn_contracts::Cairn;
+
+use crate::store::{NewKey, NewMessage};
+
+/// The CID of the raw block with sha2-256 `digest` (CIDv1, raw codec).
+pub fn cid_for_digest(digest: B256) -> String {
+    let hash =
+        multihash::Multihash::<64>::wrap(0x12, digest.as_slice()).expect("32 bytes fit in 64");
+    cid::Cid::new_v1(0x55, hash).to_string()
+}
+
+/// Decodes the contract's logs. Logs the node marks removed are skipped, and
+/// so are repeats of a (block hash, log index) already seen: some providers
+/// return duplicates, and one INSERT may not name a row twice.
+pub(super) fn decode_logs(logs: &[Log]) -> (Vec<NewMessage>, Vec<NewKey>) {
+    let mut messages = Vec::new();
+    let mut keys = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for log in logs.iter().filter(|l| !l.removed) {
+        let (Some(block_number), Some(block_hash), Some(log_index), Some(tx)) = (
+            log.block_number,
+            log.block_hash,
+            log.log_index,
+            log.transaction_hash,
+        ) else {
+            tracing::warn!(?log, "log without block coordinates (pending?); skipped");
+            continue;
+        };
+        if !seen.insert((block_hash, log_index)) {
+            continue;
+        }
+        let (block_hash, tx_hash) = (block_hash.to_string(), tx.to_string());
+        match log.topic0() {
+            Some(&Cairn::Posted::SIGNATURE_HASH) => match log.log_decode::<Cairn::Posted>() {
+                Ok(e) => {
+                    let e = e.inner.data;
+                    messages.push(NewMessage {
+                        block_number,
+                        block_hash,
+                        log_index,
+                        tx_hash,
+                        sender: e.from.to_string().to_lowercase(),
+                        recipient: e.to.to_string(),
+                        digest: e.digest.to_string(),
+                        sequence: e.sequence,
+                        cid: cid_for_digest(e.digest),
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(%err, block_number, log_index, "undecodable Posted log; skipped")
+                }
+            },
+            Some(&Cairn::KeyRegistered::SIGNATURE_HASH) => {
+                match log.log_decode::<Cairn::KeyRegistered>() {
+                    Ok(e) => {
+                        let e = e.inner.data;
+                        keys.push(NewKey {
+                            block_number,
+                            block_hash,
+                            log_index,
+                            tx_hash,
+                            owner: e.owner.to_string().to_lowercase(),
+                            pubkey: e.pubkey.to_string(),
+                            version: e.version,
+                        });
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, block_number, log_index, "undecodable KeyRegistered log; skipped")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (messages, keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cid_matches_the_known_raw_block_cid() {
+        // sha256("hello world"), whose raw-block CID Kubo prints as below.
+        let digest: B256 = "0xb94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            cid_for_digest(digest),
+            "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+        );
+    }
+}

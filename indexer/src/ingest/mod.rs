@@ -1,0 +1,274 @@
+//! Ingestion: from contract logs to store rows, safe under reorgs and crashes.
+//!
+//! Far below the head (more than the reorg window) the ingester backfills
+//! with `eth_getLogs` over large ranges. Near the head it takes one block at
+//! a time: it checks the block's parent hash against the [`ReorgWindow`],
+//! fetches the block's logs by block hash, and commits rows, window entry,
+//! checkpoint and confirmations in one transaction. On a parent mismatch it
+//! finds the fork point, rolls back (retracting confirmed rows) and goes on
+//! from there.
+//!
+//! A block is confirmed once `confirmations` blocks sit on top of it
+//! (`block + confirmations <= head`).
+
+mod decode;
+mod ranges;
+mod source;
+mod window;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use tokio::sync::watch;
+
+pub use decode::cid_for_digest;
+pub use source::ChainSource;
+pub use window::{BlockRef, Continuity, ReorgWindow};
+
+use crate::{
+    store::{IngestBatch, Store},
+    IndexerConfig, IndexerError,
+};
+
+/// How far ingestion has come, for progress bars and `/healthz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The first block to ingest.
+    pub start: u64,
+    /// The last block ingested.
+    pub indexed: Option<u64>,
+    /// The chain head last seen.
+    pub head: u64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Ingested blocks up to this number.
+    Ingested(u64),
+    /// Rolled back to this number.
+    RolledBack(u64),
+    /// Nothing new.
+    AtHead,
+}
+
+/// Follows the chain and writes the store.
+#[derive(Debug)]
+pub struct Ingester {
+    source: ChainSource,
+    store: Arc<dyn Store>,
+    config: IndexerConfig,
+    window: ReorgWindow,
+    checkpoint: Option<BlockRef>,
+    events: watch::Sender<u64>,
+    progress: watch::Sender<Progress>,
+}
+
+impl Ingester {
+    /// Loads the checkpoint and window from `store`.
+    pub async fn new(
+        source: ChainSource,
+        store: Arc<dyn Store>,
+        config: IndexerConfig,
+        events: watch::Sender<u64>,
+        progress: watch::Sender<Progress>,
+    ) -> Result<Self, IndexerError> {
+        let window = ReorgWindow::with_blocks(config.reorg_window as usize, store.window().await?);
+        let checkpoint = store.checkpoint().await?;
+        if let Some(cp) = checkpoint {
+            tracing::info!(block = cp.number, "resuming from checkpoint");
+        }
+        progress.send_modify(|p| {
+            p.start = config.start_block;
+            p.indexed = checkpoint.map(|c| c.number);
+        });
+        Ok(Self {
+            source,
+            store,
+            config,
+            window,
+            checkpoint,
+            events,
+            progress,
+        })
+    }
+
+    /// Runs until `shutdown` resolves. Failures are logged and retried with
+    /// backoff: an RPC outage or a database restart pauses ingestion, it
+    /// never ends it.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut heads = HeadWatcher::new(&self.source, self.config.poll_interval).await;
+        let mut failures = 0u32;
+        loop {
+            let wait = match self.step().await {
+                Ok(Step::Ingested(_) | Step::RolledBack(_)) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Step::AtHead) => None,
+                Err(err) => {
+                    failures += 1;
+                    let delay = Duration::from_millis(200 * 2u64.pow(failures.min(6)));
+                    tracing::error!(%err, ?delay, "ingestion step failed; retrying");
+                    metrics::counter!("cairn_indexer_errors_total").increment(1);
+                    Some(delay)
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = async {
+                    match wait {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => heads.next().await,
+                    }
+                } => {}
+            }
+        }
+    }
+
+    async fn step(&mut self) -> Result<Step, IndexerError> {
+        let head = self.source.head().await?;
+        self.progress.send_modify(|p| p.head = head);
+        let next = self
+            .checkpoint
+            .map_or(self.config.start_block, |c| c.number + 1);
+        if next > head {
+            return Ok(Step::AtHead);
+        }
+        let confirm_upto = head.checked_sub(self.config.confirmations);
+        let window = self.config.reorg_window;
+        let (block, logs) = if head - next > window {
+            // Deep below the head: one large range, ending `window` blocks below it.
+            let to = (next + self.config.max_range - 1).min(head - window);
+            let logs = self.source.logs_in_range(next..=to).await?;
+            (self.source.header(to).await?, logs)
+        } else {
+            let block = self.source.header(next).await?;
+            let continuity = match (self.window.validate_parent(&block), self.checkpoint) {
+                (Continuity::Unknown, Some(cp))
+                    if cp.number + 1 == block.number && cp.hash != block.parent_hash =>
+                {
+                    Continuity::Reorg {
+                        expected: cp.hash,
+                        got: block.parent_hash,
+                    }
+                }
+                (c, _) => c,
+            };
+            if let Continuity::Reorg { expected, got } = continuity {
+                tracing::warn!(block = block.number, %expected, %got, "parent hash mismatch: reorg");
+                return self.roll_back().await.map(Step::RolledBack);
+            }
+            let logs = self.source.logs_in_block(block.hash).await?;
+            (block, logs)
+        };
+        let (messages, keys) = decode::decode_logs(&logs);
+        let count = messages.len();
+        let batch = IngestBatch {
+            messages,
+            keys,
+            blocks: vec![block],
+            checkpoint: Some(block),
+            confirm_upto,
+            prune_below: block.number.saturating_sub(window),
+        };
+        self.store.apply(&batch).await?;
+        self.window.insert(block);
+        self.checkpoint = Some(block);
+        self.progress
+            .send_modify(|p| p.indexed = Some(block.number));
+        metrics::gauge!("cairn_indexer_block").set(block.number as f64);
+        metrics::counter!("cairn_indexer_messages_total").increment(count as u64);
+        self.announce().await?;
+        Ok(Step::Ingested(block.number))
+    }
+
+    /// Finds the fork point, rolls the store back to it and retracts.
+    async fn roll_back(&mut self) -> Result<u64, IndexerError> {
+        let mut canonical = BTreeMap::new();
+        let recorded: Vec<BlockRef> = self.window.newest_first().copied().collect();
+        for b in &recorded {
+            let now = self.source.header(b.number).await?;
+            canonical.insert(b.number, now.hash);
+            if now.hash == b.hash {
+                break;
+            }
+        }
+        let fork = match self.window.find_fork_point(&canonical) {
+            Some(fork) => fork,
+            None => {
+                // Deeper than the window: roll back everything it holds.
+                let oldest = recorded
+                    .last()
+                    .map_or(self.config.start_block, |b| b.number);
+                let below = oldest.saturating_sub(1);
+                tracing::error!(
+                    window = self.config.reorg_window,
+                    below,
+                    "reorg deeper than the window"
+                );
+                self.source.header(below).await?
+            }
+        };
+        let retracted = self.store.rollback_to(&fork).await?;
+        self.window.truncate_above(fork.number);
+        self.checkpoint = Some(fork);
+        self.progress.send_modify(|p| p.indexed = Some(fork.number));
+        tracing::warn!(
+            fork = fork.number,
+            retracted,
+            "rolled back to the fork point"
+        );
+        metrics::counter!("cairn_indexer_reorgs_total").increment(1);
+        metrics::counter!("cairn_indexer_retracted_total").increment(retracted);
+        self.announce().await?;
+        Ok(fork.number)
+    }
+
+    /// Tells stream subscribers the newest event seq.
+    async fn announce(&self) -> Result<(), IndexerError> {
+        let seq = self.store.last_event_seq().await?;
+        self.events.send_if_modified(|current| {
+            let changed = *current != seq;
+            *current = seq;
+            changed
+        });
+        Ok(())
+    }
+}
+
+/// Waits for the next head: by subscription where the node offers one
+/// (ws/ipc), by polling otherwise, and never longer than the poll interval.
+struct HeadWatcher {
+    subscription: Option<alloy::pubsub::Subscription<alloy::rpc::types::Header>>,
+    poll_interval: Duration,
+}
+
+impl HeadWatcher {
+    async fn new(source: &ChainSource, poll_interval: Duration) -> Self {
+        use alloy::providers::Provider;
+        let subscription = source.provider().subscribe_blocks().await.ok();
+        if subscription.is_some() {
+            tracing::info!("following new heads by subscription");
+        } else {
+            tracing::info!(?poll_interval, "following new heads by polling");
+        }
+        Self {
+            subscription,
+            poll_interval,
+        }
+    }
+
+    async fn next(&mut self) {
+        match &mut self.subscription {
+            Some(sub) => {
+                let _ = tokio::time::timeout(
+                    self.poll_interval.max(Duration::from_secs(2)),
+                    sub.recv(),
+                )
+                .await;
+            }
+            None => tokio::time::sleep(self.poll_interval).await,
+        }
+    }
+}

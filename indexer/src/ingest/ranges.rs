@@ -1,0 +1,82 @@
+//! Block ranges for `eth_getLogs`, with no I/O.
+//!
+//! Providers cap how many blocks or logs one `eth_getLogs` may cover, and say
+//! so in provider-specific words. A refused range is split in half and each
+//! half tried on its own, down to a single block.
+
+use std::ops::RangeInclusive;
+
+/// Splits `range` in two halves, or `None` for a single block.
+pub(super) fn split(
+    range: &RangeInclusive<u64>,
+) -> Option<(RangeInclusive<u64>, RangeInclusive<u64>)> {
+    let (start, end) = (*range.start(), *range.end());
+    if start >= end {
+        return None;
+    }
+    let mid = start + (end - start) / 2;
+    Some((start..=mid, mid + 1..=end))
+}
+
+/// Whether an RPC error message means "this range is too large", as opposed
+/// to a transport failure. Covers geth, Erigon, Alchemy, Infura and
+/// QuickNode wordings, and the JSON-RPC "limit exceeded" code -32005.
+pub(super) fn is_range_too_large(code: i64, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    code == -32005
+        || [
+            "query returned more than",
+            "block range",
+            "range too large",
+            "too many",
+            "exceed",
+            "limit",
+        ]
+        .iter()
+        .any(|needle| m.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_cover_the_range_exactly() {
+        let (a, b) = split(&(10..=21)).unwrap();
+        assert_eq!((a, b), (10..=15, 16..=21));
+        let (a, b) = split(&(10..=11)).unwrap();
+        assert_eq!((a, b), (10..=10, 11..=11));
+        assert_eq!(split(&(5..=5)), None);
+    }
+
+    #[test]
+    fn recursive_splitting_reaches_every_block_once() {
+        let mut pending = vec![0..=999u64];
+        let mut covered = Vec::new();
+        while let Some(r) = pending.pop() {
+            if r.end() - r.start() < 100 {
+                covered.extend(r);
+            } else {
+                let (a, b) = split(&r).unwrap();
+                pending.push(a);
+                pending.push(b);
+            }
+        }
+        covered.sort();
+        assert_eq!(covered, (0..=999).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn recognises_provider_refusals() {
+        assert!(is_range_too_large(
+            -32602,
+            "query returned more than 10000 results"
+        ));
+        assert!(is_range_too_large(
+            -32000,
+            "eth_getLogs block range too large, range: 5000, max: 2000"
+        ));
+        assert!(is_range_too_large(-32005, "anything"));
+        assert!(!is_range_too_large(-32000, "header not found"));
+    }
+}

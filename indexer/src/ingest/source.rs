@@ -1,0 +1,144 @@
+//! The chain as the ingester sees it: heads, block headers and logs, with
+//! retries on transient failures and range splitting on refusals.
+
+use std::{future::IntoFuture, ops::RangeInclusive, time::Duration};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, Log},
+    sol_types::SolEvent,
+    transports::{RpcError, TransportError},
+};
+use backon::{ExponentialBuilder, Retryable};
+use cairn_contracts::Cairn;
+
+use super::{ranges, window::BlockRef};
+use crate::IndexerError;
+
+/// Read access to one Cairn contract's chain.
+#[derive(Debug, Clone)]
+pub struct ChainSource {
+    provider: DynProvider,
+    contract: Address,
+    retry: ExponentialBuilder,
+}
+
+fn is_transient(e: &TransportError) -> bool {
+    match e {
+        RpcError::Transport(_) => true,
+        RpcError::ErrorResp(payload) => matches!(payload.code, 429 | -32005 | -32603),
+        _ => false,
+    }
+}
+
+impl ChainSource {
+    /// Connects to `rpc_url` (http or ws).
+    pub async fn connect(rpc_url: &str, contract: Address) -> Result<Self, IndexerError> {
+        let provider = ProviderBuilder::new()
+            .connect(rpc_url)
+            .await
+            .map_err(IndexerError::Rpc)?
+            .erased();
+        let retry = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(6)
+            .with_jitter();
+        Ok(Self {
+            provider,
+            contract,
+            retry,
+        })
+    }
+
+    /// The provider, for subscriptions.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, IndexerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, TransportError>>,
+    {
+        f.retry(self.retry)
+            .when(is_transient)
+            .notify(|err, after| tracing::warn!(%err, ?after, what, "RPC call failed; retrying"))
+            .await
+            .map_err(IndexerError::Rpc)
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> Result<u64, IndexerError> {
+        self.call("eth_blockNumber", || self.provider.get_block_number())
+            .await
+    }
+
+    /// The canonical block at `number`.
+    pub async fn header(&self, number: u64) -> Result<BlockRef, IndexerError> {
+        let block = self
+            .call("eth_getBlockByNumber", || {
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+                    .into_future()
+            })
+            .await?
+            .ok_or(IndexerError::MissingBlock(number))?;
+        Ok(BlockRef {
+            number,
+            hash: block.header.hash,
+            parent_hash: block.header.parent_hash,
+        })
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::new().address(self.contract).event_signature(vec![
+            Cairn::Posted::SIGNATURE_HASH,
+            Cairn::KeyRegistered::SIGNATURE_HASH,
+        ])
+    }
+
+    /// The contract's logs in block `hash` (EIP-234): they belong to exactly
+    /// that block, even if it has just been orphaned.
+    pub async fn logs_in_block(&self, hash: B256) -> Result<Vec<Log>, IndexerError> {
+        let filter = self.filter().at_block_hash(hash);
+        self.call("eth_getLogs", || self.provider.get_logs(&filter))
+            .await
+    }
+
+    /// The contract's logs in `range`, split into halves while the provider
+    /// refuses a range as too large.
+    pub async fn logs_in_range(
+        &self,
+        range: RangeInclusive<u64>,
+    ) -> Result<Vec<Log>, IndexerError> {
+        let mut pending = vec![range];
+        let mut logs = Vec::new();
+        while let Some(range) = pending.pop() {
+            let filter = self
+                .filter()
+                .from_block(*range.start())
+                .to_block(*range.end());
+            match self
+                .call("eth_getLogs", || self.provider.get_logs(&filter))
+                .await
+            {
+                Ok(mut found) => logs.append(&mut found),
+                Err(IndexerError::Rpc(RpcError::ErrorResp(e)))
+                    if ranges::is_range_too_large(e.code, &e.message) =>
+                {
+                    let (low, high) = ranges::split(&range)
+                        .ok_or_else(|| IndexerError::Rpc(RpcError::ErrorResp(e.clone())))?;
+                    tracing::debug!(?low, ?high, "provider refused the range; splitting");
+                    // Low half first: `pending` is a stack.
+                    pending.push(high);
+                    pending.push(low);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(logs)
+    }
+}

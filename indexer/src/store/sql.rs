@@ -1,0 +1,400 @@
+//! The SQL behind [`Store`], shared by SQLite and PostgreSQL.
+//!
+//! The two backends differ only in how they connect and which migrations
+//! folder they run; [`sql_store!`] generates the same `Store` impl for each,
+//! so the SQL cannot drift between them.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool,
+};
+
+use super::{
+    cursor::{ListCursor, StreamCursor},
+    model::*,
+    Result, Store, StoreError,
+};
+use crate::ingest::BlockRef;
+
+/// Rows per multi-row INSERT: well under SQLite's and Postgres' bind limits.
+const INSERT_CHUNK: usize = 1000;
+
+const MESSAGE_COLUMNS: &str = "id, block_number, block_hash, log_index, tx_hash, sender, recipient, digest, sequence, cid, status, content";
+
+const CONFIRM_EVENTS: &str = "INSERT INTO events (kind, message_id, recipient) \
+     SELECT 'message', id, recipient FROM messages \
+     WHERE status = 'pending' AND block_number <= $1 ORDER BY block_number, log_index";
+const CONFIRM_MESSAGES: &str =
+    "UPDATE messages SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
+const CONFIRM_KEYS: &str =
+    "UPDATE keys SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
+
+const ROLLBACK_PENDING_MESSAGES: &str =
+    "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
+const ROLLBACK_PENDING_KEYS: &str =
+    "DELETE FROM keys WHERE status = 'pending' AND block_number > $1";
+const RETRACT_EVENTS: &str = "INSERT INTO events (kind, message_id, recipient) \
+     SELECT 'retracted', id, recipient FROM messages \
+     WHERE status = 'confirmed' AND block_number > $1 ORDER BY block_number, log_index";
+const RETRACT_MESSAGES: &str =
+    "UPDATE messages SET status = 'retracted' WHERE status = 'confirmed' AND block_number > $1";
+const RETRACT_KEYS: &str =
+    "UPDATE keys SET status = 'retracted' WHERE status = 'confirmed' AND block_number > $1";
+const FORGET_BLOCKS: &str = "DELETE FROM blocks WHERE number > $1";
+const SET_CHECKPOINT: &str = "UPDATE checkpoint SET number = $1, hash = $2 WHERE id = 1";
+const ADVANCE_CHECKPOINT: &str = "INSERT INTO checkpoint (id, number, hash) VALUES (1, $1, $2) \
+     ON CONFLICT (id) DO UPDATE SET number = excluded.number, hash = excluded.hash \
+     WHERE checkpoint.number < excluded.number";
+const RECORD_BLOCK: &str = "INSERT INTO blocks (number, hash, parent_hash) VALUES ($1, $2, $3) \
+     ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash";
+const PRUNE_BLOCKS: &str = "DELETE FROM blocks WHERE number < $1";
+
+fn list_query(column: &str) -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 AND status <> 'retracted' \
+         AND (block_number > $2 OR (block_number = $2 AND log_index > $3)) \
+         ORDER BY block_number, log_index LIMIT $4"
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    block_number: i64,
+    block_hash: String,
+    log_index: i64,
+    tx_hash: String,
+    sender: String,
+    recipient: String,
+    digest: String,
+    sequence: i64,
+    cid: String,
+    status: String,
+    content: String,
+}
+
+impl MessageRow {
+    fn into_message(self) -> Result<Message> {
+        let corrupt =
+            |what: &str, v: &str| StoreError::Corrupt(format!("message {}: {what} {v:?}", self.id));
+        let status =
+            RowStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
+        let verification =
+            ContentStatus::parse(&self.content).ok_or_else(|| corrupt("content", &self.content))?;
+        let (block, log_index) = (self.block_number as u64, self.log_index as u64);
+        Ok(Message {
+            id: format!("{}-{}", self.block_hash, log_index),
+            from: self.sender,
+            to: self.recipient,
+            cid: self.cid,
+            digest: self.digest,
+            block,
+            block_hash: self.block_hash,
+            tx: self.tx_hash,
+            log_index,
+            sequence: self.sequence as u64,
+            status,
+            verification,
+            cursor: ListCursor { block, log_index }.encode(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    kind: String,
+    #[sqlx(flatten)]
+    message: MessageRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    owner: String,
+    pubkey: String,
+    version: i64,
+    block_number: i64,
+    tx_hash: String,
+    status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    number: i64,
+    hash: String,
+    parent_hash: String,
+}
+
+impl BlockRow {
+    fn into_ref(self) -> Result<BlockRef> {
+        let parse = |s: &str| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt(format!("block {}: hash {s:?}", self.number)))
+        };
+        Ok(BlockRef {
+            number: self.number as u64,
+            hash: parse(&self.hash)?,
+            parent_hash: parse(&self.parent_hash)?,
+        })
+    }
+}
+
+fn after_bounds(after: Option<ListCursor>) -> (i64, i64) {
+    after.map_or((-1, -1), |c| (c.block as i64, c.log_index as i64))
+}
+
+macro_rules! sql_store {
+    ($name:ident, $db:ty, $pool:ty) => {
+        #[async_trait]
+        impl Store for $name {
+            async fn checkpoint(&self) -> Result<Option<BlockRef>> {
+                let row: Option<(i64, String)> =
+                    sqlx::query_as("SELECT number, hash FROM checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
+                let Some((number, hash)) = row else { return Ok(None) };
+                let hash = hash.parse().map_err(|_| StoreError::Corrupt(format!("checkpoint hash {hash:?}")))?;
+                let parent_hash = self
+                    .window()
+                    .await?
+                    .into_iter()
+                    .find(|b| b.number == number as u64)
+                    .map_or(Default::default(), |b| b.parent_hash);
+                Ok(Some(BlockRef { number: number as u64, hash, parent_hash }))
+            }
+
+            async fn window(&self) -> Result<Vec<BlockRef>> {
+                sqlx::query_as::<_, BlockRow>("SELECT number, hash, parent_hash FROM blocks ORDER BY number")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(BlockRow::into_ref)
+                    .collect()
+            }
+
+            async fn apply(&self, batch: &IngestBatch) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in batch.messages.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO messages (block_number, block_hash, log_index, tx_hash, sender, recipient, digest, sequence, cid, status) ",
+                    );
+                    q.push_values(chunk, |mut b, m| {
+                        b.push_bind(m.block_number as i64)
+                            .push_bind(&m.block_hash)
+                            .push_bind(m.log_index as i64)
+                            .push_bind(&m.tx_hash)
+                            .push_bind(&m.sender)
+                            .push_bind(&m.recipient)
+                            .push_bind(&m.digest)
+                            .push_bind(m.sequence as i64)
+                            .push_bind(&m.cid)
+                            .push_bind("pending");
+                    });
+                    // A block that returns after a reorg away and back revives its rows.
+                    q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE messages.status = 'retracted'");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in batch.keys.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO keys (block_number, block_hash, log_index, tx_hash, owner, pubkey, version, status) ",
+                    );
+                    q.push_values(chunk, |mut b, k| {
+                        b.push_bind(k.block_number as i64)
+                            .push_bind(&k.block_hash)
+                            .push_bind(k.log_index as i64)
+                            .push_bind(&k.tx_hash)
+                            .push_bind(&k.owner)
+                            .push_bind(&k.pubkey)
+                            .push_bind(k.version as i64)
+                            .push_bind("pending");
+                    });
+                    q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE keys.status = 'retracted'");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for b in &batch.blocks {
+                    sqlx::query(RECORD_BLOCK)
+                        .bind(b.number as i64)
+                        .bind(b.hash.to_string())
+                        .bind(b.parent_hash.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if batch.prune_below > 0 {
+                    sqlx::query(PRUNE_BLOCKS).bind(batch.prune_below as i64).execute(&mut *tx).await?;
+                }
+                if let Some(cp) = &batch.checkpoint {
+                    sqlx::query(ADVANCE_CHECKPOINT).bind(cp.number as i64).bind(cp.hash.to_string()).execute(&mut *tx).await?;
+                }
+                if let Some(upto) = batch.confirm_upto {
+                    for statement in [CONFIRM_EVENTS, CONFIRM_MESSAGES, CONFIRM_KEYS] {
+                        sqlx::query(statement).bind(upto as i64).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rollback_to(&self, fork: &BlockRef) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let above = fork.number as i64;
+                for statement in [ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
+                    sqlx::query(statement).bind(above).execute(&mut *tx).await?;
+                }
+                let retracted = sqlx::query(RETRACT_EVENTS).bind(above).execute(&mut *tx).await?.rows_affected();
+                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS] {
+                    sqlx::query(statement).bind(above).execute(&mut *tx).await?;
+                }
+                sqlx::query(SET_CHECKPOINT).bind(above).bind(fork.hash.to_string()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(retracted)
+            }
+
+            async fn inbox(&self, recipient: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
+                self.list("recipient", recipient, after, limit).await
+            }
+
+            async fn sent(&self, sender: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
+                self.list("sender", sender, after, limit).await
+            }
+
+            async fn message(&self, block_hash: &str, log_index: u64) -> Result<Option<Message>> {
+                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE block_hash = $1 AND log_index = $2");
+                sqlx::query_as::<_, MessageRow>(&sql)
+                    .bind(block_hash)
+                    .bind(log_index as i64)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(MessageRow::into_message)
+                    .transpose()
+            }
+
+            async fn key(&self, owner: &str) -> Result<Option<KeyRecord>> {
+                let row: Option<KeyRow> = sqlx::query_as(
+                    "SELECT owner, pubkey, version, block_number, tx_hash, status FROM keys \
+                     WHERE owner = $1 AND status <> 'retracted' ORDER BY block_number DESC, log_index DESC LIMIT 1",
+                )
+                .bind(owner)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|k| {
+                    let status = RowStatus::parse(&k.status).ok_or_else(|| StoreError::Corrupt(format!("key status {:?}", k.status)))?;
+                    Ok(KeyRecord {
+                        address: k.owner,
+                        pubkey: k.pubkey,
+                        version: k.version as u64,
+                        block: k.block_number as u64,
+                        tx: k.tx_hash,
+                        status,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn events_after(&self, recipient: &str, after: StreamCursor, limit: u32) -> Result<Vec<StreamEvent>> {
+                let sql = format!(
+                    "SELECT e.seq, e.kind, {} FROM events e JOIN messages m ON m.id = e.message_id \
+                     WHERE e.recipient = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
+                    MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
+                );
+                sqlx::query_as::<_, EventRow>(&sql)
+                    .bind(recipient)
+                    .bind(after.0 as i64)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|e| {
+                        let kind = EventKind::parse(&e.kind).ok_or_else(|| StoreError::Corrupt(format!("event kind {:?}", e.kind)))?;
+                        let seq = e.seq as u64;
+                        Ok(StreamEvent { kind, cursor: StreamCursor(seq).encode(), message: e.message.into_message()?, seq })
+                    })
+                    .collect()
+            }
+
+            async fn last_event_seq(&self) -> Result<u64> {
+                let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(&self.pool).await?;
+                Ok(seq.unwrap_or(0) as u64)
+            }
+
+            async fn content_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<ContentTask>> {
+                let which = if retry_missing { "content IN ('unchecked', 'missing')" } else { "content = 'unchecked'" };
+                let sql = format!("SELECT id, digest FROM messages WHERE {which} AND status <> 'retracted' ORDER BY id LIMIT $1");
+                let rows: Vec<(i64, String)> = sqlx::query_as(&sql).bind(limit as i64).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(row, digest)| ContentTask { row, digest }).collect())
+            }
+
+            async fn set_content(&self, row: i64, status: ContentStatus) -> Result<()> {
+                sqlx::query("UPDATE messages SET content = $1 WHERE id = $2").bind(status.as_str()).bind(row).execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+
+        impl $name {
+            async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
+                let (block, log) = after_bounds(after);
+                sqlx::query_as::<_, MessageRow>(&list_query(column))
+                    .bind(value)
+                    .bind(block)
+                    .bind(log)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(MessageRow::into_message)
+                    .collect()
+            }
+        }
+    };
+}
+
+/// The embedded default: one SQLite file in WAL mode.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates `sqlite://<path>`.
+    ///
+    /// WAL with `synchronous = NORMAL`: a killed process loses nothing that
+    /// committed; a power cut may lose the last transactions, which the
+    /// indexer then re-ingests from the chain.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// PostgreSQL, for API nodes that scale out.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to and migrates `postgres://...`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+sql_store!(SqliteStore, Sqlite, SqlitePool);
+sql_store!(PostgresStore, Postgres, PgPool);
