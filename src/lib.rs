@@ -12,7 +12,8 @@
 //!   digest, and every read re-hashes the bytes.
 //! - [`chain`]: the alloy client for the Cairn contract.
 //! - [`messenger`]: the send and read flows that tie the four together.
-//! - [`server`]: the HTTP server behind `cairn serve`.
+//! - [`server`]: the node behind `cairn serve`: block gateway, indexer, read API.
+//! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
 //!
 //! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
 //! block whose bytes do not hash to its CID is never returned as valid; and
@@ -23,6 +24,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod messenger;
+pub mod read_api;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -119,6 +119,20 @@ impl Messenger {
         let anchor = matching_anchor(&opened.header, anchors)?;
         Ok(Received { opened, anchor })
     }
+
+    /// Fetches, verifies and opens block `cid`, which an indexer reports as
+    /// posted by `from` to `to`; the envelope must claim the same.
+    pub async fn open_anchored(&self, cid: &Cid, from: Address, to: B256) -> Result<Opened> {
+        let bytes = self.store.get(cid).await?;
+        let opened = envelope::open(&bytes, &self.key)?;
+        if opened.header.sender != from || opened.header.recipient != to {
+            return Err(Error::AnchorMismatch(format!(
+                "the envelope claims {} to {}, the chain says {from} to {to}",
+                opened.header.sender, opened.header.recipient
+            )));
+        }
+        Ok(opened)
+    }
 }
 
 /// The anchor that agrees with the envelope's authenticated header.

@@ -39,6 +39,14 @@ pub(crate) struct GlobalArgs {
     /// Wallet private key (hex). Never printed or logged.
     #[arg(long, env = "CAIRN_PRIVATE_KEY", global = true, hide_env_values = true)]
     pub(crate) private_key: Option<String>,
+    /// Base URL of the read API (`cairn serve`), for inbox and watch.
+    #[arg(
+        long,
+        env = "CAIRN_API_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub(crate) api_url: String,
     /// Where envelope blocks are stored and read.
     #[arg(long, env = "CAIRN_STORE", global = true, value_enum, default_value_t = StoreKind::Embedded)]
     pub(crate) store: StoreKind,
@@ -114,16 +122,26 @@ impl GlobalArgs {
 
     /// The contract address from the flag or the deployment file.
     pub(crate) fn contract(&self) -> anyhow::Result<Address> {
-        if let Some(address) = self.contract {
-            return Ok(address);
+        match self.contract {
+            Some(address) => Ok(address),
+            None => self
+                .deployment()
+                .map(|d| d.contract)
+                .context("no --contract given"),
         }
+    }
+
+    /// The deployment file <data-dir>/deployment.json.
+    pub(crate) fn deployment(&self) -> anyhow::Result<Deployment> {
         let path = self.data_dir.join("deployment.json");
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("no --contract given and {} cannot be read; deploy with `make dev` or pass --contract", path.display())
+            format!(
+                "{} cannot be read; deploy with `make dev` or pass --contract",
+                path.display()
+            )
         })?;
-        let deployment: Deployment = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid deployment file", path.display()))?;
-        Ok(deployment.contract)
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid deployment file", path.display()))
     }
 
     /// A chain client, with the wallet when `signing` is set.

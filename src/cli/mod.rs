@@ -4,11 +4,14 @@
 //! flag that names a secret or an endpoint can also come from the environment.
 
 mod args;
+mod decrypt;
+mod inbox;
 mod key;
 mod read;
 mod register;
 mod send;
 mod serve;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -38,7 +41,11 @@ pub(crate) enum Command {
     Send(send::SendArgs),
     /// Fetch a message by CID, verify it against the chain and decrypt it.
     Read(read::ReadArgs),
-    /// Serve the embedded block store over HTTP (IPFS trustless gateway).
+    /// List and decrypt your inbox from the indexer.
+    Inbox(inbox::InboxArgs),
+    /// Decrypt messages live as they are confirmed, resuming after drops.
+    Watch(watch::WatchArgs),
+    /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
     Serve(serve::ServeArgs),
 }
 
@@ -50,6 +57,8 @@ impl Cli {
             Command::Register(args) => args.run(&self.global).await,
             Command::Send(args) => args.run(&self.global).await,
             Command::Read(args) => args.run(&self.global).await,
+            Command::Inbox(args) => args.run(&self.global).await,
+            Command::Watch(args) => args.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
         }
     }

@@ -1,11 +1,14 @@
-//! `cairn serve`: run the embedded block store's HTTP server.
+//! `cairn serve`: the block server, the indexer and the read API in one process.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{io::IsTerminal, net::SocketAddr, time::Duration};
 
+use anyhow::Context;
+use cairn_indexer::{api::StreamConfig, IndexerConfig};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::GlobalArgs;
-use cairn::server::{self, AppState, Limits};
+use cairn::server::{Limits, Node, NodeConfig};
 
 /// Arguments of `cairn serve`.
 #[derive(Debug, Args)]
@@ -13,38 +16,130 @@ pub(crate) struct ServeArgs {
     /// Address to listen on. Loopback by default: put a reverse proxy with TLS in front for anything else.
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve blocks only: no indexer, no read API.
+    #[arg(long)]
+    no_indexer: bool,
+    /// Indexer database: sqlite://<path> (default <data-dir>/indexer.db) or postgres://...
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Blocks that must sit on top of a message before it is confirmed and pushed (K).
+    #[arg(long, env = "CAIRN_CONFIRMATIONS", default_value_t = 2)]
+    confirmations: u64,
+    /// First block to index. Defaults to the deployment block in <data-dir>/deployment.json, else 0.
+    #[arg(long)]
+    start_block: Option<u64>,
+    /// Blocks per eth_getLogs during backfill (halved while the node refuses).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_range: u64,
+    /// Recent blocks kept to trace reorgs.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
+    reorg_window: u64,
+    /// Head polling interval in milliseconds, when the node offers no subscription.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
+    poll_interval_ms: u64,
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: usize,
-    /// Request timeout, in seconds.
+    /// Request timeout, in seconds (WebSocket streams are not cut by it).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_secs: u64,
     /// Sustained requests per second per client IP.
     #[arg(long, default_value_t = Limits::default().per_ip_per_second, value_parser = clap::value_parser!(u64).range(1..))]
     rate_per_ip: u64,
     /// Burst of requests per client IP above the sustained rate.
-    #[arg(long, default_value_t = Limits::default().per_ip_burst)]
+    #[arg(long, default_value_t = Limits::default().per_ip_burst, value_parser = clap::value_parser!(u32).range(1..))]
     burst_per_ip: u32,
+    /// Frames buffered per stream connection before it counts as slow.
+    #[arg(long, default_value_t = StreamConfig::default().buffer as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    stream_buffer: u64,
+    /// Seconds a stream's buffer may stay full before the client is disconnected.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    stream_send_timeout_secs: u64,
+    /// Seconds between stream heartbeats.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_secs: u64,
 }
 
 impl ServeArgs {
-    pub(super) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+    pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let limits = Limits {
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             per_ip_per_second: self.rate_per_ip,
-            per_ip_burst: self.burst_per_ip.max(1),
+            per_ip_burst: self.burst_per_ip,
             ..Limits::default()
         };
-        let state = AppState {
-            store: global.blob_store()?,
-            metrics: server::metrics_handle(),
+        let stream = StreamConfig {
+            buffer: self.stream_buffer as usize,
+            send_timeout: Duration::from_secs(self.stream_send_timeout_secs),
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+            ..StreamConfig::default()
         };
+        let indexer = if self.no_indexer {
+            None
+        } else {
+            let contract = global.contract()?;
+            let start_block = self
+                .start_block
+                .or_else(|| global.deployment().ok().map(|d| d.deploy_block))
+                .unwrap_or(0);
+            let database_url = self.database_url.clone().unwrap_or_else(|| {
+                format!("sqlite://{}", global.data_dir.join("indexer.db").display())
+            });
+            std::fs::create_dir_all(&global.data_dir)
+                .with_context(|| format!("creating {}", global.data_dir.display()))?;
+            let config = IndexerConfig {
+                start_block,
+                confirmations: self.confirmations,
+                max_range: self.max_range,
+                reorg_window: self.reorg_window,
+                poll_interval: Duration::from_millis(self.poll_interval_ms),
+                ..IndexerConfig::new(global.rpc_url.clone(), contract)
+            };
+            Some((config, database_url))
+        };
+        let node = Node::start(NodeConfig {
+            listen: self.listen,
+            store: global.blob_store()?,
+            indexer,
+            limits,
+            stream,
+        })
+        .await?;
+        eprintln!("cairn serving on http://{}", node.addr);
+        if let Some(progress) = node.progress.clone() {
+            tokio::spawn(show_backfill(progress, self.confirmations));
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        server::serve(self.listen, state, &limits, shutdown).await?;
+        node.run_until(shutdown).await?;
         Ok(())
+    }
+}
+
+/// A progress bar with blocks per second while the indexer is behind the head.
+async fn show_backfill(
+    mut progress: tokio::sync::watch::Receiver<cairn_indexer::ingest::Progress>,
+    confirmations: u64,
+) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("backfill {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta})")
+            .expect("static template"),
+    );
+    while progress.changed().await.is_ok() {
+        let p = *progress.borrow();
+        let done = p.indexed.map_or(0, |i| i.saturating_sub(p.start) + 1);
+        bar.set_length(p.head.saturating_sub(p.start) + 1);
+        bar.set_position(done);
+        if p.indexed.is_some_and(|i| i + confirmations >= p.head) {
+            bar.finish_with_message("caught up");
+            return;
+        }
     }
 }

@@ -10,7 +10,7 @@ use axum::{
 use serde::Serialize;
 
 use super::{ApiError, AppState};
-use crate::store::{cid, MAX_BLOCK_SIZE};
+use crate::store::{cid, StoreError, MAX_BLOCK_SIZE};
 
 /// The media type of a raw block in the trustless gateway spec.
 const RAW_BLOCK: &str = "application/vnd.ipld.raw";
@@ -33,7 +33,7 @@ pub(super) async fn head_block(
     if state.store.has(&cid).await? {
         Ok(StatusCode::OK)
     } else {
-        Err(crate::store::StoreError::NotFound(Box::new(cid)).into())
+        Err(StoreError::NotFound(Box::new(cid)).into())
     }
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn put_block(
         ));
     }
     if body.len() > MAX_BLOCK_SIZE {
-        return Err(crate::store::StoreError::TooLarge {
+        return Err(StoreError::TooLarge {
             size: body.len(),
             max: MAX_BLOCK_SIZE,
         }
@@ -91,4 +91,27 @@ fn raw_block_response(cid: &cid::Cid, bytes: Bytes) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "block_too_large",
+                e.to_string(),
+            ),
+            StoreError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "block_not_found", e.to_string())
+            }
+            StoreError::UnsupportedCid(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_cid", e.to_string())
+            }
+            StoreError::Tampered { .. } => {
+                tracing::error!(error = %e, "stored block failed its hash check");
+                Self::new(StatusCode::BAD_GATEWAY, "block_tampered", e.to_string())
+            }
+            other => Self::internal("block store", other),
+        }
+    }
 }

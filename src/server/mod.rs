@@ -1,53 +1,67 @@
 //! The HTTP server behind `cairn serve`.
 //!
-//! It exposes the embedded block store as an IPFS trustless gateway
-//! (`GET /ipfs/{cid}`, raw block responses) plus `POST /v1/blobs` for clients
-//! that do not run a store of their own, and the operational endpoints
-//! `/healthz` and `/metrics`. Every route has a body-size limit, a timeout and
-//! a per-client rate limit.
+//! It always serves the block store as an IPFS trustless gateway
+//! (`GET /ipfs/{cid}`, raw block responses) and `POST /v1/blobs`, plus
+//! `/healthz` and Prometheus `/metrics`. With the indexer enabled it also
+//! mounts the read API of `cairn-indexer` (REST, GraphQL, WebSocket stream,
+//! `/openapi.json`). [`Limits`] (body size, timeout, concurrency, per-IP rate)
+//! wrap every route, and every error is JSON `{code, message}`.
 
 mod blocks;
-mod error;
-mod limits;
+mod content;
+mod node;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{routing::get, Router};
+use axum::{extract::State, response::IntoResponse, routing::get, Json, Router};
+pub use cairn_indexer::api::{ApiError, Limits};
+use cairn_indexer::ingest::Progress;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
+
+pub use content::StoreBlocks;
+pub use node::{Node, NodeConfig, NodeError};
 
 use crate::store::BlobStore;
-pub use error::ApiError;
-pub use limits::Limits;
 
-/// Shared state of the server's handlers.
+/// Shared state of the server's own handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Where blocks are stored and served from.
     pub store: Arc<dyn BlobStore>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Indexer progress, when the indexer runs in this process.
+    pub progress: Option<watch::Receiver<Progress>>,
 }
 
-/// The server's routes with all limits applied. Tests call it with
-/// `tower::ServiceExt::oneshot`, without binding a port.
-pub fn app(state: AppState, limits: &Limits) -> Router {
-    let api = Router::new()
+/// The server's routes with all limits applied; `read_api` is the indexer's
+/// router when it runs. Tests call this with `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState, read_api: Option<Router>, limits: &Limits) -> Router {
+    let own = Router::new()
         .route(
             "/ipfs/{cid}",
             get(blocks::get_block).head(blocks::head_block),
         )
         .route("/v1/blobs", axum::routing::post(blocks::put_block))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health))
         .route(
             "/metrics",
-            get(
-                |axum::extract::State(s): axum::extract::State<AppState>| async move {
-                    s.metrics.render()
-                },
-            ),
+            get(|State(s): State<AppState>| async move { s.metrics.render() }),
         )
         .with_state(state);
-    limits.apply(api)
+    let router = match read_api {
+        Some(api) => own.merge(api),
+        None => own,
+    };
+    limits.apply(router)
+}
+
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    match &state.progress {
+        Some(progress) => cairn_indexer::api::health(&progress.borrow()).into_response(),
+        None => Json(serde_json::json!({"status": "ok"})).into_response(),
+    }
 }
 
 /// Installs the Prometheus recorder once per process and returns its handle.
@@ -62,18 +76,16 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Serves [`app`] on `addr` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
-    state: AppState,
-    limits: &Limits,
+    listener: tokio::net::TcpListener,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
-        app(state, limits).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

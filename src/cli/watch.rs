@@ -1,0 +1,149 @@
+//! `cairn watch`: decrypt messages live as they are confirmed.
+//!
+//! Follows `/v1/stream` and remembers the last cursor in
+//! `<data-dir>/cursors/<address>`, so a dropped connection or a restart
+//! resumes exactly where it stopped: nothing missed, nothing twice.
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy::primitives::Address;
+use anyhow::Context;
+use clap::Args;
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::{args::GlobalArgs, decrypt::show};
+use cairn::read_api::{EventKind, ReadApi, StreamEvent};
+
+/// Arguments of `cairn watch`.
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Resume after this cursor instead of the saved one.
+    #[arg(long)]
+    after: Option<String>,
+    /// Stop after this many messages (for scripts and tests).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Reconnect when nothing (not even a heartbeat) arrives for this many seconds.
+    #[arg(long, default_value_t = 45)]
+    idle_timeout_secs: u64,
+}
+
+impl WatchArgs {
+    pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        let address = global.wallet()?.address();
+        let messenger = global.messenger(false).await?;
+        let api = ReadApi::new(&global.api_url);
+        let cursor_file = cursor_path(global, address);
+        let mut cursor = match self.after.clone() {
+            Some(c) => Some(c),
+            None => std::fs::read_to_string(&cursor_file)
+                .ok()
+                .map(|s| s.trim().to_string()),
+        };
+        let mut received = 0u64;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let url = api.stream_url(address, cursor.as_deref());
+            let socket = match tokio_tungstenite::connect_async(&url).await {
+                Ok((socket, _)) => {
+                    backoff = Duration::from_millis(250);
+                    // stderr, so JSON output on stdout stays clean.
+                    eprintln!(
+                        "watching {address} (resume cursor: {})",
+                        cursor.as_deref().unwrap_or("now")
+                    );
+                    socket
+                }
+                Err(err) => {
+                    eprintln!("stream unavailable ({err}); retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            let (_, mut incoming) = socket.split();
+            loop {
+                let frame = match tokio::time::timeout(
+                    Duration::from_secs(self.idle_timeout_secs),
+                    incoming.next(),
+                )
+                .await
+                {
+                    Ok(Some(Ok(frame))) => frame,
+                    Ok(Some(Err(err))) => {
+                        eprintln!("stream dropped ({err}); reconnecting");
+                        break;
+                    }
+                    Ok(None) => {
+                        eprintln!("stream closed; reconnecting");
+                        break;
+                    }
+                    Err(_) => {
+                        eprintln!("stream idle for {}s; reconnecting", self.idle_timeout_secs);
+                        break;
+                    }
+                };
+                let WsMessage::Text(text) = frame else {
+                    continue;
+                };
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).context("stream sent invalid JSON")?;
+                if value["type"] == "heartbeat" {
+                    continue;
+                }
+                let event: StreamEvent =
+                    serde_json::from_value(value).context("stream sent an unknown frame")?;
+                match event.kind {
+                    EventKind::Message => {
+                        let shown = show(&messenger, &event.message).await;
+                        if global.json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"type": "message", "cursor": event.cursor, "message": shown.json})
+                            );
+                        } else {
+                            println!("{}", shown.line);
+                        }
+                    }
+                    EventKind::Retracted => {
+                        if global.json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"type": "retracted", "cursor": event.cursor, "id": event.message.id})
+                            );
+                        } else {
+                            println!(
+                                "retracted by a reorg: #{} ({})",
+                                event.message.sequence, event.message.id
+                            );
+                        }
+                    }
+                }
+                cursor = Some(event.cursor.clone());
+                save_cursor(&cursor_file, &event.cursor)?;
+                received += 1;
+                if self.count.is_some_and(|n| received >= n) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+fn cursor_path(global: &GlobalArgs, address: Address) -> PathBuf {
+    global
+        .data_dir
+        .join("cursors")
+        .join(format!("{address:#x}"))
+}
+
+fn save_cursor(path: &PathBuf, cursor: &str) -> anyhow::Result<()> {
+    let dir = path.parent().expect("cursor path has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, cursor)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("saving cursor to {}", path.display()))
+}

@@ -1,0 +1,140 @@
+//! One Cairn node: the block server plus, optionally, the indexer and its
+//! read API, in one process. The CLI's `cairn serve` and the tests start
+//! nodes the same way.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use cairn_indexer::{
+    api::{ApiState, Limits, StreamConfig},
+    ingest::Progress,
+    IndexerConfig,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{app, metrics_handle, AppState, StoreBlocks};
+use crate::store::BlobStore;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The block store served and checked.
+    pub store: Arc<dyn BlobStore>,
+    /// The indexer and its database URL; `None` serves blocks only.
+    pub indexer: Option<(IndexerConfig, String)>,
+    /// Server limits.
+    pub limits: Limits,
+    /// WebSocket stream tuning.
+    pub stream: StreamConfig,
+}
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The indexer database could not be opened or migrated.
+    #[error("indexer database: {0}")]
+    Store(#[from] cairn_indexer::store::StoreError),
+    /// The indexer could not start.
+    #[error("indexer: {0}")]
+    Indexer(#[from] cairn_indexer::IndexerError),
+}
+
+/// A running node. Dropping it does not stop it; call [`Node::shutdown`].
+#[derive(Debug)]
+pub struct Node {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Indexer progress, when the indexer runs.
+    pub progress: Option<watch::Receiver<Progress>>,
+    /// The indexer's store, when the indexer runs.
+    pub indexer_store: Option<Arc<dyn cairn_indexer::store::Store>>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    /// Binds, opens and migrates the database, and starts every task.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| NodeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let shutdown = CancellationToken::new();
+        let (read_api, progress, indexer_store) = match config.indexer {
+            Some((indexer, database_url)) => {
+                let store = cairn_indexer::store::open(&database_url).await?;
+                let blocks = Arc::new(StoreBlocks(config.store.clone()));
+                let running =
+                    cairn_indexer::spawn(indexer, store.clone(), blocks, shutdown.clone()).await?;
+                let state = ApiState {
+                    store: running.store,
+                    events: running.events,
+                    progress: running.progress.clone(),
+                    stream: config.stream,
+                };
+                (
+                    Some(cairn_indexer::api::router(state)),
+                    Some(running.progress),
+                    Some(store),
+                )
+            }
+            None => (None, None, None),
+        };
+        let state = AppState {
+            store: config.store,
+            metrics: metrics_handle(),
+            progress: progress.clone(),
+        };
+        let router = app(state, read_api, &config.limits);
+        let stop = shutdown.clone();
+        let server = tokio::spawn(super::serve(listener, router, stop.cancelled_owned()));
+        Ok(Self {
+            addr,
+            progress,
+            indexer_store,
+            shutdown,
+            server,
+        })
+    }
+
+    /// Stops every task and waits for the server to finish.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        self.server.await.unwrap_or(Ok(()))
+    }
+
+    /// Resolves when the server stops by itself (an error) or `signal` fires.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let Self {
+            shutdown,
+            mut server,
+            ..
+        } = self;
+        tokio::select! {
+            _ = signal => {
+                shutdown.cancel();
+                server.await.unwrap_or(Ok(()))
+            }
+            result = &mut server => result.unwrap_or(Ok(())),
+        }
+    }
+}
