@@ -7,8 +7,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use serde_json::Value;
+use alloy::{
+    primitives::{keccak256, Address},
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use cairn::chain::Cairn;
+use serde_json::{json, Value};
 
 /// Anvil's well-known development keys (accounts 0, 1, 2 and 3).
 pub(crate) const DEPLOYER_KEY: &str =
@@ -175,6 +180,8 @@ pub(crate) enum StoreUnderTest {
 /// Runs the real `cairn` binary against one chain, contract and data dir.
 pub(crate) struct CairnCli {
     pub(crate) data_dir: PathBuf,
+    /// The read API, for `inbox` and `watch` (empty: the CLI default).
+    pub(crate) api_url: String,
     pub(crate) rpc_url: String,
     pub(crate) contract: Address,
     pub(crate) store: StoreUnderTest,
@@ -196,12 +203,14 @@ impl CliOutput {
 }
 
 impl CairnCli {
-    pub(crate) async fn run(&self, wallet_key: &str, args: &[&str]) -> CliOutput {
+    /// The command, configured, not yet run.
+    pub(crate) fn command(&self, wallet_key: &str, args: &[&str]) -> tokio::process::Command {
         let (store, kubo_url) = match &self.store {
             StoreUnderTest::Embedded => ("embedded", String::new()),
             StoreUnderTest::Kubo(url) => ("kubo", url.clone()),
         };
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
             .args(args)
             .arg("--json")
             .env("CAIRN_DATA_DIR", &self.data_dir)
@@ -210,7 +219,16 @@ impl CairnCli {
             .env("CAIRN_PRIVATE_KEY", wallet_key)
             .env("CAIRN_STORE", store)
             .env("CAIRN_KUBO_URL", kubo_url)
-            .env_remove("CAIRN_KEY_SOURCE")
+            .env_remove("CAIRN_KEY_SOURCE");
+        if !self.api_url.is_empty() {
+            command.env("CAIRN_API_URL", &self.api_url);
+        }
+        command
+    }
+
+    pub(crate) async fn run(&self, wallet_key: &str, args: &[&str]) -> CliOutput {
+        let output = self
+            .command(wallet_key, args)
             .output()
             .await
             .expect("cairn binary runs");
@@ -220,4 +238,195 @@ impl CairnCli {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
+
+/// A real PostgreSQL server in its own temporary cluster, on a free port.
+/// PostgreSQL refuses to run as root, so as root it runs as `postgres`.
+pub(crate) struct Postgres {
+    _daemon: Daemon,
+    _dir: tempfile::TempDir,
+    pub(crate) url: String,
+}
+
+fn postgres_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: run `make test` (tools/install.sh installs it)")
+        .map(|e| e.unwrap().path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .unwrap_or_else(|| panic!("no PostgreSQL {name} under /usr/lib/postgresql"))
+}
+
+fn as_postgres_user(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    if unsafe_geteuid_is_root() {
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .expect("id runs");
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .expect("a postgres user exists")
+        };
+        command.gid(id("-g")).uid(id("-u"));
+    }
+    command
+}
+
+fn unsafe_geteuid_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    pub(crate) async fn start() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let data = dir.path().join("data");
+        let status = as_postgres_user(
+            Command::new(postgres_bin("initdb"))
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "-D",
+                ])
+                .arg(&data),
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        let port = free_port();
+        let child = as_postgres_user(
+            Command::new(postgres_bin("postgres"))
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=100",
+                ]),
+        )
+        .arg("-k")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres starts");
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "postgres did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Accepting TCP precedes accepting logins by a moment.
+        while cairn_indexer::store::open(&url).await.is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "postgres did not accept connections"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            _daemon: Daemon(child),
+            _dir: dir,
+            url,
+        }
+    }
+}
+
+/// An indexer database under test.
+pub(crate) enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(Postgres),
+}
+
+impl Database {
+    pub(crate) async fn start(postgres: bool) -> Self {
+        if postgres {
+            Self::Postgres(Postgres::start().await)
+        } else {
+            Self::Sqlite(tempfile::tempdir().unwrap())
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("indexer.db").display()),
+            Self::Postgres(pg) => pg.url.clone(),
+        }
+    }
+}
+
+/// Raw JSON-RPC, for Anvil's test methods (mining, snapshots, automine).
+pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply: Value = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+    reply["result"].clone()
+}
+
+/// Mines `n` empty blocks.
+pub(crate) async fn mine(url: &str, n: u64) {
+    rpc(url, "anvil_mine", serde_json::json!([format!("0x{n:x}")])).await;
+}
+
+/// Anvil account 4: unlocked, so eth_sendTransaction needs no signing.
+pub(crate) const SENDER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
+
+/// Anchors `count` posts from [`SENDER`], `per_block` to a block, to
+/// `recipients` rotating recipients, with explicit nonces (account nonce 0 first).
+pub(crate) async fn post_many(
+    url: &str,
+    contract: Address,
+    count: usize,
+    per_block: usize,
+    recipients: usize,
+) {
+    rpc(url, "evm_setAutomine", json!([false])).await;
+    for block in 0..count.div_ceil(per_block) {
+        let sends = (block * per_block..((block + 1) * per_block).min(count)).map(|i| {
+            let to = Address::with_last_byte(0x10 + (i % recipients) as u8).into_word();
+            let input = Cairn::postCall { to, digest: keccak256(i.to_be_bytes()) }.abi_encode();
+            let tx = json!({"from": SENDER, "to": contract, "data": format!("0x{}", hex::encode(input)),
+                "gas": "0x30000", "nonce": format!("0x{i:x}")});
+            rpc(url, "eth_sendTransaction", json!([tx]))
+        });
+        futures::future::join_all(sends).await;
+        rpc(url, "evm_mine", json!([])).await;
+    }
+    rpc(url, "evm_setAutomine", json!([true])).await;
 }

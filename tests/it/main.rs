@@ -4,10 +4,17 @@
 //! Anvil and Kubo on free loopback ports (see [`harness`]), in a fresh
 //! temporary directory, so tests run in parallel.
 
+mod backpressure;
 mod blobstore;
 mod chain;
 mod cli;
+mod content_check;
+mod crash;
 mod harness;
+mod read_api;
+mod read_path;
+mod reorg;
 mod send_e2e;
 mod server;
+mod store_suite;
 mod vectors;

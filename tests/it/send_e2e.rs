@@ -88,6 +88,7 @@ async fn run_scenario(
         .unwrap();
     let cli = CairnCli {
         data_dir: data_dir.clone(),
+        api_url: String::new(),
         rpc_url: anvil.url.clone(),
         contract,
         store: store_kind,

@@ -1,0 +1,232 @@
+//! The read API's contract: every bad input gets a 400 with a stable code,
+//! unknown things a 404, and the documents and GraphQL answer.
+
+use std::time::Duration;
+
+use cairn::envelope::Body;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{
+    harness::{mine, signer, ALICE_KEY, BOB_KEY},
+    read_path::{Stack, StoreChoice},
+};
+
+#[tokio::test]
+async fn bad_inputs_get_400_with_stable_codes() {
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let bob = signer(BOB_KEY).address();
+    let cases = [
+        ("/v1/inbox/0x1234".to_string(), 400, "invalid_address"),
+        (
+            "/v1/sent/not-an-address".to_string(),
+            400,
+            "invalid_address",
+        ),
+        (format!("/v1/inbox/{bob}?limit=0"), 400, "invalid_limit"),
+        (format!("/v1/inbox/{bob}?limit=501"), 400, "invalid_limit"),
+        (format!("/v1/inbox/{bob}?limit=ten"), 400, "invalid_query"),
+        (
+            format!("/v1/inbox/{bob}?after=garbage"),
+            400,
+            "invalid_cursor",
+        ),
+        ("/v1/messages/42".to_string(), 400, "invalid_id"),
+        (
+            format!("/v1/messages/0x{}-0", "00".repeat(32)),
+            404,
+            "message_not_found",
+        ),
+        (format!("/v1/keys/{bob}"), 404, "key_not_found"),
+    ];
+    for (path, status, code) in cases {
+        let (got, body) = stack.get(&path).await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    // The stream validates before upgrading.
+    let ws = stack.api.replacen("http", "ws", 1);
+    for (query, code) in [
+        ("", "missing_address"),
+        ("?address=0x12", "invalid_address"),
+        (
+            &format!("?address={bob}&after=zz") as &str,
+            "invalid_cursor",
+        ),
+    ] {
+        let err = tokio_tungstenite::connect_async(format!("{ws}/v1/stream{query}"))
+            .await
+            .unwrap_err();
+        let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(response.status(), 400);
+        let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+        assert_eq!(body["code"], code);
+    }
+}
+
+#[tokio::test]
+async fn keys_documents_and_graphql() {
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    let bob = signer(BOB_KEY).address();
+    alice.send(bob, &Body::text("gm"), &|_| {}).await.unwrap();
+    mine(&stack.anvil.url, 2).await;
+    stack.await_inbox(bob, 1, "confirmed").await;
+
+    let (status, key) = stack.get(&format!("/v1/keys/{bob}")).await;
+    assert_eq!(
+        (status, key["version"].as_u64(), key["status"].as_str()),
+        (200, Some(1), Some("confirmed"))
+    );
+    let (status, sent) = stack
+        .get(&format!("/v1/sent/{}", signer(ALICE_KEY).address()))
+        .await;
+    assert_eq!(
+        (status, sent["messages"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+
+    let (status, doc) = stack.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/inbox/{address}",
+        "/v1/sent/{address}",
+        "/v1/messages/{id}",
+        "/v1/keys/{address}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let (status, health) = stack.get("/healthz").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    assert!(health["indexed"].as_u64().is_some());
+
+    let http = reqwest::Client::new();
+    let query = json!({"query": format!("{{ inbox(address: \"{bob}\") {{ more messages {{ from status verification }} }} key(address: \"{bob}\") {{ version }} }}")});
+    let reply: Value = http
+        .post(format!("{}/graphql", stack.api))
+        .json(&query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["data"]["inbox"]["messages"][0]["status"], "CONFIRMED",
+        "{reply}"
+    );
+    assert_eq!(reply["data"]["key"]["version"], 1);
+    let bad = json!({"query": "{ inbox(address: \"0x12\") { more } }"});
+    let reply: Value = http
+        .post(format!("{}/graphql", stack.api))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "invalid_address",
+        "{reply}"
+    );
+    let graphiql = http
+        .get(format!("{}/graphql", stack.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        graphiql.contains("graphiql"),
+        "GraphiQL is served in the browser"
+    );
+}
+
+/// `cairn watch` decrypts live, and resumes after the server goes away and
+/// comes back, printing every message exactly once.
+#[tokio::test]
+async fn cli_watch_resumes_after_a_dropped_connection() {
+    let mut stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    let bob = signer(BOB_KEY).address();
+    let cli = stack.cli();
+    let mut watch = cli.command(BOB_KEY, &["watch", "--count", "4"]);
+    watch
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = watch.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let connected = async {
+        loop {
+            let line = stderr.next_line().await.unwrap().expect("watch exited");
+            eprintln!("watch: {line}");
+            if line.starts_with("watching") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), connected)
+        .await
+        .expect("watch connected");
+
+    for i in 0..2 {
+        alice
+            .send(bob, &Body::text(format!("before restart {i}")), &|_| {})
+            .await
+            .unwrap();
+    }
+    mine(&stack.anvil.url, 2).await;
+    stack.await_inbox(bob, 2, "confirmed").await;
+
+    // Drop every connection: stop the node, then start it on the same address.
+    let node = stack.node.take().unwrap();
+    let addr = node.addr;
+    node.shutdown().await.unwrap();
+    for i in 0..2 {
+        alice
+            .send(bob, &Body::text(format!("after restart {i}")), &|_| {})
+            .await
+            .unwrap();
+    }
+    mine(&stack.anvil.url, 2).await;
+    stack.start_node_at(addr, 2).await;
+
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("watch finished")
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let texts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "before restart 0",
+            "before restart 1",
+            "after restart 0",
+            "after restart 1"
+        ]
+    );
+}

@@ -1,0 +1,215 @@
+//! One suite for the `Store` contract, run against SQLite and PostgreSQL.
+
+use alloy::primitives::B256;
+use cairn_indexer::{
+    ingest::BlockRef,
+    store::{
+        ContentStatus, EventKind, IngestBatch, ListCursor, NewMessage, RowStatus, Store,
+        StreamCursor,
+    },
+};
+
+use crate::harness::Database;
+
+const BOB: &str = "0x0000000000000000000000000000000000000000000000000000000000000b0b";
+
+fn block(n: u64, fork: u8) -> BlockRef {
+    BlockRef {
+        number: n,
+        hash: B256::with_last_byte(n as u8) | B256::right_padding_from(&[fork]),
+        parent_hash: B256::ZERO,
+    }
+}
+
+fn message(b: &BlockRef, log_index: u64) -> NewMessage {
+    NewMessage {
+        block_number: b.number,
+        block_hash: b.hash.to_string(),
+        log_index,
+        tx_hash: B256::repeat_byte(1).to_string(),
+        sender: "0x00000000000000000000000000000000000a11ce".into(),
+        recipient: BOB.into(),
+        digest: B256::with_last_byte(log_index as u8 + 10 * b.number as u8).to_string(),
+        sequence: b.number * 10 + log_index,
+        cid: "bafk".into(),
+    }
+}
+
+fn batch(blocks: &[BlockRef], confirm_upto: Option<u64>) -> IngestBatch {
+    IngestBatch {
+        messages: blocks
+            .iter()
+            .flat_map(|b| [message(b, 0), message(b, 1)])
+            .collect(),
+        keys: Vec::new(),
+        blocks: blocks.to_vec(),
+        checkpoint: blocks.last().copied(),
+        confirm_upto,
+        prune_below: 0,
+    }
+}
+
+async fn statuses(store: &dyn Store) -> Vec<(u64, RowStatus)> {
+    store
+        .inbox(BOB, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.block, m.status))
+        .collect()
+}
+
+async fn events(store: &dyn Store) -> Vec<(EventKind, u64, u64)> {
+    store
+        .events_after(BOB, StreamCursor(0), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.message.block, e.message.log_index))
+        .collect()
+}
+
+async fn contract(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let store = store.as_ref();
+    assert_eq!(store.checkpoint().await.unwrap(), None);
+
+    let (b1, b2, b3) = (block(1, 1), block(2, 1), block(3, 1));
+    store.apply(&batch(&[b1, b2, b3], Some(1))).await.unwrap();
+    assert_eq!(
+        store.checkpoint().await.unwrap().map(|c| c.hash),
+        Some(b3.hash)
+    );
+    assert_eq!(
+        events(store).await,
+        vec![(EventKind::Message, 1, 0), (EventKind::Message, 1, 1)]
+    );
+
+    // Replaying the same step doubles nothing.
+    store.apply(&batch(&[b1, b2, b3], Some(1))).await.unwrap();
+    assert_eq!(statuses(store).await.len(), 6);
+    assert_eq!(events(store).await.len(), 2);
+
+    // The checkpoint only moves forward.
+    store
+        .apply(&IngestBatch {
+            checkpoint: Some(b2),
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint().await.unwrap().map(|c| c.number), Some(3));
+
+    // Confirmations append events in chain order.
+    store
+        .apply(&IngestBatch {
+            confirm_upto: Some(3),
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events(store)
+            .await
+            .iter()
+            .map(|e| (e.1, e.2))
+            .collect::<Vec<_>>(),
+        vec![(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
+    );
+
+    // Keyset pagination.
+    let page = store
+        .inbox(
+            BOB,
+            Some(ListCursor {
+                block: 2,
+                log_index: 0,
+            }),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|m| (m.block, m.log_index))
+            .collect::<Vec<_>>(),
+        vec![(2, 1), (3, 0)]
+    );
+
+    // A rollback retracts confirmed rows above the fork, with events.
+    assert_eq!(store.rollback_to(&b1).await.unwrap(), 4);
+    assert_eq!(
+        statuses(store).await,
+        vec![(1, RowStatus::Confirmed), (1, RowStatus::Confirmed)]
+    );
+    let all = events(store).await;
+    assert_eq!(
+        &all[6..],
+        &[
+            (EventKind::Retracted, 2, 0),
+            (EventKind::Retracted, 2, 1),
+            (EventKind::Retracted, 3, 0),
+            (EventKind::Retracted, 3, 1)
+        ]
+    );
+    assert_eq!(store.checkpoint().await.unwrap().map(|c| c.number), Some(1));
+    assert_eq!(
+        store
+            .window()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.number)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    let gone = store
+        .message(&b2.hash.to_string(), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.status, RowStatus::Retracted);
+
+    // The old fork comes back (A -> B -> A): its rows revive and are pushed again.
+    store.apply(&batch(&[b2], Some(2))).await.unwrap();
+    assert_eq!(statuses(store).await.len(), 4);
+    assert_eq!(
+        events(store).await.last(),
+        Some(&(EventKind::Message, 2, 1))
+    );
+
+    // Pending rows above a fork are deleted, never pushed.
+    let b3b = block(3, 2);
+    store.apply(&batch(&[b3b], None)).await.unwrap();
+    store.rollback_to(&b2).await.unwrap();
+    assert!(store
+        .message(&b3b.hash.to_string(), 0)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Content tasks.
+    let tasks = store.content_tasks(100, false).await.unwrap();
+    assert_eq!(tasks.len(), 4);
+    store
+        .set_content(tasks[0].row, ContentStatus::Missing)
+        .await
+        .unwrap();
+    store
+        .set_content(tasks[1].row, ContentStatus::Verified)
+        .await
+        .unwrap();
+    assert_eq!(store.content_tasks(100, false).await.unwrap().len(), 2);
+    assert_eq!(store.content_tasks(100, true).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn store_contract_sqlite() {
+    contract(false).await;
+}
+
+#[tokio::test]
+async fn store_contract_postgres() {
+    contract(true).await;
+}
