@@ -14,6 +14,9 @@ fi
 
 cargo build --quiet --bin cairn
 mkdir -p "$CAIRN_DATA_DIR"
+# Anvil starts a fresh chain each time, so yesterday's index and stream
+# cursors describe blocks that no longer exist.
+rm -rf "$CAIRN_DATA_DIR/indexer.db"* "$CAIRN_DATA_DIR/cursors"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -24,7 +27,7 @@ pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --rpc-url "$RPC_URL" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 pids+=($!)
 
 echo "==> seeding a demo message from Alice to Bob"
@@ -36,12 +39,17 @@ cat <<NEXT
 
 Cairn is running:
   chain          $RPC_URL (chain id $CHAIN_ID, block time ${BLOCK_TIME:-automine}s)
+  REST           http://$LISTEN/v1/inbox/$BOB_ADDRESS   (OpenAPI: http://$LISTEN/openapi.json)
+  GraphiQL       http://$LISTEN/graphql
+  stream         ws://$LISTEN/v1/stream?address=$BOB_ADDRESS
   block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz   metrics http://$LISTEN/metrics
-  data dir       $CAIRN_DATA_DIR (logs: anvil.log, serve.log)
+  data dir       $CAIRN_DATA_DIR (indexer: indexer.db; logs: anvil.log, serve.log)
 
 In another terminal, read the demo message as Bob:
   export CAIRN_DATA_DIR=$CAIRN_DATA_DIR
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn read --cid $cid
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn inbox
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn watch      # live, resumes after drops
 
 Send one of your own as Alice:
   CAIRN_PRIVATE_KEY=$ALICE_KEY target/debug/cairn send --to $BOB_ADDRESS --message "hello"
