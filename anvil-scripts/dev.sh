@@ -27,7 +27,7 @@ pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --rpc-url "$RPC_URL" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 pids+=($!)
 
 echo "==> seeding a demo message from Alice to Bob"

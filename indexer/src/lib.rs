@@ -53,8 +53,11 @@ pub struct IndexerConfig {
     pub max_range: u64,
     /// Recent blocks kept to trace reorgs; deeper reorgs cannot be traced.
     pub reorg_window: u64,
-    /// How often to poll for a new head when there is no subscription.
+    /// How often to poll for a new head (also the longest wait when subscribed).
     pub poll_interval: Duration,
+    /// A WebSocket endpoint for new-head notifications. RPC calls stay on
+    /// `rpc_url`; without this the ingester polls.
+    pub ws_url: Option<String>,
 }
 
 impl IndexerConfig {
@@ -69,6 +72,7 @@ impl IndexerConfig {
             max_range: 2_000,
             reorg_window: 64,
             poll_interval: Duration::from_millis(250),
+            ws_url: None,
         }
     }
 }

@@ -34,7 +34,11 @@ pub(crate) struct ServeArgs {
     /// Recent blocks kept to trace reorgs.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
     reorg_window: u64,
-    /// Head polling interval in milliseconds, when the node offers no subscription.
+    /// WebSocket endpoint of the node for new-head notifications (e.g. ws://127.0.0.1:8545);
+    /// RPC calls stay on --rpc-url. Without it the indexer polls.
+    #[arg(long, env = "CAIRN_WS_URL")]
+    ws_url: Option<String>,
+    /// Head polling interval in milliseconds (the longest wait even when subscribed).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
     poll_interval_ms: u64,
     /// Largest request body, in bytes.
@@ -94,6 +98,7 @@ impl ServeArgs {
                 max_range: self.max_range,
                 reorg_window: self.reorg_window,
                 poll_interval: Duration::from_millis(self.poll_interval_ms),
+                ws_url: self.ws_url.clone(),
                 ..IndexerConfig::new(global.rpc_url.clone(), contract)
             };
             Some((config, database_url))

@@ -97,7 +97,8 @@ impl Ingester {
     /// never ends it.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut heads = HeadWatcher::new(&self.source, self.config.poll_interval).await;
+        let mut heads =
+            HeadWatcher::new(self.config.ws_url.as_deref(), self.config.poll_interval).await;
         let mut failures = 0u32;
         loop {
             let wait = match self.step().await {
@@ -237,21 +238,42 @@ impl Ingester {
     }
 }
 
-/// Waits for the next head: by subscription where the node offers one
-/// (ws/ipc), by polling otherwise, and never longer than the poll interval.
+/// Waits for the next head: by `newHeads` subscription on a WebSocket
+/// endpoint when one is configured, by polling otherwise, and never longer
+/// than the poll interval (a missed notification costs one interval).
 struct HeadWatcher {
-    subscription: Option<alloy::pubsub::Subscription<alloy::rpc::types::Header>>,
+    subscription: Option<(
+        alloy::providers::DynProvider,
+        alloy::pubsub::Subscription<alloy::rpc::types::Header>,
+    )>,
     poll_interval: Duration,
 }
 
 impl HeadWatcher {
-    async fn new(source: &ChainSource, poll_interval: Duration) -> Self {
-        use alloy::providers::Provider;
-        let subscription = source.provider().subscribe_blocks().await.ok();
-        if subscription.is_some() {
-            tracing::info!("following new heads by subscription");
-        } else {
-            tracing::info!(?poll_interval, "following new heads by polling");
+    async fn new(ws_url: Option<&str>, poll_interval: Duration) -> Self {
+        use alloy::providers::{Provider, ProviderBuilder};
+        let subscription = match ws_url {
+            Some(url) => match ProviderBuilder::new().connect(url).await {
+                Ok(provider) => {
+                    let provider = provider.erased();
+                    match provider.subscribe_blocks().await {
+                        Ok(sub) => Some((provider, sub)),
+                        Err(err) => {
+                            tracing::warn!(%err, url, "no newHeads subscription; polling");
+                            None
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, url, "cannot reach the WebSocket endpoint; polling");
+                    None
+                }
+            },
+            None => None,
+        };
+        match subscription {
+            Some(_) => tracing::info!("following new heads by subscription"),
+            None => tracing::info!(?poll_interval, "following new heads by polling"),
         }
         Self {
             subscription,
@@ -261,12 +283,8 @@ impl HeadWatcher {
 
     async fn next(&mut self) {
         match &mut self.subscription {
-            Some(sub) => {
-                let _ = tokio::time::timeout(
-                    self.poll_interval.max(Duration::from_secs(2)),
-                    sub.recv(),
-                )
-                .await;
+            Some((_, sub)) => {
+                let _ = tokio::time::timeout(self.poll_interval, sub.recv()).await;
             }
             None => tokio::time::sleep(self.poll_interval).await,
         }
