@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools lint test-contracts test-rust artifacts
+.PHONY: dev test tools lint test-contracts test-rust artifacts bench
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools
@@ -29,3 +29,7 @@ test-rust:
 ## Refresh the committed contract artifacts after changing contracts/src.
 artifacts: tools
 	contracts/artifacts.sh write
+
+## Measure the read path (figures in docs/BENCHMARKS.md).
+bench: tools
+	cargo bench --bench read_path
