@@ -230,3 +230,72 @@ async fn cli_watch_resumes_after_a_dropped_connection() {
         ]
     );
 }
+
+/// The GraphQL subscription pushes confirmed messages (graphql-transport-ws).
+#[tokio::test]
+async fn graphql_subscription_pushes_confirmed_messages() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as WsMessage};
+
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    let bob = signer(BOB_KEY).address();
+
+    let mut request = format!("{}/graphql/ws", stack.api.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(WsMessage::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let ack = read_json(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let query = format!(
+        "subscription {{ messages(address: \"{bob}\") {{ type message {{ status digest }} }} }}"
+    );
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+    socket
+        .send(WsMessage::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    // Let the subscription start before the message is sent (it starts from now).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let sent = alice
+        .send(bob, &Body::text("over graphql"), &|_| {})
+        .await
+        .unwrap();
+    mine(&stack.anvil.url, 2).await;
+    let next = read_json(&mut socket).await;
+    assert_eq!(next["type"], "next", "{next}");
+    let event = &next["payload"]["data"]["messages"];
+    assert_eq!(event["type"], "MESSAGE");
+    assert_eq!(event["message"]["status"], "CONFIRMED");
+    assert_eq!(event["message"]["digest"], sent.digest.to_string());
+}
+
+async fn read_json(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
