@@ -56,7 +56,8 @@ pub struct IndexerConfig {
     /// How often to poll for a new head (also the longest wait when subscribed).
     pub poll_interval: Duration,
     /// A WebSocket endpoint for new-head notifications. RPC calls stay on
-    /// `rpc_url`; without this the ingester polls.
+    /// `rpc_url`. Without it, a ws:// `rpc_url` is subscribed to, and an
+    /// http one is polled.
     pub ws_url: Option<String>,
 }
 

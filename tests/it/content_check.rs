@@ -37,8 +37,17 @@ async fn await_verification(stack: &Stack, id: &str, want: &str) {
 }
 
 #[tokio::test]
-async fn tampered_missing_and_third_party_posts() {
-    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+async fn tampered_missing_and_third_party_posts_sqlite() {
+    tampered_missing_and_third_party(false).await;
+}
+
+#[tokio::test]
+async fn tampered_missing_and_third_party_posts_postgres() {
+    tampered_missing_and_third_party(true).await;
+}
+
+async fn tampered_missing_and_third_party(postgres: bool) {
+    let stack = Stack::start(postgres, StoreChoice::Embedded, 2).await;
     let alice = stack.messenger(ALICE_KEY).await;
     stack.messenger(BOB_KEY).await;
     let bob = signer(BOB_KEY).address();

@@ -97,8 +97,12 @@ impl Ingester {
     /// never ends it.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut heads =
-            HeadWatcher::new(self.config.ws_url.as_deref(), self.config.poll_interval).await;
+        // A ws:// RPC endpoint offers subscriptions itself.
+        let ws_url = self.config.ws_url.clone().or_else(|| {
+            let rpc = &self.config.rpc_url;
+            (rpc.starts_with("ws://") || rpc.starts_with("wss://")).then(|| rpc.clone())
+        });
+        let mut heads = HeadWatcher::new(ws_url.as_deref(), self.config.poll_interval).await;
         let mut failures = 0u32;
         loop {
             let wait = match self.step().await {
