@@ -53,6 +53,12 @@ pub enum Revert {
     ZeroRecipient,
     /// The digest is zero.
     ZeroDigest,
+    /// A batch without a root, a manifest or any post.
+    EmptyBatch,
+    /// A signature's deadline (unix seconds) has passed.
+    Expired(u64),
+    /// A signature was not made by the owner, or was already used.
+    BadSignature,
     /// Revert data this client does not know.
     Unknown(String),
 }
@@ -66,6 +72,14 @@ impl std::fmt::Display for Revert {
             }
             Self::ZeroRecipient => "ZeroRecipient (a post needs a recipient)",
             Self::ZeroDigest => "ZeroDigest (a post needs a block digest)",
+            Self::EmptyBatch => "EmptyBatch (a batch needs a root, a manifest and a post)",
+            Self::BadSignature => "BadSignature (not signed by the owner, or already used)",
+            Self::Expired(deadline) => {
+                return write!(
+                    f,
+                    "Expired (the signature's deadline {deadline} has passed)"
+                )
+            }
             Self::Unknown(data) => return write!(f, "unrecognised revert data {data}"),
         })
     }
@@ -95,6 +109,11 @@ impl ChainError {
                 CairnErrors::KeyUnchanged(_) => Revert::KeyUnchanged,
                 CairnErrors::ZeroRecipient(_) => Revert::ZeroRecipient,
                 CairnErrors::ZeroDigest(_) => Revert::ZeroDigest,
+                CairnErrors::EmptyBatch(_) => Revert::EmptyBatch,
+                CairnErrors::BadSignature(_) => Revert::BadSignature,
+                CairnErrors::Expired(e) => Revert::Expired(e.deadline.saturating_to()),
+                // Errors of the OpenZeppelin libraries the contract links.
+                other => Revert::Unknown(format!("{other:?}")),
             });
         }
         if let Some(data) = e.as_revert_data() {

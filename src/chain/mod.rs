@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, B256},
+    primitives::{Address, Signature, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, TransactionReceipt},
     signers::local::PrivateKeySigner,
@@ -166,6 +166,67 @@ impl CairnClient {
         })
     }
 
+    /// The contract's EIP-712 domain, for signing posts and registrations.
+    pub async fn domain(&self) -> Result<alloy::sol_types::Eip712Domain, ChainError> {
+        let chain_id = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(ChainError::from_transport)?;
+        Ok(cairn_contracts::eip712::domain(chain_id, self.address()))
+    }
+
+    /// The nonce `owner`'s next signed key registration must carry.
+    pub async fn registration_nonce(&self, owner: Address) -> Result<U256, ChainError> {
+        self.contract
+            .registrationNonces(owner)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Submits `owner`'s signed key registration, paying the gas as relayer.
+    pub async fn register_key_by_sig(
+        &self,
+        owner: Address,
+        key: &PublicKey,
+        deadline: U256,
+        signature: &Signature,
+    ) -> Result<(RegisteredKey, Inclusion), ChainError> {
+        self.require_signer()?;
+        let call = self.contract.registerKeyBySig(
+            owner,
+            key.to_b256(),
+            deadline,
+            signature.as_bytes().into(),
+        );
+        let receipt = send_and_wait(call).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let event = decode_event::<Cairn::KeyRegistered>(&receipt, inclusion.tx, "KeyRegistered")?;
+        Ok((
+            RegisteredKey {
+                key: PublicKey::from(event.event.pubkey),
+                version: event.event.version,
+            },
+            inclusion,
+        ))
+    }
+
+    /// Anchors a batch: its Merkle root, its manifest block's digest and its size.
+    pub async fn anchor_batch(
+        &self,
+        root: B256,
+        manifest_digest: B256,
+        count: u32,
+    ) -> Result<(Cairn::BatchAnchored, Inclusion), ChainError> {
+        self.require_signer()?;
+        let receipt =
+            send_and_wait(self.contract.anchorBatch(root, manifest_digest, count)).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let event = decode_event::<Cairn::BatchAnchored>(&receipt, inclusion.tx, "BatchAnchored")?;
+        Ok((event.event, inclusion))
+    }
+
     /// Every `Posted` event that anchors `digest`, oldest first.
     pub async fn posts_with_digest(&self, digest: B256) -> Result<Vec<PostedLog>, ChainError> {
         let filter = Filter::new()
@@ -298,4 +359,26 @@ fn inclusion_of(receipt: &TransactionReceipt) -> Result<Inclusion, ChainError> {
         })?,
         gas_used: receipt.gas_used,
     })
+}
+
+/// Signs a key registration for `key` as `signer`, to be submitted by a
+/// relayer with [`CairnClient::register_key_by_sig`].
+pub async fn sign_key_registration<S: alloy::signers::Signer + Sync>(
+    signer: &S,
+    domain: &alloy::sol_types::Eip712Domain,
+    key: &PublicKey,
+    nonce: U256,
+    deadline: U256,
+) -> Result<Signature, ChainError> {
+    use alloy::sol_types::SolStruct;
+    let registration = cairn_contracts::eip712::RegisterKey {
+        owner: signer.address(),
+        pubkey: key.to_b256(),
+        nonce,
+        deadline,
+    };
+    signer
+        .sign_hash(&registration.eip712_signing_hash(domain))
+        .await
+        .map_err(|e| ChainError::Contract(format!("signing the registration: {e}")))
 }

@@ -1,0 +1,46 @@
+//! The EIP-712 types the contract verifies (docs/BATCHING.md).
+//!
+//! `Post` is what a sender signs for a batched message; `RegisterKey` is
+//! what a user signs so a relayer can publish their key. The contract's
+//! `hashPost` and `recoverPost` compute the same hashes; a test checks the
+//! two against each other on a real chain.
+
+use alloy::{
+    primitives::{Address, U256},
+    sol,
+    sol_types::Eip712Domain,
+};
+
+sol! {
+    /// A post signed for batching. `to` is an address left-padded to 32
+    /// bytes or a channel id; `digest` is the envelope block's sha2-256;
+    /// `nonce` is per sender and never reused; `deadline` is unix seconds.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Post {
+        address from;
+        bytes32 to;
+        bytes32 digest;
+        uint64 nonce;
+        uint64 deadline;
+    }
+
+    /// A key registration a relayer submits for `owner`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct RegisterKey {
+        address owner;
+        bytes32 pubkey;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
+/// The Cairn contract's EIP-712 domain on `chain_id` at `contract`.
+pub fn domain(chain_id: u64, contract: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some("Cairn".into()),
+        Some("1".into()),
+        Some(U256::from(chain_id)),
+        Some(contract),
+        None,
+    )
+}
