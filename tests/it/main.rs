@@ -5,6 +5,7 @@
 //! temporary directory, so tests run in parallel.
 
 mod backpressure;
+mod batching;
 mod blobstore;
 mod chain;
 mod cli;
