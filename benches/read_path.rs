@@ -32,7 +32,7 @@ use cairn::{
 };
 use cairn_indexer::{api::StreamConfig, IndexerConfig};
 use futures::StreamExt;
-use harness::{mine, post_many, rpc, signer, Anvil, Database, DEPLOYER_KEY, SENDER};
+use harness::{mine, post_many, rpc, rpc_u64, signer, Anvil, Database, DEPLOYER_KEY, SENDER};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -44,8 +44,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 async fn head(url: &str) -> u64 {
-    let hex = rpc(url, "eth_blockNumber", json!([])).await;
-    u64::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    rpc_u64(url, "eth_blockNumber", json!([])).await
 }
 
 async fn node(
@@ -118,19 +117,12 @@ async fn latency(anvil: &Anvil, contract: Address, samples: usize, subscribe: bo
             }
         }
     });
-    let nonce = u64::from_str_radix(
-        rpc(
-            &anvil.url,
-            "eth_getTransactionCount",
-            json!([SENDER, "latest"]),
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .trim_start_matches("0x"),
-        16,
+    let nonce = rpc_u64(
+        &anvil.url,
+        "eth_getTransactionCount",
+        json!([SENDER, "latest"]),
     )
-    .unwrap();
+    .await;
     rpc(&anvil.url, "evm_setAutomine", json!([false])).await;
     let mut delays = Vec::with_capacity(samples);
     for i in 0..samples as u64 {

@@ -142,15 +142,7 @@ impl CairnClient {
     ) -> Result<(RegisteredKey, Inclusion), ChainError> {
         self.require_signer()?;
         let receipt = send_and_wait(self.contract.registerKey(key.to_b256())).await?;
-        let inclusion = inclusion_of(&receipt)?;
-        let event = decode_event::<Cairn::KeyRegistered>(&receipt, inclusion.tx, "KeyRegistered")?;
-        Ok((
-            RegisteredKey {
-                key: PublicKey::from(event.event.pubkey),
-                version: event.event.version,
-            },
-            inclusion,
-        ))
+        registration_of(&receipt)
     }
 
     /// Anchors `digest` as a post from the signer to `to`.
@@ -201,15 +193,7 @@ impl CairnClient {
             signature.as_bytes().into(),
         );
         let receipt = send_and_wait(call).await?;
-        let inclusion = inclusion_of(&receipt)?;
-        let event = decode_event::<Cairn::KeyRegistered>(&receipt, inclusion.tx, "KeyRegistered")?;
-        Ok((
-            RegisteredKey {
-                key: PublicKey::from(event.event.pubkey),
-                version: event.event.version,
-            },
-            inclusion,
-        ))
+        registration_of(&receipt)
     }
 
     /// Anchors a batch: its Merkle root, its manifest block's digest and its size.
@@ -343,6 +327,17 @@ fn decode_event<E: SolEvent>(
             })
         })
         .ok_or(ChainError::MissingEvent { tx, event: name })
+}
+
+/// The key a successful registration transaction published.
+fn registration_of(receipt: &TransactionReceipt) -> Result<(RegisteredKey, Inclusion), ChainError> {
+    let inclusion = inclusion_of(receipt)?;
+    let event = decode_event::<Cairn::KeyRegistered>(receipt, inclusion.tx, "KeyRegistered")?;
+    let key = RegisteredKey {
+        key: PublicKey::from(event.event.pubkey),
+        version: event.event.version,
+    };
+    Ok((key, inclusion))
 }
 
 fn inclusion_of(receipt: &TransactionReceipt) -> Result<Inclusion, ChainError> {

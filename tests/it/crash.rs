@@ -13,7 +13,7 @@ use cairn_indexer::store::{Store, StreamCursor};
 use serde_json::json;
 
 use crate::harness::{
-    free_port, mine, post_many, rpc, signer, Anvil, Database, DEPLOYER_KEY, SENDER,
+    free_port, mine, post_many, rpc_u64, signer, Anvil, Database, DEPLOYER_KEY, SENDER,
 };
 
 const EVENTS: usize = 5_000;
@@ -65,15 +65,7 @@ async fn crash_and_resume(postgres: bool) {
         .unwrap();
     post_many(&anvil.url, contract, EVENTS, PER_BLOCK, RECIPIENTS).await;
     mine(&anvil.url, 2).await;
-    let head: u64 = u64::from_str_radix(
-        rpc(&anvil.url, "eth_blockNumber", json!([]))
-            .await
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let head = rpc_u64(&anvil.url, "eth_blockNumber", json!([])).await;
 
     let db = Database::start(postgres).await;
     let data_dir = tempfile::tempdir().unwrap();

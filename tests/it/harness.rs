@@ -399,6 +399,15 @@ pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Value {
     reply["result"].clone()
 }
 
+/// A JSON-RPC call whose result is a hex quantity.
+pub(crate) async fn rpc_u64(url: &str, method: &str, params: Value) -> u64 {
+    let result = rpc(url, method, params).await;
+    let hex = result
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} returned {result}"));
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
+}
+
 /// Mines `n` empty blocks.
 pub(crate) async fn mine(url: &str, n: u64) {
     rpc(url, "anvil_mine", serde_json::json!([format!("0x{n:x}")])).await;
