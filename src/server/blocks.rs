@@ -10,7 +10,7 @@ use axum::{
 use serde::Serialize;
 
 use super::{ApiError, AppState};
-use crate::store::{cid, StoreError, MAX_BLOCK_SIZE};
+use crate::store::{cid, StoreError};
 
 /// The media type of a raw block in the trustless gateway spec.
 const RAW_BLOCK: &str = "application/vnd.ipld.raw";
@@ -55,13 +55,7 @@ pub(super) async fn put_block(
             "the request body is empty",
         ));
     }
-    if body.len() > MAX_BLOCK_SIZE {
-        return Err(StoreError::TooLarge {
-            size: body.len(),
-            max: MAX_BLOCK_SIZE,
-        }
-        .into());
-    }
+    // Oversize blocks: every BlobStore::put refuses them before any I/O.
     let size = body.len();
     let cid = state.store.put(body).await?;
     metrics::counter!("cairn_blocks_stored_total").increment(1);
