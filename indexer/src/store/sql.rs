@@ -152,17 +152,16 @@ macro_rules! sql_store {
         #[async_trait]
         impl Store for $name {
             async fn checkpoint(&self) -> Result<Option<BlockRef>> {
-                let row: Option<(i64, String)> =
-                    sqlx::query_as("SELECT number, hash FROM checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
-                let Some((number, hash)) = row else { return Ok(None) };
-                let hash = hash.parse().map_err(|_| StoreError::Corrupt(format!("checkpoint hash {hash:?}")))?;
-                let parent_hash = self
-                    .window()
-                    .await?
-                    .into_iter()
-                    .find(|b| b.number == number as u64)
-                    .map_or(Default::default(), |b| b.parent_hash);
-                Ok(Some(BlockRef { number: number as u64, hash, parent_hash }))
+                let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
+                    "SELECT c.number, c.hash, b.parent_hash FROM checkpoint c \
+                     LEFT JOIN blocks b ON b.number = c.number WHERE c.id = 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((number, hash, parent_hash)) = row else { return Ok(None) };
+                let parse = |s: &str| s.parse().map_err(|_| StoreError::Corrupt(format!("checkpoint hash {s:?}")));
+                let parent_hash = parent_hash.as_deref().map(parse).transpose()?.unwrap_or_default();
+                Ok(Some(BlockRef { number: number as u64, hash: parse(&hash)?, parent_hash }))
             }
 
             async fn window(&self) -> Result<Vec<BlockRef>> {
