@@ -212,3 +212,12 @@ pub(crate) fn spinner(json: bool, message: &str) -> ProgressBar {
 pub(crate) fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
+
+/// Prints `value` as JSON or `text()` as plain text.
+pub(crate) fn print(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}

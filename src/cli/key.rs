@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::args::GlobalArgs;
+use super::args::{print, GlobalArgs};
 use cairn::crypto::{keystore, wallet, SecretKey};
 
 /// Messaging key commands.
@@ -87,14 +87,5 @@ impl KeyCommand {
             }
         }
         Ok(())
-    }
-}
-
-/// Prints `value` as JSON or `text()` as plain text.
-pub(super) fn print(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", text());
     }
 }

@@ -6,10 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use super::{
-    args::{spinner, GlobalArgs},
-    key::print,
-};
+use super::args::{print, spinner, GlobalArgs};
 use cairn::store::cid;
 
 /// Arguments of `cairn read`.

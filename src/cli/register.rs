@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{args::spinner, args::GlobalArgs, key::print};
+use super::args::{print, spinner, GlobalArgs};
 
 /// Arguments of `cairn register`.
 #[derive(Debug, Args)]

@@ -6,10 +6,7 @@ use alloy::primitives::Address;
 use clap::Args;
 use serde_json::json;
 
-use super::{
-    args::{read_file, spinner, GlobalArgs},
-    key::print,
-};
+use super::args::{print, read_file, spinner, GlobalArgs};
 use cairn::{
     envelope::{Attachment, Body},
     messenger::SendStep,
