@@ -113,30 +113,14 @@ async fn keys_documents_and_graphql() {
 
     let http = reqwest::Client::new();
     let query = json!({"query": format!("{{ inbox(address: \"{bob}\") {{ more messages {{ from status verification }} }} key(address: \"{bob}\") {{ version }} }}")});
-    let reply: Value = http
-        .post(format!("{}/graphql", stack.api))
-        .json(&query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = graphql(&stack, &query).await;
     assert_eq!(
         reply["data"]["inbox"]["messages"][0]["status"], "CONFIRMED",
         "{reply}"
     );
     assert_eq!(reply["data"]["key"]["version"], 1);
     let bad = json!({"query": "{ inbox(address: \"0x12\") { more } }"});
-    let reply: Value = http
-        .post(format!("{}/graphql", stack.api))
-        .json(&bad)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = graphql(&stack, &bad).await;
     assert_eq!(
         reply["errors"][0]["extensions"]["code"], "invalid_address",
         "{reply}"
@@ -298,4 +282,15 @@ async fn read_json(
             return serde_json::from_str(&text).unwrap();
         }
     }
+}
+
+async fn graphql(stack: &Stack, query: &Value) -> Value {
+    let url = format!("{}/graphql", stack.api);
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(query)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
 }
