@@ -1,6 +1,6 @@
 //! The Cairn contract's alloy bindings and the formats it anchors: the
-//! EIP-712 types it verifies ([`eip712`]) and the Merkle tree over batches
-//! ([`merkle`]). Client, gateway and indexer all use this crate, so they
+//! EIP-712 types it verifies ([`eip712`]), the Merkle tree over batches
+//! ([`merkle`]) and the batch manifest block ([`manifest`]). Client, gateway and indexer all use this crate, so they
 //! cannot disagree on a hash.
 //!
 //! Generated at compile time by `sol!` from `contracts/artifacts/Cairn.json`,
@@ -9,6 +9,7 @@
 //! describe the contract that the sources compile to.
 
 pub mod eip712;
+pub mod manifest;
 pub mod merkle;
 
 #[allow(missing_docs)]

@@ -5,6 +5,8 @@
 //! - [`store`]: the [`store::Store`] trait, SQLite (default) and PostgreSQL.
 //! - [`content`]: re-hashes every anchored block (`verified`, `missing`,
 //!   `tampered`).
+//! - [`batches`]: checks each batch manifest and delivers its valid posts
+//!   like direct ones, recording the invalid ones.
 //! - [`api`]: REST, GraphQL and the WebSocket stream of confirmed events.
 //!
 //! Guarantees: rows are unique on (block hash, log index); only confirmed
@@ -13,6 +15,7 @@
 //! duplicate.
 
 pub mod api;
+pub mod batches;
 pub mod content;
 pub mod ingest;
 pub mod store;
@@ -36,6 +39,9 @@ pub enum IndexerError {
     /// The node does not have a block the ingester needs.
     #[error("the node has no block {0}")]
     MissingBlock(u64),
+    /// The node does not have a block the batch check needs.
+    #[error("the node has no block {0}")]
+    MissingBlockHash(alloy::primitives::B256),
 }
 
 /// How the indexer follows the chain.
@@ -100,8 +106,15 @@ pub async fn spawn(
     let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
     let (events_tx, events) = watch::channel(store.last_event_seq().await?);
     let (progress_tx, progress) = watch::channel(ingest::Progress::default());
-    let ingester =
-        ingest::Ingester::new(source, store.clone(), config, events_tx, progress_tx).await?;
+    let ingester = ingest::Ingester::new(
+        source,
+        store.clone(),
+        blocks.clone(),
+        config,
+        events_tx,
+        progress_tx,
+    )
+    .await?;
     let stop = shutdown.clone();
     tokio::spawn(async move { ingester.run(stop.cancelled_owned()).await });
     let checker_store = store.clone();

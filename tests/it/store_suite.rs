@@ -26,6 +26,8 @@ fn message(b: &BlockRef, log_index: u64) -> NewMessage {
         block_number: b.number,
         block_hash: b.hash.to_string(),
         log_index,
+        item: None,
+        nonce: None,
         tx_hash: B256::repeat_byte(1).to_string(),
         sender: "0x00000000000000000000000000000000000a11ce".into(),
         recipient: BOB.into(),
@@ -42,6 +44,7 @@ fn batch(blocks: &[BlockRef], confirm_upto: Option<u64>) -> IngestBatch {
             .flat_map(|b| [message(b, 0), message(b, 1)])
             .collect(),
         keys: Vec::new(),
+        batches: Vec::new(),
         blocks: blocks.to_vec(),
         checkpoint: blocks.last().copied(),
         confirm_upto,
@@ -125,6 +128,7 @@ async fn contract(postgres: bool) {
             Some(ListCursor {
                 block: 2,
                 log_index: 0,
+                item: None,
             }),
             2,
         )
@@ -165,7 +169,7 @@ async fn contract(postgres: bool) {
         vec![1]
     );
     let gone = store
-        .message(&b2.hash.to_string(), 0)
+        .message(&b2.hash.to_string(), 0, None)
         .await
         .unwrap()
         .unwrap();
@@ -184,7 +188,7 @@ async fn contract(postgres: bool) {
     store.apply(&batch(&[b3b], None)).await.unwrap();
     store.rollback_to(&b2).await.unwrap();
     assert!(store
-        .message(&b3b.hash.to_string(), 0)
+        .message(&b3b.hash.to_string(), 0, None)
         .await
         .unwrap()
         .is_none());

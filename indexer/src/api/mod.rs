@@ -62,13 +62,16 @@ pub struct ErrorBody {
         description = "Inboxes, messages and keys indexed from the Cairn contract. \
         WebSocket stream: GET /v1/stream?address=<addr>&after=<cursor>. GraphQL: /graphql."
     ),
-    paths(rest::inbox, rest::sent, rest::message, rest::key),
+    paths(rest::inbox, rest::sent, rest::message, rest::key, rest::batch),
     components(schemas(
         ErrorBody,
         query::Page,
         crate::store::Message,
         crate::store::KeyRecord,
-        crate::store::StreamEvent
+        crate::store::StreamEvent,
+        crate::store::BatchRecord,
+        crate::store::InvalidPost,
+        crate::store::Resolution
     ))
 )]
 pub struct ApiDoc;
@@ -81,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sent/{address}", get(rest::sent))
         .route("/v1/messages/{id}", get(rest::message))
         .route("/v1/keys/{address}", get(rest::key))
+        .route("/v1/batches/{id}", get(rest::batch))
         .route("/v1/stream", get(stream::stream))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route(

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
-use crate::store::{KeyRecord, ListCursor, Message, StreamCursor};
+use crate::store::{BatchRecord, KeyRecord, ListCursor, Message, StreamCursor};
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -120,21 +120,35 @@ pub async fn page(
     })
 }
 
-/// One message by its id (`<block hash>-<log index>`).
-pub async fn message(state: &ApiState, id: &str) -> Result<Message, ApiError> {
+/// Parses `<block hash>-<log index>` followed by `extra` more `-<number>` parts.
+fn log_id(id: &str, extra: usize, expected: &str) -> Result<(B256, u64, Vec<u64>), ApiError> {
     let invalid = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
-            format!("{id:?} is not a message id (<block hash>-<log index>)"),
+            format!("{id:?} is not {expected}"),
         )
     };
-    let (hash, index) = id.rsplit_once('-').ok_or_else(invalid)?;
-    let hash: B256 = hash.parse().map_err(|_| invalid())?;
-    let index: u64 = index.parse().map_err(|_| invalid())?;
+    let mut parts = id.split('-');
+    let hash: B256 = parts
+        .next()
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(invalid)?;
+    let numbers = parts
+        .map(|p| p.parse::<u64>().map_err(|_| invalid()))
+        .collect::<Result<Vec<_>, _>>()?;
+    match numbers.split_first() {
+        Some((index, rest)) if rest.len() <= extra => Ok((hash, *index, rest.to_vec())),
+        _ => Err(invalid()),
+    }
+}
+
+/// One message by its id: `<block hash>-<log index>`, with `-<item>` for a batched post.
+pub async fn message(state: &ApiState, id: &str) -> Result<Message, ApiError> {
+    let (hash, index, item) = log_id(id, 1, "a message id (<block hash>-<log index>[-<item>])")?;
     state
         .store
-        .message(&hash.to_string(), index)
+        .message(&hash.to_string(), index, item.first().copied())
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -155,4 +169,20 @@ pub async fn key(state: &ApiState, address: &str) -> Result<KeyRecord, ApiError>
             format!("{address} has registered no key"),
         )
     })
+}
+
+/// One batch anchor by its id (`<block hash>-<log index>`), with its invalid posts.
+pub async fn batch(state: &ApiState, id: &str) -> Result<BatchRecord, ApiError> {
+    let (hash, index, _) = log_id(id, 0, "a batch id (<block hash>-<log index>)")?;
+    state
+        .store
+        .batch(&hash.to_string(), index)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "batch_not_found",
+                format!("no batch {id}"),
+            )
+        })
 }

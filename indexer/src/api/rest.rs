@@ -11,7 +11,7 @@ use super::{
     query::{self, Mailbox, Page},
     ApiError, ApiState,
 };
-use crate::store::{KeyRecord, Message};
+use crate::store::{BatchRecord, KeyRecord, Message};
 
 /// `?after=&limit=` of list endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -81,4 +81,14 @@ pub(super) async fn key(
     Path(address): Path<String>,
 ) -> Result<Json<KeyRecord>, ApiError> {
     Ok(Json(query::key(&state, &address).await?))
+}
+
+/// One batch anchor: what its manifest check found, and its invalid posts.
+#[utoipa::path(get, path = "/v1/batches/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = BatchRecord), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub(super) async fn batch(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<BatchRecord>, ApiError> {
+    Ok(Json(query::batch(&state, &id).await?))
 }

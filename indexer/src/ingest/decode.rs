@@ -3,7 +3,7 @@
 use alloy::{primitives::B256, rpc::types::Log, sol_types::SolEvent};
 use cairn_contracts::Cairn;
 
-use crate::store::{NewKey, NewMessage};
+use crate::store::{NewBatch, NewKey, NewMessage};
 
 /// The CID of the raw block with sha2-256 `digest` (CIDv1, raw codec).
 pub fn cid_for_digest(digest: B256) -> String {
@@ -12,12 +12,23 @@ pub fn cid_for_digest(digest: B256) -> String {
     cid::Cid::new_v1(0x55, hash).to_string()
 }
 
+/// The rows one set of logs yields.
+#[derive(Debug, Default)]
+pub(super) struct Decoded {
+    pub(super) messages: Vec<NewMessage>,
+    pub(super) keys: Vec<NewKey>,
+    pub(super) batches: Vec<NewBatch>,
+}
+
 /// Decodes the contract's logs. Logs the node marks removed are skipped, and
 /// so are repeats of a (block hash, log index) already seen: some providers
 /// return duplicates, and one INSERT may not name a row twice.
-pub(super) fn decode_logs(logs: &[Log]) -> (Vec<NewMessage>, Vec<NewKey>) {
-    let mut messages = Vec::new();
-    let mut keys = Vec::new();
+pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
+    let Decoded {
+        mut messages,
+        mut keys,
+        mut batches,
+    } = Decoded::default();
     let mut seen = std::collections::HashSet::new();
     for log in logs.iter().filter(|l| !l.removed) {
         let (Some(block_number), Some(block_hash), Some(log_index), Some(tx)) = (
@@ -41,6 +52,8 @@ pub(super) fn decode_logs(logs: &[Log]) -> (Vec<NewMessage>, Vec<NewKey>) {
                         block_number,
                         block_hash,
                         log_index,
+                        item: None,
+                        nonce: None,
                         tx_hash,
                         sender: e.from.to_string().to_lowercase(),
                         recipient: e.to.to_string(),
@@ -72,10 +85,36 @@ pub(super) fn decode_logs(logs: &[Log]) -> (Vec<NewMessage>, Vec<NewKey>) {
                     }
                 }
             }
+            Some(&Cairn::BatchAnchored::SIGNATURE_HASH) => {
+                match log.log_decode::<Cairn::BatchAnchored>() {
+                    Ok(e) => {
+                        let e = e.inner.data;
+                        batches.push(NewBatch {
+                            block_number,
+                            block_hash,
+                            log_index,
+                            tx_hash,
+                            block_time: log.block_timestamp,
+                            relayer: e.relayer.to_string().to_lowercase(),
+                            root: e.root.to_string(),
+                            manifest_digest: e.manifestDigest.to_string(),
+                            count: e.count,
+                            batch_id: e.batchId,
+                        });
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, block_number, log_index, "undecodable BatchAnchored log; skipped")
+                    }
+                }
+            }
             _ => {}
         }
     }
-    (messages, keys)
+    Decoded {
+        messages,
+        keys,
+        batches,
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,13 @@ mod ranges;
 mod source;
 mod window;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::sol_types::Eip712Domain;
 
 use tokio::sync::watch;
 
@@ -25,9 +31,13 @@ pub use source::ChainSource;
 pub use window::{BlockRef, Continuity, ReorgWindow};
 
 use crate::{
+    content::BlockSource,
     store::{IngestBatch, Store},
     IndexerConfig, IndexerError,
 };
+
+/// How often batches whose manifest no store had are tried again.
+const MISSING_MANIFEST_RETRY: Duration = Duration::from_secs(5);
 
 /// How far ingestion has come, for progress bars and `/healthz`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +66,9 @@ enum Step {
 pub struct Ingester {
     source: ChainSource,
     store: Arc<dyn Store>,
+    blocks: Arc<dyn BlockSource>,
+    domain: Eip712Domain,
+    last_missing_retry: Instant,
     config: IndexerConfig,
     window: ReorgWindow,
     checkpoint: Option<BlockRef>,
@@ -68,6 +81,7 @@ impl Ingester {
     pub async fn new(
         source: ChainSource,
         store: Arc<dyn Store>,
+        blocks: Arc<dyn BlockSource>,
         config: IndexerConfig,
         events: watch::Sender<u64>,
         progress: watch::Sender<Progress>,
@@ -81,9 +95,13 @@ impl Ingester {
             p.start = config.start_block;
             p.indexed = checkpoint.map(|c| c.number);
         });
+        let domain = cairn_contracts::eip712::domain(source.chain_id().await?, source.contract());
         Ok(Self {
             source,
             store,
+            blocks,
+            domain,
+            last_missing_retry: Instant::now(),
             config,
             window,
             checkpoint,
@@ -105,6 +123,9 @@ impl Ingester {
         let mut heads = HeadWatcher::new(ws_url.as_deref(), self.config.poll_interval).await;
         let mut failures = 0u32;
         loop {
+            if let Err(err) = self.resolve_batches().await {
+                tracing::error!(%err, "batch check failed; retrying");
+            }
             let wait = match self.step().await {
                 Ok(Step::Ingested(_) | Step::RolledBack(_)) => {
                     failures = 0;
@@ -167,11 +188,16 @@ impl Ingester {
             let logs = self.source.logs_in_block(block.hash).await?;
             (block, logs)
         };
-        let (messages, keys) = decode::decode_logs(&logs);
+        let decode::Decoded {
+            messages,
+            keys,
+            batches,
+        } = decode::decode_logs(&logs);
         let count = messages.len();
         let batch = IngestBatch {
             messages,
             keys,
+            batches,
             blocks: vec![block],
             checkpoint: Some(block),
             confirm_upto,
@@ -186,6 +212,27 @@ impl Ingester {
         metrics::counter!("cairn_indexer_messages_total").increment(count as u64);
         self.announce().await?;
         Ok(Step::Ingested(block.number))
+    }
+
+    /// Checks the manifests of new batch anchors, and every few seconds
+    /// retries those whose manifest was missing; announces what it pushed.
+    async fn resolve_batches(&mut self) -> Result<(), IndexerError> {
+        let retry_missing = self.last_missing_retry.elapsed() >= MISSING_MANIFEST_RETRY;
+        if retry_missing {
+            self.last_missing_retry = Instant::now();
+        }
+        let resolved = crate::batches::resolve(
+            &self.store,
+            &self.blocks,
+            &self.source,
+            &self.domain,
+            retry_missing,
+        )
+        .await?;
+        if resolved > 0 {
+            self.announce().await?;
+        }
+        Ok(())
     }
 
     /// Finds the fork point, rolls the store back to it and retracts.

@@ -97,7 +97,30 @@ impl ChainSource {
         Filter::new().address(self.contract).event_signature(vec![
             Cairn::Posted::SIGNATURE_HASH,
             Cairn::KeyRegistered::SIGNATURE_HASH,
+            Cairn::BatchAnchored::SIGNATURE_HASH,
         ])
+    }
+
+    /// The timestamp of block `hash`: a batched post's deadline is checked against it.
+    pub async fn block_time(&self, hash: B256) -> Result<u64, IndexerError> {
+        let block = self
+            .call("eth_getBlockByHash", || {
+                self.provider.get_block_by_hash(hash).into_future()
+            })
+            .await?
+            .ok_or(IndexerError::MissingBlockHash(hash))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// The chain id, which the EIP-712 domain of batched posts binds.
+    pub async fn chain_id(&self) -> Result<u64, IndexerError> {
+        self.call("eth_chainId", || self.provider.get_chain_id())
+            .await
+    }
+
+    /// The contract address.
+    pub fn contract(&self) -> Address {
+        self.contract
     }
 
     /// The contract's logs in block `hash` (EIP-234): they belong to exactly

@@ -12,6 +12,8 @@ pub struct ListCursor {
     pub block: u64,
     /// Log index of the last item seen.
     pub log_index: u64,
+    /// Index within a batch of the last item seen, when it was a batched post.
+    pub item: Option<u64>,
 }
 
 /// A position in the event stream: after this event sequence number.
@@ -37,7 +39,12 @@ fn decode(s: &str, prefix: &str) -> Result<Vec<u64>, InvalidCursor> {
 impl ListCursor {
     /// The opaque form.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("l1:{}:{}", self.block, self.log_index))
+        match self.item {
+            None => URL_SAFE_NO_PAD.encode(format!("l1:{}:{}", self.block, self.log_index)),
+            Some(item) => {
+                URL_SAFE_NO_PAD.encode(format!("l1:{}:{}:{item}", self.block, self.log_index))
+            }
+        }
     }
 
     /// Parses the opaque form.
@@ -46,6 +53,12 @@ impl ListCursor {
             [block, log_index] => Ok(Self {
                 block: *block,
                 log_index: *log_index,
+                item: None,
+            }),
+            [block, log_index, item] => Ok(Self {
+                block: *block,
+                log_index: *log_index,
+                item: Some(*item),
             }),
             _ => Err(InvalidCursor),
         }
@@ -76,8 +89,14 @@ mod tests {
         let c = ListCursor {
             block: 123,
             log_index: 7,
+            item: None,
         };
         assert_eq!(ListCursor::decode(&c.encode()), Ok(c));
+        let batched = ListCursor {
+            item: Some(4095),
+            ..c
+        };
+        assert_eq!(ListCursor::decode(&batched.encode()), Ok(batched));
         assert_eq!(
             StreamCursor::decode(&StreamCursor(99).encode()),
             Ok(StreamCursor(99))
@@ -95,7 +114,8 @@ mod tests {
             StreamCursor::decode(
                 &ListCursor {
                     block: 1,
-                    log_index: 2
+                    log_index: 2,
+                    item: None,
                 }
                 .encode()
             ),

@@ -11,7 +11,7 @@ mod cursor;
 mod model;
 mod sql;
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use async_trait::async_trait;
 
@@ -84,8 +84,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<Message>>;
 
-    /// One message by block hash and log index.
-    async fn message(&self, block_hash: &str, log_index: u64) -> Result<Option<Message>>;
+    /// One message by block hash, log index and (for a batched post) item.
+    async fn message(
+        &self,
+        block_hash: &str,
+        log_index: u64,
+        item: Option<u64>,
+    ) -> Result<Option<Message>>;
 
     /// The newest non-retracted key registration of `owner`.
     async fn key(&self, owner: &str) -> Result<Option<KeyRecord>>;
@@ -106,6 +111,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Records the content check result of a row.
     async fn set_content(&self, row: i64, status: ContentStatus) -> Result<()>;
+
+    /// Batch anchors not retracted whose manifest is unresolved (and, with
+    /// `retry_missing`, missing), oldest first.
+    async fn batch_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<BatchTask>>;
+
+    /// Which of `owners` had a key registration (not retracted) at or below `upto_block`.
+    async fn registered(&self, owners: &[String], upto_block: u64) -> Result<HashSet<String>>;
+
+    /// Which (sender, nonce) pairs a delivered batched post (not retracted) already used.
+    async fn used_nonces(&self, pairs: &[(String, u64)]) -> Result<HashSet<(String, u64)>>;
+
+    /// Records a batch's manifest check in one transaction: valid posts are
+    /// inserted with the batch's chain status (and pushed at once if it is
+    /// already confirmed), invalid ones recorded. A batch retracted or
+    /// rolled back meanwhile is left alone.
+    async fn resolve_batch(&self, row: i64, outcome: &BatchOutcome) -> Result<()>;
+
+    /// One batch anchor, with its invalid posts.
+    async fn batch(&self, block_hash: &str, log_index: u64) -> Result<Option<BatchRecord>>;
 }
 
 /// Opens (and migrates) the store at `url`: `sqlite://<path>` or `postgres://...`.

@@ -64,7 +64,8 @@ text_enum!(ContentStatus { Unchecked => "unchecked", Verified => "verified", Mis
 #[serde(rename_all = "camelCase")]
 #[graphql(rename_fields = "camelCase")]
 pub struct Message {
-    /// Stable id: `<block hash>-<log index>`.
+    /// Stable id: `<block hash>-<log index>` for a direct post,
+    /// `<block hash>-<log index>-<item>` for a batched one.
     pub id: String,
     /// The posting wallet (the event's `from`).
     pub from: String,
@@ -82,8 +83,12 @@ pub struct Message {
     pub tx: String,
     /// Log index within the block.
     pub log_index: u64,
-    /// The contract's post sequence number.
+    /// The contract's post sequence number; for a batched post, the batch id.
     pub sequence: u64,
+    /// For a batched post: its index in the batch manifest.
+    pub item: Option<u64>,
+    /// For a batched post: the nonce its sender signed.
+    pub nonce: Option<u64>,
     /// Pending, confirmed or retracted.
     pub status: RowStatus,
     /// Result of the content check.
@@ -167,7 +172,7 @@ impl StreamEvent {
     }
 }
 
-/// A `Posted` log, decoded, ready to store.
+/// A `Posted` log, or a valid post of a batch, decoded, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     /// Block number.
@@ -176,6 +181,10 @@ pub struct NewMessage {
     pub block_hash: String,
     /// Log index.
     pub log_index: u64,
+    /// The post's index in its batch manifest; `None` for a direct post.
+    pub item: Option<u32>,
+    /// The signed nonce of a batched post.
+    pub nonce: Option<u64>,
     /// Transaction hash.
     pub tx_hash: String,
     /// Event `from`.
@@ -184,7 +193,7 @@ pub struct NewMessage {
     pub recipient: String,
     /// Event `digest`.
     pub digest: String,
-    /// Event `sequence`.
+    /// Event `sequence`, or the batch id.
     pub sequence: u64,
     /// CID rebuilt from the digest.
     pub cid: String,
@@ -216,6 +225,8 @@ pub struct IngestBatch {
     pub messages: Vec<NewMessage>,
     /// New key registrations (duplicates are ignored).
     pub keys: Vec<NewKey>,
+    /// New batch anchors, to resolve after the commit (duplicates are ignored).
+    pub batches: Vec<NewBatch>,
     /// Blocks to record in the reorg window.
     pub blocks: Vec<crate::ingest::BlockRef>,
     /// The new checkpoint; it only moves forward.
@@ -233,4 +244,123 @@ pub struct ContentTask {
     pub row: i64,
     /// The anchored digest.
     pub digest: String,
+}
+
+/// A `BatchAnchored` log, decoded, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: String,
+    /// Log index.
+    pub log_index: u64,
+    /// Transaction hash.
+    pub tx_hash: String,
+    /// The block's timestamp when the node reports it with the log.
+    pub block_time: Option<u64>,
+    /// Who sent `anchorBatch` (not who wrote the posts).
+    pub relayer: String,
+    /// The Merkle root over the posts' leaves.
+    pub root: String,
+    /// sha2-256 of the manifest block.
+    pub manifest_digest: String,
+    /// How many posts the manifest lists.
+    pub count: u32,
+    /// The contract's batch counter.
+    pub batch_id: u64,
+}
+
+/// What the check of a batch's manifest found.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::Enum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Not checked yet.
+    Unresolved,
+    /// Checked: its valid posts are delivered, its invalid ones recorded.
+    Delivered,
+    /// No store had the manifest, or had other bytes; tried again later.
+    Missing,
+    /// The manifest can never match the anchor (format, root or count).
+    Rejected,
+}
+text_enum!(Resolution { Unresolved => "unresolved", Delivered => "delivered", Missing => "missing", Rejected => "rejected" });
+
+/// A stored batch anchor whose manifest still needs checking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTask {
+    /// Row id.
+    pub row: i64,
+    /// The anchor as decoded.
+    pub anchor: NewBatch,
+}
+
+/// A post a batch listed that must not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidPost {
+    /// Index in the manifest.
+    pub item: u32,
+    /// The claimed sender.
+    pub from: String,
+    /// The recipient.
+    pub to: String,
+    /// The envelope digest.
+    pub digest: String,
+    /// The signed nonce.
+    pub nonce: u64,
+    /// Stable reason: `bad_signature`, `sender_not_registered`,
+    /// `nonce_replayed` or `expired`.
+    pub reason: String,
+}
+
+/// The result of checking one batch's manifest, written in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// What was found.
+    pub resolution: Resolution,
+    /// Why a batch is missing or rejected.
+    pub reason: Option<String>,
+    /// Valid posts, delivered with the batch's chain status.
+    pub messages: Vec<NewMessage>,
+    /// Invalid posts, recorded.
+    pub invalid: Vec<InvalidPost>,
+}
+
+/// A batch anchor as the API serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord {
+    /// `<block hash>-<log index>`; its posts are `<id>-<item>`.
+    pub id: String,
+    /// Who anchored it.
+    pub relayer: String,
+    /// The Merkle root.
+    pub root: String,
+    /// sha2-256 of the manifest block.
+    pub manifest_digest: String,
+    /// The manifest block's CID.
+    pub manifest_cid: String,
+    /// Posts listed.
+    pub count: u32,
+    /// The contract's batch counter.
+    pub batch_id: u64,
+    /// Block number.
+    pub block: u64,
+    /// Transaction hash.
+    pub tx: String,
+    /// Pending, confirmed or retracted.
+    pub status: RowStatus,
+    /// What the manifest check found.
+    pub resolution: Resolution,
+    /// Why it is missing or rejected.
+    pub reason: Option<String>,
+    /// Posts delivered.
+    pub delivered: u64,
+    /// Manifest fetch attempts so far.
+    pub attempts: u64,
+    /// Posts recorded invalid.
+    pub invalid: Vec<InvalidPost>,
 }

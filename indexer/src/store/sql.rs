@@ -4,7 +4,7 @@
 //! folder they run; [`sql_store!`] generates the same `Store` impl for each,
 //! so the SQL cannot drift between them.
 
-use std::{str::FromStr, time::Duration};
+use std::{collections::HashSet, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -23,27 +23,37 @@ use crate::ingest::BlockRef;
 /// Rows per multi-row INSERT: well under SQLite's and Postgres' bind limits.
 const INSERT_CHUNK: usize = 1000;
 
-const MESSAGE_COLUMNS: &str = "id, block_number, block_hash, log_index, tx_hash, sender, recipient, digest, sequence, cid, status, content";
+const MESSAGE_COLUMNS: &str = "id, block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status, content";
+const BATCH_COLUMNS: &str = "id, block_number, block_hash, log_index, tx_hash, block_time, relayer, root, manifest_digest, count, batch_id";
 
 const CONFIRM_EVENTS: &str = "INSERT INTO events (kind, message_id, recipient) \
      SELECT 'message', id, recipient FROM messages \
-     WHERE status = 'pending' AND block_number <= $1 ORDER BY block_number, log_index";
+     WHERE status = 'pending' AND block_number <= $1 ORDER BY block_number, log_index, item";
 const CONFIRM_MESSAGES: &str =
     "UPDATE messages SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
 const CONFIRM_KEYS: &str =
     "UPDATE keys SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
+const CONFIRM_BATCHES: &str =
+    "UPDATE batches SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
 
 const ROLLBACK_PENDING_MESSAGES: &str =
     "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
 const ROLLBACK_PENDING_KEYS: &str =
     "DELETE FROM keys WHERE status = 'pending' AND block_number > $1";
+const ROLLBACK_PENDING_BATCHES: &str =
+    "DELETE FROM batches WHERE status = 'pending' AND block_number > $1";
 const RETRACT_EVENTS: &str = "INSERT INTO events (kind, message_id, recipient) \
      SELECT 'retracted', id, recipient FROM messages \
-     WHERE status = 'confirmed' AND block_number > $1 ORDER BY block_number, log_index";
+     WHERE status = 'confirmed' AND block_number > $1 ORDER BY block_number, log_index, item";
 const RETRACT_MESSAGES: &str =
     "UPDATE messages SET status = 'retracted' WHERE status = 'confirmed' AND block_number > $1";
 const RETRACT_KEYS: &str =
     "UPDATE keys SET status = 'retracted' WHERE status = 'confirmed' AND block_number > $1";
+const RETRACT_BATCHES: &str =
+    "UPDATE batches SET status = 'retracted' WHERE status = 'confirmed' AND block_number > $1";
+/// A batch whose block returns after a reorg away and back revives its posts.
+const REVIVE_BATCH_MESSAGES: &str = "UPDATE messages SET status = 'pending' \
+     WHERE status = 'retracted' AND block_hash = $1 AND log_index = $2";
 const FORGET_BLOCKS: &str = "DELETE FROM blocks WHERE number > $1";
 const SET_CHECKPOINT: &str = "UPDATE checkpoint SET number = $1, hash = $2 WHERE id = 1";
 const ADVANCE_CHECKPOINT: &str = "INSERT INTO checkpoint (id, number, hash) VALUES (1, $1, $2) \
@@ -56,8 +66,8 @@ const PRUNE_BLOCKS: &str = "DELETE FROM blocks WHERE number < $1";
 fn list_query(column: &str) -> String {
     format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 AND status <> 'retracted' \
-         AND (block_number > $2 OR (block_number = $2 AND log_index > $3)) \
-         ORDER BY block_number, log_index LIMIT $4"
+         AND (block_number > $2 OR (block_number = $2 AND (log_index > $3 OR (log_index = $3 AND item > $4)))) \
+         ORDER BY block_number, log_index, item LIMIT $5"
     )
 }
 
@@ -67,11 +77,13 @@ struct MessageRow {
     block_number: i64,
     block_hash: String,
     log_index: i64,
+    item: i64,
     tx_hash: String,
     sender: String,
     recipient: String,
     digest: String,
     sequence: i64,
+    nonce: Option<i64>,
     cid: String,
     status: String,
     content: String,
@@ -86,8 +98,13 @@ impl MessageRow {
         let verification =
             ContentStatus::parse(&self.content).ok_or_else(|| corrupt("content", &self.content))?;
         let (block, log_index) = (self.block_number as u64, self.log_index as u64);
+        let item = u64::try_from(self.item).ok();
+        let id = match item {
+            Some(item) => format!("{}-{log_index}-{item}", self.block_hash),
+            None => format!("{}-{log_index}", self.block_hash),
+        };
         Ok(Message {
-            id: format!("{}-{}", self.block_hash, log_index),
+            id,
             from: self.sender,
             to: self.recipient,
             cid: self.cid,
@@ -97,9 +114,16 @@ impl MessageRow {
             tx: self.tx_hash,
             log_index,
             sequence: self.sequence as u64,
+            item,
+            nonce: self.nonce.map(|n| n as u64),
             status,
             verification,
-            cursor: ListCursor { block, log_index }.encode(),
+            cursor: ListCursor {
+                block,
+                log_index,
+                item,
+            }
+            .encode(),
         })
     }
 }
@@ -143,8 +167,87 @@ impl BlockRow {
     }
 }
 
-fn after_bounds(after: Option<ListCursor>) -> (i64, i64) {
-    after.map_or((-1, -1), |c| (c.block as i64, c.log_index as i64))
+fn after_bounds(after: Option<ListCursor>) -> (i64, i64, i64) {
+    after.map_or((-1, -1, -1), |c| {
+        (
+            c.block as i64,
+            c.log_index as i64,
+            c.item.map_or(-1, |i| i as i64),
+        )
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    id: i64,
+    block_number: i64,
+    block_hash: String,
+    log_index: i64,
+    tx_hash: String,
+    block_time: Option<i64>,
+    relayer: String,
+    root: String,
+    manifest_digest: String,
+    count: i64,
+    batch_id: i64,
+}
+
+impl BatchRow {
+    fn into_task(self) -> BatchTask {
+        BatchTask {
+            row: self.id,
+            anchor: NewBatch {
+                block_number: self.block_number as u64,
+                block_hash: self.block_hash,
+                log_index: self.log_index as u64,
+                tx_hash: self.tx_hash,
+                block_time: self.block_time.map(|t| t as u64),
+                relayer: self.relayer,
+                root: self.root,
+                manifest_digest: self.manifest_digest,
+                count: self.count as u32,
+                batch_id: self.batch_id as u64,
+            },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InvalidRow {
+    item: i64,
+    sender: String,
+    recipient: String,
+    digest: String,
+    nonce: i64,
+    reason: String,
+}
+
+/// Inserts message rows with `status`; used by ingestion and by batch resolution.
+macro_rules! insert_messages {
+    ($db:ty, $tx:expr, $messages:expr, $status:expr) => {
+        for chunk in $messages.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<$db>::new(
+                "INSERT INTO messages (block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status) ",
+            );
+            q.push_values(chunk, |mut b, m| {
+                b.push_bind(m.block_number as i64)
+                    .push_bind(&m.block_hash)
+                    .push_bind(m.log_index as i64)
+                    .push_bind(m.item.map_or(-1, i64::from))
+                    .push_bind(&m.tx_hash)
+                    .push_bind(&m.sender)
+                    .push_bind(&m.recipient)
+                    .push_bind(&m.digest)
+                    .push_bind(m.sequence as i64)
+                    .push_bind(m.nonce.map(|n| n as i64))
+                    .push_bind(&m.cid)
+                    .push_bind($status);
+            });
+            // A block that returns after a reorg away and back revives its rows.
+            q.push(" ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'pending' WHERE messages.status = 'retracted'");
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
 }
 
 macro_rules! sql_store {
@@ -175,25 +278,26 @@ macro_rules! sql_store {
 
             async fn apply(&self, batch: &IngestBatch) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                for chunk in batch.messages.chunks(INSERT_CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO messages (block_number, block_hash, log_index, tx_hash, sender, recipient, digest, sequence, cid, status) ",
-                    );
-                    q.push_values(chunk, |mut b, m| {
-                        b.push_bind(m.block_number as i64)
-                            .push_bind(&m.block_hash)
-                            .push_bind(m.log_index as i64)
-                            .push_bind(&m.tx_hash)
-                            .push_bind(&m.sender)
-                            .push_bind(&m.recipient)
-                            .push_bind(&m.digest)
-                            .push_bind(m.sequence as i64)
-                            .push_bind(&m.cid)
-                            .push_bind("pending");
-                    });
-                    // A block that returns after a reorg away and back revives its rows.
-                    q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE messages.status = 'retracted'");
-                    q.build().execute(&mut *tx).await?;
+                insert_messages!($db, tx, batch.messages, "pending");
+                for b in &batch.batches {
+                    sqlx::query(
+                        "INSERT INTO batches (block_number, block_hash, log_index, tx_hash, block_time, relayer, root, manifest_digest, count, batch_id, status) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending') \
+                         ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE batches.status = 'retracted'",
+                    )
+                    .bind(b.block_number as i64)
+                    .bind(&b.block_hash)
+                    .bind(b.log_index as i64)
+                    .bind(&b.tx_hash)
+                    .bind(b.block_time.map(|t| t as i64))
+                    .bind(&b.relayer)
+                    .bind(&b.root)
+                    .bind(&b.manifest_digest)
+                    .bind(i64::from(b.count))
+                    .bind(b.batch_id as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(REVIVE_BATCH_MESSAGES).bind(&b.block_hash).bind(b.log_index as i64).execute(&mut *tx).await?;
                 }
                 for chunk in batch.keys.chunks(INSERT_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(
@@ -227,7 +331,7 @@ macro_rules! sql_store {
                     sqlx::query(ADVANCE_CHECKPOINT).bind(cp.number as i64).bind(cp.hash.to_string()).execute(&mut *tx).await?;
                 }
                 if let Some(upto) = batch.confirm_upto {
-                    for statement in [CONFIRM_EVENTS, CONFIRM_MESSAGES, CONFIRM_KEYS] {
+                    for statement in [CONFIRM_EVENTS, CONFIRM_MESSAGES, CONFIRM_KEYS, CONFIRM_BATCHES] {
                         sqlx::query(statement).bind(upto as i64).execute(&mut *tx).await?;
                     }
                 }
@@ -238,11 +342,11 @@ macro_rules! sql_store {
             async fn rollback_to(&self, fork: &BlockRef) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
                 let above = fork.number as i64;
-                for statement in [ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
+                for statement in [ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS, ROLLBACK_PENDING_BATCHES] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 let retracted = sqlx::query(RETRACT_EVENTS).bind(above).execute(&mut *tx).await?.rows_affected();
-                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS] {
+                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, RETRACT_BATCHES, FORGET_BLOCKS] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 sqlx::query(SET_CHECKPOINT).bind(above).bind(fork.hash.to_string()).execute(&mut *tx).await?;
@@ -258,11 +362,12 @@ macro_rules! sql_store {
                 self.list("sender", sender, after, limit).await
             }
 
-            async fn message(&self, block_hash: &str, log_index: u64) -> Result<Option<Message>> {
-                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE block_hash = $1 AND log_index = $2");
+            async fn message(&self, block_hash: &str, log_index: u64, item: Option<u64>) -> Result<Option<Message>> {
+                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE block_hash = $1 AND log_index = $2 AND item = $3");
                 sqlx::query_as::<_, MessageRow>(&sql)
                     .bind(block_hash)
                     .bind(log_index as i64)
+                    .bind(item.map_or(-1, |i| i as i64))
                     .fetch_optional(&self.pool)
                     .await?
                     .map(MessageRow::into_message)
@@ -328,15 +433,160 @@ macro_rules! sql_store {
                 sqlx::query("UPDATE messages SET content = $1 WHERE id = $2").bind(status.as_str()).bind(row).execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn batch_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<BatchTask>> {
+                let which = if retry_missing { "resolution IN ('unresolved', 'missing')" } else { "resolution = 'unresolved'" };
+                let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE {which} AND status <> 'retracted' ORDER BY id LIMIT $1");
+                let rows: Vec<BatchRow> = sqlx::query_as(&sql).bind(limit as i64).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(BatchRow::into_task).collect())
+            }
+
+            async fn registered(&self, owners: &[String], upto_block: u64) -> Result<HashSet<String>> {
+                let mut found = HashSet::new();
+                for chunk in owners.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new("SELECT DISTINCT owner FROM keys WHERE status <> 'retracted' AND block_number <= ");
+                    q.push_bind(upto_block as i64).push(" AND owner IN (");
+                    let mut list = q.separated(", ");
+                    for owner in chunk {
+                        list.push_bind(owner);
+                    }
+                    q.push(")");
+                    let rows: Vec<(String,)> = q.build_query_as().fetch_all(&self.pool).await?;
+                    found.extend(rows.into_iter().map(|(o,)| o));
+                }
+                Ok(found)
+            }
+
+            async fn used_nonces(&self, pairs: &[(String, u64)]) -> Result<HashSet<(String, u64)>> {
+                let mut used = HashSet::new();
+                for chunk in pairs.chunks(INSERT_CHUNK / 2) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT sender, nonce FROM messages WHERE nonce IS NOT NULL AND status <> 'retracted' AND (sender, nonce) IN (",
+                    );
+                    q.push_values(chunk, |mut b, (sender, nonce)| {
+                        b.push_bind(sender).push_bind(*nonce as i64);
+                    });
+                    q.push(")");
+                    let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&self.pool).await?;
+                    used.extend(rows.into_iter().map(|(s, n)| (s, n as u64)));
+                }
+                Ok(used)
+            }
+
+            async fn resolve_batch(&self, row: i64, outcome: &BatchOutcome) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let current: Option<(String, String, i64)> =
+                    sqlx::query_as("SELECT status, block_hash, log_index FROM batches WHERE id = $1")
+                        .bind(row)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((status, block_hash, log_index)) = current else { return Ok(()) };
+                if status == "retracted" {
+                    return Ok(());
+                }
+                // Posts take the batch's chain status: a batch resolved after
+                // its confirmation pushes its posts now, in manifest order.
+                insert_messages!($db, tx, outcome.messages, status.as_str());
+                if status == "confirmed" && !outcome.messages.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO events (kind, message_id, recipient) SELECT 'message', id, recipient FROM messages \
+                         WHERE block_hash = $1 AND log_index = $2 AND item >= 0 ORDER BY item",
+                    )
+                    .bind(&block_hash)
+                    .bind(log_index)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for chunk in outcome.invalid.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new("INSERT INTO invalid_posts (batch, item, sender, recipient, digest, nonce, reason) ");
+                    q.push_values(chunk, |mut b, p| {
+                        b.push_bind(row)
+                            .push_bind(i64::from(p.item))
+                            .push_bind(&p.from)
+                            .push_bind(&p.to)
+                            .push_bind(&p.digest)
+                            .push_bind(p.nonce as i64)
+                            .push_bind(&p.reason);
+                    });
+                    q.push(" ON CONFLICT (batch, item) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE batches SET resolution = $1, reason = $2, delivered = $3, attempts = attempts + 1 WHERE id = $4")
+                    .bind(outcome.resolution.as_str())
+                    .bind(&outcome.reason)
+                    .bind(outcome.messages.len() as i64)
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn batch(&self, block_hash: &str, log_index: u64) -> Result<Option<BatchRecord>> {
+                #[derive(sqlx::FromRow)]
+                struct Full {
+                    #[sqlx(flatten)]
+                    row: BatchRow,
+                    status: String,
+                    resolution: String,
+                    reason: Option<String>,
+                    delivered: i64,
+                    attempts: i64,
+                }
+                let sql = format!("SELECT {BATCH_COLUMNS}, status, resolution, reason, delivered, attempts FROM batches WHERE block_hash = $1 AND log_index = $2");
+                let Some(full) = sqlx::query_as::<_, Full>(&sql).bind(block_hash).bind(log_index as i64).fetch_optional(&self.pool).await? else {
+                    return Ok(None);
+                };
+                let invalid: Vec<InvalidRow> = sqlx::query_as(
+                    "SELECT item, sender, recipient, digest, nonce, reason FROM invalid_posts WHERE batch = $1 ORDER BY item",
+                )
+                .bind(full.row.id)
+                .fetch_all(&self.pool)
+                .await?;
+                let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("batch {}: {what} {v:?}", full.row.id));
+                let status = RowStatus::parse(&full.status).ok_or_else(|| corrupt("status", &full.status))?;
+                let resolution = Resolution::parse(&full.resolution).ok_or_else(|| corrupt("resolution", &full.resolution))?;
+                let task = full.row.into_task();
+                let a = task.anchor;
+                let manifest_cid = a.manifest_digest.parse().map(crate::ingest::cid_for_digest).unwrap_or_default();
+                Ok(Some(BatchRecord {
+                    id: format!("{}-{}", a.block_hash, a.log_index),
+                    relayer: a.relayer,
+                    root: a.root,
+                    manifest_digest: a.manifest_digest,
+                    manifest_cid,
+                    count: a.count,
+                    batch_id: a.batch_id,
+                    block: a.block_number,
+                    tx: a.tx_hash,
+                    status,
+                    resolution,
+                    reason: full.reason,
+                    delivered: full.delivered as u64,
+                    attempts: full.attempts as u64,
+                    invalid: invalid
+                        .into_iter()
+                        .map(|r| InvalidPost {
+                            item: r.item as u32,
+                            from: r.sender,
+                            to: r.recipient,
+                            digest: r.digest,
+                            nonce: r.nonce as u64,
+                            reason: r.reason,
+                        })
+                        .collect(),
+                }))
+            }
         }
 
         impl $name {
             async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                let (block, log) = after_bounds(after);
+                let (block, log, item) = after_bounds(after);
                 sqlx::query_as::<_, MessageRow>(&list_query(column))
                     .bind(value)
                     .bind(block)
                     .bind(log)
+                    .bind(item)
                     .bind(limit as i64)
                     .fetch_all(&self.pool)
                     .await?

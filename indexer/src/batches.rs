@@ -1,0 +1,322 @@
+//! Batched posts: from a `BatchAnchored` log to delivered messages.
+//!
+//! A batch anchor is stored like any row, then checked here: the manifest
+//! block is fetched and re-hashed, its posts' leaves must rebuild the
+//! anchored root and count, and then each post stands alone. It is delivered
+//! only when its signature recovers to its `from`, `from` had a registered
+//! key by the anchoring block, its deadline is not before that block's
+//! timestamp, and its (from, nonce) was never delivered before. Every other
+//! post is recorded invalid with its reason; one bad post never holds back
+//! the rest. A manifest no store has (or whose bytes do not hash to the
+//! anchor) is recorded `missing` and tried again; one that can never match
+//! (bad format, root or count) is `rejected`.
+//!
+//! Valid posts then follow the same path as direct posts: they take the
+//! batch's chain status, are confirmed and pushed with it, and a reorg
+//! rolls them back or retracts them with it.
+//!
+//! Signatures are recovered on every core (rayon): recovery is the costly
+//! step, and a batch holds thousands of posts.
+
+use std::{collections::HashSet, sync::Arc};
+
+use alloy::{primitives::B256, sol_types::Eip712Domain};
+use cairn_contracts::manifest::{self, SignedPost};
+use rayon::prelude::*;
+
+use crate::{
+    content::{classify, BlockSource},
+    ingest::{cid_for_digest, ChainSource},
+    store::{BatchOutcome, BatchTask, ContentStatus, InvalidPost, NewMessage, Resolution, Store},
+    IndexerError,
+};
+
+/// A post's verdict before the store lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Signature and deadline hold; registration and nonce still to check.
+    Plausible,
+    /// Invalid for this stable reason.
+    Invalid(&'static str),
+}
+
+/// The pure part of a batch check: decode, rebuild the root, verify every
+/// signature (in parallel) and every deadline. `Err` is why the whole
+/// manifest is rejected.
+fn check_manifest(
+    anchor_root: B256,
+    anchor_count: u32,
+    block_time: u64,
+    bytes: &[u8],
+    domain: &Eip712Domain,
+) -> Result<Vec<(SignedPost, Verdict)>, String> {
+    let posts = manifest::decode(bytes).map_err(|e| e.to_string())?;
+    if posts.len() != anchor_count as usize {
+        return Err(format!(
+            "the manifest lists {} posts but the anchor says {anchor_count}",
+            posts.len()
+        ));
+    }
+    let checked: Vec<(B256, Verdict)> = posts
+        .par_iter()
+        .map(|p| {
+            let hash = p.signing_hash(domain);
+            let verdict = if p.verify(domain).is_err() {
+                Verdict::Invalid("bad_signature")
+            } else if p.post.deadline < block_time {
+                Verdict::Invalid("expired")
+            } else {
+                Verdict::Plausible
+            };
+            (hash, verdict)
+        })
+        .collect();
+    let root = manifest::root(checked.iter().map(|(h, _)| *h)).expect("count checked non-zero");
+    if root != anchor_root {
+        return Err(format!(
+            "the manifest's posts hash to root {root}, not the anchored {anchor_root}"
+        ));
+    }
+    Ok(posts
+        .into_iter()
+        .zip(checked)
+        .map(|(p, (_, v))| (p, v))
+        .collect())
+}
+
+fn lower(a: alloy::primitives::Address) -> String {
+    a.to_string().to_lowercase()
+}
+
+/// Checks the manifests of unresolved batches (and, with `retry_missing`,
+/// missing ones) and records each outcome. Returns how many it resolved.
+pub(crate) async fn resolve(
+    store: &Arc<dyn Store>,
+    blocks: &Arc<dyn BlockSource>,
+    source: &ChainSource,
+    domain: &Eip712Domain,
+    retry_missing: bool,
+) -> Result<usize, IndexerError> {
+    let tasks = store.batch_tasks(16, retry_missing).await?;
+    let mut resolved = 0;
+    for task in tasks {
+        let outcome = check(store, blocks, source, domain, &task).await?;
+        tracing::info!(
+            batch = task.anchor.batch_id,
+            block = task.anchor.block_number,
+            resolution = outcome.resolution.as_str(),
+            delivered = outcome.messages.len(),
+            invalid = outcome.invalid.len(),
+            reason = outcome.reason.as_deref().unwrap_or(""),
+            "batch checked"
+        );
+        metrics::counter!("cairn_indexer_batches_total", "resolution" => outcome.resolution.as_str())
+            .increment(1);
+        metrics::counter!("cairn_indexer_batched_posts_total", "result" => "delivered")
+            .increment(outcome.messages.len() as u64);
+        metrics::counter!("cairn_indexer_batched_posts_total", "result" => "invalid")
+            .increment(outcome.invalid.len() as u64);
+        store.resolve_batch(task.row, &outcome).await?;
+        resolved += usize::from(outcome.resolution != Resolution::Missing);
+    }
+    Ok(resolved)
+}
+
+async fn check(
+    store: &Arc<dyn Store>,
+    blocks: &Arc<dyn BlockSource>,
+    source: &ChainSource,
+    domain: &Eip712Domain,
+    task: &BatchTask,
+) -> Result<BatchOutcome, IndexerError> {
+    let a = &task.anchor;
+    let outcome = |resolution, reason: String| BatchOutcome {
+        resolution,
+        reason: Some(reason),
+        messages: Vec::new(),
+        invalid: Vec::new(),
+    };
+    let (Ok(digest), Ok(root)) = (a.manifest_digest.parse::<B256>(), a.root.parse::<B256>()) else {
+        return Ok(outcome(
+            Resolution::Rejected,
+            "stored anchor does not parse".into(),
+        ));
+    };
+    let bytes = match blocks.fetch(digest).await {
+        Ok(found) => match classify(digest, found.as_deref()) {
+            ContentStatus::Verified => found.expect("verified bytes exist"),
+            ContentStatus::Tampered => {
+                return Ok(outcome(
+                    Resolution::Missing,
+                    "the store returned other bytes than the manifest digest names".into(),
+                ))
+            }
+            _ => {
+                return Ok(outcome(
+                    Resolution::Missing,
+                    format!("manifest block {} not found", cid_for_digest(digest)),
+                ))
+            }
+        },
+        Err(err) => {
+            return Ok(outcome(
+                Resolution::Missing,
+                format!("block store unavailable: {err}"),
+            ))
+        }
+    };
+    let block_time = match a.block_time {
+        Some(t) => t,
+        None => {
+            let hash = a.block_hash.parse().unwrap_or_default();
+            source.block_time(hash).await?
+        }
+    };
+    let (count, domain_owned) = (a.count, domain.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        check_manifest(root, count, block_time, &bytes, &domain_owned)
+    })
+    .await
+    .expect("the manifest check does not panic");
+    let checked = match checked {
+        Ok(c) => c,
+        Err(reason) => return Ok(outcome(Resolution::Rejected, reason)),
+    };
+
+    let senders: Vec<String> = checked
+        .iter()
+        .map(|(p, _)| lower(p.post.from))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let registered = store.registered(&senders, a.block_number).await?;
+    let pairs: Vec<(String, u64)> = checked
+        .iter()
+        .filter(|(_, v)| *v == Verdict::Plausible)
+        .map(|(p, _)| (lower(p.post.from), p.post.nonce))
+        .collect();
+    let mut used = store.used_nonces(&pairs).await?;
+
+    let mut result = BatchOutcome {
+        resolution: Resolution::Delivered,
+        reason: None,
+        messages: Vec::new(),
+        invalid: Vec::new(),
+    };
+    for (item, (p, verdict)) in checked.into_iter().enumerate() {
+        let from = lower(p.post.from);
+        let reason = match verdict {
+            Verdict::Invalid(reason) => Some(reason),
+            Verdict::Plausible if !registered.contains(&from) => Some("sender_not_registered"),
+            // `insert` is false for a nonce used before, or earlier in this batch.
+            Verdict::Plausible if !used.insert((from.clone(), p.post.nonce)) => {
+                Some("nonce_replayed")
+            }
+            Verdict::Plausible => None,
+        };
+        match reason {
+            Some(reason) => result.invalid.push(InvalidPost {
+                item: item as u32,
+                from,
+                to: p.post.to.to_string(),
+                digest: p.post.digest.to_string(),
+                nonce: p.post.nonce,
+                reason: reason.into(),
+            }),
+            None => result.messages.push(NewMessage {
+                block_number: a.block_number,
+                block_hash: a.block_hash.clone(),
+                log_index: a.log_index,
+                item: Some(item as u32),
+                nonce: Some(p.post.nonce),
+                tx_hash: a.tx_hash.clone(),
+                sender: from,
+                recipient: p.post.to.to_string(),
+                digest: p.post.digest.to_string(),
+                sequence: a.batch_id,
+                cid: cid_for_digest(p.post.digest),
+            }),
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::Address,
+        signers::{local::PrivateKeySigner, SignerSync},
+        sol_types::SolStruct,
+    };
+    use cairn_contracts::eip712::{domain, Post};
+
+    use super::*;
+
+    fn signed(
+        signer: &PrivateKeySigner,
+        nonce: u64,
+        deadline: u64,
+        d: &Eip712Domain,
+    ) -> SignedPost {
+        let post = Post {
+            from: signer.address(),
+            to: B256::repeat_byte(9),
+            digest: B256::repeat_byte(nonce as u8),
+            nonce,
+            deadline,
+        };
+        let signature = Some(signer.sign_hash_sync(&post.eip712_signing_hash(d)).unwrap());
+        SignedPost { post, signature }
+    }
+
+    fn root_of(posts: &[SignedPost], d: &Eip712Domain) -> B256 {
+        manifest::root(posts.iter().map(|p| p.signing_hash(d))).unwrap()
+    }
+
+    #[test]
+    fn judges_each_post_alone() {
+        let d = domain(31337, Address::repeat_byte(1));
+        let (alice, mallory) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+        let mut forged = signed(&mallory, 2, 100, &d);
+        forged.post.from = alice.address();
+        let posts = vec![
+            signed(&alice, 1, 100, &d),
+            forged,
+            signed(&alice, 3, 49, &d),
+        ];
+        let bytes = manifest::encode(&posts).unwrap();
+        let verdicts: Vec<_> = check_manifest(root_of(&posts, &d), 3, 50, &bytes, &d)
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Plausible,
+                Verdict::Invalid("bad_signature"),
+                Verdict::Invalid("expired")
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_manifest_that_does_not_match_its_anchor() {
+        let d = domain(31337, Address::repeat_byte(1));
+        let alice = PrivateKeySigner::random();
+        let posts = vec![signed(&alice, 1, 100, &d), signed(&alice, 2, 100, &d)];
+        let bytes = manifest::encode(&posts).unwrap();
+        let root = root_of(&posts, &d);
+        assert!(check_manifest(root, 2, 0, &bytes, &d).is_ok());
+        assert!(check_manifest(root, 3, 0, &bytes, &d)
+            .unwrap_err()
+            .contains("lists 2 posts"));
+        assert!(check_manifest(B256::ZERO, 2, 0, &bytes, &d)
+            .unwrap_err()
+            .contains("root"));
+        assert!(check_manifest(root, 2, 0, b"garbage", &d).is_err());
+        // The same posts under another contract's domain hash to another root.
+        let other = domain(31337, Address::repeat_byte(2));
+        assert!(check_manifest(root, 2, 0, &bytes, &other).is_err());
+    }
+}
