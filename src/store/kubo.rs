@@ -50,15 +50,22 @@ impl KuboStore {
         &self,
         operation: &'static str,
         query: &[(&str, String)],
-        file: Option<Bytes>,
+        files: Vec<Bytes>,
     ) -> Result<reqwest::Response, StoreError> {
         let mut request = self
             .http
             .post(format!("{}/api/v0/{operation}", self.api))
             .query(query);
-        if let Some(file) = file {
-            let part = reqwest::multipart::Part::stream(file).file_name("block");
-            request = request.multipart(reqwest::multipart::Form::new().part("file", part));
+        if !files.is_empty() {
+            let form = files
+                .into_iter()
+                .fold(reqwest::multipart::Form::new(), |form, file| {
+                    form.part(
+                        "file",
+                        reqwest::multipart::Part::stream(file).file_name("block"),
+                    )
+                });
+            request = request.multipart(form);
         }
         let unreachable = |source| StoreError::Unreachable {
             url: self.api.clone(),
@@ -83,24 +90,47 @@ impl KuboStore {
 #[async_trait::async_trait]
 impl BlobStore for KuboStore {
     async fn put(&self, block: Bytes) -> Result<Cid, StoreError> {
-        check_size(&block)?;
-        let expected = cid::cid_for_block(&block);
+        let mut cids = self.put_many(vec![block]).await?;
+        Ok(cids.remove(0))
+    }
+
+    /// One `block/put` call for every block: Kubo takes many files per call
+    /// and answers one JSON object per block, in order.
+    async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
+        if blocks.is_empty() {
+            return Ok(Vec::new());
+        }
+        blocks.iter().try_for_each(|b| check_size(b))?;
+        let expected: Vec<Cid> = blocks.iter().map(|b| cid::cid_for_block(b)).collect();
         let query = [
             ("cid-codec", "raw".to_string()),
             ("mhtype", "sha2-256".to_string()),
             ("mhlen", "32".to_string()),
             ("pin", "true".to_string()),
         ];
-        let response = self.call("block/put", &query, Some(block)).await?;
-        let body: BlockPutResponse = response.json().await.map_err(|e| StoreError::Kubo {
+        let response = self.call("block/put", &query, blocks).await?;
+        let bad = |message: String| StoreError::Kubo {
             operation: "block/put",
-            message: e.to_string(),
-        })?;
-        if body.key != expected.to_string() {
-            return Err(StoreError::Kubo {
-                operation: "block/put",
-                message: format!("kubo stored {} but the block's CID is {expected}", body.key),
-            });
+            message,
+        };
+        let text = response.text().await.map_err(|e| bad(e.to_string()))?;
+        let stored = serde_json::Deserializer::from_str(&text)
+            .into_iter::<BlockPutResponse>()
+            .map(|r| r.map(|b| b.key).map_err(|e| bad(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if stored.len() != expected.len() {
+            return Err(bad(format!(
+                "kubo answered for {} of {} blocks",
+                stored.len(),
+                expected.len()
+            )));
+        }
+        for (key, cid) in stored.iter().zip(&expected) {
+            if *key != cid.to_string() {
+                return Err(bad(format!(
+                    "kubo stored {key} but the block's CID is {cid}"
+                )));
+            }
         }
         Ok(expected)
     }
@@ -108,7 +138,7 @@ impl BlobStore for KuboStore {
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         cid::digest_of(cid)?;
         match self
-            .call("block/get", &[("arg", cid.to_string())], None)
+            .call("block/get", &[("arg", cid.to_string())], Vec::new())
             .await
         {
             Ok(response) => response
@@ -128,7 +158,7 @@ impl BlobStore for KuboStore {
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
         cid::digest_of(cid)?;
         let query = [("arg", cid.to_string()), ("offline", "true".to_string())];
-        match self.call("block/stat", &query, None).await {
+        match self.call("block/stat", &query, Vec::new()).await {
             Ok(_) => Ok(true),
             Err(StoreError::Kubo { message, .. }) if message.contains("not found") => Ok(false),
             Err(e) => Err(e),

@@ -93,6 +93,17 @@ pub trait BlobStore: Send + Sync + Debug {
     /// no-op that returns the same CID.
     async fn put(&self, block: Bytes) -> Result<Cid, StoreError>;
 
+    /// Stores every block, in one round trip where the backend allows, and
+    /// returns their CIDs in order. Nothing is written when a block is too large.
+    async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
+        blocks.iter().try_for_each(|b| check_size(b))?;
+        let mut cids = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            cids.push(self.put(block).await?);
+        }
+        Ok(cids)
+    }
+
     /// The bytes the backend holds for `cid`, not yet checked against it.
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError>;
 

@@ -64,3 +64,29 @@ async fn unreachable_kubo_is_a_transient_error() {
     let err = kubo.put(Bytes::from_static(b"x")).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
 }
+
+#[tokio::test]
+async fn kubo_stores_many_blocks_in_one_call() {
+    let kubo_daemon = Kubo::start().await;
+    let kubo = KuboStore::new(&kubo_daemon.api_url);
+    let blocks: Vec<Bytes> = (0..300u32)
+        .map(|i| Bytes::from(format!("block number {i}").into_bytes()))
+        .collect();
+    let cids = kubo.put_many(blocks.clone()).await.unwrap();
+    assert_eq!(cids.len(), blocks.len());
+    for (block, cid) in blocks.iter().zip(&cids) {
+        assert_eq!(*cid, cid::cid_for_block(block));
+        assert_eq!(kubo.get(cid).await.unwrap(), *block);
+    }
+    // One oversize block refuses the whole call before anything is sent.
+    let fresh = Bytes::from_static(b"never stored");
+    let err = kubo
+        .put_many(vec![
+            fresh.clone(),
+            Bytes::from(vec![0u8; MAX_BLOCK_SIZE + 1]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(!kubo.has(&cid::cid_for_block(&fresh)).await.unwrap());
+}
