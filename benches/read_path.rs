@@ -64,6 +64,7 @@ async fn node(
         listen: "127.0.0.1:0".parse().unwrap(),
         store: Arc::new(EmbeddedStore::open(dir.join("store")).unwrap()),
         indexer: Some((indexer, db.url())),
+        gateway: None,
         limits: Limits::default(),
         stream: StreamConfig::default(),
     })

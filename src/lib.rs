@@ -23,6 +23,7 @@ pub mod chain;
 pub mod crypto;
 pub mod envelope;
 pub mod error;
+pub mod gateway;
 pub mod messenger;
 pub mod read_api;
 pub mod server;

@@ -79,13 +79,19 @@ impl Messenger {
         }
     }
 
-    /// Seals `body` for `to` and the sender, stores it and anchors its digest.
-    pub async fn send(
+    /// The chain client.
+    pub fn chain(&self) -> &CairnClient {
+        &self.chain
+    }
+
+    /// Seals `body` for `to` and the sender, after checking that `to` has a
+    /// registered key; stores and anchors nothing.
+    pub async fn seal(
         &self,
         to: Address,
         body: &Body,
         progress: &(dyn Fn(SendStep) + Sync),
-    ) -> Result<Sent> {
+    ) -> Result<Bytes> {
         progress(SendStep::ResolvingKey);
         let recipient = self
             .chain
@@ -95,9 +101,20 @@ impl Messenger {
         progress(SendStep::Sealing);
         let header = Header::direct(self.wallet, to, unix_now());
         let bytes = envelope::seal(&header, body, &[recipient.key, self.key.public_key()])?;
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Seals `body` for `to` and the sender, stores it and anchors its digest.
+    pub async fn send(
+        &self,
+        to: Address,
+        body: &Body,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Sent> {
+        let bytes = self.seal(to, body, progress).await?;
         let size = bytes.len();
         progress(SendStep::Storing);
-        let cid = self.store.put(Bytes::from(bytes)).await?;
+        let cid = self.store.put(bytes).await?;
         let digest = cid::digest_of(&cid)?;
         progress(SendStep::Anchoring);
         let anchor = self.chain.post(to.into_word(), digest).await?;

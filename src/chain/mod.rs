@@ -12,6 +12,7 @@
 //! nonce, and a restart never skips one.
 
 mod error;
+mod relay;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use alloy::{
 };
 pub use cairn_contracts::Cairn;
 pub use error::{ChainError, Revert};
+pub use relay::{Broadcast, Relayer, SignedTx};
 
 use crate::crypto::PublicKey;
 

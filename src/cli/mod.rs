@@ -5,8 +5,10 @@
 
 mod args;
 mod decrypt;
+mod gateway;
 mod inbox;
 mod key;
+mod proof;
 mod read;
 mod register;
 mod send;
@@ -39,6 +41,8 @@ pub(crate) enum Command {
     Register(register::RegisterArgs),
     /// Encrypt a message, store it and anchor it on chain.
     Send(send::SendArgs),
+    /// Check a batched post's inclusion proof against the chain, trusting no gateway.
+    Proof(proof::ProofArgs),
     /// Fetch a message by CID, verify it against the chain and decrypt it.
     Read(read::ReadArgs),
     /// List and decrypt your inbox from the indexer.
@@ -47,6 +51,8 @@ pub(crate) enum Command {
     Watch(watch::WatchArgs),
     /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
     Serve(serve::ServeArgs),
+    /// Run the relaying gateway: accept signed posts and anchor them in Merkle batches.
+    Gateway(gateway::GatewayCmd),
 }
 
 impl Cli {
@@ -57,9 +63,11 @@ impl Cli {
             Command::Register(args) => args.run(&self.global).await,
             Command::Send(args) => args.run(&self.global).await,
             Command::Read(args) => args.run(&self.global).await,
+            Command::Proof(args) => args.run(&self.global).await,
             Command::Inbox(args) => args.run(&self.global).await,
             Command::Watch(args) => args.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
+            Command::Gateway(args) => args.run(&self.global).await,
         }
     }
 }

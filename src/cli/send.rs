@@ -1,4 +1,5 @@
-//! `cairn send`: encrypt, store and anchor one message.
+//! `cairn send`: encrypt, store and anchor one message, directly or through
+//! a gateway that batches it (`--via-gateway`).
 
 use std::path::PathBuf;
 
@@ -9,8 +10,15 @@ use serde_json::json;
 use super::args::{print, read_file, spinner, GlobalArgs};
 use cairn::{
     envelope::{Attachment, Body},
+    gateway::{
+        client::{fresh_nonce, sign_post, GatewayClient},
+        proofs::ProofStatus,
+        submit::PostRequest,
+    },
     messenger::SendStep,
+    store::cid,
 };
+use std::time::Duration;
 
 /// Arguments of `cairn send`.
 #[derive(Debug, Args)]
@@ -25,6 +33,20 @@ pub(crate) struct SendArgs {
     /// Send a file (at most about 1 MiB) as an attachment.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// Sign the post and hand it to this gateway to anchor in a batch, instead
+    /// of paying for a transaction yourself (e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    via_gateway: Option<String>,
+    /// With --via-gateway: seconds the gateway has to anchor the post.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(90..=30 * 86_400))]
+    deadline_secs: u64,
+    /// With --via-gateway: return once the gateway accepted the post, without
+    /// waiting for the anchor.
+    #[arg(long)]
+    no_wait: bool,
+    /// With --via-gateway: seconds to wait for the anchor.
+    #[arg(long, default_value_t = 120)]
+    wait_secs: u64,
 }
 
 impl SendArgs {
@@ -47,16 +69,12 @@ impl SendArgs {
             }
             (None, None) => unreachable!("clap requires --message or --file"),
         };
+        if let Some(url) = self.via_gateway.clone() {
+            return self.run_via_gateway(global, &body, &url).await;
+        }
         let messenger = global.messenger(true).await?;
         let bar = spinner(global.json, "sending");
-        let progress = |step: SendStep| {
-            bar.set_message(match step {
-                SendStep::ResolvingKey => "looking up the recipient's key",
-                SendStep::Sealing => "encrypting",
-                SendStep::Storing => "storing the envelope",
-                SendStep::Anchoring => "anchoring on chain",
-            })
-        };
+        let progress = |step: SendStep| bar.set_message(step_message(step));
         let sent = messenger.send(self.to, &body, &progress).await;
         bar.finish_and_clear();
         let sent = sent?;
@@ -82,4 +100,97 @@ impl SendArgs {
         );
         Ok(())
     }
+}
+
+fn step_message(step: SendStep) -> &'static str {
+    match step {
+        SendStep::ResolvingKey => "looking up the recipient's key",
+        SendStep::Sealing => "encrypting",
+        SendStep::Storing => "storing the envelope",
+        SendStep::Anchoring => "anchoring on chain",
+    }
+}
+
+impl SendArgs {
+    /// Seal here, sign the post, and let the gateway store and anchor it.
+    async fn run_via_gateway(
+        &self,
+        global: &GlobalArgs,
+        body: &Body,
+        url: &str,
+    ) -> anyhow::Result<()> {
+        let wallet = global.wallet()?;
+        let messenger = global.messenger(false).await?;
+        let gateway = GatewayClient::new(url);
+        let bar = spinner(global.json, "sending");
+        let progress = |step: SendStep| bar.set_message(step_message(step));
+        let envelope = messenger.seal(self.to, body, &progress).await?;
+        let digest = cid::block_digest(&envelope);
+        bar.set_message("signing the post");
+        let domain = messenger.chain().domain().await?;
+        let deadline = unix_now() + self.deadline_secs;
+        let signed = sign_post(
+            &wallet,
+            &domain,
+            self.to.into_word(),
+            digest,
+            fresh_nonce(),
+            deadline,
+        )
+        .await?;
+        bar.set_message("submitting to the gateway");
+        let id = gateway
+            .submit(vec![PostRequest::new(&signed, Some(&envelope))])
+            .await?
+            .remove(0);
+        let proof = if self.no_wait {
+            None
+        } else {
+            let status = |s: ProofStatus| {
+                bar.set_message(format!("waiting for the batch anchor ({s:?})").to_lowercase())
+            };
+            Some(
+                gateway
+                    .wait(id, Duration::from_secs(self.wait_secs), false, &status)
+                    .await?,
+            )
+        };
+        bar.finish_and_clear();
+        let cid = cid::cid_for_digest(digest);
+        print(
+            global.json,
+            json!({
+                "id": id, "cid": cid.to_string(), "digest": digest, "size": envelope.len(),
+                "nonce": signed.post.nonce, "deadline": deadline,
+                "status": proof.as_ref().map(|p| p.status),
+                "tx": proof.as_ref().and_then(|p| p.tx), "block": proof.as_ref().and_then(|p| p.block),
+                "root": proof.as_ref().and_then(|p| p.root),
+            }),
+            || {
+                let mut text = format!(
+                    "sent {} bytes to {} via {url}\nid       {id}\ncid      {cid}",
+                    envelope.len(),
+                    self.to
+                );
+                match &proof {
+                    Some(p) => text.push_str(&format!(
+                        "\nbatch    {} ({} posts)\ntx       {}\nblock    {}\ncheck it: cairn proof {id} --gateway {url}",
+                        p.root.unwrap_or_default(),
+                        p.count.unwrap_or_default(),
+                        p.tx.unwrap_or_default(),
+                        p.block.unwrap_or_default()
+                    )),
+                    None => text.push_str("\nstatus   accepted; not anchored yet"),
+                }
+                text
+            },
+        );
+        Ok(())
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

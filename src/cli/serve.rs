@@ -1,4 +1,5 @@
-//! `cairn serve`: the block server, the indexer and the read API in one process.
+//! `cairn serve`: the block server, the indexer and the read API in one
+//! process, and with `--gateway` the relaying gateway too.
 
 use std::{io::IsTerminal, net::SocketAddr, time::Duration};
 
@@ -7,18 +8,61 @@ use cairn_indexer::{api::StreamConfig, IndexerConfig};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::GlobalArgs;
+use super::{args::GlobalArgs, gateway::GatewayArgs};
 use cairn::server::{Limits, Node, NodeConfig};
+
+/// The HTTP server's address and limits, shared by `cairn serve` and `cairn gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on. Loopback by default: put a reverse proxy with TLS in front for anything else.
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Largest request body, in bytes (POST /v1/posts has its own limit, 8 MiB).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Request timeout, in seconds (WebSocket streams are not cut by it).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
+    /// Sustained requests per second per client IP.
+    #[arg(long, default_value_t = Limits::default().per_ip_per_second, value_parser = clap::value_parser!(u64).range(1..))]
+    rate_per_ip: u64,
+    /// Burst of requests per client IP above the sustained rate.
+    #[arg(long, default_value_t = Limits::default().per_ip_burst, value_parser = clap::value_parser!(u32).range(1..))]
+    burst_per_ip: u32,
+}
+
+impl ServerArgs {
+    /// The validated limits.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            per_ip_per_second: self.rate_per_ip,
+            per_ip_burst: self.burst_per_ip,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Resolves on Ctrl-C (or SIGINT).
+pub(crate) async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
 
 /// Arguments of `cairn serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on. Loopback by default: put a reverse proxy with TLS in front for anything else.
-    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Serve blocks only: no indexer, no read API.
     #[arg(long)]
     no_indexer: bool,
+    /// Also run the relaying gateway (POST /v1/posts, GET /v1/proofs/<id>).
+    #[arg(long, env = "CAIRN_GATEWAY")]
+    gateway: bool,
+    #[command(flatten)]
+    gateway_args: GatewayArgs,
     /// Indexer database: sqlite://<path> (default <data-dir>/indexer.db) or postgres://...
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
@@ -41,18 +85,6 @@ pub(crate) struct ServeArgs {
     /// Head polling interval in milliseconds (the longest wait even when subscribed).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
     poll_interval_ms: u64,
-    /// Largest request body, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
-    max_body_bytes: usize,
-    /// Request timeout, in seconds (WebSocket streams are not cut by it).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    request_timeout_secs: u64,
-    /// Sustained requests per second per client IP.
-    #[arg(long, default_value_t = Limits::default().per_ip_per_second, value_parser = clap::value_parser!(u64).range(1..))]
-    rate_per_ip: u64,
-    /// Burst of requests per client IP above the sustained rate.
-    #[arg(long, default_value_t = Limits::default().per_ip_burst, value_parser = clap::value_parser!(u32).range(1..))]
-    burst_per_ip: u32,
     /// Frames buffered per stream connection before it counts as slow.
     #[arg(long, default_value_t = StreamConfig::default().buffer as u64, value_parser = clap::value_parser!(u64).range(1..))]
     stream_buffer: u64,
@@ -66,13 +98,7 @@ pub(crate) struct ServeArgs {
 
 impl ServeArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
-        let limits = Limits {
-            max_body_bytes: self.max_body_bytes,
-            request_timeout: Duration::from_secs(self.request_timeout_secs),
-            per_ip_per_second: self.rate_per_ip,
-            per_ip_burst: self.burst_per_ip,
-            ..Limits::default()
-        };
+        let limits = self.server.limits();
         let stream = StreamConfig {
             buffer: self.stream_buffer as usize,
             send_timeout: Duration::from_secs(self.stream_send_timeout_secs),
@@ -103,10 +129,15 @@ impl ServeArgs {
             };
             Some((config, database_url))
         };
+        let gateway = match self.gateway {
+            true => Some(self.gateway_args.config(global)?),
+            false => None,
+        };
         let node = Node::start(NodeConfig {
-            listen: self.listen,
+            listen: self.server.listen,
             store: global.blob_store()?,
             indexer,
+            gateway,
             limits,
             stream,
         })
@@ -115,11 +146,7 @@ impl ServeArgs {
         if let Some(progress) = node.progress.clone() {
             tokio::spawn(show_backfill(progress, self.confirmations));
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        };
-        node.run_until(shutdown).await?;
+        node.run_until(ctrl_c()).await?;
         Ok(())
     }
 }

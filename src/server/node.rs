@@ -1,5 +1,5 @@
 //! One Cairn node: the block server plus, optionally, the indexer and its
-//! read API, in one process. The CLI's `cairn serve` and the tests start
+//! read API and the relaying gateway, in one process. The CLI's `cairn serve` and the tests start
 //! nodes the same way.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{app, metrics_handle, AppState, StoreBlocks};
-use crate::store::BlobStore;
+use crate::{
+    gateway::{Gateway, GatewayConfig},
+    store::BlobStore,
+};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -22,8 +25,10 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The block store served and checked.
     pub store: Arc<dyn BlobStore>,
-    /// The indexer and its database URL; `None` serves blocks only.
+    /// The indexer and its database URL; `None` runs no indexer.
     pub indexer: Option<(IndexerConfig, String)>,
+    /// The relaying gateway; `None` accepts no signed posts.
+    pub gateway: Option<GatewayConfig>,
     /// Server limits.
     pub limits: Limits,
     /// WebSocket stream tuning.
@@ -47,6 +52,9 @@ pub enum NodeError {
     /// The indexer could not start.
     #[error("indexer: {0}")]
     Indexer(#[from] cairn_indexer::IndexerError),
+    /// The gateway could not start.
+    #[error("gateway: {0}")]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
@@ -58,6 +66,8 @@ pub struct Node {
     pub progress: Option<watch::Receiver<Progress>>,
     /// The indexer's store, when the indexer runs.
     pub indexer_store: Option<Arc<dyn cairn_indexer::store::Store>>,
+    /// The gateway's outbox, when the gateway runs.
+    pub outbox: Option<Arc<dyn crate::gateway::Outbox>>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -96,6 +106,18 @@ impl Node {
             }
             None => (None, None, None),
         };
+        let (read_api, outbox) = match config.gateway {
+            Some(gateway) => {
+                let gateway =
+                    Gateway::start(gateway, config.store.clone(), shutdown.clone()).await?;
+                let router = match read_api {
+                    Some(api) => api.merge(gateway.router),
+                    None => gateway.router,
+                };
+                (Some(router), Some(gateway.outbox))
+            }
+            None => (read_api, None),
+        };
         let state = AppState {
             store: config.store,
             metrics: metrics_handle(),
@@ -108,6 +130,7 @@ impl Node {
             addr,
             progress,
             indexer_store,
+            outbox,
             shutdown,
             server,
         })

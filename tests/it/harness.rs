@@ -78,13 +78,17 @@ async fn wait_for_http(what: &str, timeout: Duration, request: reqwest::RequestB
 
 /// A real Anvil chain on a free port, mining a block per transaction.
 pub(crate) struct Anvil {
-    _daemon: Daemon,
+    daemon: Daemon,
     pub(crate) url: String,
 }
 
 impl Anvil {
     pub(crate) async fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), &[]).await
+    }
+
+    /// With extra flags, e.g. `["--block-time", "1"]` or `["--state", path]`.
+    pub(crate) async fn start_on(port: u16, extra: &[&str]) -> Self {
         let child = Command::new(tool("tools/node_modules/.bin/anvil"))
             .args([
                 "--host",
@@ -93,6 +97,7 @@ impl Anvil {
                 &port.to_string(),
                 "--silent",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -103,9 +108,16 @@ impl Anvil {
         let probe = reqwest::Client::new().post(&url).json(&body);
         wait_for_http("anvil", Duration::from_secs(30), probe).await;
         Self {
-            _daemon: Daemon(child),
+            daemon: Daemon(child),
             url,
         }
+    }
+
+    /// Stops Anvil with SIGTERM, so that `--state` is written, and waits for it.
+    pub(crate) fn stop(mut self) {
+        let pid = self.daemon.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.daemon.0.wait();
     }
 }
 
@@ -345,7 +357,7 @@ impl Postgres {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Accepting TCP precedes accepting logins by a moment.
-        while cairn_indexer::store::open(&url).await.is_err() {
+        while sqlx::PgPool::connect(&url).await.is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "postgres did not accept connections"

@@ -103,6 +103,7 @@ impl Stack {
             listen,
             store: self.store.clone(),
             indexer: Some((indexer, self.db.url())),
+            gateway: None,
             limits: Limits::default(),
             stream: self.stream.clone(),
         })

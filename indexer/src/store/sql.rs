@@ -475,11 +475,14 @@ macro_rules! sql_store {
 
             async fn resolve_batch(&self, row: i64, outcome: &BatchOutcome) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                let current: Option<(String, String, i64)> =
-                    sqlx::query_as("SELECT status, block_hash, log_index FROM batches WHERE id = $1")
-                        .bind(row)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                // Write first, so SQLite takes its write lock (waiting its turn)
+                // before this transaction reads anything.
+                let current: Option<(String, String, i64)> = sqlx::query_as(
+                    "UPDATE batches SET attempts = attempts + 1 WHERE id = $1 RETURNING status, block_hash, log_index",
+                )
+                .bind(row)
+                .fetch_optional(&mut *tx)
+                .await?;
                 let Some((status, block_hash, log_index)) = current else { return Ok(()) };
                 if status == "retracted" {
                     return Ok(());
@@ -511,7 +514,7 @@ macro_rules! sql_store {
                     q.push(" ON CONFLICT (batch, item) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE batches SET resolution = $1, reason = $2, delivered = $3, attempts = attempts + 1 WHERE id = $4")
+                sqlx::query("UPDATE batches SET resolution = $1, reason = $2, delivered = $3 WHERE id = $4")
                     .bind(outcome.resolution.as_str())
                     .bind(&outcome.reason)
                     .bind(outcome.messages.len() as i64)

@@ -1,0 +1,101 @@
+//! `cairn gateway`: the block server plus the relaying gateway, without the
+//! indexer; and the gateway flags `cairn serve --gateway` shares.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{args::GlobalArgs, serve::ServerArgs};
+use cairn::{
+    gateway::GatewayConfig,
+    server::{Node, NodeConfig},
+};
+
+/// Arguments of `cairn gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayCmd {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+/// How the gateway batches and anchors.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// Key that pays for anchors (hex). It must serve this gateway only. Defaults to --private-key.
+    #[arg(long, env = "CAIRN_RELAYER_KEY", hide_env_values = true)]
+    relayer_key: Option<String>,
+    /// Outbox database: sqlite://<path> (default <data-dir>/gateway.db) or postgres://...
+    #[arg(long, env = "CAIRN_GATEWAY_DATABASE_URL")]
+    gateway_database_url: Option<String>,
+    /// Close a batch at this many posts.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=cairn_contracts::manifest::MAX_POSTS as u64))]
+    max_batch: u64,
+    /// Close a batch when its oldest post has waited this many milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
+    max_batch_age_ms: u64,
+    /// Blocks on top of an anchor before the gateway reports it final.
+    #[arg(long, default_value_t = 2)]
+    anchor_confirmations: u64,
+    /// Seconds a post must have left before its deadline to be accepted.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(31..))]
+    min_deadline_secs: u64,
+    /// Posts per POST /v1/posts request.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_posts_per_request: u64,
+    /// Seconds without a receipt before an anchor is broadcast again.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..))]
+    rebroadcast_after_secs: u64,
+}
+
+impl GatewayArgs {
+    /// The validated gateway settings.
+    pub(crate) fn config(&self, global: &GlobalArgs) -> anyhow::Result<GatewayConfig> {
+        let relayer = match &self.relayer_key {
+            // The parse error could echo the secret; replace it with a fixed message.
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--relayer-key is not a valid 32-byte hex private key")
+            })?,
+            None => global.wallet()?,
+        };
+        std::fs::create_dir_all(&global.data_dir)?;
+        let database_url = self.gateway_database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", global.data_dir.join("gateway.db").display())
+        });
+        Ok(GatewayConfig {
+            max_batch: self.max_batch as usize,
+            max_age: Duration::from_millis(self.max_batch_age_ms),
+            confirmations: self.anchor_confirmations,
+            min_deadline_margin: Duration::from_secs(self.min_deadline_secs),
+            max_posts_per_request: self.max_posts_per_request as usize,
+            rebroadcast_after: Duration::from_secs(self.rebroadcast_after_secs),
+            ..GatewayConfig::new(
+                global.rpc_url.clone(),
+                global.contract()?,
+                relayer,
+                database_url,
+            )
+        })
+    }
+}
+
+impl GatewayCmd {
+    pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        let node = Node::start(NodeConfig {
+            listen: self.server.listen,
+            store: global.blob_store()?,
+            indexer: None,
+            gateway: Some(self.gateway.config(global)?),
+            limits: self.server.limits(),
+            stream: Default::default(),
+        })
+        .await?;
+        eprintln!(
+            "cairn gateway on http://{} (POST /v1/posts, GET /v1/proofs/<id>)",
+            node.addr
+        );
+        node.run_until(super::serve::ctrl_c()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! The batcher: seal, store the manifest, sign, send, watch.
+//!
+//! Each round it
+//! 1. seals queued posts into batches while a full batch waits or the
+//!    oldest post is older than `max_age` (posts too close to their
+//!    deadline expire instead);
+//! 2. for each sealed batch, stores the manifest block, signs `anchorBatch`
+//!    with the next nonce, records the raw transaction, then broadcasts it;
+//! 3. for each sent batch, looks up the receipt: confirmed `confirmations`
+//!    deep, it is anchored; reverted, it is sealed again for a new
+//!    transaction; missing for `rebroadcast_after`, the same bytes are sent
+//!    again (the node may have lost them: a restart, a dropped mempool);
+//!    and if the nonce went to some other transaction, sealed again.
+//!
+//! A failing round (RPC or database down) is retried with backoff; the
+//! outbox holds everything, so nothing waits in memory.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::B256;
+use bytes::Bytes;
+use cairn_contracts::manifest::{self, SignedPost};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    now_ms,
+    outbox::{BatchRecord, BatchState},
+    Shared,
+};
+use crate::{chain::Broadcast, store::cid};
+
+/// Posts whose deadline is closer than this are not sealed: the anchor
+/// could land after it, and readers would then reject the post.
+const SEAL_MARGIN_SECS: u64 = 30;
+
+/// Errors of one round; all are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// The outbox failed.
+    #[error(transparent)]
+    Outbox(#[from] super::OutboxError),
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    /// The block store failed.
+    #[error("storing the manifest: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A stored batch does not rebuild to its recorded manifest.
+    #[error("batch {0} no longer matches its manifest digest")]
+    Corrupt(i64),
+}
+
+/// Runs rounds until `shutdown` is cancelled.
+pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
+    let mut nonce: Option<u64> = None;
+    let mut failures = 0u32;
+    loop {
+        let delay = match round(&gw, &mut nonce).await {
+            Ok(()) => {
+                failures = 0;
+                gw.config.poll_interval
+            }
+            Err(err) => {
+                failures += 1;
+                // A failed send may or may not have used its nonce: ask again.
+                nonce = None;
+                let delay = Duration::from_millis(100 * 2u64.pow(failures.min(5)));
+                tracing::warn!(%err, ?delay, "gateway round failed; retrying");
+                metrics::counter!("cairn_gateway_errors_total").increment(1);
+                delay
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+            _ = gw.wake.notified(), if failures == 0 => {}
+        }
+    }
+}
+
+/// The seal function: the manifest's Merkle root and block digest.
+pub(crate) fn seal_of(
+    domain: &alloy::sol_types::Eip712Domain,
+    posts: &[SignedPost],
+) -> (B256, B256) {
+    let root = manifest::root(posts.iter().map(|p| p.signing_hash(domain)))
+        .expect("a sealed batch is never empty");
+    let bytes = manifest::encode(posts).expect("batch size is checked at start");
+    (root, cid::block_digest(&bytes))
+}
+
+async fn round(gw: &Arc<Shared>, nonce: &mut Option<u64>) -> Result<(), RoundError> {
+    seal_due(gw).await?;
+    let sealed = gw.outbox.batches(BatchState::Sealed).await?;
+    if !sealed.is_empty() && nonce.is_none() {
+        let stored = gw.outbox.next_nonce().await?.unwrap_or(0);
+        *nonce = Some(stored.max(gw.relayer.mined_nonce().await?));
+    }
+    for batch in sealed {
+        send(gw, &batch, nonce).await?;
+    }
+    watch(gw).await
+}
+
+async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
+    let domain = gw.domain.clone();
+    let seal = move |posts: &[SignedPost]| seal_of(&domain, posts);
+    loop {
+        let queue = gw.outbox.queue().await?;
+        let now = now_ms();
+        let full = queue.queued >= gw.config.max_batch as u64;
+        let old = queue
+            .oldest
+            .is_some_and(|t| now.saturating_sub(t) >= gw.config.max_age.as_millis() as u64);
+        if !(full || old) {
+            return Ok(());
+        }
+        let expire_before = now / 1000 + SEAL_MARGIN_SECS;
+        match gw
+            .outbox
+            .seal(gw.config.max_batch, expire_before, now, &seal)
+            .await?
+        {
+            Some(batch) => {
+                tracing::info!(batch = batch.id, count = batch.count, root = %batch.root, "batch sealed");
+                metrics::counter!("cairn_gateway_batches_sealed_total").increment(1);
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Stores the manifest, signs with the next nonce, records, broadcasts.
+async fn send(
+    gw: &Arc<Shared>,
+    batch: &BatchRecord,
+    nonce: &mut Option<u64>,
+) -> Result<(), RoundError> {
+    let posts = gw.outbox.batch_posts(batch.id).await?;
+    let bytes = manifest::encode(&posts).map_err(|_| RoundError::Corrupt(batch.id))?;
+    if cid::block_digest(&bytes) != batch.manifest_digest {
+        return Err(RoundError::Corrupt(batch.id));
+    }
+    gw.store.put(Bytes::from(bytes)).await?;
+    let n = nonce.expect("set before sending");
+    let signed = gw
+        .relayer
+        .sign_anchor(batch.root, batch.manifest_digest, batch.count, n)
+        .await?;
+    // Recorded before the first broadcast: after a crash the same bytes go
+    // out again, and one nonce can be mined only once.
+    gw.outbox.mark_sent(batch.id, n, &signed, now_ms()).await?;
+    *nonce = Some(n + 1);
+    tracing::info!(batch = batch.id, nonce = n, tx = %signed.hash, "anchor signed");
+    if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
+        // Stored; the watcher sends it again.
+        tracing::warn!(%err, batch = batch.id, "anchor broadcast failed; will retry");
+    }
+    Ok(())
+}
+
+async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
+    let sent = gw.outbox.batches(BatchState::Sent).await?;
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let head = gw.relayer.head().await?;
+    for batch in sent {
+        let Some((_, tx)) = &batch.tx else {
+            continue;
+        };
+        match gw.relayer.receipt(tx.hash).await? {
+            Some(receipt) if receipt.status() => {
+                let (Some(block), Some(hash)) = (receipt.block_number, receipt.block_hash) else {
+                    continue;
+                };
+                if block + gw.config.confirmations <= head {
+                    gw.outbox.mark_anchored(batch.id, block, hash).await?;
+                    tracing::info!(batch = batch.id, block, tx = %tx.hash, "batch anchored");
+                    metrics::counter!("cairn_gateway_batches_anchored_total").increment(1);
+                    metrics::counter!("cairn_gateway_posts_anchored_total")
+                        .increment(u64::from(batch.count));
+                } else if batch.mined != Some((block, hash)) {
+                    gw.outbox.mark_mined(batch.id, Some((block, hash))).await?;
+                }
+            }
+            Some(_) => {
+                tracing::warn!(batch = batch.id, tx = %tx.hash, "anchor reverted; sealing again");
+                gw.outbox.reseal(batch.id).await?;
+            }
+            None => {
+                if batch.mined.is_some() {
+                    tracing::warn!(batch = batch.id, "anchor left the chain in a reorg");
+                    gw.outbox.mark_mined(batch.id, None).await?;
+                }
+                let waited = now_ms().saturating_sub(batch.sent_at.unwrap_or(0));
+                if waited < gw.config.rebroadcast_after.as_millis() as u64 {
+                    continue;
+                }
+                match gw.relayer.broadcast(&tx.raw).await? {
+                    Broadcast::Accepted => {
+                        tracing::info!(batch = batch.id, tx = %tx.hash, "anchor broadcast again");
+                        gw.outbox.touch_sent(batch.id, now_ms()).await?;
+                    }
+                    Broadcast::NonceUsed => {
+                        // Mined meanwhile, or its nonce went elsewhere.
+                        if gw.relayer.receipt(tx.hash).await?.is_none() {
+                            tracing::warn!(
+                                batch = batch.id,
+                                "anchor nonce taken by another transaction; sealing again"
+                            );
+                            gw.outbox.reseal(batch.id).await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The relaying gateway: signed posts in, Merkle-batched anchors out
+//! (docs/BATCHING.md).
+//!
+//! - [`submit`]: `POST /v1/posts` checks each post (size, deadline,
+//!   signature on every core, registered keys, nonce, envelope block) and
+//!   writes it to the outbox before answering 202 with its id.
+//! - [`outbox`]: the durable outbox (SQLite or PostgreSQL).
+//! - [`batcher`]: seals posts into batches on size or age, stores the
+//!   manifest block, and anchors the root with a transaction it signs and
+//!   stores before sending, so a crash or an RPC outage never loses a post
+//!   and never anchors one twice.
+//! - [`proofs`]: `GET /v1/proofs/{id}`, the inclusion proof of a post.
+//! - [`client`]: a gateway client, and [`client::verify_proof`], which
+//!   checks a proof against the chain without trusting the gateway.
+//!
+//! The gateway can delay a post but not forge or alter one: the sender's
+//! signature, checked again by every reader, is what makes it valid.
+
+pub mod batcher;
+pub mod client;
+pub mod outbox;
+pub mod proofs;
+pub mod submit;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner, sol_types::Eip712Domain};
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+    Router,
+};
+use cairn_contracts::merkle::MerkleTree;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    chain::{CairnClient, ChainError, Relayer},
+    store::BlobStore,
+};
+pub use outbox::{Outbox, OutboxError};
+
+/// How the gateway batches and anchors.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The Cairn contract.
+    pub contract: Address,
+    /// The key that pays for anchors. It must serve this gateway only: the
+    /// gateway hands out its nonces from the outbox.
+    pub relayer: PrivateKeySigner,
+    /// The outbox: `sqlite://<path>` or `postgres://...`.
+    pub database_url: String,
+    /// A batch closes when it holds this many posts...
+    pub max_batch: usize,
+    /// ...or when its oldest post has waited this long.
+    pub max_age: Duration,
+    /// Blocks on top of an anchor before the gateway calls it final.
+    pub confirmations: u64,
+    /// A post must have at least this long before its deadline when accepted.
+    pub min_deadline_margin: Duration,
+    /// Posts per `POST /v1/posts` request.
+    pub max_posts_per_request: usize,
+    /// Body limit of `POST /v1/posts` (inline envelopes count).
+    pub max_request_bytes: usize,
+    /// A sent anchor with no receipt after this long is broadcast again.
+    pub rebroadcast_after: Duration,
+    /// How often the batcher looks at the queue and the chain when idle.
+    pub poll_interval: Duration,
+}
+
+impl GatewayConfig {
+    /// Defaults: batches of up to 4,096 posts or 2 s, K = 2, a 60 s deadline
+    /// margin, 1,024 posts or 8 MiB per request, rebroadcast after 12 s.
+    pub fn new(
+        rpc_url: impl Into<String>,
+        contract: Address,
+        relayer: PrivateKeySigner,
+        database_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            contract,
+            relayer,
+            database_url: database_url.into(),
+            max_batch: 4096,
+            max_age: Duration::from_secs(2),
+            confirmations: 2,
+            min_deadline_margin: Duration::from_secs(60),
+            max_posts_per_request: 1024,
+            max_request_bytes: 8 << 20,
+            rebroadcast_after: Duration::from_secs(12),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Errors starting the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The outbox could not be opened.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// The chain could not be reached.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A setting is out of range.
+    #[error("invalid gateway setting: {0}")]
+    Config(String),
+}
+
+/// State shared by the handlers and the batcher.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: GatewayConfig,
+    outbox: Arc<dyn Outbox>,
+    store: Arc<dyn BlobStore>,
+    chain: CairnClient,
+    relayer: Relayer,
+    domain: Eip712Domain,
+    /// Addresses known to have a registered key. Registrations are never
+    /// undone (only rotated), so a positive answer can be cached.
+    registered: Mutex<HashSet<Address>>,
+    /// Merkle trees of recent batches, for proofs.
+    trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
+    /// Wakes the batcher when posts arrive.
+    wake: tokio::sync::Notify,
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Its routes (`POST /v1/posts`, `GET /v1/proofs/{id}`), without the
+    /// server-wide limits, which the caller applies.
+    pub router: Router,
+    /// The outbox, for inspection.
+    pub outbox: Arc<dyn Outbox>,
+    /// The batcher task; it ends when the shutdown token is cancelled.
+    pub batcher: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Opens the outbox, connects to the chain and starts the batcher.
+    pub async fn start(
+        config: GatewayConfig,
+        store: Arc<dyn BlobStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, GatewayError> {
+        if config.max_batch == 0 || config.max_batch > cairn_contracts::manifest::MAX_POSTS {
+            return Err(GatewayError::Config(format!(
+                "max batch {} is outside 1..={}",
+                config.max_batch,
+                cairn_contracts::manifest::MAX_POSTS
+            )));
+        }
+        let outbox = outbox::open(&config.database_url).await?;
+        let chain = CairnClient::connect(&config.rpc_url, config.contract, None).await?;
+        let relayer =
+            Relayer::connect(&config.rpc_url, config.contract, config.relayer.clone()).await?;
+        let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
+        let shared = Arc::new(Shared {
+            outbox: outbox.clone(),
+            store,
+            chain,
+            relayer,
+            domain,
+            registered: Mutex::default(),
+            trees: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+            config,
+        });
+        let batcher = tokio::spawn(batcher::run(shared.clone(), shutdown));
+        let router = Router::new()
+            .route("/v1/posts", post(submit::submit))
+            .route("/v1/proofs/{id}", get(proofs::proof))
+            .layer(DefaultBodyLimit::max(shared.config.max_request_bytes))
+            .with_state(shared);
+        Ok(Self {
+            router,
+            outbox,
+            batcher,
+        })
+    }
+}
+
+/// Milliseconds since the unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

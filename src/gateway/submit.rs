@@ -1,0 +1,424 @@
+//! `POST /v1/posts`: accept signed posts into the outbox.
+//!
+//! A request holds one post, or `{"posts": [...]}` with up to
+//! `max_posts_per_request`. It is all or nothing: every post is checked
+//! first, and if any fails the answer names it (`post 3: ...`) and nothing
+//! is stored, neither post nor envelope. Checks, cheapest first: size and
+//! shape, deadline, signature (recovered on every core), duplicate nonce in
+//! the request, registered sender and recipient, nonce already used in the
+//! outbox, envelope block present (or given inline and stored in one Kubo
+//! call). Only then are the posts written, in one transaction, and the
+//! answer is 202 with each post's id, its EIP-712 signing hash.
+
+use std::{collections::HashSet, sync::Arc};
+
+use alloy::primitives::{Address, Bytes as HexBytes, Signature, B256};
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, State},
+    http::StatusCode,
+    Json,
+};
+use base64::Engine;
+use cairn_contracts::{eip712::Post, manifest::SignedPost};
+use futures::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{now_ms, outbox::NewPost, Shared};
+use crate::{
+    server::ApiError,
+    store::{cid, MAX_BLOCK_SIZE},
+};
+
+/// One signed post as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PostRequest {
+    /// The sender's wallet, which must be the signer.
+    pub from: Address,
+    /// The recipient address left-padded to 32 bytes, or a channel id.
+    pub to: B256,
+    /// sha2-256 of the envelope block.
+    pub digest: B256,
+    /// Per-sender nonce, never reused.
+    pub nonce: u64,
+    /// Unix seconds after which the post may no longer be anchored.
+    pub deadline: u64,
+    /// The 65-byte EIP-712 signature, hex.
+    pub signature: HexBytes,
+    /// The envelope block itself, base64, when it is not uploaded already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<String>,
+}
+
+impl PostRequest {
+    /// The request for `signed`, with its envelope inline if given.
+    pub fn new(signed: &SignedPost, envelope: Option<&[u8]>) -> Self {
+        Self {
+            from: signed.post.from,
+            to: signed.post.to,
+            digest: signed.post.digest,
+            nonce: signed.post.nonce,
+            deadline: signed.post.deadline,
+            signature: HexBytes::from(
+                signed
+                    .signature
+                    .map_or_else(|| vec![0; 65], |s| s.as_bytes().to_vec()),
+            ),
+            envelope: envelope.map(|e| base64::engine::general_purpose::STANDARD.encode(e)),
+        }
+    }
+
+    /// The signed post; `signature` is `None` when its bytes do not parse.
+    pub fn signed(&self) -> SignedPost {
+        SignedPost {
+            post: Post {
+                from: self.from,
+                to: self.to,
+                digest: self.digest,
+                nonce: self.nonce,
+                deadline: self.deadline,
+            },
+            signature: Signature::from_raw(&self.signature).ok(),
+        }
+    }
+}
+
+/// The body of `POST /v1/posts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Submission {
+    /// Many posts.
+    Many {
+        /// The posts, accepted all or none.
+        posts: Vec<PostRequest>,
+    },
+    /// One post.
+    One(PostRequest),
+}
+
+/// The 202 answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accepted {
+    /// Each post's id (its EIP-712 signing hash), in request order.
+    pub ids: Vec<B256>,
+}
+
+fn reject(
+    status: StatusCode,
+    code: &'static str,
+    at: Option<usize>,
+    message: impl std::fmt::Display,
+) -> ApiError {
+    match at {
+        Some(i) => ApiError::new(status, code, format!("post {i}: {message}")),
+        None => ApiError::new(status, code, message.to_string()),
+    }
+}
+
+/// A post that passed the checks that need no I/O.
+struct Checked {
+    new: NewPost,
+    envelope: Option<Bytes>,
+}
+
+pub(super) async fn submit(
+    State(gw): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let body = body.map_err(ApiError::from)?;
+    let submission: Submission = serde_json::from_slice(&body).map_err(|e| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            None,
+            format!("not a signed post or {{\"posts\": [...]}}: {e}"),
+        )
+    })?;
+    let (posts, many) = match submission {
+        Submission::Many { posts } => (posts, true),
+        Submission::One(post) => (vec![post], false),
+    };
+    let max = gw.config.max_posts_per_request;
+    if posts.is_empty() || posts.len() > max {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "invalid_post_count",
+            None,
+            format!("a request holds 1 to {max} posts, not {}", posts.len()),
+        ));
+    }
+    let at = |i: usize| many.then_some(i);
+    let result = accept(&gw, posts, &at).await;
+    let outcome = if result.is_ok() {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    metrics::counter!("cairn_gateway_requests_total", "result" => outcome).increment(1);
+    let ids = result?;
+    metrics::counter!("cairn_gateway_posts_accepted_total").increment(ids.len() as u64);
+    gw.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(Accepted { ids })))
+}
+
+async fn accept(
+    gw: &Arc<Shared>,
+    posts: Vec<PostRequest>,
+    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+) -> Result<Vec<B256>, ApiError> {
+    let now = now_ms() / 1000;
+    let earliest_deadline = now + gw.config.min_deadline_margin.as_secs();
+    let domain = gw.domain.clone();
+    // Shape, size, digest, deadline and signature: no I/O, on every core.
+    let checked: Vec<Checked> = tokio::task::spawn_blocking({
+        let at_list: Vec<Option<usize>> = (0..posts.len()).map(at).collect();
+        move || {
+            posts
+                .into_par_iter()
+                .zip(at_list)
+                .map(|(p, at)| check(p, at, now, earliest_deadline, &domain))
+                .collect::<Result<Vec<_>, _>>()
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal("signature check", e))??;
+
+    let mut seen = HashSet::new();
+    for (i, c) in checked.iter().enumerate() {
+        if !seen.insert((c.new.post.from, c.new.post.nonce)) {
+            return Err(reject(
+                StatusCode::CONFLICT,
+                "nonce_used",
+                at(i),
+                format!(
+                    "nonce {} of {} appears twice in this request",
+                    c.new.post.nonce, c.new.post.from
+                ),
+            ));
+        }
+    }
+    check_registered(gw, &checked, at).await?;
+    let news: Vec<NewPost> = checked.iter().map(|c| c.new.clone()).collect();
+    if let Some(&i) = gw
+        .outbox
+        .nonce_conflicts(&news)
+        .await
+        .map_err(|e| ApiError::internal("outbox", e))?
+        .first()
+    {
+        return Err(nonce_used(&news[i], at(i)));
+    }
+    check_envelopes(gw, &checked, at).await?;
+    let inline: Vec<Bytes> = checked.iter().filter_map(|c| c.envelope.clone()).collect();
+    gw.store.put_many(inline).await.map_err(ApiError::from)?;
+    let conflicts = gw
+        .outbox
+        .accept(&news, now_ms())
+        .await
+        .map_err(|e| ApiError::internal("outbox", e))?;
+    if let Some(&i) = conflicts.first() {
+        return Err(nonce_used(&news[i], at(i)));
+    }
+    Ok(news.iter().map(|n| n.id).collect())
+}
+
+fn nonce_used(p: &NewPost, at: Option<usize>) -> ApiError {
+    reject(
+        StatusCode::CONFLICT,
+        "nonce_used",
+        at,
+        format!(
+            "{} already used nonce {} for another post",
+            p.post.from, p.post.nonce
+        ),
+    )
+}
+
+fn check(
+    p: PostRequest,
+    at: Option<usize>,
+    now: u64,
+    earliest_deadline: u64,
+    domain: &alloy::sol_types::Eip712Domain,
+) -> Result<Checked, ApiError> {
+    let bad = |code, message: String| reject(StatusCode::BAD_REQUEST, code, at, message);
+    let envelope = match &p.envelope {
+        None => None,
+        Some(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| bad("invalid_envelope", format!("envelope is not base64: {e}")))?;
+            if bytes.len() > MAX_BLOCK_SIZE {
+                return Err(reject(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "envelope_too_large",
+                    at,
+                    format!(
+                        "envelope is {} bytes; a block holds at most {MAX_BLOCK_SIZE}",
+                        bytes.len()
+                    ),
+                ));
+            }
+            if Sha256::digest(&bytes).as_slice() != p.digest.as_slice() {
+                return Err(bad(
+                    "digest_mismatch",
+                    "the envelope does not hash to the signed digest".into(),
+                ));
+            }
+            Some(Bytes::from(bytes))
+        }
+    };
+    if p.to.is_zero() || p.digest.is_zero() {
+        return Err(bad(
+            "invalid_post",
+            "a post needs a recipient and a digest".into(),
+        ));
+    }
+    if p.deadline <= now {
+        return Err(bad(
+            "expired",
+            format!("the deadline {} has passed (now {now})", p.deadline),
+        ));
+    }
+    if p.deadline < earliest_deadline {
+        return Err(bad(
+            "deadline_too_soon",
+            format!(
+                "the deadline {} leaves too little time to anchor; use {earliest_deadline} or later",
+                p.deadline
+            ),
+        ));
+    }
+    let signed = p.signed();
+    let signature = signed.signature.ok_or_else(|| {
+        bad(
+            "bad_signature",
+            "the signature is not 65 bytes of r, s and v".into(),
+        )
+    })?;
+    let id = signed.verify(domain).map_err(|_| {
+        bad(
+            "bad_signature",
+            format!("the signature is not from {}", p.from),
+        )
+    })?;
+    Ok(Checked {
+        new: NewPost {
+            id,
+            post: signed.post,
+            signature,
+        },
+        envelope,
+    })
+}
+
+/// The sender, and a recipient that is an address, must have a registered key.
+async fn check_registered(
+    gw: &Arc<Shared>,
+    checked: &[Checked],
+    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+) -> Result<(), ApiError> {
+    let mut wanted: Vec<Address> = Vec::new();
+    {
+        let known = gw.registered.lock().expect("not poisoned");
+        for c in checked {
+            for a in [Some(c.new.post.from), recipient_address(c.new.post.to)]
+                .into_iter()
+                .flatten()
+            {
+                if !known.contains(&a) && !wanted.contains(&a) {
+                    wanted.push(a);
+                }
+            }
+        }
+    }
+    let found: Vec<(Address, bool)> = futures::stream::iter(wanted)
+        .map(|a| async move {
+            let key = gw.chain.key_of(a).await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "chain_unavailable",
+                    format!("cannot read the key registry: {e}"),
+                )
+            })?;
+            Ok::<_, ApiError>((a, key.is_some()))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let mut known = gw.registered.lock().expect("not poisoned");
+    known.extend(found.iter().filter(|(_, yes)| *yes).map(|(a, _)| *a));
+    for (i, c) in checked.iter().enumerate() {
+        if !known.contains(&c.new.post.from) {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "sender_not_registered",
+                at(i),
+                format!(
+                    "{} has no registered key; run `cairn register` first",
+                    c.new.post.from
+                ),
+            ));
+        }
+        if let Some(to) = recipient_address(c.new.post.to).filter(|a| !known.contains(a)) {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "recipient_not_registered",
+                at(i),
+                format!("{to} has no registered key, so nothing can be sealed to it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `to` as an address when it is one left-padded (a channel id is not).
+fn recipient_address(to: B256) -> Option<Address> {
+    to[..12]
+        .iter()
+        .all(|b| *b == 0)
+        .then(|| Address::from_slice(&to[12..]))
+}
+
+/// Posts without an inline envelope need their block stored already.
+async fn check_envelopes(
+    gw: &Arc<Shared>,
+    checked: &[Checked],
+    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+) -> Result<(), ApiError> {
+    let wanted: Vec<(usize, B256)> = checked
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.envelope.is_none())
+        .map(|(i, c)| (i, c.new.post.digest))
+        .collect();
+    let store = gw.store.clone();
+    let missing: Vec<usize> = futures::stream::iter(wanted)
+        .map(|(i, digest)| {
+            let store = store.clone();
+            async move {
+                let cid = cid::cid_for_digest(digest);
+                store.has(&cid).await.map(|has| (!has).then_some(i))
+            }
+        })
+        .buffered(32)
+        .try_filter_map(|m| async move { Ok(m) })
+        .try_collect()
+        .await
+        .map_err(ApiError::from)?;
+    match missing.first() {
+        Some(&i) => Err(reject(
+            StatusCode::BAD_REQUEST,
+            "envelope_missing",
+            at(i),
+            format!(
+                "no block {} is stored; upload it with POST /v1/blobs or send it inline as `envelope`",
+                cid::cid_for_digest(checked[i].new.post.digest)
+            ),
+        )),
+        None => Ok(()),
+    }
+}

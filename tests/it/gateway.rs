@@ -1,0 +1,536 @@
+//! The relaying gateway end to end: signed posts through `POST /v1/posts`,
+//! Merkle batches anchored on a real Anvil (a block a second), manifests in
+//! a real Kubo, and the indexer delivering each batched post like a direct
+//! one; against SQLite and PostgreSQL.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256},
+    providers::Provider,
+    signers::{local::PrivateKeySigner, Signer},
+    sol_types::SolStruct,
+};
+use cairn::{
+    envelope,
+    gateway::client::{sign_post, verify_proof, ClientError, GatewayClient},
+    read_api::EventKind,
+    store::{cid, MAX_BLOCK_SIZE},
+};
+use cairn_contracts::manifest::{self, SignedPost};
+use cairn_indexer::store::RowStatus;
+use futures::StreamExt;
+
+use crate::{
+    gateway_stack::{
+        anchored_posts, await_anchored, outbox_db, post_raw, unix_now, Chain, Outgoing,
+    },
+    harness::{Anvil, Database},
+    read_path::StreamClient,
+};
+
+const SENDERS: usize = 10;
+const PER_SENDER: usize = 100;
+
+/// Confirmed inbox of `who`, read through the REST API.
+async fn inbox(api: &str, who: Address) -> Vec<serde_json::Value> {
+    let url = format!("{api}/v1/inbox/{who}?limit=500");
+    let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    page["messages"].as_array().unwrap().clone()
+}
+
+async fn thousand_posts(postgres: bool) {
+    let chain = Chain::start(SENDERS, Anvil::start().await, 1).await;
+    let indexer_db = Database::start(postgres).await;
+    let (_outbox, outbox_url) = outbox_db(postgres).await;
+    let node = chain
+        .node(
+            Some(chain.gateway_config(outbox_url)),
+            Some(indexer_db.url()),
+        )
+        .await;
+    let api = format!("http://{}", node.addr);
+
+    // Sender s writes its j-th post to one of the nine others.
+    let mut outgoing: Vec<(usize, Outgoing)> = Vec::new();
+    for s in 0..SENDERS {
+        for j in 0..PER_SENDER {
+            let r = (s + 1 + j % (SENDERS - 1)) % SENDERS;
+            let text = format!("post {j} from {s} to {r}");
+            outgoing.push((r, chain.outgoing(s, r, 1 + j as u64, &text).await));
+        }
+    }
+    let mut expected: BTreeMap<usize, HashMap<String, String>> = BTreeMap::new();
+    for (r, o) in &outgoing {
+        expected
+            .entry(*r)
+            .or_default()
+            .insert(o.signed.post.digest.to_string(), o.text.clone());
+    }
+    let mut streams = Vec::new();
+    for r in 0..SENDERS {
+        streams.push(StreamClient::connect(&api, chain.users[r].address(), None).await);
+    }
+
+    // Each sender submits its hundred posts as one request, all at once.
+    let gateway = GatewayClient::new(&api);
+    let requests = outgoing.chunks(PER_SENDER).map(|chunk| {
+        let gateway = gateway.clone();
+        let posts = chunk.iter().map(|(_, o)| o.request()).collect();
+        async move { gateway.submit(posts).await.unwrap() }
+    });
+    let ids: Vec<B256> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids.len(), SENDERS * PER_SENDER);
+    let want: Vec<B256> = outgoing.iter().map(|(_, o)| o.id(&chain.domain)).collect();
+    assert_eq!(ids, want, "ids are the EIP-712 signing hashes, in order");
+
+    // Every post is anchored, and its proof holds against the chain alone.
+    let proofs = await_anchored(&gateway, &ids).await;
+    let verified: Vec<_> = futures::stream::iter(ids.iter().zip(&proofs))
+        .map(|(id, proof)| {
+            let client = chain.client.clone();
+            async move { verify_proof(&client, *id, proof).await }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let mut roots = HashSet::new();
+    for (id, v) in ids.iter().zip(verified) {
+        let v = v.unwrap_or_else(|e| panic!("proof of {id}: {e}"));
+        roots.insert(v.root);
+    }
+    assert!(
+        roots.len() >= 4,
+        "1,000 posts in batches of at most 256 need at least 4 roots, got {}",
+        roots.len()
+    );
+    let counts = anchored_posts(&chain).await;
+    assert_eq!(counts.len(), ids.len(), "every post anchored");
+    assert!(counts.values().all(|&n| n == 1), "none anchored twice");
+
+    // Each recipient's stream pushes each of its posts once, confirmed.
+    for (r, stream) in streams.iter_mut().enumerate() {
+        let want = &expected[&r];
+        let events = stream.take(want.len()).await;
+        let mut got = HashSet::new();
+        for e in &events {
+            assert_eq!(e.kind, EventKind::Message);
+            assert_eq!(e.message.status, RowStatus::Confirmed);
+            assert!(got.insert(e.message.digest.clone()), "pushed twice: {e:?}");
+        }
+        assert_eq!(
+            got,
+            want.keys().cloned().collect::<HashSet<_>>(),
+            "stream of user {r}"
+        );
+        assert!(
+            stream.next(Duration::from_millis(500)).await.is_none(),
+            "no extra frame for user {r}"
+        );
+    }
+
+    // Each inbox holds each post once, and each decrypts to its text.
+    for (r, want) in &expected {
+        let user = &chain.users[*r];
+        let messages = inbox(&api, user.address()).await;
+        assert_eq!(messages.len(), want.len(), "inbox of user {r}");
+        for m in messages {
+            let digest = m["digest"].as_str().unwrap();
+            let bytes = chain
+                .store
+                .get(&cid::parse(m["cid"].as_str().unwrap()).unwrap())
+                .await
+                .unwrap();
+            let opened = envelope::open(&bytes, &user.key).unwrap();
+            assert_eq!(opened.body.text, want[digest]);
+            assert_eq!(
+                m["id"].as_str().unwrap().matches('-').count(),
+                2,
+                "a batched post's id names its item: {m}"
+            );
+            assert!(m["nonce"].as_u64().is_some());
+        }
+    }
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn thousand_posts_from_ten_senders_are_delivered_once_sqlite() {
+    thousand_posts(false).await;
+}
+
+#[tokio::test]
+async fn thousand_posts_from_ten_senders_are_delivered_once_postgres() {
+    thousand_posts(true).await;
+}
+
+/// Expects a rejection with `status` and `code`, and that nothing of the
+/// post was stored: no outbox record, no envelope block.
+async fn assert_rejected(
+    chain: &Chain,
+    api: &str,
+    body: &serde_json::Value,
+    ids: &[B256],
+    envelopes: &[&[u8]],
+    status: u16,
+    code: &str,
+) -> String {
+    let (got, answer) = post_raw(api, body).await;
+    assert_eq!(got, status, "{answer}");
+    assert_eq!(answer["code"], code, "{answer}");
+    let message = answer["message"].as_str().unwrap().to_string();
+    assert!(!message.is_empty());
+    let gateway = GatewayClient::new(api);
+    for id in ids {
+        match gateway.proof(*id).await {
+            Err(ClientError::Refused {
+                status: 404, code, ..
+            }) => assert_eq!(code, "post_not_found"),
+            other => panic!("post {id} should not be stored: {other:?}"),
+        }
+    }
+    for e in envelopes {
+        assert!(
+            !chain.store.has(&cid::cid_for_block(e)).await.unwrap(),
+            "the envelope of a rejected post was stored"
+        );
+    }
+    message
+}
+
+#[tokio::test]
+async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let node = chain
+        .node(Some(chain.gateway_config(outbox_url)), None)
+        .await;
+    let api = format!("http://{}", node.addr);
+    let json = |o: &Outgoing| serde_json::to_value(o.request()).unwrap();
+    let sign = |from: &PrivateKeySigner, digest: B256, nonce: u64, deadline: u64| {
+        let domain = chain.domain.clone();
+        let to = chain.users[1].address().into_word();
+        let from = from.clone();
+        async move {
+            sign_post(&from, &domain, to, digest, nonce, deadline)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Bad signature: user 2 signs a post that claims to be from user 0.
+    let mut forged = chain.outgoing(0, 1, 1, "forged").await;
+    let claimed = chain.users[0].address();
+    forged.signed = sign(
+        &chain.users[2].wallet,
+        forged.signed.post.digest,
+        1,
+        unix_now() + 3600,
+    )
+    .await;
+    forged.signed.post.from = claimed;
+    let message = assert_rejected(
+        &chain,
+        &api,
+        &json(&forged),
+        &[forged.id(&chain.domain)],
+        &[&forged.envelope],
+        400,
+        "bad_signature",
+    )
+    .await;
+    assert!(message.contains(&claimed.to_string()), "{message}");
+
+    // Expired deadline.
+    let mut expired = chain.outgoing(0, 1, 2, "late").await;
+    expired.signed = sign(
+        &chain.users[0].wallet,
+        expired.signed.post.digest,
+        2,
+        unix_now() - 10,
+    )
+    .await;
+    assert_rejected(
+        &chain,
+        &api,
+        &json(&expired),
+        &[expired.id(&chain.domain)],
+        &[&expired.envelope],
+        400,
+        "expired",
+    )
+    .await;
+
+    // Oversized envelope: one byte over a block.
+    let big = vec![7u8; MAX_BLOCK_SIZE + 1];
+    let oversized = Outgoing {
+        signed: sign(
+            &chain.users[0].wallet,
+            cid::block_digest(&big),
+            3,
+            unix_now() + 3600,
+        )
+        .await,
+        envelope: big,
+        text: String::new(),
+    };
+    assert_rejected(
+        &chain,
+        &api,
+        &json(&oversized),
+        &[oversized.id(&chain.domain)],
+        &[],
+        413,
+        "envelope_too_large",
+    )
+    .await;
+
+    // Sender without a registered key.
+    let stranger = PrivateKeySigner::random();
+    let mut unregistered = chain.outgoing(0, 1, 4, "who?").await;
+    unregistered.signed = sign(
+        &stranger,
+        unregistered.signed.post.digest,
+        4,
+        unix_now() + 3600,
+    )
+    .await;
+    assert_rejected(
+        &chain,
+        &api,
+        &json(&unregistered),
+        &[unregistered.id(&chain.domain)],
+        &[&unregistered.envelope],
+        400,
+        "sender_not_registered",
+    )
+    .await;
+
+    // Replayed nonce: the first post with nonce 5 is accepted (and accepted
+    // again, unchanged, if resent); another post with nonce 5 is refused.
+    let first = chain.outgoing(0, 1, 5, "first").await;
+    let gateway = GatewayClient::new(&api);
+    let id = gateway.submit(vec![first.request()]).await.unwrap()[0];
+    assert_eq!(id, first.id(&chain.domain));
+    assert_eq!(
+        gateway.submit(vec![first.request()]).await.unwrap(),
+        vec![id]
+    );
+    let replay = chain.outgoing(0, 1, 5, "second").await;
+    let message = assert_rejected(
+        &chain,
+        &api,
+        &json(&replay),
+        &[replay.id(&chain.domain)],
+        &[&replay.envelope],
+        409,
+        "nonce_used",
+    )
+    .await;
+    assert!(message.contains("nonce 5"), "{message}");
+
+    // A request is all or nothing: one bad post refuses the good ones too.
+    let good = chain.outgoing(0, 1, 6, "good").await;
+    let body = serde_json::json!({"posts": [json(&good), json(&forged)]});
+    let message = assert_rejected(
+        &chain,
+        &api,
+        &body,
+        &[good.id(&chain.domain)],
+        &[&good.envelope],
+        400,
+        "bad_signature",
+    )
+    .await;
+    assert!(message.starts_with("post 1:"), "{message}");
+
+    // Malformed bodies get the same error shape.
+    let (status, answer) = post_raw(&api, &serde_json::json!({"posts": []})).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("invalid_post_count"))
+    );
+    let (status, answer) = post_raw(&api, &serde_json::json!({"from": "me"})).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+
+    // The accepted post is the only one anchored.
+    let proofs = await_anchored(&gateway, &[id]).await;
+    verify_proof(&chain.client, id, &proofs[0]).await.unwrap();
+    assert_eq!(anchored_posts(&chain).await.len(), 1);
+    node.shutdown().await.unwrap();
+}
+
+/// `GET /v1/batches/{id}` once its resolution is `want`.
+async fn await_batch(api: &str, id: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = reqwest::get(format!("{api}/v1/batches/{id}"))
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            let batch: serde_json::Value = response.json().await.unwrap();
+            if batch["resolution"] == want {
+                return batch;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "batch {id} never became {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Anchors `posts` as one batch from the deployer (anyone may), storing the
+/// manifest only if `store_manifest`. Returns the batch id and the manifest.
+async fn anchor_by_hand(
+    chain: &Chain,
+    posts: &[SignedPost],
+    store_manifest: bool,
+) -> (String, Vec<u8>) {
+    let bytes = manifest::encode(posts).unwrap();
+    if store_manifest {
+        chain.store.put(bytes.clone().into()).await.unwrap();
+    }
+    let root = manifest::root(posts.iter().map(|p| p.signing_hash(&chain.domain))).unwrap();
+    let (_, inclusion) = chain
+        .client
+        .anchor_batch(root, cid::block_digest(&bytes), posts.len() as u32)
+        .await
+        .unwrap();
+    let receipt = chain
+        .client
+        .provider()
+        .get_transaction_receipt(inclusion.tx)
+        .await
+        .unwrap()
+        .unwrap();
+    let log_index = receipt.logs()[0].log_index.unwrap();
+    (format!("{}-{log_index}", inclusion.block_hash), bytes)
+}
+
+async fn forged_manifest(postgres: bool) {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let db = Database::start(postgres).await;
+    let node = chain.node(None, Some(db.url())).await;
+    let api = format!("http://{}", node.addr);
+    let bob = chain.users[1].address();
+    let mut stream = StreamClient::connect(&api, bob, None).await;
+
+    let valid_a = chain.outgoing(0, 1, 1, "valid from user 0").await;
+    let valid_b = chain.outgoing(2, 1, 1, "valid from user 2").await;
+    // Claims user 0, signed by user 2.
+    let mut forged = chain.outgoing(0, 1, 2, "forged").await;
+    let sig = chain.users[2]
+        .wallet
+        .sign_hash(&forged.signed.post.eip712_signing_hash(&chain.domain))
+        .await
+        .unwrap();
+    forged.signed.signature = Some(sig);
+    // Properly signed by a wallet that never registered a key.
+    let stranger = PrivateKeySigner::random();
+    let unregistered = sign_post(
+        &stranger,
+        &chain.domain,
+        bob.into_word(),
+        B256::repeat_byte(3),
+        1,
+        unix_now() + 3600,
+    )
+    .await
+    .unwrap();
+    // User 0's nonce 1 again, for another digest.
+    let replay = chain.outgoing(0, 1, 1, "replayed nonce").await;
+    for o in [&valid_a, &valid_b, &forged, &replay] {
+        chain.store.put(o.envelope.clone().into()).await.unwrap();
+    }
+    let posts = vec![
+        valid_a.signed.clone(),
+        forged.signed.clone(),
+        valid_b.signed.clone(),
+        unregistered,
+        replay.signed.clone(),
+    ];
+    let (batch_id, _) = anchor_by_hand(&chain, &posts, true).await;
+
+    let batch = await_batch(&api, &batch_id, "delivered").await;
+    assert_eq!(batch["count"], 5);
+    assert_eq!(batch["delivered"], 2);
+    let invalid: Vec<(u64, &str)> = batch["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["item"].as_u64().unwrap(), p["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            (1, "bad_signature"),
+            (3, "sender_not_registered"),
+            (4, "nonce_replayed")
+        ]
+    );
+    let events = stream.take(2).await;
+    let texts: Vec<String> = futures::future::join_all(events.iter().map(|e| async {
+        let bytes = chain
+            .store
+            .get(&cid::parse(&e.message.cid).unwrap())
+            .await
+            .unwrap();
+        envelope::open(&bytes, &chain.users[1].key)
+            .unwrap()
+            .body
+            .text
+    }))
+    .await;
+    assert_eq!(
+        texts,
+        ["valid from user 0", "valid from user 2"],
+        "manifest order"
+    );
+    assert_eq!(events[0].message.id, format!("{batch_id}-0"));
+    assert_eq!(events[1].message.id, format!("{batch_id}-2"));
+
+    // A batch whose manifest no store has is recorded missing, and delivered
+    // once the manifest appears.
+    let late = chain.outgoing(2, 1, 2, "late manifest").await;
+    chain.store.put(late.envelope.clone().into()).await.unwrap();
+    let (late_id, manifest_bytes) =
+        anchor_by_hand(&chain, std::slice::from_ref(&late.signed), false).await;
+    let missing = await_batch(&api, &late_id, "missing").await;
+    assert!(
+        missing["reason"].as_str().unwrap().contains("not found"),
+        "{missing}"
+    );
+    assert!(
+        stream.next(Duration::from_millis(1500)).await.is_none(),
+        "nothing pushed while missing"
+    );
+    chain.store.put(manifest_bytes.into()).await.unwrap();
+    let resolved = await_batch(&api, &late_id, "delivered").await;
+    assert!(resolved["attempts"].as_u64().unwrap() >= 2, "{resolved}");
+    let event = stream.take(1).await.remove(0);
+    assert_eq!(event.message.id, format!("{late_id}-0"));
+    assert_eq!(inbox(&api, bob).await.len(), 3);
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forged_post_is_recorded_invalid_and_the_rest_delivered_sqlite() {
+    forged_manifest(false).await;
+}
+
+#[tokio::test]
+async fn a_forged_post_is_recorded_invalid_and_the_rest_delivered_postgres() {
+    forged_manifest(true).await;
+}

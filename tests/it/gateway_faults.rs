@@ -1,0 +1,216 @@
+//! The gateway under faults: a real `cairn gateway` SIGKILLed while its
+//! outbox holds unanchored posts, and Anvil stopped in the middle of a
+//! batch. Every accepted post is anchored exactly once, and nothing
+//! accepted is lost.
+
+use std::{process::Stdio, time::Duration};
+
+use alloy::primitives::B256;
+use cairn::gateway::{
+    client::GatewayClient,
+    outbox::{self, BatchState},
+};
+
+use crate::{
+    gateway_stack::{
+        anchored_posts, await_anchored, interval_mining, outbox_db, Chain, RELAYER_KEY,
+    },
+    harness::{free_port, Anvil, Database},
+};
+
+/// A real `cairn gateway` process on `port`.
+fn gateway_process(
+    chain: &Chain,
+    port: u16,
+    outbox_url: &str,
+    data_dir: &std::path::Path,
+    max_age_ms: u64,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "gateway",
+            "--max-batch",
+            "64",
+            "--anchor-confirmations",
+            "1",
+        ])
+        .args(["--rebroadcast-after-secs", "2", "--max-batch-age-ms"])
+        .arg(max_age_ms.to_string())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("CAIRN_RPC_URL", &chain.url)
+        .env("CAIRN_CONTRACT", chain.contract.to_string())
+        .env("CAIRN_RELAYER_KEY", RELAYER_KEY)
+        .env("CAIRN_GATEWAY_DATABASE_URL", outbox_url)
+        .env("CAIRN_DATA_DIR", data_dir)
+        .env("CAIRN_STORE", "kubo")
+        .env("CAIRN_KUBO_URL", &chain.kubo.api_url)
+        .env_remove("CAIRN_PRIVATE_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn gateway starts")
+}
+
+async fn await_healthy(api: &str) {
+    for _ in 0..300 {
+        if reqwest::get(format!("{api}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gateway at {api} never became healthy");
+}
+
+/// Submits `per_user` posts from each user to the next, nonces from `first`.
+async fn submit_round(chain: &Chain, api: &str, first: u64, per_user: u64) -> Vec<B256> {
+    let gateway = GatewayClient::new(api);
+    let users = chain.users.len();
+    let mut ids = Vec::new();
+    for s in 0..users {
+        let mut posts = Vec::new();
+        for n in first..first + per_user {
+            let text = format!("{s} says {n}");
+            posts.push(chain.outgoing(s, (s + 1) % users, n, &text).await.request());
+        }
+        ids.extend(gateway.submit(posts).await.unwrap());
+    }
+    ids
+}
+
+/// Every id anchored exactly once, and nothing else anchored.
+async fn assert_anchored_once(chain: &Chain, ids: &[B256]) {
+    let counts = anchored_posts(chain).await;
+    for id in ids {
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "post {id} anchored {:?} times",
+            counts.get(id)
+        );
+    }
+    assert_eq!(counts.len(), ids.len(), "only accepted posts are anchored");
+}
+
+#[tokio::test]
+async fn a_killed_gateway_anchors_every_accepted_post_exactly_once() {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let (_db, outbox_url) = outbox_db(false).await;
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let mut accepted = Vec::new();
+    let mut unanchored_at_kill = Vec::new();
+    // Kill right after accepting, mid-batching and mid-anchoring.
+    for (round, kill_after_ms) in [0u64, 300, 900, 1600].into_iter().enumerate() {
+        let mut child = gateway_process(&chain, port, &outbox_url, data_dir.path(), 700);
+        await_healthy(&api).await;
+        accepted.extend(submit_round(&chain, &api, 1 + round as u64 * 100, 40).await);
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let outbox = outbox::open(&outbox_url).await.unwrap();
+        let queued = outbox.queue().await.unwrap().queued;
+        let mut in_flight = 0;
+        for state in [BatchState::Sealed, BatchState::Sent] {
+            in_flight += outbox.batches(state).await.unwrap().len();
+        }
+        unanchored_at_kill.push((queued, in_flight));
+    }
+    assert!(
+        unanchored_at_kill.iter().any(|(q, b)| q + *b as u64 > 0),
+        "some kill hit an outbox with unanchored posts: {unanchored_at_kill:?}"
+    );
+    assert!(
+        unanchored_at_kill[0].0 > 0,
+        "the first kill, right after the 202s, left queued posts: {unanchored_at_kill:?}"
+    );
+
+    let mut child = gateway_process(&chain, port, &outbox_url, data_dir.path(), 200);
+    await_healthy(&api).await;
+    await_anchored(&GatewayClient::new(&api), &accepted).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(accepted.len(), 4 * 3 * 40);
+    assert_anchored_once(&chain, &accepted).await;
+}
+
+#[tokio::test]
+async fn stopping_anvil_mid_batch_loses_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("anvil-state.json");
+    let state_arg = state_file.to_str().unwrap().to_string();
+    let port = free_port();
+    let mut chain = Chain::start(3, Anvil::start_on(port, &["--state", &state_arg]).await, 1).await;
+    let indexer_db = Database::start(false).await;
+    let (_outbox_db, outbox_url) = outbox_db(false).await;
+    let node = chain
+        .node(
+            Some(chain.gateway_config(outbox_url.clone())),
+            Some(indexer_db.url()),
+        )
+        .await;
+    let api = format!("http://{}", node.addr);
+    let outbox = outbox::open(&outbox_url).await.unwrap();
+
+    let mut accepted = submit_round(&chain, &api, 1, 60).await;
+    // Wait for an anchor transaction in flight, then stop the chain under it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while outbox.batches(BatchState::Sent).await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no batch was ever sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    chain.anvil.take().unwrap().stop();
+
+    // The gateway keeps accepting while the chain is down.
+    accepted.extend(submit_round(&chain, &api, 1000, 30).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let in_flight = outbox.batches(BatchState::Sent).await.unwrap().len()
+        + outbox.batches(BatchState::Sealed).await.unwrap().len();
+    assert!(
+        in_flight > 0,
+        "batches wait in the outbox while the chain is down"
+    );
+
+    let anvil = Anvil::start_on(port, &["--state", &state_arg]).await;
+    interval_mining(&anvil.url, 1).await;
+    chain.anvil = Some(anvil);
+    await_anchored(&GatewayClient::new(&api), &accepted).await;
+    assert_eq!(accepted.len(), 3 * 90);
+    assert_anchored_once(&chain, &accepted).await;
+
+    // And the indexer, which saw the chain vanish too, delivers every post.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut delivered = 0;
+        for user in &chain.users {
+            let url = format!("{api}/v1/inbox/{}?limit=500", user.address());
+            let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            delivered += page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["status"] == "confirmed")
+                .count();
+        }
+        if delivered == accepted.len() {
+            break;
+        }
+        assert!(
+            delivered <= accepted.len(),
+            "delivered {delivered} > accepted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {delivered} delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    node.shutdown().await.unwrap();
+}

@@ -1,0 +1,277 @@
+//! A batching stack for the gateway tests: real Anvil mining a block a
+//! second, real Kubo, users onboarded by signature (a relayer pays for
+//! their key registrations), and a node running the gateway and the indexer.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+    sol_types::Eip712Domain,
+};
+use cairn::{
+    chain::{sign_key_registration, CairnClient},
+    crypto::{wallet, SecretKey},
+    envelope::{self, Body, Header},
+    gateway::{
+        client::{sign_post, GatewayClient},
+        submit::PostRequest,
+        GatewayConfig,
+    },
+    server::{Limits, Node, NodeConfig},
+    store::{cid, BlobStore, KuboStore},
+};
+use cairn_contracts::manifest::SignedPost;
+use cairn_indexer::IndexerConfig;
+use serde_json::{json, Value};
+
+use crate::harness::{rpc, signer, Anvil, Database, Kubo, CAROL_KEY, DEPLOYER_KEY};
+
+/// The gateway's relayer (Anvil account 3): it serves the gateway only.
+pub(crate) const RELAYER_KEY: &str = CAROL_KEY;
+
+/// A wallet with a registered messaging key.
+pub(crate) struct User {
+    pub(crate) wallet: PrivateKeySigner,
+    pub(crate) key: SecretKey,
+}
+
+impl User {
+    pub(crate) fn address(&self) -> Address {
+        self.wallet.address()
+    }
+}
+
+/// One signed post with its sealed envelope.
+pub(crate) struct Outgoing {
+    pub(crate) signed: SignedPost,
+    pub(crate) envelope: Vec<u8>,
+    pub(crate) text: String,
+}
+
+impl Outgoing {
+    pub(crate) fn request(&self) -> PostRequest {
+        PostRequest::new(&self.signed, Some(&self.envelope))
+    }
+
+    pub(crate) fn id(&self, domain: &Eip712Domain) -> B256 {
+        self.signed.signing_hash(domain)
+    }
+}
+
+/// Chain, store and users, before any node runs.
+pub(crate) struct Chain {
+    /// `None` while a test has stopped it.
+    pub(crate) anvil: Option<Anvil>,
+    /// Its JSON-RPC URL.
+    pub(crate) url: String,
+    pub(crate) contract: Address,
+    pub(crate) client: CairnClient,
+    pub(crate) domain: Eip712Domain,
+    pub(crate) kubo: Kubo,
+    pub(crate) store: Arc<dyn BlobStore>,
+    pub(crate) users: Vec<User>,
+}
+
+impl Chain {
+    /// Deploys, onboards `users` random wallets (their keys registered by
+    /// signature, paid for by the deployer) with Anvil automining, then
+    /// switches Anvil to a block every `block_secs` seconds.
+    pub(crate) async fn start(users: usize, anvil: Anvil, block_secs: u64) -> Self {
+        cairn::telemetry::init_tracing("warn", false);
+        let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
+            .await
+            .unwrap();
+        let client = CairnClient::connect(&anvil.url, contract, Some(signer(DEPLOYER_KEY)))
+            .await
+            .unwrap();
+        let domain = client.domain().await.unwrap();
+        let mut onboarded = Vec::new();
+        for _ in 0..users {
+            let wallet = PrivateKeySigner::random();
+            let key = wallet::derive_with_signer(&wallet).await.unwrap();
+            let deadline = U256::from(4_000_000_000u64);
+            let nonce = client.registration_nonce(wallet.address()).await.unwrap();
+            let sig = sign_key_registration(&wallet, &domain, &key.public_key(), nonce, deadline)
+                .await
+                .unwrap();
+            client
+                .register_key_by_sig(wallet.address(), &key.public_key(), deadline, &sig)
+                .await
+                .unwrap();
+            onboarded.push(User { wallet, key });
+        }
+        interval_mining(&anvil.url, block_secs).await;
+        let kubo = Kubo::start().await;
+        let store: Arc<dyn BlobStore> = Arc::new(KuboStore::new(&kubo.api_url));
+        Self {
+            url: anvil.url.clone(),
+            anvil: Some(anvil),
+            contract,
+            client,
+            domain,
+            kubo,
+            store,
+            users: onboarded,
+        }
+    }
+
+    /// Seals `text` from user `from` to user `to` and signs the post.
+    pub(crate) async fn outgoing(
+        &self,
+        from: usize,
+        to: usize,
+        nonce: u64,
+        text: &str,
+    ) -> Outgoing {
+        let (sender, recipient) = (&self.users[from], &self.users[to]);
+        let header = Header::direct(sender.address(), recipient.address(), 1_800_000_000);
+        let envelope = envelope::seal(
+            &header,
+            &Body::text(text.to_string()),
+            &[recipient.key.public_key(), sender.key.public_key()],
+        )
+        .unwrap();
+        let signed = sign_post(
+            &sender.wallet,
+            &self.domain,
+            recipient.address().into_word(),
+            cid::block_digest(&envelope),
+            nonce,
+            unix_now() + 3600,
+        )
+        .await
+        .unwrap();
+        Outgoing {
+            signed,
+            envelope,
+            text: text.to_string(),
+        }
+    }
+
+    /// A gateway config for this chain, with test-sized timings.
+    pub(crate) fn gateway_config(&self, outbox_url: String) -> GatewayConfig {
+        GatewayConfig {
+            max_batch: 256,
+            max_age: Duration::from_millis(500),
+            confirmations: 1,
+            rebroadcast_after: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(100),
+            ..GatewayConfig::new(
+                self.url.clone(),
+                self.contract,
+                signer(RELAYER_KEY),
+                outbox_url,
+            )
+        }
+    }
+
+    /// Starts a node with the gateway and the indexer, each when configured.
+    pub(crate) async fn node(
+        &self,
+        gateway: Option<GatewayConfig>,
+        indexer_db: Option<String>,
+    ) -> Node {
+        let indexer = indexer_db.map(|url| {
+            let config = IndexerConfig {
+                confirmations: 1,
+                poll_interval: Duration::from_millis(100),
+                ..IndexerConfig::new(self.url.clone(), self.contract)
+            };
+            (config, url)
+        });
+        Node::start(NodeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: self.store.clone(),
+            indexer,
+            gateway,
+            limits: Limits::default(),
+            stream: Default::default(),
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// Switches Anvil from automining to a block every `secs` seconds.
+pub(crate) async fn interval_mining(url: &str, secs: u64) {
+    rpc(url, "evm_setAutomine", json!([false])).await;
+    rpc(url, "evm_setIntervalMining", json!([secs])).await;
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A second database for the gateway's outbox (never the indexer's).
+pub(crate) async fn outbox_db(postgres: bool) -> (Database, String) {
+    let db = Database::start(postgres).await;
+    let url = match &db {
+        Database::Sqlite(dir) => format!("sqlite://{}", dir.path().join("gateway.db").display()),
+        Database::Postgres(pg) => pg.url.clone(),
+    };
+    (db, url)
+}
+
+/// Raw `POST /v1/posts`: status and JSON body.
+pub(crate) async fn post_raw(api: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{api}/v1/posts"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until every id is anchored and returns the proofs.
+pub(crate) async fn await_anchored(
+    gateway: &GatewayClient,
+    ids: &[B256],
+) -> Vec<cairn::gateway::proofs::Proof> {
+    use futures::StreamExt;
+    futures::stream::iter(ids.iter().copied())
+        .map(|id| async move {
+            gateway
+                .wait(id, Duration::from_secs(120), false, &|_| {})
+                .await
+                .unwrap_or_else(|e| panic!("post {id}: {e}"))
+        })
+        .buffered(16)
+        .collect()
+        .await
+}
+
+/// How many times the chain anchors each post: every `BatchAnchored` log of
+/// the contract, its manifest fetched from the store and decoded.
+pub(crate) async fn anchored_posts(chain: &Chain) -> std::collections::HashMap<B256, usize> {
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    let filter = Filter::new()
+        .address(chain.contract)
+        .event_signature(cairn::chain::Cairn::BatchAnchored::SIGNATURE_HASH)
+        .from_block(0);
+    let logs = chain.client.provider().get_logs(&filter).await.unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for log in logs {
+        let event = log
+            .log_decode::<cairn::chain::Cairn::BatchAnchored>()
+            .unwrap()
+            .inner
+            .data;
+        let bytes = chain
+            .store
+            .get(&cid::cid_for_digest(event.manifestDigest))
+            .await
+            .unwrap();
+        let posts = cairn_contracts::manifest::decode(&bytes).unwrap();
+        assert_eq!(posts.len(), event.count as usize);
+        for p in posts {
+            *seen.entry(p.signing_hash(&chain.domain)).or_insert(0) += 1;
+        }
+    }
+    seen
+}
