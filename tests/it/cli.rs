@@ -23,6 +23,10 @@ fn every_subcommand_has_help() {
         &["send", "--help"],
         &["read", "--help"],
         &["serve", "--help"],
+        &["gateway", "--help"],
+        &["proof", "--help"],
+        &["inbox", "--help"],
+        &["watch", "--help"],
     ] {
         let out = cairn(cmd);
         assert!(out.status.success(), "{cmd:?} failed");
@@ -65,4 +69,38 @@ fn missing_wallet_is_a_clear_error_and_secrets_are_not_echoed() {
         !out.status.success() && !stderr.contains("deadbeef"),
         "{stderr}"
     );
+}
+
+#[test]
+fn gateway_flags_are_checked_before_any_io() {
+    let out = cairn(&["gateway", "--max-batch", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-batch"));
+    let secret = "0xdeadbeefnotakey";
+    let out = cairn(&[
+        "gateway",
+        "--relayer-key",
+        secret,
+        "--contract",
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--relayer-key") && !stderr.contains("deadbeef"),
+        "{stderr}"
+    );
+    let out = cairn(&["proof", "0x1234"]);
+    assert!(!out.status.success());
+    let out = cairn(&[
+        "send",
+        "--to",
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "--message",
+        "a",
+        "--via-gateway",
+        "http://x",
+        "--deadline-secs",
+        "5",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--deadline-secs"));
 }

@@ -16,7 +16,7 @@ use alloy::{
 };
 use cairn::{
     envelope,
-    gateway::client::{sign_post, verify_proof, ClientError, GatewayClient},
+    gateway::client::{sign_post, verify_proof, ClientError, GatewayClient, ProofError},
     read_api::EventKind,
     store::{cid, MAX_BLOCK_SIZE},
 };
@@ -28,7 +28,7 @@ use crate::{
     gateway_stack::{
         anchored_posts, await_anchored, outbox_db, post_raw, unix_now, Chain, Outgoing,
     },
-    harness::{Anvil, Database},
+    harness::{Anvil, CairnCli, Database, StoreUnderTest},
     read_path::StreamClient,
 };
 
@@ -533,4 +533,115 @@ async fn a_forged_post_is_recorded_invalid_and_the_rest_delivered_sqlite() {
 #[tokio::test]
 async fn a_forged_post_is_recorded_invalid_and_the_rest_delivered_postgres() {
     forged_manifest(true).await;
+}
+
+#[tokio::test]
+async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
+    let chain = Chain::start(2, Anvil::start().await, 1).await;
+    let indexer_db = Database::start(false).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let node = chain
+        .node(
+            Some(chain.gateway_config(outbox_url)),
+            Some(indexer_db.url()),
+        )
+        .await;
+    let api = format!("http://{}", node.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let cli = CairnCli {
+        data_dir: dir.path().to_path_buf(),
+        api_url: api.clone(),
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    let alice_key = format!("0x{}", hex::encode(chain.users[0].wallet.to_bytes()));
+    let bob_key = format!("0x{}", hex::encode(chain.users[1].wallet.to_bytes()));
+    let bob = chain.users[1].address().to_string();
+
+    let sent = cli
+        .run(
+            &alice_key,
+            &[
+                "send",
+                "--to",
+                &bob,
+                "--message",
+                "batched hello",
+                "--via-gateway",
+                &api,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(sent["status"], "anchored", "{sent}");
+    let id = sent["id"].as_str().unwrap().to_string();
+
+    let proof = cli
+        .run(&alice_key, &["proof", &id, "--gateway", &api])
+        .await
+        .json();
+    assert_eq!(proof["verified"], true);
+    assert_eq!(proof["tx"], sent["tx"]);
+    assert_eq!(
+        proof["from"].as_str().unwrap().to_lowercase(),
+        chain.users[0].address().to_string().to_lowercase()
+    );
+
+    // Bob reads it from his inbox like any direct message.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let inbox = loop {
+        let out = cli.run(&bob_key, &["inbox"]).await;
+        if out.success && out.stdout.contains("batched hello") {
+            break out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in bob's inbox: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(inbox.success);
+
+    // A proof that does not hold is refused: an unknown id, and a tampered proof.
+    let unknown = cli
+        .run(
+            &alice_key,
+            &[
+                "proof",
+                &format!("{}", B256::repeat_byte(9)),
+                "--gateway",
+                &api,
+            ],
+        )
+        .await;
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("post_not_found"),
+        "{}",
+        unknown.stderr
+    );
+    let id: B256 = id.parse().unwrap();
+    let good = GatewayClient::new(&api).proof(id).await.unwrap();
+    let mut other_root = good.clone();
+    other_root.root = Some(B256::repeat_byte(1));
+    assert!(matches!(
+        verify_proof(&chain.client, id, &other_root).await,
+        Err(ProofError::BadInclusion(_))
+    ));
+    let mut other_post = good.clone();
+    other_post.post.nonce += 1;
+    assert!(matches!(
+        verify_proof(&chain.client, id, &other_post).await,
+        Err(ProofError::WrongId { .. })
+    ));
+    let mut other_tx = good.clone();
+    other_tx.tx = Some(B256::repeat_byte(2));
+    assert!(matches!(
+        verify_proof(&chain.client, id, &other_tx).await,
+        Err(ProofError::NotOnChain { .. })
+    ));
+    node.shutdown().await.unwrap();
 }
