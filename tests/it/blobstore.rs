@@ -74,6 +74,14 @@ async fn kubo_stores_many_blocks_in_one_call() {
         .collect();
     let cids = kubo.put_many(blocks.clone()).await.unwrap();
     assert_eq!(cids.len(), blocks.len());
+    // Pinned (under one recursive pin), so garbage collection keeps them.
+    let gc = reqwest::Client::new()
+        .post(format!("{}/api/v0/repo/gc", kubo_daemon.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(gc.status().is_success());
+    gc.text().await.unwrap();
     for (block, cid) in blocks.iter().zip(&cids) {
         assert_eq!(*cid, cid::cid_for_block(block));
         assert_eq!(kubo.get(cid).await.unwrap(), *block);

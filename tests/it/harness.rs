@@ -113,6 +113,11 @@ impl Anvil {
         }
     }
 
+    /// The process id, for CPU accounting in benchmarks.
+    pub(crate) fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+
     /// Stops Anvil with SIGTERM, so that `--state` is written, and waits for it.
     pub(crate) fn stop(mut self) {
         let pid = self.daemon.0.id().to_string();
@@ -123,7 +128,7 @@ impl Anvil {
 
 /// A real Kubo daemon, offline, on loopback, with its own repo.
 pub(crate) struct Kubo {
-    _daemon: Daemon,
+    daemon: Daemon,
     _repo: tempfile::TempDir,
     pub(crate) api_url: String,
 }
@@ -133,7 +138,7 @@ impl Kubo {
         let repo = tempfile::tempdir().unwrap();
         let ipfs = tool("tools/bin/ipfs");
         let status = Command::new(&ipfs)
-            .args(["init", "--profile", "test"])
+            .args(["init", "--profile", "test,pebbleds"])
             .env("IPFS_PATH", repo.path())
             .stdout(Stdio::null())
             .status()
@@ -152,10 +157,15 @@ impl Kubo {
         let probe = reqwest::Client::new().post(format!("{api_url}/api/v0/id"));
         wait_for_http("kubo", Duration::from_secs(60), probe).await;
         Self {
-            _daemon: Daemon(child),
+            daemon: Daemon(child),
             _repo: repo,
             api_url,
         }
+    }
+
+    /// The process id, for CPU accounting in benchmarks.
+    pub(crate) fn pid(&self) -> u32 {
+        self.daemon.0.id()
     }
 
     /// How many blocks Kubo holds locally.
