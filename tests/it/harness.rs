@@ -114,6 +114,7 @@ impl Anvil {
     }
 
     /// The process id, for CPU accounting in benchmarks.
+    #[allow(dead_code)] // used by benches/batching.rs, which includes this file
     pub(crate) fn pid(&self) -> u32 {
         self.daemon.0.id()
     }
@@ -164,6 +165,7 @@ impl Kubo {
     }
 
     /// The process id, for CPU accounting in benchmarks.
+    #[allow(dead_code)] // used by benches/batching.rs, which includes this file
     pub(crate) fn pid(&self) -> u32 {
         self.daemon.0.id()
     }
