@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: the whole local stack on 127.0.0.1, in the foreground.
-# Starts Anvil, deploys Cairn, serves the embedded block store, seeds a demo
+# Starts Anvil, deploys Cairn, runs `cairn serve --gateway` (indexer, read
+# API, block store, batching gateway), seeds a direct and a batched demo
 # message and prints what to type next. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -16,7 +17,7 @@ cargo build --quiet --bin cairn
 mkdir -p "$CAIRN_DATA_DIR"
 # Anvil starts a fresh chain each time, so yesterday's index and stream
 # cursors describe blocks that no longer exist.
-rm -rf "$CAIRN_DATA_DIR/indexer.db"* "$CAIRN_DATA_DIR/cursors"
+rm -rf "$CAIRN_DATA_DIR/indexer.db"* "$CAIRN_DATA_DIR/gateway.db"* "$CAIRN_DATA_DIR/cursors"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -27,13 +28,14 @@ pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR target/debug/cairn serve --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY target/debug/cairn serve --gateway --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 pids+=($!)
 
-echo "==> seeding a demo message from Alice to Bob"
-seed=$(CAIRN=target/debug/cairn "$(dirname "$0")/seed-demo.sh")
+echo "==> seeding demo messages from Alice to Bob (one direct, one batched)"
+seed=$(CAIRN=target/debug/cairn GATEWAY_URL="http://$LISTEN" "$(dirname "$0")/seed-demo.sh")
 echo "$seed"
-cid=$(echo "$seed" | awk '/^cid/ {print $2}' | tail -1)
+cid=$(echo "$seed" | awk '/^cid/ {print $2}' | head -1)
+post_id=$(echo "$seed" | awk '/^id/ {print $2}' | tail -1)
 
 cat <<NEXT
 
@@ -43,7 +45,8 @@ Cairn is running:
   GraphiQL       http://$LISTEN/graphql
   stream         ws://$LISTEN/v1/stream?address=$BOB_ADDRESS
   block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz   metrics http://$LISTEN/metrics
-  data dir       $CAIRN_DATA_DIR (indexer: indexer.db; logs: anvil.log, serve.log)
+  batching       POST http://$LISTEN/v1/posts   GET http://$LISTEN/v1/proofs/<id>
+  data dir       $CAIRN_DATA_DIR (indexer.db, gateway.db; logs: anvil.log, serve.log)
 
 In another terminal, read the demo message as Bob:
   export CAIRN_DATA_DIR=$CAIRN_DATA_DIR
@@ -51,8 +54,12 @@ In another terminal, read the demo message as Bob:
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn inbox
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn watch      # live, resumes after drops
 
-Send one of your own as Alice:
+Send one of your own as Alice, directly or batched through the gateway:
   CAIRN_PRIVATE_KEY=$ALICE_KEY target/debug/cairn send --to $BOB_ADDRESS --message "hello"
+  CAIRN_PRIVATE_KEY=$ALICE_KEY target/debug/cairn send --to $BOB_ADDRESS --message "hello" --via-gateway http://$LISTEN
+
+Check the batched demo post's inclusion against the chain yourself:
+  target/debug/cairn proof $post_id --gateway http://$LISTEN
 
 (These are Anvil's public development keys: local use only.)
 Press Ctrl-C to stop.
