@@ -31,6 +31,9 @@ pub const HEADER_LEN: usize = 12;
 pub const RECORD_LEN: usize = 20 + 32 + 32 + 8 + 8 + 65;
 /// The most posts one manifest can list and still fit a 1 MiB block.
 pub const MAX_POSTS: usize = ((1 << 20) - HEADER_LEN) / RECORD_LEN;
+// The largest batch fits one block, and a batch of 4,096 is well inside it.
+const _: () = assert!(HEADER_LEN + MAX_POSTS * RECORD_LEN <= 1 << 20);
+const _: () = assert!(MAX_POSTS >= 4096);
 
 /// A post and its sender's EIP-712 signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,9 +278,6 @@ mod tests {
             Err(ManifestError::BadLength { count: 1, .. })
         ));
         assert_eq!(encode(&[]), Err(ManifestError::BadCount(0)));
-        // The largest batch fits one block, and 4096 is well inside it.
-        assert!(HEADER_LEN + MAX_POSTS * RECORD_LEN <= 1 << 20);
-        assert!(MAX_POSTS >= 4096);
     }
 
     #[test]
