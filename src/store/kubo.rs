@@ -94,7 +94,23 @@ impl KuboStore {
 
 impl KuboStore {
     /// Pins `cids` with one recursive pin on a dag-cbor list that links them.
+    ///
+    /// `dag/put` stores the list unpinned and `pin/add` pins it, and its
+    /// answer must name the list: `dag/put?pin=true` was seen to answer 200
+    /// under load without pinning (a streamed command reports late errors in
+    /// a trailer), and blocks that are not pinned are lost to the next GC.
     async fn pin_together(&self, cids: &[Cid]) -> Result<(), StoreError> {
+        #[derive(Deserialize)]
+        struct Put {
+            #[serde(rename = "Cid")]
+            cid: serde_json::Value,
+        }
+        #[derive(Deserialize)]
+        struct Pinned {
+            #[serde(rename = "Pins")]
+            pins: Vec<String>,
+        }
+        let bad = |operation, message: String| StoreError::Kubo { operation, message };
         let links: Vec<serde_json::Value> = cids
             .iter()
             .map(|c| serde_json::json!({ "/": c.to_string() }))
@@ -103,11 +119,37 @@ impl KuboStore {
         let query = [
             ("store-codec", "dag-cbor".to_string()),
             ("input-codec", "dag-json".to_string()),
-            ("pin", "true".to_string()),
+            ("pin", "false".to_string()),
         ];
-        self.call("dag/put", &query, vec![Bytes::from(list)])
+        let put: Put = self
+            .call("dag/put", &query, vec![Bytes::from(list)])
+            .await?
+            .json()
             .await
-            .map(drop)
+            .map_err(|e| bad("dag/put", e.to_string()))?;
+        let root = put.cid["/"]
+            .as_str()
+            .ok_or_else(|| bad("dag/put", format!("no CID in {}", put.cid)))?
+            .to_string();
+        let query = [
+            ("arg", root.clone()),
+            ("recursive", "true".to_string()),
+            ("progress", "false".to_string()),
+        ];
+        let pinned: Pinned = self
+            .call("pin/add", &query, Vec::new())
+            .await?
+            .json()
+            .await
+            .map_err(|e| bad("pin/add", e.to_string()))?;
+        if pinned.pins.contains(&root) {
+            Ok(())
+        } else {
+            Err(bad(
+                "pin/add",
+                format!("{root} was not pinned: {:?}", pinned.pins),
+            ))
+        }
     }
 }
 
