@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools lint test-contracts test-rust artifacts bench
+.PHONY: dev test tools lint test-contracts test-rust artifacts bench bench-read-path bench-batching
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools
@@ -30,6 +30,11 @@ test-rust:
 artifacts: tools
 	contracts/artifacts.sh write
 
-## Measure the read path (figures in docs/BENCHMARKS.md).
-bench: tools
+## Measure the read path and batching (figures in docs/BENCHMARKS.md).
+bench: bench-read-path bench-batching
+
+bench-read-path: tools
 	cargo bench --bench read_path
+
+bench-batching: tools
+	cargo bench --bench batching

@@ -28,7 +28,7 @@ use crate::{
     gateway_stack::{
         anchored_posts, await_anchored, outbox_db, post_raw, unix_now, Chain, Outgoing,
     },
-    harness::{Anvil, CairnCli, Database, StoreUnderTest},
+    harness::{mine, rpc, Anvil, CairnCli, Database, StoreUnderTest},
     read_path::StreamClient,
 };
 
@@ -643,5 +643,59 @@ async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
         verify_proof(&chain.client, id, &other_tx).await,
         Err(ProofError::NotOnChain { .. })
     ));
+    node.shutdown().await.unwrap();
+}
+
+/// Batched posts follow their anchor through a reorg deeper than K: pushed
+/// when confirmed, retracted when the anchor's block is replaced, and
+/// delivered again (their nonces free again) when the batch is re-anchored.
+#[tokio::test]
+async fn a_reorg_retracts_batched_posts_like_direct_ones() {
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    let db = Database::start(false).await;
+    let node = chain.node(None, Some(db.url())).await;
+    let api = format!("http://{}", node.addr);
+    let bob = chain.users[1].address();
+    let mut stream = StreamClient::connect(&api, bob, None).await;
+    let posts = [
+        chain.outgoing(0, 1, 1, "one").await,
+        chain.outgoing(0, 1, 2, "two").await,
+    ];
+    for o in &posts {
+        chain.store.put(o.envelope.clone().into()).await.unwrap();
+    }
+    let signed: Vec<SignedPost> = posts.iter().map(|o| o.signed.clone()).collect();
+
+    let snapshot = rpc(&chain.url, "evm_snapshot", serde_json::json!([])).await;
+    let (first, _) = anchor_by_hand(&chain, &signed, true).await;
+    mine(&chain.url, 1).await;
+    let pushed = stream.take(2).await;
+    assert!(pushed.iter().all(|e| e.kind == EventKind::Message));
+    assert_eq!(pushed[0].message.id, format!("{first}-0"));
+
+    // Replace the anchor's block and the one on top with three others.
+    rpc(&chain.url, "evm_revert", serde_json::json!([snapshot])).await;
+    mine(&chain.url, 3).await;
+    let retracted = stream.take(2).await;
+    assert!(
+        retracted.iter().all(|e| e.kind == EventKind::Retracted),
+        "{retracted:?}"
+    );
+    assert_eq!(retracted[0].message.id, format!("{first}-0"));
+    assert!(
+        inbox(&api, bob).await.is_empty(),
+        "retracted posts leave the inbox"
+    );
+    let batch = await_batch(&api, &first, "delivered").await;
+    assert_eq!(batch["status"], "retracted");
+
+    // The same signed posts, anchored again on the new chain, are delivered again.
+    let (second, _) = anchor_by_hand(&chain, &signed, true).await;
+    assert_ne!(first, second);
+    mine(&chain.url, 1).await;
+    let again = stream.take(2).await;
+    assert!(again.iter().all(|e| e.kind == EventKind::Message));
+    assert_eq!(again[1].message.id, format!("{second}-1"));
+    assert_eq!(inbox(&api, bob).await.len(), 2);
     node.shutdown().await.unwrap();
 }

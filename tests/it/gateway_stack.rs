@@ -76,7 +76,7 @@ pub(crate) struct Chain {
 impl Chain {
     /// Deploys, onboards `users` random wallets (their keys registered by
     /// signature, paid for by the deployer) with Anvil automining, then
-    /// switches Anvil to a block every `block_secs` seconds.
+    /// switches Anvil to a block every `block_secs` seconds (0: keeps automining).
     pub(crate) async fn start(users: usize, anvil: Anvil, block_secs: u64) -> Self {
         cairn::telemetry::init_tracing("warn", false);
         let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
@@ -101,7 +101,9 @@ impl Chain {
                 .unwrap();
             onboarded.push(User { wallet, key });
         }
-        interval_mining(&anvil.url, block_secs).await;
+        if block_secs > 0 {
+            interval_mining(&anvil.url, block_secs).await;
+        }
         let kubo = Kubo::start().await;
         let store: Arc<dyn BlobStore> = Arc::new(KuboStore::new(&kubo.api_url));
         Self {
