@@ -187,6 +187,20 @@ impl Gateway {
     }
 }
 
+/// The OpenAPI document of the gateway's routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(submit::submit, proofs::proof),
+    components(schemas(
+        submit::PostRequest,
+        submit::Submission,
+        submit::Accepted,
+        proofs::Proof,
+        proofs::ProofStatus
+    ))
+)]
+pub struct GatewayDoc;
+
 /// Milliseconds since the unix epoch.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()

@@ -28,7 +28,7 @@ use crate::{gateway::submit::PostRequest, server::ApiError, store::cid};
 const TREE_CACHE: usize = 64;
 
 /// Where a post stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProofStatus {
     /// Accepted, waiting for a batch.
@@ -46,10 +46,11 @@ pub enum ProofStatus {
 }
 
 /// The answer of `GET /v1/proofs/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Proof {
     /// The post id: its EIP-712 signing hash.
+    #[schema(value_type = String)]
     pub id: B256,
     /// Where it stands.
     pub status: ProofStatus,
@@ -58,9 +59,11 @@ pub struct Proof {
     /// The chain id and contract of the EIP-712 domain.
     pub chain_id: u64,
     /// The Cairn contract.
+    #[schema(value_type = String)]
     pub contract: Address,
     /// From `sealed` on: the batch's Merkle root.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub root: Option<B256>,
     /// The leaf's index in the batch.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,21 +73,28 @@ pub struct Proof {
     pub count: Option<u32>,
     /// Sibling hashes from the leaf up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
     pub proof: Vec<B256>,
     /// The manifest block's CID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_cid: Option<String>,
     /// From `sent` on: the anchoring transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub tx: Option<B256>,
     /// From `mined` on: its block number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block: Option<u64>,
     /// From `mined` on: its block hash.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub block_hash: Option<B256>,
 }
 
+/// A post's status and, once sealed, its Merkle inclusion proof.
+#[utoipa::path(get, path = "/v1/proofs/{id}", params(("id" = String, Path, description = "the post id")),
+    responses((status = 200, body = Proof), (status = 400, body = cairn_indexer::api::ErrorBody),
+        (status = 404, body = cairn_indexer::api::ErrorBody)))]
 pub(super) async fn proof(
     State(gw): State<Arc<Shared>>,
     Path(id): Path<String>,

@@ -33,20 +33,24 @@ use crate::{
 };
 
 /// One signed post as JSON.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PostRequest {
     /// The sender's wallet, which must be the signer.
+    #[schema(value_type = String)]
     pub from: Address,
     /// The recipient address left-padded to 32 bytes, or a channel id.
+    #[schema(value_type = String)]
     pub to: B256,
     /// sha2-256 of the envelope block.
+    #[schema(value_type = String)]
     pub digest: B256,
     /// Per-sender nonce, never reused.
     pub nonce: u64,
     /// Unix seconds after which the post may no longer be anchored.
     pub deadline: u64,
     /// The 65-byte EIP-712 signature, hex.
+    #[schema(value_type = String)]
     pub signature: HexBytes,
     /// The envelope block itself, base64, when it is not uploaded already.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +91,7 @@ impl PostRequest {
 }
 
 /// The body of `POST /v1/posts`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Submission {
     /// Many posts.
@@ -100,9 +104,10 @@ pub enum Submission {
 }
 
 /// The 202 answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Accepted {
     /// Each post's id (its EIP-712 signing hash), in request order.
+    #[schema(value_type = Vec<String>)]
     pub ids: Vec<B256>,
 }
 
@@ -124,6 +129,11 @@ struct Checked {
     envelope: Option<Bytes>,
 }
 
+/// Accept signed posts into the outbox, all or none.
+#[utoipa::path(post, path = "/v1/posts", request_body = Submission,
+    responses((status = 202, body = Accepted), (status = 400, body = cairn_indexer::api::ErrorBody),
+        (status = 409, body = cairn_indexer::api::ErrorBody), (status = 413, body = cairn_indexer::api::ErrorBody),
+        (status = 503, body = cairn_indexer::api::ErrorBody)))]
 pub(super) async fn submit(
     State(gw): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,

@@ -33,6 +33,35 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Indexer progress, when the indexer runs in this process.
     pub progress: Option<watch::Receiver<Progress>>,
+    /// The OpenAPI document of every route this node serves, as JSON.
+    pub openapi: Arc<serde_json::Value>,
+}
+
+/// The OpenAPI document of the node's own routes; [`openapi`] adds the rest.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn node",
+        description = "Blocks (trustless gateway and uploads), and, when they run, the read API \
+        (REST; WebSocket stream at GET /v1/stream?address=<addr>&after=<cursor>; GraphQL at /graphql) \
+        and the batching gateway."
+    ),
+    paths(blocks::get_block, blocks::put_block),
+    components(schemas(cairn_indexer::api::ErrorBody))
+)]
+struct NodeDoc;
+
+/// The document for a node running the read API and/or the gateway, as JSON.
+pub fn openapi(read_api: bool, gateway: bool) -> serde_json::Value {
+    use utoipa::OpenApi;
+    let mut doc = NodeDoc::openapi();
+    if read_api {
+        doc.merge(cairn_indexer::api::ApiDoc::openapi());
+    }
+    if gateway {
+        doc.merge(crate::gateway::GatewayDoc::openapi());
+    }
+    serde_json::to_value(doc).expect("the OpenAPI document serializes")
 }
 
 /// The server's routes with all limits applied; `read_api` is the indexer's
@@ -45,6 +74,10 @@ pub fn app(state: AppState, read_api: Option<Router>, limits: &Limits) -> Router
         )
         .route("/v1/blobs", axum::routing::post(blocks::put_block))
         .route("/healthz", get(health))
+        .route(
+            "/openapi.json",
+            get(|State(s): State<AppState>| async move { Json(s.openapi.as_ref().clone()) }),
+        )
         .route(
             "/metrics",
             get(|State(s): State<AppState>| async move { s.metrics.render() }),

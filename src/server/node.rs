@@ -106,6 +106,7 @@ impl Node {
             }
             None => (None, None, None),
         };
+        let openapi = super::openapi(read_api.is_some(), config.gateway.is_some());
         let (read_api, outbox) = match config.gateway {
             Some(gateway) => {
                 let gateway =
@@ -122,6 +123,7 @@ impl Node {
             store: config.store,
             metrics: metrics_handle(),
             progress: progress.clone(),
+            openapi: Arc::new(openapi),
         };
         let router = app(state, read_api, &config.limits);
         let stop = shutdown.clone();

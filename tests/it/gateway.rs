@@ -363,6 +363,25 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         (400, Some("invalid_body"))
     );
 
+    // The OpenAPI document describes what this node serves, and only that.
+    let doc: serde_json::Value = reqwest::get(format!("{api}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/v1/posts", "/v1/proofs/{id}", "/ipfs/{cid}", "/v1/blobs"] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from {}",
+            doc["paths"]
+        );
+    }
+    assert!(
+        doc["paths"].get("/v1/inbox/{address}").is_none(),
+        "no indexer runs here"
+    );
+
     // The accepted post is the only one anchored.
     let proofs = await_anchored(&gateway, &[id]).await;
     verify_proof(&chain.client, id, &proofs[0]).await.unwrap();

@@ -101,6 +101,8 @@ async fn keys_documents_and_graphql() {
         "/v1/sent/{address}",
         "/v1/messages/{id}",
         "/v1/keys/{address}",
+        "/v1/batches/{id}",
+        "/ipfs/{cid}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

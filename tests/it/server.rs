@@ -25,6 +25,7 @@ fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
         store: std::sync::Arc::new(EmbeddedStore::open(dir).unwrap()),
         metrics: metrics_handle(),
         progress: None,
+        openapi: std::sync::Arc::new(cairn::server::openapi(false, false)),
     };
     app(state, None, &limits)
 }

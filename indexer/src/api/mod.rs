@@ -86,7 +86,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/keys/{address}", get(rest::key))
         .route("/v1/batches/{id}", get(rest::batch))
         .route("/v1/stream", get(stream::stream))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route(
             "/graphql",
             get(|| async {
