@@ -1,7 +1,7 @@
 //! The gateway under faults: a real `cairn gateway` SIGKILLed while its
-//! outbox holds unanchored posts, and Anvil stopped in the middle of a
-//! batch. Every accepted post is anchored exactly once, and nothing
-//! accepted is lost.
+//! outbox holds unanchored posts, Anvil stopped in the middle of a batch,
+//! and an anchor transaction that reverts. Every accepted post is anchored
+//! exactly once, and nothing accepted is lost.
 
 use std::{process::Stdio, time::Duration};
 
@@ -10,12 +10,13 @@ use cairn::gateway::{
     client::GatewayClient,
     outbox::{self, BatchState},
 };
+use serde_json::json;
 
 use crate::{
     gateway_stack::{
         anchored_posts, await_anchored, interval_mining, outbox_db, Chain, RELAYER_KEY,
     },
-    harness::{free_port, Anvil, Database},
+    harness::{free_port, rpc, Anvil, Database},
 };
 
 /// A real `cairn gateway` process on `port`.
@@ -212,5 +213,60 @@ async fn stopping_anvil_mid_batch_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    node.shutdown().await.unwrap();
+}
+
+/// An anchor transaction that reverts on chain sends its batch back to be
+/// sealed into a new transaction: the posts are anchored once, later.
+#[tokio::test]
+async fn a_reverted_anchor_is_sent_again_and_nothing_is_lost() {
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    // Mine by hand from here, so the anchor waits in the mempool.
+    rpc(&chain.url, "evm_setAutomine", json!([false])).await;
+    let (_db, outbox_url) = outbox_db(false).await;
+    let node = chain
+        .node(Some(chain.gateway_config(outbox_url.clone())), None)
+        .await;
+    let api = format!("http://{}", node.addr);
+    let outbox = outbox::open(&outbox_url).await.unwrap();
+    let accepted = submit_round(&chain, &api, 1, 10).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while outbox.batches(BatchState::Sent).await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no batch was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_tx = outbox.batches(BatchState::Sent).await.unwrap()[0]
+        .tx
+        .clone()
+        .unwrap()
+        .1
+        .hash;
+
+    // The contract now reverts everything; the pending anchor is mined and fails.
+    let code = rpc(&chain.url, "eth_getCode", json!([chain.contract, "latest"])).await;
+    rpc(
+        &chain.url,
+        "anvil_setCode",
+        json!([chain.contract, "0x60006000fd"]),
+    )
+    .await;
+    rpc(&chain.url, "evm_mine", json!([])).await;
+    let receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first_tx])).await;
+    assert_eq!(
+        receipt["status"], "0x0",
+        "the first anchor reverted: {receipt}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !outbox.batches(BatchState::Sealed).await.unwrap().is_empty(),
+        "the reverted batch is sealed again"
+    );
+
+    // Restore the contract and keep mining: the batch goes out again, once.
+    rpc(&chain.url, "anvil_setCode", json!([chain.contract, code])).await;
+    interval_mining(&chain.url, 1).await;
+    let proofs = await_anchored(&GatewayClient::new(&api), &accepted).await;
+    assert!(proofs.iter().all(|p| p.tx != Some(first_tx)));
+    assert_anchored_once(&chain, &accepted).await;
     node.shutdown().await.unwrap();
 }

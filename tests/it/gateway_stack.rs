@@ -78,7 +78,6 @@ impl Chain {
     /// signature, paid for by the deployer) with Anvil automining, then
     /// switches Anvil to a block every `block_secs` seconds (0: keeps automining).
     pub(crate) async fn start(users: usize, anvil: Anvil, block_secs: u64) -> Self {
-        cairn::telemetry::init_tracing("warn", false);
         let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
             .await
             .unwrap();
