@@ -9,7 +9,7 @@
 //!   like direct ones, recording the invalid ones.
 //! - [`api`]: REST, GraphQL and the WebSocket stream of confirmed events.
 //!
-//! Guarantees: rows are unique on (block hash, log index); only confirmed
+//! Guarantees: rows are unique on (block hash, log index, batch item); only confirmed
 //! rows are pushed; a confirmed row that a deeper reorg removes is retracted,
 //! never silently dropped; a stream resumed from its cursor has no gap and no
 //! duplicate.

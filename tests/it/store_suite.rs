@@ -217,3 +217,61 @@ async fn store_contract_sqlite() {
 async fn store_contract_postgres() {
     contract(true).await;
 }
+
+/// A database written by the first schema keeps every message, id and event
+/// through migration 0002 (which SQLite applies by rebuilding two tables).
+async fn upgrade(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let url = db.url();
+    let rows = format!(
+        "INSERT INTO messages (block_number, block_hash, log_index, tx_hash, sender, recipient, digest, sequence, cid, status) \
+         VALUES (7, '0xaa', 3, '0xbb', '0xa11ce', '{BOB}', '0xdd', 41, 'bafk', 'confirmed')"
+    );
+    let event =
+        format!("INSERT INTO events (kind, message_id, recipient) VALUES ('message', 1, '{BOB}')");
+    macro_rules! first_schema_only {
+        ($pool:expr, $dir:literal) => {{
+            let mut migrator = sqlx::migrate!($dir);
+            migrator.migrations = std::borrow::Cow::Owned(migrator.migrations[..1].to_vec());
+            migrator.run(&$pool).await.unwrap();
+            sqlx::query(&rows).execute(&$pool).await.unwrap();
+            sqlx::query(&event).execute(&$pool).await.unwrap();
+            $pool.close().await;
+        }};
+    }
+    if postgres {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        first_schema_only!(pool, "indexer/migrations/postgres");
+    } else {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        first_schema_only!(pool, "indexer/migrations/sqlite");
+    }
+
+    let store = cairn_indexer::store::open(&url).await.unwrap();
+    let m = store.message("0xaa", 3, None).await.unwrap().expect("kept");
+    assert_eq!(
+        (m.id.as_str(), m.sequence, m.item, m.nonce),
+        ("0xaa-3", 41, None, None)
+    );
+    assert_eq!(m.status, RowStatus::Confirmed);
+    // New rows and events count on after the old ones.
+    store.apply(&batch(&[block(8, 0)], Some(8))).await.unwrap();
+    let events = store.events_after(BOB, StreamCursor(0), 10).await.unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.message.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "the old event and two new ones: {ids:?}");
+    assert_eq!(ids[0], "0xaa-3");
+    assert_eq!(store.inbox(BOB, None, 10).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn migration_keeps_first_schema_data_sqlite() {
+    upgrade(false).await;
+}
+
+#[tokio::test]
+async fn migration_keeps_first_schema_data_postgres() {
+    upgrade(true).await;
+}

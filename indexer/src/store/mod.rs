@@ -43,7 +43,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The indexer's persistent state.
 ///
-/// Contract: rows are unique on (block hash, log index), and writes are
+/// Contract: rows are unique on (block hash, log index, batch item), and writes are
 /// idempotent. [`apply`](Self::apply) and [`rollback_to`](Self::rollback_to)
 /// are atomic. Stream events are appended, in chain order, in the same
 /// transaction as the status change that causes them, so `seq` order is the
