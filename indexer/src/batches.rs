@@ -59,16 +59,10 @@ fn check_manifest(
     }
     let checked: Vec<(B256, Verdict)> = posts
         .par_iter()
-        .map(|p| {
-            let hash = p.signing_hash(domain);
-            let verdict = if p.verify(domain).is_err() {
-                Verdict::Invalid("bad_signature")
-            } else if p.post.deadline < block_time {
-                Verdict::Invalid("expired")
-            } else {
-                Verdict::Plausible
-            };
-            (hash, verdict)
+        .map(|p| match p.verify(domain) {
+            Err(_) => (p.signing_hash(domain), Verdict::Invalid("bad_signature")),
+            Ok(hash) if p.post.deadline < block_time => (hash, Verdict::Invalid("expired")),
+            Ok(hash) => (hash, Verdict::Plausible),
         })
         .collect();
     let root = manifest::root(checked.iter().map(|(h, _)| *h)).expect("count checked non-zero");

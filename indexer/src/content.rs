@@ -70,7 +70,7 @@ async fn check_all(
     source: &Arc<dyn BlockSource>,
     tasks: Vec<ContentTask>,
 ) -> usize {
-    futures::stream::iter(tasks)
+    let results: Vec<(i64, ContentStatus)> = futures::stream::iter(tasks)
         .map(|task| async move {
             let Ok(digest) = task.digest.parse::<B256>() else {
                 tracing::error!(
@@ -78,13 +78,13 @@ async fn check_all(
                     digest = task.digest,
                     "stored digest does not parse"
                 );
-                return 0;
+                return None;
             };
             let status = match source.fetch(digest).await {
                 Ok(found) => classify(digest, found.as_deref()),
                 Err(err) => {
                     tracing::warn!(%err, %digest, "block store unavailable; will retry");
-                    return 0;
+                    return None;
                 }
             };
             if status == ContentStatus::Tampered {
@@ -92,17 +92,23 @@ async fn check_all(
             }
             metrics::counter!("cairn_content_checks_total", "result" => status.as_str())
                 .increment(1);
-            match store.set_content(task.row, status).await {
-                Ok(()) => usize::from(status != ContentStatus::Missing),
-                Err(err) => {
-                    tracing::error!(%err, "could not record a content check");
-                    0
-                }
-            }
+            Some((task.row, status))
         })
         .buffer_unordered(16)
-        .fold(0, |acc, n| async move { acc + n })
-        .await
+        .filter_map(|r| async move { r })
+        .collect()
+        .await;
+    // One transaction for the whole round, not one per row.
+    match store.set_content(&results).await {
+        Ok(()) => results
+            .iter()
+            .filter(|(_, s)| *s != ContentStatus::Missing)
+            .count(),
+        Err(err) => {
+            tracing::error!(%err, "could not record content checks");
+            0
+        }
+    }
 }
 
 #[cfg(test)]

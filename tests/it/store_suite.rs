@@ -197,11 +197,11 @@ async fn contract(postgres: bool) {
     let tasks = store.content_tasks(100, false).await.unwrap();
     assert_eq!(tasks.len(), 4);
     store
-        .set_content(tasks[0].row, ContentStatus::Missing)
+        .set_content(&[(tasks[0].row, ContentStatus::Missing)])
         .await
         .unwrap();
     store
-        .set_content(tasks[1].row, ContentStatus::Verified)
+        .set_content(&[(tasks[1].row, ContentStatus::Verified)])
         .await
         .unwrap();
     assert_eq!(store.content_tasks(100, false).await.unwrap().len(), 2);

@@ -109,8 +109,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Messages whose content is unchecked (and, with `retry_missing`, missing).
     async fn content_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<ContentTask>>;
 
-    /// Records the content check result of a row.
-    async fn set_content(&self, row: i64, status: ContentStatus) -> Result<()>;
+    /// Records content check results (row, status), in one transaction.
+    async fn set_content(&self, results: &[(i64, ContentStatus)]) -> Result<()>;
 
     /// Batch anchors not retracted whose manifest is unresolved (and, with
     /// `retry_missing`, missing), oldest first.
