@@ -26,7 +26,7 @@ use alloy::{
 };
 pub use cairn_contracts::Cairn;
 pub use error::{ChainError, Revert};
-pub use relay::{Broadcast, Relayer, SignedTx};
+pub use relay::{Broadcast, Fees, Relayer, SignedTx};
 
 use crate::crypto::PublicKey;
 

@@ -28,6 +28,36 @@ pub struct SignedTx {
     pub hash: B256,
     /// EIP-2718 encoded bytes.
     pub raw: Vec<u8>,
+    /// The fees it offers.
+    pub fees: Fees,
+}
+
+/// EIP-1559 fees, in wei per gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fees {
+    /// `maxFeePerGas`.
+    pub max_fee: u128,
+    /// `maxPriorityFeePerGas`.
+    pub priority: u128,
+}
+
+impl Fees {
+    /// These fees raised by a quarter: enough for a node to accept a
+    /// replacement with the same nonce (most ask for 10% more).
+    pub fn bumped(self) -> Self {
+        Self {
+            max_fee: self.max_fee + self.max_fee / 4 + 1,
+            priority: self.priority + self.priority / 4 + 1,
+        }
+    }
+
+    /// The larger of each fee.
+    pub fn max(self, other: Self) -> Self {
+        Self {
+            max_fee: self.max_fee.max(other.max_fee),
+            priority: self.priority.max(other.priority),
+        }
+    }
 }
 
 /// What a broadcast found.
@@ -105,13 +135,15 @@ impl Relayer {
 
     /// Signs `anchorBatch(root, manifest_digest, count)` with `nonce`. Gas is
     /// estimated with a 25% margin (a revert shows up here, before any
-    /// nonce is spent), fees from the node's EIP-1559 estimate.
+    /// nonce is spent), fees from the node's EIP-1559 estimate, and at least
+    /// `floor` (to replace a transaction stuck with lower fees).
     pub async fn sign_anchor(
         &self,
         root: B256,
         manifest_digest: B256,
         count: u32,
         nonce: u64,
+        floor: Fees,
     ) -> Result<SignedTx, ChainError> {
         let input = Cairn::anchorBatchCall {
             root,
@@ -133,12 +165,17 @@ impl Relayer {
             .estimate_eip1559_fees()
             .await
             .map_err(ChainError::from_transport)?;
+        let fees = Fees {
+            max_fee: fees.max_fee_per_gas,
+            priority: fees.max_priority_fee_per_gas,
+        }
+        .max(floor);
         let request = request
             .with_nonce(nonce)
             .with_chain_id(self.chain_id)
             .with_gas_limit(gas + gas / 4)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+            .with_max_fee_per_gas(fees.max_fee)
+            .with_max_priority_fee_per_gas(fees.priority.min(fees.max_fee));
         let envelope = request
             .build(&self.wallet)
             .await
@@ -146,6 +183,7 @@ impl Relayer {
         Ok(SignedTx {
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718(),
+            fees,
         })
     }
 

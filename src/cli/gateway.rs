@@ -47,6 +47,9 @@ pub(crate) struct GatewayArgs {
     /// Seconds without a receipt before an anchor is broadcast again.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..))]
     rebroadcast_after_secs: u64,
+    /// Seconds an anchor may stay unmined before it is replaced with fees a quarter higher.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    fee_bump_after_secs: u64,
 }
 
 impl GatewayArgs {
@@ -70,6 +73,7 @@ impl GatewayArgs {
             min_deadline_margin: Duration::from_secs(self.min_deadline_secs),
             max_posts_per_request: self.max_posts_per_request as usize,
             rebroadcast_after: Duration::from_secs(self.rebroadcast_after_secs),
+            fee_bump_after: Duration::from_secs(self.fee_bump_after_secs),
             ..GatewayConfig::new(
                 global.rpc_url.clone(),
                 global.contract()?,

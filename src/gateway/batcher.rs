@@ -10,6 +10,10 @@
 //!    deep, it is anchored; reverted, it is sealed again for a new
 //!    transaction; missing for `rebroadcast_after`, the same bytes are sent
 //!    again (the node may have lost them: a restart, a dropped mempool);
+//!    none for `fee_bump_after`, a replacement with the same nonce and fees a
+//!    quarter higher (or the node's estimate, if higher) is signed, stored
+//!    and sent, and every transaction of that nonce is watched, since any of
+//!    them may be the one mined;
 //!    and if the nonce went to some other transaction, sealed again.
 //!
 //! A failing round (RPC or database down) is retried with backoff; the
@@ -27,7 +31,10 @@ use super::{
     outbox::{BatchRecord, BatchState},
     Shared,
 };
-use crate::{chain::Broadcast, store::cid};
+use crate::{
+    chain::{Broadcast, Fees, SignedTx},
+    store::cid,
+};
 
 /// Posts whose deadline is closer than this are not sealed: the anchor
 /// could land after it, and readers would then reject the post.
@@ -145,7 +152,13 @@ async fn send(
     let n = nonce.expect("set before sending");
     let signed = gw
         .relayer
-        .sign_anchor(batch.root, batch.manifest_digest, batch.count, n)
+        .sign_anchor(
+            batch.root,
+            batch.manifest_digest,
+            batch.count,
+            n,
+            Fees::default(),
+        )
         .await?;
     // Recorded before the first broadcast: after a crash the same bytes go
     // out again, and one nonce can be mined only once.
@@ -166,17 +179,21 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
     }
     let head = gw.relayer.head().await?;
     for batch in sent {
-        let Some((_, tx)) = &batch.tx else {
+        let Some((nonce, _)) = &batch.tx else {
             continue;
         };
-        match gw.relayer.receipt(tx.hash).await? {
-            Some(receipt) if receipt.status() => {
+        let txs = gw.outbox.batch_txs(batch.id, *nonce).await?;
+        let Some((latest, signed_at)) = txs.last().cloned() else {
+            continue;
+        };
+        match mined(gw, &txs).await? {
+            Some((tx, receipt)) if receipt.status() => {
                 let (Some(block), Some(hash)) = (receipt.block_number, receipt.block_hash) else {
                     continue;
                 };
                 if block + gw.config.confirmations <= head {
                     gw.outbox.mark_anchored(batch.id, block, hash).await?;
-                    tracing::info!(batch = batch.id, block, tx = %tx.hash, "batch anchored");
+                    tracing::info!(batch = batch.id, block, %tx, "batch anchored");
                     metrics::counter!("cairn_gateway_batches_anchored_total").increment(1);
                     metrics::counter!("cairn_gateway_posts_anchored_total")
                         .increment(u64::from(batch.count));
@@ -184,8 +201,8 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                     gw.outbox.mark_mined(batch.id, Some((block, hash))).await?;
                 }
             }
-            Some(_) => {
-                tracing::warn!(batch = batch.id, tx = %tx.hash, "anchor reverted; sealing again");
+            Some((tx, _)) => {
+                tracing::warn!(batch = batch.id, %tx, "anchor reverted; sealing again");
                 gw.outbox.reseal(batch.id).await?;
             }
             None => {
@@ -193,18 +210,23 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                     tracing::warn!(batch = batch.id, "anchor left the chain in a reorg");
                     gw.outbox.mark_mined(batch.id, None).await?;
                 }
-                let waited = now_ms().saturating_sub(batch.sent_at.unwrap_or(0));
+                let now = now_ms();
+                if now.saturating_sub(signed_at) >= gw.config.fee_bump_after.as_millis() as u64 {
+                    bump(gw, &batch, *nonce, &latest).await?;
+                    continue;
+                }
+                let waited = now.saturating_sub(batch.sent_at.unwrap_or(0));
                 if waited < gw.config.rebroadcast_after.as_millis() as u64 {
                     continue;
                 }
-                match gw.relayer.broadcast(&tx.raw).await? {
+                match gw.relayer.broadcast(&latest.raw).await? {
                     Broadcast::Accepted => {
-                        tracing::info!(batch = batch.id, tx = %tx.hash, "anchor broadcast again");
+                        tracing::info!(batch = batch.id, tx = %latest.hash, "anchor broadcast again");
                         gw.outbox.touch_sent(batch.id, now_ms()).await?;
                     }
                     Broadcast::NonceUsed => {
                         // Mined meanwhile, or its nonce went elsewhere.
-                        if gw.relayer.receipt(tx.hash).await?.is_none() {
+                        if mined(gw, &txs).await?.is_none() {
                             tracing::warn!(
                                 batch = batch.id,
                                 "anchor nonce taken by another transaction; sealing again"
@@ -215,6 +237,54 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The newest of `txs` that has a receipt: any of them may be the one mined.
+async fn mined(
+    gw: &Arc<Shared>,
+    txs: &[(SignedTx, u64)],
+) -> Result<Option<(B256, alloy::rpc::types::TransactionReceipt)>, RoundError> {
+    for (tx, _) in txs.iter().rev() {
+        if let Some(receipt) = gw.relayer.receipt(tx.hash).await? {
+            return Ok(Some((tx.hash, receipt)));
+        }
+    }
+    Ok(None)
+}
+
+/// Replaces a stuck anchor: same nonce, fees a quarter above the last.
+async fn bump(
+    gw: &Arc<Shared>,
+    batch: &BatchRecord,
+    nonce: u64,
+    latest: &SignedTx,
+) -> Result<(), RoundError> {
+    let signed = gw
+        .relayer
+        .sign_anchor(
+            batch.root,
+            batch.manifest_digest,
+            batch.count,
+            nonce,
+            latest.fees.bumped(),
+        )
+        .await?;
+    gw.outbox
+        .mark_sent(batch.id, nonce, &signed, now_ms())
+        .await?;
+    tracing::warn!(
+        batch = batch.id,
+        nonce,
+        old = %latest.hash,
+        new = %signed.hash,
+        max_fee = signed.fees.max_fee,
+        "anchor stuck; replaced with higher fees"
+    );
+    metrics::counter!("cairn_gateway_fee_bumps_total").increment(1);
+    if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
+        tracing::warn!(%err, batch = batch.id, "replacement broadcast failed; will retry");
     }
     Ok(())
 }

@@ -69,13 +69,17 @@ pub struct GatewayConfig {
     pub max_request_bytes: usize,
     /// A sent anchor with no receipt after this long is broadcast again.
     pub rebroadcast_after: Duration,
+    /// An anchor still unmined this long after it was signed is replaced by
+    /// one with the same nonce and higher fees.
+    pub fee_bump_after: Duration,
     /// How often the batcher looks at the queue and the chain when idle.
     pub poll_interval: Duration,
 }
 
 impl GatewayConfig {
     /// Defaults: batches of up to 4,096 posts or 2 s, K = 2, a 60 s deadline
-    /// margin, 1,024 posts or 8 MiB per request, rebroadcast after 12 s.
+    /// margin, 1,024 posts or 8 MiB per request, rebroadcast after 12 s,
+    /// replace with higher fees after 60 s.
     pub fn new(
         rpc_url: impl Into<String>,
         contract: Address,
@@ -94,6 +98,7 @@ impl GatewayConfig {
             max_posts_per_request: 1024,
             max_request_bytes: 8 << 20,
             rebroadcast_after: Duration::from_secs(12),
+            fee_bump_after: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
         }
     }

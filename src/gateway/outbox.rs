@@ -1,5 +1,9 @@
 //! The durable outbox: accepted posts and the batches that anchor them.
 //!
+//! Every signed anchor transaction is kept (`anchor_txs`): a stuck one is
+//! replaced by one with the same nonce and higher fees, and either may be
+//! the one that is mined.
+//!
 //! Life of a post: `queued` when accepted, `batched` when sealed into a
 //! batch (with its item index), or `expired` when its deadline came before
 //! it could be sealed. Life of a batch: `sealed` (posts assigned, root and
@@ -23,7 +27,7 @@ use sqlx::{
     PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool,
 };
 
-use crate::chain::SignedTx;
+use crate::chain::{Fees, SignedTx};
 
 /// The PostgreSQL schema that holds the outbox.
 const PG_SCHEMA: &str = "cairn_gateway";
@@ -166,8 +170,14 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// One past the highest nonce any stored transaction used.
     async fn next_nonce(&self) -> Result<Option<u64>>;
 
-    /// Records the signed transaction of a sealed batch (before broadcasting it).
+    /// Records a signed transaction of a batch before it is broadcast: its
+    /// first, or a replacement with the same nonce and higher fees. Every
+    /// transaction stays recorded, since any of them may be mined.
     async fn mark_sent(&self, batch: i64, nonce: u64, tx: &SignedTx, now_ms: u64) -> Result<()>;
+
+    /// The transactions signed for `batch` with `nonce`, oldest first, with
+    /// when each was signed (unix ms).
+    async fn batch_txs(&self, batch: i64, nonce: u64) -> Result<Vec<(SignedTx, u64)>>;
 
     /// Records a (re)broadcast.
     async fn touch_sent(&self, batch: i64, now_ms: u64) -> Result<()>;
@@ -332,6 +342,8 @@ impl BatchRow {
                 SignedTx {
                     hash: parse("tx hash", &hash)?,
                     raw,
+                    // The fees of each transaction are in `batch_txs`.
+                    fees: Fees::default(),
                 },
             )),
             _ => None,
@@ -519,6 +531,7 @@ macro_rules! sql_outbox {
             }
 
             async fn mark_sent(&self, batch: i64, nonce: u64, signed: &SignedTx, now_ms: u64) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "UPDATE batches SET state = 'sent', tx_nonce = $1, tx_hash = $2, raw_tx = $3, sent_at = $4, block_number = NULL, block_hash = NULL WHERE id = $5",
                 )
@@ -527,9 +540,39 @@ macro_rules! sql_outbox {
                 .bind(&signed.raw)
                 .bind(now_ms as i64)
                 .bind(batch)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "INSERT INTO anchor_txs (hash, batch, nonce, raw, max_fee, priority, signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (hash) DO NOTHING",
+                )
+                .bind(signed.hash.to_string())
+                .bind(batch)
+                .bind(nonce as i64)
+                .bind(&signed.raw)
+                .bind(signed.fees.max_fee.to_string())
+                .bind(signed.fees.priority.to_string())
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
+            }
+
+            async fn batch_txs(&self, batch: i64, nonce: u64) -> Result<Vec<(SignedTx, u64)>> {
+                let rows: Vec<(String, Vec<u8>, String, String, i64)> = sqlx::query_as(
+                    "SELECT hash, raw, max_fee, priority, signed_at FROM anchor_txs WHERE batch = $1 AND nonce = $2 ORDER BY signed_at, hash",
+                )
+                .bind(batch)
+                .bind(nonce as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(hash, raw, max_fee, priority, signed_at)| {
+                        let fees = Fees { max_fee: parse("max fee", &max_fee)?, priority: parse("priority fee", &priority)? };
+                        Ok((SignedTx { hash: parse("tx hash", &hash)?, raw, fees }, signed_at as u64))
+                    })
+                    .collect()
             }
 
             async fn touch_sent(&self, batch: i64, now_ms: u64) -> Result<()> {

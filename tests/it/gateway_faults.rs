@@ -1,6 +1,6 @@
 //! The gateway under faults: a real `cairn gateway` SIGKILLed while its
 //! outbox holds unanchored posts, Anvil stopped in the middle of a batch,
-//! and an anchor transaction that reverts. Every accepted post is anchored
+//! an anchor transaction that reverts, and one stuck below a risen base fee. Every accepted post is anchored
 //! exactly once, and nothing accepted is lost.
 
 use std::{process::Stdio, time::Duration};
@@ -9,6 +9,7 @@ use alloy::primitives::B256;
 use cairn::gateway::{
     client::GatewayClient,
     outbox::{self, BatchState},
+    GatewayConfig,
 };
 use serde_json::json;
 
@@ -267,6 +268,65 @@ async fn a_reverted_anchor_is_sent_again_and_nothing_is_lost() {
     interval_mining(&chain.url, 1).await;
     let proofs = await_anchored(&GatewayClient::new(&api), &accepted).await;
     assert!(proofs.iter().all(|p| p.tx != Some(first_tx)));
+    assert_anchored_once(&chain, &accepted).await;
+    node.shutdown().await.unwrap();
+}
+
+/// An anchor stuck below a risen base fee is replaced by one with the same
+/// nonce and higher fees; the batch is anchored once.
+#[tokio::test]
+async fn a_stuck_anchor_is_replaced_with_higher_fees() {
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    rpc(&chain.url, "evm_setAutomine", json!([false])).await;
+    let (_db, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        fee_bump_after: Duration::from_secs(2),
+        rebroadcast_after: Duration::from_secs(1),
+        ..chain.gateway_config(outbox_url.clone())
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+    let outbox = outbox::open(&outbox_url).await.unwrap();
+    let accepted = submit_round(&chain, &api, 1, 5).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let batch = loop {
+        if let Some(b) = outbox.batches(BatchState::Sent).await.unwrap().pop() {
+            break b;
+        }
+        assert!(std::time::Instant::now() < deadline, "no batch was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (nonce, first) = batch.tx.clone().unwrap();
+
+    // The base fee jumps a thousandfold: the anchor no longer fits a block.
+    rpc(
+        &chain.url,
+        "anvil_setNextBlockBaseFeePerGas",
+        json!(["0xe8d4a51000"]),
+    )
+    .await;
+    rpc(&chain.url, "evm_mine", json!([])).await;
+    let receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first.hash])).await;
+    assert!(receipt.is_null(), "the first anchor is stuck: {receipt}");
+
+    interval_mining(&chain.url, 1).await;
+    let proofs = await_anchored(&GatewayClient::new(&api), &accepted).await;
+    let txs = outbox.batch_txs(batch.id, nonce).await.unwrap();
+    assert!(
+        txs.len() >= 2,
+        "a replacement was signed: {} transaction(s)",
+        txs.len()
+    );
+    assert!(txs[1].0.fees.max_fee > txs[0].0.fees.max_fee);
+    assert!(
+        proofs.iter().all(|p| p.tx != Some(first.hash)),
+        "a replacement was mined"
+    );
+    let first_receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first.hash])).await;
+    assert!(
+        first_receipt.is_null(),
+        "the replaced anchor is never mined"
+    );
     assert_anchored_once(&chain, &accepted).await;
     node.shutdown().await.unwrap();
 }
