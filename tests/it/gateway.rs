@@ -205,6 +205,27 @@ async fn assert_rejected(
     message
 }
 
+/// [`assert_rejected`] for a request holding the one post `o`.
+async fn assert_post_rejected(
+    chain: &Chain,
+    api: &str,
+    o: &Outgoing,
+    status: u16,
+    code: &str,
+) -> String {
+    let body = serde_json::to_value(o.request()).unwrap();
+    assert_rejected(
+        chain,
+        api,
+        &body,
+        &[o.id(&chain.domain)],
+        &[&o.envelope],
+        status,
+        code,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
     let chain = Chain::start(3, Anvil::start().await, 1).await;
@@ -236,16 +257,7 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
     )
     .await;
     forged.signed.post.from = claimed;
-    let message = assert_rejected(
-        &chain,
-        &api,
-        &json(&forged),
-        &[forged.id(&chain.domain)],
-        &[&forged.envelope],
-        400,
-        "bad_signature",
-    )
-    .await;
+    let message = assert_post_rejected(&chain, &api, &forged, 400, "bad_signature").await;
     assert!(message.contains(&claimed.to_string()), "{message}");
 
     // Expired deadline.
@@ -257,16 +269,7 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         unix_now() - 10,
     )
     .await;
-    assert_rejected(
-        &chain,
-        &api,
-        &json(&expired),
-        &[expired.id(&chain.domain)],
-        &[&expired.envelope],
-        400,
-        "expired",
-    )
-    .await;
+    assert_post_rejected(&chain, &api, &expired, 400, "expired").await;
 
     // Oversized envelope: one byte over a block.
     let big = vec![7u8; MAX_BLOCK_SIZE + 1];
@@ -281,16 +284,7 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         envelope: big,
         text: String::new(),
     };
-    assert_rejected(
-        &chain,
-        &api,
-        &json(&oversized),
-        &[oversized.id(&chain.domain)],
-        &[],
-        413,
-        "envelope_too_large",
-    )
-    .await;
+    assert_post_rejected(&chain, &api, &oversized, 413, "envelope_too_large").await;
 
     // Sender without a registered key.
     let stranger = PrivateKeySigner::random();
@@ -302,16 +296,7 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         unix_now() + 3600,
     )
     .await;
-    assert_rejected(
-        &chain,
-        &api,
-        &json(&unregistered),
-        &[unregistered.id(&chain.domain)],
-        &[&unregistered.envelope],
-        400,
-        "sender_not_registered",
-    )
-    .await;
+    assert_post_rejected(&chain, &api, &unregistered, 400, "sender_not_registered").await;
 
     // Replayed nonce: the first post with nonce 5 is accepted (and accepted
     // again, unchanged, if resent); another post with nonce 5 is refused.
@@ -324,16 +309,7 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         vec![id]
     );
     let replay = chain.outgoing(0, 1, 5, "second").await;
-    let message = assert_rejected(
-        &chain,
-        &api,
-        &json(&replay),
-        &[replay.id(&chain.domain)],
-        &[&replay.envelope],
-        409,
-        "nonce_used",
-    )
-    .await;
+    let message = assert_post_rejected(&chain, &api, &replay, 409, "nonce_used").await;
     assert!(message.contains("nonce 5"), "{message}");
 
     // A request is all or nothing: one bad post refuses the good ones too.
