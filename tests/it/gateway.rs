@@ -44,15 +44,8 @@ async fn inbox(api: &str, who: Address) -> Vec<serde_json::Value> {
 
 async fn thousand_posts(postgres: bool) {
     let chain = Chain::start(SENDERS, Anvil::start().await, 1).await;
-    let indexer_db = Database::start(postgres).await;
-    let (_outbox, outbox_url) = outbox_db(postgres).await;
-    let node = chain
-        .node(
-            Some(chain.gateway_config(outbox_url)),
-            Some(indexer_db.url()),
-        )
-        .await;
-    let api = format!("http://{}", node.addr);
+    let full = chain.full_node(postgres).await;
+    let api = full.api.clone();
 
     // Sender s writes its j-th post to one of the nine others.
     let mut outgoing: Vec<(usize, Outgoing)> = Vec::new();
@@ -158,7 +151,7 @@ async fn thousand_posts(postgres: bool) {
             assert!(m["nonce"].as_u64().is_some());
         }
     }
-    node.shutdown().await.unwrap();
+    full.node.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -533,15 +526,8 @@ async fn a_forged_post_is_recorded_invalid_and_the_rest_delivered_postgres() {
 #[tokio::test]
 async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
     let chain = Chain::start(2, Anvil::start().await, 1).await;
-    let indexer_db = Database::start(false).await;
-    let (_outbox, outbox_url) = outbox_db(false).await;
-    let node = chain
-        .node(
-            Some(chain.gateway_config(outbox_url)),
-            Some(indexer_db.url()),
-        )
-        .await;
-    let api = format!("http://{}", node.addr);
+    let full = chain.full_node(false).await;
+    let api = full.api.clone();
     let dir = tempfile::tempdir().unwrap();
     let cli = CairnCli {
         data_dir: dir.path().to_path_buf(),
@@ -638,7 +624,7 @@ async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
         verify_proof(&chain.client, id, &other_tx).await,
         Err(ProofError::NotOnChain { .. })
     ));
-    node.shutdown().await.unwrap();
+    full.node.shutdown().await.unwrap();
 }
 
 /// Batched posts follow their anchor through a reorg deeper than K: pushed

@@ -194,6 +194,32 @@ impl Chain {
     }
 }
 
+/// A node running both the gateway and the indexer, with their databases.
+pub(crate) struct FullNode {
+    pub(crate) node: Node,
+    pub(crate) api: String,
+    _databases: (Database, Database),
+}
+
+impl Chain {
+    /// Starts a [`FullNode`] on SQLite or PostgreSQL.
+    pub(crate) async fn full_node(&self, postgres: bool) -> FullNode {
+        let indexer_db = Database::start(postgres).await;
+        let (outbox, outbox_url) = outbox_db(postgres).await;
+        let node = self
+            .node(
+                Some(self.gateway_config(outbox_url)),
+                Some(indexer_db.url()),
+            )
+            .await;
+        FullNode {
+            api: format!("http://{}", node.addr),
+            node,
+            _databases: (indexer_db, outbox),
+        }
+    }
+}
+
 /// Switches Anvil from automining to a block every `secs` seconds.
 pub(crate) async fn interval_mining(url: &str, secs: u64) {
     rpc(url, "evm_setAutomine", json!([false])).await;
