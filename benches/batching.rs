@@ -365,5 +365,24 @@ async fn main() {
             100.0 * used / end_to_end
         );
     }
+
+    // The content check (re-hashing every envelope from Kubo) runs beside
+    // delivery, one Kubo call per block: report how far behind it is.
+    let unchecked = |limit| {
+        let indexed = indexed.clone();
+        async move { indexed.content_tasks(limit, false).await.unwrap().len() }
+    };
+    let behind = unchecked(1_000_000).await;
+    let checked_start = Instant::now();
+    while unchecked(1).await > 0 && checked_start.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let left = unchecked(1_000_000).await;
+    println!(
+        "\ncontent check: {behind} envelopes unchecked when delivery finished; {} checked in the next {:.1} s ({:.0}/s), {left} left",
+        behind - left,
+        checked_start.elapsed().as_secs_f64(),
+        (behind - left) as f64 / checked_start.elapsed().as_secs_f64()
+    );
     node.shutdown().await.unwrap();
 }

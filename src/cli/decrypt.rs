@@ -17,7 +17,13 @@ pub(crate) struct Shown {
 
 /// Decrypts `m` unless the indexer found its block tampered or missing.
 pub(crate) async fn show(messenger: &Messenger, m: &Message) -> Shown {
-    let header = format!("#{} block {} from {}", m.sequence, m.block, m.from);
+    let header = match m.item {
+        Some(item) => format!(
+            "batch {} #{item} block {} from {}",
+            m.sequence, m.block, m.from
+        ),
+        None => format!("#{} block {} from {}", m.sequence, m.block, m.from),
+    };
     let result = match m.verification {
         ContentStatus::Tampered => {
             Err("TAMPERED: the stored block does not match its anchor; not decrypted".to_string())
@@ -25,6 +31,7 @@ pub(crate) async fn show(messenger: &Messenger, m: &Message) -> Shown {
         _ => decrypt(messenger, m).await,
     };
     let base = json!({"id": m.id, "from": m.from, "block": m.block, "sequence": m.sequence,
+        "item": m.item, "nonce": m.nonce,
         "cid": m.cid, "status": m.status, "verification": m.verification, "cursor": m.cursor});
     match result {
         Ok(text) => Shown {

@@ -573,7 +573,8 @@ async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let inbox = loop {
         let out = cli.run(&bob_key, &["inbox"]).await;
-        if out.success && out.stdout.contains("batched hello") {
+        if out.success && out.stdout.contains("batched hello") && out.stdout.contains("\"item\":0")
+        {
             break out;
         }
         assert!(
