@@ -99,6 +99,7 @@ pub(crate) fn seal_of(
 async fn round(gw: &Arc<Shared>, nonce: &mut Option<u64>) -> Result<(), RoundError> {
     seal_due(gw).await?;
     let sealed = gw.outbox.batches(BatchState::Sealed).await?;
+    metrics::gauge!("cairn_gateway_sealed_batches").set(sealed.len() as f64);
     if !sealed.is_empty() && nonce.is_none() {
         let stored = gw.outbox.next_nonce().await?.unwrap_or(0);
         *nonce = Some(stored.max(gw.relayer.mined_nonce().await?));
@@ -115,6 +116,12 @@ async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
     loop {
         let queue = gw.outbox.queue().await?;
         let now = now_ms();
+        metrics::gauge!("cairn_gateway_queued_posts").set(queue.queued as f64);
+        metrics::gauge!("cairn_gateway_oldest_queued_seconds").set(
+            queue
+                .oldest
+                .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0),
+        );
         let full = queue.queued >= gw.config.max_batch as u64;
         let old = queue
             .oldest
@@ -174,6 +181,7 @@ async fn send(
 
 async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
     let sent = gw.outbox.batches(BatchState::Sent).await?;
+    metrics::gauge!("cairn_gateway_sent_batches").set(sent.len() as f64);
     if sent.is_empty() {
         return Ok(());
     }

@@ -351,6 +351,21 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         "no indexer runs here"
     );
 
+    // Operators see the gateway in /metrics.
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "cairn_gateway_posts_accepted_total",
+        "cairn_gateway_requests_total",
+        "cairn_gateway_queued_posts",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
     // The accepted post is the only one anchored.
     let proofs = await_anchored(&gateway, &[id]).await;
     verify_proof(&chain.client, id, &proofs[0]).await.unwrap();
