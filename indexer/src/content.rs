@@ -9,7 +9,6 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::B256;
 use bytes::Bytes;
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::store::{ContentStatus, ContentTask, Store};
@@ -22,6 +21,16 @@ pub trait BlockSource: Send + Sync + std::fmt::Debug + 'static {
     /// The bytes stored for the raw block whose sha2-256 is `digest`, `None`
     /// when the store does not have it, or an error when it cannot say.
     async fn fetch(&self, digest: B256) -> Result<Option<Bytes>, String>;
+
+    /// [`fetch`](Self::fetch) for many blocks, in order; a source that can
+    /// read many blocks in one call overrides it.
+    async fn fetch_many(&self, digests: &[B256]) -> Result<Vec<Option<Bytes>>, String> {
+        let mut found = Vec::with_capacity(digests.len());
+        for digest in digests {
+            found.push(self.fetch(*digest).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Classifies fetched bytes against the anchored digest.
@@ -34,6 +43,9 @@ pub fn classify(digest: B256, fetched: Option<&[u8]>) -> ContentStatus {
         Some(_) => ContentStatus::Tampered,
     }
 }
+
+/// Blocks checked per round, fetched in one call where the store allows.
+const ROUND: u32 = 1024;
 
 /// Checks content until `shutdown` resolves.
 pub async fn run(
@@ -48,14 +60,16 @@ pub async fn run(
         // Missing blocks may arrive later (a slow pin, a late upload): retry them every 10th round.
         let retry_missing = round % 10 == 0;
         round += 1;
-        let checked = match store.content_tasks(256, retry_missing).await {
+        let checked = match store.content_tasks(ROUND, retry_missing).await {
             Ok(tasks) => check_all(&store, &source, tasks).await,
             Err(err) => {
                 tracing::error!(%err, "content check could not read its tasks");
                 0
             }
         };
-        if checked > 0 && !retry_missing {
+        // Blocks were found: more may be waiting, so go on without a pause.
+        // Only rounds that find nothing new wait (missing blocks never count).
+        if checked > 0 {
             continue;
         }
         tokio::select! {
@@ -70,34 +84,43 @@ async fn check_all(
     source: &Arc<dyn BlockSource>,
     tasks: Vec<ContentTask>,
 ) -> usize {
-    let results: Vec<(i64, ContentStatus)> = futures::stream::iter(tasks)
-        .map(|task| async move {
-            let Ok(digest) = task.digest.parse::<B256>() else {
+    let tasks: Vec<(i64, B256)> = tasks
+        .into_iter()
+        .filter_map(|task| match task.digest.parse::<B256>() {
+            Ok(digest) => Some((task.row, digest)),
+            Err(_) => {
                 tracing::error!(
                     row = task.row,
                     digest = task.digest,
                     "stored digest does not parse"
                 );
-                return None;
-            };
-            let status = match source.fetch(digest).await {
-                Ok(found) => classify(digest, found.as_deref()),
-                Err(err) => {
-                    tracing::warn!(%err, %digest, "block store unavailable; will retry");
-                    return None;
-                }
-            };
+                None
+            }
+        })
+        .collect();
+    let digests: Vec<B256> = tasks.iter().map(|(_, d)| *d).collect();
+    // One call for the round: a store that reads many blocks at once (Kubo)
+    // does it in one round trip.
+    let found = match source.fetch_many(&digests).await {
+        Ok(found) => found,
+        Err(err) => {
+            tracing::warn!(%err, "block store unavailable; will retry");
+            return 0;
+        }
+    };
+    let results: Vec<(i64, ContentStatus)> = tasks
+        .iter()
+        .zip(found)
+        .map(|((row, digest), bytes)| {
+            let status = classify(*digest, bytes.as_deref());
             if status == ContentStatus::Tampered {
-                tracing::warn!(%digest, row = task.row, "block does not match its anchored digest");
+                tracing::warn!(%digest, row, "block does not match its anchored digest");
             }
             metrics::counter!("cairn_content_checks_total", "result" => status.as_str())
                 .increment(1);
-            Some((task.row, status))
+            (*row, status)
         })
-        .buffer_unordered(16)
-        .filter_map(|r| async move { r })
-        .collect()
-        .await;
+        .collect();
     // One transaction for the whole round, not one per row.
     match store.set_content(&results).await {
         Ok(()) => results

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{check_size, cid, BlobStore, Cid, StoreError};
+use super::{check_size, cid, not_found_as_none, BlobStore, Cid, StoreError};
 
 /// A client for one Kubo RPC endpoint.
 #[derive(Debug, Clone)]
@@ -93,24 +93,17 @@ impl KuboStore {
 }
 
 impl KuboStore {
-    /// Pins `cids` with one recursive pin on a dag-cbor list that links them.
-    ///
-    /// `dag/put` stores the list unpinned and `pin/add` pins it, and its
-    /// answer must name the list: `dag/put?pin=true` was seen to answer 200
-    /// under load without pinning (a streamed command reports late errors in
-    /// a trailer), and blocks that are not pinned are lost to the next GC.
-    async fn pin_together(&self, cids: &[Cid]) -> Result<(), StoreError> {
+    /// Stores a dag-cbor list linking `cids` (unpinned) and returns its CID.
+    async fn put_list(&self, cids: &[Cid]) -> Result<String, StoreError> {
         #[derive(Deserialize)]
         struct Put {
             #[serde(rename = "Cid")]
             cid: serde_json::Value,
         }
-        #[derive(Deserialize)]
-        struct Pinned {
-            #[serde(rename = "Pins")]
-            pins: Vec<String>,
-        }
-        let bad = |operation, message: String| StoreError::Kubo { operation, message };
+        let bad = |message: String| StoreError::Kubo {
+            operation: "dag/put",
+            message,
+        };
         let links: Vec<serde_json::Value> = cids
             .iter()
             .map(|c| serde_json::json!({ "/": c.to_string() }))
@@ -126,11 +119,27 @@ impl KuboStore {
             .await?
             .json()
             .await
-            .map_err(|e| bad("dag/put", e.to_string()))?;
-        let root = put.cid["/"]
+            .map_err(|e| bad(e.to_string()))?;
+        put.cid["/"]
             .as_str()
-            .ok_or_else(|| bad("dag/put", format!("no CID in {}", put.cid)))?
-            .to_string();
+            .map(str::to_string)
+            .ok_or_else(|| bad(format!("no CID in {}", put.cid)))
+    }
+
+    /// Pins `cids` with one recursive pin on a dag-cbor list that links them.
+    ///
+    /// `dag/put` stores the list unpinned and `pin/add` pins it, and its
+    /// answer must name the list: `dag/put?pin=true` was seen to answer 200
+    /// under load without pinning (a streamed command reports late errors in
+    /// a trailer), and blocks that are not pinned are lost to the next GC.
+    async fn pin_together(&self, cids: &[Cid]) -> Result<(), StoreError> {
+        #[derive(Deserialize)]
+        struct Pinned {
+            #[serde(rename = "Pins")]
+            pins: Vec<String>,
+        }
+        let bad = |operation, message: String| StoreError::Kubo { operation, message };
+        let root = self.put_list(cids).await?;
         let query = [
             ("arg", root.clone()),
             ("recursive", "true".to_string()),
@@ -224,6 +233,36 @@ impl BlobStore for KuboStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// One `dag/export` for all of them: a dag-cbor list linking `cids` is
+    /// stored (unpinned), and its export, a CAR stream, carries every block.
+    /// Kubo stops an export at the first block it lacks, so blocks the CAR
+    /// does not hold are asked for one by one.
+    async fn fetch_many_unverified(&self, cids: &[Cid]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        let root = self.put_list(cids).await?;
+        let exported = match self
+            .call(
+                "dag/export",
+                &[("arg", root), ("progress", "false".to_string())],
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(response) => response.bytes().await.unwrap_or_default(),
+            // A missing block can fail the export outright.
+            Err(StoreError::Kubo { .. }) => Bytes::new(),
+            Err(e) => return Err(e),
+        };
+        let mut in_car = super::car::blocks(&exported);
+        let mut found = Vec::with_capacity(cids.len());
+        for cid in cids {
+            found.push(match in_car.remove(cid) {
+                Some(bytes) => Some(bytes),
+                None => not_found_as_none(self.fetch_unverified(cid).await)?,
+            });
+        }
+        Ok(found)
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {

@@ -9,6 +9,7 @@
 //! back other bytes than the CID names yields [`StoreError::Tampered`], never
 //! the bytes.
 
+mod car;
 pub mod cid;
 pub mod embedded;
 pub mod kubo;
@@ -107,6 +108,17 @@ pub trait BlobStore: Send + Sync + Debug {
     /// The bytes the backend holds for `cid`, not yet checked against it.
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError>;
 
+    /// The bytes held for each of `cids` (`None` where the backend has no
+    /// such block), not yet checked, in one round trip where the backend
+    /// allows.
+    async fn fetch_many_unverified(&self, cids: &[Cid]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        let mut found = Vec::with_capacity(cids.len());
+        for cid in cids {
+            found.push(not_found_as_none(self.fetch_unverified(cid).await)?);
+        }
+        Ok(found)
+    }
+
     /// Whether the backend holds `cid`, without fetching it from elsewhere.
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError>;
 
@@ -115,6 +127,15 @@ pub trait BlobStore: Send + Sync + Debug {
         let bytes = self.fetch_unverified(cid).await?;
         cid::verify(cid, &bytes)?;
         Ok(bytes)
+    }
+}
+
+/// `NotFound` as `None`: for callers to whom a missing block is an answer.
+pub fn not_found_as_none<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -98,3 +98,27 @@ async fn kubo_stores_many_blocks_in_one_call() {
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     assert!(!kubo.has(&cid::cid_for_block(&fresh)).await.unwrap());
 }
+
+#[tokio::test]
+async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
+    let kubo_daemon = Kubo::start().await;
+    let kubo = KuboStore::new(&kubo_daemon.api_url);
+    let blocks: Vec<Bytes> = (0..50u32)
+        .map(|i| Bytes::from(format!("stored block {i}").into_bytes()))
+        .collect();
+    let mut cids = kubo.put_many(blocks.clone()).await.unwrap();
+    // One block nobody stored, in the middle: the export stops there, and
+    // the blocks after it are read one by one.
+    let absent = cid::cid_for_block(b"never stored");
+    cids.insert(20, absent);
+    let found = kubo.fetch_many_unverified(&cids).await.unwrap();
+    assert_eq!(found.len(), 51);
+    assert_eq!(found[20], None);
+    let present: Vec<Bytes> = found
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 20)
+        .map(|(_, b)| b.expect("stored blocks are found"))
+        .collect();
+    assert_eq!(present, blocks);
+}
