@@ -52,6 +52,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     source: Arc<dyn BlockSource>,
     interval: Duration,
+    rate: u32,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -60,6 +61,7 @@ pub async fn run(
         // Missing blocks may arrive later (a slow pin, a late upload): retry them every 10th round.
         let retry_missing = round % 10 == 0;
         round += 1;
+        let started = std::time::Instant::now();
         let checked = match store.content_tasks(ROUND, retry_missing).await {
             Ok(tasks) => check_all(&store, &source, tasks).await,
             Err(err) => {
@@ -67,9 +69,16 @@ pub async fn run(
                 0
             }
         };
-        // Blocks were found: more may be waiting, so go on without a pause.
-        // Only rounds that find nothing new wait (missing blocks never count).
+        // Blocks were found, so more may be waiting: go on after a pause that
+        // holds the rate to `rate` blocks a second. Rounds that find nothing
+        // new wait `interval` (missing blocks never count).
         if checked > 0 {
+            let budget = Duration::from_secs_f64(checked as f64 / f64::from(rate));
+            let pause = budget.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
             continue;
         }
         tokio::select! {

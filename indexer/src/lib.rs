@@ -65,11 +65,15 @@ pub struct IndexerConfig {
     /// `rpc_url`. Without it, a ws:// `rpc_url` is subscribed to, and an
     /// http one is polled.
     pub ws_url: Option<String>,
+    /// Blocks per second the content check may re-hash. It is an audit
+    /// beside delivery, not on its path: under a burst it falls behind and
+    /// catches up afterwards instead of taking CPU from confirmations.
+    pub content_check_rate: u32,
 }
 
 impl IndexerConfig {
     /// Defaults for `contract` at `rpc_url`: K = 2, 2,000-block ranges, a
-    /// 64-block window, 250 ms polling.
+    /// 64-block window, 250 ms polling, content checks at up to 2,000 blocks/s.
     pub fn new(rpc_url: impl Into<String>, contract: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -80,6 +84,7 @@ impl IndexerConfig {
             reorg_window: 64,
             poll_interval: Duration::from_millis(250),
             ws_url: None,
+            content_check_rate: 2_000,
         }
     }
 }
@@ -103,6 +108,7 @@ pub async fn spawn(
     blocks: Arc<dyn content::BlockSource>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Running, IndexerError> {
+    let config_rate = config.content_check_rate.max(1);
     let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
     let (events_tx, events) = watch::channel(store.last_event_seq().await?);
     let (progress_tx, progress) = watch::channel(ingest::Progress::default());
@@ -118,11 +124,13 @@ pub async fn spawn(
     let stop = shutdown.clone();
     tokio::spawn(async move { ingester.run(stop.cancelled_owned()).await });
     let checker_store = store.clone();
+    let rate = config_rate;
     tokio::spawn(async move {
         content::run(
             checker_store,
             blocks,
             Duration::from_millis(500),
+            rate,
             shutdown.cancelled_owned(),
         )
         .await

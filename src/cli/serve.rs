@@ -82,6 +82,10 @@ pub(crate) struct ServeArgs {
     /// RPC calls stay on --rpc-url. Without it the indexer polls.
     #[arg(long, env = "CAIRN_WS_URL")]
     ws_url: Option<String>,
+    /// Envelopes per second the content check may re-hash (an audit beside delivery:
+    /// under a burst it falls behind and catches up after).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    content_check_rate: u32,
     /// Head polling interval in milliseconds (the longest wait even when subscribed).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
     poll_interval_ms: u64,
@@ -125,6 +129,7 @@ impl ServeArgs {
                 reorg_window: self.reorg_window,
                 poll_interval: Duration::from_millis(self.poll_interval_ms),
                 ws_url: self.ws_url.clone(),
+                content_check_rate: self.content_check_rate,
                 ..IndexerConfig::new(global.rpc_url.clone(), contract)
             };
             Some((config, database_url))
