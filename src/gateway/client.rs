@@ -127,7 +127,8 @@ impl GatewayClient {
     }
 
     /// Polls the proof of `id` until it is `anchored` (or, with
-    /// `mined_is_enough`, mined), calling `progress` with each status.
+    /// `mined_is_enough`, mined), calling `progress` with each status. A
+    /// rate-limited poll (429) is retried after a pause.
     pub async fn wait(
         &self,
         id: B256,
@@ -137,7 +138,14 @@ impl GatewayClient {
     ) -> Result<Proof, ClientError> {
         let started = std::time::Instant::now();
         loop {
-            let proof = self.proof(id).await?;
+            let proof = match self.proof(id).await {
+                // Rate limited: back off and ask again, within the timeout.
+                Err(ClientError::Refused { status: 429, .. }) if started.elapsed() < timeout => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                other => other?,
+            };
             progress(proof.status);
             let done = match proof.status {
                 ProofStatus::Anchored => true,
