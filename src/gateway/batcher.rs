@@ -157,25 +157,9 @@ async fn send(
     }
     gw.store.put(Bytes::from(bytes)).await?;
     let n = nonce.expect("set before sending");
-    let signed = gw
-        .relayer
-        .sign_anchor(
-            batch.root,
-            batch.manifest_digest,
-            batch.count,
-            n,
-            Fees::default(),
-        )
-        .await?;
-    // Recorded before the first broadcast: after a crash the same bytes go
-    // out again, and one nonce can be mined only once.
-    gw.outbox.mark_sent(batch.id, n, &signed, now_ms()).await?;
+    let signed = anchor(gw, batch, n, Fees::default()).await?;
     *nonce = Some(n + 1);
     tracing::info!(batch = batch.id, nonce = n, tx = %signed.hash, "anchor signed");
-    if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
-        // Stored; the watcher sends it again.
-        tracing::warn!(%err, batch = batch.id, "anchor broadcast failed; will retry");
-    }
     Ok(())
 }
 
@@ -269,19 +253,7 @@ async fn bump(
     nonce: u64,
     latest: &SignedTx,
 ) -> Result<(), RoundError> {
-    let signed = gw
-        .relayer
-        .sign_anchor(
-            batch.root,
-            batch.manifest_digest,
-            batch.count,
-            nonce,
-            latest.fees.bumped(),
-        )
-        .await?;
-    gw.outbox
-        .mark_sent(batch.id, nonce, &signed, now_ms())
-        .await?;
+    let signed = anchor(gw, batch, nonce, latest.fees.bumped()).await?;
     tracing::warn!(
         batch = batch.id,
         nonce,
@@ -291,8 +263,28 @@ async fn bump(
         "anchor stuck; replaced with higher fees"
     );
     metrics::counter!("cairn_gateway_fee_bumps_total").increment(1);
-    if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
-        tracing::warn!(%err, batch = batch.id, "replacement broadcast failed; will retry");
-    }
     Ok(())
+}
+
+/// Signs `anchorBatch` for `batch` with `nonce` and fees of at least
+/// `floor`, records the transaction, then broadcasts it. Recorded first:
+/// after a crash the same bytes go out again, and one nonce can be mined
+/// only once. A failed broadcast is left to the watcher, which resends.
+async fn anchor(
+    gw: &Arc<Shared>,
+    batch: &BatchRecord,
+    nonce: u64,
+    floor: Fees,
+) -> Result<SignedTx, RoundError> {
+    let signed = gw
+        .relayer
+        .sign_anchor(batch.root, batch.manifest_digest, batch.count, nonce, floor)
+        .await?;
+    gw.outbox
+        .mark_sent(batch.id, nonce, &signed, now_ms())
+        .await?;
+    if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
+        tracing::warn!(%err, batch = batch.id, "anchor broadcast failed; will retry");
+    }
+    Ok(signed)
 }
