@@ -116,8 +116,9 @@ pub struct BatchRecord {
     pub count: u32,
     /// Its state.
     pub state: BatchState,
-    /// The transaction, once signed: nonce and signed bytes.
-    pub tx: Option<(u64, SignedTx)>,
+    /// Once signed: the nonce and the hash of the newest transaction (all
+    /// of them, with their bytes and fees, are in [`Outbox::batch_txs`]).
+    pub tx: Option<(u64, B256)>,
     /// Where it was mined, once seen.
     pub mined: Option<(u64, B256)>,
     /// When it was last broadcast (unix ms).
@@ -266,7 +267,8 @@ fn parse<T: FromStr>(what: &str, s: &str) -> Result<T> {
 
 const POST_COLUMNS: &str =
     "post_id, sender, recipient, digest, nonce, deadline, signature, state, batch, item";
-const BATCH_COLUMNS: &str = "id, root, manifest_digest, count, state, tx_nonce, tx_hash, raw_tx, block_number, block_hash, sent_at";
+const BATCH_COLUMNS: &str =
+    "id, root, manifest_digest, count, state, tx_nonce, tx_hash, block_number, block_hash, sent_at";
 
 #[derive(sqlx::FromRow)]
 struct PostRow {
@@ -322,7 +324,6 @@ struct BatchRow {
     state: String,
     tx_nonce: Option<i64>,
     tx_hash: Option<String>,
-    raw_tx: Option<Vec<u8>>,
     block_number: Option<i64>,
     block_hash: Option<String>,
     sent_at: Option<i64>,
@@ -336,16 +337,8 @@ impl BatchRow {
             "anchored" => BatchState::Anchored,
             other => return Err(OutboxError::Corrupt(format!("batch state {other:?}"))),
         };
-        let tx = match (self.tx_nonce, self.tx_hash, self.raw_tx) {
-            (Some(nonce), Some(hash), Some(raw)) => Some((
-                nonce as u64,
-                SignedTx {
-                    hash: parse("tx hash", &hash)?,
-                    raw,
-                    // The fees of each transaction are in `batch_txs`.
-                    fees: Fees::default(),
-                },
-            )),
+        let tx = match (self.tx_nonce, self.tx_hash) {
+            (Some(nonce), Some(hash)) => Some((nonce as u64, parse("tx hash", &hash)?)),
             _ => None,
         };
         let mined = match (self.block_number, self.block_hash) {
@@ -533,11 +526,10 @@ macro_rules! sql_outbox {
             async fn mark_sent(&self, batch: i64, nonce: u64, signed: &SignedTx, now_ms: u64) -> Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
-                    "UPDATE batches SET state = 'sent', tx_nonce = $1, tx_hash = $2, raw_tx = $3, sent_at = $4, block_number = NULL, block_hash = NULL WHERE id = $5",
+                    "UPDATE batches SET state = 'sent', tx_nonce = $1, tx_hash = $2, sent_at = $3, block_number = NULL, block_hash = NULL WHERE id = $4",
                 )
                 .bind(nonce as i64)
                 .bind(signed.hash.to_string())
-                .bind(&signed.raw)
                 .bind(now_ms as i64)
                 .bind(batch)
                 .execute(&mut *tx)
@@ -603,7 +595,7 @@ macro_rules! sql_outbox {
             async fn reseal(&self, batch: i64) -> Result<()> {
                 // tx_nonce stays, so next_nonce never hands the given-up nonce out again.
                 sqlx::query(
-                    "UPDATE batches SET state = 'sealed', tx_hash = NULL, raw_tx = NULL, sent_at = NULL, block_number = NULL, block_hash = NULL WHERE id = $1",
+                    "UPDATE batches SET state = 'sealed', tx_hash = NULL, sent_at = NULL, block_number = NULL, block_hash = NULL WHERE id = $1",
                 )
                 .bind(batch)
                 .execute(&self.pool)

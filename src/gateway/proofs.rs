@@ -148,7 +148,7 @@ pub(super) async fn proof(
     answer.index = Some(index);
     answer.count = Some(batch.count);
     answer.manifest_cid = Some(cid::cid_for_digest(batch.manifest_digest).to_string());
-    answer.tx = batch.tx.as_ref().map(|(_, t)| t.hash);
+    answer.tx = batch.tx.map(|(_, hash)| hash);
     answer.block = batch.mined.map(|(n, _)| n);
     answer.block_hash = batch.mined.map(|(_, h)| h);
     answer.status = match (batch.state, batch.mined) {

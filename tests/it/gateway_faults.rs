@@ -238,10 +238,8 @@ async fn a_reverted_anchor_is_sent_again_and_nothing_is_lost() {
     }
     let first_tx = outbox.batches(BatchState::Sent).await.unwrap()[0]
         .tx
-        .clone()
         .unwrap()
-        .1
-        .hash;
+        .1;
 
     // The contract now reverts everything; the pending anchor is mined and fails.
     let code = rpc(&chain.url, "eth_getCode", json!([chain.contract, "latest"])).await;
@@ -296,7 +294,7 @@ async fn a_stuck_anchor_is_replaced_with_higher_fees() {
         assert!(std::time::Instant::now() < deadline, "no batch was sent");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let (nonce, first) = batch.tx.clone().unwrap();
+    let (nonce, first_hash) = batch.tx.unwrap();
 
     // The base fee jumps a thousandfold: the anchor no longer fits a block.
     rpc(
@@ -306,7 +304,7 @@ async fn a_stuck_anchor_is_replaced_with_higher_fees() {
     )
     .await;
     rpc(&chain.url, "evm_mine", json!([])).await;
-    let receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first.hash])).await;
+    let receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first_hash])).await;
     assert!(receipt.is_null(), "the first anchor is stuck: {receipt}");
 
     interval_mining(&chain.url, 1).await;
@@ -319,10 +317,10 @@ async fn a_stuck_anchor_is_replaced_with_higher_fees() {
     );
     assert!(txs[1].0.fees.max_fee > txs[0].0.fees.max_fee);
     assert!(
-        proofs.iter().all(|p| p.tx != Some(first.hash)),
+        proofs.iter().all(|p| p.tx != Some(first_hash)),
         "a replacement was mined"
     );
-    let first_receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first.hash])).await;
+    let first_receipt = rpc(&chain.url, "eth_getTransactionReceipt", json!([first_hash])).await;
     assert!(
         first_receipt.is_null(),
         "the replaced anchor is never mined"
