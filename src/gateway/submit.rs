@@ -160,8 +160,7 @@ pub(super) async fn submit(
             format!("a request holds 1 to {max} posts, not {}", posts.len()),
         ));
     }
-    let at = |i: usize| many.then_some(i);
-    let result = accept(&gw, posts, &at).await;
+    let result = accept(&gw, posts, many).await;
     let outcome = if result.is_ok() {
         "accepted"
     } else {
@@ -177,21 +176,20 @@ pub(super) async fn submit(
 async fn accept(
     gw: &Arc<Shared>,
     posts: Vec<PostRequest>,
-    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+    many: bool,
 ) -> Result<Vec<B256>, ApiError> {
+    // Errors name the post (`post 3: ...`) when the request held many.
+    let at = move |i: usize| many.then_some(i);
     let now = now_ms() / 1000;
     let earliest_deadline = now + gw.config.min_deadline_margin.as_secs();
     let domain = gw.domain.clone();
     // Shape, size, digest, deadline and signature: no I/O, on every core.
-    let checked: Vec<Checked> = tokio::task::spawn_blocking({
-        let at_list: Vec<Option<usize>> = (0..posts.len()).map(at).collect();
-        move || {
-            posts
-                .into_par_iter()
-                .zip(at_list)
-                .map(|(p, at)| check(p, at, now, earliest_deadline, &domain))
-                .collect::<Result<Vec<_>, _>>()
-        }
+    let checked: Vec<Checked> = tokio::task::spawn_blocking(move || {
+        posts
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, p)| check(p, at(i), now, earliest_deadline, &domain))
+            .collect::<Result<Vec<_>, _>>()
     })
     .await
     .map_err(|e| ApiError::internal("signature check", e))??;
@@ -329,7 +327,7 @@ fn check(
 async fn check_registered(
     gw: &Arc<Shared>,
     checked: &[Checked],
-    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+    at: impl Fn(usize) -> Option<usize>,
 ) -> Result<(), ApiError> {
     let mut wanted: Vec<Address> = Vec::new();
     {
@@ -397,7 +395,7 @@ fn recipient_address(to: B256) -> Option<Address> {
 async fn check_envelopes(
     gw: &Arc<Shared>,
     checked: &[Checked],
-    at: &(dyn Fn(usize) -> Option<usize> + Sync),
+    at: impl Fn(usize) -> Option<usize>,
 ) -> Result<(), ApiError> {
     let wanted: Vec<(usize, B256)> = checked
         .iter()
