@@ -370,7 +370,7 @@ async fn main() {
     // delivery, one Kubo call per block: report how far behind it is.
     let unchecked = |limit| {
         let indexed = indexed.clone();
-        async move { indexed.content_tasks(limit, false).await.unwrap().len() }
+        async move { indexed.content_tasks(limit, 0).await.unwrap().len() }
     };
     let behind = unchecked(1_000_000).await;
     let checked_start = Instant::now();

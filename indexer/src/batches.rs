@@ -8,8 +8,16 @@
 //! timestamp, and its (from, nonce) was never delivered before. Every other
 //! post is recorded invalid with its reason; one bad post never holds back
 //! the rest. A manifest no store has (or whose bytes do not hash to the
-//! anchor) is recorded `missing` and tried again; one that can never match
-//! (bad format, root or count) is `rejected`.
+//! anchor) is recorded `missing` and tried again on its own [`Backoff`]
+//! schedule; one that can never match (bad format, root or count) is
+//! `rejected`.
+//!
+//! `anchorBatch` is permissionless, so anyone can anchor manifests that
+//! exist nowhere. The check therefore runs in its own task, beside
+//! ingestion: confirmations never wait on the block store. Lookups are
+//! local to the node's own store (never a network search), and a forged
+//! manifest costs its signature checks once and at most
+//! [`INVALID_POSTS_KEPT`](crate::store::INVALID_POSTS_KEPT) rows.
 //!
 //! Valid posts then follow the same path as direct posts: they take the
 //! batch's chain status, are confirmed and pushed with it, and a reorg
@@ -18,18 +26,24 @@
 //! Signatures are recovered on every core (rayon): recovery is the costly
 //! step, and a batch holds thousands of posts.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy::{primitives::B256, sol_types::Eip712Domain};
 use cairn_contracts::manifest::{self, SignedPost};
 use rayon::prelude::*;
 
+use tokio::sync::{watch, Notify};
+
 use crate::{
     content::{classify, BlockSource},
-    ingest::{cid_for_digest, ChainSource},
+    ingest::{announce, cid_for_digest, ChainSource},
+    retry::{now_ms, Backoff},
     store::{BatchOutcome, BatchTask, ContentStatus, InvalidPost, NewMessage, Resolution, Store},
     IndexerError,
 };
+
+/// Batches checked per round.
+const ROUND: u32 = 64;
 
 /// A post's verdict before the store lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,38 +96,91 @@ fn lower(a: alloy::primitives::Address) -> String {
     a.to_string().to_lowercase()
 }
 
-/// Checks the manifests of unresolved batches (and, with `retry_missing`,
-/// missing ones) and records each outcome. Returns how many it resolved.
-pub(crate) async fn resolve(
-    store: &Arc<dyn Store>,
-    blocks: &Arc<dyn BlockSource>,
-    source: &ChainSource,
-    domain: &Eip712Domain,
-    retry_missing: bool,
-) -> Result<usize, IndexerError> {
-    let tasks = store.batch_tasks(16, retry_missing).await?;
-    let mut resolved = 0;
-    for task in tasks {
-        let outcome = check(store, blocks, source, domain, &task).await?;
-        tracing::info!(
-            batch = task.anchor.batch_id,
-            block = task.anchor.block_number,
-            resolution = outcome.resolution.as_str(),
-            delivered = outcome.messages.len(),
-            invalid = outcome.invalid.len(),
-            reason = outcome.reason.as_deref().unwrap_or(""),
-            "batch checked"
-        );
-        metrics::counter!("cairn_indexer_batches_total", "resolution" => outcome.resolution.as_str())
-            .increment(1);
-        metrics::counter!("cairn_indexer_batched_posts_total", "result" => "delivered")
-            .increment(outcome.messages.len() as u64);
-        metrics::counter!("cairn_indexer_batched_posts_total", "result" => "invalid")
-            .increment(outcome.invalid.len() as u64);
-        store.resolve_batch(task.row, &outcome).await?;
-        resolved += usize::from(outcome.resolution != Resolution::Missing);
+/// Checks batch manifests beside ingestion.
+#[derive(Debug)]
+pub struct Resolver {
+    /// The indexer's store.
+    pub store: Arc<dyn Store>,
+    /// Where manifests are fetched (locally).
+    pub blocks: Arc<dyn BlockSource>,
+    /// For block timestamps the log did not carry.
+    pub source: ChainSource,
+    /// The contract's EIP-712 domain.
+    pub domain: Eip712Domain,
+    /// Retry schedule of missing manifests.
+    pub missing: Backoff,
+    /// Announces new stream events.
+    pub events: watch::Sender<u64>,
+    /// Woken by ingestion when new anchors arrive.
+    pub wake: Arc<Notify>,
+    /// The longest wait between rounds.
+    pub interval: Duration,
+}
+
+impl Resolver {
+    /// Runs until `shutdown` resolves; failures are logged and retried.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut failures = 0u32;
+        loop {
+            let pause = match self.round().await {
+                Ok(n) if n == ROUND as usize => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    self.interval
+                }
+                Err(err) => {
+                    failures += 1;
+                    tracing::error!(%err, "batch check failed; retrying");
+                    Duration::from_millis(200 * 2u64.pow(failures.min(5)))
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
     }
-    Ok(resolved)
+
+    /// Checks one round of due batches and records each outcome; returns
+    /// how many it took.
+    pub async fn round(&self) -> Result<usize, IndexerError> {
+        let tasks = self.store.batch_tasks(ROUND, now_ms()).await?;
+        let taken = tasks.len();
+        let mut delivered = false;
+        for task in tasks {
+            let mut outcome =
+                check(&self.store, &self.blocks, &self.source, &self.domain, &task).await?;
+            if outcome.resolution == Resolution::Missing {
+                outcome.retry_at = self.missing.next_at(now_ms(), task.attempts);
+            }
+            tracing::info!(
+                batch = task.anchor.batch_id,
+                block = task.anchor.block_number,
+                resolution = outcome.resolution.as_str(),
+                delivered = outcome.messages.len(),
+                invalid = outcome.invalid.len(),
+                reason = outcome.reason.as_deref().unwrap_or(""),
+                "batch checked"
+            );
+            metrics::counter!("cairn_indexer_batches_total", "resolution" => outcome.resolution.as_str())
+                .increment(1);
+            metrics::counter!("cairn_indexer_batched_posts_total", "result" => "delivered")
+                .increment(outcome.messages.len() as u64);
+            metrics::counter!("cairn_indexer_batched_posts_total", "result" => "invalid")
+                .increment(outcome.invalid.len() as u64);
+            delivered |= !outcome.messages.is_empty();
+            self.store.resolve_batch(task.row, &outcome).await?;
+        }
+        if delivered {
+            announce(&self.store, &self.events).await?;
+        }
+        Ok(taken)
+    }
 }
 
 async fn check(
@@ -129,6 +196,7 @@ async fn check(
         reason: Some(reason),
         messages: Vec::new(),
         invalid: Vec::new(),
+        retry_at: 0,
     };
     let (Ok(digest), Ok(root)) = (a.manifest_digest.parse::<B256>(), a.root.parse::<B256>()) else {
         return Ok(outcome(
@@ -196,6 +264,7 @@ async fn check(
         reason: None,
         messages: Vec::new(),
         invalid: Vec::new(),
+        retry_at: 0,
     };
     for (item, (p, verdict)) in checked.into_iter().enumerate() {
         let from = lower(p.post.from);

@@ -3,7 +3,8 @@
 //! For every message the checker fetches the block named by its digest from a
 //! [`BlockSource`] and re-hashes it. `verified` means the bytes hash to the
 //! anchored digest; `tampered` means they do not (they are never shown as
-//! valid); `missing` means no store had it, and it is tried again later.
+//! valid); `missing` means no store had it, and it is tried again on its own
+//! [`Backoff`] schedule.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,7 +12,10 @@ use alloy::primitives::B256;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::store::{ContentStatus, ContentTask, Store};
+use crate::{
+    retry::{now_ms, Backoff},
+    store::{ContentCheck, ContentStatus, ContentTask, Store},
+};
 
 /// Where the checker fetches blocks. `cairn` implements it over its
 /// `BlobStore`; the checker does its own hashing, so a source cannot vouch
@@ -53,37 +57,31 @@ pub async fn run(
     source: Arc<dyn BlockSource>,
     interval: Duration,
     rate: u32,
+    missing: Backoff,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut round = 0u64;
     loop {
-        // Missing blocks may arrive later (a slow pin, a late upload): retry them every 10th round.
-        let retry_missing = round % 10 == 0;
-        round += 1;
         let started = std::time::Instant::now();
-        let checked = match store.content_tasks(ROUND, retry_missing).await {
-            Ok(tasks) => check_all(&store, &source, tasks).await,
+        let checked = match store.content_tasks(ROUND, now_ms()).await {
+            Ok(tasks) => check_all(&store, &source, tasks, missing).await,
             Err(err) => {
                 tracing::error!(%err, "content check could not read its tasks");
                 0
             }
         };
-        // Blocks were found, so more may be waiting: go on after a pause that
+        // Work was found, so more may be waiting: go on after a pause that
         // holds the rate to `rate` blocks a second. Rounds that find nothing
-        // new wait `interval` (missing blocks never count).
-        if checked > 0 {
+        // wait `interval`.
+        let pause = if checked > 0 {
             let budget = Duration::from_secs_f64(checked as f64 / f64::from(rate));
-            let pause = budget.saturating_sub(started.elapsed());
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(pause) => {}
-            }
-            continue;
-        }
+            budget.saturating_sub(started.elapsed())
+        } else {
+            interval
+        };
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
@@ -92,11 +90,12 @@ async fn check_all(
     store: &Arc<dyn Store>,
     source: &Arc<dyn BlockSource>,
     tasks: Vec<ContentTask>,
+    missing: Backoff,
 ) -> usize {
-    let tasks: Vec<(i64, B256)> = tasks
+    let tasks: Vec<(i64, u32, B256)> = tasks
         .into_iter()
         .filter_map(|task| match task.digest.parse::<B256>() {
-            Ok(digest) => Some((task.row, digest)),
+            Ok(digest) => Some((task.row, task.attempts, digest)),
             Err(_) => {
                 tracing::error!(
                     row = task.row,
@@ -107,7 +106,7 @@ async fn check_all(
             }
         })
         .collect();
-    let digests: Vec<B256> = tasks.iter().map(|(_, d)| *d).collect();
+    let digests: Vec<B256> = tasks.iter().map(|(_, _, d)| *d).collect();
     // One call for the round: a store that reads many blocks at once (Kubo)
     // does it in one round trip.
     let found = match source.fetch_many(&digests).await {
@@ -117,25 +116,27 @@ async fn check_all(
             return 0;
         }
     };
-    let results: Vec<(i64, ContentStatus)> = tasks
+    let now = now_ms();
+    let results: Vec<ContentCheck> = tasks
         .iter()
         .zip(found)
-        .map(|((row, digest), bytes)| {
+        .map(|((row, attempts, digest), bytes)| {
             let status = classify(*digest, bytes.as_deref());
             if status == ContentStatus::Tampered {
                 tracing::warn!(%digest, row, "block does not match its anchored digest");
             }
             metrics::counter!("cairn_content_checks_total", "result" => status.as_str())
                 .increment(1);
-            (*row, status)
+            ContentCheck {
+                row: *row,
+                status,
+                retry_at: missing.next_at(now, *attempts),
+            }
         })
         .collect();
     // One transaction for the whole round, not one per row.
     match store.set_content(&results).await {
-        Ok(()) => results
-            .iter()
-            .filter(|(_, s)| *s != ContentStatus::Missing)
-            .count(),
+        Ok(()) => results.len(),
         Err(err) => {
             tracing::error!(%err, "could not record content checks");
             0

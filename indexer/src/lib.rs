@@ -18,6 +18,7 @@ pub mod api;
 pub mod batches;
 pub mod content;
 pub mod ingest;
+pub mod retry;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -69,11 +70,14 @@ pub struct IndexerConfig {
     /// beside delivery, not on its path: under a burst it falls behind and
     /// catches up afterwards instead of taking CPU from confirmations.
     pub content_check_rate: u32,
+    /// When to look again for manifests and blocks no store had.
+    pub missing_retry: retry::Backoff,
 }
 
 impl IndexerConfig {
     /// Defaults for `contract` at `rpc_url`: K = 2, 2,000-block ranges, a
-    /// 64-block window, 250 ms polling, content checks at up to 2,000 blocks/s.
+    /// 64-block window, 250 ms polling, content checks at up to 2,000 blocks/s,
+    /// missing blocks retried after 2 s, doubling to 5 minutes.
     pub fn new(rpc_url: impl Into<String>, contract: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -85,6 +89,7 @@ impl IndexerConfig {
             poll_interval: Duration::from_millis(250),
             ws_url: None,
             content_check_rate: 2_000,
+            missing_retry: retry::Backoff::default(),
         }
     }
 }
@@ -100,37 +105,46 @@ pub struct Running {
     pub progress: watch::Receiver<ingest::Progress>,
 }
 
-/// Starts ingestion and content checks as background tasks that stop when
-/// `shutdown` is cancelled.
+/// Starts ingestion, batch checks and content checks as background tasks
+/// that stop when `shutdown` is cancelled. They share nothing but the store:
+/// a slow block store delays batch delivery and content checks, never
+/// confirmations.
 pub async fn spawn(
     config: IndexerConfig,
     store: Arc<dyn store::Store>,
     blocks: Arc<dyn content::BlockSource>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Running, IndexerError> {
-    let config_rate = config.content_check_rate.max(1);
     let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
+    let domain = contracts::eip712::domain(source.chain_id().await?, source.contract());
     let (events_tx, events) = watch::channel(store.last_event_seq().await?);
     let (progress_tx, progress) = watch::channel(ingest::Progress::default());
-    let ingester = ingest::Ingester::new(
-        source,
-        store.clone(),
-        blocks.clone(),
-        config,
-        events_tx,
-        progress_tx,
-    )
-    .await?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let resolver = batches::Resolver {
+        store: store.clone(),
+        blocks: blocks.clone(),
+        source: source.clone(),
+        domain,
+        missing: config.missing_retry,
+        events: events_tx.clone(),
+        wake: wake.clone(),
+        interval: config.poll_interval,
+    };
+    let (rate, missing) = (config.content_check_rate.max(1), config.missing_retry);
+    let ingester =
+        ingest::Ingester::new(source, store.clone(), wake, config, events_tx, progress_tx).await?;
     let stop = shutdown.clone();
     tokio::spawn(async move { ingester.run(stop.cancelled_owned()).await });
+    let stop = shutdown.clone();
+    tokio::spawn(async move { resolver.run(stop.cancelled_owned()).await });
     let checker_store = store.clone();
-    let rate = config_rate;
     tokio::spawn(async move {
         content::run(
             checker_store,
             blocks,
             Duration::from_millis(500),
             rate,
+            missing,
             shutdown.cancelled_owned(),
         )
         .await

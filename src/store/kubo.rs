@@ -6,6 +6,12 @@
 //! against the locally computed CID, and a daemon that stored something else
 //! is an error. Every block is pinned, so it survives garbage collection.
 //!
+//! Reads are local-only (`offline=true`) with a short timeout. Cairn's
+//! blocks are put into this node (or its cluster) by whoever sent them, and
+//! the digests it looks up come from permissionless anchors and public HTTP
+//! requests: a network search for each would let anyone make the node hunt
+//! for blocks that exist nowhere, for a minute each.
+//!
 //! Pinning is Kubo's slow step: about 1 ms per pin, whatever the block. So
 //! [`BlobStore::put_many`] stores its blocks unpinned and then pins them all
 //! with one recursive pin on a small dag-cbor list that links them
@@ -17,6 +23,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::{check_size, cid, not_found_as_none, BlobStore, Cid, StoreError};
+
+/// How long a local read of one block may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client for one Kubo RPC endpoint.
 #[derive(Debug, Clone)]
@@ -61,6 +70,9 @@ impl KuboStore {
             .http
             .post(format!("{}/api/v0/{operation}", self.api))
             .query(query);
+        if operation == "block/get" {
+            request = request.timeout(READ_TIMEOUT);
+        }
         if !files.is_empty() {
             let form = files
                 .into_iter()
@@ -218,7 +230,11 @@ impl BlobStore for KuboStore {
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         cid::digest_of(cid)?;
         match self
-            .call("block/get", &[("arg", cid.to_string())], Vec::new())
+            .call(
+                "block/get",
+                &[("arg", cid.to_string()), ("offline", "true".to_string())],
+                Vec::new(),
+            )
             .await
         {
             Ok(response) => response
@@ -244,7 +260,11 @@ impl BlobStore for KuboStore {
         let exported = match self
             .call(
                 "dag/export",
-                &[("arg", root), ("progress", "false".to_string())],
+                &[
+                    ("arg", root),
+                    ("progress", "false".to_string()),
+                    ("offline", "true".to_string()),
+                ],
                 Vec::new(),
             )
             .await

@@ -78,6 +78,16 @@ impl Chain {
     /// signature, paid for by the deployer) with Anvil automining, then
     /// switches Anvil to a block every `block_secs` seconds (0: keeps automining).
     pub(crate) async fn start(users: usize, anvil: Anvil, block_secs: u64) -> Self {
+        Self::start_with(users, anvil, block_secs, Kubo::start().await).await
+    }
+
+    /// [`start`](Self::start) with a Kubo of the caller's.
+    pub(crate) async fn start_with(
+        users: usize,
+        anvil: Anvil,
+        block_secs: u64,
+        kubo: Kubo,
+    ) -> Self {
         let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
             .await
             .unwrap();
@@ -103,7 +113,6 @@ impl Chain {
         if block_secs > 0 {
             interval_mining(&anvil.url, block_secs).await;
         }
-        let kubo = Kubo::start().await;
         let store: Arc<dyn BlobStore> = Arc::new(KuboStore::new(&kubo.api_url));
         Self {
             url: anvil.url.clone(),

@@ -135,7 +135,18 @@ pub(crate) struct Kubo {
 }
 
 impl Kubo {
+    /// Offline: it never looks for blocks beyond its own repo.
     pub(crate) async fn start() -> Self {
+        Self::start_in_mode(true).await
+    }
+
+    /// Online with no peers (the test profile has no bootstrap list): a read
+    /// that is allowed to search the network waits for a block that never comes.
+    pub(crate) async fn start_online() -> Self {
+        Self::start_in_mode(false).await
+    }
+
+    async fn start_in_mode(offline: bool) -> Self {
         let repo = tempfile::tempdir().unwrap();
         let ipfs = tool("tools/bin/ipfs");
         let status = Command::new(&ipfs)
@@ -148,7 +159,8 @@ impl Kubo {
         let (api_port, gateway_port) = (free_port(), free_port());
         set_addresses(repo.path(), api_port, gateway_port);
         let child = Command::new(&ipfs)
-            .args(["daemon", "--offline"])
+            .arg("daemon")
+            .args(offline.then_some("--offline"))
             .env("IPFS_PATH", repo.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -15,6 +15,7 @@ mod gateway;
 mod gateway_faults;
 mod gateway_stack;
 mod harness;
+mod hostile_batches;
 mod read_api;
 mod read_path;
 mod reorg;

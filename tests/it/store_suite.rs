@@ -4,8 +4,8 @@ use alloy::primitives::B256;
 use cairn_indexer::{
     ingest::BlockRef,
     store::{
-        ContentStatus, EventKind, IngestBatch, ListCursor, NewMessage, RowStatus, Store,
-        StreamCursor,
+        ContentCheck, ContentStatus, EventKind, IngestBatch, ListCursor, NewMessage, RowStatus,
+        Store, StreamCursor,
     },
 };
 
@@ -193,19 +193,43 @@ async fn contract(postgres: bool) {
         .unwrap()
         .is_none());
 
-    // Content tasks.
-    let tasks = store.content_tasks(100, false).await.unwrap();
+    // Content tasks: a missing block waits for its retry time, and retries
+    // take turns by due time, so old missing rows cannot starve the rest.
+    let check = |row, status, retry_at| ContentCheck {
+        row,
+        status,
+        retry_at,
+    };
+    let tasks = store.content_tasks(100, 1_000).await.unwrap();
     assert_eq!(tasks.len(), 4);
+    let rows: Vec<i64> = tasks.iter().map(|t| t.row).collect();
     store
-        .set_content(&[(tasks[0].row, ContentStatus::Missing)])
+        .set_content(&[
+            check(rows[0], ContentStatus::Missing, 6_000),
+            check(rows[1], ContentStatus::Missing, 5_000),
+            check(rows[2], ContentStatus::Verified, 0),
+        ])
         .await
         .unwrap();
+    let due = |now| async move {
+        let tasks = store.content_tasks(4, now).await.unwrap();
+        tasks
+            .iter()
+            .map(|t| (t.row, t.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(due(1_000).await, [(rows[3], 0)]);
+    assert_eq!(
+        due(7_000).await,
+        [(rows[1], 1), (rows[0], 1), (rows[3], 0)],
+        "the longest due first"
+    );
     store
-        .set_content(&[(tasks[1].row, ContentStatus::Verified)])
+        .set_content(&[check(rows[1], ContentStatus::Missing, 9_000)])
         .await
         .unwrap();
-    assert_eq!(store.content_tasks(100, false).await.unwrap().len(), 2);
-    assert_eq!(store.content_tasks(100, true).await.unwrap().len(), 3);
+    assert_eq!(due(7_000).await, [(rows[0], 1), (rows[3], 0)]);
+    assert_eq!(due(9_000).await, [(rows[0], 1), (rows[1], 2), (rows[3], 0)]);
 }
 
 #[tokio::test]

@@ -16,28 +16,18 @@ mod ranges;
 mod source;
 mod window;
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use alloy::sol_types::Eip712Domain;
-
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 pub use decode::cid_for_digest;
 pub use source::ChainSource;
 pub use window::{BlockRef, Continuity, ReorgWindow};
 
 use crate::{
-    content::BlockSource,
     store::{IngestBatch, Store},
     IndexerConfig, IndexerError,
 };
-
-/// How often batches whose manifest no store had are tried again.
-const MISSING_MANIFEST_RETRY: Duration = Duration::from_secs(5);
 
 /// How far ingestion has come, for progress bars and `/healthz`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,9 +56,8 @@ enum Step {
 pub struct Ingester {
     source: ChainSource,
     store: Arc<dyn Store>,
-    blocks: Arc<dyn BlockSource>,
-    domain: Eip712Domain,
-    last_missing_retry: Instant,
+    /// Wakes the batch check when new anchors are stored.
+    batches_wake: Arc<Notify>,
     config: IndexerConfig,
     window: ReorgWindow,
     checkpoint: Option<BlockRef>,
@@ -81,7 +70,7 @@ impl Ingester {
     pub async fn new(
         source: ChainSource,
         store: Arc<dyn Store>,
-        blocks: Arc<dyn BlockSource>,
+        batches_wake: Arc<Notify>,
         config: IndexerConfig,
         events: watch::Sender<u64>,
         progress: watch::Sender<Progress>,
@@ -95,13 +84,10 @@ impl Ingester {
             p.start = config.start_block;
             p.indexed = checkpoint.map(|c| c.number);
         });
-        let domain = cairn_contracts::eip712::domain(source.chain_id().await?, source.contract());
         Ok(Self {
             source,
             store,
-            blocks,
-            domain,
-            last_missing_retry: Instant::now(),
+            batches_wake,
             config,
             window,
             checkpoint,
@@ -123,9 +109,6 @@ impl Ingester {
         let mut heads = HeadWatcher::new(ws_url.as_deref(), self.config.poll_interval).await;
         let mut failures = 0u32;
         loop {
-            if let Err(err) = self.resolve_batches().await {
-                tracing::error!(%err, "batch check failed; retrying");
-            }
             let wait = match self.step().await {
                 Ok(Step::Ingested(_) | Step::RolledBack(_)) => {
                     failures = 0;
@@ -193,7 +176,7 @@ impl Ingester {
             keys,
             batches,
         } = decode::decode_logs(&logs);
-        let count = messages.len();
+        let (count, anchors) = (messages.len(), batches.len());
         let batch = IngestBatch {
             messages,
             keys,
@@ -210,29 +193,11 @@ impl Ingester {
             .send_modify(|p| p.indexed = Some(block.number));
         metrics::gauge!("cairn_indexer_block").set(block.number as f64);
         metrics::counter!("cairn_indexer_messages_total").increment(count as u64);
-        self.announce().await?;
+        announce(&self.store, &self.events).await?;
+        if anchors > 0 {
+            self.batches_wake.notify_one();
+        }
         Ok(Step::Ingested(block.number))
-    }
-
-    /// Checks the manifests of new batch anchors, and every few seconds
-    /// retries those whose manifest was missing; announces what it pushed.
-    async fn resolve_batches(&mut self) -> Result<(), IndexerError> {
-        let retry_missing = self.last_missing_retry.elapsed() >= MISSING_MANIFEST_RETRY;
-        if retry_missing {
-            self.last_missing_retry = Instant::now();
-        }
-        let resolved = crate::batches::resolve(
-            &self.store,
-            &self.blocks,
-            &self.source,
-            &self.domain,
-            retry_missing,
-        )
-        .await?;
-        if resolved > 0 {
-            self.announce().await?;
-        }
-        Ok(())
     }
 
     /// Finds the fork point, rolls the store back to it and retracts.
@@ -273,20 +238,24 @@ impl Ingester {
         );
         metrics::counter!("cairn_indexer_reorgs_total").increment(1);
         metrics::counter!("cairn_indexer_retracted_total").increment(retracted);
-        self.announce().await?;
+        announce(&self.store, &self.events).await?;
         Ok(fork.number)
     }
+}
 
-    /// Tells stream subscribers the newest event seq.
-    async fn announce(&self) -> Result<(), IndexerError> {
-        let seq = self.store.last_event_seq().await?;
-        self.events.send_if_modified(|current| {
-            let changed = *current != seq;
-            *current = seq;
-            changed
-        });
-        Ok(())
-    }
+/// Tells stream subscribers the newest event seq. Ingestion and the batch
+/// check both append events, so the announced seq only ever grows.
+pub(crate) async fn announce(
+    store: &Arc<dyn Store>,
+    events: &watch::Sender<u64>,
+) -> Result<(), IndexerError> {
+    let seq = store.last_event_seq().await?;
+    events.send_if_modified(|current| {
+        let newer = seq > *current;
+        *current = (*current).max(seq);
+        newer
+    });
+    Ok(())
 }
 
 /// Waits for the next head: by `newHeads` subscription on a WebSocket

@@ -11,7 +11,7 @@ mod cursor;
 mod model;
 mod sql;
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
@@ -106,15 +106,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The newest event's seq (0 when none).
     async fn last_event_seq(&self) -> Result<u64>;
 
-    /// Messages whose content is unchecked (and, with `retry_missing`, missing).
-    async fn content_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<ContentTask>>;
+    /// Up to `limit` messages (not retracted) whose content to check: those
+    /// found missing whose retry time is at or before `now_ms`, longest due
+    /// first, then unchecked ones, oldest first. Retries take at least a
+    /// quarter of the round when both wait, and every missing row gets its
+    /// turn: a retry moves it to the back.
+    async fn content_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<ContentTask>>;
 
-    /// Records content check results (row, status), in one transaction.
-    async fn set_content(&self, results: &[(i64, ContentStatus)]) -> Result<()>;
+    /// Records content check results in one transaction; a missing block
+    /// counts an attempt and is due again at its `retry_at`.
+    async fn set_content(&self, results: &[ContentCheck]) -> Result<()>;
 
-    /// Batch anchors not retracted whose manifest is unresolved (and, with
-    /// `retry_missing`, missing), oldest first.
-    async fn batch_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<BatchTask>>;
+    /// Up to `limit` batch anchors (not retracted) to check, in the same
+    /// fair order as [`content_tasks`](Self::content_tasks): missing
+    /// manifests due at `now_ms`, then unresolved anchors, oldest first.
+    async fn batch_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<BatchTask>>;
 
     /// Which of `owners` had a key registration (not retracted) at or below `upto_block`.
     async fn registered(&self, owners: &[String], upto_block: u64) -> Result<HashSet<String>>;
@@ -125,19 +131,64 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Records a batch's manifest check in one transaction: valid posts are
     /// inserted with the batch's chain status (and pushed at once if it is
     /// already confirmed), invalid ones recorded. A batch retracted or
-    /// rolled back meanwhile is left alone.
+    /// rolled back meanwhile is left alone. A missing manifest is due again
+    /// at the outcome's `retry_at`. Only the first [`INVALID_POSTS_KEPT`]
+    /// invalid posts are written; all are counted.
     async fn resolve_batch(&self, row: i64, outcome: &BatchOutcome) -> Result<()>;
 
     /// One batch anchor, with its invalid posts.
     async fn batch(&self, block_hash: &str, log_index: u64) -> Result<Option<BatchRecord>>;
 }
 
-/// Opens (and migrates) the store at `url`: `sqlite://<path>` or `postgres://...`.
+/// Invalid posts recorded per batch, with reasons; the rest are only
+/// counted. A forged manifest of thousands of posts costs its anchorer gas,
+/// and must not cost the node thousands of rows.
+pub const INVALID_POSTS_KEPT: usize = 256;
+
+/// A store's connection pool.
+///
+/// Ingestion and the read API each get their own pool on the same
+/// database, so that no number of API queries can take the connections
+/// that confirmations need; an API caller that finds its pool busy gets a
+/// quick 503 instead of waiting in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Connections held at most.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+    /// SQLite's page cache per connection, in KiB.
+    pub sqlite_cache_kib: u32,
+}
+
+impl PoolConfig {
+    /// Ingestion, batch and content checks: 10 connections, a 10 s wait,
+    /// 64 MiB of SQLite cache each (ingestion writes thousands of rows a second).
+    pub const INGEST: Self = Self {
+        max_connections: 10,
+        acquire_timeout: Duration::from_secs(10),
+        sqlite_cache_kib: 64 * 1024,
+    };
+    /// The read API: 8 connections, a 2 s wait, 8 MiB of SQLite cache each.
+    pub const API: Self = Self {
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(2),
+        sqlite_cache_kib: 8 * 1024,
+    };
+}
+
+/// Opens (and migrates) the store at `url` with the ingestion pool:
+/// `sqlite://<path>` or `postgres://...`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, PoolConfig::INGEST).await
+}
+
+/// Opens (and migrates) the store at `url` with the given pool.
+pub async fn open_with(url: &str, pool: PoolConfig) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open(url, pool).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PostgresStore::open(url).await?))
+        Ok(Arc::new(PostgresStore::open(url, pool).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

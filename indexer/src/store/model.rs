@@ -244,6 +244,19 @@ pub struct ContentTask {
     pub row: i64,
     /// The anchored digest.
     pub digest: String,
+    /// Checks that found the block missing so far.
+    pub attempts: u32,
+}
+
+/// One content check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentCheck {
+    /// Row id.
+    pub row: i64,
+    /// What the check found.
+    pub status: ContentStatus,
+    /// For a missing block: when to look again (unix ms).
+    pub retry_at: u64,
 }
 
 /// A `BatchAnchored` log, decoded, ready to store.
@@ -295,6 +308,8 @@ pub struct BatchTask {
     pub row: i64,
     /// The anchor as decoded.
     pub anchor: NewBatch,
+    /// Manifest fetch attempts so far.
+    pub attempts: u32,
 }
 
 /// A post a batch listed that must not be delivered.
@@ -325,8 +340,11 @@ pub struct BatchOutcome {
     pub reason: Option<String>,
     /// Valid posts, delivered with the batch's chain status.
     pub messages: Vec<NewMessage>,
-    /// Invalid posts, recorded.
+    /// Invalid posts; the store keeps the first
+    /// [`INVALID_POSTS_KEPT`](crate::store::INVALID_POSTS_KEPT) and counts the rest.
     pub invalid: Vec<InvalidPost>,
+    /// For a missing manifest: when to look again (unix ms).
+    pub retry_at: u64,
 }
 
 /// A batch anchor as the API serves it.
@@ -361,6 +379,9 @@ pub struct BatchRecord {
     pub delivered: u64,
     /// Manifest fetch attempts so far.
     pub attempts: u64,
-    /// Posts recorded invalid.
+    /// Posts the manifest listed that are invalid.
+    pub invalid_count: u64,
+    /// The first of them, with their reasons (at most
+    /// [`INVALID_POSTS_KEPT`](crate::store::INVALID_POSTS_KEPT)).
     pub invalid: Vec<InvalidPost>,
 }

@@ -16,7 +16,7 @@ use sqlx::{
 use super::{
     cursor::{ListCursor, StreamCursor},
     model::*,
-    Result, Store, StoreError,
+    PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
 use crate::ingest::BlockRef;
 
@@ -24,7 +24,7 @@ use crate::ingest::BlockRef;
 const INSERT_CHUNK: usize = 1000;
 
 const MESSAGE_COLUMNS: &str = "id, block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status, content";
-const BATCH_COLUMNS: &str = "id, block_number, block_hash, log_index, tx_hash, block_time, relayer, root, manifest_digest, count, batch_id";
+const BATCH_COLUMNS: &str = "id, block_number, block_hash, log_index, tx_hash, block_time, relayer, root, manifest_digest, count, batch_id, attempts";
 
 const CONFIRM_EVENTS: &str = "INSERT INTO events (kind, message_id, recipient) \
      SELECT 'message', id, recipient FROM messages \
@@ -35,6 +35,19 @@ const CONFIRM_KEYS: &str =
     "UPDATE keys SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
 const CONFIRM_BATCHES: &str =
     "UPDATE batches SET status = 'confirmed' WHERE status = 'pending' AND block_number <= $1";
+
+/// Confirmation, batches first. Batch resolution runs beside ingestion and
+/// starts by locking its batch row; taking the same row lock first here
+/// means that on PostgreSQL either the resolution commits before the
+/// statements below take their snapshots (so its posts are confirmed and
+/// pushed with the batch), or it waits and then sees the batch confirmed
+/// (and pushes them itself). Rollback takes the same order.
+const CONFIRM_STATEMENTS: [&str; 4] = [
+    CONFIRM_BATCHES,
+    CONFIRM_EVENTS,
+    CONFIRM_MESSAGES,
+    CONFIRM_KEYS,
+];
 
 const ROLLBACK_PENDING_MESSAGES: &str =
     "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
@@ -177,6 +190,14 @@ fn after_bounds(after: Option<ListCursor>) -> (i64, i64, i64) {
     })
 }
 
+/// How many new rows a round of `limit` takes when `due` retries wait:
+/// retries get at least a quarter of the round, and all of what new rows
+/// leave; new rows get the rest.
+fn fresh_share(limit: u32, due: usize) -> i64 {
+    let due_share = due.min(limit.div_ceil(4) as usize);
+    i64::from(limit) - due_share as i64
+}
+
 #[derive(sqlx::FromRow)]
 struct BatchRow {
     id: i64,
@@ -190,6 +211,7 @@ struct BatchRow {
     manifest_digest: String,
     count: i64,
     batch_id: i64,
+    attempts: i64,
 }
 
 impl BatchRow {
@@ -208,6 +230,7 @@ impl BatchRow {
                 count: self.count as u32,
                 batch_id: self.batch_id as u64,
             },
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
         }
     }
 }
@@ -331,7 +354,7 @@ macro_rules! sql_store {
                     sqlx::query(ADVANCE_CHECKPOINT).bind(cp.number as i64).bind(cp.hash.to_string()).execute(&mut *tx).await?;
                 }
                 if let Some(upto) = batch.confirm_upto {
-                    for statement in [CONFIRM_EVENTS, CONFIRM_MESSAGES, CONFIRM_KEYS, CONFIRM_BATCHES] {
+                    for statement in CONFIRM_STATEMENTS {
                         sqlx::query(statement).bind(upto as i64).execute(&mut *tx).await?;
                     }
                 }
@@ -342,11 +365,12 @@ macro_rules! sql_store {
             async fn rollback_to(&self, fork: &BlockRef) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
                 let above = fork.number as i64;
-                for statement in [ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS, ROLLBACK_PENDING_BATCHES] {
+                // Batches first: see CONFIRM_STATEMENTS.
+                for statement in [ROLLBACK_PENDING_BATCHES, RETRACT_BATCHES, ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 let retracted = sqlx::query(RETRACT_EVENTS).bind(above).execute(&mut *tx).await?.rows_affected();
-                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, RETRACT_BATCHES, FORGET_BLOCKS] {
+                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 sqlx::query(SET_CHECKPOINT).bind(above).bind(fork.hash.to_string()).execute(&mut *tx).await?;
@@ -422,30 +446,69 @@ macro_rules! sql_store {
                 Ok(seq.unwrap_or(0) as u64)
             }
 
-            async fn content_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<ContentTask>> {
-                let which = if retry_missing { "content IN ('unchecked', 'missing')" } else { "content = 'unchecked'" };
-                let sql = format!("SELECT id, digest FROM messages WHERE {which} AND status <> 'retracted' ORDER BY id LIMIT $1");
-                let rows: Vec<(i64, String)> = sqlx::query_as(&sql).bind(limit as i64).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(|(row, digest)| ContentTask { row, digest }).collect())
+            async fn content_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<ContentTask>> {
+                let due: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT id, digest, content_attempts FROM messages \
+                     WHERE content = 'missing' AND content_retry_at <= $1 AND status <> 'retracted' \
+                     ORDER BY content_retry_at, id LIMIT $2",
+                )
+                .bind(now_ms as i64)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let fresh: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT id, digest, content_attempts FROM messages \
+                     WHERE content = 'unchecked' AND status <> 'retracted' ORDER BY id LIMIT $1",
+                )
+                .bind(fresh_share(limit, due.len()))
+                .fetch_all(&self.pool)
+                .await?;
+                let due_share = limit as usize - fresh.len();
+                Ok(due
+                    .into_iter()
+                    .take(due_share)
+                    .chain(fresh)
+                    .map(|(row, digest, attempts)| ContentTask { row, digest, attempts: u32::try_from(attempts).unwrap_or(u32::MAX) })
+                    .collect())
             }
 
-            async fn set_content(&self, results: &[(i64, ContentStatus)]) -> Result<()> {
+            async fn set_content(&self, results: &[ContentCheck]) -> Result<()> {
                 if results.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
-                for (row, status) in results {
-                    sqlx::query("UPDATE messages SET content = $1 WHERE id = $2").bind(status.as_str()).bind(*row).execute(&mut *tx).await?;
+                for r in results {
+                    if r.status == ContentStatus::Missing {
+                        sqlx::query(
+                            "UPDATE messages SET content = 'missing', content_attempts = content_attempts + 1, \
+                             content_retry_at = $1 WHERE id = $2",
+                        )
+                        .bind(r.retry_at as i64)
+                        .bind(r.row)
+                        .execute(&mut *tx)
+                        .await?;
+                    } else {
+                        sqlx::query("UPDATE messages SET content = $1 WHERE id = $2").bind(r.status.as_str()).bind(r.row).execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn batch_tasks(&self, limit: u32, retry_missing: bool) -> Result<Vec<BatchTask>> {
-                let which = if retry_missing { "resolution IN ('unresolved', 'missing')" } else { "resolution = 'unresolved'" };
-                let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE {which} AND status <> 'retracted' ORDER BY id LIMIT $1");
-                let rows: Vec<BatchRow> = sqlx::query_as(&sql).bind(limit as i64).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(BatchRow::into_task).collect())
+            async fn batch_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<BatchTask>> {
+                let sql = format!(
+                    "SELECT {BATCH_COLUMNS} FROM batches WHERE resolution = 'missing' AND retry_at <= $1 \
+                     AND status <> 'retracted' ORDER BY retry_at, id LIMIT $2"
+                );
+                let due: Vec<BatchRow> = sqlx::query_as(&sql)
+                    .bind(now_ms as i64)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE resolution = 'unresolved' AND status <> 'retracted' ORDER BY id LIMIT $1");
+                let fresh: Vec<BatchRow> = sqlx::query_as(&sql).bind(fresh_share(limit, due.len())).fetch_all(&self.pool).await?;
+                let due_share = limit as usize - fresh.len();
+                Ok(due.into_iter().take(due_share).chain(fresh).map(BatchRow::into_task).collect())
             }
 
             async fn registered(&self, owners: &[String], upto_block: u64) -> Result<HashSet<String>> {
@@ -507,7 +570,8 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                for chunk in outcome.invalid.chunks(INSERT_CHUNK) {
+                let kept = &outcome.invalid[..outcome.invalid.len().min(INVALID_POSTS_KEPT)];
+                for chunk in kept.chunks(INSERT_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new("INSERT INTO invalid_posts (batch, item, sender, recipient, digest, nonce, reason) ");
                     q.push_values(chunk, |mut b, p| {
                         b.push_bind(row)
@@ -521,10 +585,14 @@ macro_rules! sql_store {
                     q.push(" ON CONFLICT (batch, item) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE batches SET resolution = $1, reason = $2, delivered = $3 WHERE id = $4")
+                sqlx::query(
+                    "UPDATE batches SET resolution = $1, reason = $2, delivered = $3, invalid_count = $4, retry_at = $5 WHERE id = $6",
+                )
                     .bind(outcome.resolution.as_str())
                     .bind(&outcome.reason)
                     .bind(outcome.messages.len() as i64)
+                    .bind(outcome.invalid.len() as i64)
+                    .bind(outcome.retry_at as i64)
                     .bind(row)
                     .execute(&mut *tx)
                     .await?;
@@ -541,9 +609,9 @@ macro_rules! sql_store {
                     resolution: String,
                     reason: Option<String>,
                     delivered: i64,
-                    attempts: i64,
+                    invalid_count: i64,
                 }
-                let sql = format!("SELECT {BATCH_COLUMNS}, status, resolution, reason, delivered, attempts FROM batches WHERE block_hash = $1 AND log_index = $2");
+                let sql = format!("SELECT {BATCH_COLUMNS}, status, resolution, reason, delivered, invalid_count FROM batches WHERE block_hash = $1 AND log_index = $2");
                 let Some(full) = sqlx::query_as::<_, Full>(&sql).bind(block_hash).bind(log_index as i64).fetch_optional(&self.pool).await? else {
                     return Ok(None);
                 };
@@ -573,7 +641,8 @@ macro_rules! sql_store {
                     resolution,
                     reason: full.reason,
                     delivered: full.delivered as u64,
-                    attempts: full.attempts as u64,
+                    attempts: u64::from(task.attempts),
+                    invalid_count: full.invalid_count as u64,
                     invalid: invalid
                         .into_iter()
                         .map(|r| InvalidPost {
@@ -620,19 +689,20 @@ impl SqliteStore {
     /// WAL with `synchronous = NORMAL`: a killed process loses nothing that
     /// committed; a power cut may lose the last transactions, which the
     /// indexer then re-ingests from the chain.
-    pub async fn open(url: &str) -> Result<Self> {
+    pub async fn open(url: &str, pool: PoolConfig) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // A 64 MiB page cache and memory-mapped reads: at thousands of
+            // A large page cache and memory-mapped reads: at thousands of
             // rows a second, the default 2 MiB cache re-reads pages with pread.
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", format!("-{}", pool.sqlite_cache_kib))
             .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -648,10 +718,10 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to and migrates `postgres://...`.
-    pub async fn open(url: &str) -> Result<Self> {
+    pub async fn open(url: &str, pool: PoolConfig) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -661,3 +731,16 @@ impl PostgresStore {
 
 sql_store!(SqliteStore, Sqlite, SqlitePool);
 sql_store!(PostgresStore, Postgres, PgPool);
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_share;
+
+    #[test]
+    fn retries_get_a_quarter_of_a_round_and_what_new_rows_leave() {
+        assert_eq!(fresh_share(64, 0), 64);
+        assert_eq!(fresh_share(64, 5), 59);
+        assert_eq!(fresh_share(64, 1_000), 48);
+        assert_eq!(fresh_share(1, 1), 0);
+    }
+}
