@@ -29,6 +29,15 @@ pub(crate) struct ServerArgs {
     /// Burst of requests per client IP above the sustained rate.
     #[arg(long, default_value_t = Limits::default().per_ip_burst, value_parser = clap::value_parser!(u32).range(1..))]
     burst_per_ip: u32,
+    /// Open connections at most, WebSockets included; keep it well below `ulimit -n`.
+    #[arg(long, default_value_t = Limits::default().max_connections as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Open connections at most from one client IP.
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_ip: u64,
+    /// Seconds a client may take to send a request's headers (and a keep-alive connection may idle).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_read_timeout_secs: u64,
 }
 
 impl ServerArgs {
@@ -39,6 +48,9 @@ impl ServerArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             per_ip_per_second: self.rate_per_ip,
             per_ip_burst: self.burst_per_ip,
+            max_connections: self.max_connections as usize,
+            max_connections_per_ip: self.max_connections_per_ip as usize,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             ..Limits::default()
         }
     }
@@ -98,6 +110,9 @@ pub(crate) struct ServeArgs {
     /// Seconds between stream heartbeats.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    /// Streams open at once per subscribed address.
+    #[arg(long, default_value_t = StreamConfig::default().max_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    streams_per_address: u64,
 }
 
 impl ServeArgs {
@@ -107,6 +122,7 @@ impl ServeArgs {
             buffer: self.stream_buffer as usize,
             send_timeout: Duration::from_secs(self.stream_send_timeout_secs),
             heartbeat: Duration::from_secs(self.heartbeat_secs),
+            max_per_address: self.streams_per_address as usize,
             ..StreamConfig::default()
         };
         let indexer = if self.no_indexer {

@@ -7,6 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use cairn_indexer::{
     api::{ApiState, Limits, StreamConfig},
     ingest::Progress,
+    store::PoolConfig,
     IndexerConfig,
 };
 use tokio::sync::watch;
@@ -89,14 +90,18 @@ impl Node {
         let (read_api, progress, indexer_store) = match config.indexer {
             Some((indexer, database_url)) => {
                 let store = cairn_indexer::store::open(&database_url).await?;
+                // Its own pool, so that queries cannot starve ingestion.
+                let api_store =
+                    cairn_indexer::store::open_with(&database_url, PoolConfig::API).await?;
                 let blocks = Arc::new(StoreBlocks(config.store.clone()));
                 let running =
                     cairn_indexer::spawn(indexer, store.clone(), blocks, shutdown.clone()).await?;
                 let state = ApiState {
-                    store: running.store,
+                    store: api_store,
                     events: running.events,
                     progress: running.progress.clone(),
                     stream: config.stream,
+                    streams: Default::default(),
                 };
                 (
                     Some(cairn_indexer::api::router(state)),
@@ -126,8 +131,9 @@ impl Node {
             openapi: Arc::new(openapi),
         };
         let router = app(state, read_api, &config.limits);
-        let stop = shutdown.clone();
-        let server = tokio::spawn(super::serve(listener, router, stop.cancelled_owned()));
+        let (stop, limits) = (shutdown.clone(), config.limits);
+        let server =
+            tokio::spawn(async move { super::serve(listener, router, &limits, stop).await });
         Ok(Self {
             addr,
             progress,

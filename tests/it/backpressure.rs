@@ -23,6 +23,7 @@ async fn slow_consumer_is_disconnected_and_others_are_not_blocked() {
         send_timeout: Duration::from_secs(1),
         heartbeat: Duration::from_secs(60),
         batch: 256,
+        ..StreamConfig::default()
     };
     let stack = Stack::start_with(false, StoreChoice::Embedded, 1, stream).await;
     let recipient = Address::with_last_byte(0x10);

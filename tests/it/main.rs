@@ -16,6 +16,7 @@ mod gateway_faults;
 mod gateway_stack;
 mod harness;
 mod hostile_batches;
+mod hostile_http;
 mod read_api;
 mod read_path;
 mod reorg;

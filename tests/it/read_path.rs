@@ -31,6 +31,7 @@ pub(crate) struct Stack {
     pub(crate) api: String,
     pub(crate) db: Database,
     stream: StreamConfig,
+    pub(crate) limits: Limits,
     _kubo: Option<Kubo>,
     pub(crate) dir: tempfile::TempDir,
 }
@@ -80,6 +81,7 @@ impl Stack {
             api: String::new(),
             db,
             stream,
+            limits: Limits::default(),
             _kubo: kubo,
             dir,
         };
@@ -104,13 +106,22 @@ impl Stack {
             store: self.store.clone(),
             indexer: Some((indexer, self.db.url())),
             gateway: None,
-            limits: Limits::default(),
+            limits: self.limits.clone(),
             stream: self.stream.clone(),
         })
         .await
         .unwrap();
         self.api = format!("http://{}", node.addr);
         self.node = Some(node);
+    }
+
+    /// Restarts the node on a new port with `limits`.
+    pub(crate) async fn restart_with(&mut self, limits: Limits, confirmations: u64) {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await.unwrap();
+        }
+        self.limits = limits;
+        self.start_node(confirmations).await;
     }
 
     /// The real CLI, pointed at this stack (embedded store in its directory).

@@ -1,8 +1,25 @@
 //! GraphQL at `/graphql`: the REST queries, plus a subscription of confirmed
 //! events that reads the same event log as the WebSocket stream. GraphiQL is
 //! served on `GET /graphql`.
+//!
+//! A GraphQL request is cheap to send and can be dear to serve, so every
+//! cost is bounded before anything runs: the body (which bounds parsing),
+//! one operation per request (no batches, no multipart), depth, and
+//! complexity, where a list field costs its `limit` times its selection.
+//! The response is bounded too, and transport errors are the API's
+//! `{code, message}`.
 
-use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Schema, Subscription};
+use async_graphql::{
+    http::ALL_WEBSOCKET_PROTOCOLS, Context, EmptyMutation, ErrorExtensions, Object, Schema,
+    Subscription,
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, WebSocketUpgrade},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use futures::Stream;
 
 use super::{
@@ -14,13 +31,114 @@ use crate::store::{KeyRecord, Message, StreamCursor, StreamEvent};
 /// The schema type.
 pub type CairnSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
-/// Builds the schema with limits on depth and complexity.
+/// Largest request body (and WebSocket message) `/graphql` accepts. It
+/// bounds the parser's work: 32 KiB hold every real query many times over.
+pub(crate) const MAX_BODY: usize = 32 * 1024;
+/// Largest response `/graphql` sends.
+pub(crate) const MAX_RESPONSE: usize = 2 * 1024 * 1024;
+/// Largest query complexity: each field costs 1, and a page costs its
+/// `limit` times its selection, so this is about how many fields one
+/// request may return.
+pub(crate) const MAX_COMPLEXITY: usize = 5_000;
+/// Deepest selection nesting.
+pub(crate) const MAX_DEPTH: usize = 8;
+/// What a root field that queries the database costs beyond its selection,
+/// so that aliases cannot turn one request into thousands of queries.
+const QUERY_COST: usize = 50;
+
+/// Builds the schema with limits on depth and complexity, checked before
+/// execution.
 pub fn schema(state: ApiState) -> CairnSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .data(state)
-        .limit_depth(8)
-        .limit_complexity(500)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(MAX_DEPTH * 4)
+        .limit_directives(4)
         .finish()
+}
+
+/// What a page of `limit` costs: the query, and the selection once per message.
+fn page_cost(limit: Option<u32>, child_complexity: usize) -> usize {
+    (limit.unwrap_or(query::DEFAULT_LIMIT) as usize)
+        .saturating_mul(child_complexity)
+        .saturating_add(QUERY_COST)
+}
+
+/// `POST /graphql`: one JSON operation, within the limits above.
+pub(super) async fn http(
+    schema: CairnSchema,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "POST /graphql takes one operation as application/json (no multipart)",
+        ));
+    }
+    let body = body?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "batch_not_supported",
+            "send one operation per request, not a batch",
+        ));
+    }
+    let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("not a GraphQL request: {e}"),
+        )
+    })?;
+    let response = schema.execute(request).await;
+    // Parse and validation errors (too deep, too complex) leave no data and
+    // name no field; a resolver's error names its field.
+    let refused = response.is_err()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let bytes =
+        serde_json::to_vec(&response).map_err(|e| ApiError::internal("GraphQL response", e))?;
+    if bytes.len() > MAX_RESPONSE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "response_too_large",
+            format!("the response would exceed {MAX_RESPONSE} bytes; ask for fewer fields or a smaller limit"),
+        ));
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// `GET /graphql/ws`: subscriptions, with every message bounded like a body.
+pub(super) async fn websocket(
+    schema: CairnSchema,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let protocol = protocol.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_protocol",
+            "name graphql-transport-ws or graphql-ws in Sec-WebSocket-Protocol",
+        )
+    })?;
+    Ok(upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_BODY)
+        .max_frame_size(MAX_BODY)
+        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).serve()))
 }
 
 fn gql(e: ApiError) -> async_graphql::Error {
@@ -34,6 +152,7 @@ pub struct QueryRoot;
 #[Object]
 impl QueryRoot {
     /// Messages to `address`, oldest first.
+    #[graphql(complexity = "page_cost(limit, child_complexity)")]
     async fn inbox(
         &self,
         ctx: &Context<'_>,
@@ -53,6 +172,7 @@ impl QueryRoot {
     }
 
     /// Messages from `address`, oldest first.
+    #[graphql(complexity = "page_cost(limit, child_complexity)")]
     async fn sent(
         &self,
         ctx: &Context<'_>,
@@ -72,6 +192,7 @@ impl QueryRoot {
     }
 
     /// One message by id.
+    #[graphql(complexity = "QUERY_COST + child_complexity")]
     async fn message(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Message> {
         query::message(ctx.data_unchecked::<ApiState>(), &id)
             .await
@@ -79,6 +200,7 @@ impl QueryRoot {
     }
 
     /// The registered key of `address`.
+    #[graphql(complexity = "QUERY_COST + child_complexity")]
     async fn key(&self, ctx: &Context<'_>, address: String) -> async_graphql::Result<KeyRecord> {
         query::key(ctx.data_unchecked::<ApiState>(), &address)
             .await

@@ -26,6 +26,14 @@ pub struct Limits {
     pub per_ip_burst: u32,
     /// Requests in flight at once across all clients; more wait in line.
     pub max_in_flight: usize,
+    /// Open connections at most, WebSockets included. Keep it well below
+    /// the process's file descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Open connections at most from one client IP.
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a request's headers, and how long
+    /// a keep-alive connection may sit idle before its next request.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -37,6 +45,9 @@ impl Default for Limits {
             per_ip_per_second: 200,
             per_ip_burst: 400,
             max_in_flight: 1024,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

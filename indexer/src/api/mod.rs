@@ -11,15 +11,16 @@ mod graphql;
 mod limits;
 pub mod query;
 mod rest;
+mod slots;
 mod stream;
 
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQL, GraphQLSubscription};
 use axum::{
+    extract::DefaultBodyLimit,
     response::{Html, IntoResponse},
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use tokio::sync::watch;
@@ -28,6 +29,7 @@ use utoipa::OpenApi;
 pub use error::ApiError;
 pub use graphql::{schema, CairnSchema};
 pub use limits::Limits;
+pub use slots::{Slot, Slots};
 pub use stream::StreamConfig;
 
 use crate::{ingest::Progress, store::Store};
@@ -43,6 +45,8 @@ pub struct ApiState {
     pub progress: watch::Receiver<Progress>,
     /// Stream tuning.
     pub stream: StreamConfig,
+    /// Open streams per subscribed address.
+    pub streams: Arc<Slots<String>>,
 }
 
 /// The JSON error body, for the OpenAPI document.
@@ -96,9 +100,16 @@ pub fn router(state: ApiState) -> Router {
                         .finish(),
                 )
             })
-            .post_service(GraphQL::new(schema.clone())),
+            .merge(post({
+                let schema = schema.clone();
+                move |headers, body| graphql::http(schema.clone(), headers, body)
+            }))
+            .layer(DefaultBodyLimit::max(graphql::MAX_BODY)),
         )
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .route(
+            "/graphql/ws",
+            get(move |protocol, upgrade| graphql::websocket(schema.clone(), protocol, upgrade)),
+        )
         .with_state(state)
 }
 

@@ -36,6 +36,8 @@ use super::{query, ApiError, ApiState};
 
 /// How long a close frame may wait for a stalled client to read.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// Largest message a stream client may send.
+const MAX_CLIENT_MESSAGE: usize = 4096;
 use crate::store::StreamCursor;
 
 /// Stream tuning.
@@ -49,6 +51,9 @@ pub struct StreamConfig {
     pub heartbeat: Duration,
     /// Events read from the store per query.
     pub batch: u32,
+    /// Open streams at most per subscribed address (the per-IP cap on
+    /// connections bounds streams per client).
+    pub max_per_address: usize,
 }
 
 impl Default for StreamConfig {
@@ -58,6 +63,7 @@ impl Default for StreamConfig {
             send_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_secs(15),
             batch: 256,
+            max_per_address: 16,
         }
     }
 }
@@ -90,11 +96,29 @@ pub(super) async fn stream(
         Some(c) => c,
         None => StreamCursor(state.store.last_event_seq().await?),
     };
+    let slot = state
+        .streams
+        .try_take(recipient.clone(), state.stream.max_per_address)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "{} streams are already open for this address",
+                    state.stream.max_per_address
+                ),
+            )
+        })?;
     metrics::gauge!("cairn_stream_connections").increment(1.0);
-    Ok(ws.on_upgrade(move |socket| async move {
-        serve(socket, state, recipient, after).await;
-        metrics::gauge!("cairn_stream_connections").decrement(1.0);
-    }))
+    // Clients only answer pings here: a large frame from one is an attack.
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, recipient, after).await;
+            drop(slot);
+            metrics::gauge!("cairn_stream_connections").decrement(1.0);
+        }))
 }
 
 enum End {

@@ -1,0 +1,363 @@
+//! Hostile HTTP clients against a real node: GraphQL shapes that once froze
+//! it, and a slowloris of thousands of half-open connections. Each attack
+//! gets a fast 4xx or is absorbed, while `/healthz` and a stream keep working.
+//!
+//! Attackers connect from other loopback addresses (127.0.0.2 and up), so
+//! the per-IP caps they meet are theirs, not the honest client's.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::{Duration, Instant},
+};
+
+use cairn::{envelope, server::Limits};
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream},
+};
+
+use crate::{
+    harness::{mine, signer, ALICE_KEY, BOB_KEY},
+    read_path::{Stack, StoreChoice, StreamClient},
+};
+
+/// A request body and its content type.
+type Body = (&'static str, Vec<u8>);
+
+fn attacker_ip(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// A client whose connections come from `ip`.
+fn client_from(ip: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Polls `/healthz` every 50 ms until `stop`; returns the slowest answer
+/// and how many failed.
+async fn watch_health(api: String, stop: tokio::sync::watch::Receiver<bool>) -> (Duration, usize) {
+    let client = client_from(attacker_ip(1));
+    let (mut slowest, mut failed) = (Duration::ZERO, 0);
+    while !*stop.borrow() {
+        let started = Instant::now();
+        match client.get(format!("{api}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => {}
+            _ => failed += 1,
+        }
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (slowest, failed)
+}
+
+#[tokio::test]
+async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let bob = signer(BOB_KEY).address();
+    let api = stack.api.clone();
+    let key = |i: usize| format!("a{i}: key(address: \"{bob}\") {{ version }}");
+    let aliases = |n: usize| format!("{{ {} }}", (0..n).map(key).collect::<Vec<_>>().join(" "));
+    let page = "messages { id from to digest cid block logIndex tx status verification }";
+    let big_pages = format!(
+        "{{ {} }}",
+        (0..40)
+            .map(|i| format!("p{i}: inbox(address: \"{bob}\", limit: 500) {{ {page} }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }";
+    let single = json!({"query": format!("{{ {} }}", key(0))});
+    let json_body = |v: Value| ("application/json", v.to_string().into_bytes());
+    let cases: Vec<(&str, Body, u16, &str)> = vec![
+        (
+            "60,000 aliases",
+            json_body(json!({"query": aliases(60_000)})),
+            413,
+            "body_too_large",
+        ),
+        (
+            "a 10 MB body",
+            json_body(json!({"query": "x".repeat(10_000_000)})),
+            413,
+            "body_too_large",
+        ),
+        (
+            "a batch of 100 operations",
+            json_body(Value::Array(vec![single.clone(); 100])),
+            400,
+            "batch_not_supported",
+        ),
+        (
+            "a multipart upload",
+            (
+                "multipart/form-data; boundary=x",
+                b"--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n--x--\r\n"
+                    .to_vec(),
+            ),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "no content type",
+            ("text/plain", single.to_string().into_bytes()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "malformed JSON",
+            ("application/json", b"{\"query\": ".to_vec()),
+            400,
+            "invalid_json",
+        ),
+    ];
+    let http = client_from(attacker_ip(2));
+    for (what, (content_type, body), status, code) in cases {
+        let started = Instant::now();
+        let response = http
+            .post(format!("{api}/graphql"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        let got = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
+        assert!(elapsed < Duration::from_secs(5), "{what} took {elapsed:?}");
+    }
+
+    // Shapes inside the body limit are refused by cost before they run.
+    for (what, query, needle) in [
+        ("300 aliased key lookups", aliases(300), "too complex"),
+        (
+            "40 pages of 500 (a 7 KB query)",
+            big_pages.clone(),
+            "too complex",
+        ),
+        ("introspection 10 deep", deep.to_string(), "nested too deep"),
+    ] {
+        assert!(query.len() < 32 * 1024, "{what} fits the body limit");
+        let started = Instant::now();
+        let response = http
+            .post(format!("{api}/graphql"))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 400, "{what}");
+        let body: Value = response.json().await.unwrap();
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.to_lowercase().contains(needle), "{what}: {body}");
+        assert!(body["data"].is_null(), "{what} did not run");
+        assert!(elapsed < Duration::from_secs(5), "{what} took {elapsed:?}");
+    }
+    // A cheap query still answers (its own error, with a field path, is a 200).
+    let response = http
+        .post(format!("{api}/graphql"))
+        .json(&single)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "key_not_found",
+        "{reply}"
+    );
+
+    // The same attacks, from 4 clients at once for 5 s, while /healthz is polled.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let health = tokio::spawn(watch_health(api.clone(), stop));
+    let attackers: Vec<_> = (0..4u8)
+        .map(|n| {
+            let api = api.clone();
+            let bodies = [
+                json!({"query": aliases(60_000)}).to_string(),
+                json!({"query": aliases(300)}).to_string(),
+                json!({ "query": big_pages }).to_string(),
+            ];
+            tokio::spawn(async move {
+                let http = client_from(attacker_ip(10 + n));
+                let started = Instant::now();
+                let mut sent = 0;
+                while started.elapsed() < Duration::from_secs(5) {
+                    let body = bodies[sent % bodies.len()].clone();
+                    let status = http
+                        .post(format!("{api}/graphql"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16());
+                    // Refused by size or cost, or by the rate limit.
+                    assert!(
+                        matches!(status, Ok(400 | 413 | 429)),
+                        "attack answered {status:?}"
+                    );
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for attacker in attackers {
+        sent += attacker.await.unwrap();
+    }
+    stop_tx.send(true).unwrap();
+    let (slowest, failed) = health.await.unwrap();
+    eprintln!("{sent} GraphQL attacks in 5 s; slowest /healthz {slowest:?}");
+    assert_eq!(failed, 0, "/healthz failed during the attacks");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?} during the attacks"
+    );
+}
+
+/// Opens a connection from `ip` that sends half a request and stops.
+async fn half_open(ip: IpAddr, to: SocketAddr) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(ip, 0)).ok()?;
+    let mut stream = socket.connect(to).await.ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: cairn\r\nX-Slow: ")
+        .await
+        .ok()?;
+    Some(stream)
+}
+
+/// How many of `streams` the server has not closed: a read that neither
+/// ends nor fails within 200 ms. All are read at once.
+async fn still_open(streams: &mut [TcpStream]) -> usize {
+    let reads = streams.iter_mut().map(|stream| async move {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        usize::from(read.is_err())
+    });
+    futures::future::join_all(reads).await.into_iter().sum()
+}
+
+#[tokio::test]
+async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
+    let mut stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let limits = Limits {
+        max_connections: 2_000,
+        max_connections_per_ip: 100,
+        header_read_timeout: Duration::from_secs(4),
+        ..Limits::default()
+    };
+    stack.restart_with(limits, 2).await;
+    let addr: SocketAddr = stack.api.trim_start_matches("http://").parse().unwrap();
+    let bob = signer(BOB_KEY).address();
+    let mut stream = StreamClient::connect(&stack.api, bob, None).await;
+
+    // 1,500 from one address (over its cap of 100), 1,000 more from ten
+    // others (100 each, at their cap).
+    let opened = Instant::now();
+    let mut one_ip = Vec::new();
+    for _ in 0..1_500 {
+        one_ip.extend(half_open(attacker_ip(2), addr).await);
+    }
+    let mut many_ips = Vec::new();
+    for n in 0..1_000u32 {
+        many_ips.extend(half_open(attacker_ip(3 + (n % 10) as u8), addr).await);
+    }
+    let opening = opened.elapsed();
+    assert!(opening < Duration::from_secs(3), "opening took {opening:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // /healthz answers at once from an honest address.
+    let started = Instant::now();
+    let health = client_from(attacker_ip(1))
+        .get(format!("{}/healthz", stack.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    assert_eq!(
+        still_open(&mut one_ip).await,
+        100,
+        "one address holds its cap and no more"
+    );
+    assert_eq!(
+        still_open(&mut many_ips).await,
+        1_000,
+        "ten addresses at their caps are all served"
+    );
+
+    // Past the header timeout, the server has closed every one of them.
+    let past_timeout = Duration::from_secs(5).saturating_sub(opened.elapsed());
+    tokio::time::sleep(past_timeout).await;
+    assert_eq!(
+        still_open(&mut one_ip).await + still_open(&mut many_ips).await,
+        0,
+        "half-open connections outlived the header timeout"
+    );
+
+    // The stream, open since before the attack, still delivers.
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    alice
+        .send(bob, &envelope::Body::text("after the storm"), &|_| {})
+        .await
+        .unwrap();
+    mine(&stack.anvil.url, 2).await;
+    stream
+        .next(Duration::from_secs(20))
+        .await
+        .expect("the stream still delivers");
+}
+
+#[tokio::test]
+async fn streams_are_capped_per_address() {
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let bob = signer(BOB_KEY).address();
+    let ws = stack.api.replacen("http", "ws", 1);
+    let mut open = Vec::new();
+    for _ in 0..15 {
+        open.push(StreamClient::connect(&stack.api, bob, None).await);
+    }
+    let (mut last, _) = tokio_tungstenite::connect_async(format!("{ws}/v1/stream?address={bob}"))
+        .await
+        .unwrap();
+    let err = tokio_tungstenite::connect_async(format!("{ws}/v1/stream?address={bob}"))
+        .await
+        .unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(response.status(), 429);
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["code"], "too_many_streams");
+    // Another address is not affected, and a closed stream frees its slot.
+    let alice = signer(ALICE_KEY).address();
+    StreamClient::connect(&stack.api, alice, None).await;
+    last.close(None).await.unwrap();
+    let reopened = async {
+        loop {
+            if tokio_tungstenite::connect_async(format!("{ws}/v1/stream?address={bob}"))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reopened)
+        .await
+        .expect("a closed stream frees its slot");
+}
