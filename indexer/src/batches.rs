@@ -75,6 +75,10 @@ fn check_manifest(
         .par_iter()
         .map(|p| match p.verify(domain) {
             Err(_) => (p.signing_hash(domain), Verdict::Invalid("bad_signature")),
+            // The store keeps nonces as signed 64-bit integers.
+            Ok(hash) if i64::try_from(p.post.nonce).is_err() => {
+                (hash, Verdict::Invalid("nonce_out_of_range"))
+            }
             Ok(hash) if p.post.deadline < block_time => (hash, Verdict::Invalid("expired")),
             Ok(hash) => (hash, Verdict::Plausible),
         })

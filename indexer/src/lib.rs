@@ -17,6 +17,7 @@
 pub mod api;
 pub mod batches;
 pub mod content;
+pub mod health;
 pub mod ingest;
 pub mod retry;
 pub mod store;
@@ -43,6 +44,31 @@ pub enum IndexerError {
     /// The node does not have a block the batch check needs.
     #[error("the node has no block {0}")]
     MissingBlockHash(alloy::primitives::B256),
+    /// The database indexes another chain or contract.
+    #[error("this database indexes {recorded}, but the RPC serves {found}: point --rpc-url and --contract at what it indexes, or use a new database")]
+    WrongChain {
+        /// What the database holds.
+        recorded: store::ChainIdentity,
+        /// What the RPC serves.
+        found: store::ChainIdentity,
+    },
+    /// The contract is not a Cairn contract.
+    #[error(
+        "{contract} is not a Cairn contract ({reason}); check --contract or the deployment file"
+    )]
+    NotCairn {
+        /// The address.
+        contract: Address,
+        /// What gave it away.
+        reason: String,
+    },
+}
+
+impl IndexerError {
+    /// Whether retrying cannot help: the chain or contract is wrong.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::WrongChain { .. } | Self::NotCairn { .. })
+    }
 }
 
 /// How the indexer follows the chain.
@@ -72,12 +98,17 @@ pub struct IndexerConfig {
     pub content_check_rate: u32,
     /// When to look again for manifests and blocks no store had.
     pub missing_retry: retry::Backoff,
+    /// How long ingestion may make no progress while behind before
+    /// `/healthz` says it is stalled (and the chain unreadable before it
+    /// says degraded).
+    pub stall_after: Duration,
 }
 
 impl IndexerConfig {
     /// Defaults for `contract` at `rpc_url`: K = 2, 2,000-block ranges, a
     /// 64-block window, 250 ms polling, content checks at up to 2,000 blocks/s,
-    /// missing blocks retried after 2 s, doubling to 5 minutes.
+    /// missing blocks retried after 2 s, doubling to 5 minutes, stalled
+    /// after 30 s without progress.
     pub fn new(rpc_url: impl Into<String>, contract: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -90,6 +121,7 @@ impl IndexerConfig {
             ws_url: None,
             content_check_rate: 2_000,
             missing_retry: retry::Backoff::default(),
+            stall_after: Duration::from_secs(30),
         }
     }
 }
@@ -105,53 +137,173 @@ pub struct Running {
     pub progress: watch::Receiver<ingest::Progress>,
 }
 
-/// Starts ingestion, batch checks and content checks as background tasks
-/// that stop when `shutdown` is cancelled. They share nothing but the store:
-/// a slow block store delays batch delivery and content checks, never
-/// confirmations.
+/// Starts ingestion, batch checks, content checks and the head poll as
+/// background tasks that stop when `shutdown` is cancelled. They share
+/// nothing but the store: a slow block store delays batch delivery and
+/// content checks, never confirmations.
+///
+/// It returns at once, whether or not the chain answers: a node whose RPC
+/// is down serves what it has indexed (and says so on `/healthz`) while
+/// the tasks that need the chain wait for it. They start once the RPC
+/// serves the chain and contract this database was first filled from.
 pub async fn spawn(
     config: IndexerConfig,
     store: Arc<dyn store::Store>,
     blocks: Arc<dyn content::BlockSource>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Running, IndexerError> {
-    let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
-    let domain = contracts::eip712::domain(source.chain_id().await?, source.contract());
     let (events_tx, events) = watch::channel(store.last_event_seq().await?);
-    let (progress_tx, progress) = watch::channel(ingest::Progress::default());
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let resolver = batches::Resolver {
-        store: store.clone(),
-        blocks: blocks.clone(),
-        source: source.clone(),
-        domain,
-        missing: config.missing_retry,
-        events: events_tx.clone(),
-        wake: wake.clone(),
-        interval: config.poll_interval,
-    };
-    let (rate, missing) = (config.content_check_rate.max(1), config.missing_retry);
-    let ingester =
-        ingest::Ingester::new(source, store.clone(), wake, config, events_tx, progress_tx).await?;
-    let stop = shutdown.clone();
-    tokio::spawn(async move { ingester.run(stop.cancelled_owned()).await });
-    let stop = shutdown.clone();
-    tokio::spawn(async move { resolver.run(stop.cancelled_owned()).await });
-    let checker_store = store.clone();
-    tokio::spawn(async move {
-        content::run(
-            checker_store,
-            blocks,
-            Duration::from_millis(500),
-            rate,
-            missing,
-            shutdown.cancelled_owned(),
-        )
-        .await
+    let (progress_tx, progress) = watch::channel(ingest::Progress {
+        start: config.start_block,
+        indexed: store.checkpoint().await?.map(|c| c.number),
+        progressed: Some(std::time::Instant::now()),
+        confirmations: config.confirmations,
+        stall_after: config.stall_after,
+        ..Default::default()
     });
+    let (rate, missing) = (config.content_check_rate.max(1), config.missing_retry);
+    tokio::spawn(content::run(
+        store.clone(),
+        blocks.clone(),
+        Duration::from_millis(500),
+        rate,
+        missing,
+        shutdown.clone().cancelled_owned(),
+    ));
+    tokio::spawn(follow_chain(
+        config,
+        store.clone(),
+        blocks,
+        events_tx,
+        progress_tx,
+        shutdown,
+    ));
     Ok(Running {
         store,
         events,
         progress,
     })
+}
+
+/// Waits for the chain, then runs the head poll, batch checks and ingestion.
+async fn follow_chain(
+    config: IndexerConfig,
+    store: Arc<dyn store::Store>,
+    blocks: Arc<dyn content::BlockSource>,
+    events: watch::Sender<u64>,
+    progress: watch::Sender<ingest::Progress>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let connected = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        source = connect(&config, &store, &progress) => source,
+    };
+    let Some((source, chain_id)) = connected else {
+        return;
+    };
+    tracing::info!(chain_id, contract = %config.contract, "following the chain");
+    let poll = config.poll_interval.max(Duration::from_secs(1));
+    tokio::spawn(poll_head(
+        source.clone(),
+        poll,
+        progress.clone(),
+        shutdown.clone(),
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let resolver = batches::Resolver {
+        store: store.clone(),
+        blocks,
+        source: source.clone(),
+        domain: contracts::eip712::domain(chain_id, source.contract()),
+        missing: config.missing_retry,
+        events: events.clone(),
+        wake: wake.clone(),
+        interval: config.poll_interval,
+    };
+    tokio::spawn(resolver.run(shutdown.clone().cancelled_owned()));
+    loop {
+        match ingest::Ingester::new(
+            source.clone(),
+            store.clone(),
+            wake.clone(),
+            config.clone(),
+            events.clone(),
+            progress.clone(),
+        )
+        .await
+        {
+            Ok(ingester) => return ingester.run(shutdown.cancelled_owned()).await,
+            Err(err) => {
+                tracing::error!(%err, "ingestion cannot start; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Connects, checks the contract and the chain against what the store
+/// recorded, and retries until that works. `None` when it never can.
+async fn connect(
+    config: &IndexerConfig,
+    store: &Arc<dyn store::Store>,
+    progress: &watch::Sender<ingest::Progress>,
+) -> Option<(ingest::ChainSource, u64)> {
+    let mut failures = 0u32;
+    loop {
+        let attempt = async {
+            let source = ingest::ChainSource::connect(&config.rpc_url, config.contract).await?;
+            let found = source.identity().await?;
+            source.check_contract().await?;
+            let recorded = store.claim_chain(&found).await?;
+            if recorded != found {
+                return Err(IndexerError::WrongChain { recorded, found });
+            }
+            Ok((source, found.chain_id))
+        };
+        match attempt.await {
+            Ok(connected) => {
+                progress.send_modify(|p| p.rpc_error = None);
+                return Some(connected);
+            }
+            Err(err) if err.is_fatal() => {
+                tracing::error!(%err, "not indexing");
+                progress.send_modify(|p| p.fatal = Some(err.to_string()));
+                return None;
+            }
+            Err(err) => {
+                failures += 1;
+                let delay = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+                tracing::warn!(%err, ?delay, "cannot reach the chain; serving what is indexed");
+                progress.send_modify(|p| p.rpc_error = Some(err.to_string()));
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Reads the head every `interval`, apart from ingestion, for `/healthz`.
+async fn poll_head(
+    source: ingest::ChainSource,
+    interval: Duration,
+    progress: watch::Sender<ingest::Progress>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let polled = source.head_once().await;
+        progress.send_modify(|p| match polled {
+            Ok(head) => {
+                p.head = head;
+                p.head_seen = Some(std::time::Instant::now());
+                p.rpc_error = None;
+            }
+            Err(err) => p.rpc_error = Some(err),
+        });
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }

@@ -38,6 +38,14 @@ pub(crate) struct ServerArgs {
     /// Seconds a client may take to send a request's headers (and a keep-alive connection may idle).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     header_read_timeout_secs: u64,
+    /// A web origin (e.g. https://dao.example) whose pages may use this node, besides the
+    /// node's own and pages on this machine; repeat for more.
+    #[arg(
+        long = "allow-origin",
+        env = "CAIRN_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
 }
 
 impl ServerArgs {
@@ -51,6 +59,7 @@ impl ServerArgs {
             max_connections: self.max_connections as usize,
             max_connections_per_ip: self.max_connections_per_ip as usize,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            allowed_origins: self.allowed_origins.clone(),
             ..Limits::default()
         }
     }
@@ -110,6 +119,10 @@ pub(crate) struct ServeArgs {
     /// Seconds between stream heartbeats.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    /// Seconds without progress while behind (or without reading the head) before
+    /// /healthz says stalled (503) or degraded.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_after_secs: u64,
     /// Streams open at once per subscribed address.
     #[arg(long, default_value_t = StreamConfig::default().max_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
     streams_per_address: u64,
@@ -146,6 +159,7 @@ impl ServeArgs {
                 poll_interval: Duration::from_millis(self.poll_interval_ms),
                 ws_url: self.ws_url.clone(),
                 content_check_rate: self.content_check_rate,
+                stall_after: Duration::from_secs(self.stall_after_secs),
                 ..IndexerConfig::new(global.rpc_url.clone(), contract)
             };
             Some((config, database_url))
@@ -186,7 +200,7 @@ async fn show_backfill(
             .expect("static template"),
     );
     while progress.changed().await.is_ok() {
-        let p = *progress.borrow();
+        let p = progress.borrow().clone();
         let done = p.indexed.map_or(0, |i| i.saturating_sub(p.start) + 1);
         bar.set_length(p.head.saturating_sub(p.start) + 1);
         bar.set_position(done);

@@ -279,6 +279,19 @@ fn check(
             Some(Bytes::from(bytes))
         }
     };
+    // The outbox keeps them as signed 64-bit integers: larger ones would
+    // wrap (a deadline of 2^63 would read as long past).
+    if i64::try_from(p.deadline).is_err() || i64::try_from(p.nonce).is_err() {
+        return Err(bad(
+            "out_of_range",
+            format!(
+                "nonce and deadline must be at most {} (got nonce {}, deadline {})",
+                i64::MAX,
+                p.nonce,
+                p.deadline
+            ),
+        ));
+    }
     if p.to.is_zero() || p.digest.is_zero() {
         return Err(bad(
             "invalid_post",

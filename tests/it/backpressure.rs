@@ -23,6 +23,9 @@ async fn slow_consumer_is_disconnected_and_others_are_not_blocked() {
         send_timeout: Duration::from_secs(1),
         heartbeat: Duration::from_secs(60),
         batch: 256,
+        // The slow client reads again only once the fast one has everything,
+        // which under a loaded machine takes a while.
+        close_grace: Duration::from_secs(120),
         ..StreamConfig::default()
     };
     let stack = Stack::start_with(false, StoreChoice::Embedded, 1, stream).await;

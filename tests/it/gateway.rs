@@ -279,6 +279,11 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
     };
     assert_post_rejected(&chain, &api, &oversized, 413, "envelope_too_large").await;
 
+    // A deadline of 2^63 is refused at the edge, not wrapped into the past.
+    let mut far = chain.outgoing(0, 1, 6, "far future").await;
+    far.signed = sign(&chain.users[0].wallet, far.signed.post.digest, 6, 1 << 63).await;
+    assert_post_rejected(&chain, &api, &far, 400, "out_of_range").await;
+
     // Sender without a registered key.
     let stranger = PrivateKeySigner::random();
     let mut unregistered = chain.outgoing(0, 1, 4, "who?").await;

@@ -38,9 +38,47 @@ async fn bad_inputs_get_400_with_stable_codes() {
             "message_not_found",
         ),
         (format!("/v1/keys/{bob}"), 404, "key_not_found"),
+        // EIP-55: mixed case must carry a valid checksum; one case is fine.
+        (
+            format!("/v1/inbox/{}", flip_case(&bob.to_string())),
+            400,
+            "invalid_checksum",
+        ),
+        (
+            format!("/v1/inbox/{}", bob.to_string().to_lowercase()),
+            200,
+            "",
+        ),
+        // Numbers beyond what the database holds are refused, not wrapped.
+        (
+            format!(
+                "/v1/inbox/{bob}?after={}",
+                forged_cursor("l1:18446744073709551615:0")
+            ),
+            400,
+            "invalid_cursor",
+        ),
+        (
+            format!("/v1/messages/0x{}-18446744073709551615", "00".repeat(32)),
+            400,
+            "invalid_id",
+        ),
+        (format!("/v1/inbox/{bob}?limit=-1"), 400, "invalid_query"),
+        (
+            format!("/v1/inbox/{bob}?limit=99999999999"),
+            400,
+            "invalid_query",
+        ),
+        // Every error is JSON, the router's own included.
+        ("/v1/nowhere".to_string(), 404, "not_found"),
+        ("/v1/inbox/%FF%FE".to_string(), 400, "invalid_request"),
     ];
     for (path, status, code) in cases {
         let (got, body) = stack.get(&path).await;
+        if status == 200 {
+            assert_eq!(got, 200, "{path}: {body}");
+            continue;
+        }
         assert_eq!(
             (got, body["code"].as_str()),
             (status, Some(code)),
@@ -48,9 +86,71 @@ async fn bad_inputs_get_400_with_stable_codes() {
         );
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{}/v1/inbox/{bob}", stack.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.headers().contains_key("allow"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
 
-    // The stream validates before upgrading.
+    // Pages of other sites may read (without CORS headers, the browser
+    // hides the answer) but may not write or open streams.
+    let evil = "https://evil.example";
+    let response = http
+        .post(format!("{}/v1/blobs", stack.api))
+        .header("origin", evil)
+        .header("content-type", "application/octet-stream")
+        .body(b"x".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(!response
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "origin_not_allowed");
+    for (origin, allowed) in [(evil, false), ("http://localhost:5173", true)] {
+        let preflight = http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/inbox/{bob}", stack.api),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+    }
+
+    // The stream validates before upgrading, and checks the page's origin.
     let ws = stack.api.replacen("http", "ws", 1);
+    {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("{ws}/v1/stream?address={bob}")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", "https://evil.example".parse().unwrap());
+        let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
+        let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(response.status(), 403);
+    }
     for (query, code) in [
         ("", "missing_address"),
         ("?address=0x12", "invalid_address"),
@@ -69,6 +169,27 @@ async fn bad_inputs_get_400_with_stable_codes() {
         let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
         assert_eq!(body["code"], code);
     }
+}
+
+/// `address` with the case of its first letter flipped, which breaks its checksum.
+fn flip_case(address: &str) -> String {
+    let i = address[2..]
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap()
+        + 2;
+    let mut chars: Vec<char> = address.chars().collect();
+    chars[i] = if chars[i].is_ascii_uppercase() {
+        chars[i].to_ascii_lowercase()
+    } else {
+        chars[i].to_ascii_uppercase()
+    };
+    chars.into_iter().collect()
+}
+
+/// A cursor as a client could forge it.
+fn forged_cursor(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
 #[tokio::test]
@@ -126,6 +247,22 @@ async fn keys_documents_and_graphql() {
     assert_eq!(
         reply["errors"][0]["extensions"]["code"], "invalid_address",
         "{reply}"
+    );
+    let schema = graphql(
+        &stack,
+        &json!({"query": "{ __type(name: \"Message\") { fields { name type { name } } } }"}),
+    )
+    .await;
+    let nonce = schema["data"]["__type"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "nonce")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        nonce["type"]["name"], "String",
+        "a 64-bit nonce is no GraphQL Int"
     );
     let graphiql = http
         .get(format!("{}/graphql", stack.api))

@@ -96,3 +96,51 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// Rewrites any error response that is not JSON yet (axum's 404 and 405,
+/// extractor rejections such as a path that is not UTF-8, WebSocket
+/// handshake failures) as `{code, message}`, keeping its status and
+/// headers (`Allow`, `Retry-After`).
+pub(super) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, true) => "no such route; see /openapi.json".to_string(),
+        (StatusCode::METHOD_NOT_ALLOWED, true) => "this route does not take that method".into(),
+        (s, _) if s.is_server_error() => {
+            tracing::error!(%status, body = %text, "server error");
+            "internal error".into()
+        }
+        (_, false) => text,
+        (s, true) => s.canonical_reason().unwrap_or("bad request").to_string(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let mut rewritten = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}

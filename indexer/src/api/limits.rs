@@ -11,7 +11,7 @@ use axum::{
 use tower::ServiceBuilder;
 use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
 
-use super::ApiError;
+use super::{error::json_errors, origins::Origins, ApiError};
 
 /// Server limits, all configurable from `cairn serve`'s flags.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub struct Limits {
     /// How long a client may take to send a request's headers, and how long
     /// a keep-alive connection may sit idle before its next request.
     pub header_read_timeout: Duration,
+    /// Web origins allowed besides the node's own and this machine's
+    /// (CORS, and the `Origin` of writes and WebSocket handshakes).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Limits {
@@ -48,15 +51,19 @@ impl Default for Limits {
             max_connections: 4096,
             max_connections_per_ip: 256,
             header_read_timeout: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
         }
     }
 }
 
 impl Limits {
-    /// Wraps `router` in every limit. The rate limit keys on the TCP peer
-    /// address (axum's `ConnectInfo`), never on client-supplied headers that
-    /// could be forged to dodge it; behind a reverse proxy, limit there.
+    /// Wraps `router` in every limit, the origin checks, and the rewriting
+    /// of every error to `{code, message}`. The rate limit keys on the TCP
+    /// peer address (axum's `ConnectInfo`), never on client-supplied headers
+    /// that could be forged to dodge it; behind a reverse proxy, limit there.
     pub fn apply(&self, router: Router) -> Router {
+        let origins = Origins::new(self.allowed_origins.clone());
+        let cors = origins.cors();
         let governor = GovernorConfigBuilder::default()
             .per_nanosecond(1_000_000_000 / self.per_ip_per_second.max(1))
             .burst_size(self.per_ip_burst.max(1))
@@ -74,6 +81,11 @@ impl Limits {
                     .concurrency_limit(self.max_in_flight),
             )
             .layer(rate_limit)
+            .layer(axum::middleware::from_fn(move |request, next| {
+                origins.clone().guard(request, next)
+            }))
+            .layer(cors)
+            .layer(axum::middleware::map_response(json_errors))
     }
 }
 
@@ -97,6 +109,8 @@ fn timeout_error(err: BoxError) -> ApiError {
 fn rate_limit_error(err: GovernorError) -> axum::response::Response {
     match err {
         GovernorError::TooManyRequests { wait_time, .. } => {
+            // Never "retry in 0 s": clients that obey it would spin.
+            let wait_time = wait_time.max(1);
             let message = format!("too many requests; retry in {wait_time} s");
             let mut response =
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)

@@ -9,6 +9,7 @@
 mod error;
 mod graphql;
 mod limits;
+mod origins;
 pub mod query;
 mod rest;
 mod slots;
@@ -29,6 +30,7 @@ use utoipa::OpenApi;
 pub use error::ApiError;
 pub use graphql::{schema, CairnSchema};
 pub use limits::Limits;
+pub use origins::Origins;
 pub use slots::{Slot, Slots};
 pub use stream::StreamConfig;
 
@@ -113,10 +115,14 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// `/healthz` body: ingestion progress.
+/// `/healthz`: the [`crate::health`] verdict, 200 while the node serves
+/// (ok, syncing, degraded) and 503 when it is stalled or failed.
 pub fn health(progress: &Progress) -> impl IntoResponse {
-    let lag = progress.indexed.map(|i| progress.head.saturating_sub(i));
-    Json(
-        serde_json::json!({"status": "ok", "head": progress.head, "indexed": progress.indexed, "lag": lag}),
-    )
+    let health = crate::health::assess(progress, std::time::Instant::now());
+    let status = if health.status.serving() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
 }

@@ -25,15 +25,29 @@ pub struct Page {
     pub more: bool,
 }
 
-/// Parses a wallet address (checksummed or not).
+/// Parses a wallet address: all lowercase, all uppercase, or mixed case
+/// with a valid EIP-55 checksum. Mixed case that breaks its checksum is
+/// most likely a typo, and is refused rather than read as another address.
 pub fn address(raw: &str) -> Result<Address, ApiError> {
-    raw.trim().parse().map_err(|_| {
+    let text = raw.trim();
+    let parsed: Address = text.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_address",
             format!("{raw:?} is not a 20-byte hex address"),
         )
-    })
+    })?;
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let mixed = digits.bytes().any(|b| b.is_ascii_lowercase())
+        && digits.bytes().any(|b| b.is_ascii_uppercase());
+    if mixed && Address::parse_checksummed(text, None).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_checksum",
+            format!("{raw:?} mixes upper and lower case but fails its EIP-55 checksum: a typo?"),
+        ));
+    }
+    Ok(parsed)
 }
 
 /// How the store spells a recipient: the address as a left-padded bytes32.
@@ -135,7 +149,7 @@ fn log_id(id: &str, extra: usize, expected: &str) -> Result<(B256, u64, Vec<u64>
         .and_then(|h| h.parse().ok())
         .ok_or_else(invalid)?;
     let numbers = parts
-        .map(|p| p.parse::<u64>().map_err(|_| invalid()))
+        .map(|p| crate::store::cursor_position(p).map_err(|_| invalid()))
         .collect::<Result<Vec<_>, _>>()?;
     match numbers.split_first() {
         Some((index, rest)) if rest.len() <= extra => Ok((hash, *index, rest.to_vec())),

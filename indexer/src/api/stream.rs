@@ -34,8 +34,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{query, ApiError, ApiState};
 
-/// How long a close frame may wait for a stalled client to read.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Largest message a stream client may send.
 const MAX_CLIENT_MESSAGE: usize = 4096;
 use crate::store::StreamCursor;
@@ -54,6 +52,8 @@ pub struct StreamConfig {
     /// Open streams at most per subscribed address (the per-IP cap on
     /// connections bounds streams per client).
     pub max_per_address: usize,
+    /// How long a close frame may wait for a stalled client to read.
+    pub close_grace: Duration,
 }
 
 impl Default for StreamConfig {
@@ -64,6 +64,7 @@ impl Default for StreamConfig {
             heartbeat: Duration::from_secs(15),
             batch: 256,
             max_per_address: 16,
+            close_grace: Duration::from_secs(10),
         }
     }
 }
@@ -128,6 +129,7 @@ enum End {
 
 async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: StreamCursor) {
     let config = state.stream.clone();
+    let close_grace = config.close_grace;
     let (mut sink, mut incoming) = socket.split();
     let (out, mut queue) = mpsc::channel::<WsMessage>(config.buffer);
     let (close_tx, close_rx) = oneshot::channel::<(u16, &'static str)>();
@@ -160,7 +162,7 @@ async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: Str
                 reason: Utf8Bytes::from_static(reason),
             };
             let _ =
-                tokio::time::timeout(CLOSE_GRACE, sink.send(WsMessage::Close(Some(frame)))).await;
+                tokio::time::timeout(close_grace, sink.send(WsMessage::Close(Some(frame)))).await;
         }
     });
 

@@ -16,7 +16,11 @@ mod ranges;
 mod source;
 mod window;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{watch, Notify};
 
@@ -29,15 +33,29 @@ use crate::{
     IndexerConfig, IndexerError,
 };
 
-/// How far ingestion has come, for progress bars and `/healthz`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How far ingestion has come, for progress bars and `/healthz`
+/// ([`crate::health::assess`] judges it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     /// The first block to ingest.
     pub start: u64,
     /// The last block ingested.
     pub indexed: Option<u64>,
-    /// The chain head last seen.
+    /// The chain head, polled apart from ingestion.
     pub head: u64,
+    /// When the head was last read.
+    pub head_seen: Option<Instant>,
+    /// When ingestion last completed a step: ingested, rolled back, or
+    /// found itself at the head.
+    pub progressed: Option<Instant>,
+    /// Why the chain cannot be read, while it cannot.
+    pub rpc_error: Option<String>,
+    /// Why ingestion will not run at all.
+    pub fatal: Option<String>,
+    /// Confirmations (K).
+    pub confirmations: u64,
+    /// How long without progress (or without the head) is a stall.
+    pub stall_after: Duration,
 }
 
 /// What one step did.
@@ -80,10 +98,7 @@ impl Ingester {
         if let Some(cp) = checkpoint {
             tracing::info!(block = cp.number, "resuming from checkpoint");
         }
-        progress.send_modify(|p| {
-            p.start = config.start_block;
-            p.indexed = checkpoint.map(|c| c.number);
-        });
+        progress.send_modify(|p| p.indexed = checkpoint.map(|c| c.number));
         Ok(Self {
             source,
             store,
@@ -109,7 +124,12 @@ impl Ingester {
         let mut heads = HeadWatcher::new(ws_url.as_deref(), self.config.poll_interval).await;
         let mut failures = 0u32;
         loop {
-            let wait = match self.step().await {
+            let step = self.step().await;
+            if step.is_ok() {
+                self.progress
+                    .send_modify(|p| p.progressed = Some(Instant::now()));
+            }
+            let wait = match step {
                 Ok(Step::Ingested(_) | Step::RolledBack(_)) => {
                     failures = 0;
                     continue;
@@ -136,8 +156,8 @@ impl Ingester {
     }
 
     async fn step(&mut self) -> Result<Step, IndexerError> {
+        // `Progress::head` is the independent poll's; this is the step's own.
         let head = self.source.head().await?;
-        self.progress.send_modify(|p| p.head = head);
         let next = self
             .checkpoint
             .map_or(self.config.start_block, |c| c.number + 1);

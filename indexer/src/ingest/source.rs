@@ -15,7 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use cairn_contracts::Cairn;
 
 use super::{ranges, window::BlockRef};
-use crate::IndexerError;
+use crate::{store::ChainIdentity, IndexerError};
 
 /// Read access to one Cairn contract's chain.
 #[derive(Debug, Clone)]
@@ -68,6 +68,55 @@ impl ChainSource {
             .notify(|err, after| tracing::warn!(%err, ?after, what, "RPC call failed; retrying"))
             .await
             .map_err(IndexerError::Rpc)
+    }
+
+    /// The latest block number, asked once with a 5 s timeout (no retries):
+    /// for the health poll, which must report an outage, not ride it out.
+    pub async fn head_once(&self) -> Result<u64, String> {
+        match tokio::time::timeout(Duration::from_secs(5), self.provider.get_block_number()).await {
+            Ok(Ok(head)) => Ok(head),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("eth_blockNumber timed out after 5 s".into()),
+        }
+    }
+
+    /// What this source serves: chain id, genesis hash and contract.
+    pub async fn identity(&self) -> Result<ChainIdentity, IndexerError> {
+        Ok(ChainIdentity {
+            chain_id: self.chain_id().await?,
+            genesis_hash: self.header(0).await?.hash.to_string(),
+            contract: self.contract.to_string().to_lowercase(),
+        })
+    }
+
+    /// Checks that the contract is a Cairn contract: it has code, and its
+    /// EIP-712 domain (EIP-5267) is Cairn's at that address. Without this a
+    /// wrong `--contract` indexes nothing without a word.
+    pub async fn check_contract(&self) -> Result<(), IndexerError> {
+        let not_cairn = |reason: String| IndexerError::NotCairn {
+            contract: self.contract,
+            reason,
+        };
+        let code = self
+            .call("eth_getCode", || {
+                self.provider.get_code_at(self.contract).into_future()
+            })
+            .await?;
+        if code.is_empty() {
+            return Err(not_cairn("there is no code at that address".into()));
+        }
+        let domain = Cairn::new(self.contract, &self.provider)
+            .eip712Domain()
+            .call()
+            .await;
+        match domain {
+            Ok(d) if d.name == "Cairn" && d.verifyingContract == self.contract => Ok(()),
+            Ok(d) => Err(not_cairn(format!("its EIP-712 domain is {:?}", d.name))),
+            Err(alloy::contract::Error::TransportError(RpcError::Transport(e))) => {
+                Err(IndexerError::Rpc(RpcError::Transport(e)))
+            }
+            Err(_) => Err(not_cairn("it does not answer eip712Domain()".into())),
+        }
     }
 
     /// The latest block number.

@@ -31,9 +31,16 @@ fn decode(s: &str, prefix: &str) -> Result<Vec<u64>, InvalidCursor> {
         .map_err(|_| InvalidCursor)?;
     let text = String::from_utf8(raw).map_err(|_| InvalidCursor)?;
     let rest = text.strip_prefix(prefix).ok_or(InvalidCursor)?;
-    rest.split(':')
-        .map(|p| p.parse().map_err(|_| InvalidCursor))
-        .collect()
+    rest.split(':').map(position).collect()
+}
+
+/// One number of a cursor or id: the database keeps positions as signed
+/// 64-bit integers, so anything above `i64::MAX` is no position there is.
+pub(crate) fn position(s: &str) -> Result<u64, InvalidCursor> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or(InvalidCursor)
 }
 
 impl ListCursor {
@@ -83,6 +90,16 @@ impl StreamCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_numbers_the_database_cannot_hold() {
+        let forged = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        assert!(ListCursor::decode(&forged("l1:18446744073709551615:0")).is_err());
+        assert!(ListCursor::decode(&forged("l1:9223372036854775808:0")).is_err());
+        assert!(ListCursor::decode(&forged("l1:9223372036854775807:0")).is_ok());
+        assert!(StreamCursor::decode(&forged("s1:18446744073709551615")).is_err());
+        assert!(StreamCursor::decode(&forged("s1:-1")).is_err());
+    }
 
     #[test]
     fn round_trips() {

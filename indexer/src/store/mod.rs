@@ -15,6 +15,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
+pub(crate) use cursor::position as cursor_position;
 pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
 pub use model::*;
 pub use sql::{PostgresStore, SqliteStore};
@@ -51,6 +52,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// misses nothing and repeats nothing.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Records `identity` as what this database indexes, unless another is
+    /// recorded already, and returns the recorded one.
+    async fn claim_chain(&self, identity: &ChainIdentity) -> Result<ChainIdentity>;
+
     /// The last ingested block, if any.
     async fn checkpoint(&self) -> Result<Option<BlockRef>>;
 

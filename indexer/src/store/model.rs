@@ -62,7 +62,7 @@ text_enum!(ContentStatus { Unchecked => "unchecked", Verified => "verified", Mis
     async_graphql::SimpleObject,
 )]
 #[serde(rename_all = "camelCase")]
-#[graphql(rename_fields = "camelCase")]
+#[graphql(rename_fields = "camelCase", complex)]
 pub struct Message {
     /// Stable id: `<block hash>-<log index>` for a direct post,
     /// `<block hash>-<log index>-<item>` for a batched one.
@@ -87,7 +87,9 @@ pub struct Message {
     pub sequence: u64,
     /// For a batched post: its index in the batch manifest.
     pub item: Option<u64>,
-    /// For a batched post: the nonce its sender signed.
+    /// For a batched post: the nonce its sender signed. GraphQL serves it
+    /// as a string: it may exceed GraphQL's 32-bit `Int`.
+    #[graphql(skip)]
     pub nonce: Option<u64>,
     /// Pending, confirmed or retracted.
     pub status: RowStatus,
@@ -95,6 +97,15 @@ pub struct Message {
     pub verification: ContentStatus,
     /// Pass as `after` to list what comes after this message.
     pub cursor: String,
+}
+
+#[async_graphql::ComplexObject]
+impl Message {
+    /// For a batched post: the nonce its sender signed, in decimal (a
+    /// 64-bit number does not fit GraphQL's `Int`).
+    async fn nonce(&self) -> Option<String> {
+        self.nonce.map(|n| n.to_string())
+    }
 }
 
 /// A registered messaging key.
@@ -327,7 +338,7 @@ pub struct InvalidPost {
     /// The signed nonce.
     pub nonce: u64,
     /// Stable reason: `bad_signature`, `sender_not_registered`,
-    /// `nonce_replayed` or `expired`.
+    /// `nonce_replayed`, `nonce_out_of_range` or `expired`.
     pub reason: String,
 }
 
@@ -384,4 +395,25 @@ pub struct BatchRecord {
     /// The first of them, with their reasons (at most
     /// [`INVALID_POSTS_KEPT`](crate::store::INVALID_POSTS_KEPT)).
     pub invalid: Vec<InvalidPost>,
+}
+
+/// The chain and contract a database indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainIdentity {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Hash of block 0: two chains with one id (two Anvils) differ here.
+    pub genesis_hash: String,
+    /// The Cairn contract, lowercase hex.
+    pub contract: String,
+}
+
+impl std::fmt::Display for ChainIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chain {} (genesis {}), contract {}",
+            self.chain_id, self.genesis_hash, self.contract
+        )
+    }
 }

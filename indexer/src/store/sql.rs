@@ -277,6 +277,23 @@ macro_rules! sql_store {
     ($name:ident, $db:ty, $pool:ty) => {
         #[async_trait]
         impl Store for $name {
+            async fn claim_chain(&self, identity: &ChainIdentity) -> Result<ChainIdentity> {
+                sqlx::query(
+                    "INSERT INTO chain_identity (id, chain_id, genesis_hash, contract) VALUES (1, $1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(identity.chain_id as i64)
+                .bind(&identity.genesis_hash)
+                .bind(&identity.contract)
+                .execute(&self.pool)
+                .await?;
+                let (chain_id, genesis_hash, contract): (i64, String, String) =
+                    sqlx::query_as("SELECT chain_id, genesis_hash, contract FROM chain_identity WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(ChainIdentity { chain_id: chain_id as u64, genesis_hash, contract })
+            }
+
             async fn checkpoint(&self) -> Result<Option<BlockRef>> {
                 let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
                     "SELECT c.number, c.hash, b.parent_hash FROM checkpoint c \
