@@ -238,12 +238,22 @@ async fn main() {
         poll_interval: Duration::from_millis(100),
         ..IndexerConfig::new(anvil.url.clone(), contract)
     };
-    let gateway = GatewayConfig::new(
-        anvil.url.clone(),
-        contract,
-        signer(CAROL_KEY),
-        format!("sqlite://{}", dir.path().join("gateway.db").display()),
-    );
+    // One client and 16 senders push far past the per-IP and per-sender
+    // quotas meant for a public node: this measures throughput, not them.
+    let unlimited = cairn::gateway::quota::Rate {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+    };
+    let gateway = GatewayConfig {
+        posts_per_ip: unlimited,
+        posts_per_sender: unlimited,
+        ..GatewayConfig::new(
+            anvil.url.clone(),
+            contract,
+            signer(CAROL_KEY),
+            format!("sqlite://{}", dir.path().join("gateway.db").display()),
+        )
+    };
     let node = Node::start(NodeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: store.clone(),

@@ -1,7 +1,8 @@
 //! The EIP-712 types the contract verifies (docs/BATCHING.md).
 //!
 //! `Post` is what a sender signs for a batched message; `RegisterKey` is
-//! what a user signs so a relayer can publish their key. The contract's
+//! what a user signs so a relayer can publish their key; `Upload` is what
+//! a user signs to store a block on a node. The contract's
 //! `hashPost` and `recoverPost` compute the same hashes; a test checks the
 //! two against each other on a real chain.
 
@@ -21,6 +22,16 @@ sol! {
         bytes32 to;
         bytes32 digest;
         uint64 nonce;
+        uint64 deadline;
+    }
+
+    /// A block upload to a node (`POST /v1/blobs`), signed so that only
+    /// wallets with a registered key can store blocks there, within their
+    /// quota. Checked by nodes only; the contract never sees it.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Upload {
+        address from;
+        bytes32 digest;
         uint64 deadline;
     }
 

@@ -12,6 +12,7 @@
 //! nonce, and a restart never skips one.
 
 mod error;
+mod registry;
 mod relay;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ use alloy::{
 };
 pub use cairn_contracts::Cairn;
 pub use error::{ChainError, Revert};
+pub use registry::KeyRegistry;
 pub use relay::{Broadcast, Fees, Relayer, SignedTx};
 
 use crate::crypto::PublicKey;

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{args::GlobalArgs, serve::ServerArgs};
 use cairn::{
-    gateway::GatewayConfig,
+    gateway::{quota::Rate, GatewayConfig},
     server::{Node, NodeConfig},
 };
 
@@ -50,6 +50,18 @@ pub(crate) struct GatewayArgs {
     /// Seconds an anchor may stay unmined before it is replaced with fees a quarter higher.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     fee_bump_after_secs: u64,
+    /// Posts per second one sender may have accepted (the relayer pays for each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    posts_per_sender: u32,
+    /// Posts one sender may send at once above that rate.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    posts_per_sender_burst: u32,
+    /// Posts per second one client IP may submit.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    posts_per_ip: u32,
+    /// Posts one client IP may submit at once above that rate.
+    #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u32).range(1..))]
+    posts_per_ip_burst: u32,
 }
 
 impl GatewayArgs {
@@ -74,6 +86,14 @@ impl GatewayArgs {
             max_posts_per_request: self.max_posts_per_request as usize,
             rebroadcast_after: Duration::from_secs(self.rebroadcast_after_secs),
             fee_bump_after: Duration::from_secs(self.fee_bump_after_secs),
+            posts_per_sender: Rate {
+                per_second: self.posts_per_sender,
+                burst: self.posts_per_sender_burst,
+            },
+            posts_per_ip: Rate {
+                per_second: self.posts_per_ip,
+                burst: self.posts_per_ip_burst,
+            },
             ..GatewayConfig::new(
                 global.rpc_url.clone(),
                 global.contract()?,

@@ -61,7 +61,18 @@ pub enum RoundError {
 pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
     let mut nonce: Option<u64> = None;
     let mut failures = 0u32;
+    let mut last_prune = std::time::Instant::now();
     loop {
+        if last_prune.elapsed() >= gw.config.prune_interval {
+            last_prune = std::time::Instant::now();
+            match gw.outbox.prune(now_ms() / 1000).await {
+                Ok(0) => {}
+                Ok(pruned) => {
+                    tracing::info!(pruned, "forgot posts past their deadline in final batches")
+                }
+                Err(err) => tracing::warn!(%err, "could not prune the outbox"),
+            }
+        }
         let delay = match round(&gw, &mut nonce).await {
             Ok(()) => {
                 failures = 0;

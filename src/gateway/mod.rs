@@ -20,10 +20,11 @@ pub mod batcher;
 pub mod client;
 pub mod outbox;
 pub mod proofs;
+pub mod quota;
 pub mod submit;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -38,7 +39,7 @@ use cairn_contracts::merkle::MerkleTree;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    chain::{CairnClient, ChainError, Relayer},
+    chain::{CairnClient, ChainError, KeyRegistry, Relayer},
     store::BlobStore,
 };
 pub use outbox::{Outbox, OutboxError};
@@ -74,12 +75,23 @@ pub struct GatewayConfig {
     pub fee_bump_after: Duration,
     /// How often the batcher looks at the queue and the chain when idle.
     pub poll_interval: Duration,
+    /// Posts one client IP may submit.
+    pub posts_per_ip: quota::Rate,
+    /// Posts one sender may have accepted: the relayer pays for each.
+    pub posts_per_sender: quota::Rate,
+    /// KiB one wallet may upload through `POST /v1/blobs`.
+    pub upload_kib_per_sender: quota::Rate,
+    /// How often posts past their deadline in final batches are forgotten
+    /// (their proofs are then answered 404; the manifest block keeps them).
+    pub prune_interval: Duration,
 }
 
 impl GatewayConfig {
     /// Defaults: batches of up to 4,096 posts or 2 s, K = 2, a 60 s deadline
     /// margin, 1,024 posts or 8 MiB per request, rebroadcast after 12 s,
-    /// replace with higher fees after 60 s.
+    /// replace with higher fees after 60 s; 2,000 posts/s per client IP
+    /// (burst 8,192), 10 posts/s per sender (burst 1,000), and uploads of
+    /// 64 KiB/s per wallet (burst 16 MiB).
     pub fn new(
         rpc_url: impl Into<String>,
         contract: Address,
@@ -100,6 +112,19 @@ impl GatewayConfig {
             rebroadcast_after: Duration::from_secs(12),
             fee_bump_after: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
+            posts_per_ip: quota::Rate {
+                per_second: 2_000,
+                burst: 8_192,
+            },
+            posts_per_sender: quota::Rate {
+                per_second: 10,
+                burst: 1_000,
+            },
+            upload_kib_per_sender: quota::Rate {
+                per_second: 64,
+                burst: 16 * 1024,
+            },
+            prune_interval: Duration::from_secs(600),
         }
     }
 }
@@ -124,12 +149,14 @@ pub(crate) struct Shared {
     config: GatewayConfig,
     outbox: Arc<dyn Outbox>,
     store: Arc<dyn BlobStore>,
-    chain: CairnClient,
     relayer: Relayer,
     domain: Eip712Domain,
-    /// Addresses known to have a registered key. Registrations are never
-    /// undone (only rotated), so a positive answer can be cached.
-    registered: Mutex<HashSet<Address>>,
+    /// Registered keys, cached.
+    registry: Arc<KeyRegistry>,
+    /// Posts per client IP.
+    ip_posts: quota::Allowance<std::net::IpAddr>,
+    /// Posts per sender.
+    sender_posts: quota::Allowance<Address>,
     /// Merkle trees of recent batches, for proofs.
     trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
     /// Wakes the batcher when posts arrive.
@@ -146,6 +173,8 @@ pub struct Gateway {
     pub outbox: Arc<dyn Outbox>,
     /// The batcher task; it ends when the shutdown token is cancelled.
     pub batcher: tokio::task::JoinHandle<()>,
+    /// Signed block uploads, checked against the same key registry.
+    pub uploads: Arc<crate::server::Uploads>,
 }
 
 impl Gateway {
@@ -167,13 +196,20 @@ impl Gateway {
         let relayer =
             Relayer::connect(&config.rpc_url, config.contract, config.relayer.clone()).await?;
         let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
+        let registry = Arc::new(KeyRegistry::new(chain));
+        let uploads = Arc::new(crate::server::Uploads::new(
+            registry.clone(),
+            domain.clone(),
+            config.upload_kib_per_sender,
+        ));
         let shared = Arc::new(Shared {
             outbox: outbox.clone(),
             store,
-            chain,
             relayer,
             domain,
-            registered: Mutex::default(),
+            registry: registry.clone(),
+            ip_posts: quota::Allowance::new(config.posts_per_ip, "ip_quota"),
+            sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota"),
             trees: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             config,
@@ -188,6 +224,7 @@ impl Gateway {
             router,
             outbox,
             batcher,
+            uploads,
         })
     }
 }

@@ -197,6 +197,12 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
 
     /// One batch by row id.
     async fn batch(&self, id: i64) -> Result<Option<BatchRecord>>;
+
+    /// Forgets posts that can never be anchored again: their deadline is
+    /// before `now_secs` and they are either in a final batch or expired
+    /// unanchored. A replay of such a post is refused as expired, so
+    /// forgetting its nonce opens no door. Returns how many were removed.
+    async fn prune(&self, now_secs: u64) -> Result<u64>;
 }
 
 /// Opens (and migrates) the outbox at `url`: `sqlite://<path>` or `postgres://...`.
@@ -611,6 +617,17 @@ macro_rules! sql_outbox {
                     .await?
                     .map(PostRow::into_record)
                     .transpose()
+            }
+
+            async fn prune(&self, now_secs: u64) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM posts WHERE deadline < $1 AND (state = 'expired' \
+                     OR (state = 'batched' AND batch IN (SELECT id FROM batches WHERE state = 'anchored')))",
+                )
+                .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn batch(&self, id: i64) -> Result<Option<BatchRecord>> {

@@ -10,11 +10,16 @@
 //! call). Only then are the posts written, in one transaction, and the
 //! answer is 202 with each post's id, its EIP-712 signing hash.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::Arc,
+};
 
 use alloy::primitives::{Address, Bytes as HexBytes, Signature, B256};
 use axum::{
     body::Bytes,
+    extract::ConnectInfo,
     extract::{rejection::BytesRejection, State},
     http::StatusCode,
     Json,
@@ -136,6 +141,7 @@ struct Checked {
         (status = 503, body = cairn_indexer::api::ErrorBody)))]
 pub(super) async fn submit(
     State(gw): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let body = body.map_err(ApiError::from)?;
@@ -160,6 +166,8 @@ pub(super) async fn submit(
             format!("a request holds 1 to {max} posts, not {}", posts.len()),
         ));
     }
+    // Every post costs its client's allowance before any work is done.
+    gw.ip_posts.take(&peer.ip(), posts.len())?;
     let result = accept(&gw, posts, many).await;
     let outcome = if result.is_ok() {
         "accepted"
@@ -194,6 +202,14 @@ async fn accept(
     .await
     .map_err(|e| ApiError::internal("signature check", e))??;
 
+    // Signatures hold, so each sender really sent its posts: count them.
+    let mut per_sender: HashMap<Address, usize> = HashMap::new();
+    for c in &checked {
+        *per_sender.entry(c.new.post.from).or_default() += 1;
+    }
+    for (sender, posts) in &per_sender {
+        gw.sender_posts.take(sender, *posts)?;
+    }
     let mut seen = HashSet::new();
     for (i, c) in checked.iter().enumerate() {
         if !seen.insert((c.new.post.from, c.new.post.nonce)) {
@@ -336,62 +352,57 @@ fn check(
     })
 }
 
-/// The sender, and a recipient that is an address, must have a registered key.
+/// The sender, and a recipient that is an address, must have a registered
+/// key. Senders are checked first, and lookups stop at the first miss: a
+/// request of random addresses costs the node one lookup, and a repeat of
+/// it none (see [`KeyRegistry`](crate::chain::KeyRegistry)).
 async fn check_registered(
     gw: &Arc<Shared>,
     checked: &[Checked],
     at: impl Fn(usize) -> Option<usize>,
 ) -> Result<(), ApiError> {
-    let mut wanted: Vec<Address> = Vec::new();
+    let unavailable = |e: crate::chain::ChainError| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            format!("cannot read the key registry: {e}"),
+        )
+    };
+    let senders: Vec<Address> = checked.iter().map(|c| c.new.post.from).collect();
+    if let Some(missing) = gw
+        .registry
+        .first_unregistered(&senders)
+        .await
+        .map_err(unavailable)?
     {
-        let known = gw.registered.lock().expect("not poisoned");
-        for c in checked {
-            for a in [Some(c.new.post.from), recipient_address(c.new.post.to)]
-                .into_iter()
-                .flatten()
-            {
-                if !known.contains(&a) && !wanted.contains(&a) {
-                    wanted.push(a);
-                }
-            }
-        }
+        let i = senders.iter().position(|a| *a == missing).unwrap_or(0);
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "sender_not_registered",
+            at(i),
+            format!("{missing} has no registered key; run `cairn register` first"),
+        ));
     }
-    let found: Vec<(Address, bool)> = futures::stream::iter(wanted)
-        .map(|a| async move {
-            let key = gw.chain.key_of(a).await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "chain_unavailable",
-                    format!("cannot read the key registry: {e}"),
-                )
-            })?;
-            Ok::<_, ApiError>((a, key.is_some()))
-        })
-        .buffer_unordered(16)
-        .try_collect()
-        .await?;
-    let mut known = gw.registered.lock().expect("not poisoned");
-    known.extend(found.iter().filter(|(_, yes)| *yes).map(|(a, _)| *a));
-    for (i, c) in checked.iter().enumerate() {
-        if !known.contains(&c.new.post.from) {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "sender_not_registered",
-                at(i),
-                format!(
-                    "{} has no registered key; run `cairn register` first",
-                    c.new.post.from
-                ),
-            ));
-        }
-        if let Some(to) = recipient_address(c.new.post.to).filter(|a| !known.contains(a)) {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "recipient_not_registered",
-                at(i),
-                format!("{to} has no registered key, so nothing can be sealed to it"),
-            ));
-        }
+    let recipients: Vec<Address> = checked
+        .iter()
+        .filter_map(|c| recipient_address(c.new.post.to))
+        .collect();
+    if let Some(missing) = gw
+        .registry
+        .first_unregistered(&recipients)
+        .await
+        .map_err(unavailable)?
+    {
+        let i = checked
+            .iter()
+            .position(|c| recipient_address(c.new.post.to) == Some(missing))
+            .unwrap_or(0);
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "recipient_not_registered",
+            at(i),
+            format!("{missing} has no registered key, so nothing can be sealed to it"),
+        ));
     }
     Ok(())
 }

@@ -53,9 +53,28 @@ pub(super) struct Stored {
     responses((status = 201, body = Stored), (status = 400, body = cairn_indexer::api::ErrorBody), (status = 413, body = cairn_indexer::api::ErrorBody)))]
 pub(super) async fn put_block(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
     let body = body.map_err(ApiError::from)?;
+    let Some(uploads) = &state.uploads else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "uploads_disabled",
+            "this node takes blocks only inside signed posts (POST /v1/posts with the envelope inline)",
+        ));
+    };
+    let octet_stream = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !octet_stream {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "upload the raw block as application/octet-stream",
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -63,9 +82,11 @@ pub(super) async fn put_block(
             "the request body is empty",
         ));
     }
-    // Oversize blocks: every BlobStore::put refuses them before any I/O.
+    crate::store::check_size(&body)?;
+    let uploader = uploads.authorize(&headers, &body).await?;
     let size = body.len();
     let cid = state.store.put(body).await?;
+    tracing::debug!(%uploader, %cid, size, "block uploaded");
     metrics::counter!("cairn_blocks_stored_total").increment(1);
     Ok((
         StatusCode::CREATED,

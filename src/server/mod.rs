@@ -11,6 +11,7 @@ mod blocks;
 mod connections;
 mod content;
 mod node;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 
 pub use content::StoreBlocks;
 pub use node::{Node, NodeConfig, NodeError};
+pub use uploads::Uploads;
 
 use crate::store::BlobStore;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub progress: Option<watch::Receiver<Progress>>,
     /// The OpenAPI document of every route this node serves, as JSON.
     pub openapi: Arc<serde_json::Value>,
+    /// Signed uploads to `POST /v1/blobs`; `None` refuses every upload.
+    pub uploads: Option<Arc<Uploads>>,
 }
 
 /// The OpenAPI document of the node's own routes; [`openapi`] adds the rest.

@@ -112,7 +112,7 @@ impl Node {
             None => (None, None, None),
         };
         let openapi = super::openapi(read_api.is_some(), config.gateway.is_some());
-        let (read_api, outbox) = match config.gateway {
+        let (read_api, outbox, uploads) = match config.gateway {
             Some(gateway) => {
                 let gateway =
                     Gateway::start(gateway, config.store.clone(), shutdown.clone()).await?;
@@ -120,15 +120,16 @@ impl Node {
                     Some(api) => api.merge(gateway.router),
                     None => gateway.router,
                 };
-                (Some(router), Some(gateway.outbox))
+                (Some(router), Some(gateway.outbox), Some(gateway.uploads))
             }
-            None => (read_api, None),
+            None => (read_api, None, None),
         };
         let state = AppState {
             store: config.store,
             metrics: metrics_handle(),
             progress: progress.clone(),
             openapi: Arc::new(openapi),
+            uploads,
         };
         let router = app(state, read_api, &config.limits);
         let (stop, limits) = (shutdown.clone(), config.limits);

@@ -140,7 +140,7 @@ pub fn not_found_as_none<T>(result: Result<T, StoreError>) -> Result<Option<T>, 
 }
 
 /// Refuses blocks over [`MAX_BLOCK_SIZE`]; every backend calls it before writing.
-pub(crate) fn check_size(block: &[u8]) -> Result<(), StoreError> {
+pub fn check_size(block: &[u8]) -> Result<(), StoreError> {
     if block.len() > MAX_BLOCK_SIZE {
         return Err(StoreError::TooLarge {
             size: block.len(),

@@ -13,6 +13,7 @@ mod content_check;
 mod crash;
 mod gateway;
 mod gateway_faults;
+mod gateway_quotas;
 mod gateway_stack;
 mod harness;
 mod health;

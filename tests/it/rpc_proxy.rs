@@ -1,8 +1,8 @@
-//! A JSON-RPC proxy in front of Anvil that can refuse chosen methods with
-//! a 502, as a failing or half-broken provider does.
+//! A JSON-RPC proxy in front of Anvil that counts calls by method and can
+//! refuse chosen methods with a 502, as a failing or half-broken provider does.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -13,6 +13,7 @@ use serde_json::Value;
 struct Shared {
     upstream: String,
     refused: Arc<Mutex<HashSet<String>>>,
+    calls: Arc<Mutex<HashMap<String, usize>>>,
     http: reqwest::Client,
 }
 
@@ -20,6 +21,7 @@ struct Shared {
 pub(crate) struct RpcProxy {
     pub(crate) url: String,
     refused: Arc<Mutex<HashSet<String>>>,
+    calls: Arc<Mutex<HashMap<String, usize>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -28,9 +30,10 @@ impl RpcProxy {
         let shared = Shared {
             upstream: upstream.to_string(),
             refused: Arc::default(),
+            calls: Arc::default(),
             http: reqwest::Client::new(),
         };
-        let refused = shared.refused.clone();
+        let (refused, calls) = (shared.refused.clone(), shared.calls.clone());
         let app = Router::new()
             .route("/", axum::routing::post(forward))
             .with_state(shared);
@@ -42,8 +45,14 @@ impl RpcProxy {
         Self {
             url,
             refused,
+            calls,
             server,
         }
+    }
+
+    /// How many calls of `method` came through so far.
+    pub(crate) fn calls(&self, method: &str) -> usize {
+        self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
     }
 
     /// Answers these methods with 502 from now on (and only these).
@@ -64,6 +73,14 @@ async fn forward(State(s): State<Shared>, body: Bytes) -> axum::response::Respon
         Value::Array(calls) => calls.clone(),
         one => vec![one.clone()],
     };
+    {
+        let mut counts = s.calls.lock().unwrap();
+        for c in &calls {
+            if let Some(m) = c["method"].as_str() {
+                *counts.entry(m.to_string()).or_default() += 1;
+            }
+        }
+    }
     let refused = s.refused.lock().unwrap().clone();
     if calls
         .iter()

@@ -111,14 +111,13 @@ fn rate_limit_error(err: GovernorError) -> axum::response::Response {
         GovernorError::TooManyRequests { wait_time, .. } => {
             // Never "retry in 0 s": clients that obey it would spin.
             let wait_time = wait_time.max(1);
-            let message = format!("too many requests; retry in {wait_time} s");
-            let mut response =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-                    .into_response();
-            response
-                .headers_mut()
-                .insert("retry-after", wait_time.into());
-            response
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry in {wait_time} s"),
+            )
+            .with_retry_after(wait_time)
+            .into_response()
         }
         other => {
             tracing::error!(error = %other, "rate limiter could not identify the client");

@@ -1,0 +1,155 @@
+//! Who may store blocks through `POST /v1/blobs`.
+//!
+//! An open upload endpoint stores any bytes for anyone, cross-site form
+//! posts included. A node stores a block only when a wallet with a
+//! registered key signs for it (EIP-712 `Upload`, under the contract's
+//! domain), within a per-wallet quota of KiB. Signed posts can carry their
+//! envelope inline instead (`POST /v1/posts`); a node without the gateway
+//! takes no uploads at all.
+//!
+//! The signature travels in three headers: `X-Cairn-From` (the wallet),
+//! `X-Cairn-Deadline` (unix seconds, at most an hour ahead) and
+//! `X-Cairn-Signature` (65 bytes, hex).
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    primitives::{Address, Signature, B256},
+    signers::Signer,
+    sol_types::{Eip712Domain, SolStruct},
+};
+use axum::http::{HeaderMap, StatusCode};
+use cairn_contracts::eip712::Upload;
+
+use super::ApiError;
+use crate::{
+    chain::KeyRegistry,
+    gateway::quota::{Allowance, Rate},
+    store::cid,
+};
+
+/// The wallet header.
+pub const FROM: &str = "x-cairn-from";
+/// The deadline header.
+pub const DEADLINE: &str = "x-cairn-deadline";
+/// The signature header.
+pub const SIGNATURE: &str = "x-cairn-signature";
+/// How far ahead a deadline may be: a signature is good for one upload
+/// window, not forever.
+pub const MAX_AHEAD: Duration = Duration::from_secs(3600);
+
+/// Checks signed uploads.
+#[derive(Debug)]
+pub struct Uploads {
+    registry: Arc<KeyRegistry>,
+    domain: Eip712Domain,
+    kib: Allowance<Address>,
+}
+
+impl Uploads {
+    /// Uploads signed under `domain` by wallets `registry` knows, within
+    /// `rate` KiB per wallet.
+    pub fn new(registry: Arc<KeyRegistry>, domain: Eip712Domain, rate: Rate) -> Self {
+        Self {
+            registry,
+            domain,
+            kib: Allowance::new(rate, "upload_quota"),
+        }
+    }
+
+    /// The uploader of `block`, if its headers carry a valid signature of a
+    /// registered wallet with quota left.
+    pub async fn authorize(&self, headers: &HeaderMap, block: &[u8]) -> Result<Address, ApiError> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(from), Some(deadline), Some(signature)) =
+            (header(FROM), header(DEADLINE), header(SIGNATURE))
+        else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "upload_unsigned",
+                "sign the upload (EIP-712 Upload) and send X-Cairn-From, X-Cairn-Deadline and \
+                 X-Cairn-Signature, or send the envelope inline in a signed post",
+            ));
+        };
+        let bad = |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+        let from: Address = cairn_indexer::api::query::address(from)?;
+        let deadline: u64 = deadline.parse().map_err(|_| {
+            bad(
+                "invalid_deadline",
+                format!("{deadline:?} is not unix seconds"),
+            )
+        })?;
+        let now = crate::gateway::now_ms() / 1000;
+        if deadline <= now {
+            return Err(bad(
+                "expired",
+                format!("the deadline {deadline} has passed (now {now})"),
+            ));
+        }
+        if deadline > now + MAX_AHEAD.as_secs() {
+            return Err(bad(
+                "deadline_too_far",
+                format!(
+                    "the deadline may be at most {} s ahead",
+                    MAX_AHEAD.as_secs()
+                ),
+            ));
+        }
+        let signature: Signature = signature.parse().map_err(|_| {
+            bad(
+                "invalid_signature",
+                "X-Cairn-Signature is not 65 bytes of hex".into(),
+            )
+        })?;
+        let upload = Upload {
+            from,
+            digest: cid::block_digest(block),
+            deadline,
+        };
+        let hash = upload.eip712_signing_hash(&self.domain);
+        if signature.recover_address_from_prehash(&hash).ok() != Some(from) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("the signature is not {from}'s over this block"),
+            ));
+        }
+        let registered = self.registry.is_registered(from).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                format!("cannot read the key registry: {e}"),
+            )
+        })?;
+        if !registered {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "sender_not_registered",
+                format!("{from} has no registered key; run `cairn register` first"),
+            ));
+        }
+        self.kib.take(&from, block.len().div_ceil(1024))?;
+        Ok(from)
+    }
+}
+
+/// The three headers that sign an upload of `block` by `signer`.
+pub async fn sign(
+    signer: &(impl Signer + Sync),
+    domain: &Eip712Domain,
+    block: &[u8],
+    deadline: u64,
+) -> Result<[(&'static str, String); 3], alloy::signers::Error> {
+    let upload = Upload {
+        from: signer.address(),
+        digest: cid::block_digest(block),
+        deadline,
+    };
+    let hash: B256 = upload.eip712_signing_hash(domain);
+    let signature = signer.sign_hash(&hash).await?;
+    Ok([
+        (FROM, signer.address().to_string()),
+        (DEADLINE, deadline.to_string()),
+        (SIGNATURE, signature.to_string()),
+    ])
+}

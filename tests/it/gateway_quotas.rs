@@ -1,0 +1,203 @@
+//! The gateway makes requests cost their senders, not the node: uploads
+//! need a registered signer and stay within a quota, posts count against
+//! their sender, and a request naming unregistered addresses is refused
+//! after one registry lookup (none when repeated).
+
+use alloy::{primitives::B256, signers::local::PrivateKeySigner};
+use cairn::{
+    gateway::{
+        client::{sign_post, GatewayClient},
+        quota::Rate,
+        GatewayConfig,
+    },
+    server::uploads,
+    store::cid,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    gateway_stack::{await_anchored, outbox_db, post_raw, unix_now, Chain},
+    harness::Anvil,
+    rpc_proxy::RpcProxy,
+};
+
+/// Request headers as (name, value).
+type Headers = Vec<(&'static str, String)>;
+
+async fn upload(
+    api: &str,
+    block: &[u8],
+    headers: &[(&str, String)],
+    content_type: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{api}/v1/blobs"))
+        .header("content-type", content_type)
+        .body(block.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn uploads_and_posts_cost_their_senders_not_the_node() {
+    let chain = Chain::start(2, Anvil::start().await, 1).await;
+    let proxy = RpcProxy::start(&chain.url).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        rpc_url: proxy.url.clone(),
+        // Room for two requests of 1,024 posts, not for a third of 6.
+        posts_per_sender: Rate {
+            per_second: 1,
+            burst: 2_050,
+        },
+        upload_kib_per_sender: Rate {
+            per_second: 1,
+            burst: 4,
+        },
+        ..chain.gateway_config(outbox_url)
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+    let user = &chain.users[0];
+    let octet = "application/octet-stream";
+    let deadline = unix_now() + 600;
+
+    // A registered wallet's signed upload is stored.
+    let block = vec![1u8; 3 * 1024];
+    let signed = uploads::sign(&user.wallet, &chain.domain, &block, deadline)
+        .await
+        .unwrap();
+    let (status, stored) = upload(&api, &block, &signed, octet).await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["cid"], cid::cid_for_block(&block).to_string());
+
+    // Everything else is refused, and nothing of it is stored.
+    let other = vec![2u8; 3 * 1024];
+    let stranger = PrivateKeySigner::random();
+    let cases: Vec<(&str, Headers, &str, u16, &str)> = vec![
+        ("unsigned", Vec::new(), octet, 401, "upload_unsigned"),
+        (
+            "a form post",
+            signed.to_vec(),
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "signed for other bytes",
+            signed.to_vec(),
+            octet,
+            401,
+            "bad_signature",
+        ),
+        (
+            "a stranger",
+            uploads::sign(&stranger, &chain.domain, &other, deadline)
+                .await
+                .unwrap()
+                .to_vec(),
+            octet,
+            403,
+            "sender_not_registered",
+        ),
+        (
+            "expired",
+            uploads::sign(&user.wallet, &chain.domain, &other, unix_now() - 1)
+                .await
+                .unwrap()
+                .to_vec(),
+            octet,
+            400,
+            "expired",
+        ),
+        (
+            "over the quota (3 of 4 KiB used)",
+            uploads::sign(&user.wallet, &chain.domain, &other, deadline)
+                .await
+                .unwrap()
+                .to_vec(),
+            octet,
+            429,
+            "upload_quota",
+        ),
+    ];
+    for (what, headers, content_type, status, code) in cases {
+        let (got, body) = upload(&api, &other, &headers, content_type).await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
+    }
+    assert!(!chain.store.has(&cid::cid_for_block(&other)).await.unwrap());
+
+    // 1,024 posts to random recipients: refused after one registry lookup
+    // for the sender and one for the first recipient, then from the cache.
+    let mut posts = Vec::new();
+    for nonce in 0..1_024u64 {
+        let to = PrivateKeySigner::random().address().into_word();
+        let signed = sign_post(
+            &user.wallet,
+            &chain.domain,
+            to,
+            B256::repeat_byte(7),
+            nonce,
+            deadline,
+        )
+        .await
+        .unwrap();
+        posts.push(cairn::gateway::submit::PostRequest::new(&signed, None));
+    }
+    let body = json!({ "posts": posts });
+    for (attempt, most) in [("first", 2), ("repeated", 0)] {
+        let before = proxy.calls("eth_call");
+        let (status, answer) = post_raw(&api, &body).await;
+        let lookups = proxy.calls("eth_call") - before;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some("recipient_not_registered")),
+            "{answer}"
+        );
+        assert!(
+            lookups <= most,
+            "{attempt}: {lookups} registry lookups for one request"
+        );
+    }
+
+    // Posts count against their sender, accepted or not: 2,048 so far, and
+    // 6 more are over the burst of 2,050.
+    let mut six = Vec::new();
+    for nonce in 0..6u64 {
+        six.push(chain.outgoing(0, 1, 5_000 + nonce, "hello").await.request());
+    }
+    let (status, answer) = post_raw(&api, &json!({ "posts": six })).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (429, Some("sender_quota")),
+        "{answer}"
+    );
+
+    // Retention: anchored posts are kept until their deadline has passed
+    // (until then a replay could be anchored again), then forgotten.
+    let gateway = GatewayClient::new(&api);
+    let mut ids = Vec::new();
+    for nonce in 0..3u64 {
+        let o = chain.outgoing(1, 0, nonce, "kept, then pruned").await;
+        ids.extend(gateway.submit(vec![o.request()]).await.unwrap());
+    }
+    await_anchored(&gateway, &ids).await;
+    let outbox = node.outbox.clone().unwrap();
+    assert_eq!(
+        outbox.prune(unix_now()).await.unwrap(),
+        0,
+        "deadlines ahead"
+    );
+    let after_deadlines = unix_now() + 2 * 3600;
+    assert_eq!(outbox.prune(after_deadlines).await.unwrap(), 3);
+    assert!(outbox.post(ids[0]).await.unwrap().is_none());
+    node.shutdown().await.unwrap();
+}
