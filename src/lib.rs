@@ -29,5 +29,6 @@ pub mod read_api;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -63,6 +63,26 @@ impl ReadApi {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page, ReadApiError> {
+        self.page("inbox", address, after, limit).await
+    }
+
+    /// One page of what `address` sent.
+    pub async fn sent(
+        &self,
+        address: Address,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, ReadApiError> {
+        self.page("sent", address, after, limit).await
+    }
+
+    async fn page(
+        &self,
+        mailbox: &str,
+        address: Address,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, ReadApiError> {
         let mut query = vec![("limit", limit.to_string())];
         if let Some(after) = after {
             query.push(("after", after.to_string()));
@@ -73,7 +93,7 @@ impl ReadApi {
         };
         let response = self
             .http
-            .get(format!("{}/v1/inbox/{address}", self.base))
+            .get(format!("{}/v1/{mailbox}/{address}", self.base))
             .query(&query)
             .send()
             .await

@@ -173,6 +173,22 @@ impl GlobalArgs {
         ))
     }
 
+    /// A [`Verifier`](cairn::verify::Verifier) on the configured chain and
+    /// store, remembering verified messages in the data dir.
+    pub(crate) async fn verifier(&self) -> anyhow::Result<cairn::verify::Verifier> {
+        let contract = self.contract()?;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let cache = self.data_dir.join(format!(
+            "verified-{}.txt",
+            contract.to_string().to_lowercase()
+        ));
+        Ok(
+            cairn::verify::Verifier::new(self.chain(false).await?, self.blob_store()?, Some(cache))
+                .await?,
+        )
+    }
+
     /// The keystore path for `address`.
     pub(crate) fn keystore_path(&self, address: Address) -> PathBuf {
         keystore::default_path(&self.data_dir, address)

@@ -1,12 +1,13 @@
-//! Turning an indexed message into something to show, shared by `inbox` and `watch`.
+//! Turning an indexed message into something to show, shared by `inbox`,
+//! `sent` and `watch`: checked against the chain first, then decrypted.
 
-use alloy::primitives::{Address, B256};
 use serde_json::{json, Value};
 
 use cairn::{
     messenger::Messenger,
     read_api::{ContentStatus, Message},
     store::cid,
+    verify::{Claim, Verifier},
 };
 
 /// A message as the CLI shows it: decrypted, or the reason it is not.
@@ -15,24 +16,52 @@ pub(crate) struct Shown {
     pub(crate) line: String,
 }
 
-/// Decrypts `m` unless the indexer found its block tampered or missing.
-pub(crate) async fn show(messenger: &Messenger, m: &Message) -> Shown {
-    let header = match m.item {
-        Some(item) => format!(
-            "batch {} #{item} block {} from {}",
-            m.sequence, m.block, m.from
-        ),
-        None => format!("#{} block {} from {}", m.sequence, m.block, m.from),
+/// Checks `m` against the chain with `verifier`, then decrypts it. A
+/// message the chain does not confirm is never shown as from its claimed
+/// sender, and its text is not shown at all.
+pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message) -> Shown {
+    let place = match m.item {
+        Some(item) => format!("batch {} #{item} block {}", m.sequence, m.block),
+        None => format!("#{} block {}", m.sequence, m.block),
+    };
+    let base = json!({"id": m.id, "block": m.block, "sequence": m.sequence,
+        "item": m.item, "nonce": m.nonce.map(|n| n.to_string()),
+        "cid": m.cid, "status": m.status, "verification": m.verification, "cursor": m.cursor});
+    let verified = match Claim::of(m) {
+        Ok(claim) => verifier.verify(&claim).await.map(|()| claim),
+        Err(e) => Err(e),
+    };
+    let claim = match verified {
+        Ok(claim) => claim,
+        Err(e) => {
+            let (label, reason) = if e.is_refuted() {
+                (
+                    "FORGED OR REORGED",
+                    format!("the chain contradicts the indexer: {e}"),
+                )
+            } else {
+                ("UNVERIFIED", e.to_string())
+            };
+            return Shown {
+                line: format!(
+                    "{place}: [{label}: {reason}; claimed sender {}, text not shown]",
+                    m.from
+                ),
+                json: merge(
+                    base,
+                    json!({"verified": false, "claimedFrom": m.from, "error": reason}),
+                ),
+            };
+        }
     };
     let result = match m.verification {
         ContentStatus::Tampered => {
             Err("TAMPERED: the stored block does not match its anchor; not decrypted".to_string())
         }
-        _ => decrypt(messenger, m).await,
+        _ => decrypt(messenger, m, &claim).await,
     };
-    let base = json!({"id": m.id, "from": m.from, "block": m.block, "sequence": m.sequence,
-        "item": m.item, "nonce": m.nonce,
-        "cid": m.cid, "status": m.status, "verification": m.verification, "cursor": m.cursor});
+    let base = merge(base, json!({"from": claim.from, "verified": true}));
+    let header = format!("{place} from {}", claim.from);
     match result {
         Ok(text) => Shown {
             line: format!("{header}: {text}"),
@@ -45,17 +74,14 @@ pub(crate) async fn show(messenger: &Messenger, m: &Message) -> Shown {
     }
 }
 
-async fn decrypt(messenger: &Messenger, m: &Message) -> Result<String, String> {
+/// Opens `m`'s block, whose sender and recipient the chain has confirmed.
+async fn decrypt(messenger: &Messenger, m: &Message, claim: &Claim) -> Result<String, String> {
     let cid = cid::parse(&m.cid).map_err(|e| e.to_string())?;
-    let from: Address = m
-        .from
-        .parse()
-        .map_err(|_| format!("bad sender {}", m.from))?;
-    let to: B256 =
-        m.to.parse()
-            .map_err(|_| format!("bad recipient {}", m.to))?;
+    if cid::digest_of(&cid).ok() != Some(claim.digest) {
+        return Err("the indexer's CID does not name the anchored digest".into());
+    }
     let opened = messenger
-        .open_anchored(&cid, from, to)
+        .open_anchored(&cid, claim.from, claim.to)
         .await
         .map_err(|e| e.to_string())?;
     Ok(opened.body.text)

@@ -1,4 +1,5 @@
-//! `cairn inbox`: list and decrypt the messages the indexer holds for you.
+//! `cairn inbox` and `cairn sent`: list the messages the indexer holds to
+//! or from you, check each against the chain, and decrypt them.
 
 use alloy::primitives::Address;
 use clap::Args;
@@ -6,10 +7,19 @@ use clap::Args;
 use super::{args::GlobalArgs, decrypt::show};
 use cairn::read_api::ReadApi;
 
-/// Arguments of `cairn inbox`.
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mailbox {
+    /// Messages to the address.
+    Inbox,
+    /// Messages from the address.
+    Sent,
+}
+
+/// Arguments of `cairn inbox` and `cairn sent`.
 #[derive(Debug, Args)]
 pub(crate) struct InboxArgs {
-    /// Whose inbox (default: your wallet's). Only your own key can decrypt.
+    /// Whose messages (default: your wallet's). Only your own key can decrypt.
     #[arg(long)]
     address: Option<Address>,
     /// Start after this cursor (from an earlier listing).
@@ -21,16 +31,20 @@ pub(crate) struct InboxArgs {
 }
 
 impl InboxArgs {
-    pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+    pub(crate) async fn run(self, global: &GlobalArgs, mailbox: Mailbox) -> anyhow::Result<()> {
         let wallet = global.wallet()?;
         let address = self.address.unwrap_or(wallet.address());
         let messenger = global.messenger(false).await?;
-        let page = ReadApi::new(&global.api_url)
-            .inbox(address, self.after.as_deref(), self.limit)
-            .await?;
+        let verifier = global.verifier().await?;
+        let api = ReadApi::new(&global.api_url);
+        let after = self.after.as_deref();
+        let page = match mailbox {
+            Mailbox::Inbox => api.inbox(address, after, self.limit).await?,
+            Mailbox::Sent => api.sent(address, after, self.limit).await?,
+        };
         let mut shown = Vec::with_capacity(page.messages.len());
         for m in &page.messages {
-            shown.push(show(&messenger, m).await);
+            shown.push(show(&messenger, &verifier, m).await);
         }
         if global.json {
             let messages: Vec<_> = shown.into_iter().map(|s| s.json).collect();
@@ -46,8 +60,12 @@ impl InboxArgs {
                 println!("no messages");
             }
             if page.more {
+                let command = match mailbox {
+                    Mailbox::Inbox => "inbox",
+                    Mailbox::Sent => "sent",
+                };
                 println!(
-                    "more: cairn inbox --after {}",
+                    "more: cairn {command} --after {}",
                     page.next.unwrap_or_default()
                 );
             }

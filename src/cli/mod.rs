@@ -45,8 +45,10 @@ pub(crate) enum Command {
     Proof(proof::ProofArgs),
     /// Fetch a message by CID, verify it against the chain and decrypt it.
     Read(read::ReadArgs),
-    /// List and decrypt your inbox from the indexer.
+    /// List your inbox from the indexer, check each message against the chain, decrypt.
     Inbox(inbox::InboxArgs),
+    /// List what you sent, checked against the chain and decrypted (you seal for yourself too).
+    Sent(inbox::InboxArgs),
     /// Decrypt messages live as they are confirmed, resuming after drops.
     Watch(watch::WatchArgs),
     /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
@@ -64,7 +66,8 @@ impl Cli {
             Command::Send(args) => args.run(&self.global).await,
             Command::Read(args) => args.run(&self.global).await,
             Command::Proof(args) => args.run(&self.global).await,
-            Command::Inbox(args) => args.run(&self.global).await,
+            Command::Inbox(args) => args.run(&self.global, inbox::Mailbox::Inbox).await,
+            Command::Sent(args) => args.run(&self.global, inbox::Mailbox::Sent).await,
             Command::Watch(args) => args.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
             Command::Gateway(args) => args.run(&self.global).await,

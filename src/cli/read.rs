@@ -11,10 +11,14 @@ use cairn::store::cid;
 
 /// Arguments of `cairn read`.
 #[derive(Debug, Args)]
+#[group(id = "which", required = true, multiple = false)]
 pub(crate) struct ReadArgs {
-    /// The envelope block's CID (as `cairn send` printed it).
-    #[arg(long, value_parser = parse_cid)]
-    cid: cid::Cid,
+    /// The envelope block's CID (as `cairn send` printed it), for a direct post.
+    #[arg(long, value_parser = parse_cid, group = "which")]
+    cid: Option<cid::Cid>,
+    /// A message id (`<block hash>-<log index>[-<item>]`, as `inbox` lists it), direct or batched.
+    #[arg(long, group = "which")]
+    id: Option<String>,
     /// Save attachments into this directory.
     #[arg(long)]
     save_to: Option<PathBuf>,
@@ -28,10 +32,25 @@ impl ReadArgs {
     pub(super) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let messenger = global.messenger(false).await?;
         let bar = spinner(global.json, "fetching and verifying");
-        let received = messenger.read(&self.cid).await;
+        let read = match (&self.cid, &self.id) {
+            (Some(cid), _) => messenger
+                .read(cid)
+                .await
+                .map_err(anyhow::Error::from)
+                .map(|r| {
+                    let (tx, block) = (r.anchor.inclusion.tx.to_string(), r.anchor.inclusion.block);
+                    (
+                        r.opened,
+                        format!("block {block} tx {tx}"),
+                        json!({"tx": tx, "block": block}),
+                    )
+                }),
+            (None, Some(id)) => read_by_id(global, &messenger, id).await,
+            (None, None) => unreachable!("clap requires --cid or --id"),
+        };
         bar.finish_and_clear();
-        let received = received?;
-        let (header, body) = (&received.opened.header, &received.opened.body);
+        let (opened, place, anchor) = read?;
+        let (header, body) = (&opened.header, &opened.body);
         if let Some(dir) = &self.save_to {
             for a in &body.attachments {
                 // Only the final path component: a sender cannot write outside `dir`.
@@ -42,30 +61,43 @@ impl ReadArgs {
                     .with_context(|| format!("saving {}", a.name))?;
             }
         }
-        print(
-            global.json,
-            json!({
-                "from": header.sender, "to": header.recipient, "timestamp": header.timestamp,
-                "text": body.text, "kind": format!("{:?}", body.kind),
-                "attachments": body.attachments.iter().map(|a| json!({"name": a.name, "size": a.data.len()})).collect::<Vec<_>>(),
-                "tx": received.anchor.inclusion.tx, "block": received.anchor.inclusion.block,
-            }),
-            || {
-                let files: String = body
-                    .attachments
-                    .iter()
-                    .map(|a| format!("\nattachment {} ({} bytes)", a.name, a.data.len()))
-                    .collect();
-                format!(
-                    "from  {}\nat    {} (unix)\nblock {} tx {}\n\n{}{files}",
-                    header.sender,
-                    header.timestamp,
-                    received.anchor.inclusion.block,
-                    received.anchor.inclusion.tx,
-                    body.text
-                )
-            },
-        );
+        let mut out = json!({
+            "from": header.sender, "to": header.recipient, "timestamp": header.timestamp,
+            "text": body.text, "kind": format!("{:?}", body.kind),
+            "attachments": body.attachments.iter().map(|a| json!({"name": a.name, "size": a.data.len()})).collect::<Vec<_>>(),
+        });
+        if let (Some(out), serde_json::Value::Object(anchor)) = (out.as_object_mut(), anchor) {
+            out.extend(anchor);
+        }
+        print(global.json, out, || {
+            let files: String = body
+                .attachments
+                .iter()
+                .map(|a| format!("\nattachment {} ({} bytes)", a.name, a.data.len()))
+                .collect();
+            format!(
+                "from  {}\nat    {} (unix)\n{place}\n\n{}{files}",
+                header.sender, header.timestamp, body.text
+            )
+        });
         Ok(())
     }
+}
+
+/// A message by id, direct or batched: the chain says who sent what (no
+/// indexer involved), and the envelope must agree.
+async fn read_by_id(
+    global: &GlobalArgs,
+    messenger: &cairn::messenger::Messenger,
+    id: &str,
+) -> anyhow::Result<(cairn::envelope::Opened, String, serde_json::Value)> {
+    let claim = global.verifier().await?.resolve(id).await?;
+    let opened = messenger
+        .open_anchored(&cid::cid_for_digest(claim.digest), claim.from, claim.to)
+        .await?;
+    let place = match claim.nonce {
+        Some(nonce) => format!("batched post {id} (nonce {nonce})"),
+        None => format!("direct post {id}"),
+    };
+    Ok((opened, place, json!({"id": id})))
 }

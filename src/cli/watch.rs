@@ -33,6 +33,7 @@ impl WatchArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let address = global.wallet()?.address();
         let messenger = global.messenger(false).await?;
+        let verifier = global.verifier().await?;
         let api = ReadApi::new(&global.api_url);
         let cursor_file = cursor_path(global, address);
         let mut cursor = match self.after.clone() {
@@ -96,7 +97,7 @@ impl WatchArgs {
                     serde_json::from_value(value).context("stream sent an unknown frame")?;
                 match event.kind {
                     EventKind::Message => {
-                        let shown = show(&messenger, &event.message).await;
+                        let shown = show(&messenger, &verifier, &event.message).await;
                         if global.json {
                             println!(
                                 "{}",

@@ -19,6 +19,7 @@ mod harness;
 mod health;
 mod hostile_batches;
 mod hostile_http;
+mod lying_indexer;
 mod read_api;
 mod read_path;
 mod reorg;

@@ -1,0 +1,413 @@
+//! Checking what an indexer says against the chain, through the client's
+//! own RPC endpoint.
+//!
+//! The envelope does not authenticate its sender: anyone can seal a header
+//! that names Alice. Only the chain does: a direct post's `Posted.from`, or
+//! a batched post's signature, included in the Merkle root of a
+//! `BatchAnchored` log. So an indexer, or anything between it and the
+//! client, that says "from Alice" is believed only once the client has
+//! found, itself:
+//!
+//! - direct post `<block hash>-<log index>`: the contract's `Posted` log at
+//!   that place, in a block that is canonical on the client's chain, with
+//!   the claimed sender, recipient and digest;
+//! - batched post `<block hash>-<log index>-<item>`: the `BatchAnchored` log
+//!   there, its manifest block (re-hashed by the store), whose posts
+//!   rebuild the anchored root and count, and whose post `item` has the
+//!   claimed sender, recipient, digest and nonce, a signature by that
+//!   sender under the client's own EIP-712 domain, and a deadline not
+//!   before the block.
+//!
+//! Anchors and manifests are cached per run, so a page of posts from one
+//! batch costs one lookup; verified messages are remembered in a file, so
+//! they cost nothing the next time.
+
+use std::{
+    collections::{HashMap, HashSet},
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use alloy::{
+    primitives::{Address, B256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::{Eip712Domain, SolEvent},
+};
+use cairn_contracts::manifest::{self, SignedPost};
+
+use crate::{
+    chain::{Cairn, CairnClient, ChainError},
+    store::{cid, BlobStore, StoreError},
+};
+
+/// What an indexer claims about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// `<block hash>-<log index>` or `<block hash>-<log index>-<item>`.
+    pub id: String,
+    /// The claimed sender.
+    pub from: Address,
+    /// The claimed recipient (bytes32).
+    pub to: B256,
+    /// The claimed envelope digest.
+    pub digest: B256,
+    /// The claimed nonce of a batched post.
+    pub nonce: Option<u64>,
+}
+
+impl Claim {
+    /// The claim an indexed message makes.
+    pub fn of(m: &crate::read_api::Message) -> Result<Self, VerifyError> {
+        let bad = |what: &str| VerifyError::Refuted(format!("the indexer sent a malformed {what}"));
+        Ok(Self {
+            id: m.id.clone(),
+            from: m.from.parse().map_err(|_| bad("sender"))?,
+            to: m.to.parse().map_err(|_| bad("recipient"))?,
+            digest: m.digest.parse().map_err(|_| bad("digest"))?,
+            nonce: m.nonce,
+        })
+    }
+
+    fn key(&self) -> String {
+        format!("{} {} {} {}", self.id, self.digest, self.from, self.to)
+    }
+}
+
+/// Why a message is not verified.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The chain or the manifest contradicts the claim: a lie, or a reorg.
+    #[error("{0}")]
+    Refuted(String),
+    /// The chain could not be asked.
+    #[error("cannot check against the chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The manifest block could not be had (or did not match its digest).
+    #[error("cannot check the batch manifest: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl VerifyError {
+    /// Whether the evidence contradicts the claim (as opposed to being out
+    /// of reach for now).
+    pub fn is_refuted(&self) -> bool {
+        matches!(
+            self,
+            Self::Refuted(_) | Self::Store(StoreError::Tampered { .. })
+        )
+    }
+}
+
+/// What the chain holds at one log position.
+#[derive(Debug)]
+enum Anchor {
+    Direct(Cairn::Posted),
+    Batch {
+        posts: Vec<SignedPost>,
+        block_time: u64,
+    },
+}
+
+/// Verifies claims, caching what it learns.
+#[derive(Debug)]
+pub struct Verifier {
+    chain: CairnClient,
+    store: Arc<dyn BlobStore>,
+    domain: Eip712Domain,
+    anchors: Mutex<HashMap<(B256, u64), Arc<Anchor>>>,
+    verified: Mutex<HashSet<String>>,
+    cache_file: Option<PathBuf>,
+}
+
+impl Verifier {
+    /// A verifier reading the chain through `chain` and manifests from
+    /// `store`, remembering verified messages in `cache_file` if given.
+    pub async fn new(
+        chain: CairnClient,
+        store: Arc<dyn BlobStore>,
+        cache_file: Option<PathBuf>,
+    ) -> Result<Self, ChainError> {
+        let domain = chain.domain().await?;
+        let verified = cache_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| text.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            chain,
+            store,
+            domain,
+            anchors: Mutex::default(),
+            verified: Mutex::new(verified),
+            cache_file,
+        })
+    }
+
+    /// Checks `claim` against the chain; `Ok` means every part of it holds.
+    pub async fn verify(&self, claim: &Claim) -> Result<(), VerifyError> {
+        let key = claim.key();
+        if self.verified.lock().expect("not poisoned").contains(&key) {
+            return Ok(());
+        }
+        let (block_hash, log_index, item) = parse_id(&claim.id)?;
+        let anchor = self.anchor(block_hash, log_index, item.is_some()).await?;
+        match (&*anchor, item) {
+            (Anchor::Direct(posted), None) => check_direct(claim, posted)?,
+            (Anchor::Batch { posts, block_time }, Some(item)) => {
+                check_batched(claim, posts, item, *block_time, &self.domain)?
+            }
+            _ => {
+                return Err(VerifyError::Refuted(format!(
+                    "{} names the wrong kind of anchor",
+                    claim.id
+                )))
+            }
+        }
+        self.remember(key);
+        Ok(())
+    }
+
+    /// What the chain itself says message `id` is: its sender, recipient,
+    /// digest (and nonce), checked as [`verify`](Self::verify) checks a
+    /// claim. No indexer is involved.
+    pub async fn resolve(&self, id: &str) -> Result<Claim, VerifyError> {
+        let (block_hash, log_index, item) = parse_id(id)?;
+        let anchor = self.anchor(block_hash, log_index, item.is_some()).await?;
+        let claim = match (&*anchor, item) {
+            (Anchor::Direct(posted), None) => Claim {
+                id: id.to_string(),
+                from: posted.from,
+                to: posted.to,
+                digest: posted.digest,
+                nonce: None,
+            },
+            (Anchor::Batch { posts, .. }, Some(item)) => {
+                let p = usize::try_from(item)
+                    .ok()
+                    .and_then(|i| posts.get(i))
+                    .ok_or_else(|| VerifyError::Refuted(format!("the batch has no post {item}")))?;
+                Claim {
+                    id: id.to_string(),
+                    from: p.post.from,
+                    to: p.post.to,
+                    digest: p.post.digest,
+                    nonce: Some(p.post.nonce),
+                }
+            }
+            _ => {
+                return Err(VerifyError::Refuted(format!(
+                    "{id} names the wrong kind of anchor"
+                )))
+            }
+        };
+        self.verify(&claim).await?;
+        Ok(claim)
+    }
+
+    fn remember(&self, key: String) {
+        if let Some(path) = &self.cache_file {
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{key}"));
+            if let Err(err) = appended {
+                tracing::warn!(%err, path = %path.display(), "cannot remember a verified message");
+            }
+        }
+        self.verified.lock().expect("not poisoned").insert(key);
+    }
+
+    async fn anchor(
+        &self,
+        block_hash: B256,
+        log_index: u64,
+        batched: bool,
+    ) -> Result<Arc<Anchor>, VerifyError> {
+        if let Some(found) = self
+            .anchors
+            .lock()
+            .expect("not poisoned")
+            .get(&(block_hash, log_index))
+        {
+            return Ok(found.clone());
+        }
+        let provider = self.chain.provider();
+        let filter = Filter::new()
+            .address(self.chain.address())
+            .at_block_hash(block_hash);
+        let logs = provider
+            .get_logs(&filter)
+            .await
+            .map_err(ChainError::from_transport)?;
+        let log = logs
+            .into_iter()
+            .find(|l| l.log_index == Some(log_index))
+            .ok_or_else(|| {
+                VerifyError::Refuted(format!(
+                    "the contract has no log {log_index} in block {block_hash} on this chain"
+                ))
+            })?;
+        let number = log.block_number.unwrap_or_default();
+        let canonical = provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(ChainError::from_transport)?;
+        let header = match canonical {
+            Some(b) if b.header.hash == block_hash => b.header,
+            _ => {
+                return Err(VerifyError::Refuted(format!(
+                    "block {block_hash} is not on this chain's canonical chain"
+                )))
+            }
+        };
+        let anchor = if batched {
+            let event = log
+                .log_decode::<Cairn::BatchAnchored>()
+                .map_err(|_| VerifyError::Refuted("that log is not a BatchAnchored".into()))?
+                .inner
+                .data;
+            let bytes = self
+                .store
+                .get(&cid::cid_for_digest(event.manifestDigest))
+                .await?;
+            let posts = manifest::decode(&bytes)
+                .map_err(|e| VerifyError::Refuted(format!("the manifest does not decode: {e}")))?;
+            let root = manifest::root(posts.iter().map(|p| p.signing_hash(&self.domain)));
+            if posts.len() != event.count as usize || root != Some(event.root) {
+                return Err(VerifyError::Refuted(
+                    "the manifest does not rebuild the anchored root and count".into(),
+                ));
+            }
+            Anchor::Batch {
+                posts,
+                block_time: header.timestamp,
+            }
+        } else {
+            if log.topic0() != Some(&Cairn::Posted::SIGNATURE_HASH) {
+                return Err(VerifyError::Refuted("that log is not a Posted".into()));
+            }
+            let posted = log
+                .log_decode::<Cairn::Posted>()
+                .map_err(|_| VerifyError::Refuted("that log is not a Posted".into()))?
+                .inner
+                .data;
+            Anchor::Direct(posted)
+        };
+        let anchor = Arc::new(anchor);
+        self.anchors
+            .lock()
+            .expect("not poisoned")
+            .insert((block_hash, log_index), anchor.clone());
+        Ok(anchor)
+    }
+}
+
+/// `<hash>-<log index>[-<item>]`.
+fn parse_id(id: &str) -> Result<(B256, u64, Option<u64>), VerifyError> {
+    let bad = || VerifyError::Refuted(format!("{id:?} is not a message id"));
+    let mut parts = id.split('-');
+    let hash = parts.next().and_then(|h| h.parse().ok()).ok_or_else(bad)?;
+    let log_index = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+    let item = parts
+        .next()
+        .map(|n| n.parse().map_err(|_| bad()))
+        .transpose()?;
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok((hash, log_index, item))
+}
+
+fn check_direct(claim: &Claim, posted: &Cairn::Posted) -> Result<(), VerifyError> {
+    if posted.from != claim.from || posted.to != claim.to || posted.digest != claim.digest {
+        return Err(VerifyError::Refuted(format!(
+            "the chain says {} posted {} to {}, not {} posting {} to {}",
+            posted.from, posted.digest, posted.to, claim.from, claim.digest, claim.to
+        )));
+    }
+    Ok(())
+}
+
+fn check_batched(
+    claim: &Claim,
+    posts: &[SignedPost],
+    item: u64,
+    block_time: u64,
+    domain: &Eip712Domain,
+) -> Result<(), VerifyError> {
+    let p = usize::try_from(item)
+        .ok()
+        .and_then(|i| posts.get(i))
+        .ok_or_else(|| VerifyError::Refuted(format!("the batch has no post {item}")))?;
+    let post = &p.post;
+    if post.from != claim.from
+        || post.to != claim.to
+        || post.digest != claim.digest
+        || claim.nonce.is_some_and(|n| n != post.nonce)
+    {
+        return Err(VerifyError::Refuted(format!(
+            "the manifest says post {item} is {} to {} ({}), not what the indexer claims",
+            post.from, post.to, post.digest
+        )));
+    }
+    p.verify(domain)
+        .map_err(|_| VerifyError::Refuted(format!("post {item} is not signed by {}", post.from)))?;
+    if post.deadline < block_time {
+        return Err(VerifyError::Refuted(format!(
+            "post {item} was anchored after its deadline"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ids_strictly() {
+        let h = B256::repeat_byte(1);
+        assert_eq!(parse_id(&format!("{h}-3")).unwrap(), (h, 3, None));
+        assert_eq!(parse_id(&format!("{h}-3-7")).unwrap(), (h, 3, Some(7)));
+        for bad in [
+            "",
+            "0x12-1",
+            &format!("{h}"),
+            &format!("{h}-1-2-3"),
+            &format!("{h}-x"),
+        ] {
+            assert!(parse_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_direct_claim_must_match_the_log() {
+        let posted = Cairn::Posted {
+            from: Address::repeat_byte(1),
+            to: B256::repeat_byte(2),
+            digest: B256::repeat_byte(3),
+            sequence: 0,
+        };
+        let honest = Claim {
+            id: String::new(),
+            from: posted.from,
+            to: posted.to,
+            digest: posted.digest,
+            nonce: None,
+        };
+        assert!(check_direct(&honest, &posted).is_ok());
+        let lying = Claim {
+            from: Address::repeat_byte(9),
+            ..honest.clone()
+        };
+        assert!(check_direct(&lying, &posted).unwrap_err().is_refuted());
+        let swapped = Claim {
+            digest: B256::repeat_byte(4),
+            ..honest
+        };
+        assert!(check_direct(&swapped, &posted).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! A client trusts no indexer. A proxy in front of a real one rewrites
+//! senders and swaps blocks between messages; `cairn inbox` checks every
+//! message against the chain through its own RPC and catches each lie,
+//! never showing a message as from its claimed sender.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::U256;
+use axum::{extract::State, routing::get, Json, Router};
+use cairn::{
+    chain::CairnClient,
+    envelope::{self, Body, Header},
+    gateway::client::GatewayClient,
+    messenger::Messenger,
+    store::cid,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    gateway_stack::{await_anchored, Chain},
+    harness::{rpc, Anvil, CairnCli, StoreUnderTest},
+};
+
+type Rewrite = Arc<dyn Fn(Value) -> Value + Send + Sync>;
+
+/// Serves `GET /v1/inbox/{address}` from `upstream`, rewritten.
+async fn lying_proxy(upstream: String, rewrite: Rewrite) -> String {
+    async fn inbox(
+        State((upstream, rewrite)): State<(String, Rewrite)>,
+        axum::extract::Path(address): axum::extract::Path<String>,
+        axum::extract::RawQuery(query): axum::extract::RawQuery,
+    ) -> Json<Value> {
+        let url = format!(
+            "{upstream}/v1/inbox/{address}?{}",
+            query.unwrap_or_default()
+        );
+        let page: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        Json(rewrite(page))
+    }
+    let app = Router::new()
+        .route("/v1/inbox/{address}", get(inbox))
+        .with_state((upstream, rewrite));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_lying_indexer_is_caught_on_every_message() {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let full = chain.full_node(false).await;
+    let (alice, bob, mallory) = (&chain.users[0], &chain.users[1], &chain.users[2]);
+    for user in [alice, mallory] {
+        rpc(
+            &chain.url,
+            "anvil_setBalance",
+            json!([user.address(), U256::from(10u128.pow(20))]),
+        )
+        .await;
+    }
+    let direct = |user: &crate::gateway_stack::User| {
+        let (wallet, key, store, url, contract) = (
+            user.wallet.clone(),
+            user.key.clone(),
+            chain.store.clone(),
+            chain.url.clone(),
+            chain.contract,
+        );
+        async move {
+            let client = CairnClient::connect(&url, contract, Some(wallet.clone()))
+                .await
+                .unwrap();
+            Messenger::new(client, store, wallet.address(), key)
+        }
+    };
+
+    // 0: Alice to Bob, direct.
+    direct(alice)
+        .await
+        .send(bob.address(), &Body::text("direct from alice"), &|_| {})
+        .await
+        .unwrap();
+    // 1: Mallory to Bob, direct, in an envelope that claims Alice sent it.
+    let forged = envelope::seal(
+        &Header::direct(alice.address(), bob.address(), 1_800_000_000),
+        &Body::text("forged as alice"),
+        &[bob.key.public_key(), mallory.key.public_key()],
+    )
+    .unwrap();
+    chain.store.put(forged.clone().into()).await.unwrap();
+    direct(mallory)
+        .await
+        .chain()
+        .post(bob.address().into_word(), cid::block_digest(&forged))
+        .await
+        .unwrap();
+    // 2 and 3: batched, from Alice and from Mallory.
+    let gateway = GatewayClient::new(&full.api);
+    let mut ids = Vec::new();
+    for (from, text) in [(0, "batched from alice"), (2, "batched from mallory")] {
+        let o = chain.outgoing(from, 1, 1, text).await;
+        ids.extend(gateway.submit(vec![o.request()]).await.unwrap());
+        await_anchored(&gateway, &ids).await;
+    }
+
+    let honest_cli = |api: &str| CairnCli {
+        data_dir: tempfile::tempdir().unwrap().keep(),
+        api_url: api.to_string(),
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    let bob_key = format!("0x{}", hex::encode(bob.wallet.to_bytes()));
+    let inbox = |cli: CairnCli| {
+        let bob_key = bob_key.clone();
+        async move {
+            let out = cli.run(&bob_key, &["inbox"]).await.json();
+            out["messages"].as_array().unwrap().clone()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let truth = loop {
+        let messages = inbox(honest_cli(&full.api)).await;
+        if messages.len() == 4 && messages.iter().all(|m| m["status"] == "confirmed") {
+            break messages;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "inbox never filled: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // Through an honest indexer every message verifies; the forged
+    // envelope is from Mallory on chain, and does not open as Alice's.
+    assert!(truth.iter().all(|m| m["verified"] == true), "{truth:?}");
+    let texts: Vec<&str> = truth
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "direct from alice",
+            "",
+            "batched from alice",
+            "batched from mallory"
+        ]
+    );
+    let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
+    assert_eq!(
+        lower(&truth[1]["from"]),
+        mallory.address().to_string().to_lowercase()
+    );
+    assert!(
+        truth[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("anchor mismatch"),
+        "{}",
+        truth[1]
+    );
+
+    // The liar swaps the blocks of messages 0 and 1, and says Mallory's
+    // messages are Alice's.
+    let (alice_hex, mallory_hex) = (
+        alice.address().to_string(),
+        lower(&json!(mallory.address().to_string())),
+    );
+    let rewrite: Rewrite = Arc::new(move |mut page: Value| {
+        let messages = page["messages"].as_array_mut().unwrap();
+        if messages.len() == 4 {
+            for field in ["cid", "digest"] {
+                let (a, b) = (messages[0][field].clone(), messages[1][field].clone());
+                messages[0][field] = b;
+                messages[1][field] = a;
+            }
+            for m in messages.iter_mut() {
+                if m["from"].as_str().unwrap_or_default().to_lowercase() == mallory_hex {
+                    m["from"] = json!(alice_hex);
+                }
+            }
+        }
+        page
+    });
+    let liar = lying_proxy(full.api.clone(), rewrite).await;
+    let lies = inbox(honest_cli(&liar)).await;
+    assert_eq!(lies.len(), 4);
+    let verified: Vec<bool> = lies.iter().map(|m| m["verified"] == true).collect();
+    assert_eq!(verified, [false, false, true, false], "{lies:?}");
+    for m in lies.iter().filter(|m| m["verified"] != true) {
+        assert!(
+            m.get("text").is_none(),
+            "a refuted message's text is shown: {m}"
+        );
+        assert!(
+            m.get("from").is_none(),
+            "a refuted message is shown with a sender: {m}"
+        );
+        assert!(m["error"].as_str().unwrap().contains("contradicts"), "{m}");
+    }
+    assert_eq!(lies[2]["text"], "batched from alice");
+
+    // `cairn read --id` reads a batched post from the chain alone.
+    let batched_id = truth[2]["id"].as_str().unwrap();
+    let read = honest_cli("http://127.0.0.1:9")
+        .run(&bob_key, &["read", "--id", batched_id])
+        .await
+        .json();
+    assert_eq!(read["text"], "batched from alice");
+    assert_eq!(
+        lower(&read["from"]),
+        alice.address().to_string().to_lowercase()
+    );
+    full.node.shutdown().await.unwrap();
+}
