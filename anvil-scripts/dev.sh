@@ -12,6 +12,11 @@ if "$TOOLS_BIN/cast" chain-id --rpc-url "$RPC_URL" >/dev/null 2>&1; then
   echo "something already answers at $RPC_URL; stop it or set ANVIL_PORT" >&2
   exit 1
 fi
+# Cairn's own port: say so now, rather than fail later with a confusing error.
+if (exec 3<>"/dev/tcp/${LISTEN%:*}/${LISTEN##*:}") 2>/dev/null; then
+  echo "something already listens on $LISTEN; stop it or set CAIRN_LISTEN (e.g. CAIRN_LISTEN=127.0.0.1:8081 make dev)" >&2
+  exit 1
+fi
 
 cargo build --quiet --bin cairn
 mkdir -p "$CAIRN_DATA_DIR"
@@ -29,10 +34,21 @@ pids+=($!)
 "$(dirname "$0")/deploy.sh"
 
 CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY target/debug/cairn serve --gateway --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
-pids+=($!)
+serve_pid=$!
+pids+=("$serve_pid")
+# Wait for the node; if it dies, show why instead of failing later.
+for _ in $(seq 1 100); do
+  if ! kill -0 "$serve_pid" 2>/dev/null; then
+    echo "cairn serve exited; the end of $CAIRN_DATA_DIR/serve.log:" >&2
+    tail -n 20 "$CAIRN_DATA_DIR/serve.log" >&2
+    exit 1
+  fi
+  (exec 3<>"/dev/tcp/${LISTEN%:*}/${LISTEN##*:}") 2>/dev/null && break
+  sleep 0.2
+done
 
 echo "==> seeding demo messages from Alice to Bob (one direct, one batched)"
-seed=$(CAIRN=target/debug/cairn GATEWAY_URL="http://$LISTEN" "$(dirname "$0")/seed-demo.sh")
+seed=$(CAIRN=target/debug/cairn GATEWAY_URL="http://$LISTEN" CAIRN_API_URL="http://$LISTEN" "$(dirname "$0")/seed-demo.sh")
 echo "$seed"
 cid=$(echo "$seed" | awk '/^cid/ {print $2}' | head -1)
 post_id=$(echo "$seed" | awk '/^id/ {print $2}' | tail -1)
@@ -49,7 +65,7 @@ Cairn is running:
   data dir       $CAIRN_DATA_DIR (indexer.db, gateway.db; logs: anvil.log, serve.log)
 
 In another terminal, read the demo message as Bob:
-  export CAIRN_DATA_DIR=$CAIRN_DATA_DIR
+  export CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RPC_URL=$RPC_URL CAIRN_API_URL=http://$LISTEN
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn read --cid $cid
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn inbox
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn watch      # live, resumes after drops

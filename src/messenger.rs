@@ -61,6 +61,8 @@ pub struct Messenger {
     store: Arc<dyn BlobStore>,
     wallet: Address,
     key: SecretKey,
+    /// Keys this wallet used before, tried when `key` is not a reader.
+    old_keys: Vec<SecretKey>,
 }
 
 impl Messenger {
@@ -76,7 +78,22 @@ impl Messenger {
             store,
             wallet,
             key,
+            old_keys: Vec::new(),
         }
+    }
+
+    /// Also reads with `keys`, the wallet's earlier messaging keys, so
+    /// messages sealed before a rotation stay readable.
+    pub fn with_old_keys(mut self, keys: Vec<SecretKey>) -> Self {
+        self.old_keys = keys;
+        self
+    }
+
+    /// Opens `bytes` with the current key, or an earlier one it was sealed for.
+    fn open(&self, bytes: &[u8]) -> Result<envelope::Opened> {
+        let mut keys = vec![self.key.clone()];
+        keys.extend(self.old_keys.iter().cloned());
+        Ok(envelope::open_with_any(bytes, &keys)?)
     }
 
     /// The chain client.
@@ -114,7 +131,19 @@ impl Messenger {
         let bytes = self.seal(to, body, progress).await?;
         let size = bytes.len();
         progress(SendStep::Storing);
-        let cid = self.store.put(bytes).await?;
+        // Storing is idempotent (the block is named by its hash): a blip
+        // of the store is retried rather than abandoning the message.
+        let mut delay = std::time::Duration::from_millis(250);
+        let cid = loop {
+            match self.store.put(bytes.clone()).await {
+                Err(e) if e.is_transient() && delay < std::time::Duration::from_secs(8) => {
+                    tracing::warn!(error = %e, "block store unavailable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => break other?,
+            }
+        };
         let digest = cid::digest_of(&cid)?;
         progress(SendStep::Anchoring);
         let anchor = self.chain.post(to.into_word(), digest).await?;
@@ -131,7 +160,7 @@ impl Messenger {
     pub async fn read(&self, cid: &Cid) -> Result<Received> {
         let digest = cid::digest_of(cid)?;
         let bytes = self.store.get(cid).await?;
-        let opened = envelope::open(&bytes, &self.key)?;
+        let opened = self.open(&bytes)?;
         let anchors = self.chain.posts_with_digest(digest).await?;
         let anchor = matching_anchor(&opened.header, anchors)?;
         Ok(Received { opened, anchor })
@@ -141,7 +170,7 @@ impl Messenger {
     /// posted by `from` to `to`; the envelope must claim the same.
     pub async fn open_anchored(&self, cid: &Cid, from: Address, to: B256) -> Result<Opened> {
         let bytes = self.store.get(cid).await?;
-        let opened = envelope::open(&bytes, &self.key)?;
+        let opened = self.open(&bytes)?;
         if opened.header.sender != from || opened.header.recipient != to {
             return Err(Error::AnchorMismatch(format!(
                 "the envelope claims {} to {}, the chain says {from} to {to}",

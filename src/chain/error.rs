@@ -40,6 +40,19 @@ pub enum ChainError {
     /// Any other contract-binding failure (ABI encoding, decoding).
     #[error("contract call failed: {0}")]
     Contract(String),
+    /// The wallet cannot pay for gas.
+    #[error("the wallet has no ETH to pay for gas on this chain ({0}); fund it, or send without gas through a gateway: `cairn send --via-gateway <url>`")]
+    NoFunds(String),
+    /// The address holds another contract.
+    #[error(
+        "{contract} is not a Cairn contract ({reason}); check --contract or the deployment file"
+    )]
+    NotCairn {
+        /// The address.
+        contract: Address,
+        /// What gave it away.
+        reason: String,
+    },
 }
 
 /// A revert, decoded into the contract's custom errors where possible.
@@ -99,7 +112,19 @@ impl ChainError {
     }
 
     pub(crate) fn from_transport(e: TransportError) -> Self {
-        Self::Rpc(e)
+        match &e {
+            // -32003 is the standard "transaction rejected"; nodes say why in the message.
+            RpcError::ErrorResp(payload)
+                if payload.code == -32003
+                    || payload
+                        .message
+                        .to_lowercase()
+                        .contains("insufficient funds") =>
+            {
+                Self::NoFunds(payload.message.to_string())
+            }
+            _ => Self::Rpc(e),
+        }
     }
 
     pub(crate) fn from_contract(e: alloy::contract::Error) -> Self {
@@ -120,7 +145,7 @@ impl ChainError {
             return Self::Reverted(Revert::Unknown(data.to_string()));
         }
         match e {
-            alloy::contract::Error::TransportError(t) => Self::Rpc(t),
+            alloy::contract::Error::TransportError(t) => Self::from_transport(t),
             alloy::contract::Error::PendingTransactionError(p) => Self::from_pending(p),
             other => Self::Contract(other.to_string()),
         }
@@ -128,7 +153,7 @@ impl ChainError {
 
     pub(crate) fn from_pending(e: PendingTransactionError) -> Self {
         match e {
-            PendingTransactionError::TransportError(t) => Self::Rpc(t),
+            PendingTransactionError::TransportError(t) => Self::from_transport(t),
             other => Self::NotMined(other.to_string()),
         }
     }

@@ -14,6 +14,7 @@
 mod error;
 mod registry;
 mod relay;
+mod send;
 
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ pub struct PostedLog {
 pub struct CairnClient {
     provider: DynProvider,
     contract: Cairn::CairnInstance<DynProvider>,
-    signer: Option<Address>,
+    signer: Option<(Address, EthereumWallet)>,
 }
 
 impl CairnClient {
@@ -84,7 +85,9 @@ impl CairnClient {
         contract: Address,
         signer: Option<PrivateKeySigner>,
     ) -> Result<Self, ChainError> {
-        let sender = signer.as_ref().map(|s| s.address());
+        let sender = signer
+            .as_ref()
+            .map(|s| (s.address(), EthereumWallet::from(s.clone())));
         let provider = connect_provider(rpc_url, signer).await?;
         let code = provider
             .get_code_at(contract)
@@ -92,6 +95,30 @@ impl CairnClient {
             .map_err(ChainError::from_transport)?;
         if code.is_empty() {
             return Err(ChainError::NotDeployed(contract));
+        }
+        // Some other contract would answer every call with bytes that do
+        // not decode ("buffer overrun"): say what is wrong instead.
+        let domain = Cairn::new(contract, provider.clone())
+            .eip712Domain()
+            .call()
+            .await;
+        match domain {
+            Ok(d) if d.name == "Cairn" && d.verifyingContract == contract => {}
+            Ok(d) => {
+                return Err(ChainError::NotCairn {
+                    contract,
+                    reason: format!("its EIP-712 domain is {:?}", d.name),
+                })
+            }
+            Err(alloy::contract::Error::TransportError(
+                e @ alloy::transports::RpcError::Transport(_),
+            )) => return Err(ChainError::Rpc(e)),
+            Err(_) => {
+                return Err(ChainError::NotCairn {
+                    contract,
+                    reason: "it does not answer eip712Domain()".into(),
+                })
+            }
         }
         Ok(Self {
             contract: Cairn::new(contract, provider.clone()),
@@ -105,8 +132,11 @@ impl CairnClient {
         rpc_url: &str,
         signer: PrivateKeySigner,
     ) -> Result<(Address, Inclusion), ChainError> {
+        let (from, wallet) = (signer.address(), EthereumWallet::from(signer.clone()));
         let provider = connect_provider(rpc_url, Some(signer)).await?;
-        let receipt = send_and_wait(Cairn::deploy_builder(&provider)).await?;
+        let code = Cairn::deploy_builder(&provider).calldata().clone();
+        let receipt =
+            send::send_once(&provider, &wallet, from, None, code, RECEIPT_TIMEOUT).await?;
         let inclusion = inclusion_of(&receipt)?;
         let address = receipt.contract_address.ok_or(ChainError::MissingEvent {
             tx: inclusion.tx,
@@ -144,15 +174,17 @@ impl CairnClient {
         &self,
         key: &PublicKey,
     ) -> Result<(RegisteredKey, Inclusion), ChainError> {
-        self.require_signer()?;
-        let receipt = send_and_wait(self.contract.registerKey(key.to_b256())).await?;
+        let receipt = self
+            .send(self.contract.registerKey(key.to_b256()).calldata().clone())
+            .await?;
         registration_of(&receipt)
     }
 
     /// Anchors `digest` as a post from the signer to `to`.
     pub async fn post(&self, to: B256, digest: B256) -> Result<PostedLog, ChainError> {
-        self.require_signer()?;
-        let receipt = send_and_wait(self.contract.post(to, digest)).await?;
+        let receipt = self
+            .send(self.contract.post(to, digest).calldata().clone())
+            .await?;
         let inclusion = inclusion_of(&receipt)?;
         let found = decode_event::<Cairn::Posted>(&receipt, inclusion.tx, "Posted")?;
         Ok(PostedLog {
@@ -189,14 +221,13 @@ impl CairnClient {
         deadline: U256,
         signature: &Signature,
     ) -> Result<(RegisteredKey, Inclusion), ChainError> {
-        self.require_signer()?;
         let call = self.contract.registerKeyBySig(
             owner,
             key.to_b256(),
             deadline,
             signature.as_bytes().into(),
         );
-        let receipt = send_and_wait(call).await?;
+        let receipt = self.send(call.calldata().clone()).await?;
         registration_of(&receipt)
     }
 
@@ -207,9 +238,14 @@ impl CairnClient {
         manifest_digest: B256,
         count: u32,
     ) -> Result<(Cairn::BatchAnchored, Inclusion), ChainError> {
-        self.require_signer()?;
-        let receipt =
-            send_and_wait(self.contract.anchorBatch(root, manifest_digest, count)).await?;
+        let receipt = self
+            .send(
+                self.contract
+                    .anchorBatch(root, manifest_digest, count)
+                    .calldata()
+                    .clone(),
+            )
+            .await?;
         let inclusion = inclusion_of(&receipt)?;
         let event = decode_event::<Cairn::BatchAnchored>(&receipt, inclusion.tx, "BatchAnchored")?;
         Ok((event.event, inclusion))
@@ -252,8 +288,21 @@ impl CairnClient {
             .collect()
     }
 
-    fn require_signer(&self) -> Result<Address, ChainError> {
-        self.signer.ok_or(ChainError::MissingSigner)
+    /// Sends `input` to the contract from the signer, once (see `send.rs`).
+    async fn send(
+        &self,
+        input: alloy::primitives::Bytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let (from, wallet) = self.signer.as_ref().ok_or(ChainError::MissingSigner)?;
+        send::send_once(
+            &self.provider,
+            wallet,
+            *from,
+            Some(self.address()),
+            input,
+            RECEIPT_TIMEOUT,
+        )
+        .await
     }
 }
 
@@ -288,28 +337,6 @@ async fn connect_provider(
 }
 
 /// Sends `call`, waits for its receipt and fails unless it succeeded.
-async fn send_and_wait<C>(
-    call: alloy::contract::CallBuilder<&DynProvider, C>,
-) -> Result<TransactionReceipt, ChainError>
-where
-    C: alloy::contract::CallDecoder,
-{
-    let receipt = call
-        .send()
-        .await
-        .map_err(ChainError::from_contract)?
-        .with_timeout(Some(RECEIPT_TIMEOUT))
-        .get_receipt()
-        .await
-        .map_err(ChainError::from_pending)?;
-    if !receipt.status() {
-        return Err(ChainError::TxFailed {
-            tx: receipt.transaction_hash,
-        });
-    }
-    Ok(receipt)
-}
-
 struct FoundEvent<E> {
     event: E,
     log_index: u64,

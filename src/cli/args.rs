@@ -65,7 +65,7 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// Log as JSON lines (for log shippers).
-    #[arg(long, env = "CAIRN_LOG_JSON", global = true)]
+    #[arg(long, env = "CAIRN_LOG_JSON", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) log_json: bool,
 }
 
@@ -165,12 +165,21 @@ impl GlobalArgs {
     pub(crate) async fn messenger(&self, signing: bool) -> anyhow::Result<Messenger> {
         let wallet = self.wallet()?;
         let key = self.messaging_key(&wallet).await?;
+        // A keystore made by `key new` replaces the wallet-derived key; the
+        // derived one still opens what was sealed for it before.
+        let derived = wallet::derive_with_signer(&wallet).await?;
+        let old_keys = if derived.public_key() == key.public_key() {
+            Vec::new()
+        } else {
+            vec![derived]
+        };
         Ok(Messenger::new(
             self.chain(signing).await?,
             self.blob_store()?,
             wallet.address(),
             key,
-        ))
+        )
+        .with_old_keys(old_keys))
     }
 
     /// A [`Verifier`](cairn::verify::Verifier) on the configured chain and

@@ -56,6 +56,24 @@ impl WatchArgs {
                     );
                     socket
                 }
+                Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                    if response.status().is_client_error()
+                        && !matches!(response.status().as_u16(), 408 | 429) =>
+                {
+                    // The server refused this request itself (a bad cursor or
+                    // address): asking again cannot help.
+                    let body: serde_json::Value = response
+                        .body()
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    anyhow::bail!(
+                        "the stream refused the request ({} {}): {}",
+                        response.status().as_u16(),
+                        body["code"].as_str().unwrap_or("error"),
+                        body["message"].as_str().unwrap_or("no reason given")
+                    );
+                }
                 Err(err) => {
                     eprintln!("stream unavailable ({err}); retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;

@@ -16,7 +16,7 @@ mod seal;
 mod wire;
 
 pub use body::{Attachment, Body, BodyKind};
-pub use seal::{open, peek_header, seal, seal_with, Opened, SealRandomness};
+pub use seal::{open, open_with_any, peek_header, seal, seal_with, Opened, SealRandomness};
 pub use wire::{Header, MAGIC, MAX_READERS, VERSION};
 
 /// The largest envelope: one IPFS raw block.
@@ -43,6 +43,14 @@ pub enum EnvelopeError {
     /// None of the envelope's readers is the given key.
     #[error("this key is not among the envelope's readers")]
     NotARecipient,
+    /// None of the envelope's readers is any of the given keys.
+    #[error("none of your keys ({mine}) can open this envelope: it was sealed for {readers}; it needs the key that was registered when it was sent")]
+    NoKeyFor {
+        /// The readers' public keys, hex.
+        readers: String,
+        /// The keys tried, hex.
+        mine: String,
+    },
     /// The key wrap did not authenticate: a wrong key, or altered header or stanza.
     #[error("key unwrap failed: wrong key or the envelope was altered")]
     UnwrapFailed,

@@ -121,6 +121,30 @@ pub fn seal_with(
     Ok(out)
 }
 
+/// [`open`] with the first of `keys` the envelope was sealed for: a wallet
+/// that rotated its key keeps its old ones, and old messages stay readable.
+pub fn open_with_any(bytes: &[u8], keys: &[SecretKey]) -> Result<Opened, EnvelopeError> {
+    let parsed = wire::parse(bytes)?;
+    match keys
+        .iter()
+        .find(|k| parsed.stanzas.iter().any(|s| s.reader == k.public_key()))
+    {
+        Some(key) => open(bytes, key),
+        None => {
+            let hex = |keys: Vec<PublicKey>| {
+                keys.iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Err(EnvelopeError::NoKeyFor {
+                readers: hex(parsed.stanzas.iter().map(|s| s.reader).collect()),
+                mine: hex(keys.iter().map(SecretKey::public_key).collect()),
+            })
+        }
+    }
+}
+
 /// Opens `bytes` with `secret`. Fails with a typed error if the key is not a
 /// reader or if any byte of the envelope was changed.
 pub fn open(bytes: &[u8], secret: &SecretKey) -> Result<Opened, EnvelopeError> {
@@ -241,6 +265,14 @@ mod tests {
             assert_eq!(opened.header.reply_to, Some(B256::repeat_byte(9)));
         }
         assert_eq!(open(&bytes, &eve), Err(EnvelopeError::NotARecipient));
+        match open_with_any(&bytes, std::slice::from_ref(&eve)) {
+            Err(EnvelopeError::NoKeyFor { readers, mine }) => {
+                assert!(readers.contains(&bob.public_key().to_string()), "{readers}");
+                assert_eq!(mine, eve.public_key().to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(open_with_any(&bytes, &[eve, bob.clone()]).is_ok());
     }
 
     #[test]

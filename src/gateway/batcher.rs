@@ -147,7 +147,7 @@ async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
             .await?
         {
             Some(batch) => {
-                tracing::info!(batch = batch.id, count = batch.count, root = %batch.root, "batch sealed");
+                tracing::info!(outbox_batch = batch.id, count = batch.count, root = %batch.root, "batch sealed");
                 metrics::counter!("cairn_gateway_batches_sealed_total").increment(1);
             }
             None => return Ok(()),
@@ -170,7 +170,7 @@ async fn send(
     let n = nonce.expect("set before sending");
     let signed = anchor(gw, batch, n, Fees::default()).await?;
     *nonce = Some(n + 1);
-    tracing::info!(batch = batch.id, nonce = n, tx = %signed.hash, "anchor signed");
+    tracing::info!(outbox_batch = batch.id, nonce = n, tx = %signed.hash, "anchor signed");
     Ok(())
 }
 
@@ -196,7 +196,15 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                 };
                 if block + gw.config.confirmations <= head {
                     gw.outbox.mark_anchored(batch.id, block, hash).await?;
-                    tracing::info!(batch = batch.id, block, %tx, "batch anchored");
+                    // The contract's batch id, which the indexer and readers use.
+                    let batch_id = receipt
+                        .inner
+                        .logs()
+                        .iter()
+                        .filter_map(|l| l.log_decode::<crate::chain::Cairn::BatchAnchored>().ok())
+                        .map(|l| l.inner.data.batchId)
+                        .next();
+                    tracing::info!(outbox_batch = batch.id, batch = ?batch_id, block, %tx, "batch anchored");
                     metrics::counter!("cairn_gateway_batches_anchored_total").increment(1);
                     metrics::counter!("cairn_gateway_posts_anchored_total")
                         .increment(u64::from(batch.count));
@@ -205,12 +213,12 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                 }
             }
             Some((tx, _)) => {
-                tracing::warn!(batch = batch.id, %tx, "anchor reverted; sealing again");
+                tracing::warn!(outbox_batch = batch.id, %tx, "anchor reverted; sealing again");
                 gw.outbox.reseal(batch.id).await?;
             }
             None => {
                 if batch.mined.is_some() {
-                    tracing::warn!(batch = batch.id, "anchor left the chain in a reorg");
+                    tracing::warn!(outbox_batch = batch.id, "anchor left the chain in a reorg");
                     gw.outbox.mark_mined(batch.id, None).await?;
                 }
                 let now = now_ms();
@@ -224,14 +232,14 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                 }
                 match gw.relayer.broadcast(&latest.raw).await? {
                     Broadcast::Accepted => {
-                        tracing::info!(batch = batch.id, tx = %latest.hash, "anchor broadcast again");
+                        tracing::info!(outbox_batch = batch.id, tx = %latest.hash, "anchor broadcast again");
                         gw.outbox.touch_sent(batch.id, now_ms()).await?;
                     }
                     Broadcast::NonceUsed => {
                         // Mined meanwhile, or its nonce went elsewhere.
                         if mined(gw, &txs).await?.is_none() {
                             tracing::warn!(
-                                batch = batch.id,
+                                outbox_batch = batch.id,
                                 "anchor nonce taken by another transaction; sealing again"
                             );
                             gw.outbox.reseal(batch.id).await?;
@@ -266,7 +274,7 @@ async fn bump(
 ) -> Result<(), RoundError> {
     let signed = anchor(gw, batch, nonce, latest.fees.bumped()).await?;
     tracing::warn!(
-        batch = batch.id,
+        outbox_batch = batch.id,
         nonce,
         old = %latest.hash,
         new = %signed.hash,
@@ -295,7 +303,7 @@ async fn anchor(
         .mark_sent(batch.id, nonce, &signed, now_ms())
         .await?;
     if let Err(err) = gw.relayer.broadcast(&signed.raw).await {
-        tracing::warn!(%err, batch = batch.id, "anchor broadcast failed; will retry");
+        tracing::warn!(%err, outbox_batch = batch.id, "anchor broadcast failed; will retry");
     }
     Ok(signed)
 }

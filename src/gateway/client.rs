@@ -39,7 +39,7 @@ pub enum ClientError {
         /// Why.
         source: reqwest::Error,
     },
-    /// The gateway refused the request.
+    /// The gateway answered with an error.
     #[error("gateway refused ({status} {code}): {message}")]
     Refused {
         /// HTTP status.
@@ -62,6 +62,18 @@ pub enum ClientError {
     /// Signing failed.
     #[error("signing the post: {0}")]
     Signing(String),
+}
+
+impl ClientError {
+    /// Whether the same request may succeed later: the gateway was
+    /// unreachable, timed out, was rate limiting or failing (5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Refused { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
 }
 
 /// A client of one gateway.
@@ -106,18 +118,31 @@ impl GatewayClient {
         })
     }
 
-    /// Submits posts, all or none; returns their ids.
+    /// Submits posts, all or none; returns their ids. A submission that may
+    /// not have arrived (the gateway unreachable, 408, 429 or 5xx) is sent
+    /// again, the same signed posts: the gateway accepts a post it already
+    /// holds unchanged, so nothing is anchored twice.
     pub async fn submit(&self, posts: Vec<PostRequest>) -> Result<Vec<B256>, ClientError> {
         let body = match posts.len() {
             1 => Submission::One(posts.into_iter().next().expect("one post")),
             _ => Submission::Many { posts },
         };
-        let request = self
-            .http
-            .post(format!("{}/v1/posts", self.base))
-            .json(&body);
-        let accepted: Accepted = self.answer(request).await?;
-        Ok(accepted.ids)
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let request = self
+                .http
+                .post(format!("{}/v1/posts", self.base))
+                .json(&body);
+            match self.answer::<Accepted>(request).await {
+                Ok(accepted) => return Ok(accepted.ids),
+                Err(e) if e.is_transient() && delay <= Duration::from_secs(8) => {
+                    tracing::warn!(error = %e, ?delay, "submission failed; sending it again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The gateway's proof for post `id`.

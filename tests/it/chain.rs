@@ -120,3 +120,28 @@ async fn missing_contract_unreachable_node_and_missing_wallet_are_typed() {
         .unwrap_err();
     assert!(matches!(err, ChainError::MissingSigner), "{err}");
 }
+
+/// A broadcast whose answer is lost (the node got it, the client saw a
+/// 502) is sent again with the same bytes: one anchor, not two.
+#[tokio::test]
+async fn a_lost_broadcast_answer_anchors_once() {
+    let anvil = Anvil::start().await;
+    let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
+        .await
+        .unwrap();
+    let proxy = crate::rpc_proxy::RpcProxy::start(&anvil.url).await;
+    let client = CairnClient::connect(&proxy.url, contract, Some(signer(ALICE_KEY)))
+        .await
+        .unwrap();
+    proxy.lose_answers("eth_sendRawTransaction", 2);
+    let digest = B256::repeat_byte(5);
+    client
+        .post(Address::repeat_byte(7).into_word(), digest)
+        .await
+        .expect("the post survives lost answers");
+    assert!(proxy.calls("eth_sendRawTransaction") >= 3);
+    let reader = CairnClient::connect(&anvil.url, contract, None)
+        .await
+        .unwrap();
+    assert_eq!(reader.posts_with_digest(digest).await.unwrap().len(), 1);
+}

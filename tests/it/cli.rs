@@ -26,6 +26,7 @@ fn every_subcommand_has_help() {
         &["gateway", "--help"],
         &["proof", "--help"],
         &["inbox", "--help"],
+        &["sent", "--help"],
         &["watch", "--help"],
     ] {
         let out = cairn(cmd);

@@ -9,6 +9,7 @@ mod batching;
 mod blobstore;
 mod chain;
 mod cli;
+mod cli_errors;
 mod content_check;
 mod crash;
 mod gateway;

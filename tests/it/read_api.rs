@@ -278,6 +278,27 @@ async fn keys_documents_and_graphql() {
     );
 }
 
+/// A request the server refuses ends `cairn watch` with its reason; it is
+/// not retried forever.
+#[tokio::test]
+async fn cli_watch_stops_on_a_permanent_error() {
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    stack.messenger(BOB_KEY).await;
+    let cli = stack.cli();
+    let run = cli.run(BOB_KEY, &["watch", "--after", "bogus"]);
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("watch gave up instead of retrying");
+    assert!(!out.success);
+    assert!(out.stderr.contains("invalid_cursor"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("invalid cursor").count(),
+        1,
+        "the cause is said once: {}",
+        out.stderr
+    );
+}
+
 /// `cairn watch` decrypts live, and resumes after the server goes away and
 /// comes back, printing every message exactly once.
 #[tokio::test]

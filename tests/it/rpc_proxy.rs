@@ -14,6 +14,7 @@ struct Shared {
     upstream: String,
     refused: Arc<Mutex<HashSet<String>>>,
     calls: Arc<Mutex<HashMap<String, usize>>>,
+    lose: Arc<Mutex<HashMap<String, usize>>>,
     http: reqwest::Client,
 }
 
@@ -22,6 +23,7 @@ pub(crate) struct RpcProxy {
     pub(crate) url: String,
     refused: Arc<Mutex<HashSet<String>>>,
     calls: Arc<Mutex<HashMap<String, usize>>>,
+    lose: Arc<Mutex<HashMap<String, usize>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -31,9 +33,14 @@ impl RpcProxy {
             upstream: upstream.to_string(),
             refused: Arc::default(),
             calls: Arc::default(),
+            lose: Arc::default(),
             http: reqwest::Client::new(),
         };
-        let (refused, calls) = (shared.refused.clone(), shared.calls.clone());
+        let (refused, calls, lose) = (
+            shared.refused.clone(),
+            shared.calls.clone(),
+            shared.lose.clone(),
+        );
         let app = Router::new()
             .route("/", axum::routing::post(forward))
             .with_state(shared);
@@ -46,6 +53,7 @@ impl RpcProxy {
             url,
             refused,
             calls,
+            lose,
             server,
         }
     }
@@ -53,6 +61,12 @@ impl RpcProxy {
     /// How many calls of `method` came through so far.
     pub(crate) fn calls(&self, method: &str) -> usize {
         self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// Forwards the next `n` calls of `method` but answers them with 502, as
+    /// a connection that drops after the node got the request.
+    pub(crate) fn lose_answers(&self, method: &str, n: usize) {
+        self.lose.lock().unwrap().insert(method.to_string(), n);
     }
 
     /// Answers these methods with 502 from now on (and only these).
@@ -88,14 +102,30 @@ async fn forward(State(s): State<Shared>, body: Bytes) -> axum::response::Respon
     {
         return (StatusCode::BAD_GATEWAY, "refused by the test proxy").into_response();
     }
-    match s
+    let lost = {
+        let mut lose = s.lose.lock().unwrap();
+        calls.iter().any(|c| {
+            let method = c["method"].as_str().unwrap_or_default();
+            match lose.get_mut(method) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        })
+    };
+    let forwarded = s
         .http
         .post(&s.upstream)
         .header("content-type", "application/json")
         .body(body)
         .send()
-        .await
-    {
+        .await;
+    if lost {
+        return (StatusCode::BAD_GATEWAY, "the answer was lost").into_response();
+    }
+    match forwarded {
         Ok(response) => {
             let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
             let bytes = response.bytes().await.unwrap_or_default();

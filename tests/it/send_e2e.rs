@@ -198,9 +198,8 @@ async fn run_scenario(
     let stranger_read = cli.run(CAROL_KEY, &["read", "--cid", &last]).await;
     assert!(
         !stranger_read.success
-            && stranger_read
-                .stderr
-                .contains("not among the envelope's readers"),
+            && stranger_read.stderr.contains("none of your keys")
+            && stranger_read.stderr.contains("it was sealed for"),
         "{}",
         stranger_read.stderr
     );

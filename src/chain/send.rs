@@ -1,0 +1,142 @@
+//! Sending a transaction so that a blip cannot anchor a message twice, or
+//! abandon it.
+//!
+//! The transaction is prepared (gas estimated, where a revert shows up
+//! before anything is sent; pending nonce; EIP-1559 fees) and signed once.
+//! From then on only those bytes travel: a broadcast that failed, or whose
+//! answer was lost, is repeated with the same bytes, and one nonce can be
+//! mined only once. Transient failures (connection loss, 429, timeouts) are
+//! retried with backoff while preparing, broadcasting and waiting; a revert
+//! or a refusal is not.
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes},
+    providers::{DynProvider, Provider},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+};
+
+use super::ChainError;
+
+/// Tries for transient failures before preparing or broadcasting gives up.
+const ATTEMPTS: u32 = 6;
+
+/// Runs `f` until it succeeds, fails for good, or fails transiently
+/// [`ATTEMPTS`] times (0.25 s doubling to 4 s between tries).
+async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T, ChainError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ChainError>>,
+{
+    let mut delay = Duration::from_millis(250);
+    for attempt in 1.. {
+        match f().await {
+            Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                tracing::warn!(%err, what, attempt, "chain call failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Sends a call of `input` to `to` (or a deployment of `input` when `to` is
+/// `None`) from `from`, and waits up to `timeout` for a successful receipt.
+pub(super) async fn send_once(
+    provider: &DynProvider,
+    wallet: &EthereumWallet,
+    from: Address,
+    to: Option<Address>,
+    input: Bytes,
+    timeout: Duration,
+) -> Result<TransactionReceipt, ChainError> {
+    let request = match to {
+        Some(to) => TransactionRequest::default().with_to(to).with_input(input),
+        None => TransactionRequest::default().with_deploy_code(input),
+    }
+    .with_from(from);
+    let signed = retry("preparing the transaction", || {
+        let (request, provider) = (request.clone(), provider.clone());
+        async move {
+            // A revert shows up here, decoded, and costs no nonce.
+            let gas = provider.estimate_gas(request.clone()).await.map_err(|e| {
+                ChainError::from_contract(alloy::contract::Error::TransportError(e))
+            })?;
+            let nonce = provider
+                .get_transaction_count(from)
+                .pending()
+                .await
+                .map_err(ChainError::from_transport)?;
+            let fees = provider
+                .estimate_eip1559_fees()
+                .await
+                .map_err(ChainError::from_transport)?;
+            let chain_id = provider
+                .get_chain_id()
+                .await
+                .map_err(ChainError::from_transport)?;
+            Ok(request
+                .with_nonce(nonce)
+                .with_chain_id(chain_id)
+                .with_gas_limit(gas + gas / 4)
+                .with_max_fee_per_gas(fees.max_fee_per_gas)
+                .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas))
+        }
+    })
+    .await?
+    .build(wallet)
+    .await
+    .map_err(|e| ChainError::Contract(format!("signing: {e}")))?;
+    let hash = *signed.tx_hash();
+    let raw = alloy::eips::Encodable2718::encoded_2718(&signed);
+    let broadcast = || {
+        let (provider, raw) = (provider.clone(), raw.clone());
+        async move {
+            match provider.send_raw_transaction(&raw).await {
+                Ok(_) => Ok(()),
+                Err(err) => {
+                    let text = err.to_string().to_lowercase();
+                    // Our earlier broadcast got through after all, or is mined.
+                    if text.contains("already known")
+                        || text.contains("already imported")
+                        || text.contains("nonce too low")
+                    {
+                        Ok(())
+                    } else {
+                        Err(ChainError::from_transport(err))
+                    }
+                }
+            }
+        }
+    };
+    retry("broadcasting the transaction", broadcast).await?;
+    let started = Instant::now();
+    let mut last_broadcast = Instant::now();
+    loop {
+        match provider.get_transaction_receipt(hash).await {
+            Ok(Some(receipt)) if receipt.status() => return Ok(receipt),
+            Ok(Some(receipt)) => {
+                return Err(ChainError::TxFailed {
+                    tx: receipt.transaction_hash,
+                })
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, %hash, "receipt unavailable; asking again"),
+        }
+        if started.elapsed() > timeout {
+            return Err(ChainError::NotMined(format!(
+                "{hash} has no receipt after {timeout:?}"
+            )));
+        }
+        // A node that lost the transaction (a restart) gets the same bytes again.
+        if last_broadcast.elapsed() > Duration::from_secs(10) {
+            last_broadcast = Instant::now();
+            let _ = broadcast().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
