@@ -5,6 +5,7 @@
 //! temporary directory, so tests run in parallel.
 
 mod backpressure;
+mod bad_input_catalogue;
 mod batching;
 mod blobstore;
 mod chain;
