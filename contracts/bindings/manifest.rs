@@ -166,7 +166,11 @@ fn decode_record(r: &[u8]) -> SignedPost {
             nonce: u64_at(84),
             deadline: u64_at(92),
         },
-        signature: Signature::from_raw(&r[100..165]).ok(),
+        // Only v = 27 or 28, as the format says: from_raw would also take 0
+        // and 1, and two different blocks would then decode to one manifest.
+        signature: matches!(r[164], 27 | 28)
+            .then(|| Signature::from_raw(&r[100..165]).ok())
+            .flatten(),
     }
 }
 
@@ -264,6 +268,19 @@ mod tests {
         let decoded = decode(&encode(&posts).unwrap()).unwrap();
         assert!(decoded[0].verify(&d).is_ok());
         assert_eq!(decoded[1].verify(&d), Err(PostError::BadSignature));
+    }
+
+    #[test]
+    fn a_v_other_than_27_or_28_is_no_signature() {
+        let d = domain(1, Address::repeat_byte(1));
+        let good = signed(&PrivateKeySigner::random(), 1, &d);
+        let mut bytes = encode(std::slice::from_ref(&good)).unwrap();
+        let v = bytes.len() - 1;
+        assert!(matches!(bytes[v], 27 | 28));
+        bytes[v] -= 27; // the same signature, spelled 0 or 1
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded[0].signature, None, "found by tests/it/fuzz.rs");
+        assert_eq!(decoded[0].verify(&d), Err(PostError::BadSignature));
     }
 
     #[test]
