@@ -7,6 +7,8 @@ use std::{
 };
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use std::io::IsTerminal;
+
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use cairn::{
     chain::CairnClient,
-    crypto::{keystore, wallet, SecretKey},
+    crypto::{keystore, wallet, KeyError, SecretKey},
     messenger::Messenger,
     store::{BlobStore, EmbeddedStore, KuboStore},
 };
@@ -36,9 +38,21 @@ pub(crate) struct GlobalArgs {
     /// Cairn contract address. Defaults to the one in <data-dir>/deployment.json.
     #[arg(long, env = "CAIRN_CONTRACT", global = true)]
     pub(crate) contract: Option<Address>,
-    /// Wallet private key (hex). Never printed or logged.
+    /// Wallet private key (hex). Never printed or logged. Prefer --private-key-file or
+    /// the environment: a flag's value is visible to other users in the process list.
     #[arg(long, env = "CAIRN_PRIVATE_KEY", global = true, hide_env_values = true)]
     pub(crate) private_key: Option<String>,
+    /// A file holding the wallet private key (hex). Without a key, a terminal is asked.
+    #[arg(
+        long,
+        env = "CAIRN_PRIVATE_KEY_FILE",
+        global = true,
+        conflicts_with = "private_key"
+    )]
+    pub(crate) private_key_file: Option<PathBuf>,
+    /// A file holding the keystore passphrase. Without it, a terminal is asked.
+    #[arg(long, env = "CAIRN_KEYSTORE_PASSWORD_FILE", global = true)]
+    pub(crate) keystore_password_file: Option<PathBuf>,
     /// Base URL of the read API (`cairn serve`), for inbox and watch.
     #[arg(
         long,
@@ -111,13 +125,53 @@ fn default_data_dir() -> PathBuf {
 impl GlobalArgs {
     /// The wallet, or a clear error naming the flag to set.
     pub(crate) fn wallet(&self) -> anyhow::Result<PrivateKeySigner> {
-        let Some(raw) = &self.private_key else {
-            bail!("this command needs a wallet: pass --private-key or set CAIRN_PRIVATE_KEY");
+        let raw = match (&self.private_key, &self.private_key_file) {
+            (Some(raw), _) => zeroize::Zeroizing::new(raw.clone()),
+            (None, Some(path)) => zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the private key from {}", path.display()))?,
+            ),
+            (None, None) if std::io::stdin().is_terminal() => zeroize::Zeroizing::new(
+                rpassword::prompt_password("wallet private key (hex): ")
+                    .context("reading the private key from the terminal")?,
+            ),
+            (None, None) => bail!(
+                "this command needs a wallet: pass --private-key-file, set CAIRN_PRIVATE_KEY, or run it on a terminal to be asked"
+            ),
         };
         // The parse error could echo the secret; replace it with a fixed message.
         raw.trim()
             .parse()
-            .map_err(|_| anyhow::anyhow!("--private-key is not a valid 32-byte hex private key"))
+            .map_err(|_| anyhow::anyhow!("the private key is not a valid 32-byte hex private key"))
+    }
+
+    /// The keystore passphrase: from --keystore-password-file, or asked on a
+    /// terminal (twice when `confirm`, for a new keystore).
+    pub(crate) fn passphrase(&self, path: &Path, confirm: bool) -> Result<String, KeyError> {
+        if let Some(file) = &self.keystore_password_file {
+            let text = std::fs::read_to_string(file).map_err(|source| KeyError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(KeyError::NoPassphrase(path.to_path_buf()));
+        }
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt).map_err(|source| KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let first = ask(&format!("passphrase for {}: ", path.display()))?;
+        if confirm && ask("again: ")? != first {
+            return Err(KeyError::MalformedKeystore {
+                path: path.to_path_buf(),
+                reason: "the two passphrases differ".into(),
+            });
+        }
+        Ok(first)
     }
 
     /// The contract address from the flag or the deployment file.
@@ -186,8 +240,7 @@ impl GlobalArgs {
     /// store, remembering verified messages in the data dir.
     pub(crate) async fn verifier(&self) -> anyhow::Result<cairn::verify::Verifier> {
         let contract = self.contract()?;
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        self.ensure_data_dir()?;
         let cache = self.data_dir.join(format!(
             "verified-{}.txt",
             contract.to_string().to_lowercase()
@@ -196,6 +249,17 @@ impl GlobalArgs {
             cairn::verify::Verifier::new(self.chain(false).await?, self.blob_store()?, Some(cache))
                 .await?,
         )
+    }
+
+    /// Creates the data directory, readable by its owner only (0700): it
+    /// holds keystores and databases.
+    pub(crate) fn ensure_data_dir(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.data_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
+            })
+            .with_context(|| format!("creating {}", self.data_dir.display()))
     }
 
     /// The keystore path for `address`.
@@ -210,8 +274,10 @@ impl GlobalArgs {
     ) -> anyhow::Result<SecretKey> {
         let path = self.keystore_path(wallet.address());
         match self.key_source {
-            KeySource::Keystore => Ok(keystore::load(&path)?),
-            KeySource::Auto if path.exists() => Ok(keystore::load(&path)?),
+            KeySource::Keystore => Ok(keystore::load(&path, || self.passphrase(&path, false))?),
+            KeySource::Auto if path.exists() => {
+                Ok(keystore::load(&path, || self.passphrase(&path, false))?)
+            }
             KeySource::Auto | KeySource::Wallet => Ok(wallet::derive_with_signer(wallet).await?),
         }
     }

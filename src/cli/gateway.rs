@@ -74,7 +74,7 @@ impl GatewayArgs {
             })?,
             None => global.wallet()?,
         };
-        std::fs::create_dir_all(&global.data_dir)?;
+        global.ensure_data_dir()?;
         let database_url = self.gateway_database_url.clone().unwrap_or_else(|| {
             format!("sqlite://{}", global.data_dir.join("gateway.db").display())
         });

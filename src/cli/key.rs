@@ -10,7 +10,7 @@ use cairn::crypto::{keystore, wallet, SecretKey};
 /// Messaging key commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
-    /// Generate a random key into a new 0600 keystore (never overwrites one).
+    /// Generate a random key into a new encrypted keystore (Web3 Secret Storage, 0600; never overwrites one).
     New,
     /// Derive the key from your wallet's signature; nothing is written.
     Derive,
@@ -25,7 +25,8 @@ impl KeyCommand {
             Self::New => {
                 let path = global.keystore_path(wallet.address());
                 let secret = SecretKey::generate(&mut rand::rngs::OsRng);
-                keystore::create(&path, &secret)?;
+                let passphrase = zeroize::Zeroizing::new(global.passphrase(&path, true)?);
+                keystore::create(&path, &secret, &passphrase)?;
                 print(
                     global.json,
                     json!({"public": secret.public_key().to_string(), "keystore": path}),

@@ -3,7 +3,6 @@
 
 use std::{io::IsTerminal, net::SocketAddr, time::Duration};
 
-use anyhow::Context;
 use cairn_indexer::{api::StreamConfig, IndexerConfig};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -149,8 +148,7 @@ impl ServeArgs {
             let database_url = self.database_url.clone().unwrap_or_else(|| {
                 format!("sqlite://{}", global.data_dir.join("indexer.db").display())
             });
-            std::fs::create_dir_all(&global.data_dir)
-                .with_context(|| format!("creating {}", global.data_dir.display()))?;
+            global.ensure_data_dir()?;
             let config = IndexerConfig {
                 start_block,
                 confirmations: self.confirmations,

@@ -52,6 +52,12 @@ pub enum KeyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The passphrase does not open the keystore.
+    #[error("wrong passphrase for keystore {0}")]
+    WrongPassphrase(std::path::PathBuf),
+    /// No passphrase was given for an encrypted keystore.
+    #[error("keystore {0} is encrypted: pass --keystore-password-file, or run on a terminal to be asked")]
+    NoPassphrase(std::path::PathBuf),
     /// Reading or writing the keystore failed.
     #[error("keystore {path}: {source}")]
     Io {

@@ -208,6 +208,7 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
 /// Opens (and migrates) the outbox at `url`: `sqlite://<path>` or `postgres://...`.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
     if url.starts_with("sqlite:") {
+        cairn_indexer::store::make_sqlite_private(url).map_err(sqlx::Error::from)?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

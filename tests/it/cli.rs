@@ -62,7 +62,40 @@ fn bad_address_and_cid_are_rejected_with_reasons() {
 #[test]
 fn missing_wallet_is_a_clear_error_and_secrets_are_not_echoed() {
     let out = cairn(&["key", "derive"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key or set CAIRN_PRIVATE_KEY"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("pass --private-key-file, set CAIRN_PRIVATE_KEY, or run it on a terminal"));
+    // A key from a file works like one from the environment, and a bad one
+    // is not echoed either.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wallet.key");
+    std::fs::write(&file, "0xdeadbeefnotakey\n").unwrap();
+    let out = cairn(&[
+        "key",
+        "derive",
+        "--private-key-file",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && !stderr.contains("deadbeef"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &file,
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d\n",
+    )
+    .unwrap();
+    let out = cairn(&[
+        "key",
+        "derive",
+        "--private-key-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let secret = "0xdeadbeefnotakey";
     let out = cairn(&["key", "derive", "--private-key", secret]);
     let stderr = String::from_utf8_lossy(&out.stderr);

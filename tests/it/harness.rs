@@ -213,6 +213,9 @@ pub(crate) enum StoreUnderTest {
     Kubo(String),
 }
 
+/// The passphrase of keystores the CLI creates in tests.
+pub(crate) const TEST_PASSPHRASE: &str = "correct horse battery staple";
+
 /// Runs the real `cairn` binary against one chain, contract and data dir.
 pub(crate) struct CairnCli {
     pub(crate) data_dir: PathBuf,
@@ -239,8 +242,12 @@ impl CliOutput {
 }
 
 impl CairnCli {
-    /// The command, configured, not yet run.
+    /// The command, configured, not yet run. Keystores are encrypted with
+    /// [`TEST_PASSPHRASE`], read from a file in the data dir.
     pub(crate) fn command(&self, wallet_key: &str, args: &[&str]) -> tokio::process::Command {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let passphrase_file = self.data_dir.join("test-passphrase");
+        std::fs::write(&passphrase_file, TEST_PASSPHRASE).unwrap();
         let (store, kubo_url) = match &self.store {
             StoreUnderTest::Embedded => ("embedded", String::new()),
             StoreUnderTest::Kubo(url) => ("kubo", url.clone()),
@@ -255,6 +262,7 @@ impl CairnCli {
             .env("CAIRN_PRIVATE_KEY", wallet_key)
             .env("CAIRN_STORE", store)
             .env("CAIRN_KUBO_URL", kubo_url)
+            .env("CAIRN_KEYSTORE_PASSWORD_FILE", &passphrase_file)
             .env_remove("CAIRN_KEY_SOURCE");
         if !self.api_url.is_empty() {
             command.env("CAIRN_API_URL", &self.api_url);

@@ -27,6 +27,7 @@ mod read_api;
 mod read_path;
 mod reorg;
 mod rpc_proxy;
+mod secrets;
 mod send_e2e;
 mod server;
 mod store_suite;

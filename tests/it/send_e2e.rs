@@ -149,7 +149,10 @@ async fn run_scenario(
         "no post was anchored for the refused send"
     );
 
-    let bob_key = keystore::load(&keystore::default_path(&data_dir, bob)).unwrap();
+    let bob_key = keystore::load(&keystore::default_path(&data_dir, bob), || {
+        Ok(crate::harness::TEST_PASSPHRASE.into())
+    })
+    .unwrap();
     let alice_key = wallet::derive_with_signer(&signer(ALICE_KEY))
         .await
         .unwrap();

@@ -182,6 +182,37 @@ impl PoolConfig {
     };
 }
 
+/// Makes the SQLite file a `sqlite:` URL names readable by its owner only
+/// (0600), creating it empty if need be, before SQLite opens it: SQLite
+/// gives its WAL and shared-memory files the database's permissions.
+/// In-memory databases are left alone.
+pub fn make_sqlite_private(url: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens (and migrates) the store at `url` with the ingestion pool:
 /// `sqlite://<path>` or `postgres://...`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

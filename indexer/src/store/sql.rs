@@ -707,6 +707,7 @@ impl SqliteStore {
     /// committed; a power cut may lose the last transactions, which the
     /// indexer then re-ingests from the chain.
     pub async fn open(url: &str, pool: PoolConfig) -> Result<Self> {
+        super::make_sqlite_private(url).map_err(|e| StoreError::Database(e.into()))?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
