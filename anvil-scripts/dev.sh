@@ -33,7 +33,7 @@ pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY target/debug/cairn serve --gateway --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY CAIRN_REGISTRAR_KEY=$REGISTRAR_KEY target/debug/cairn serve --gateway --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
 # Wait for the node; if it dies, show why instead of failing later.
@@ -61,7 +61,7 @@ Cairn is running:
   GraphiQL       http://$LISTEN/graphql
   stream         ws://$LISTEN/v1/stream?address=$BOB_ADDRESS
   block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz   metrics http://$LISTEN/metrics
-  batching       POST http://$LISTEN/v1/posts   GET http://$LISTEN/v1/proofs/<id>
+  batching       POST http://$LISTEN/v1/posts   GET http://$LISTEN/v1/proofs/<id>   POST http://$LISTEN/v1/registrations
   data dir       $CAIRN_DATA_DIR (indexer.db, gateway.db; logs: anvil.log, serve.log)
 
 In another terminal, read the demo message as Bob:

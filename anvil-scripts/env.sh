@@ -17,3 +17,5 @@ BOB_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
 BOB_ADDRESS=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
 # The gateway's relayer (Anvil account 5): pays for batch anchors, nothing else.
 RELAYER_KEY=${CAIRN_RELAYER_KEY:-0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba}
+# Pays for key registrations signed by wallets with no ETH (Anvil account 6).
+REGISTRAR_KEY=${CAIRN_REGISTRAR_KEY:-0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e}

@@ -41,7 +41,7 @@ pub enum ChainError {
     #[error("contract call failed: {0}")]
     Contract(String),
     /// The wallet cannot pay for gas.
-    #[error("the wallet has no ETH to pay for gas on this chain ({0}); fund it, or send without gas through a gateway: `cairn send --via-gateway <url>`")]
+    #[error("the wallet has no ETH to pay for gas on this chain ({0}); fund it, or let a gateway pay: `cairn register --via-gateway <url>`, `cairn send --via-gateway <url>`")]
     NoFunds(String),
     /// The address holds another contract.
     #[error(

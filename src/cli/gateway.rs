@@ -62,6 +62,10 @@ pub(crate) struct GatewayArgs {
     /// Posts one client IP may submit at once above that rate.
     #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u32).range(1..))]
     posts_per_ip_burst: u32,
+    /// Key (hex) that pays for signed key registrations (POST /v1/registrations), so wallets
+    /// with no ETH can join. Not the relayer's. Without it the gateway pays for none.
+    #[arg(long, env = "CAIRN_REGISTRAR_KEY", hide_env_values = true)]
+    registrar_key: Option<String>,
 }
 
 impl GatewayArgs {
@@ -78,7 +82,14 @@ impl GatewayArgs {
         let database_url = self.gateway_database_url.clone().unwrap_or_else(|| {
             format!("sqlite://{}", global.data_dir.join("gateway.db").display())
         });
+        let registrar = match &self.registrar_key {
+            Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--registrar-key is not a valid 32-byte hex private key")
+            })?),
+            None => None,
+        };
         Ok(GatewayConfig {
+            registrar,
             max_batch: self.max_batch as usize,
             max_age: Duration::from_millis(self.max_batch_age_ms),
             confirmations: self.anchor_confirmations,

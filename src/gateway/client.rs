@@ -145,6 +145,19 @@ impl GatewayClient {
         }
     }
 
+    /// Asks the gateway to pay for `owner`'s signed key registration.
+    pub async fn register(
+        &self,
+        request: &super::registrations::RegistrationRequest,
+    ) -> Result<super::registrations::Registered, ClientError> {
+        self.answer(
+            self.http
+                .post(format!("{}/v1/registrations", self.base))
+                .json(request),
+        )
+        .await
+    }
+
     /// The gateway's proof for post `id`.
     pub async fn proof(&self, id: B256) -> Result<Proof, ClientError> {
         self.answer(self.http.get(format!("{}/v1/proofs/{id}", self.base)))

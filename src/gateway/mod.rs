@@ -21,6 +21,7 @@ pub mod client;
 pub mod outbox;
 pub mod proofs;
 pub mod quota;
+pub mod registrations;
 pub mod submit;
 
 use std::{
@@ -84,6 +85,11 @@ pub struct GatewayConfig {
     /// How often posts past their deadline in final batches are forgotten
     /// (their proofs are then answered 404; the manifest block keeps them).
     pub prune_interval: Duration,
+    /// The key that pays for signed key registrations
+    /// (`POST /v1/registrations`); `None` offers none. Never the relayer's.
+    pub registrar: Option<PrivateKeySigner>,
+    /// Registrations one client IP may ask for.
+    pub registrations_per_ip: quota::Rate,
 }
 
 impl GatewayConfig {
@@ -125,6 +131,11 @@ impl GatewayConfig {
                 burst: 16 * 1024,
             },
             prune_interval: Duration::from_secs(600),
+            registrar: None,
+            registrations_per_ip: quota::Rate {
+                per_second: 1,
+                burst: 10,
+            },
         }
     }
 }
@@ -157,6 +168,12 @@ pub(crate) struct Shared {
     ip_posts: quota::Allowance<std::net::IpAddr>,
     /// Posts per sender.
     sender_posts: quota::Allowance<Address>,
+    /// Pays for signed key registrations, when configured.
+    registrar: Option<CairnClient>,
+    /// Registrations per client IP.
+    ip_registrations: quota::Allowance<std::net::IpAddr>,
+    /// Registrations are sent one at a time.
+    registering: tokio::sync::Mutex<()>,
     /// Merkle trees of recent batches, for proofs.
     trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
     /// Wakes the batcher when posts arrive.
@@ -197,6 +214,18 @@ impl Gateway {
             Relayer::connect(&config.rpc_url, config.contract, config.relayer.clone()).await?;
         let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
         let registry = Arc::new(KeyRegistry::new(chain));
+        let registrar = match &config.registrar {
+            Some(key) if key.address() == config.relayer.address() => {
+                return Err(GatewayError::Config(
+                    "the registrar key must not be the relayer's: the batcher owns its nonces"
+                        .into(),
+                ))
+            }
+            Some(key) => Some(
+                CairnClient::connect(&config.rpc_url, config.contract, Some(key.clone())).await?,
+            ),
+            None => None,
+        };
         let uploads = Arc::new(crate::server::Uploads::new(
             registry.clone(),
             domain.clone(),
@@ -210,6 +239,9 @@ impl Gateway {
             registry: registry.clone(),
             ip_posts: quota::Allowance::new(config.posts_per_ip, "ip_quota"),
             sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota"),
+            registrar,
+            ip_registrations: quota::Allowance::new(config.registrations_per_ip, "ip_quota"),
+            registering: tokio::sync::Mutex::new(()),
             trees: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             config,
@@ -218,6 +250,7 @@ impl Gateway {
         let router = Router::new()
             .route("/v1/posts", post(submit::submit))
             .route("/v1/proofs/{id}", get(proofs::proof))
+            .route("/v1/registrations", post(registrations::register))
             .layer(DefaultBodyLimit::max(shared.config.max_request_bytes))
             .with_state(shared);
         Ok(Self {
@@ -232,13 +265,15 @@ impl Gateway {
 /// The OpenAPI document of the gateway's routes.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(submit::submit, proofs::proof),
+    paths(submit::submit, proofs::proof, registrations::register),
     components(schemas(
         submit::PostRequest,
         submit::Submission,
         submit::Accepted,
         proofs::Proof,
-        proofs::ProofStatus
+        proofs::ProofStatus,
+        registrations::RegistrationRequest,
+        registrations::Registered
     ))
 )]
 pub struct GatewayDoc;

@@ -29,8 +29,18 @@ async fn a_wallet_without_eth_and_a_foreign_contract_are_named() {
     let tx =
         json!({"from": deployer, "data": "0x6005600c60003960056000f360006000fd", "gas": "0x30000"});
     let hash = rpc(&stack.anvil.url, "eth_sendTransaction", json!([tx])).await;
-    let receipt = rpc(&stack.anvil.url, "eth_getTransactionReceipt", json!([hash])).await;
-    let other = receipt["contractAddress"].as_str().unwrap().to_string();
+    let mut receipt = serde_json::Value::Null;
+    for _ in 0..100 {
+        receipt = rpc(&stack.anvil.url, "eth_getTransactionReceipt", json!([hash])).await;
+        if !receipt.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let other = receipt["contractAddress"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no contract created: {receipt}"))
+        .to_string();
     let cli = CairnCli {
         contract: other.parse().unwrap(),
         ..stack.cli()

@@ -201,3 +201,92 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
     assert!(outbox.post(ids[0]).await.unwrap().is_none());
     node.shutdown().await.unwrap();
 }
+
+/// Anvil account 6: pays for registrations here (never the relayer).
+const REGISTRAR_KEY: &str = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e";
+
+/// A wallet with no ETH registers its key through a gateway that pays; a
+/// replay of its signature is refused; a gateway without a registrar pays
+/// for nothing.
+#[tokio::test]
+async fn a_wallet_without_eth_registers_through_the_gateway() {
+    use crate::harness::{signer, CairnCli, StoreUnderTest};
+
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        registrar: Some(signer(REGISTRAR_KEY)),
+        ..chain.gateway_config(outbox_url)
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+    let wallet = PrivateKeySigner::random();
+    let key = format!("0x{}", hex::encode(wallet.to_bytes()));
+    let dir = tempfile::tempdir().unwrap();
+    let cli = CairnCli {
+        data_dir: dir.path().to_path_buf(),
+        api_url: api.clone(),
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    let direct = cli.run(&key, &["register"]).await;
+    assert!(
+        direct.stderr.contains("cairn register --via-gateway"),
+        "{}",
+        direct.stderr
+    );
+    let out = cli
+        .run(&key, &["register", "--via-gateway", &api])
+        .await
+        .json();
+    assert_eq!(out["version"], 1, "{out}");
+    let registered = chain
+        .client
+        .key_of(wallet.address())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(registered.version, 1);
+
+    // The same signature again: the contract refuses it before any gas.
+    let domain = chain.domain.clone();
+    let deadline = unix_now() + 600;
+    let pubkey = registered.key;
+    let nonce = alloy::primitives::U256::ZERO;
+    let signature = cairn::chain::sign_key_registration(
+        &wallet,
+        &domain,
+        &pubkey,
+        nonce,
+        alloy::primitives::U256::from(deadline),
+    )
+    .await
+    .unwrap();
+    let body = json!({"owner": wallet.address(), "pubkey": pubkey.to_b256(), "deadline": deadline,
+        "signature": format!("0x{}", hex::encode(signature.as_bytes()))});
+    let response = reqwest::Client::new()
+        .post(format!("{api}/v1/registrations"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    node.shutdown().await.unwrap();
+
+    // Without --registrar-key the gateway pays for nothing.
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let node = chain
+        .node(Some(chain.gateway_config(outbox_url)), None)
+        .await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/registrations", node.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["code"], "registrations_disabled");
+    node.shutdown().await.unwrap();
+}
