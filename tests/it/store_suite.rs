@@ -232,6 +232,76 @@ async fn contract(postgres: bool) {
     assert_eq!(due(9_000).await, [(rows[0], 1), (rows[1], 2), (rows[3], 0)]);
 }
 
+/// Batch checks take relayers in turns, and a missing manifest waits for
+/// its retry time.
+async fn batch_turns(postgres: bool) {
+    use cairn_indexer::store::{BatchOutcome, NewBatch, Resolution};
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let b = block(1, 0);
+    let anchor = |log_index: u64, relayer: &str| NewBatch {
+        block_number: 1,
+        block_hash: b.hash.to_string(),
+        log_index,
+        tx_hash: B256::repeat_byte(2).to_string(),
+        block_time: Some(0),
+        relayer: relayer.into(),
+        root: B256::repeat_byte(3).to_string(),
+        manifest_digest: B256::repeat_byte(4).to_string(),
+        count: 1,
+        batch_id: log_index,
+    };
+    // Mallory anchored three before Alice's one.
+    let mut step = batch(&[b], None);
+    step.messages.clear();
+    step.batches = vec![
+        anchor(0, "mallory"),
+        anchor(1, "mallory"),
+        anchor(2, "mallory"),
+        anchor(3, "alice"),
+    ];
+    store.apply(&step).await.unwrap();
+    let relayers = |tasks: Vec<cairn_indexer::store::BatchTask>| {
+        tasks
+            .into_iter()
+            .map(|t| t.anchor.relayer)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        relayers(store.batch_tasks(2, 0).await.unwrap()),
+        ["mallory", "alice"]
+    );
+    let first = store.batch_tasks(1, 0).await.unwrap().remove(0);
+    let missing = BatchOutcome {
+        resolution: Resolution::Missing,
+        reason: Some("not found".into()),
+        messages: Vec::new(),
+        invalid: Vec::new(),
+        retry_at: 5_000,
+    };
+    store.resolve_batch(first.row, &missing).await.unwrap();
+    assert_eq!(
+        relayers(store.batch_tasks(4, 1_000).await.unwrap()),
+        ["mallory", "alice", "mallory"]
+    );
+    let due = store.batch_tasks(4, 5_000).await.unwrap();
+    assert_eq!(
+        (due[0].row, due[0].attempts),
+        (first.row, 1),
+        "the missing one, due"
+    );
+}
+
+#[tokio::test]
+async fn batch_turns_sqlite() {
+    batch_turns(false).await;
+}
+
+#[tokio::test]
+async fn batch_turns_postgres() {
+    batch_turns(true).await;
+}
+
 #[tokio::test]
 async fn store_contract_sqlite() {
     contract(false).await;

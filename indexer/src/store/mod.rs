@@ -124,7 +124,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Up to `limit` batch anchors (not retracted) to check, in the same
     /// fair order as [`content_tasks`](Self::content_tasks): missing
-    /// manifests due at `now_ms`, then unresolved anchors, oldest first.
+    /// manifests due at `now_ms`, then unresolved anchors with relayers
+    /// taking turns (each relayer's oldest first).
     async fn batch_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<BatchTask>>;
 
     /// Which of `owners` had a key registration (not retracted) at or below `upto_block`.

@@ -522,7 +522,15 @@ macro_rules! sql_store {
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
-                let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE resolution = 'unresolved' AND status <> 'retracted' ORDER BY id LIMIT $1");
+                // Relayers take turns: the n-th unresolved batch of every
+                // relayer before the (n+1)-th of any, so one relayer's heap
+                // of forged manifests cannot hold back another's batch.
+                let sql = format!(
+                    "SELECT {BATCH_COLUMNS} FROM (SELECT {BATCH_COLUMNS}, \
+                     ROW_NUMBER() OVER (PARTITION BY relayer ORDER BY id) AS turn FROM batches \
+                     WHERE resolution = 'unresolved' AND status <> 'retracted') AS queue \
+                     ORDER BY turn, id LIMIT $1"
+                );
                 let fresh: Vec<BatchRow> = sqlx::query_as(&sql).bind(fresh_share(limit, due.len())).fetch_all(&self.pool).await?;
                 let due_share = limit as usize - fresh.len();
                 Ok(due.into_iter().take(due_share).chain(fresh).map(BatchRow::into_task).collect())
