@@ -254,7 +254,7 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
     let limits = Limits {
         max_connections: 2_000,
         max_connections_per_ip: 100,
-        header_read_timeout: Duration::from_secs(4),
+        header_read_timeout: Duration::from_secs(8),
         ..Limits::default()
     };
     stack.restart_with(limits, 2).await;
@@ -274,7 +274,10 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
         many_ips.extend(half_open(attacker_ip(3 + (n % 10) as u8), addr).await);
     }
     let opening = opened.elapsed();
-    assert!(opening < Duration::from_secs(3), "opening took {opening:?}");
+    assert!(
+        opening < Duration::from_secs(6),
+        "opening took {opening:?}, too close to the 8 s header timeout"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // /healthz answers at once from an honest address.
@@ -299,7 +302,7 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
     );
 
     // Past the header timeout, the server has closed every one of them.
-    let past_timeout = Duration::from_secs(5).saturating_sub(opened.elapsed());
+    let past_timeout = Duration::from_secs(9).saturating_sub(opened.elapsed());
     tokio::time::sleep(past_timeout).await;
     assert_eq!(
         still_open(&mut one_ip).await + still_open(&mut many_ips).await,
