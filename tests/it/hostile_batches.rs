@@ -169,7 +169,8 @@ async fn bogus_anchors_neither_stall_confirmations_nor_starve_a_late_batch() {
     }
     let confirmed_after = all_anchored.elapsed();
     let (head, at) = indexed(&api).await;
-    assert!(head.saturating_sub(at) <= 1, "indexed {at} of head {head}");
+    // The head is polled once a second, ingestion every 100 ms: allow a block of either.
+    assert!(head.saturating_sub(at) <= K, "indexed {at} of head {head}");
 
     // The real batch has been found missing a few times, so its backoff
     // has grown to the cap, when its manifest finally appears.
