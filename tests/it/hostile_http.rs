@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alloy::primitives::Address;
 use cairn::{envelope, server::Limits};
 use serde_json::{json, Value};
 use tokio::{
@@ -345,6 +346,18 @@ async fn streams_are_capped_per_address() {
     assert_eq!(response.status(), 429);
     let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
     assert_eq!(body["code"], "too_many_streams");
+    // A GraphQL subscription to the same address takes the same slots.
+    let mut graphql = graphql_socket(&stack.api).await;
+    let refused = subscribe(&mut graphql, "bob", bob).await;
+    assert!(refused.contains("too_many_streams"), "{refused}");
+    // One connection holds at most 16 subscriptions, whatever the addresses.
+    let mut answers = Vec::new();
+    for i in 1..=17u8 {
+        answers.push(subscribe(&mut graphql, &format!("s{i}"), Address::with_last_byte(i)).await);
+    }
+    assert!(answers[..16].iter().all(|a| a.is_empty()), "{answers:?}");
+    assert!(answers[16].contains("too_many_streams"), "{}", answers[16]);
+
     // Another address is not affected, and a closed stream frees its slot.
     let alice = signer(ALICE_KEY).address();
     StreamClient::connect(&stack.api, alice, None).await;
@@ -396,4 +409,58 @@ async fn rate_limited_answers_say_when_to_retry_and_never_zero() {
     assert!(retry_after >= 1, "Retry-After: {retry_after}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "rate_limited");
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL WebSocket (graphql-transport-ws), initialised.
+async fn graphql_socket(api: &str) -> Socket {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut request = format!("{}/graphql/ws", api.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let ack = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut socket),
+    )
+    .await
+    .unwrap();
+    assert!(format!("{ack:?}").contains("connection_ack"), "{ack:?}");
+    socket
+}
+
+/// Subscribes to `address` as `id`; returns what the server answered for
+/// it within 300 ms (empty: it runs, with nothing to send yet).
+async fn subscribe(socket: &mut Socket, id: &str, address: alloy::primitives::Address) -> String {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let query = format!("subscription {{ messages(address: \"{address}\") {{ type }} }}");
+    let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            if value["id"] == id {
+                return text.to_string();
+            }
+        }
+    }
+    String::new()
 }

@@ -42,6 +42,13 @@ pub(crate) const MAX_RESPONSE: usize = 2 * 1024 * 1024;
 pub(crate) const MAX_COMPLEXITY: usize = 5_000;
 /// Deepest selection nesting.
 pub(crate) const MAX_DEPTH: usize = 8;
+/// Subscriptions one GraphQL WebSocket connection may hold at once.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 16;
+
+/// The subscriptions a connection may still open; each holds a permit.
+#[derive(Debug, Clone)]
+struct SubscriptionBudget(std::sync::Arc<tokio::sync::Semaphore>);
+
 /// What a root field that queries the database costs beyond its selection,
 /// so that aliases cannot turn one request into thousands of queries.
 const QUERY_COST: usize = 50;
@@ -138,7 +145,15 @@ pub(super) async fn websocket(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY)
         .max_frame_size(MAX_BODY)
-        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).serve()))
+        .on_upgrade(move |socket| {
+            let mut data = async_graphql::Data::default();
+            data.insert(SubscriptionBudget(std::sync::Arc::new(
+                tokio::sync::Semaphore::new(MAX_SUBSCRIPTIONS),
+            )));
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .with_data(data)
+                .serve()
+        }))
 }
 
 fn gql(e: ApiError) -> async_graphql::Error {
@@ -223,6 +238,32 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<StreamEvent>>> {
         let state = ctx.data_unchecked::<ApiState>().clone();
         let recipient = query::recipient_key(query::address(&address).map_err(gql)?);
+        // The same caps as the WebSocket stream: per address, and per connection.
+        let refused = |message: String| {
+            gql(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                message,
+            ))
+        };
+        let permit = match ctx.data_opt::<SubscriptionBudget>() {
+            Some(budget) => Some(budget.0.clone().try_acquire_owned().map_err(|_| {
+                refused(format!(
+                    "a connection may hold {MAX_SUBSCRIPTIONS} subscriptions at once"
+                ))
+            })?),
+            None => None,
+        };
+        let slot = state
+            .streams
+            .try_take(recipient.clone(), state.stream.max_per_address)
+            .ok_or_else(|| {
+                refused(format!(
+                    "{} streams are already open for this address",
+                    state.stream.max_per_address
+                ))
+            })?;
+        let held = std::sync::Arc::new((permit, slot));
         let start = match query::stream_cursor(after.as_deref()).map_err(gql)? {
             Some(c) => c,
             None => StreamCursor(
@@ -242,11 +283,16 @@ impl SubscriptionRoot {
                 start,
                 announced,
                 std::collections::VecDeque::new(),
+                held,
             ),
-            move |(state, recipient, mut after, mut announced, mut buffered)| async move {
+            // `held` (the permit and the address slot) lives as long as the stream.
+            move |(state, recipient, mut after, mut announced, mut buffered, held)| async move {
                 loop {
                     if let Some(event) = buffered.pop_front() {
-                        return Some((Ok(event), (state, recipient, after, announced, buffered)));
+                        return Some((
+                            Ok(event),
+                            (state, recipient, after, announced, buffered, held),
+                        ));
                     }
                     match state.store.events_after(&recipient, after, batch).await {
                         Ok(events) if !events.is_empty() => {
@@ -257,7 +303,7 @@ impl SubscriptionRoot {
                         Err(e) => {
                             return Some((
                                 Err(gql(e.into())),
-                                (state, recipient, after, announced, buffered),
+                                (state, recipient, after, announced, buffered, held),
                             ))
                         }
                     }
