@@ -63,7 +63,10 @@ fn ms(d: Duration) -> u64 {
 /// for as long.
 pub fn assess(p: &Progress, now: Instant) -> Health {
     let stall_after = p.stall_after;
-    let lag = p.indexed.map(|i| p.head.saturating_sub(i));
+    // The head is polled once a second; a block already ingested is proof
+    // the chain reached it. (Another chain behind it is refused apart.)
+    let head = p.indexed.map_or(p.head, |i| p.head.max(i));
+    let lag = p.indexed.map(|i| head.saturating_sub(i));
     let head_age = p.head_seen.map(|t| now.saturating_duration_since(t));
     let since_progress = p.progressed.map(|t| now.saturating_duration_since(t));
     let behind = p.head_seen.is_some()
@@ -95,7 +98,7 @@ pub fn assess(p: &Progress, now: Instant) -> Health {
     Health {
         status,
         reason,
-        head: p.head,
+        head,
         indexed: p.indexed,
         lag,
         head_age_ms: head_age.map(ms),
@@ -128,6 +131,12 @@ mod tests {
         let now = Instant::now() + Duration::from_secs(3600);
         let at = |p: &Progress| assess(p, now).status;
         assert_eq!(at(&progress(now, 100, 98, 1)), Status::Ok);
+        let ahead = assess(&progress(now, 100, 101, 1), now);
+        assert_eq!(
+            (ahead.head, ahead.lag),
+            (101, Some(0)),
+            "a polled head a block behind"
+        );
         assert_eq!(at(&progress(now, 100, 50, 1)), Status::Syncing);
         // At the head, an idle chain is not a stall.
         assert_eq!(at(&progress(now, 100, 100, 600)), Status::Ok);
