@@ -42,6 +42,12 @@ use crate::{
     IndexerError,
 };
 
+/// Pause after a failed round: 0.4 s doubling to 6.4 s.
+const FAILURE_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(400),
+    cap: Duration::from_millis(6_400),
+};
+
 /// Batches checked per round.
 const ROUND: u32 = 64;
 
@@ -171,7 +177,7 @@ impl Resolver {
                 Err(err) => {
                     failures += 1;
                     tracing::error!(%err, "batch check failed; retrying");
-                    Duration::from_millis(200 * 2u64.pow(failures.min(5)))
+                    FAILURE_BACKOFF.delay(failures - 1)
                 }
             };
             tokio::select! {

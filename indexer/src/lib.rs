@@ -244,6 +244,12 @@ async fn follow_chain(
     }
 }
 
+/// Pause while the chain cannot be reached: 0.5 s doubling to 8 s.
+const UNREACHABLE_BACKOFF: retry::Backoff = retry::Backoff {
+    first: Duration::from_millis(500),
+    cap: Duration::from_secs(8),
+};
+
 /// Connects, checks the contract and the chain against what the store
 /// recorded, and retries until that works. `None` when it never can.
 async fn connect(
@@ -275,7 +281,7 @@ async fn connect(
             }
             Err(err) => {
                 failures += 1;
-                let delay = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+                let delay = UNREACHABLE_BACKOFF.delay(failures - 1);
                 tracing::warn!(%err, ?delay, "cannot reach the chain; serving what is indexed");
                 progress.send_modify(|p| p.rpc_error = Some(err.to_string()));
                 tokio::time::sleep(delay).await;

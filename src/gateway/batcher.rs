@@ -57,6 +57,12 @@ pub enum RoundError {
     Corrupt(i64),
 }
 
+/// Pause after a failed round: 0.2 s doubling to 3.2 s.
+const FAILURE_BACKOFF: cairn_indexer::retry::Backoff = cairn_indexer::retry::Backoff {
+    first: Duration::from_millis(200),
+    cap: Duration::from_millis(3_200),
+};
+
 /// Runs rounds until `shutdown` is cancelled.
 pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
     let mut nonce: Option<u64> = None;
@@ -82,7 +88,7 @@ pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
                 failures += 1;
                 // A failed send may or may not have used its nonce: ask again.
                 nonce = None;
-                let delay = Duration::from_millis(100 * 2u64.pow(failures.min(5)));
+                let delay = FAILURE_BACKOFF.delay(failures - 1);
                 tracing::warn!(%err, ?delay, "gateway round failed; retrying");
                 metrics::counter!("cairn_gateway_errors_total").increment(1);
                 delay

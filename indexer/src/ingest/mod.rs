@@ -33,6 +33,12 @@ use crate::{
     IndexerConfig, IndexerError,
 };
 
+/// Pause after a failed step: 0.4 s doubling to 12.8 s.
+const FAILURE_BACKOFF: crate::retry::Backoff = crate::retry::Backoff {
+    first: Duration::from_millis(400),
+    cap: Duration::from_millis(12_800),
+};
+
 /// How far ingestion has come, for progress bars and `/healthz`
 /// ([`crate::health::assess`] judges it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,7 +143,7 @@ impl Ingester {
                 Ok(Step::AtHead) => None,
                 Err(err) => {
                     failures += 1;
-                    let delay = Duration::from_millis(200 * 2u64.pow(failures.min(6)));
+                    let delay = FAILURE_BACKOFF.delay(failures - 1);
                     tracing::error!(%err, ?delay, "ingestion step failed; retrying");
                     metrics::counter!("cairn_indexer_errors_total").increment(1);
                     Some(delay)
