@@ -9,6 +9,7 @@
 use std::{sync::Arc, time::SystemTime};
 
 use alloy::primitives::{Address, B256};
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 
 use crate::{
@@ -132,18 +133,20 @@ impl Messenger {
         let size = bytes.len();
         progress(SendStep::Storing);
         // Storing is idempotent (the block is named by its hash): a blip
-        // of the store is retried rather than abandoning the message.
-        let mut delay = std::time::Duration::from_millis(250);
-        let cid = loop {
-            match self.store.put(bytes.clone()).await {
-                Err(e) if e.is_transient() && delay < std::time::Duration::from_secs(8) => {
-                    tracing::warn!(error = %e, "block store unavailable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                other => break other?,
-            }
-        };
+        // of the store is retried (five times, 0.25 s doubling to 4 s apart)
+        // rather than abandoning the message.
+        let cid = (|| self.store.put(bytes.clone()))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(250))
+                    .with_max_delay(std::time::Duration::from_secs(4))
+                    .with_max_times(5),
+            )
+            .when(crate::store::StoreError::is_transient)
+            .notify(
+                |e, after| tracing::warn!(error = %e, ?after, "block store unavailable; retrying"),
+            )
+            .await?;
         let digest = cid::digest_of(&cid)?;
         progress(SendStep::Anchoring);
         let anchor = self.chain.post(to.into_word(), digest).await?;

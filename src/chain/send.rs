@@ -18,30 +18,21 @@ use alloy::{
     rpc::types::{TransactionReceipt, TransactionRequest},
 };
 
+use backon::{ExponentialBuilder, Retryable};
+
 use super::ChainError;
 
-/// Tries for transient failures before preparing or broadcasting gives up.
-const ATTEMPTS: u32 = 6;
+/// Retries of a transient failure while preparing or broadcasting: five,
+/// 0.25 s doubling to 4 s apart.
+fn transient_retries() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(4))
+        .with_max_times(5)
+}
 
-/// Runs `f` until it succeeds, fails for good, or fails transiently
-/// [`ATTEMPTS`] times (0.25 s doubling to 4 s between tries).
-async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T, ChainError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ChainError>>,
-{
-    let mut delay = Duration::from_millis(250);
-    for attempt in 1.. {
-        match f().await {
-            Err(err) if err.is_transient() && attempt < ATTEMPTS => {
-                tracing::warn!(%err, what, attempt, "chain call failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(4));
-            }
-            other => return other,
-        }
-    }
-    unreachable!("the loop returns")
+fn log_retry(what: &'static str) -> impl FnMut(&ChainError, Duration) {
+    move |err, after| tracing::warn!(%err, what, ?after, "chain call failed; retrying")
 }
 
 /// Sends a call of `input` to `to` (or a deployment of `input` when `to` is
@@ -59,7 +50,7 @@ pub(super) async fn send_once(
         None => TransactionRequest::default().with_deploy_code(input),
     }
     .with_from(from);
-    let signed = retry("preparing the transaction", || {
+    let prepare = || {
         let (request, provider) = (request.clone(), provider.clone());
         async move {
             // A revert shows up here, decoded, and costs no nonce.
@@ -86,11 +77,15 @@ pub(super) async fn send_once(
                 .with_max_fee_per_gas(fees.max_fee_per_gas)
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas))
         }
-    })
-    .await?
-    .build(wallet)
-    .await
-    .map_err(|e| ChainError::Contract(format!("signing: {e}")))?;
+    };
+    let signed = prepare
+        .retry(transient_retries())
+        .when(ChainError::is_transient)
+        .notify(log_retry("preparing the transaction"))
+        .await?
+        .build(wallet)
+        .await
+        .map_err(|e| ChainError::Contract(format!("signing: {e}")))?;
     let hash = *signed.tx_hash();
     let raw = alloy::eips::Encodable2718::encoded_2718(&signed);
     let broadcast = || {
@@ -113,7 +108,11 @@ pub(super) async fn send_once(
             }
         }
     };
-    retry("broadcasting the transaction", broadcast).await?;
+    broadcast
+        .retry(transient_retries())
+        .when(ChainError::is_transient)
+        .notify(log_retry("broadcasting the transaction"))
+        .await?;
     let started = Instant::now();
     let mut last_broadcast = Instant::now();
     loop {

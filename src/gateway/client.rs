@@ -15,6 +15,7 @@ use alloy::{
     signers::Signer,
     sol_types::{Eip712Domain, SolEvent, SolStruct},
 };
+use backon::{ExponentialBuilder, Retryable};
 use cairn_contracts::{
     eip712::Post,
     manifest::SignedPost,
@@ -127,22 +128,24 @@ impl GatewayClient {
             1 => Submission::One(posts.into_iter().next().expect("one post")),
             _ => Submission::Many { posts },
         };
-        let mut delay = Duration::from_millis(250);
-        loop {
+        let submit = || {
             let request = self
                 .http
                 .post(format!("{}/v1/posts", self.base))
                 .json(&body);
-            match self.answer::<Accepted>(request).await {
-                Ok(accepted) => return Ok(accepted.ids),
-                Err(e) if e.is_transient() && delay <= Duration::from_secs(8) => {
-                    tracing::warn!(error = %e, ?delay, "submission failed; sending it again");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            async move { self.answer::<Accepted>(request).await }
+        };
+        let accepted = submit
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(250))
+                    .with_max_delay(Duration::from_secs(8))
+                    .with_max_times(6),
+            )
+            .when(ClientError::is_transient)
+            .notify(|e, delay| tracing::warn!(error = %e, ?delay, "submission failed; sending it again"))
+            .await?;
+        Ok(accepted.ids)
     }
 
     /// Asks the gateway to pay for `owner`'s signed key registration.
