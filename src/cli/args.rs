@@ -220,13 +220,15 @@ impl GlobalArgs {
         let wallet = self.wallet()?;
         let key = self.messaging_key(&wallet).await?;
         // A keystore made by `key new` replaces the wallet-derived key; the
-        // derived one still opens what was sealed for it before.
-        let derived = wallet::derive_with_signer(&wallet).await?;
-        let old_keys = if derived.public_key() == key.public_key() {
-            Vec::new()
-        } else {
-            vec![derived]
-        };
+        // derived one still opens what was sealed for it before. (Without a
+        // keystore, the key in use is the derived one already.)
+        let mut old_keys = Vec::new();
+        if self.keystore_in_use(wallet.address()).is_some() {
+            let derived = wallet::derive_with_signer(&wallet).await?;
+            if derived.public_key() != key.public_key() {
+                old_keys.push(derived);
+            }
+        }
         Ok(Messenger::new(
             self.chain(signing).await?,
             self.blob_store()?,
@@ -236,19 +238,20 @@ impl GlobalArgs {
         .with_old_keys(old_keys))
     }
 
-    /// A [`Verifier`](cairn::verify::Verifier) on the configured chain and
-    /// store, remembering verified messages in the data dir.
-    pub(crate) async fn verifier(&self) -> anyhow::Result<cairn::verify::Verifier> {
+    /// A [`Verifier`](cairn::verify::Verifier) reading the chain through
+    /// `chain` (the messenger's connection) and the configured store,
+    /// remembering verified messages in the data dir.
+    pub(crate) async fn verifier(
+        &self,
+        chain: &CairnClient,
+    ) -> anyhow::Result<cairn::verify::Verifier> {
         let contract = self.contract()?;
         self.ensure_data_dir()?;
         let cache = self.data_dir.join(format!(
             "verified-{}.txt",
             contract.to_string().to_lowercase()
         ));
-        Ok(
-            cairn::verify::Verifier::new(self.chain(false).await?, self.blob_store()?, Some(cache))
-                .await?,
-        )
+        Ok(cairn::verify::Verifier::new(chain.clone(), self.blob_store()?, Some(cache)).await?)
     }
 
     /// Creates the data directory, readable by its owner only (0700): it
@@ -272,13 +275,19 @@ impl GlobalArgs {
         &self,
         wallet: &PrivateKeySigner,
     ) -> anyhow::Result<SecretKey> {
-        let path = self.keystore_path(wallet.address());
+        match self.keystore_in_use(wallet.address()) {
+            Some(path) => Ok(keystore::load(&path, || self.passphrase(&path, false))?),
+            None => Ok(wallet::derive_with_signer(wallet).await?),
+        }
+    }
+
+    /// The keystore the messaging key comes from, if it comes from one.
+    fn keystore_in_use(&self, address: Address) -> Option<PathBuf> {
+        let path = self.keystore_path(address);
         match self.key_source {
-            KeySource::Keystore => Ok(keystore::load(&path, || self.passphrase(&path, false))?),
-            KeySource::Auto if path.exists() => {
-                Ok(keystore::load(&path, || self.passphrase(&path, false))?)
-            }
-            KeySource::Auto | KeySource::Wallet => Ok(wallet::derive_with_signer(wallet).await?),
+            KeySource::Keystore => Some(path),
+            KeySource::Auto if path.exists() => Some(path),
+            KeySource::Auto | KeySource::Wallet => None,
         }
     }
 }

@@ -35,7 +35,7 @@ impl InboxArgs {
         let wallet = global.wallet()?;
         let address = self.address.unwrap_or(wallet.address());
         let messenger = global.messenger(false).await?;
-        let verifier = global.verifier().await?;
+        let verifier = global.verifier(messenger.chain()).await?;
         let api = ReadApi::new(&global.api_url);
         let after = self.after.as_deref();
         let page = match mailbox {

@@ -91,7 +91,11 @@ async fn read_by_id(
     messenger: &cairn::messenger::Messenger,
     id: &str,
 ) -> anyhow::Result<(cairn::envelope::Opened, String, serde_json::Value)> {
-    let claim = global.verifier().await?.resolve(id).await?;
+    let claim = global
+        .verifier(messenger.chain())
+        .await?
+        .resolve(id)
+        .await?;
     let opened = messenger
         .open_anchored(&cid::cid_for_digest(claim.digest), claim.from, claim.to)
         .await?;

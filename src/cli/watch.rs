@@ -33,7 +33,7 @@ impl WatchArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let address = global.wallet()?.address();
         let messenger = global.messenger(false).await?;
-        let verifier = global.verifier().await?;
+        let verifier = global.verifier(messenger.chain()).await?;
         let api = ReadApi::new(&global.api_url);
         let cursor_file = cursor_path(global, address);
         let mut cursor = match self.after.clone() {
