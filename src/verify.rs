@@ -305,20 +305,11 @@ impl Verifier {
     }
 }
 
-/// `<hash>-<log index>[-<item>]`.
+/// `<hash>-<log index>[-<item>]`, parsed as the indexer parses it.
 fn parse_id(id: &str) -> Result<(B256, u64, Option<u64>), VerifyError> {
-    let bad = || VerifyError::Refuted(format!("{id:?} is not a message id"));
-    let mut parts = id.split('-');
-    let hash = parts.next().and_then(|h| h.parse().ok()).ok_or_else(bad)?;
-    let log_index = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
-    let item = parts
-        .next()
-        .map(|n| n.parse().map_err(|_| bad()))
-        .transpose()?;
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok((hash, log_index, item))
+    cairn_indexer::api::query::parse_log_id(id, 1)
+        .map(|(hash, log_index, rest)| (hash, log_index, rest.first().copied()))
+        .ok_or_else(|| VerifyError::Refuted(format!("{id:?} is not a message id")))
 }
 
 fn check_direct(claim: &Claim, posted: &Cairn::Posted) -> Result<(), VerifyError> {

@@ -134,27 +134,30 @@ pub async fn page(
     })
 }
 
-/// Parses `<block hash>-<log index>` followed by `extra` more `-<number>` parts.
+/// Parses `<block hash>-<log index>` followed by at most `extra` more
+/// `-<number>` parts; every number must fit the database (at most 2^63 − 1).
+/// Clients that check ids against the chain use it too.
+pub fn parse_log_id(id: &str, extra: usize) -> Option<(B256, u64, Vec<u64>)> {
+    let mut parts = id.split('-');
+    let hash: B256 = parts.next()?.parse().ok()?;
+    let numbers = parts
+        .map(|p| crate::store::cursor_position(p).ok())
+        .collect::<Option<Vec<_>>>()?;
+    match numbers.split_first() {
+        Some((index, rest)) if rest.len() <= extra => Some((hash, *index, rest.to_vec())),
+        _ => None,
+    }
+}
+
+/// [`parse_log_id`], refusing with `invalid_id` and what was `expected`.
 fn log_id(id: &str, extra: usize, expected: &str) -> Result<(B256, u64, Vec<u64>), ApiError> {
-    let invalid = || {
+    parse_log_id(id, extra).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
             format!("{id:?} is not {expected}"),
         )
-    };
-    let mut parts = id.split('-');
-    let hash: B256 = parts
-        .next()
-        .and_then(|h| h.parse().ok())
-        .ok_or_else(invalid)?;
-    let numbers = parts
-        .map(|p| crate::store::cursor_position(p).map_err(|_| invalid()))
-        .collect::<Result<Vec<_>, _>>()?;
-    match numbers.split_first() {
-        Some((index, rest)) if rest.len() <= extra => Ok((hash, *index, rest.to_vec())),
-        _ => Err(invalid()),
-    }
+    })
 }
 
 /// One message by its id: `<block hash>-<log index>`, with `-<item>` for a batched post.
