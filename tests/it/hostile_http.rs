@@ -20,7 +20,7 @@ use tokio::{
 
 use crate::{
     harness::{mine, signer, ALICE_KEY, BOB_KEY},
-    read_path::{Stack, StoreChoice, StreamClient},
+    read_path::{graphql_socket, GraphqlSocket, Stack, StoreChoice, StreamClient},
 };
 
 /// A request body and its content type.
@@ -411,40 +411,13 @@ async fn rate_limited_answers_say_when_to_retry_and_never_zero() {
     assert_eq!(body["code"], "rate_limited");
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A GraphQL WebSocket (graphql-transport-ws), initialised.
-async fn graphql_socket(api: &str) -> Socket {
-    use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-    let mut request = format!("{}/graphql/ws", api.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::Text(
-            json!({"type": "connection_init"}).to_string().into(),
-        ))
-        .await
-        .unwrap();
-    let ack = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures::StreamExt::next(&mut socket),
-    )
-    .await
-    .unwrap();
-    assert!(format!("{ack:?}").contains("connection_ack"), "{ack:?}");
-    socket
-}
-
 /// Subscribes to `address` as `id`; returns what the server answered for
 /// it within 300 ms (empty: it runs, with nothing to send yet).
-async fn subscribe(socket: &mut Socket, id: &str, address: alloy::primitives::Address) -> String {
+async fn subscribe(
+    socket: &mut GraphqlSocket,
+    id: &str,
+    address: alloy::primitives::Address,
+) -> String {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let query = format!("subscription {{ messages(address: \"{address}\") {{ type }} }}");

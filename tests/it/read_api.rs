@@ -379,29 +379,14 @@ async fn cli_watch_resumes_after_a_dropped_connection() {
 #[tokio::test]
 async fn graphql_subscription_pushes_confirmed_messages() {
     use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as WsMessage};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
 
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
     let alice = stack.messenger(ALICE_KEY).await;
     stack.messenger(BOB_KEY).await;
     let bob = signer(BOB_KEY).address();
 
-    let mut request = format!("{}/graphql/ws", stack.api.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(WsMessage::Text(
-            json!({"type": "connection_init"}).to_string().into(),
-        ))
-        .await
-        .unwrap();
-    let ack = read_json(&mut socket).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let mut socket = crate::read_path::graphql_socket(&stack.api).await;
     let query = format!(
         "subscription {{ messages(address: \"{bob}\") {{ type message {{ status digest }} }} }}"
     );

@@ -15,7 +15,7 @@ use cairn::{
 };
 use cairn_indexer::{api::StreamConfig, store::RowStatus, IndexerConfig};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::harness::{
@@ -311,4 +311,40 @@ async fn reconnect_with_cursor_gets_exactly_the_missed_messages_sqlite() {
 #[tokio::test]
 async fn reconnect_with_cursor_gets_exactly_the_missed_messages_postgres() {
     resume(true).await;
+}
+
+/// A GraphQL WebSocket.
+pub(crate) type GraphqlSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL WebSocket (graphql-transport-ws), initialised.
+pub(crate) async fn graphql_socket(api: &str) -> GraphqlSocket {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut request = format!("{}/graphql/ws", api.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let ack = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut socket),
+    )
+    .await
+    .unwrap();
+    let ack: Value = match ack {
+        Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+        other => panic!("no connection_ack: {other:?}"),
+    };
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
 }
