@@ -11,6 +11,7 @@
 pub mod eip712;
 pub mod manifest;
 pub mod merkle;
+pub mod rpc;
 
 #[allow(missing_docs)]
 mod bindings {

@@ -320,18 +320,15 @@ async fn connect_provider(
         .with_gas_estimation()
         .with_simple_nonce_management()
         .fetch_chain_id();
+    let client = cairn_contracts::rpc::client(rpc_url)
+        .await
+        .map_err(ChainError::from_transport)?;
     let provider = match signer {
         Some(signer) => builder
             .wallet(EthereumWallet::from(signer))
-            .connect(rpc_url)
-            .await
-            .map_err(ChainError::from_transport)?
+            .connect_client(client)
             .erased(),
-        None => builder
-            .connect(rpc_url)
-            .await
-            .map_err(ChainError::from_transport)?
-            .erased(),
+        None => builder.connect_client(client).erased(),
     };
     Ok(provider)
 }

@@ -90,11 +90,12 @@ impl Relayer {
         contract: Address,
         signer: PrivateKeySigner,
     ) -> Result<Self, ChainError> {
+        let client = cairn_contracts::rpc::client(rpc_url)
+            .await
+            .map_err(ChainError::from_transport)?;
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .connect(rpc_url)
-            .await
-            .map_err(ChainError::from_transport)?
+            .connect_client(client)
             .erased();
         let chain_id = provider
             .get_chain_id()

@@ -36,11 +36,10 @@ fn is_transient(e: &TransportError) -> bool {
 impl ChainSource {
     /// Connects to `rpc_url` (http or ws).
     pub async fn connect(rpc_url: &str, contract: Address) -> Result<Self, IndexerError> {
-        let provider = ProviderBuilder::new()
-            .connect(rpc_url)
+        let client = cairn_contracts::rpc::client(rpc_url)
             .await
-            .map_err(IndexerError::Rpc)?
-            .erased();
+            .map_err(IndexerError::Rpc)?;
+        let provider = ProviderBuilder::new().connect_client(client).erased();
         let retry = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(5))
