@@ -157,12 +157,16 @@ impl CairnClient {
 
     /// The registered key of `owner`, or `None` if it never registered.
     pub async fn key_of(&self, owner: Address) -> Result<Option<RegisteredKey>, ChainError> {
-        let key = self
-            .contract
-            .keyOf(owner)
-            .call()
-            .await
-            .map_err(ChainError::from_contract)?;
+        use backon::Retryable;
+        // A read: asking again after a blip is harmless, and beats failing a send.
+        let call = || async {
+            let key = self.contract.keyOf(owner).call().await;
+            key.map_err(ChainError::from_contract)
+        };
+        let key = call
+            .retry(send::transient_retries())
+            .when(ChainError::is_transient)
+            .await?;
         Ok((key.version != 0).then(|| RegisteredKey {
             key: PublicKey::from(key.pubkey),
             version: key.version,

@@ -24,7 +24,7 @@ use super::ChainError;
 
 /// Retries of a transient failure while preparing or broadcasting: five,
 /// 0.25 s doubling to 4 s apart.
-fn transient_retries() -> ExponentialBuilder {
+pub(super) fn transient_retries() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(250))
         .with_max_delay(Duration::from_secs(4))

@@ -194,6 +194,30 @@ pub struct Gateway {
     pub uploads: Arc<crate::server::Uploads>,
 }
 
+/// Connects the registry's client and the relayer. A gateway (re)started
+/// while its RPC is down, rate limited or stalled waits for it, logging,
+/// rather than exiting: nothing can be checked or anchored without the
+/// chain, and a supervisor restarting it in a loop would not help.
+async fn connect_chain(config: &GatewayConfig) -> Result<(CairnClient, Relayer), ChainError> {
+    use backon::{ExponentialBuilder, Retryable};
+    let connect = || async {
+        let chain = CairnClient::connect(&config.rpc_url, config.contract, None).await?;
+        let relayer =
+            Relayer::connect(&config.rpc_url, config.contract, config.relayer.clone()).await?;
+        Ok::<_, ChainError>((chain, relayer))
+    };
+    connect
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_millis(250))
+                .with_max_delay(std::time::Duration::from_secs(5))
+                .without_max_times(),
+        )
+        .when(ChainError::is_transient)
+        .notify(|err, after| tracing::warn!(%err, ?after, "chain unavailable; waiting for it"))
+        .await
+}
+
 impl Gateway {
     /// Opens the outbox, connects to the chain and starts the batcher.
     pub async fn start(
@@ -209,9 +233,7 @@ impl Gateway {
             )));
         }
         let outbox = outbox::open(&config.database_url).await?;
-        let chain = CairnClient::connect(&config.rpc_url, config.contract, None).await?;
-        let relayer =
-            Relayer::connect(&config.rpc_url, config.contract, config.relayer.clone()).await?;
+        let (chain, relayer) = connect_chain(&config).await?;
         let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
         let registry = Arc::new(KeyRegistry::new(chain));
         let registrar = match &config.registrar {
