@@ -7,6 +7,7 @@ mod args;
 mod decrypt;
 mod gateway;
 mod inbox;
+mod index;
 mod key;
 mod proof;
 mod read;
@@ -53,6 +54,8 @@ pub(crate) enum Command {
     Watch(watch::WatchArgs),
     /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
     Serve(serve::ServeArgs),
+    /// Run the indexer alone: keep a database up to date, serve only /healthz and /metrics.
+    Index(index::IndexArgs),
     /// Run the relaying gateway: accept signed posts and anchor them in Merkle batches.
     Gateway(gateway::GatewayCmd),
 }
@@ -70,6 +73,7 @@ impl Cli {
             Command::Sent(args) => args.run(&self.global, inbox::Mailbox::Sent).await,
             Command::Watch(args) => args.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
+            Command::Index(args) => args.run(&self.global).await,
             Command::Gateway(args) => args.run(&self.global).await,
         }
     }

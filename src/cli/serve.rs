@@ -3,11 +3,11 @@
 
 use std::{io::IsTerminal, net::SocketAddr, time::Duration};
 
-use cairn_indexer::{api::StreamConfig, IndexerConfig};
+use cairn_indexer::api::StreamConfig;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{args::GlobalArgs, gateway::GatewayArgs};
+use super::{args::GlobalArgs, gateway::GatewayArgs, index::IndexerArgs};
 use cairn::server::{Limits, Node, NodeConfig};
 
 /// The HTTP server's address and limits, shared by `cairn serve` and `cairn gateway`.
@@ -83,32 +83,8 @@ pub(crate) struct ServeArgs {
     gateway: bool,
     #[command(flatten)]
     gateway_args: GatewayArgs,
-    /// Indexer database: sqlite://<path> (default <data-dir>/indexer.db) or postgres://...
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: Option<String>,
-    /// Blocks that must sit on top of a message before it is confirmed and pushed (K).
-    #[arg(long, env = "CAIRN_CONFIRMATIONS", default_value_t = 2)]
-    confirmations: u64,
-    /// First block to index. Defaults to the deployment block in <data-dir>/deployment.json, else 0.
-    #[arg(long)]
-    start_block: Option<u64>,
-    /// Blocks per eth_getLogs during backfill (halved while the node refuses).
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
-    max_range: u64,
-    /// Recent blocks kept to trace reorgs.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
-    reorg_window: u64,
-    /// WebSocket endpoint of the node for new-head notifications (e.g. ws://127.0.0.1:8545);
-    /// RPC calls stay on --rpc-url. Without it the indexer polls.
-    #[arg(long, env = "CAIRN_WS_URL")]
-    ws_url: Option<String>,
-    /// Envelopes per second the content check may re-hash (an audit beside delivery:
-    /// under a burst it falls behind and catches up after).
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
-    content_check_rate: u32,
-    /// Head polling interval in milliseconds (the longest wait even when subscribed).
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
-    poll_interval_ms: u64,
+    #[command(flatten)]
+    indexer: IndexerArgs,
     /// Frames buffered per stream connection before it counts as slow.
     #[arg(long, default_value_t = StreamConfig::default().buffer as u64, value_parser = clap::value_parser!(u64).range(1..))]
     stream_buffer: u64,
@@ -118,10 +94,6 @@ pub(crate) struct ServeArgs {
     /// Seconds between stream heartbeats.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
-    /// Seconds without progress while behind (or without reading the head) before
-    /// /healthz says stalled (503) or degraded.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    stall_after_secs: u64,
     /// Streams open at once per subscribed address.
     #[arg(long, default_value_t = StreamConfig::default().max_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
     streams_per_address: u64,
@@ -137,30 +109,9 @@ impl ServeArgs {
             max_per_address: self.streams_per_address as usize,
             ..StreamConfig::default()
         };
-        let indexer = if self.no_indexer {
-            None
-        } else {
-            let contract = global.contract()?;
-            let start_block = self
-                .start_block
-                .or_else(|| global.deployment().ok().map(|d| d.deploy_block))
-                .unwrap_or(0);
-            let database_url = self.database_url.clone().unwrap_or_else(|| {
-                format!("sqlite://{}", global.data_dir.join("indexer.db").display())
-            });
-            global.ensure_data_dir()?;
-            let config = IndexerConfig {
-                start_block,
-                confirmations: self.confirmations,
-                max_range: self.max_range,
-                reorg_window: self.reorg_window,
-                poll_interval: Duration::from_millis(self.poll_interval_ms),
-                ws_url: self.ws_url.clone(),
-                content_check_rate: self.content_check_rate,
-                stall_after: Duration::from_secs(self.stall_after_secs),
-                ..IndexerConfig::new(global.rpc_url.clone(), contract)
-            };
-            Some((config, database_url))
+        let indexer = match self.no_indexer {
+            true => None,
+            false => Some(self.indexer.config(global)?),
         };
         let gateway = match self.gateway {
             true => Some(self.gateway_args.config(global)?),
@@ -177,7 +128,7 @@ impl ServeArgs {
         .await?;
         eprintln!("cairn serving on http://{}", node.addr);
         if let Some(progress) = node.progress.clone() {
-            tokio::spawn(show_backfill(progress, self.confirmations));
+            tokio::spawn(show_backfill(progress, self.indexer.confirmations));
         }
         node.run_until(ctrl_c()).await?;
         Ok(())
@@ -185,7 +136,7 @@ impl ServeArgs {
 }
 
 /// A progress bar with blocks per second while the indexer is behind the head.
-async fn show_backfill(
+pub(crate) async fn show_backfill(
     mut progress: tokio::sync::watch::Receiver<cairn_indexer::ingest::Progress>,
     confirmations: u64,
 ) {

@@ -95,6 +95,19 @@ pub fn app(state: AppState, read_api: Option<Router>, limits: &Limits) -> Router
     limits.apply(router)
 }
 
+/// `/healthz` and `/metrics` alone, with all limits applied: what `cairn
+/// index` (an indexer without the read API) serves.
+pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Router {
+    let metrics = metrics_handle();
+    let router = Router::new()
+        .route(
+            "/healthz",
+            get(move || async move { cairn_indexer::api::health(&progress.borrow()) }),
+        )
+        .route("/metrics", get(move || async move { metrics.render() }));
+    limits.apply(router)
+}
+
 async fn health(State(state): State<AppState>) -> axum::response::Response {
     match &state.progress {
         Some(progress) => cairn_indexer::api::health(&progress.borrow()).into_response(),

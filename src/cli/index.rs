@@ -1,0 +1,118 @@
+//! `cairn index`: the indexer alone, keeping its database up to date with
+//! the chain and serving only `/healthz` and `/metrics`; and the indexer
+//! flags `cairn serve` shares.
+//!
+//! It exists so that the indexer can run (and be restarted, upgraded or
+//! killed) apart from the processes that answer users. Two indexers must not
+//! write one database: give each its own.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use cairn::server::{self, Limits, StoreBlocks};
+use cairn_indexer::IndexerConfig;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{args::GlobalArgs, serve};
+
+/// How the indexer follows the chain, and where it writes.
+#[derive(Debug, Args)]
+pub(crate) struct IndexerArgs {
+    /// Indexer database: sqlite://<path> (default <data-dir>/indexer.db) or postgres://...
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Blocks that must sit on top of a message before it is confirmed and pushed (K).
+    #[arg(long, env = "CAIRN_CONFIRMATIONS", default_value_t = 2)]
+    pub(crate) confirmations: u64,
+    /// First block to index. Defaults to the deployment block in <data-dir>/deployment.json, else 0.
+    #[arg(long)]
+    start_block: Option<u64>,
+    /// Blocks per eth_getLogs during backfill (halved while the node refuses).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_range: u64,
+    /// Recent blocks kept to trace reorgs.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
+    reorg_window: u64,
+    /// WebSocket endpoint of the node for new-head notifications (e.g. ws://127.0.0.1:8545);
+    /// RPC calls stay on --rpc-url. Without it the indexer polls.
+    #[arg(long, env = "CAIRN_WS_URL")]
+    ws_url: Option<String>,
+    /// Envelopes per second the content check may re-hash (an audit beside delivery:
+    /// under a burst it falls behind and catches up after).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    content_check_rate: u32,
+    /// Head polling interval in milliseconds (the longest wait even when subscribed).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
+    poll_interval_ms: u64,
+    /// Seconds without progress while behind (or without reading the head) before
+    /// /healthz says stalled (503) or degraded.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_after_secs: u64,
+}
+
+impl IndexerArgs {
+    /// The indexer's configuration and database URL.
+    pub(crate) fn config(&self, global: &GlobalArgs) -> anyhow::Result<(IndexerConfig, String)> {
+        let contract = global.contract()?;
+        let start_block = self
+            .start_block
+            .or_else(|| global.deployment().ok().map(|d| d.deploy_block))
+            .unwrap_or(0);
+        let database_url = self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", global.data_dir.join("indexer.db").display())
+        });
+        global.ensure_data_dir()?;
+        let config = IndexerConfig {
+            start_block,
+            confirmations: self.confirmations,
+            max_range: self.max_range,
+            reorg_window: self.reorg_window,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            ws_url: self.ws_url.clone(),
+            content_check_rate: self.content_check_rate,
+            stall_after: Duration::from_secs(self.stall_after_secs),
+            ..IndexerConfig::new(global.rpc_url.clone(), contract)
+        };
+        Ok((config, database_url))
+    }
+}
+
+/// Arguments of `cairn index`.
+#[derive(Debug, Args)]
+pub(crate) struct IndexArgs {
+    #[command(flatten)]
+    indexer: IndexerArgs,
+    /// Address of `/healthz` and `/metrics` (no other route is served).
+    #[arg(long, env = "CAIRN_INDEX_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+}
+
+impl IndexArgs {
+    pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        let (config, database_url) = self.indexer.config(global)?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.listen))?;
+        let store = cairn_indexer::store::open(&database_url).await?;
+        // Batch manifests and envelopes are read for checking, never served.
+        let blocks = Arc::new(StoreBlocks(global.blob_store()?));
+        let shutdown = CancellationToken::new();
+        let running = cairn_indexer::spawn(config, store, blocks, shutdown.clone()).await?;
+        eprintln!(
+            "cairn indexing; status on http://{}",
+            listener.local_addr()?
+        );
+        tokio::spawn(serve::show_backfill(
+            running.progress.clone(),
+            self.indexer.confirmations,
+        ));
+        let limits = Limits::default();
+        let app = server::status_app(running.progress, &limits);
+        let server = server::serve(listener, app, &limits, shutdown.clone());
+        tokio::select! {
+            result = server => result?,
+            _ = serve::ctrl_c() => shutdown.cancel(),
+        }
+        Ok(())
+    }
+}
