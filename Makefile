@@ -3,14 +3,14 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools lint test-contracts test-rust artifacts bench bench-read-path bench-batching
+.PHONY: dev test tools lint test-contracts test-rust faults artifacts bench bench-read-path bench-batching
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools
 	anvil-scripts/dev.sh
 
-## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests.
-test: tools lint test-contracts test-rust
+## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests, and the fault suite.
+test: tools lint test-contracts test-rust faults
 
 tools:
 	tools/install.sh
@@ -25,6 +25,11 @@ test-contracts:
 
 test-rust:
 	cargo test --workspace --locked
+
+## The fault suite: SIGKILLs, restarts, reorgs and a failing RPC under live traffic; prints the table
+## recorded in docs/RELIABILITY.md (logs in target/faults/). CAIRN_FAULTS_SEED=<n> replays a schedule.
+faults: tools
+	cargo test --locked --test it faults::faults -- --ignored --exact --nocapture
 
 ## Refresh the committed contract artifacts after changing contracts/src.
 artifacts: tools

@@ -134,29 +134,7 @@ impl Chain {
         nonce: u64,
         text: &str,
     ) -> Outgoing {
-        let (sender, recipient) = (&self.users[from], &self.users[to]);
-        let header = Header::direct(sender.address(), recipient.address(), 1_800_000_000);
-        let envelope = envelope::seal(
-            &header,
-            &Body::text(text.to_string()),
-            &[recipient.key.public_key(), sender.key.public_key()],
-        )
-        .unwrap();
-        let signed = sign_post(
-            &sender.wallet,
-            &self.domain,
-            recipient.address().into_word(),
-            cid::block_digest(&envelope),
-            nonce,
-            unix_now() + 3600,
-        )
-        .await
-        .unwrap();
-        Outgoing {
-            signed,
-            envelope,
-            text: text.to_string(),
-        }
+        outgoing(&self.users, &self.domain, from, to, nonce, text).await
     }
 
     /// A gateway config for this chain, with test-sized timings.
@@ -200,6 +178,40 @@ impl Chain {
         })
         .await
         .unwrap()
+    }
+}
+
+/// Seals `text` from `users[from]` to `users[to]` and signs the post for `domain`.
+pub(crate) async fn outgoing(
+    users: &[User],
+    domain: &Eip712Domain,
+    from: usize,
+    to: usize,
+    nonce: u64,
+    text: &str,
+) -> Outgoing {
+    let (sender, recipient) = (&users[from], &users[to]);
+    let header = Header::direct(sender.address(), recipient.address(), 1_800_000_000);
+    let envelope = envelope::seal(
+        &header,
+        &Body::text(text.to_string()),
+        &[recipient.key.public_key(), sender.key.public_key()],
+    )
+    .unwrap();
+    let signed = sign_post(
+        &sender.wallet,
+        domain,
+        recipient.address().into_word(),
+        cid::block_digest(&envelope),
+        nonce,
+        unix_now() + 3600,
+    )
+    .await
+    .unwrap();
+    Outgoing {
+        signed,
+        envelope,
+        text: text.to_string(),
     }
 }
 
@@ -282,16 +294,26 @@ pub(crate) async fn await_anchored(
         .await
 }
 
-/// How many times the chain anchors each post: every `BatchAnchored` log of
-/// the contract, its manifest fetched from the store and decoded.
+/// How many times the chain anchors each post, by id.
 pub(crate) async fn anchored_posts(chain: &Chain) -> std::collections::HashMap<B256, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for p in anchored_batch_posts(chain).await {
+        *seen.entry(p.signing_hash(&chain.domain)).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Every post the chain anchors in batches, once per anchoring: every
+/// `BatchAnchored` log of the contract, its manifest fetched from the store
+/// and decoded.
+pub(crate) async fn anchored_batch_posts(chain: &Chain) -> Vec<SignedPost> {
     use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
     let filter = Filter::new()
         .address(chain.contract)
         .event_signature(cairn::chain::Cairn::BatchAnchored::SIGNATURE_HASH)
         .from_block(0);
     let logs = chain.client.provider().get_logs(&filter).await.unwrap();
-    let mut seen = std::collections::HashMap::new();
+    let mut all = Vec::new();
     for log in logs {
         let event = log
             .log_decode::<cairn::chain::Cairn::BatchAnchored>()
@@ -305,9 +327,7 @@ pub(crate) async fn anchored_posts(chain: &Chain) -> std::collections::HashMap<B
             .unwrap();
         let posts = cairn_contracts::manifest::decode(&bytes).unwrap();
         assert_eq!(posts.len(), event.count as usize);
-        for p in posts {
-            *seen.entry(p.signing_hash(&chain.domain)).or_insert(0) += 1;
-        }
+        all.extend(posts);
     }
-    seen
+    all
 }

@@ -130,7 +130,8 @@ impl Anvil {
 /// A real Kubo daemon, offline, on loopback, with its own repo.
 pub(crate) struct Kubo {
     daemon: Daemon,
-    _repo: tempfile::TempDir,
+    repo: tempfile::TempDir,
+    offline: bool,
     pub(crate) api_url: String,
 }
 
@@ -158,22 +159,38 @@ impl Kubo {
         assert!(status.success(), "ipfs init failed");
         let (api_port, gateway_port) = (free_port(), free_port());
         set_addresses(repo.path(), api_port, gateway_port);
-        let child = Command::new(&ipfs)
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let daemon = Self::run_daemon(repo.path(), offline, &api_url).await;
+        Self {
+            daemon,
+            repo,
+            offline,
+            api_url,
+        }
+    }
+
+    async fn run_daemon(repo: &Path, offline: bool, api_url: &str) -> Daemon {
+        let child = Command::new(tool("tools/bin/ipfs"))
             .arg("daemon")
             .args(offline.then_some("--offline"))
-            .env("IPFS_PATH", repo.path())
+            .env("IPFS_PATH", repo)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("ipfs daemon starts");
-        let api_url = format!("http://127.0.0.1:{api_port}");
         let probe = reqwest::Client::new().post(format!("{api_url}/api/v0/id"));
         wait_for_http("kubo", Duration::from_secs(60), probe).await;
-        Self {
-            daemon: Daemon(child),
-            _repo: repo,
-            api_url,
-        }
+        Daemon(child)
+    }
+
+    /// Stops the daemon (SIGTERM, as an operator would), then starts it
+    /// again on the same repo and ports.
+    #[allow(dead_code)] // used by the fault suite, not by every includer
+    pub(crate) async fn restart(&mut self) {
+        let pid = self.daemon.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.daemon.0.wait();
+        self.daemon = Self::run_daemon(self.repo.path(), self.offline, &self.api_url).await;
     }
 
     /// The process id, for CPU accounting in benchmarks.
@@ -287,8 +304,9 @@ impl CairnCli {
 /// A real PostgreSQL server in its own temporary cluster, on a free port.
 /// PostgreSQL refuses to run as root, so as root it runs as `postgres`.
 pub(crate) struct Postgres {
-    _daemon: Daemon,
-    _dir: tempfile::TempDir,
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+    port: u16,
     pub(crate) url: String,
 }
 
@@ -355,10 +373,22 @@ impl Postgres {
         .expect("initdb runs");
         assert!(status.success(), "initdb failed");
         let port = free_port();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let daemon = Self::run_server(dir.path(), port, &url).await;
+        Self {
+            daemon,
+            dir,
+            port,
+            url,
+        }
+    }
+
+    /// Runs the server on the cluster in `dir` and waits until it takes logins.
+    async fn run_server(dir: &Path, port: u16, url: &str) -> Daemon {
         let child = as_postgres_user(
             Command::new(postgres_bin("postgres"))
                 .arg("-D")
-                .arg(&data)
+                .arg(dir.join("data"))
                 .args([
                     "-p",
                     &port.to_string(),
@@ -371,12 +401,11 @@ impl Postgres {
                 ]),
         )
         .arg("-k")
-        .arg(dir.path())
+        .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("postgres starts");
-        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let start = Instant::now();
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -389,18 +418,37 @@ impl Postgres {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Accepting TCP precedes accepting logins by a moment.
-        while sqlx::PgPool::connect(&url).await.is_err() {
+        while sqlx::PgPool::connect(url).await.is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "postgres did not accept connections"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self {
-            _daemon: Daemon(child),
-            _dir: dir,
-            url,
-        }
+        Daemon(child)
+    }
+
+    /// Restarts the server as `pg_ctl restart -m fast` does: SIGINT (every
+    /// session is cut), wait for it to exit, start it again on the same port.
+    #[allow(dead_code)] // used by the fault suite, not by every includer
+    pub(crate) async fn restart(&mut self) {
+        let pid = self.daemon.0.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = self.daemon.0.wait();
+        self.daemon = Self::run_server(self.dir.path(), self.port, &self.url).await;
+    }
+
+    /// A URL for database `name` on this server, created first.
+    #[allow(dead_code)] // used by the fault suite, not by every includer
+    pub(crate) async fn database(&self, name: &str) -> String {
+        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let server = self.url.strip_suffix("/postgres").unwrap();
+        format!("{server}/{name}")
     }
 }
 

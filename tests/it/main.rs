@@ -13,6 +13,7 @@ mod cli;
 mod cli_errors;
 mod content_check;
 mod crash;
+mod faults;
 mod fuzz;
 mod gateway;
 mod gateway_faults;

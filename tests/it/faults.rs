@@ -1,0 +1,883 @@
+//! The fault suite (`make faults`, part of `make test`): real Anvil, Kubo
+//! and PostgreSQL, three Cairn processes, and ten clients that send (five
+//! directly on chain, five through the batching gateway) and stream their
+//! inboxes, while everything around them fails:
+//!
+//! - 20 SIGKILLs each of `cairn serve` (indexer on SQLite, read API and the
+//!   streams), `cairn gateway` (outbox on PostgreSQL) and `cairn index` (a
+//!   separate indexer on PostgreSQL), each at a random moment;
+//! - restarts of Kubo, of PostgreSQL and of Anvil (`--state`);
+//! - reorgs of depth K − 1, K and K + 1, whose transactions come back in
+//!   other blocks, as a real network's mempool returns them;
+//! - an RPC provider (a proxy every process and client goes through) that
+//!   lags behind the head, answers 429 and 502, stalls, caps `eth_getLogs`
+//!   and serves every log twice.
+//!
+//! Then the faults stop and, once everything has caught up, it prints a
+//! table: per stream, the posts accepted (a direct send returned its
+//! receipt, the gateway answered 202), anchored on the final chain, indexed
+//! by each indexer and pushed, and the lost, duplicated and reordered ones,
+//! which must all be 0. `docs/RELIABILITY.md` records a run.
+//!
+//! It takes a few minutes, so `cargo test` skips it; `make faults` runs it
+//! with `CAIRN_FAULTS_SEED` to replay a schedule.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::{Eip712Domain, SolEvent},
+};
+use cairn::{
+    chain::{Cairn, CairnClient},
+    envelope::Body,
+    gateway::client::GatewayClient,
+    messenger::Messenger,
+    store::{cid, BlobStore, KuboStore},
+};
+use cairn_indexer::store::{ListCursor, Store, StreamCursor};
+use futures::StreamExt;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::{
+    gateway_stack::{anchored_batch_posts, outgoing, Chain, User, RELAYER_KEY},
+    harness::{free_port, repo_root, rpc, rpc_u64, Anvil, Kubo, Postgres},
+    rpc_proxy::{Fault, RpcProxy},
+};
+
+/// Confirmations (K) of both indexers.
+const K: u64 = 2;
+const CLIENTS: usize = 10;
+/// Clients `0..DIRECT` post on chain themselves; the rest go through the gateway.
+const DIRECT: usize = 5;
+const KILLS: usize = 20;
+
+/// A Cairn process under test: restarted when it dies, killed on purpose.
+struct Proc {
+    name: &'static str,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Where `/healthz` answers.
+    health: String,
+    log: PathBuf,
+    child: Option<std::process::Child>,
+    kills: usize,
+    /// Times it exited by itself (then it is started again, as a supervisor would).
+    exits: usize,
+}
+
+impl Proc {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("CAIRN_PRIVATE_KEY")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cairn starts");
+        self.child = Some(child);
+    }
+
+    /// Starts it and waits until `/healthz` answers (any status), starting
+    /// it again whenever it exits by itself before that.
+    async fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is running already", self.name);
+        let started = Instant::now();
+        self.spawn();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.exits += 1;
+                eprintln!(
+                    "faults: {} exited by itself ({status}); starting it again",
+                    self.name
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.spawn();
+            } else if reqwest::get(&self.health).await.is_ok() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{} never came up; see {}",
+                self.name,
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            self.kills += 1;
+        }
+    }
+
+    /// Kills the running process `KILLS` times, each after a random 1–4 s
+    /// up, and leaves it running.
+    async fn kill_repeatedly(&mut self, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for _ in 0..KILLS {
+            let (up, down) = (rng.gen_range(1_000..4_000), rng.gen_range(50..800));
+            tokio::time::sleep(Duration::from_millis(up)).await;
+            self.kill();
+            tokio::time::sleep(Duration::from_millis(down)).await;
+            self.start().await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What a client was told about one message it sent.
+#[derive(Debug, Clone, Copy)]
+struct Accepted {
+    to: usize,
+    digest: B256,
+}
+
+/// One frame a stream client received.
+#[derive(Debug, Clone)]
+struct Pushed {
+    retracted: bool,
+    id: String,
+    digest: B256,
+    /// (block, log index, item): chain order.
+    position: (u64, u64, u64),
+    seq: u64,
+}
+
+/// What the clients saw, shared by their tasks.
+#[derive(Default)]
+struct Ledger {
+    accepted: Mutex<Vec<Accepted>>,
+    /// Sends that failed; they may still land (the client cannot know).
+    refused: Mutex<Vec<String>>,
+    pushed: Mutex<Vec<Vec<Pushed>>>,
+    /// Stream (re)connections made.
+    connects: Mutex<usize>,
+}
+
+impl Ledger {
+    /// Records what a client was told about `what`, posts to `to`.
+    fn record<E: std::fmt::Display>(&self, what: String, to: usize, told: Result<Vec<B256>, E>) {
+        match told {
+            Ok(digests) => {
+                let accepted = digests.into_iter().map(|digest| Accepted { to, digest });
+                self.accepted.lock().unwrap().extend(accepted)
+            }
+            Err(e) => self.refused.lock().unwrap().push(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Sends directly on chain (store the block, post the digest) until `stop`.
+async fn direct_client(
+    i: usize,
+    messenger: Messenger,
+    users: &[User],
+    ledger: &Ledger,
+    stop: &AtomicBool,
+) {
+    let to = (i + 1) % CLIENTS;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let body = Body::text(format!("direct {i}#{n}"));
+        let outcome = messenger.send(users[to].address(), &body, &|_| {}).await;
+        let outcome = outcome.map(|sent| vec![sent.digest]);
+        ledger.record(format!("direct {i}#{n}"), to, outcome);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Signs posts and submits them to the gateway, two per request, until
+/// `stop`. A request that fails for a transient reason (the gateway is down,
+/// busy or cannot reach a dependency) is sent again as it was: the gateway
+/// takes the same signed post twice as once.
+async fn batched_client(
+    i: usize,
+    gateway: &GatewayClient,
+    users: &[User],
+    domain: &Eip712Domain,
+    ledger: &Ledger,
+    stop: &AtomicBool,
+) {
+    let to = (i + 1) % CLIENTS;
+    let mut nonce = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let mut posts = Vec::new();
+        for _ in 0..2 {
+            nonce += 1;
+            let text = format!("batched {i}#{nonce}");
+            posts.push(outgoing(users, domain, i, to, nonce, &text).await);
+        }
+        let requests: Vec<_> = posts.iter().map(|p| p.request()).collect();
+        let started = Instant::now();
+        let outcome = loop {
+            match gateway.submit(requests.clone()).await {
+                Err(e) if e.is_transient() && started.elapsed() < Duration::from_secs(120) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
+                outcome => break outcome,
+            }
+        };
+        let digests = posts.iter().map(|p| cid::block_digest(&p.envelope));
+        let outcome = outcome.map(|_| digests.collect());
+        ledger.record(format!("batched {i}#{nonce}"), to, outcome);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Streams user `i`'s inbox from `api`, reconnecting after every drop with
+/// the last cursor, until `stop`.
+async fn stream_client(i: usize, api: &str, who: Address, ledger: &Ledger, stop: &AtomicBool) {
+    let base = api.replacen("http", "ws", 1);
+    let mut cursor: Option<String> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let url = match &cursor {
+            Some(c) => format!("{base}/v1/stream?address={who}&after={c}"),
+            None => format!("{base}/v1/stream?address={who}"),
+        };
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        *ledger.connects.lock().unwrap() += 1;
+        while !stop.load(Ordering::Relaxed) {
+            let frame = match tokio::time::timeout(Duration::from_millis(500), socket.next()).await
+            {
+                Err(_) => continue,
+                Ok(Some(Ok(frame))) => frame,
+                Ok(_) => break,
+            };
+            let WsMessage::Text(text) = frame else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "heartbeat" {
+                continue;
+            }
+            let event: cairn_indexer::store::StreamEvent = serde_json::from_value(value).unwrap();
+            let m = &event.message;
+            ledger.pushed.lock().unwrap()[i].push(Pushed {
+                retracted: event.kind == cairn::read_api::EventKind::Retracted,
+                id: m.id.clone(),
+                digest: m.digest.parse().unwrap(),
+                position: (m.block, m.log_index, m.item.unwrap_or(0)),
+                seq: StreamCursor::decode(&event.cursor).unwrap().0,
+            });
+            cursor = Some(event.cursor);
+        }
+        let _ = socket.close(None).await;
+    }
+}
+
+/// Replaces the newest `depth` blocks with as many others holding the same
+/// transactions (shifted one block later where there is room) plus a
+/// transfer that makes each new block differ, as a reorg on a real network
+/// does: what the old branch held comes back from the mempool.
+async fn reorg(anvil: &str, contract: Address, depth: u64, indexers: &[String]) {
+    // Mining stops, and the indexers get time to read the head, so that
+    // the reorg replaces what they hold (confirmed, when deeper than K)
+    // rather than what they have not read yet. The deepest replaced block
+    // must hold posts, or there is nothing to retract: wait for one that does.
+    let mut head;
+    let mut tries = 0;
+    loop {
+        rpc(anvil, "evm_setIntervalMining", json!([0])).await;
+        head = rpc_u64(anvil, "eth_blockNumber", json!([])).await;
+        await_indexed(indexers, head).await;
+        let deepest = format!("0x{:x}", head + 1 - depth);
+        let filter = json!([{"address": contract, "fromBlock": deepest, "toBlock": deepest}]);
+        let logs = rpc(anvil, "eth_getLogs", filter).await;
+        tries += 1;
+        if !logs.as_array().unwrap().is_empty() || tries == 20 {
+            break;
+        }
+        rpc(anvil, "evm_setIntervalMining", json!([1])).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+    }
+    let mut moved = Vec::new();
+    for (offset, number) in (head + 1 - depth..=head).enumerate() {
+        let block = rpc(
+            anvil,
+            "eth_getBlockByNumber",
+            json!([format!("0x{number:x}"), false]),
+        )
+        .await;
+        for hash in block["transactions"].as_array().unwrap() {
+            let raw = rpc(anvil, "eth_getRawTransactionByHash", json!([hash])).await;
+            let to = (offset as u64 + 1).min(depth - 1);
+            moved.push(json!([raw, to]));
+        }
+    }
+    let marker = json!([{"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "to": Address::from(rand::random::<[u8; 20]>()), "value": "0x1"}, 0]);
+    let mut txs = vec![marker];
+    txs.extend(moved);
+    rpc(anvil, "anvil_reorg", json!([depth, txs])).await;
+    rpc(anvil, "evm_setIntervalMining", json!([1])).await;
+}
+
+/// Waits (15 s at most: one may be down, or its RPC failing) until every
+/// indexer's `/healthz` says it has ingested `head`.
+async fn await_indexed(indexers: &[String], head: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for health in indexers {
+        while Instant::now() < deadline {
+            let indexed = match reqwest::get(health).await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|h| h["indexed"].as_u64()),
+                Err(_) => None,
+            };
+            if indexed.is_some_and(|i| i >= head) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Counts per digest of every post on the final chain: `Posted` logs, and
+/// the posts of every `BatchAnchored` manifest.
+async fn anchored(chain: &Chain) -> HashMap<B256, usize> {
+    let provider = chain.client.provider();
+    let mut counts = HashMap::new();
+    let direct = Filter::new()
+        .address(chain.contract)
+        .event_signature(Cairn::Posted::SIGNATURE_HASH)
+        .from_block(0);
+    for log in provider.get_logs(&direct).await.unwrap() {
+        let posted = log.log_decode::<Cairn::Posted>().unwrap().inner.data;
+        *counts.entry(posted.digest).or_default() += 1;
+    }
+    for post in anchored_batch_posts(chain).await {
+        *counts.entry(post.post.digest).or_default() += 1;
+    }
+    counts
+}
+
+/// Confirmed messages per digest in `user`'s inbox, read from `store`.
+async fn indexed(store: &dyn Store, user: Address) -> HashMap<B256, usize> {
+    let mut counts = HashMap::new();
+    let mut after = None;
+    loop {
+        let recipient = user.into_word().to_string();
+        let page = store.inbox(&recipient, after, 500).await.unwrap();
+        let Some(last) = page.last() else {
+            return counts;
+        };
+        after = Some(ListCursor {
+            block: last.block,
+            log_index: last.log_index,
+            item: last.item,
+        });
+        for m in page.iter().filter(|m| m.status.as_str() == "confirmed") {
+            *counts.entry(m.digest.parse().unwrap()).or_default() += 1;
+        }
+    }
+}
+
+/// One stream's line of the table.
+#[derive(Debug, Default)]
+struct Row {
+    accepted: usize,
+    anchored: usize,
+    indexed_serve: usize,
+    indexed_index: usize,
+    pushed: usize,
+    retracted: usize,
+    lost: usize,
+    duplicated: usize,
+    reordered: usize,
+}
+
+/// Net deliveries per digest, and the frames out of order, of one stream.
+fn replay(frames: &[Pushed]) -> (HashMap<B256, i64>, usize, usize) {
+    let mut net: HashMap<B256, i64> = HashMap::new();
+    let (mut reordered, mut seen_seq) = (0, HashSet::new());
+    let mut last: Option<(u64, u64, u64)> = None;
+    let mut redelivered = 0;
+    let mut live: HashSet<String> = HashSet::new();
+    for f in frames {
+        if !seen_seq.insert(f.seq) {
+            redelivered += 1;
+            continue;
+        }
+        if f.retracted {
+            // Re-ingestion restarts below the retracted block.
+            live.remove(&f.id);
+            *net.entry(f.digest).or_default() -= 1;
+            last = None;
+            continue;
+        }
+        if last.is_some_and(|l| f.position <= l) {
+            reordered += 1;
+        }
+        last = Some(f.position);
+        if !live.insert(f.id.clone()) {
+            redelivered += 1;
+        }
+        *net.entry(f.digest).or_default() += 1;
+    }
+    let in_order = frames.windows(2).filter(|w| w[1].seq < w[0].seq).count();
+    (net, reordered + in_order, redelivered)
+}
+
+fn table(rows: &[Row], direct: usize) -> String {
+    let mut out = String::from(
+        "| stream | its sender | accepted | anchored | indexed (serve) | indexed (index) | pushed | retracted | lost | duplicated | reordered |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut total = Row::default();
+    for (i, r) in rows.iter().enumerate() {
+        let kind = if (i + CLIENTS - 1) % CLIENTS < direct {
+            "direct"
+        } else {
+            "batched"
+        };
+        out += &format!(
+            "| {i} | {kind} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.accepted,
+            r.anchored,
+            r.indexed_serve,
+            r.indexed_index,
+            r.pushed,
+            r.retracted,
+            r.lost,
+            r.duplicated,
+            r.reordered
+        );
+        total.accepted += r.accepted;
+        total.anchored += r.anchored;
+        total.indexed_serve += r.indexed_serve;
+        total.indexed_index += r.indexed_index;
+        total.pushed += r.pushed;
+        total.retracted += r.retracted;
+        total.lost += r.lost;
+        total.duplicated += r.duplicated;
+        total.reordered += r.reordered;
+    }
+    let t = total;
+    out += &format!(
+        "| all | | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        t.accepted,
+        t.anchored,
+        t.indexed_serve,
+        t.indexed_index,
+        t.pushed,
+        t.retracted,
+        t.lost,
+        t.duplicated,
+        t.reordered
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long: `make faults` runs it, and `make test` runs `make faults`"]
+async fn faults() {
+    let seed = std::env::var("CAIRN_FAULTS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("faults: seed {seed} (CAIRN_FAULTS_SEED={seed} replays this schedule)");
+    let logs = repo_root().join("target/faults");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The chain, onboarded users (direct senders get ETH), Kubo, PostgreSQL.
+    let state = dir.path().join("anvil-state.json");
+    let state = state.to_str().unwrap().to_string();
+    let anvil_port = free_port();
+    let anvil = Anvil::start_on(anvil_port, &["--state", &state]).await;
+    let mut chain = Chain::start_with(CLIENTS, anvil, 1, Kubo::start().await).await;
+    let anvil_url = chain.url.clone();
+    for user in &chain.users[..DIRECT] {
+        let wei = U256::from(10u64).pow(U256::from(20u64));
+        rpc(&anvil_url, "anvil_setBalance", json!([user.address(), wei])).await;
+    }
+    let mut postgres = Postgres::start().await;
+    let outbox_url = postgres.database("outbox").await;
+    let index_url = postgres.database("indexer").await;
+    let proxy = RpcProxy::start(&anvil_url).await;
+
+    // The three processes, all through the proxy.
+    let env = |store: &Path| {
+        vec![
+            ("CAIRN_RPC_URL".to_string(), proxy.url.clone()),
+            ("CAIRN_CONTRACT".to_string(), chain.contract.to_string()),
+            ("CAIRN_DATA_DIR".to_string(), store.display().to_string()),
+            ("CAIRN_STORE".to_string(), "kubo".to_string()),
+            ("CAIRN_KUBO_URL".to_string(), chain.kubo.api_url.clone()),
+            ("CAIRN_LOG_JSON".to_string(), "0".to_string()),
+        ]
+    };
+    let process = |name: &'static str, port: u16, args: Vec<String>, env| Proc {
+        name,
+        args,
+        env,
+        health: format!("http://127.0.0.1:{port}/healthz"),
+        log: logs.join(format!("{name}.log")),
+        child: None,
+        kills: 0,
+        exits: 0,
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let (serve_port, gateway_port, index_port) = (free_port(), free_port(), free_port());
+    let serve_db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    // Both indexers follow the chain alike; each has its own database.
+    let indexer = |command: &str, port: u16, database: &str| {
+        let listen = format!("127.0.0.1:{port}");
+        strings(&[
+            command,
+            "--listen",
+            &listen,
+            "--database-url",
+            database,
+            "--confirmations",
+            &K.to_string(),
+            "--poll-interval-ms",
+            "100",
+            "--start-block",
+            "0",
+        ])
+    };
+    let serve_args = indexer("serve", serve_port, &serve_db);
+    let mut serve = process(
+        "serve",
+        serve_port,
+        serve_args,
+        env(&dir.path().join("serve")),
+    );
+    let mut gateway_env = env(&dir.path().join("gateway"));
+    gateway_env.push(("CAIRN_RELAYER_KEY".to_string(), RELAYER_KEY.to_string()));
+    gateway_env.push(("CAIRN_GATEWAY_DATABASE_URL".to_string(), outbox_url.clone()));
+    let mut gateway = process(
+        "gateway",
+        gateway_port,
+        strings(&[
+            "gateway",
+            "--listen",
+            &format!("127.0.0.1:{gateway_port}"),
+            "--max-batch-age-ms",
+            "500",
+            "--rebroadcast-after-secs",
+            "3",
+        ]),
+        gateway_env,
+    );
+    let index_args = indexer("index", index_port, &index_url);
+    let mut index = process(
+        "index",
+        index_port,
+        index_args,
+        env(&dir.path().join("index")),
+    );
+    serve.start().await;
+    gateway.start().await;
+    index.start().await;
+
+    // The clients.
+    let serve_api = format!("http://127.0.0.1:{serve_port}");
+    let gateway_client = GatewayClient::new(&format!("http://127.0.0.1:{gateway_port}"));
+    let store: std::sync::Arc<dyn BlobStore> =
+        std::sync::Arc::new(KuboStore::new(&chain.kubo.api_url));
+    let mut messengers = Vec::new();
+    for user in &chain.users[..DIRECT] {
+        let client = CairnClient::connect(&proxy.url, chain.contract, Some(user.wallet.clone()))
+            .await
+            .unwrap();
+        messengers.push(Messenger::new(
+            client,
+            store.clone(),
+            user.address(),
+            user.key.clone(),
+        ));
+    }
+    let ledger = Ledger::default();
+    *ledger.pushed.lock().unwrap() = vec![Vec::new(); CLIENTS];
+    let (stop_sending, stop_streams) = (AtomicBool::new(false), AtomicBool::new(false));
+    let addresses: Vec<Address> = chain.users.iter().map(|u| u.address()).collect();
+    let contract = chain.contract;
+    let indexers = [serve.health.clone(), index.health.clone()];
+    let started = Instant::now();
+    let mut infra_log = Vec::new();
+    let mut faults_served = Vec::new();
+
+    {
+        let Chain {
+            anvil,
+            kubo,
+            users,
+            domain,
+            ..
+        } = &mut chain;
+        let (users, domain) = (&*users, &*domain);
+        let senders = async {
+            let direct = messengers
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| direct_client(i, m, users, &ledger, &stop_sending));
+            let batched = (DIRECT..CLIENTS)
+                .map(|i| batched_client(i, &gateway_client, users, domain, &ledger, &stop_sending));
+            tokio::join!(
+                futures::future::join_all(direct),
+                futures::future::join_all(batched)
+            );
+        };
+        let streams = futures::future::join_all(
+            (0..CLIENTS)
+                .map(|i| stream_client(i, &serve_api, addresses[i], &ledger, &stop_streams)),
+        );
+        // Kubo, PostgreSQL and Anvil restarts and reorgs, one at a time.
+        let infra = async {
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x1f);
+            let mut depths = vec![K - 1, K, K + 1, K - 1, K, K + 1];
+            let mut steps = vec!["kubo", "postgres", "anvil"];
+            steps.extend(std::iter::repeat_n("reorg", depths.len()));
+            for i in (1..steps.len()).rev() {
+                steps.swap(i, rng.gen_range(0..=i));
+            }
+            for step in steps {
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(4_000..8_000))).await;
+                let at = started.elapsed().as_secs();
+                match step {
+                    "kubo" => kubo.restart().await,
+                    "postgres" => postgres.restart().await,
+                    "anvil" => {
+                        anvil.take().unwrap().stop();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let flags = ["--state", state.as_str(), "--block-time", "1"];
+                        *anvil = Some(Anvil::start_on(anvil_port, &flags).await);
+                    }
+                    _ => {
+                        let depth = depths.pop().unwrap();
+                        reorg(&anvil_url, contract, depth, &indexers).await;
+                        infra_log.push(format!("{at} s: reorg of depth {depth}"));
+                        continue;
+                    }
+                }
+                infra_log.push(format!("{at} s: {step} restarted"));
+            }
+        };
+        // Provider faults, each for a few seconds, with healthy gaps between.
+        let rpc_faults = async {
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x2f);
+            let all = [
+                Fault::Lag(3),
+                Fault::RateLimited,
+                Fault::BadGateway,
+                Fault::Stall,
+                Fault::CapLogs(3),
+                Fault::DoubleLogs,
+            ];
+            while started.elapsed() < Duration::from_secs(70) {
+                for fault in all {
+                    tokio::time::sleep(Duration::from_millis(rng.gen_range(2_000..5_000))).await;
+                    proxy.set_fault(fault);
+                    let lasts = match fault {
+                        Fault::Stall => 2_000,
+                        _ => rng.gen_range(2_000..5_000),
+                    };
+                    tokio::time::sleep(Duration::from_millis(lasts)).await;
+                    proxy.set_fault(Fault::None);
+                    faults_served.push(fault);
+                }
+            }
+        };
+        let chaos = async {
+            tokio::join!(
+                serve.kill_repeatedly(seed ^ 1),
+                gateway.kill_repeatedly(seed ^ 2),
+                index.kill_repeatedly(seed ^ 3),
+                infra,
+                rpc_faults,
+            );
+            stop_sending.store(true, Ordering::Relaxed);
+        };
+        let drain = async {
+            chaos.await;
+            // Wait for the senders to finish, then for every accepted post to
+            // be pushed to its stream and indexed by the separate indexer.
+            let index_store = cairn_indexer::store::open(&index_url).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if !stop_sending.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let accepted = ledger.accepted.lock().unwrap().clone();
+                let mut missing = 0;
+                for (r, who) in addresses.iter().enumerate() {
+                    let (net, _, _) = replay(&ledger.pushed.lock().unwrap()[r]);
+                    let in_index = indexed(index_store.as_ref(), *who).await;
+                    missing += accepted
+                        .iter()
+                        .filter(|a| a.to == r)
+                        .filter(|a| {
+                            net.get(&a.digest).copied().unwrap_or(0) < 1
+                                || !in_index.contains_key(&a.digest)
+                        })
+                        .count();
+                }
+                if missing == 0 || Instant::now() > deadline {
+                    if missing > 0 {
+                        eprintln!("faults: {missing} accepted posts still missing after 300 s");
+                    }
+                    break;
+                }
+            }
+            // One more block interval, so that a stray duplicate would show.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            stop_streams.store(true, Ordering::Relaxed);
+        };
+        tokio::join!(senders, streams, drain);
+    }
+    let elapsed = started.elapsed();
+
+    // The table.
+    let accepted = ledger.accepted.lock().unwrap().clone();
+    let refused = ledger.refused.lock().unwrap().clone();
+    let pushed = ledger.pushed.lock().unwrap().clone();
+    let on_chain = anchored(&chain).await;
+    let serve_store = cairn_indexer::store::open(&serve_db).await.unwrap();
+    let index_store = cairn_indexer::store::open(&index_url).await.unwrap();
+    let all_accepted: HashSet<B256> = accepted.iter().map(|a| a.digest).collect();
+    assert_eq!(
+        all_accepted.len(),
+        accepted.len(),
+        "every accepted post is distinct"
+    );
+    let mut rows = Vec::new();
+    let mut unexpected = 0;
+    for (r, who) in addresses.iter().enumerate() {
+        let mine: Vec<B256> = accepted
+            .iter()
+            .filter(|a| a.to == r)
+            .map(|a| a.digest)
+            .collect();
+        let in_serve = indexed(serve_store.as_ref(), *who).await;
+        let in_index = indexed(index_store.as_ref(), *who).await;
+        let (net, reordered, redelivered) = replay(&pushed[r]);
+        let count = |m: &HashMap<B256, usize>, d: &B256| m.get(d).copied().unwrap_or(0);
+        let mut row = Row {
+            accepted: mine.len(),
+            reordered,
+            duplicated: redelivered,
+            retracted: pushed[r].iter().filter(|f| f.retracted).count(),
+            ..Row::default()
+        };
+        for d in &mine {
+            let net = net.get(d).copied().unwrap_or(0);
+            let counts = [
+                count(&on_chain, d),
+                count(&in_serve, d),
+                count(&in_index, d),
+            ];
+            row.anchored += usize::from(counts[0] >= 1);
+            row.indexed_serve += usize::from(counts[1] >= 1);
+            row.indexed_index += usize::from(counts[2] >= 1);
+            row.pushed += usize::from(net >= 1);
+            if counts.contains(&0) || net < 1 {
+                row.lost += 1;
+            }
+            if counts.iter().any(|&c| c > 1) || net > 1 {
+                row.duplicated += 1;
+            }
+        }
+        // Pushed but never accepted: a refused send may land after all (its
+        // client cannot know), but only once.
+        unexpected += net
+            .iter()
+            .filter(|(d, &n)| n > 1 && !all_accepted.contains(*d))
+            .count();
+        rows.push(row);
+    }
+    let report = table(&rows, DIRECT);
+    let kills: BTreeMap<&str, (usize, usize)> = [
+        ("cairn serve", (serve.kills, serve.exits)),
+        ("cairn gateway", (gateway.kills, gateway.exits)),
+        ("cairn index", (index.kills, index.exits)),
+    ]
+    .into();
+    println!("\n{report}");
+    println!(
+        "faults injected over {:.0} s (seed {seed}):",
+        elapsed.as_secs_f64()
+    );
+    for (name, (k, e)) in &kills {
+        println!("- {name}: {k} SIGKILLs, {e} exits by itself (restarted)");
+    }
+    for line in &infra_log {
+        println!("- {line}");
+    }
+    println!("- RPC faults: {faults_served:?}");
+    println!(
+        "- stream (re)connections: {}; sends refused to the client: {}",
+        ledger.connects.lock().unwrap(),
+        refused.len()
+    );
+    for r in refused.iter().take(5) {
+        println!("  refused: {r}");
+    }
+    std::fs::write(logs.join("table.md"), &report).unwrap();
+
+    let total: usize = rows
+        .iter()
+        .map(|r| r.lost + r.duplicated + r.reordered)
+        .sum();
+    assert_eq!(
+        total,
+        0,
+        "lost, duplicated or reordered posts; logs in {}",
+        logs.display()
+    );
+    assert_eq!(
+        unexpected, 0,
+        "posts pushed more than once that no client accepted"
+    );
+    assert!(kills.values().all(|(k, _)| *k == KILLS));
+    assert!(
+        accepted.len() >= 500,
+        "too few posts to mean anything: {}",
+        accepted.len()
+    );
+    assert!(
+        infra_log.iter().filter(|l| l.contains("reorg")).count() == 6 && infra_log.len() == 9,
+        "{infra_log:?}"
+    );
+}
