@@ -4,7 +4,9 @@
 #
 #   tools/node_modules   anvil, forge, cast and solcjs from package-lock.json (npm ci)
 #   tools/bin/ipfs       Kubo built from tools/kubo/go.mod through the Go module proxy
+#   web/node_modules     the web client's dependencies from web/package-lock.json (npm ci)
 #   PostgreSQL           server binaries from Debian's packages, for the tests
+#   Chromium             Debian's package, for the web client's browser test
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,6 +25,14 @@ if [[ ! -f $npm_stamp || $(cat "$npm_stamp") != "$npm_pin" ]]; then
   echo "$npm_pin" > "$npm_stamp"
 fi
 
+web_stamp=../web/node_modules/.cairn-stamp
+web_pin=$(fingerprint ../web/package.json ../web/package-lock.json)
+if [[ ! -f $web_stamp || $(cat "$web_stamp") != "$web_pin" ]]; then
+  echo "==> npm ci (web client: viem, noble, vite, vitest, playwright-core, axe-core)"
+  (cd ../web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$web_pin" > "$web_stamp"
+fi
+
 kubo_stamp=bin/.ipfs-stamp
 kubo_pin=$(fingerprint kubo/go.mod kubo/go.sum kubo/main.go)
 if [[ ! -x bin/ipfs || ! -f $kubo_stamp || $(cat "$kubo_stamp") != "$kubo_pin" ]]; then
@@ -32,19 +42,30 @@ if [[ ! -x bin/ipfs || ! -f $kubo_stamp || $(cat "$kubo_stamp") != "$kubo_pin" ]
   echo "$kubo_pin" > "$kubo_stamp"
 fi
 
-# PostgreSQL: the tests start their own throwaway clusters with initdb and
-# postgres, so only the server binaries are needed, not a running service.
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-  echo "==> installing PostgreSQL (Debian packages)"
+# Installs Debian package $1 (for $2) as root, or says how to.
+apt_install() {
+  echo "==> installing $1 (Debian packages, for $2)"
   if [[ $(id -u) -ne 0 ]]; then
-    echo "tools/install.sh: PostgreSQL is missing; install it (sudo apt-get install postgresql) and rerun" >&2
+    echo "tools/install.sh: $1 is missing; install it (sudo apt-get install $1) and rerun" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
+  apt-get install -y -qq "$1" >/dev/null
+}
+
+# PostgreSQL: the tests start their own throwaway clusters with initdb and
+# postgres, so only the server binaries are needed, not a running service.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  apt_install postgresql "the tests"
   # Debian starts a default cluster; Cairn never uses it.
   pg_ctlcluster --skip-systemctl-redirect "$(ls /usr/lib/postgresql | sort -V | tail -1)" main stop 2>/dev/null || true
+fi
+
+# Chromium: the web client's browser test drives Debian's build through
+# playwright-core (Playwright's own browser download does not work here).
+if [[ ! -x /usr/bin/chromium ]]; then
+  apt_install chromium "the web client's browser test"
 fi
 
 echo "tools ready: $(bin/ipfs version), $(node_modules/.bin/anvil --version | head -1)"
