@@ -264,6 +264,7 @@ async fn main() {
         gateway: Some(gateway),
         limits: Limits::default(),
         stream: Default::default(),
+        web: None,
     })
     .await
     .unwrap();

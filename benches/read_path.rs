@@ -67,6 +67,7 @@ async fn node(
         gateway: None,
         limits: Limits::default(),
         stream: StreamConfig::default(),
+        web: None,
     })
     .await
     .unwrap()

@@ -124,6 +124,7 @@ impl GatewayCmd {
             gateway: Some(self.gateway.config(global)?),
             limits: self.server.limits(),
             stream: Default::default(),
+            web: None,
         })
         .await?;
         eprintln!(

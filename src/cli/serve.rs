@@ -8,7 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{args::GlobalArgs, gateway::GatewayArgs, index::IndexerArgs};
-use cairn::server::{Limits, Node, NodeConfig};
+use cairn::server::{
+    web::{NodeInfo, WebConfig},
+    Limits, Node, NodeConfig,
+};
 
 /// The HTTP server's address and limits, shared by `cairn serve` and `cairn gateway`.
 #[derive(Debug, Args)]
@@ -94,6 +97,12 @@ pub(crate) struct ServeArgs {
     /// Seconds between stream heartbeats.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: u64,
+    /// The built web client (`web/dist`, made by `make web`), served at `/`. Without it, no web client.
+    #[arg(long, env = "CAIRN_WEB_DIR")]
+    web_dir: Option<std::path::PathBuf>,
+    /// Chain id the web client asks wallets to use. Defaults to the one in <data-dir>/deployment.json.
+    #[arg(long, env = "CAIRN_CHAIN_ID")]
+    chain_id: Option<u64>,
     /// Streams open at once per subscribed address.
     #[arg(long, default_value_t = StreamConfig::default().max_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
     streams_per_address: u64,
@@ -117,6 +126,10 @@ impl ServeArgs {
             true => Some(self.gateway_args.config(global)?),
             false => None,
         };
+        let web = match &self.web_dir {
+            Some(dir) => Some(self.web(dir, global)?),
+            None => None,
+        };
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
             store: global.blob_store()?,
@@ -124,6 +137,7 @@ impl ServeArgs {
             gateway,
             limits,
             stream,
+            web,
         })
         .await?;
         eprintln!("cairn serving on http://{}", node.addr);
@@ -132,6 +146,29 @@ impl ServeArgs {
         }
         node.run_until(ctrl_c()).await?;
         Ok(())
+    }
+}
+
+impl ServeArgs {
+    fn web(&self, dir: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<WebConfig> {
+        if !dir.join("index.html").is_file() {
+            anyhow::bail!(
+                "{} has no index.html: build the web client first (make web)",
+                dir.display()
+            );
+        }
+        let chain_id = self
+            .chain_id
+            .or_else(|| global.deployment().ok().map(|d| d.chain_id));
+        Ok(WebConfig {
+            dir: dir.to_path_buf(),
+            node: NodeInfo {
+                contract: global.contract()?,
+                chain_id,
+                confirmations: self.indexer.confirmations,
+                gateway: self.gateway,
+            },
+        })
     }
 }
 

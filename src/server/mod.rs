@@ -12,6 +12,7 @@ mod connections;
 mod content;
 mod node;
 pub mod uploads;
+pub mod web;
 
 use std::sync::Arc;
 

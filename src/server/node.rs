@@ -34,6 +34,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// WebSocket stream tuning.
     pub stream: StreamConfig,
+    /// The web client, served at `/`; `None` serves none.
+    pub web: Option<super::web::WebConfig>,
 }
 
 /// Errors starting a node.
@@ -130,6 +132,11 @@ impl Node {
             progress: progress.clone(),
             openapi: Arc::new(openapi),
             uploads,
+        };
+        let read_api = match (&config.web, read_api) {
+            (Some(web), Some(api)) => Some(api.merge(super::web::router(web))),
+            (Some(web), None) => Some(super::web::router(web)),
+            (None, api) => api,
         };
         let router = app(state, read_api, &config.limits);
         let (stop, limits) = (shutdown.clone(), config.limits);

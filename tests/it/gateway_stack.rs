@@ -175,6 +175,7 @@ impl Chain {
             gateway,
             limits: Limits::default(),
             stream: Default::default(),
+            web: None,
         })
         .await
         .unwrap()

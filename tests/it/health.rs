@@ -34,6 +34,7 @@ async fn node(rpc_url: &str, contract: Address, db: &str, store: Arc<dyn BlobSto
         gateway: None,
         limits: Limits::default(),
         stream: Default::default(),
+        web: None,
     })
     .await
     .expect("a node starts whatever its RPC does")

@@ -88,6 +88,7 @@ async fn bogus_anchors_neither_stall_confirmations_nor_starve_a_late_batch() {
         gateway: None,
         limits: Limits::default(),
         stream: Default::default(),
+        web: None,
     })
     .await
     .unwrap();

@@ -108,6 +108,7 @@ impl Stack {
             gateway: None,
             limits: self.limits.clone(),
             stream: self.stream.clone(),
+            web: None,
         })
         .await
         .unwrap();
