@@ -3,17 +3,21 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools lint test-contracts test-rust faults artifacts bench bench-read-path bench-batching
+.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
-dev: tools
+dev: tools web
 	anvil-scripts/dev.sh
 
 ## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests, and the fault suite.
-test: tools lint test-contracts test-rust faults
+test: tools web lint test-contracts test-web test-rust faults
 
 tools:
 	tools/install.sh
+
+## Build the web client into web/dist (cairn serve --web-dir web/dist serves it).
+web: tools
+	cd web && npx vite build --logLevel warn
 
 lint:
 	cargo fmt --all --check
@@ -23,8 +27,16 @@ test-contracts:
 	contracts/artifacts.sh check
 	cd contracts && ../$(FORGE) test
 
+## The web client's type check and unit tests (the shared vectors); its browser test is tests/it/web_client.rs.
+test-web:
+	cd web && npx tsc --noEmit && npx vitest run
+
 test-rust:
 	cargo test --workspace --locked
+
+## Refresh docs/screenshots/ from the browser test.
+screenshots: web
+	CAIRN_SCREENSHOTS=$(CURDIR)/docs/screenshots cargo test --locked --test it web_client -- --exact web_client::wallet_users_read_and_write_in_a_real_browser
 
 ## The fault suite: SIGKILLs, restarts, reorgs and a failing RPC under live traffic; prints the table
 ## recorded in docs/RELIABILITY.md (logs in target/faults/). CAIRN_FAULTS_SEED=<n> replays a schedule.

@@ -33,7 +33,11 @@ pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY CAIRN_REGISTRAR_KEY=$REGISTRAR_KEY target/debug/cairn serve --gateway --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+# The web client is rebuilt on every change in web/src; a reload shows it.
+(cd web && exec npx vite build --watch --logLevel warn) > "$CAIRN_DATA_DIR/web.log" 2>&1 &
+pids+=($!)
+
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY CAIRN_REGISTRAR_KEY=$REGISTRAR_KEY target/debug/cairn serve --gateway --web-dir web/dist --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
 # Wait for the node; if it dies, show why instead of failing later.
@@ -56,6 +60,7 @@ post_id=$(echo "$seed" | awk '/^id/ {print $2}' | tail -1)
 cat <<NEXT
 
 Cairn is running:
+  web client     http://$LISTEN/   (a wallet on chain $CHAIN_ID, RPC $RPC_URL; see the README)
   chain          $RPC_URL (chain id $CHAIN_ID, block time ${BLOCK_TIME:-automine}s)
   REST           http://$LISTEN/v1/inbox/$BOB_ADDRESS   (OpenAPI: http://$LISTEN/openapi.json)
   GraphiQL       http://$LISTEN/graphql

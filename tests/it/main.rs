@@ -33,3 +33,4 @@ mod send_e2e;
 mod server;
 mod store_suite;
 mod vectors;
+mod web_client;

@@ -1,0 +1,139 @@
+//! The web client in a real browser (Debian's Chromium through
+//! playwright-core), against a real node: Anvil, Kubo, the indexer, the
+//! gateway and the built app (`make web`) served at `/`.
+//!
+//! Both directions of the wire format are crossed. Bob registers his key with
+//! the CLI, and the browser derives the same key from his wallet. Dave writes
+//! to him from the CLI (Rust seals, TypeScript opens). Alice registers from
+//! the browser without gas and writes to Bob there (TypeScript seals), and the
+//! CLI reads it as Bob (Rust opens). `web/e2e/browser.mjs` drives the pages;
+//! it fails on any console error or serious accessibility violation, and
+//! saves screenshots in `target/screenshots/` (`docs/screenshots/` with
+//! `make screenshots`).
+
+use std::time::Duration;
+
+use cairn::{
+    server::{
+        web::{NodeInfo, WebConfig},
+        Limits, Node, NodeConfig,
+    },
+    store::BlobStore,
+};
+use cairn_indexer::IndexerConfig;
+
+use crate::{
+    gateway_stack::{outbox_db, Chain},
+    harness::{repo_root, signer, Anvil, CairnCli, StoreUnderTest, ALICE_KEY, BOB_KEY},
+};
+
+/// Anvil accounts 5 (a CLI sender) and 6 (the gateway's registrar).
+const DAVE_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
+const REGISTRAR_KEY: &str = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e";
+
+#[tokio::test]
+async fn wallet_users_read_and_write_in_a_real_browser() {
+    let dist = repo_root().join("web/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "web/dist is missing: build the web client first (make web)"
+    );
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let index_dir = tempfile::tempdir().unwrap();
+    let indexer = IndexerConfig {
+        confirmations: 1,
+        poll_interval: Duration::from_millis(100),
+        ..IndexerConfig::new(chain.url.clone(), chain.contract)
+    };
+    let database = format!("sqlite://{}", index_dir.path().join("indexer.db").display());
+    let gateway = cairn::gateway::GatewayConfig {
+        registrar: Some(signer(REGISTRAR_KEY)),
+        ..chain.gateway_config(outbox_url)
+    };
+    let store: std::sync::Arc<dyn BlobStore> = chain.store.clone();
+    let node = Node::start(NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store,
+        indexer: Some((indexer, database)),
+        gateway: Some(gateway),
+        limits: Limits::default(),
+        stream: Default::default(),
+        web: Some(WebConfig {
+            dir: dist,
+            node: NodeInfo {
+                contract: chain.contract,
+                chain_id: Some(31337),
+                confirmations: 1,
+                gateway: true,
+            },
+        }),
+    })
+    .await
+    .unwrap();
+    let api = format!("http://{}", node.addr);
+
+    // Bob and Dave register with the CLI; Dave writes to Bob from it.
+    let data = tempfile::tempdir().unwrap();
+    let cli = CairnCli {
+        data_dir: data.path().to_path_buf(),
+        api_url: api.clone(),
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    for key in [BOB_KEY, DAVE_KEY] {
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    let bob = signer(BOB_KEY).address().to_string();
+    let from_cli = "hello Bob, sealed in Rust";
+    let out = cli
+        .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])
+        .await;
+    assert!(out.success, "cairn send: {}", out.stderr);
+
+    // The browser part. `make screenshots` keeps its pictures in docs/.
+    let screenshots = std::env::var_os("CAIRN_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/screenshots"));
+    let run = tokio::process::Command::new("node")
+        .arg("e2e/browser.mjs")
+        .current_dir(repo_root().join("web"))
+        .env("CAIRN_URL", &api)
+        .env("ANVIL_URL", &chain.url)
+        .env("ALICE", signer(ALICE_KEY).address().to_string())
+        .env("BOB", &bob)
+        .env("FROM_CLI", from_cli)
+        .env("SCREENSHOTS", &screenshots)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    println!("{stdout}");
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sent_in_browser = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sent: "))
+        .expect("the browser reports what Alice sent")
+        .to_string();
+
+    // Bob reads Alice's browser-sealed message with the CLI.
+    let inbox = cli.run(BOB_KEY, &["inbox"]).await.json();
+    let texts: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&sent_in_browser.as_str()),
+        "the CLI opens the browser's envelope: {inbox}"
+    );
+    assert!(texts.contains(&from_cli), "{inbox}");
+    node.shutdown().await.unwrap();
+}

@@ -1,0 +1,154 @@
+// The web client in headless Chromium, each page with an injected wallet:
+// an EIP-6963 announcement plus an EIP-1193 provider whose calls run here,
+// in Node, against Anvil's unlocked development accounts (so personal_sign,
+// eth_signTypedData_v4 and eth_sendTransaction answer as a wallet would, and
+// the page's Content-Security-Policy applies to the page alone, as with a
+// real extension). Run by tests/it/web_client.rs, which starts the node.
+//
+// Fails on any console error, a serious or critical accessibility
+// violation, or a step that does not happen in time. Prints `sent: <text>`
+// for the Rust side to read back with the CLI.
+
+import { AxeBuilder } from '@axe-core/playwright';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const { CAIRN_URL, ANVIL_URL, ALICE, BOB, FROM_CLI, SCREENSHOTS } = process.env;
+const STEP = 60_000;
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+let id = 0;
+async function anvil(method, params) {
+  const response = await fetch(ANVIL_URL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+  });
+  const reply = await response.json();
+  if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+  return reply.result;
+}
+
+/** Runs in the page: announces the wallet and forwards requests to Node. */
+function injectWallet({ name }) {
+  const provider = {
+    request: ({ method, params }) => window.__wallet(method, params ?? []),
+    on() {},
+    removeListener() {},
+  };
+  const info = {
+    uuid: '350670db-19fa-4704-a166-e52e178b59d2',
+    name,
+    icon: 'data:image/svg+xml,%3Csvg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/%3E',
+    rdns: 'test.cairn.wallet',
+  };
+  const detail = Object.freeze({ info, provider });
+  const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail }));
+  window.addEventListener('eip6963:requestProvider', announce);
+  announce();
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const failures = [];
+
+async function open(who, account, width) {
+  const context = await browser.newContext({ viewport: { width, height: 860 } });
+  await context.exposeFunction('__wallet', (method, params) => {
+    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
+    return anvil(method, params);
+  });
+  await context.addInitScript(injectWallet, { name: `${who}'s test wallet` });
+  const page = await context.newPage();
+  pages.push([who, page]);
+  page.on('console', (m) => m.type() === 'error' && failures.push(`${who}: console error: ${m.text()}`));
+  page.on('pageerror', (e) => failures.push(`${who}: page error: ${e.message}`));
+  await page.goto(CAIRN_URL);
+  return page;
+}
+
+async function connectAndUnlock(page, who) {
+  await page.getByRole('button', { name: `${who}'s test wallet` }).click();
+  await page.locator('#unlock').click({ timeout: STEP });
+}
+
+async function accessibility(page, what) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
+    failures.push(`${what}: accessibility: ${v.id} (${v.impact}): ${v.help}`);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+}
+
+const step = async (what, action) => {
+  const started = Date.now();
+  await action();
+  console.log(`ok: ${what} (${Date.now() - started} ms)`);
+};
+
+const pages = [];
+try {
+  // Bob on a phone-sized screen: registered with the CLI, so the key his
+  // wallet derives here is already the registered one.
+  const bob = await open('Bob', BOB, 390);
+  await step('Bob sees the no-key state, connects and unlocks', () => connectAndUnlock(bob, 'Bob'));
+  const bobInbox = bob.getByRole('region', { name: 'Inbox' });
+  await step('Bob reads the CLI-sealed message, verified on chain', async () => {
+    const item = bobInbox.locator('li.message', { hasText: FROM_CLI });
+    await item.waitFor({ timeout: STEP });
+    await item.locator('.badge.verified').waitFor({ timeout: STEP });
+  });
+
+  // Alice on a laptop-sized screen: registers from the browser without gas.
+  const alice = await open('Alice', ALICE, 1280);
+  await step('Alice connects, unlocks and registers without gas', async () => {
+    await connectAndUnlock(alice, 'Alice');
+    await alice.locator('#register-gasless').click({ timeout: STEP });
+    await alice.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+  });
+  await accessibility(alice, 'compose');
+  await shot(alice, 'compose');
+
+  const text = `gm Bob, sealed in the browser at ${new Date().toISOString()}`;
+  await step('Alice sends; the post goes accepted, anchored, confirmed', async () => {
+    await alice.locator('#to').fill(BOB);
+    await alice.locator('#text').fill(text);
+    await alice.locator('#send').click();
+    await alice.locator('.sending .state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
+  });
+  await step("Alice checks its inclusion proof in the browser", async () => {
+    await alice.getByRole('button', { name: 'Check its inclusion proof' }).click();
+    await alice.getByText('inclusion verified on chain').waitFor({ timeout: STEP });
+  });
+  await shot(alice, 'sending');
+
+  await step("Bob's open page shows it, decrypted and verified, without a reload", async () => {
+    const item = bobInbox.locator('li.message', { hasText: text });
+    await item.waitFor({ timeout: STEP });
+    await item.locator('.badge.verified').waitFor({ timeout: STEP });
+  });
+  await accessibility(bob, 'inbox');
+  await shot(bob, 'inbox-390');
+  await bob.setViewportSize({ width: 1280, height: 860 });
+  await shot(bob, 'inbox-1280');
+  await alice.getByRole('tab', { name: 'Sent' }).click();
+  await alice.getByRole('region', { name: 'Sent' }).locator('li.message', { hasText: text }).waitFor({ timeout: STEP });
+  await accessibility(alice, 'sent');
+  await alice.setViewportSize({ width: 390, height: 860 });
+  await shot(alice, 'sent-390');
+  console.log(`sent: ${text}`);
+} catch (e) {
+  failures.push(`step failed: ${e.message.split('\n')[0]}`);
+  for (const [who, page] of pages) {
+    failures.push(`${who}'s page at the failure:\n${await page.locator('body').innerText().catch(() => '?')}`);
+  }
+} finally {
+  await browser.close();
+}
+
+if (failures.length > 0) {
+  for (const f of failures) console.log(`FAIL ${f}`);
+  process.exit(1);
+}

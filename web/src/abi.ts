@@ -1,0 +1,34 @@
+// The parts of the Cairn contract the browser uses (contracts/src/Cairn.sol).
+
+import { parseAbi } from 'viem';
+
+export const cairnAbi = parseAbi([
+  'event Posted(address indexed from, bytes32 indexed to, bytes32 indexed digest, uint64 sequence)',
+  'event BatchAnchored(address indexed relayer, bytes32 indexed root, bytes32 manifestDigest, uint32 count, uint64 batchId)',
+  'function keyOf(address owner) view returns (bytes32 pubkey, uint64 version)',
+  'function registerKey(bytes32 pubkey) returns (uint64 version)',
+  'function registrationNonces(address owner) view returns (uint256)',
+]);
+
+/** The EIP-712 domain every Cairn signature uses. */
+export const domain = (chainId: number, contract: `0x${string}`) =>
+  ({ name: 'Cairn', version: '1', chainId, verifyingContract: contract }) as const;
+
+export const postTypes = {
+  Post: [
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'bytes32' },
+    { name: 'digest', type: 'bytes32' },
+    { name: 'nonce', type: 'uint64' },
+    { name: 'deadline', type: 'uint64' },
+  ],
+} as const;
+
+export const registerKeyTypes = {
+  RegisterKey: [
+    { name: 'owner', type: 'address' },
+    { name: 'pubkey', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;

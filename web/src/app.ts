@@ -1,0 +1,411 @@
+// The web client's state and flows: connect a wallet, derive the messaging
+// key, register it, read (checked against the chain, decrypted here) and
+// write (sealed here, signed by the wallet, batched by the gateway).
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  type Address,
+  bytesToHex,
+  createPublicClient,
+  createWalletClient,
+  custom,
+  getAddress,
+  type Hex,
+  hexToBytes,
+  isAddress,
+  pad,
+  type PublicClient,
+  type WalletClient,
+} from 'viem';
+import { cairnAbi, domain, postTypes, registerKeyTypes } from './abi';
+import { type Attachment, textBody } from './crypto/body';
+import { MAX_BLOCK, open, seal } from './crypto/envelope';
+import { keyFromSignature, keyMessage, type MessagingKey } from './crypto/walletKey';
+import { type IndexedMessage, Node, NodeError, type NodeInfo } from './node';
+import { type ChainView, type Verdict, verify, verifyInclusion } from './verify';
+import { discoverWallets, isRejection, type Wallet } from './wallet';
+
+/** A message as the app shows it. */
+export interface Shown {
+  id: string;
+  from: Address;
+  to: Hex;
+  block: number;
+  status: IndexedMessage['status'];
+  verdict: Verdict;
+  /** Present only when verified or pending and decrypted. */
+  text?: string;
+  attachments: Attachment[];
+  sentAt?: Date;
+  problem?: string;
+}
+
+export type View = 'inbox' | 'sent' | 'compose';
+
+export interface Outgoing {
+  id?: Hex;
+  to: Address;
+  state: 'sealing' | 'signing' | 'accepted' | 'anchored' | 'confirmed' | 'failed';
+  digest?: Hex;
+  detail?: string;
+  inclusion?: Verdict;
+}
+
+export class App {
+  readonly node = new Node();
+  info?: NodeInfo;
+  wallets: Wallet[] = [];
+  wallet?: Wallet;
+  address?: Address;
+  chainId?: number;
+  key?: MessagingKey;
+  /** The key the registry holds for this wallet: undefined until read, null when none. */
+  registered?: Hex | null;
+  view: View = 'inbox';
+  boxes: Record<'inbox' | 'sent', { messages: Shown[]; next: string | null; more: boolean }> = {
+    inbox: { messages: [], next: null, more: false },
+    sent: { messages: [], next: null, more: false },
+  };
+  live = false;
+  outgoing: Outgoing[] = [];
+  /** The latest problem to tell the user about, in words. */
+  notice?: string;
+  busy = false;
+  private stopStream?: () => void;
+  private client?: PublicClient;
+  private signer?: WalletClient;
+
+  constructor(private readonly changed: () => void) {}
+
+  async start() {
+    try {
+      this.info = await this.node.config();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+    discoverWallets((wallets) => {
+      this.wallets = wallets;
+      this.changed();
+    });
+  }
+
+  get wrongChain(): boolean {
+    return !!this.info?.chainId && this.chainId !== undefined && this.chainId !== this.info.chainId;
+  }
+
+  private chain(): ChainView {
+    if (!this.client || !this.info) throw new Error('no wallet connected');
+    return {
+      client: this.client,
+      contract: this.info.contract,
+      chainId: this.info.chainId ?? this.chainId ?? 0,
+      fetchBlock: (digest) => this.node.block(digest),
+    };
+  }
+
+  /** Runs a user action, turning its failure into a notice. */
+  private async act(action: () => Promise<void>) {
+    this.busy = true;
+    this.notice = undefined;
+    this.changed();
+    try {
+      await action();
+    } catch (e) {
+      this.notice = describe(e);
+    } finally {
+      this.busy = false;
+      this.changed();
+    }
+  }
+
+  connect = (wallet: Wallet) =>
+    this.act(async () => {
+      const provider = wallet.provider;
+      const [account] = (await provider.request({ method: 'eth_requestAccounts' })) as Address[];
+      this.wallet = wallet;
+      this.client = createPublicClient({ transport: custom(provider) });
+      this.chainId = Number(await provider.request({ method: 'eth_chainId' }));
+      this.setAccount(getAddress(account));
+      provider.on?.('accountsChanged', (accounts: Address[]) => {
+        if (accounts[0]) this.setAccount(getAddress(accounts[0]));
+        else this.disconnect();
+        this.changed();
+      });
+      provider.on?.('chainChanged', (id: string) => {
+        this.chainId = Number(id);
+        this.changed();
+      });
+    });
+
+  private setAccount(address: Address) {
+    if (this.address === address) return;
+    this.stopStream?.();
+    this.address = address;
+    this.key = undefined;
+    this.registered = undefined;
+    this.boxes.inbox = { messages: [], next: null, more: false };
+    this.boxes.sent = { messages: [], next: null, more: false };
+    this.signer = createWalletClient({ account: address, transport: custom(this.wallet!.provider) });
+  }
+
+  disconnect() {
+    this.stopStream?.();
+    this.wallet = this.address = this.key = this.registered = undefined;
+  }
+
+  switchChain = () =>
+    this.act(async () => {
+      const chainId = `0x${this.info!.chainId!.toString(16)}`;
+      await this.wallet!.provider.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+    });
+
+  /** Asks the wallet to sign the key message, derives the key, then loads the mail. */
+  unlock = () =>
+    this.act(async () => {
+      const address = this.address!;
+      const signature = await this.signer!.signMessage({ account: address, message: keyMessage(address) });
+      this.key = await keyFromSignature(address, signature);
+      await this.readRegistration();
+      await Promise.all([this.loadMore('inbox'), this.loadMore('sent')]);
+      this.follow();
+    });
+
+  private async readRegistration() {
+    const [pubkey, version] = await this.client!.readContract({
+      address: this.info!.contract,
+      abi: cairnAbi,
+      functionName: 'keyOf',
+      args: [this.address!],
+    });
+    this.registered = version === 0n ? null : pubkey;
+  }
+
+  get keyIsRegistered(): boolean {
+    return !!this.key && this.registered === bytesToHex(this.key.public);
+  }
+
+  /** Publishes the key: gasless through the node's gateway when it has one, else a transaction. */
+  register = (gasless: boolean) =>
+    this.act(async () => {
+      const owner = this.address!;
+      const pubkey = bytesToHex(this.key!.public);
+      if (gasless) {
+        const nonce = await this.client!.readContract({
+          address: this.info!.contract,
+          abi: cairnAbi,
+          functionName: 'registrationNonces',
+          args: [owner],
+        });
+        const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+        const signature = await this.signer!.signTypedData({
+          account: owner,
+          domain: domain(this.chain().chainId, this.info!.contract),
+          types: registerKeyTypes,
+          primaryType: 'RegisterKey',
+          message: { owner, pubkey, nonce, deadline },
+        });
+        await this.node.register(owner, pubkey, deadline, signature);
+      } else {
+        const hash = await this.signer!.writeContract({
+          account: owner,
+          chain: null,
+          address: this.info!.contract,
+          abi: cairnAbi,
+          functionName: 'registerKey',
+          args: [pubkey],
+        });
+        await this.client!.waitForTransactionReceipt({ hash });
+      }
+      await this.readRegistration();
+    });
+
+  loadMore = (box: 'inbox' | 'sent') =>
+    this.withPage(box, async () => {
+      const state = this.boxes[box];
+      const page = await this.node.page(box, this.address!, state.next ?? undefined);
+      const shown = await Promise.all(page.messages.map((m) => this.show(m)));
+      state.messages.push(...shown);
+      state.next = page.next;
+      state.more = page.more;
+    });
+
+  private async withPage(_box: string, load: () => Promise<void>) {
+    try {
+      await load();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+    this.changed();
+  }
+
+  /** Live updates of the inbox over the stream, from the newest message listed. */
+  private follow() {
+    const newest = this.boxes.inbox.messages.at(-1);
+    this.stopStream = this.node.stream(
+      this.address!,
+      null,
+      async (event) => {
+        const box = this.boxes.inbox.messages;
+        const at = box.findIndex((m) => m.id === event.message.id);
+        if (event.type === 'retracted') {
+          if (at >= 0) box[at].status = 'retracted';
+        } else if (at >= 0) {
+          box[at] = await this.show(event.message);
+        } else if (!newest || event.message.block >= newest.block) {
+          box.push(await this.show(event.message));
+        }
+        this.changed();
+      },
+      (live) => {
+        this.live = live;
+        this.changed();
+      },
+    );
+  }
+
+  /** Checks one listed message against the chain, then opens it. */
+  async show(m: IndexedMessage): Promise<Shown> {
+    const shown: Shown = {
+      id: m.id,
+      from: getAddress(m.from),
+      to: m.to,
+      block: m.block,
+      status: m.status,
+      verdict: { state: 'pending', reason: 'checking' },
+      attachments: [],
+    };
+    try {
+      shown.verdict = await verify(this.chain(), {
+        from: m.from,
+        to: m.to,
+        digest: m.digest,
+        blockHash: m.blockHash,
+        logIndex: m.logIndex,
+        sequence: m.sequence,
+        item: m.item,
+      });
+    } catch (e) {
+      shown.verdict = { state: 'pending', reason: `cannot check the chain now: ${describe(e)}` };
+    }
+    if (shown.verdict.state === 'forged') return shown;
+    try {
+      const opened = open(await this.node.block(m.digest), [this.key!.secret]);
+      const sender = getAddress(bytesToHex(opened.header.sender));
+      if (sender !== shown.from || bytesToHex(opened.header.recipient) !== m.to.toLowerCase()) {
+        shown.verdict = { state: 'forged', reason: 'the envelope names another sender or recipient than the chain' };
+        return shown;
+      }
+      shown.text = opened.body.text;
+      shown.attachments = opened.body.attachments;
+      shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
+    } catch (e) {
+      shown.problem = describe(e);
+    }
+    return shown;
+  }
+
+  /** Seals, signs and hands a message to the gateway, then follows it to confirmation. */
+  send = (to: string, text: string, file: File | null) =>
+    this.act(async () => {
+      if (!isAddress(to)) throw new Error('That is not an Ethereum address.');
+      const recipient = getAddress(to);
+      const outgoing: Outgoing = { to: recipient, state: 'sealing' };
+      this.outgoing.unshift(outgoing);
+      try {
+        const [pubkey, version] = await this.client!.readContract({
+          address: this.info!.contract,
+          abi: cairnAbi,
+          functionName: 'keyOf',
+          args: [recipient],
+        });
+        if (version === 0n) throw new Error(`${recipient} has no registered Cairn key yet: they must register before you can write to them.`);
+        const attachments = file ? [{ name: file.name, data: new Uint8Array(await file.arrayBuffer()) }] : [];
+        if (attachments.some((a) => a.data.length > MAX_BLOCK)) throw new Error('The attachment is larger than a block (1 MiB).');
+        const envelope = seal(
+          {
+            sender: hexToBytes(this.address!),
+            recipient: hexToBytes(pad(recipient)),
+            timestamp: BigInt(Math.floor(Date.now() / 1000)),
+            replyTo: new Uint8Array(32),
+          },
+          { ...textBody(text), attachments },
+          [hexToBytes(pubkey), this.key!.public],
+        );
+        const digest = bytesToHex(sha256(envelope));
+        outgoing.digest = digest;
+        outgoing.state = 'signing';
+        this.changed();
+        const message = {
+          from: this.address!,
+          to: pad(recipient),
+          digest,
+          nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
+          deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
+        };
+        const signature = await this.signer!.signTypedData({
+          account: this.address!,
+          domain: domain(this.chain().chainId, this.info!.contract),
+          types: postTypes,
+          primaryType: 'Post',
+          message,
+        });
+        const [id] = await this.node.submit([{ ...message, signature, envelope }]);
+        outgoing.id = id;
+        outgoing.state = 'accepted';
+        this.changed();
+        void this.track(outgoing);
+      } catch (e) {
+        outgoing.state = 'failed';
+        outgoing.detail = describe(e);
+        throw e;
+      }
+    });
+
+  /** Follows a post from accepted to anchored (the gateway's proof) to confirmed (the indexer). */
+  private async track(outgoing: Outgoing) {
+    for (let i = 0; i < 600 && outgoing.state !== 'confirmed'; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        if (outgoing.state === 'accepted') {
+          const proof = await this.node.proof(outgoing.id!);
+          if (proof.status === 'anchored') outgoing.state = 'anchored';
+          if (proof.status === 'expired') {
+            outgoing.state = 'failed';
+            outgoing.detail = 'The post expired before it was anchored.';
+            return this.changed();
+          }
+        } else {
+          const page = await this.node.page('sent', this.address!, undefined, 200);
+          const mine = page.messages.find((m) => m.digest === outgoing.digest && m.status === 'confirmed');
+          if (mine) {
+            outgoing.state = 'confirmed';
+            this.boxes.sent.messages.push(await this.show(mine));
+          }
+        }
+      } catch {
+        // The node or gateway is away for a moment: ask again.
+      }
+      this.changed();
+    }
+  }
+
+  /** Checks a sent post's inclusion proof against the chain, in the browser. */
+  checkInclusion = (outgoing: Outgoing) =>
+    this.act(async () => {
+      const proof = (await this.node.proof(outgoing.id!)) as unknown as Parameters<typeof verifyInclusion>[1];
+      outgoing.inclusion = await verifyInclusion(this.chain(), { ...proof, id: outgoing.id! });
+    });
+}
+
+/** An error in words a user can act on. */
+export function describe(error: unknown): string {
+  if (isRejection(error)) return 'You declined the request in your wallet.';
+  if (error instanceof NodeError) {
+    if (error.status === 0) return 'The Cairn node does not answer. Is it running?';
+    if (error.code === 'uploads_disabled' || error.status === 404) return `The node refused: ${error.message}`;
+    if (error.status >= 500) return `The node or its gateway is unavailable (${error.code}); try again shortly.`;
+    return `The node refused: ${error.message}`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0];
+}

@@ -1,0 +1,237 @@
+// Renders the app's state. Each change re-renders the main area; the
+// compose form keeps what was typed.
+
+import './styles.css';
+import { App, type Outgoing, type Shown } from './app';
+import { h, short } from './dom';
+
+const root = document.getElementById('app')!;
+let draft = { to: '', text: '' };
+const app = new App(render);
+
+function render() {
+  const focused = document.activeElement?.id;
+  root.replaceChildren(header(), h('main', { id: 'main' }, notice(), body()));
+  if (focused) document.getElementById(focused)?.focus();
+}
+
+function header() {
+  return h(
+    'header',
+    {},
+    h('h1', {}, 'Cairn'),
+    app.address
+      ? h(
+          'p',
+          { class: 'who' },
+          h('span', { title: app.address }, short(app.address)),
+          app.key ? h('span', { class: app.live ? 'live on' : 'live' }, app.live ? 'live' : 'reconnecting…') : null,
+        )
+      : null,
+  );
+}
+
+function notice() {
+  return app.notice ? h('p', { role: 'alert', class: 'notice' }, app.notice) : null;
+}
+
+function body(): HTMLElement {
+  if (!app.info) return h('p', {}, 'Connecting to the Cairn node…');
+  if (!app.address) return connect();
+  if (app.wrongChain) {
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Wrong network'),
+      h('p', {}, `This node's messages live on chain ${app.info.chainId}; your wallet is on chain ${app.chainId}.`),
+      h('button', { onclick: app.switchChain, disabled: app.busy }, `Switch to chain ${app.info.chainId}`),
+    );
+  }
+  if (!app.key) {
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Unlock your messages'),
+      h(
+        'p',
+        {},
+        'Your wallet signs a fixed message; your encryption key is derived from that signature, here in the browser. ' +
+          'It never leaves this page, and any device with your wallet gets the same key back.',
+      ),
+      h('button', { id: 'unlock', onclick: app.unlock, disabled: app.busy }, 'Sign to unlock'),
+    );
+  }
+  if (!app.keyIsRegistered) return registration();
+  return h('div', {}, tabs(), app.view === 'compose' ? compose() : mailbox(app.view));
+}
+
+function connect() {
+  if (app.wallets.length === 0) {
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'No wallet found'),
+      h('p', {}, 'Cairn signs with a browser wallet such as MetaMask, Rabby or Frame. Install one, then reload this page.'),
+    );
+  }
+  return h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, 'Connect a wallet'),
+    h(
+      'ul',
+      { class: 'wallets' },
+      ...app.wallets.map((w) =>
+        h(
+          'li',
+          {},
+          h(
+            'button',
+            { onclick: () => app.connect(w), disabled: app.busy },
+            w.icon ? h('img', { src: w.icon, alt: '', width: 20, height: 20 }) : null,
+            w.name,
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function registration() {
+  const other = app.registered
+    ? h('p', {}, 'Your wallet has a different key registered (from a keystore, or an older one). Registering this one replaces it; messages sealed to the old key stay readable only where that key is.')
+    : h('p', {}, 'Publish your public key so that others can write to you.');
+  return h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, 'Register your key'),
+    other,
+    app.info!.gateway
+      ? h('button', { id: 'register-gasless', onclick: () => app.register(true), disabled: app.busy }, 'Register without gas (sign only)')
+      : null,
+    h('button', { id: 'register-direct', class: 'secondary', onclick: () => app.register(false), disabled: app.busy }, 'Register with a transaction'),
+  );
+}
+
+function tabs() {
+  const tab = (view: typeof app.view, label: string) =>
+    h(
+      'button',
+      {
+        role: 'tab',
+        id: `tab-${view}`,
+        'aria-selected': String(app.view === view),
+        onclick: () => {
+          app.view = view;
+          render();
+        },
+      },
+      label,
+    );
+  return h('nav', { role: 'tablist', 'aria-label': 'Mailboxes' }, tab('inbox', 'Inbox'), tab('sent', 'Sent'), tab('compose', 'Compose'));
+}
+
+function mailbox(box: 'inbox' | 'sent') {
+  const state = app.boxes[box];
+  const list = [...state.messages].reverse();
+  return h(
+    'section',
+    { 'aria-label': box === 'inbox' ? 'Inbox' : 'Sent', class: 'mailbox' },
+    list.length === 0 ? h('p', { class: 'empty' }, box === 'inbox' ? 'No messages yet.' : 'Nothing sent yet.') : null,
+    h('ol', { class: 'messages' }, ...list.map((m) => message(m, box))),
+    state.more ? h('button', { class: 'secondary', onclick: () => app.loadMore(box) }, 'Older messages') : null,
+  );
+}
+
+const badges: Record<string, string> = { verified: 'verified on chain', pending: 'not yet on chain', forged: 'FORGED' };
+
+function message(m: Shown, box: 'inbox' | 'sent') {
+  const who = box === 'inbox' ? `From ${short(m.from)}` : `To ${short('0x' + m.to.slice(26))}`;
+  const state = m.status === 'retracted' ? 'retracted by a reorg' : m.status;
+  return h(
+    'li',
+    { class: `message ${m.verdict.state}`, 'data-id': m.id },
+    h(
+      'p',
+      { class: 'meta' },
+      h('span', { title: m.from }, who),
+      m.sentAt ? h('time', { datetime: m.sentAt.toISOString() }, m.sentAt.toLocaleString()) : null,
+      h('span', { class: `badge ${m.verdict.state}` }, badges[m.verdict.state]),
+      h('span', { class: 'status' }, state),
+    ),
+    m.verdict.state === 'forged'
+      ? h('p', { class: 'problem' }, `The chain contradicts the node: ${m.verdict.reason}. Not shown.`)
+      : m.text !== undefined
+        ? h('p', { class: 'text' }, m.text)
+        : h('p', { class: 'problem' }, m.problem ?? 'Not readable here.'),
+    ...m.attachments.map((a) =>
+      h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
+    ),
+  );
+}
+
+function compose() {
+  const form = h(
+    'form',
+    {
+      class: 'card compose',
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        const file = (document.getElementById('attachment') as HTMLInputElement).files?.[0] ?? null;
+        void app.send(draft.to.trim(), draft.text, file).then(() => {
+          if (!app.notice) draft = { to: '', text: '' };
+          render();
+        });
+      },
+    },
+    h('label', { for: 'to' }, 'To (wallet address)'),
+    h('input', {
+      id: 'to',
+      name: 'to',
+      autocomplete: 'off',
+      spellcheck: 'false',
+      required: true,
+      value: draft.to,
+      oninput: (e: Event) => (draft.to = (e.target as HTMLInputElement).value),
+    }),
+    h('label', { for: 'text' }, 'Message'),
+    textarea(),
+    h('label', { for: 'attachment' }, 'Attachment (optional, up to 1 MiB)'),
+    h('input', { id: 'attachment', type: 'file' }),
+    h('button', { id: 'send', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Encrypt and send'),
+    app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
+  );
+  return h('div', {}, form, h('ol', { class: 'outgoing', 'aria-label': 'Sending' }, ...app.outgoing.map(outgoing)));
+}
+
+function textarea() {
+  const area = h('textarea', {
+    id: 'text',
+    name: 'text',
+    rows: 4,
+    required: true,
+    oninput: (e: Event) => (draft.text = (e.target as HTMLTextAreaElement).value),
+  }) as HTMLTextAreaElement;
+  area.value = draft.text;
+  return area;
+}
+
+const steps: Outgoing['state'][] = ['sealing', 'signing', 'accepted', 'anchored', 'confirmed'];
+
+function outgoing(o: Outgoing) {
+  return h(
+    'li',
+    { class: `sending ${o.state}` },
+    h('p', {}, `To ${short(o.to)}: `, h('strong', { class: 'state' }, o.state)),
+    o.state === 'failed'
+      ? h('p', { class: 'problem' }, o.detail ?? 'failed')
+      : h('p', { class: 'steps' }, steps.map((s) => (steps.indexOf(s) <= steps.indexOf(o.state) ? `✓ ${s}` : s)).join(' → ')),
+    o.id && (o.state === 'anchored' || o.state === 'confirmed')
+      ? h('button', { class: 'secondary', onclick: () => app.checkInclusion(o) }, 'Check its inclusion proof')
+      : null,
+    o.inclusion ? h('p', { class: `badge ${o.inclusion.state}` }, o.inclusion.state === 'verified' ? 'inclusion verified on chain' : `inclusion: ${o.inclusion.state}`) : null,
+  );
+}
+
+render();
+void app.start().then(render);

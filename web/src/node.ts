@@ -1,0 +1,186 @@
+// The Cairn node's HTTP APIs: the read API, blocks, the batching gateway,
+// and the live stream with resume. Nothing here is trusted: messages are
+// checked against the chain (verify.ts) and blocks re-hashed.
+
+import { type Address, bytesToHex, type Hex, hexToBytes } from 'viem';
+import { cidForDigest } from './crypto/cid';
+import { checkBlock } from './verify';
+
+export interface NodeInfo {
+  contract: Address;
+  chainId: number | null;
+  confirmations: number;
+  gateway: boolean;
+}
+
+/** A message as the read API lists it. */
+export interface IndexedMessage {
+  id: string;
+  from: Address;
+  to: Hex;
+  cid: string;
+  digest: Hex;
+  block: number;
+  blockHash: Hex;
+  tx: Hex;
+  logIndex: number;
+  sequence: number;
+  item: number | null;
+  status: 'pending' | 'confirmed' | 'retracted';
+  cursor: string;
+}
+
+export interface Page {
+  messages: IndexedMessage[];
+  next: string | null;
+  more: boolean;
+}
+
+export interface StreamEvent {
+  type: 'message' | 'retracted';
+  cursor: string;
+  message: IndexedMessage;
+}
+
+/** An error the node answered with: its stable code and message. */
+export class NodeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Node {
+  constructor(readonly base = '') {}
+
+  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.base + path, init);
+    } catch {
+      throw new NodeError(0, 'unreachable', 'the Cairn node does not answer');
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new NodeError(response.status, body.code ?? 'error', body.message ?? response.statusText);
+    }
+    return body as T;
+  }
+
+  config = () => this.json<NodeInfo>('/v1/config');
+
+  page(box: 'inbox' | 'sent', address: Address, after?: string, limit = 50): Promise<Page> {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (after) query.set('after', after);
+    return this.json<Page>(`/v1/${box}/${address}?${query}`);
+  }
+
+  /** The block with this digest, re-hashed. */
+  async block(digest: Hex): Promise<Uint8Array> {
+    const response = await fetch(`${this.base}/ipfs/${cidForDigest(hexToBytes(digest))}`);
+    if (!response.ok) throw new NodeError(response.status, 'block_unavailable', 'the block is not available');
+    return checkBlock(new Uint8Array(await response.arrayBuffer()), digest);
+  }
+
+  /** Hands signed posts, envelopes inline, to the gateway; returns their ids. */
+  async submit(posts: PostSubmission[]): Promise<Hex[]> {
+    const body = posts.map((p) => ({
+      from: p.from,
+      to: p.to,
+      digest: p.digest,
+      nonce: Number(p.nonce),
+      deadline: Number(p.deadline),
+      signature: p.signature,
+      envelope: base64(p.envelope),
+    }));
+    const answer = await this.json<{ ids: Hex[] }>('/v1/posts', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body.length === 1 ? body[0] : { posts: body }),
+    });
+    return answer.ids;
+  }
+
+  proof = (id: Hex) => this.json<{ status: string; tx?: Hex; block?: number }>(`/v1/proofs/${id}`);
+
+  register(owner: Address, pubkey: Hex, deadline: bigint, signature: Hex) {
+    return this.json<unknown>('/v1/registrations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ owner, pubkey, deadline: Number(deadline), signature }),
+    });
+  }
+
+  /**
+   * Streams `address`'s confirmed events from after `cursor`, reconnecting
+   * with the last cursor after drops, after the network returns and when the
+   * page becomes visible again (a laptop waking up). Returns a stop function.
+   */
+  stream(address: Address, cursor: string | null, onEvent: (e: StreamEvent) => void, onState: (live: boolean) => void) {
+    let socket: WebSocket | null = null;
+    let stopped = false;
+    let retry = 500;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const url = () => {
+      const origin = (this.base || location.origin).replace(/^http/, 'ws');
+      return `${origin}/v1/stream?address=${address}${cursor ? `&after=${cursor}` : ''}`;
+    };
+    const connect = () => {
+      if (stopped || (socket && socket.readyState <= WebSocket.OPEN)) return;
+      socket = new WebSocket(url());
+      socket.onopen = () => {
+        retry = 500;
+        onState(true);
+      };
+      socket.onmessage = (frame) => {
+        const event = JSON.parse(frame.data);
+        if (event.type === 'heartbeat') return;
+        cursor = event.cursor;
+        onEvent(event as StreamEvent);
+      };
+      socket.onclose = () => {
+        socket = null;
+        onState(false);
+        if (stopped) return;
+        timer = setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 15_000);
+      };
+    };
+    const wake = () => {
+      if (document.visibilityState === 'visible') connect();
+    };
+    addEventListener('online', connect);
+    document.addEventListener('visibilitychange', wake);
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      removeEventListener('online', connect);
+      document.removeEventListener('visibilitychange', wake);
+      socket?.close();
+    };
+  }
+}
+
+export interface PostSubmission {
+  from: Address;
+  to: Hex;
+  digest: Hex;
+  nonce: bigint;
+  deadline: bigint;
+  signature: Hex;
+  envelope: Uint8Array;
+}
+
+function base64(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+export const hex = bytesToHex;

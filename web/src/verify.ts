@@ -1,0 +1,184 @@
+// Checks what the node says against the chain, through the wallet's own
+// RPC: a message is shown as from its sender only when the chain says so.
+// The same rules as the CLI's (src/verify.rs) and the indexer's batch check.
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  type Address,
+  bytesToHex,
+  concat,
+  getAddress,
+  type Hex,
+  hashTypedData,
+  keccak256,
+  type PublicClient,
+  recoverTypedDataAddress,
+} from 'viem';
+import { cairnAbi, domain, postTypes } from './abi';
+
+/** What the chain says of one message. */
+export type Verdict =
+  | { state: 'verified' }
+  | { state: 'pending'; reason: string }
+  | { state: 'forged'; reason: string };
+
+/** A message as the node lists it (the fields the check needs). */
+export interface Claim {
+  from: Address;
+  to: Hex;
+  digest: Hex;
+  blockHash: Hex;
+  logIndex: number;
+  sequence: number;
+  item: number | null;
+}
+
+export interface ChainView {
+  client: PublicClient;
+  contract: Address;
+  chainId: number;
+  /** Fetches the block with this sha2-256 digest, re-hashed; throws if it does not match. */
+  fetchBlock: (digest: Hex) => Promise<Uint8Array>;
+}
+
+export async function verify(chain: ChainView, m: Claim): Promise<Verdict> {
+  return m.item === null ? verifyDirect(chain, m) : verifyBatched(chain, m);
+}
+
+async function verifyDirect(chain: ChainView, m: Claim): Promise<Verdict> {
+  const logs = await chain.client.getLogs({
+    address: chain.contract,
+    event: cairnAbi[0],
+    args: { from: m.from, to: m.to, digest: m.digest },
+    blockHash: m.blockHash,
+  });
+  if (logs.some((l) => l.logIndex === m.logIndex)) return { state: 'verified' };
+  return notOnChain(chain, m, 'no Posted log with this sender, recipient and digest');
+}
+
+async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
+  const logs = await chain.client.getLogs({
+    address: chain.contract,
+    event: cairnAbi[1],
+    blockHash: m.blockHash,
+  });
+  const anchor = logs.find((l) => l.logIndex === m.logIndex && Number(l.args.batchId) === m.sequence);
+  if (!anchor) return notOnChain(chain, m, 'no BatchAnchored log for this batch');
+  const { manifestDigest, root, count } = anchor.args as { manifestDigest: Hex; root: Hex; count: number };
+  const manifest = await chain.fetchBlock(manifestDigest);
+  const posts = decodeManifest(manifest);
+  if (posts.length !== count) return forged('the manifest does not hold the anchored count');
+  const d = domain(chain.chainId, chain.contract);
+  const hashes = posts.map((p) => hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: p.post }));
+  if (merkleRoot(hashes) !== root) return forged('the manifest does not match the anchored root');
+  const mine = posts[m.item ?? -1];
+  if (!mine) return forged('the batch has no such item');
+  const p = mine.post;
+  if (getAddress(p.from) !== getAddress(m.from) || p.to !== m.to || p.digest !== m.digest) {
+    return forged('the batch holds another post at this place');
+  }
+  const signer = await recoverTypedDataAddress({
+    domain: d,
+    types: postTypes,
+    primaryType: 'Post',
+    message: p,
+    signature: mine.signature,
+  });
+  if (getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
+  return { state: 'verified' };
+}
+
+/** Not found where the node said: a block not seen yet, or a lie. */
+async function notOnChain(chain: ChainView, m: Claim, reason: string): Promise<Verdict> {
+  const block = await chain.client.getBlock({ blockHash: m.blockHash }).catch(() => null);
+  return block ? forged(reason) : { state: 'pending', reason: 'the node names a block the chain has not shown yet' };
+}
+
+const forged = (reason: string): Verdict => ({ state: 'forged', reason });
+
+interface ManifestPost {
+  post: { from: Address; to: Hex; digest: Hex; nonce: bigint; deadline: bigint };
+  signature: Hex;
+}
+
+/** The batch manifest block (contracts/bindings/manifest.rs), strictly. */
+export function decodeManifest(bytes: Uint8Array): ManifestPost[] {
+  const magic = new TextEncoder().encode('CAIRNMF1');
+  if (bytes.length < 12 || magic.some((b, i) => bytes[i] !== b)) throw new Error('not a batch manifest');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(8);
+  if (bytes.length !== 12 + count * 165) throw new Error('manifest length disagrees with its count');
+  const posts: ManifestPost[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 12 + i * 165;
+    const hex = (from: number, to: number) => bytesToHex(bytes.subarray(at + from, at + to));
+    posts.push({
+      post: {
+        from: getAddress(hex(0, 20)),
+        to: hex(20, 52),
+        digest: hex(52, 84),
+        nonce: view.getBigUint64(at + 84),
+        deadline: view.getBigUint64(at + 92),
+      },
+      signature: hex(100, 165),
+    });
+  }
+  return posts;
+}
+
+/** The batch's Merkle root (contracts/bindings/merkle.rs): prefixed leaves and nodes, odd nodes carried up. */
+export function merkleRoot(signingHashes: Hex[]): Hex {
+  let level = signingHashes.map((h) => keccak256(concat(['0x00', h])));
+  while (level.length > 1) {
+    const next: Hex[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? keccak256(concat(['0x01', level[i], level[i + 1]])) : level[i]);
+    }
+    level = next;
+  }
+  return level[0];
+}
+
+/** Re-hashes a block against the digest its CID names. */
+export function checkBlock(bytes: Uint8Array, digest: Hex): Uint8Array {
+  if (bytesToHex(sha256(bytes)) !== digest.toLowerCase()) throw new Error('the block does not match its digest: tampered');
+  return bytes;
+}
+
+/** Checks that the post `id` sits at `index` of a `count`-leaf tree with `root` (merkle.rs `verify`). */
+export function verifyPath(id: Hex, index: number, count: number, proof: Hex[], root: Hex): boolean {
+  if (index >= count) return false;
+  let hash = keccak256(concat(['0x00', id]));
+  let [i, width, next] = [index, count, 0];
+  while (width > 1) {
+    if ((i ^ 1) < width) {
+      const sibling = proof[next++];
+      if (!sibling) return false;
+      hash = keccak256(concat(['0x01', ...(i % 2 === 0 ? [hash, sibling] : [sibling, hash])]));
+    }
+    i = Math.floor(i / 2);
+    width = Math.ceil(width / 2);
+  }
+  return next === proof.length && hash === root;
+}
+
+/** A gateway's inclusion proof, checked against the chain through the wallet. */
+export async function verifyInclusion(
+  chain: ChainView,
+  proof: { id: Hex; root?: Hex; index?: number; count?: number; proof?: Hex[]; blockHash?: Hex },
+): Promise<Verdict> {
+  if (!proof.root || proof.index === undefined || !proof.count || !proof.blockHash) {
+    return { state: 'pending', reason: 'not anchored yet' };
+  }
+  if (!verifyPath(proof.id, proof.index, proof.count, proof.proof ?? [], proof.root)) {
+    return forged('the Merkle path does not lead to the root');
+  }
+  const logs = await chain.client.getLogs({
+    address: chain.contract,
+    event: cairnAbi[1],
+    args: { root: proof.root },
+    blockHash: proof.blockHash,
+  });
+  if (!logs.some((l) => l.args.count === proof.count)) return notOnChain(chain, { blockHash: proof.blockHash } as Claim, 'no BatchAnchored log with this root');
+  return { state: 'verified' };
+}
