@@ -22,6 +22,7 @@ import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
 import { keyFromSignature, keyMessage, type MessagingKey } from './crypto/walletKey';
 import { type IndexedMessage, Node, NodeError, type NodeInfo } from './node';
+import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, type Verdict, verify, verifyInclusion } from './verify';
 import { discoverWallets, isRejection, type Wallet } from './wallet';
 
@@ -40,7 +41,7 @@ export interface Shown {
   problem?: string;
 }
 
-export type View = 'inbox' | 'sent' | 'compose';
+export type View = 'inbox' | 'sent' | 'compose' | 'search';
 
 export interface Outgoing {
   id?: Hex;
@@ -71,6 +72,11 @@ export class App {
   /** The latest problem to tell the user about, in words. */
   notice?: string;
   busy = false;
+  /** Decrypted mail, searchable, kept encrypted in IndexedDB. */
+  history?: History;
+  results: Indexed[] = [];
+  /** How long the last search took, in milliseconds. */
+  searchMs?: number;
   private stopStream?: () => void;
   private client?: PublicClient;
   private signer?: WalletClient;
@@ -142,6 +148,8 @@ export class App {
     this.stopStream?.();
     this.address = address;
     this.key = undefined;
+    this.history = undefined;
+    this.results = [];
     this.registered = undefined;
     this.boxes.inbox = { messages: [], next: null, more: false };
     this.boxes.sent = { messages: [], next: null, more: false };
@@ -165,6 +173,8 @@ export class App {
       const address = this.address!;
       const signature = await this.signer!.signMessage({ account: address, message: keyMessage(address) });
       this.key = await keyFromSignature(address, signature);
+      this.history = new History(historyKey(this.key.secret, address), indexedDbStore(address));
+      await this.history.load().catch(() => 0);
       await this.readRegistration();
       await Promise.all([this.loadMore('inbox'), this.loadMore('sent')]);
       this.follow();
@@ -298,10 +308,21 @@ export class App {
       shown.text = opened.body.text;
       shown.attachments = opened.body.attachments;
       shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
+      if (shown.verdict.state === 'verified') {
+        const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
+        await this.history?.add(doc).catch(() => this.history?.index.add(doc));
+      }
     } catch (e) {
       shown.problem = describe(e);
     }
     return shown;
+  }
+
+  /** Searches the decrypted history, here in the page. */
+  search(query: string) {
+    const started = performance.now();
+    this.results = this.history?.index.search(query) ?? [];
+    this.searchMs = performance.now() - started;
   }
 
   /** Seals, signs and hands a message to the gateway, then follows it to confirmation. */

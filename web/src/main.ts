@@ -7,12 +7,16 @@ import { h, short } from './dom';
 
 const root = document.getElementById('app')!;
 let draft = { to: '', text: '' };
+let query = '';
 const app = new App(render);
 
 function render() {
-  const focused = document.activeElement?.id;
+  const active = document.activeElement as HTMLInputElement | null;
+  const [focused, caret] = [active?.id, active?.selectionStart ?? null];
   root.replaceChildren(header(), h('main', { id: 'main' }, notice(), body()));
-  if (focused) document.getElementById(focused)?.focus();
+  const again = focused ? (document.getElementById(focused) as HTMLInputElement | null) : null;
+  again?.focus();
+  if (again && caret !== null && 'setSelectionRange' in again) again.setSelectionRange(caret, caret);
 }
 
 function header() {
@@ -62,7 +66,8 @@ function body(): HTMLElement {
     );
   }
   if (!app.keyIsRegistered) return registration();
-  return h('div', {}, tabs(), app.view === 'compose' ? compose() : mailbox(app.view));
+  const view = { compose, search: searchView, inbox: () => mailbox('inbox'), sent: () => mailbox('sent') }[app.view];
+  return h('div', {}, tabs(), view());
 }
 
 function connect() {
@@ -128,7 +133,7 @@ function tabs() {
       },
       label,
     );
-  return h('nav', { role: 'tablist', 'aria-label': 'Mailboxes' }, tab('inbox', 'Inbox'), tab('sent', 'Sent'), tab('compose', 'Compose'));
+  return h('nav', { role: 'tablist', 'aria-label': 'Mailboxes' }, tab('inbox', 'Inbox'), tab('sent', 'Sent'), tab('compose', 'Compose'), tab('search', 'Search'));
 }
 
 function mailbox(box: 'inbox' | 'sent') {
@@ -202,6 +207,52 @@ function compose() {
     app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
   );
   return h('div', {}, form, h('ol', { class: 'outgoing', 'aria-label': 'Sending' }, ...app.outgoing.map(outgoing)));
+}
+
+function searchView() {
+  const results = app.results;
+  return h(
+    'section',
+    { 'aria-label': 'Search', class: 'search' },
+    h(
+      'form',
+      {
+        role: 'search',
+        class: 'card',
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          app.search(query);
+          render();
+        },
+      },
+      h('label', { for: 'query' }, `Search your ${app.history?.index.size ?? 0} decrypted messages (here, in this browser)`),
+      h('input', {
+        id: 'query',
+        type: 'search',
+        value: query,
+        oninput: (e: Event) => {
+          query = (e.target as HTMLInputElement).value;
+          app.search(query);
+          render();
+        },
+      }),
+    ),
+    query.trim()
+      ? h('p', { class: 'empty', 'aria-live': 'polite' }, `${results.length} found in ${(app.searchMs ?? 0).toFixed(1)} ms`)
+      : null,
+    h(
+      'ol',
+      { class: 'messages' },
+      ...results.map((r) =>
+        h(
+          'li',
+          { class: 'message result' },
+          h('p', { class: 'meta' }, h('span', { title: r.from }, `${short(r.from)}`), h('time', { datetime: new Date(r.at).toISOString() }, new Date(r.at).toLocaleString())),
+          h('p', { class: 'text' }, r.text),
+        ),
+      ),
+    ),
+  );
 }
 
 function textarea() {
