@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching
+.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools web
@@ -48,10 +48,15 @@ artifacts: tools
 	contracts/artifacts.sh write
 
 ## Measure the read path and batching (figures in docs/BENCHMARKS.md).
-bench: bench-read-path bench-batching
+bench: bench-read-path bench-batching bench-web
 
 bench-read-path: tools
 	cargo bench --bench read_path
 
 bench-batching: tools
 	cargo bench --bench batching
+
+## The web client in headless Chromium: bundle, first render of 1,000 messages, decryption, search.
+bench-web: web
+	cd web && npx vite build --config vite.bench.config.ts --logLevel warn
+	cargo bench --bench web_client

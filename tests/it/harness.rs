@@ -531,3 +531,22 @@ pub(crate) async fn post_many(
     }
     rpc(url, "evm_setAutomine", json!([true])).await;
 }
+
+/// The built web client (`make web`), told about `contract` on Anvil's chain.
+#[allow(dead_code)] // used by the browser test and the web bench, not every includer
+pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConfig {
+    let dir = repo_root().join("web/dist");
+    assert!(
+        dir.join("index.html").is_file(),
+        "web/dist is missing: build the web client first (make web)"
+    );
+    cairn::server::web::WebConfig {
+        dir,
+        node: cairn::server::web::NodeInfo {
+            contract,
+            chain_id: Some(31337),
+            confirmations: 1,
+            gateway: true,
+        },
+    }
+}

@@ -14,17 +14,16 @@
 use std::time::Duration;
 
 use cairn::{
-    server::{
-        web::{NodeInfo, WebConfig},
-        Limits, Node, NodeConfig,
-    },
+    server::{Limits, Node, NodeConfig},
     store::BlobStore,
 };
 use cairn_indexer::IndexerConfig;
 
 use crate::{
     gateway_stack::{outbox_db, Chain},
-    harness::{repo_root, signer, Anvil, CairnCli, StoreUnderTest, ALICE_KEY, BOB_KEY},
+    harness::{
+        built_web_client, repo_root, signer, Anvil, CairnCli, StoreUnderTest, ALICE_KEY, BOB_KEY,
+    },
 };
 
 /// Anvil accounts 5 (a CLI sender) and 6 (the gateway's registrar).
@@ -33,11 +32,6 @@ const REGISTRAR_KEY: &str = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b
 
 #[tokio::test]
 async fn wallet_users_read_and_write_in_a_real_browser() {
-    let dist = repo_root().join("web/dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "web/dist is missing: build the web client first (make web)"
-    );
     let chain = Chain::start(0, Anvil::start().await, 1).await;
     let (_outbox, outbox_url) = outbox_db(false).await;
     let index_dir = tempfile::tempdir().unwrap();
@@ -59,15 +53,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         gateway: Some(gateway),
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(WebConfig {
-            dir: dist,
-            node: NodeInfo {
-                contract: chain.contract,
-                chain_id: Some(31337),
-                confirmations: 1,
-                gateway: true,
-            },
-        }),
+        web: Some(built_web_client(chain.contract)),
     })
     .await
     .unwrap();

@@ -1,9 +1,6 @@
-// The web client in headless Chromium, each page with an injected wallet:
-// an EIP-6963 announcement plus an EIP-1193 provider whose calls run here,
-// in Node, against Anvil's unlocked development accounts (so personal_sign,
-// eth_signTypedData_v4 and eth_sendTransaction answer as a wallet would, and
-// the page's Content-Security-Policy applies to the page alone, as with a
-// real extension). Run by tests/it/web_client.rs, which starts the node.
+// The web client in headless Chromium, each page with an injected test
+// wallet (web/e2e/wallet.mjs) over Anvil's unlocked accounts. Run by
+// tests/it/web_client.rs, which starts the node.
 //
 // Fails on any console error, a serious or critical accessibility
 // violation, or a step that does not happen in time. Prints `sent: <text>`
@@ -12,52 +9,18 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { withWallet } from './wallet.mjs';
 
 const { CAIRN_URL, ANVIL_URL, ALICE, BOB, FROM_CLI, SCREENSHOTS } = process.env;
 const STEP = 60_000;
 mkdirSync(SCREENSHOTS, { recursive: true });
-
-let id = 0;
-async function anvil(method, params) {
-  const response = await fetch(ANVIL_URL, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
-  });
-  const reply = await response.json();
-  if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
-  return reply.result;
-}
-
-/** Runs in the page: announces the wallet and forwards requests to Node. */
-function injectWallet({ name }) {
-  const provider = {
-    request: ({ method, params }) => window.__wallet(method, params ?? []),
-    on() {},
-    removeListener() {},
-  };
-  const info = {
-    uuid: '350670db-19fa-4704-a166-e52e178b59d2',
-    name,
-    icon: 'data:image/svg+xml,%3Csvg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/%3E',
-    rdns: 'test.cairn.wallet',
-  };
-  const detail = Object.freeze({ info, provider });
-  const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail }));
-  window.addEventListener('eip6963:requestProvider', announce);
-  announce();
-}
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 const failures = [];
 
 async function open(who, account, width) {
   const context = await browser.newContext({ viewport: { width, height: 860 } });
-  await context.exposeFunction('__wallet', (method, params) => {
-    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
-    return anvil(method, params);
-  });
-  await context.addInitScript(injectWallet, { name: `${who}'s test wallet` });
+  await withWallet(context, ANVIL_URL, account, `${who}'s test wallet`);
   const page = await context.newPage();
   pages.push([who, page]);
   page.on('console', (m) => m.type() === 'error' && failures.push(`${who}: console error: ${m.text()}`));
@@ -131,6 +94,15 @@ try {
   });
   await accessibility(bob, 'inbox');
   await shot(bob, 'inbox-390');
+  await step("Bob finds Alice's message by a word of it, searched in the browser", async () => {
+    await bob.getByRole('tab', { name: 'Search' }).click();
+    await bob.locator('#query').fill('sealed brow');
+    await bob.locator('li.result', { hasText: text }).waitFor({ timeout: STEP });
+    if ((await bob.locator('li.result').count()) !== 1) throw new Error('the search found more than the one message');
+  });
+  await accessibility(bob, 'search');
+  await shot(bob, 'search-390');
+  await bob.getByRole('tab', { name: 'Inbox' }).click();
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
   await alice.getByRole('tab', { name: 'Sent' }).click();

@@ -12,7 +12,7 @@ import {
   hashTypedData,
   keccak256,
   type PublicClient,
-  recoverTypedDataAddress,
+  recoverAddress,
 } from 'viem';
 import { cairnAbi, domain, postTypes } from './abi';
 
@@ -56,36 +56,59 @@ async function verifyDirect(chain: ChainView, m: Claim): Promise<Verdict> {
   return notOnChain(chain, m, 'no Posted log with this sender, recipient and digest');
 }
 
+/** A checked batch: its posts when the manifest matches the anchor, else why not. */
+type CheckedBatch = { posts: ManifestPost[]; hashes: Hex[] } | { problem: Verdict };
+
+/**
+ * Checked batches by anchor (block hash and log index). A page of mail from
+ * one batch checks its manifest once (every signing hash, the root), not
+ * once per message. Only the chain's answer is cached, never a failure to
+ * reach it.
+ */
+const batches = new Map<string, Promise<CheckedBatch>>();
+
 async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
+  const key = `${chain.contract}-${m.blockHash}-${m.logIndex}-${m.sequence}`;
+  let checked = batches.get(key);
+  if (!checked) {
+    checked = checkBatch(chain, m);
+    batches.set(key, checked);
+    checked.then(
+      (c) => 'problem' in c && c.problem.state === 'pending' && batches.delete(key),
+      () => batches.delete(key),
+    );
+  }
+  const batch = await checked;
+  if ('problem' in batch) return batch.problem;
+  const mine = batch.posts[m.item ?? -1];
+  if (!mine) return forged('the batch has no such item');
+  const p = mine.post;
+  if (getAddress(p.from) !== getAddress(m.from) || p.to !== m.to || p.digest !== m.digest) {
+    return forged('the batch holds another post at this place');
+  }
+  // Its own signature, checked when asked for: one bad post never hides the
+  // others, and a page of mail does not recover a thousand signatures.
+  const signer = await recoverAddress({ hash: batch.hashes[m.item!], signature: mine.signature }).catch(() => null);
+  if (signer === null || getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
+  return { state: 'verified' };
+}
+
+async function checkBatch(chain: ChainView, m: Claim): Promise<CheckedBatch> {
   const logs = await chain.client.getLogs({
     address: chain.contract,
     event: cairnAbi[1],
     blockHash: m.blockHash,
   });
   const anchor = logs.find((l) => l.logIndex === m.logIndex && Number(l.args.batchId) === m.sequence);
-  if (!anchor) return notOnChain(chain, m, 'no BatchAnchored log for this batch');
+  if (!anchor) return { problem: await notOnChain(chain, m, 'no BatchAnchored log for this batch') };
   const { manifestDigest, root, count } = anchor.args as { manifestDigest: Hex; root: Hex; count: number };
   const manifest = await chain.fetchBlock(manifestDigest);
   const posts = decodeManifest(manifest);
-  if (posts.length !== count) return forged('the manifest does not hold the anchored count');
+  if (posts.length !== count) return { problem: forged('the manifest does not hold the anchored count') };
   const d = domain(chain.chainId, chain.contract);
   const hashes = posts.map((p) => hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: p.post }));
-  if (merkleRoot(hashes) !== root) return forged('the manifest does not match the anchored root');
-  const mine = posts[m.item ?? -1];
-  if (!mine) return forged('the batch has no such item');
-  const p = mine.post;
-  if (getAddress(p.from) !== getAddress(m.from) || p.to !== m.to || p.digest !== m.digest) {
-    return forged('the batch holds another post at this place');
-  }
-  const signer = await recoverTypedDataAddress({
-    domain: d,
-    types: postTypes,
-    primaryType: 'Post',
-    message: p,
-    signature: mine.signature,
-  });
-  if (getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
-  return { state: 'verified' };
+  if (merkleRoot(hashes) !== root) return { problem: forged('the manifest does not match the anchored root') };
+  return { posts, hashes };
 }
 
 /** Not found where the node said: a block not seen yet, or a lie. */

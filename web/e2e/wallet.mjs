@@ -1,0 +1,46 @@
+// A test wallet for headless Chromium: an EIP-6963 announcement plus an
+// EIP-1193 provider whose calls run in Node, against Anvil's unlocked
+// development accounts, so personal_sign, eth_signTypedData_v4 and
+// eth_sendTransaction answer as a wallet would. The page's
+// Content-Security-Policy applies to the page alone, as with a real
+// extension.
+
+let id = 0;
+async function anvil(url, method, params) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+  });
+  const reply = await response.json();
+  if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+  return reply.result;
+}
+
+/** Runs in the page: announces the wallet and forwards requests to Node. */
+function injectWallet({ name }) {
+  const provider = {
+    request: ({ method, params }) => window.__wallet(method, params ?? []),
+    on() {},
+    removeListener() {},
+  };
+  const info = {
+    uuid: '350670db-19fa-4704-a166-e52e178b59d2',
+    name,
+    icon: 'data:image/svg+xml,%3Csvg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/%3E',
+    rdns: 'test.cairn.wallet',
+  };
+  const detail = Object.freeze({ info, provider });
+  const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail }));
+  window.addEventListener('eip6963:requestProvider', announce);
+  announce();
+}
+
+/** Gives every page of `context` a wallet holding `account`, on the chain at `anvilUrl`. */
+export async function withWallet(context, anvilUrl, account, name) {
+  await context.exposeFunction('__wallet', (method, params) => {
+    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
+    return anvil(anvilUrl, method, params);
+  });
+  await context.addInitScript(injectWallet, { name });
+}
