@@ -113,7 +113,7 @@ impl Proc {
                 );
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 self.spawn();
-            } else if reqwest::get(&self.health).await.is_ok() {
+            } else if health_client().get(&self.health).send().await.is_ok() {
                 return;
             }
             assert!(
@@ -155,6 +155,15 @@ impl Drop for Proc {
             let _ = child.wait();
         }
     }
+}
+
+/// For `/healthz`: a process that takes a connection and never answers
+/// must not hang the suite.
+fn health_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
 }
 
 /// What a client was told about one message it sent.
@@ -267,7 +276,11 @@ async fn stream_client(i: usize, api: &str, who: Address, ledger: &Ledger, stop:
             Some(c) => format!("{base}/v1/stream?address={who}&after={c}"),
             None => format!("{base}/v1/stream?address={who}"),
         };
-        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+        let connect = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::connect_async(url),
+        );
+        let Ok(Ok((mut socket, _))) = connect.await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -354,7 +367,7 @@ async fn await_indexed(indexers: &[String], head: u64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     for health in indexers {
         while Instant::now() < deadline {
-            let indexed = match reqwest::get(health).await {
+            let indexed = match health_client().get(health).send().await {
                 Ok(r) => r
                     .json::<Value>()
                     .await
@@ -675,11 +688,12 @@ async fn faults() {
             for step in steps {
                 tokio::time::sleep(Duration::from_millis(rng.gen_range(4_000..8_000))).await;
                 let at = started.elapsed().as_secs();
+                eprintln!("faults: {at} s: {step}");
                 match step {
                     "kubo" => kubo.restart().await,
                     "postgres" => postgres.restart().await,
                     "anvil" => {
-                        anvil.take().unwrap().stop();
+                        anvil.take().unwrap().stop().await;
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         let flags = ["--state", state.as_str(), "--block-time", "1"];
                         *anvil = Some(Anvil::start_on(anvil_port, &flags).await);

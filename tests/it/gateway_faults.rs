@@ -168,7 +168,7 @@ async fn stopping_anvil_mid_batch_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    chain.anvil.take().unwrap().stop();
+    chain.anvil.take().unwrap().stop().await;
 
     // The gateway keeps accepting while the chain is down.
     accepted.extend(submit_round(&chain, &api, 1000, 30).await);

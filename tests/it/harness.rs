@@ -54,6 +54,26 @@ pub(crate) fn free_port() -> u16 {
 /// A child process killed (and reaped) on drop.
 struct Daemon(Child);
 
+impl Daemon {
+    /// Sends `signal` (as `kill -<signal>` would) and waits up to `grace` for
+    /// the process to exit, then SIGKILLs it: a daemon that hangs while
+    /// shutting down must not hang the test. Polls, so other tasks run.
+    async fn stop(&mut self, signal: &str, grace: Duration) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args([signal, &pid]).status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("pid {pid} ignored {signal} for {grace:?}; killing it");
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -119,11 +139,10 @@ impl Anvil {
         self.daemon.0.id()
     }
 
-    /// Stops Anvil with SIGTERM, so that `--state` is written, and waits for it.
-    pub(crate) fn stop(mut self) {
-        let pid = self.daemon.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.daemon.0.wait();
+    /// Stops Anvil with SIGTERM, so that `--state` is written, and waits for
+    /// it (30 s at most).
+    pub(crate) async fn stop(mut self) {
+        self.daemon.stop("-TERM", Duration::from_secs(30)).await;
     }
 }
 
@@ -187,9 +206,7 @@ impl Kubo {
     /// again on the same repo and ports.
     #[allow(dead_code)] // used by the fault suite, not by every includer
     pub(crate) async fn restart(&mut self) {
-        let pid = self.daemon.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.daemon.0.wait();
+        self.daemon.stop("-TERM", Duration::from_secs(5)).await;
         self.daemon = Self::run_daemon(self.repo.path(), self.offline, &self.api_url).await;
     }
 
@@ -432,9 +449,7 @@ impl Postgres {
     /// session is cut), wait for it to exit, start it again on the same port.
     #[allow(dead_code)] // used by the fault suite, not by every includer
     pub(crate) async fn restart(&mut self) {
-        let pid = self.daemon.0.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let _ = self.daemon.0.wait();
+        self.daemon.stop("-INT", Duration::from_secs(15)).await;
         self.daemon = Self::run_server(self.dir.path(), self.port, &self.url).await;
     }
 
