@@ -7,12 +7,14 @@
 // for the Rust side to read back with the CLI.
 
 import { AxeBuilder } from '@axe-core/playwright';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { withWallet } from './wallet.mjs';
 
 const { CAIRN_URL, ANVIL_URL, ALICE, BOB, FROM_CLI, SCREENSHOTS } = process.env;
 const STEP = 60_000;
+// A keystore the CLI wrote for Alice's wallet (not her registered key).
+const keystore = JSON.parse(readFileSync(new URL('../../tests/vectors/keystore-v3.json', import.meta.url))).cases[0];
 mkdirSync(SCREENSHOTS, { recursive: true });
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
@@ -78,6 +80,7 @@ try {
   await step('Alice sends; the post goes accepted, anchored, confirmed', async () => {
     await alice.locator('#to').fill(BOB);
     await alice.locator('#text').fill(text);
+    await alice.locator('#attachment').setInputFiles({ name: 'minutes.txt', mimeType: 'text/plain', buffer: Buffer.from('quorum reached') });
     await alice.locator('#send').click();
     await alice.locator('.sending .state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
   });
@@ -87,10 +90,11 @@ try {
   });
   await shot(alice, 'sending');
 
-  await step("Bob's open page shows it, decrypted and verified, without a reload", async () => {
+  await step("Bob's open page shows it and its attachment, decrypted and verified, without a reload", async () => {
     const item = bobInbox.locator('li.message', { hasText: text });
     await item.waitFor({ timeout: STEP });
     await item.locator('.badge.verified').waitFor({ timeout: STEP });
+    await item.getByRole('link', { name: 'minutes.txt (14 bytes)' }).waitFor({ timeout: STEP });
   });
   await accessibility(bob, 'inbox');
   await shot(bob, 'inbox-390');
@@ -105,6 +109,41 @@ try {
   await bob.getByRole('tab', { name: 'Inbox' }).click();
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
+  await step('a node that lies about the sender is caught: the message shows as FORGED, its text hidden', async () => {
+    // Mallory's node: its list and its stream say every message is Alice's.
+    const liar = await open('Bob (lying node)', BOB, 390);
+    await liar.route('**/v1/inbox/**', async (route) => {
+      const page = await (await route.fetch()).json();
+      for (const m of page.messages) m.from = ALICE;
+      await route.fulfill({ json: page });
+    });
+    await liar.routeWebSocket('**/v1/stream**', (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((frame) => {
+        const event = JSON.parse(frame);
+        if (event.message) event.message.from = ALICE;
+        ws.send(JSON.stringify(event));
+      });
+    });
+    await connectAndUnlock(liar, 'Bob (lying node)');
+    const forged = liar.locator('li.message.forged', { hasText: 'The chain contradicts the node' });
+    await forged.first().waitFor({ timeout: STEP });
+    if ((await liar.getByText(FROM_CLI).count()) !== 0) throw new Error('the forged message text was shown');
+    await liar.close();
+  });
+  await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
+    const page = await open('Alice (keystore)', ALICE, 390);
+    await page.getByRole('button', { name: "Alice (keystore)'s test wallet" }).click();
+    await page.getByText('Use a keystore file instead').click();
+    await page.locator('#keystore').setInputFiles({ name: 'key.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(keystore.keystore)) });
+    await page.locator('#passphrase').fill('wrong passphrase');
+    await page.locator('#import').click();
+    await page.getByRole('alert').getByText('Wrong passphrase').waitFor({ timeout: STEP });
+    await page.locator('#passphrase').fill(keystore.passphrase);
+    await page.locator('#import').click();
+    await page.getByText('Your wallet has a different key registered').waitFor({ timeout: STEP });
+    await page.close();
+  });
   await alice.getByRole('tab', { name: 'Sent' }).click();
   await alice.getByRole('region', { name: 'Sent' }).locator('li.message', { hasText: text }).waitFor({ timeout: STEP });
   await accessibility(alice, 'sent');

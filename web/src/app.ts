@@ -20,6 +20,7 @@ import {
 import { cairnAbi, domain, postTypes, registerKeyTypes } from './abi';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
+import { openKeystore } from './crypto/keystore';
 import { keyFromSignature, keyMessage, type MessagingKey } from './crypto/walletKey';
 import { type IndexedMessage, Node, NodeError, type NodeInfo } from './node';
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
@@ -172,13 +173,25 @@ export class App {
     this.act(async () => {
       const address = this.address!;
       const signature = await this.signer!.signMessage({ account: address, message: keyMessage(address) });
-      this.key = await keyFromSignature(address, signature);
-      this.history = new History(historyKey(this.key.secret, address), indexedDbStore(address));
-      await this.history.load().catch(() => 0);
-      await this.readRegistration();
-      await Promise.all([this.loadMore('inbox'), this.loadMore('sent')]);
-      this.follow();
+      await this.unlocked(await keyFromSignature(address, signature));
     });
+
+  /** Uses the key in a CLI keystore file (`cairn key new`) instead of the wallet-derived one. */
+  importKeystore = (file: File, passphrase: string) =>
+    this.act(async () => {
+      await this.unlocked(await openKeystore(await file.text(), passphrase));
+    });
+
+  /** With the key in hand: the encrypted history, the registration, the mail, the stream. */
+  private async unlocked(key: MessagingKey) {
+    const address = this.address!;
+    this.key = key;
+    this.history = new History(historyKey(key.secret, address), indexedDbStore(address));
+    await this.history.load().catch(() => 0);
+    await this.readRegistration();
+    await Promise.all([this.loadMore('inbox'), this.loadMore('sent')]);
+    this.follow();
+  }
 
   private async readRegistration() {
     const [pubkey, version] = await this.client!.readContract({

@@ -6,8 +6,11 @@ import { App, type Outgoing, type Shown } from './app';
 import { h, short } from './dom';
 
 const root = document.getElementById('app')!;
-let draft = { to: '', text: '' };
+// What the user typed or chose survives re-renders (a file input cannot be
+// refilled, so the chosen files are kept here and named beside it).
+let draft: { to: string; text: string; file: File | null } = { to: '', text: '', file: null };
 let query = '';
+const keystoreDraft: { open: boolean; file: File | null; passphrase: string } = { open: false, file: null, passphrase: '' };
 const app = new App(render);
 
 function render() {
@@ -63,11 +66,49 @@ function body(): HTMLElement {
           'It never leaves this page, and any device with your wallet gets the same key back.',
       ),
       h('button', { id: 'unlock', onclick: app.unlock, disabled: app.busy }, 'Sign to unlock'),
+      keystoreForm(),
     );
   }
   if (!app.keyIsRegistered) return registration();
   const view = { compose, search: searchView, inbox: () => mailbox('inbox'), sent: () => mailbox('sent') }[app.view];
   return h('div', {}, tabs(), view());
+}
+
+/** Or the key of a CLI keystore (`cairn key new`), opened here with its passphrase. */
+function keystoreForm() {
+  const k = keystoreDraft;
+  return h(
+    'details',
+    { open: k.open, ontoggle: (e: Event) => (k.open = (e.target as HTMLDetailsElement).open) },
+    h('summary', {}, 'Use a keystore file instead'),
+    h(
+      'form',
+      {
+        class: 'compose',
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          if (k.file) void app.importKeystore(k.file, k.passphrase);
+        },
+      },
+      h('label', { for: 'keystore' }, 'Keystore (JSON)'),
+      h('input', {
+        id: 'keystore',
+        type: 'file',
+        accept: '.json,application/json',
+        onchange: (e: Event) => (k.file = (e.target as HTMLInputElement).files?.[0] ?? null),
+      }),
+      k.file ? h('p', { class: 'chosen' }, `Chosen: ${k.file.name}`) : null,
+      h('label', { for: 'passphrase' }, 'Passphrase'),
+      h('input', {
+        id: 'passphrase',
+        type: 'password',
+        autocomplete: 'current-password',
+        value: k.passphrase,
+        oninput: (e: Event) => (k.passphrase = (e.target as HTMLInputElement).value),
+      }),
+      h('button', { id: 'import', type: 'submit', disabled: app.busy }, 'Open the keystore'),
+    ),
+  );
 }
 
 function connect() {
@@ -182,9 +223,8 @@ function compose() {
       class: 'card compose',
       onsubmit: (event: Event) => {
         event.preventDefault();
-        const file = (document.getElementById('attachment') as HTMLInputElement).files?.[0] ?? null;
-        void app.send(draft.to.trim(), draft.text, file).then(() => {
-          if (!app.notice) draft = { to: '', text: '' };
+        void app.send(draft.to.trim(), draft.text, draft.file).then(() => {
+          if (!app.notice) draft = { to: '', text: '', file: null };
           render();
         });
       },
@@ -202,7 +242,19 @@ function compose() {
     h('label', { for: 'text' }, 'Message'),
     textarea(),
     h('label', { for: 'attachment' }, 'Attachment (optional, up to 1 MiB)'),
-    h('input', { id: 'attachment', type: 'file' }),
+    h('input', {
+      id: 'attachment',
+      type: 'file',
+      onchange: (e: Event) => (draft.file = (e.target as HTMLInputElement).files?.[0] ?? null),
+    }),
+    draft.file
+      ? h(
+          'p',
+          { class: 'chosen' },
+          `Attached: ${draft.file.name} (${draft.file.size} bytes) `,
+          h('button', { type: 'button', class: 'secondary', onclick: () => ((draft.file = null), render()) }, 'Remove'),
+        )
+      : null,
     h('button', { id: 'send', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Encrypt and send'),
     app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
   );

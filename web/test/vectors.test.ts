@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBody, encodeBody } from '../src/crypto/body';
 import { cidForDigest } from '../src/crypto/cid';
 import { digestOf, open, seal } from '../src/crypto/envelope';
+import { openKeystore } from '../src/crypto/keystore';
 import { keyFromSignature, keyMessage } from '../src/crypto/walletKey';
 
 const vectors = (name: string) =>
@@ -116,5 +117,22 @@ describe('wallet key v1 vectors', () => {
     const other = privateKeyToAccount(`0x${'11'.repeat(32)}`);
     const signature = await other.signMessage({ message: c.message });
     await expect(keyFromSignature(c.address, signature)).rejects.toThrow(/not from this wallet/);
+  });
+});
+
+describe('keystore v3 vectors', () => {
+  const cases: { passphrase: string; x25519Public: Hex; keystore: unknown }[] = vectors('keystore-v3.json').cases;
+  it('opens the CLI keystore to the same key', async () => {
+    for (const c of cases) {
+      const key = await openKeystore(JSON.stringify(c.keystore), c.passphrase);
+      expect(bytesToHex(key.public)).toBe(c.x25519Public);
+    }
+  });
+
+  it('refuses a wrong passphrase and a file that is not a keystore', async () => {
+    const json = JSON.stringify(cases[0].keystore);
+    await expect(openKeystore(json, 'wrong')).rejects.toThrow(/Wrong passphrase/);
+    await expect(openKeystore('{}', 'x')).rejects.toThrow(/not a version 3 keystore/);
+    await expect(openKeystore('nope', 'x')).rejects.toThrow(/not JSON/);
   });
 });
