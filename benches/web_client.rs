@@ -94,7 +94,7 @@ async fn main() {
         }),
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(harness::built_web_client(contract)),
+        web: Some(harness::built_web_client(&anvil.url, contract)),
     })
     .await
     .unwrap();

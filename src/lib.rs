@@ -13,12 +13,14 @@
 //! - [`chain`]: the alloy client for the Cairn contract.
 //! - [`messenger`]: the send and read flows that tie the four together.
 //! - [`server`]: the node behind `cairn serve`: block gateway, indexer, read API.
+//! - [`auth`]: Sign-In with Ethereum and the sessions it opens, for the web client.
 //! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
 //!
 //! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
 //! block whose bytes do not hash to its CID is never returned as valid; and
 //! nothing is stored or anchored for a recipient without a registered key.
 
+pub mod auth;
 pub mod chain;
 pub mod crypto;
 pub mod envelope;

@@ -162,6 +162,7 @@ impl ServeArgs {
             .or_else(|| global.deployment().ok().map(|d| d.chain_id));
         Ok(WebConfig {
             dir: dir.to_path_buf(),
+            rpc_url: global.rpc_url.clone(),
             node: NodeInfo {
                 contract: global.contract()?,
                 chain_id,

@@ -58,6 +58,9 @@ pub enum NodeError {
     /// The gateway could not start.
     #[error("gateway: {0}")]
     Gateway(#[from] crate::gateway::GatewayError),
+    /// Sign-in could not reach the chain's RPC.
+    #[error("sign-in: {0}")]
+    Auth(#[from] crate::chain::ChainError),
 }
 
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
@@ -134,8 +137,8 @@ impl Node {
             uploads,
         };
         let read_api = match (&config.web, read_api) {
-            (Some(web), Some(api)) => Some(api.merge(super::web::router(web))),
-            (Some(web), None) => Some(super::web::router(web)),
+            (Some(web), Some(api)) => Some(api.merge(super::web::router(web).await?)),
+            (Some(web), None) => Some(super::web::router(web).await?),
             (None, api) => api,
         };
         let router = app(state, read_api, &config.limits);

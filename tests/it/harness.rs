@@ -547,9 +547,9 @@ pub(crate) async fn post_many(
     rpc(url, "evm_setAutomine", json!([true])).await;
 }
 
-/// The built web client (`make web`), told about `contract` on Anvil's chain.
+/// The built web client (`make web`), told about `contract` on the Anvil at `rpc_url`.
 #[allow(dead_code)] // used by the browser test and the web bench, not every includer
-pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConfig {
+pub(crate) fn built_web_client(rpc_url: &str, contract: Address) -> cairn::server::web::WebConfig {
     let dir = repo_root().join("web/dist");
     assert!(
         dir.join("index.html").is_file(),
@@ -557,6 +557,7 @@ pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConf
     );
     cairn::server::web::WebConfig {
         dir,
+        rpc_url: rpc_url.to_string(),
         node: cairn::server::web::NodeInfo {
             contract,
             chain_id: Some(31337),

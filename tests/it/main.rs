@@ -31,6 +31,7 @@ mod rpc_proxy;
 mod secrets;
 mod send_e2e;
 mod server;
+mod sign_in;
 mod store_suite;
 mod vectors;
 mod web_client;

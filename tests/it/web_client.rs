@@ -53,7 +53,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         gateway: Some(gateway),
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(built_web_client(chain.contract)),
+        web: Some(built_web_client(&chain.url, chain.contract)),
     })
     .await
     .unwrap();

@@ -105,6 +105,14 @@ try {
     if ((await bob.locator('li.result').count()) !== 1) throw new Error('the search found more than the one message');
   });
   await accessibility(bob, 'search');
+  await step('Bob signs in to the node with Sign-In with Ethereum; the session is an HttpOnly cookie', async () => {
+    await bob.locator('#sign-in').click();
+    await bob.getByText('signed in').waitFor({ timeout: STEP });
+    const cookies = await bob.context().cookies();
+    const session = cookies.find((c) => c.name === 'cairn_session');
+    if (!session || !session.httpOnly || session.sameSite !== 'Strict') throw new Error(`bad session cookie: ${JSON.stringify(session)}`);
+    if (await bob.evaluate(() => document.cookie.includes('cairn_session'))) throw new Error('the page can read the session cookie');
+  });
   await shot(bob, 'search-390');
   await bob.getByRole('tab', { name: 'Inbox' }).click();
   await bob.setViewportSize({ width: 1280, height: 860 });

@@ -17,6 +17,7 @@ import {
   type PublicClient,
   type WalletClient,
 } from 'viem';
+import { createSiweMessage } from 'viem/siwe';
 import { cairnAbi, domain, postTypes, registerKeyTypes } from './abi';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
@@ -73,6 +74,8 @@ export class App {
   /** The latest problem to tell the user about, in words. */
   notice?: string;
   busy = false;
+  /** The address this node has a live sign-in (SIWE) session for, and until when. */
+  session?: { address: Address; until: Date };
   /** Decrypted mail, searchable, kept encrypted in IndexedDB. */
   history?: History;
   results: Indexed[] = [];
@@ -160,6 +163,45 @@ export class App {
   disconnect() {
     this.stopStream?.();
     this.wallet = this.address = this.key = this.registered = undefined;
+  }
+
+  /**
+   * Signs in to this node with EIP-4361: the wallet signs a message naming
+   * this site, its chain and a nonce from the node, which answers with a
+   * short HttpOnly session cookie.
+   */
+  signIn = () =>
+    this.act(async () => {
+      const address = this.address!;
+      const { nonce } = await this.node.nonce();
+      const message = createSiweMessage({
+        domain: location.host,
+        address,
+        statement: 'Sign in to this Cairn node.',
+        uri: location.origin,
+        version: '1',
+        chainId: this.chain().chainId,
+        nonce,
+        issuedAt: new Date(),
+        expirationTime: new Date(Date.now() + 3600_000),
+      });
+      const signature = await this.signer!.signMessage({ account: address, message });
+      const answer = await this.node.signIn(message, signature);
+      this.session = { address: answer.address, until: new Date(Date.now() + answer.expiresInSecs * 1000) };
+    });
+
+  /** Whether the sign-in is still live; an expired one is said, not hidden. */
+  async checkSession() {
+    try {
+      const s = await this.node.session();
+      this.session = { address: s.address, until: new Date(Date.now() + s.expiresInSecs * 1000) };
+    } catch (e) {
+      if (this.session && e instanceof NodeError && e.status === 401) {
+        this.notice = 'Your sign-in has expired: sign in again.';
+      }
+      this.session = undefined;
+    }
+    this.changed();
   }
 
   switchChain = () =>

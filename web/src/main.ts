@@ -33,6 +33,11 @@ function header() {
           { class: 'who' },
           h('span', { title: app.address }, short(app.address)),
           app.key ? h('span', { class: app.live ? 'live on' : 'live' }, app.live ? 'live' : 'reconnecting…') : null,
+          app.key && app.session?.address === app.address
+            ? h('span', { class: 'signed-in', title: `until ${app.session.until.toLocaleTimeString()}` }, 'signed in')
+            : app.key
+              ? h('button', { id: 'sign-in', class: 'secondary', onclick: app.signIn, disabled: app.busy }, 'Sign in')
+              : null,
         )
       : null,
   );
@@ -338,3 +343,6 @@ function outgoing(o: Outgoing) {
 
 render();
 void app.start().then(render);
+// A session ends after an hour; say so when it does, and after a laptop wakes.
+setInterval(() => app.session && void app.checkSession(), 60_000);
+document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && app.session && void app.checkSession());

@@ -104,6 +104,19 @@ export class Node {
     return answer.ids;
   }
 
+  nonce = () => this.json<{ nonce: string }>('/v1/auth/nonce');
+
+  /** Posts a signed SIWE message; the node answers with an HttpOnly session cookie. */
+  signIn(message: string, signature: Hex) {
+    return this.json<{ address: Address; signer: 'account' | 'contract'; expiresInSecs: number }>('/v1/auth/siwe', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message, signature }),
+    });
+  }
+
+  session = () => this.json<{ address: Address; expiresInSecs: number }>('/v1/auth/session');
+
   proof = (id: Hex) => this.json<{ status: string; tx?: Hex; block?: number }>(`/v1/proofs/${id}`);
 
   register(owner: Address, pubkey: Hex, deadline: bigint, signature: Hex) {

@@ -1,0 +1,218 @@
+//! `GET /v1/auth/nonce`, `POST /v1/auth/siwe`, `GET /v1/auth/session` and
+//! `POST /v1/auth/logout`.
+
+use std::sync::Arc;
+
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use axum::{
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use cairn_indexer::api::ApiError;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    sessions::{Sessions, SESSION_TTL},
+    signature::{self, SignatureError, Signer},
+    siwe::{SiweError, SiweMessage},
+};
+
+/// What sign-in checks against.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The chain's JSON-RPC, for contract wallets.
+    pub rpc_url: String,
+    /// The chain messages must name, when known.
+    pub chain_id: Option<u64>,
+}
+
+#[derive(Clone)]
+struct AuthState {
+    sessions: Arc<Sessions>,
+    provider: DynProvider,
+    chain_id: Option<u64>,
+}
+
+const COOKIE: &str = "cairn_session";
+const MAX_MESSAGE: usize = 4096;
+
+/// The sign-in routes, sharing `sessions` with whatever needs to know who
+/// is signed in.
+pub async fn router(
+    config: &AuthConfig,
+    sessions: Arc<Sessions>,
+) -> Result<Router, crate::chain::ChainError> {
+    let client = cairn_contracts::rpc::client(&config.rpc_url)
+        .await
+        .map_err(crate::chain::ChainError::from_transport)?;
+    let provider = ProviderBuilder::new().connect_client(client).erased();
+    let state = AuthState {
+        sessions,
+        provider,
+        chain_id: config.chain_id,
+    };
+    Ok(Router::new()
+        .route("/v1/auth/nonce", get(nonce))
+        .route("/v1/auth/siwe", post(sign_in))
+        .route("/v1/auth/session", get(session))
+        .route("/v1/auth/logout", post(logout))
+        .with_state(state))
+}
+
+async fn nonce(State(s): State<AuthState>) -> Response {
+    let mut response =
+        Json(serde_json::json!({ "nonce": s.sessions.issue_nonce() })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    message: String,
+    signature: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedIn {
+    address: String,
+    /// `account` or `contract`.
+    signer: &'static str,
+    expires_in_secs: u64,
+}
+
+async fn sign_in(
+    State(s): State<AuthState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let refuse = |code: &'static str, message: String| {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    };
+    if body.len() > MAX_MESSAGE {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "a sign-in is at most 4 KiB",
+        ));
+    }
+    let request: SignIn = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("expected {{message, signature}}: {e}"),
+        )
+    })?;
+    let message = SiweMessage::parse(&request.message)
+        .map_err(|e| refuse("invalid_message", e.to_string()))?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_host",
+                "the request names no Host",
+            )
+        })?;
+    message
+        .check(
+            host,
+            s.chain_id,
+            time::OffsetDateTime::now_utc(),
+            time::Duration::minutes(5),
+        )
+        .map_err(|e| match e {
+            SiweError::WrongDomain { .. } => refuse("wrong_domain", e.to_string()),
+            SiweError::WrongChain { .. } => refuse("wrong_chain", e.to_string()),
+            SiweError::OutOfTime(_) => refuse("expired", e.to_string()),
+            SiweError::Malformed(_) => refuse("invalid_message", e.to_string()),
+        })?;
+    let signature = hex::decode(request.signature.trim_start_matches("0x"))
+        .map_err(|_| refuse("invalid_signature", "the signature is not hex".to_string()))?;
+    // The nonce is spent before the (slow) signature check, so a replay
+    // racing the first use is refused too.
+    if !s.sessions.take_nonce(&message.nonce) {
+        return Err(refuse(
+            "unknown_nonce",
+            "the nonce was not issued here, or is used or expired: ask for a new one".to_string(),
+        ));
+    }
+    let signer = signature::check(&s.provider, message.address, &request.message, &signature)
+        .await
+        .map_err(|e| match e {
+            SignatureError::NotSigner(_) => refuse("bad_signature", e.to_string()),
+            SignatureError::Chain(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                e.to_string(),
+            ),
+        })?;
+    let token = s.sessions.open(message.address);
+    let cookie = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    let body = SignedIn {
+        address: message.address.to_string(),
+        signer: match signer {
+            Signer::Account => "account",
+            Signer::Contract { .. } => "contract",
+        },
+        expires_in_secs: SESSION_TTL.as_secs(),
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("hex token"),
+    );
+    Ok(response)
+}
+
+/// The session token in the request's cookie, if any.
+pub fn token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            kv.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_string)
+        })
+}
+
+async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let live = token(&headers).and_then(|t| s.sessions.get(&t));
+    match live {
+        Some(session) => {
+            let left = session
+                .expires
+                .saturating_duration_since(std::time::Instant::now());
+            Ok(Json(serde_json::json!({"address": session.address.to_string(), "expiresInSecs": left.as_secs()})).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "no_session",
+            "not signed in, or the session expired",
+        )),
+    }
+}
+
+async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Response {
+    if let Some(t) = token(&headers) {
+        s.sessions.close(&t);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
+}

@@ -1,0 +1,241 @@
+//! Sign-In with Ethereum against a real node and a real Anvil: an account
+//! signs in and gets an HttpOnly, SameSite=Strict session; a contract wallet
+//! (ERC-1271) signs in when its code says yes and not when it says no; and a
+//! replayed nonce, another site, another chain, an expired message and
+//! another wallet's signature are each refused with their own code.
+
+use alloy::{
+    primitives::Address,
+    signers::{local::PrivateKeySigner, Signer},
+};
+use cairn::server::{Limits, Node, NodeConfig};
+use serde_json::{json, Value};
+
+use crate::harness::{built_web_client, rpc, signer, Anvil, ALICE_KEY, BOB_KEY};
+
+/// Returns ERC-1271's magic value to every call: a wallet that approves.
+const APPROVING_WALLET: &str = "0x631626ba7e60e01b60005260206000f3";
+/// Returns 32 zero bytes to every call: a wallet that refuses.
+const REFUSING_WALLET: &str = "0x60206000f3";
+
+struct Site {
+    api: String,
+    host: String,
+    http: reqwest::Client,
+}
+
+impl Site {
+    async fn nonce(&self) -> String {
+        let answer: Value = self
+            .http
+            .get(format!("{}/v1/auth/nonce", self.api))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["nonce"].as_str().unwrap().to_string()
+    }
+
+    /// A message for this site and chain, with a nonce just issued.
+    async fn fresh(&self, address: Address, expires: &str) -> String {
+        self.message(address, &self.nonce().await, &self.host, 31337, expires)
+    }
+
+    /// An EIP-4361 message as viem's createSiweMessage writes it.
+    fn message(
+        &self,
+        address: Address,
+        nonce: &str,
+        domain: &str,
+        chain_id: u64,
+        expires: &str,
+    ) -> String {
+        format!(
+            "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to Cairn.\n\n\
+             URI: http://{domain}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\n\
+             Issued At: 2026-01-01T00:00:00Z\nExpiration Time: {expires}"
+        )
+    }
+
+    async fn sign_in(&self, message: &str, signature: &[u8]) -> (u16, Value, Option<String>) {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/siwe", self.api))
+            .json(
+                &json!({"message": message, "signature": format!("0x{}", hex::encode(signature))}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().to_string());
+        (status, response.json().await.unwrap(), cookie)
+    }
+
+    async fn session(&self, cookie: &str) -> (u16, Value) {
+        let token = cookie.split(';').next().unwrap();
+        let response = self
+            .http
+            .get(format!("{}/v1/auth/session", self.api))
+            .header("cookie", token)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+}
+
+async fn sign(wallet: &PrivateKeySigner, message: &str) -> Vec<u8> {
+    wallet
+        .sign_message(message.as_bytes())
+        .await
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
+    let anvil = Anvil::start().await;
+    let node = Node::start(NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: std::sync::Arc::new(
+            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
+        ),
+        indexer: None,
+        gateway: None,
+        limits: Limits::default(),
+        stream: Default::default(),
+        web: Some(built_web_client(&anvil.url, Address::ZERO)),
+    })
+    .await
+    .unwrap();
+    let host = node.addr.to_string();
+    let site = Site {
+        api: format!("http://{host}"),
+        host,
+        http: reqwest::Client::new(),
+    };
+    let alice = signer(ALICE_KEY);
+    let later = "2099-01-01T00:00:00Z";
+
+    // An account signs in; the cookie is HttpOnly, SameSite=Strict, an hour.
+    let message = site.fresh(alice.address(), later).await;
+    let signature = sign(&alice, &message).await;
+    let (status, body, cookie) = site.sign_in(&message, &signature).await;
+    assert_eq!(
+        (status, body["signer"].as_str()),
+        (200, Some("account")),
+        "{body}"
+    );
+    let cookie = cookie.expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let (status, session) = site.session(&cookie).await;
+    assert_eq!(
+        (status, session["address"].as_str()),
+        (200, Some(alice.address().to_string().as_str()))
+    );
+
+    // The same message again: its nonce is spent.
+    let (status, body, _) = site.sign_in(&message, &signature).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unknown_nonce"))
+    );
+
+    // Each check has its own refusal.
+    let refusals = [
+        (
+            site.message(
+                alice.address(),
+                &site.nonce().await,
+                "evil.example",
+                31337,
+                later,
+            ),
+            "wrong_domain",
+        ),
+        (
+            site.message(alice.address(), &site.nonce().await, &site.host, 1, later),
+            "wrong_chain",
+        ),
+        (
+            site.message(
+                alice.address(),
+                &site.nonce().await,
+                &site.host,
+                31337,
+                "2026-01-01T01:00:00Z",
+            ),
+            "expired",
+        ),
+        (
+            site.message(alice.address(), "notissued123", &site.host, 31337, later),
+            "unknown_nonce",
+        ),
+    ];
+    for (message, code) in refusals {
+        let (status, body, cookie) = site.sign_in(&message, &sign(&alice, &message).await).await;
+        assert_eq!(
+            (status, body["code"].as_str(), cookie),
+            (401, Some(code), None),
+            "{message}"
+        );
+    }
+    let message = site.fresh(alice.address(), later).await;
+    let (status, body, _) = site
+        .sign_in(&message, &sign(&signer(BOB_KEY), &message).await)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "Bob's signature for Alice"
+    );
+
+    // Contract wallets: asked with ERC-1271 at a pinned block.
+    let safe = Address::with_last_byte(0x5a);
+    rpc(&anvil.url, "anvil_setCode", json!([safe, APPROVING_WALLET])).await;
+    let message = site.fresh(safe, later).await;
+    let (status, body, cookie) = site.sign_in(&message, &[7u8; 65]).await;
+    assert_eq!(
+        (status, body["signer"].as_str()),
+        (200, Some("contract")),
+        "{body}"
+    );
+    assert!(cookie.is_some());
+    rpc(&anvil.url, "anvil_setCode", json!([safe, REFUSING_WALLET])).await;
+    let message = site.fresh(safe, later).await;
+    let (status, body, _) = site.sign_in(&message, &[7u8; 65]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+
+    // Logging out ends the session.
+    let token = cookie_token(&site, &alice, later).await;
+    site.http
+        .post(format!("{}/v1/auth/logout", site.api))
+        .header("cookie", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(site.session(&token).await.0, 401);
+    assert_eq!(site.session("cairn_session=forged").await.0, 401);
+    node.shutdown().await.unwrap();
+}
+
+async fn cookie_token(site: &Site, wallet: &PrivateKeySigner, expires: &str) -> String {
+    let message = site.fresh(wallet.address(), expires).await;
+    let (_, _, cookie) = site.sign_in(&message, &sign(wallet, &message).await).await;
+    cookie.unwrap().split(';').next().unwrap().to_string()
+}
