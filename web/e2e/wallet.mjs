@@ -20,7 +20,12 @@ async function anvil(url, method, params) {
 /** Runs in the page: announces the wallet and forwards requests to Node. */
 function injectWallet({ name }) {
   const provider = {
-    request: ({ method, params }) => window.__wallet(method, params ?? []),
+    // Errors cross from Node as plain Errors: give back the EIP-1193 code.
+    request: ({ method, params }) =>
+      window.__wallet(method, params ?? []).catch((e) => {
+        const code = /rejected/i.test(e.message) ? 4001 : -32603;
+        throw Object.assign(new Error(e.message), { code });
+      }),
     on() {},
     removeListener() {},
   };
@@ -36,11 +41,27 @@ function injectWallet({ name }) {
   announce();
 }
 
-/** Gives every page of `context` a wallet holding `account`, on the chain at `anvilUrl`. */
+/**
+ * Gives every page of `context` a wallet holding `account`, on the chain at
+ * `anvilUrl`. The returned controls make it behave as users do: decline the
+ * next signature, or sit on another chain until asked to switch.
+ */
 export async function withWallet(context, anvilUrl, account, name) {
+  const controls = { declineNext: false, chainId: null };
+  const signing = new Set(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
   await context.exposeFunction('__wallet', (method, params) => {
     if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
+    if (method === 'eth_chainId' && controls.chainId) return controls.chainId;
+    if (method === 'wallet_switchEthereumChain') {
+      controls.chainId = null; // back on Anvil's chain
+      return null;
+    }
+    if (signing.has(method) && controls.declineNext) {
+      controls.declineNext = false;
+      throw Object.assign(new Error('User rejected the request.'), { code: 4001 });
+    }
     return anvil(anvilUrl, method, params);
   });
   await context.addInitScript(injectWallet, { name });
+  return controls;
 }

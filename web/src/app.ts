@@ -207,7 +207,10 @@ export class App {
   switchChain = () =>
     this.act(async () => {
       const chainId = `0x${this.info!.chainId!.toString(16)}`;
-      await this.wallet!.provider.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+      const provider = this.wallet!.provider;
+      await provider.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+      // Not every wallet says chainChanged at once: ask.
+      this.chainId = Number(await provider.request({ method: 'eth_chainId' }));
     });
 
   /** Asks the wallet to sign the key message, derives the key, then loads the mail. */
