@@ -1,0 +1,101 @@
+// The chain checks' verdicts, with a stand-in for the wallet's RPC (the
+// real chain is in the browser test): what a lying node cannot get past.
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, concat, type Hex, hashTypedData, keccak256, numberToHex, type PublicClient } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { describe, expect, it } from 'vitest';
+import { domain, postTypes } from '../src/abi';
+import { type ChainView, type Claim, merkleRoot, verify, verifyPath } from '../src/verify';
+
+const contract = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+const alice = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
+const blockHash = `0x${'ab'.repeat(32)}` as Hex;
+
+function chain(logs: unknown[], blockExists = true, blocks: Record<string, Uint8Array> = {}): ChainView {
+  const client = {
+    getLogs: async () => logs,
+    getBlock: async () => {
+      if (!blockExists) throw new Error('unknown block');
+      return { hash: blockHash };
+    },
+  } as unknown as PublicClient;
+  return {
+    client,
+    contract,
+    chainId: 31337,
+    fetchBlock: async (digest) => {
+      const block = blocks[digest];
+      if (!block) throw new Error('no such block');
+      return block;
+    },
+  };
+}
+
+const claim = (over: Partial<Claim> = {}): Claim => ({
+  from: alice.address,
+  to: `0x${'00'.repeat(12)}${'b0'.repeat(20)}`,
+  digest: `0x${'11'.repeat(32)}`,
+  blockHash,
+  logIndex: 3,
+  sequence: 0,
+  item: null,
+  ...over,
+});
+
+/** A one-post manifest signed by Alice, and its anchor log. */
+async function batch(signer = alice) {
+  const post = { from: alice.address, to: claim().to, digest: claim().digest, nonce: 7n, deadline: 9_999_999_999n };
+  const d = domain(31337, contract);
+  const signature = await signer.signTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: post });
+  const record = concat([post.from, post.to, post.digest, numberToHex(post.nonce, { size: 8 }), numberToHex(post.deadline, { size: 8 }), signature]);
+  const manifest = concat([bytesToHex(new TextEncoder().encode('CAIRNMF1')), numberToHex(1, { size: 4 }), record]);
+  const bytes = new Uint8Array(Buffer.from(manifest.slice(2), 'hex'));
+  const manifestDigest = bytesToHex(sha256(bytes));
+  const root = merkleRoot([hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: post })]);
+  const log = { logIndex: 3, args: { manifestDigest, root, count: 1, batchId: 0n } };
+  return { bytes, manifestDigest, log };
+}
+
+describe('verify', () => {
+  it('a direct post is verified only by its own Posted log', async () => {
+    expect(await verify(chain([{ logIndex: 3 }]), claim())).toEqual({ state: 'verified' });
+    expect((await verify(chain([{ logIndex: 4 }]), claim())).state).toBe('forged');
+    expect((await verify(chain([]), claim())).state).toBe('forged');
+    expect((await verify(chain([], false), claim())).state).toBe('pending');
+  });
+
+  it('a batched post is verified by manifest, root and its signature', async () => {
+    const { bytes, manifestDigest, log } = await batch();
+    const view = () => chain([log], true, { [manifestDigest]: bytes });
+    expect(await verify(view(), claim({ item: 0, blockHash: `0x${'01'.repeat(32)}` }))).toEqual({ state: 'verified' });
+    // The node names another sender, digest or item for the same place.
+    const bob = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
+    expect((await verify(view(), claim({ item: 0, from: bob, blockHash: `0x${'02'.repeat(32)}` }))).state).toBe('forged');
+    expect((await verify(view(), claim({ item: 1, blockHash: `0x${'03'.repeat(32)}` }))).state).toBe('forged');
+    // An anchor whose root the manifest does not produce.
+    const wrongRoot = { ...log, args: { ...log.args, root: keccak256('0x01') } };
+    const lying = chain([wrongRoot], true, { [manifestDigest]: bytes });
+    expect(await verify(lying, claim({ item: 0, blockHash: `0x${'04'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/root/) });
+  });
+
+  it('a post signed by someone else than its sender is forged', async () => {
+    const mallory = privateKeyToAccount(`0x${'42'.repeat(32)}`);
+    const { bytes, manifestDigest, log } = await batch(mallory);
+    const view = chain([log], true, { [manifestDigest]: bytes });
+    expect(await verify(view, claim({ item: 0, blockHash: `0x${'05'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/signed/) });
+  });
+
+  it('checks Merkle paths as the Rust tree builds them, odd nodes carried up', () => {
+    const ids = Array.from({ length: 5 }, (_, i) => keccak256(numberToHex(i)));
+    const root = merkleRoot(ids);
+    const leaf = (h: Hex) => keccak256(concat(['0x00', h]));
+    const node = (a: Hex, b: Hex) => keccak256(concat(['0x01', a, b]));
+    // Leaf 4 of 5 has no sibling on the first two levels.
+    const l = ids.map(leaf);
+    const path = [node(node(l[0], l[1]), node(l[2], l[3]))];
+    expect(verifyPath(ids[4], 4, 5, path, root)).toBe(true);
+    expect(verifyPath(ids[4], 3, 5, path, root)).toBe(false);
+    expect(verifyPath(ids[4], 4, 5, [...path, path[0]], root)).toBe(false);
+  });
+});
