@@ -153,6 +153,19 @@ try {
   await bob.getByRole('tab', { name: 'Inbox' }).click();
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
+  await step('a node that names another contract than the one this browser first trusted is refused', async () => {
+    const page = await open('Bob (switched contract)', BOB, 390);
+    // A fresh profile trusts on first use; this one pins the real contract by URL.
+    await page.route('**/v1/config', async (route) => {
+      const config = await (await route.fetch()).json();
+      await route.fulfill({ json: { ...config, contract: '0x000000000000000000000000000000000000dEaD' } });
+    });
+    const config = await (await fetch(`${CAIRN_URL}/v1/config`)).json();
+    await page.goto(`${CAIRN_URL}/?contract=${config.contract}`);
+    await page.getByRole('alert').getByText('but this page trusts').waitFor({ timeout: STEP });
+    if ((await page.getByRole('button', { name: /test wallet/ }).count()) !== 0) throw new Error('the page went on');
+    await page.close();
+  });
   await step('a node that lies about the sender is caught: the message shows as FORGED, its text hidden', async () => {
     // Mallory's node: its list and its stream say every message is Alice's.
     const liar = await open('Bob (lying node)', BOB, 390);

@@ -89,7 +89,13 @@ export class App {
 
   async start() {
     try {
-      this.info = await this.node.config();
+      const info = await this.node.config();
+      const pinned = pinContract(info);
+      if (pinned) {
+        this.notice = pinned;
+        return this.changed();
+      }
+      this.info = info;
     } catch (e) {
       this.notice = describe(e);
     }
@@ -474,6 +480,26 @@ export class App {
       const proof = (await this.node.proof(outgoing.id!)) as unknown as Parameters<typeof verifyInclusion>[1];
       outgoing.inclusion = await verifyInclusion(this.chain(), { ...proof, id: outgoing.id! });
     });
+}
+
+/**
+ * Trust on first use for the contract: the node names the contract the page
+ * checks messages against, so a node that later names another one (where
+ * its forgeries would verify) is refused, loudly. The first contract seen
+ * for a chain is kept in localStorage; `?contract=0x…` in the URL pins one
+ * explicitly. Returns the refusal, or nothing when the node agrees.
+ */
+export function pinContract(info: NodeInfo): string | undefined {
+  const key = `cairn-contract-${info.chainId ?? 'unknown'}`;
+  const fromUrl = new URLSearchParams(location.search).get('contract');
+  const pinned = fromUrl ?? localStorage.getItem(key);
+  if (pinned && pinned.toLowerCase() !== info.contract.toLowerCase()) {
+    return `This node names contract ${info.contract}, but this page trusts ${pinned} on this chain. ` +
+      'A node that changes contracts could show forged messages as verified, so nothing is shown. ' +
+      'If the community really moved, clear this site\'s data to trust the new contract.';
+  }
+  if (!pinned) localStorage.setItem(key, info.contract);
+  return undefined;
 }
 
 /** An error in words a user can act on. */

@@ -48,7 +48,7 @@ function notice() {
 }
 
 function body(): HTMLElement {
-  if (!app.info) return h('p', {}, 'Connecting to the Cairn node…');
+  if (!app.info) return app.notice ? h('p', {}, 'Nothing to show.') : h('p', {}, 'Connecting to the Cairn node…');
   if (!app.address) return connect();
   if (app.wrongChain) {
     return h(
