@@ -153,6 +153,13 @@ try {
   await bob.getByRole('tab', { name: 'Inbox' }).click();
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
+  await step('switching accounts in the wallet locks the page and shows the new account', async () => {
+    wallets.Bob.account = ALICE;
+    await bob.evaluate((alice) => window.__walletEmit('accountsChanged', [alice]), ALICE);
+    await bob.locator('#unlock').waitFor({ timeout: STEP });
+    await bob.getByTitle(ALICE).waitFor({ timeout: STEP });
+    if ((await bob.getByText(FROM_CLI).count()) !== 0) throw new Error("Bob's mail is still shown");
+  });
   await step('a node that names another contract than the one this browser first trusted is refused', async () => {
     const page = await open('Bob (switched contract)', BOB, 390);
     // A fresh profile trusts on first use; this one pins the real contract by URL.

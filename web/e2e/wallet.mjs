@@ -19,6 +19,9 @@ async function anvil(url, method, params) {
 
 /** Runs in the page: announces the wallet and forwards requests to Node. */
 function injectWallet({ name }) {
+  const listeners = {};
+  // The test says when the user switches accounts or chains in the wallet.
+  window.__walletEmit = (event, data) => (listeners[event] ?? []).forEach((fn) => fn(data));
   const provider = {
     // Errors cross from Node as plain Errors: give back the EIP-1193 code.
     request: ({ method, params }) =>
@@ -26,8 +29,12 @@ function injectWallet({ name }) {
         const code = /rejected/i.test(e.message) ? 4001 : -32603;
         throw Object.assign(new Error(e.message), { code });
       }),
-    on() {},
-    removeListener() {},
+    on(event, fn) {
+      (listeners[event] ??= []).push(fn);
+    },
+    removeListener(event, fn) {
+      listeners[event] = (listeners[event] ?? []).filter((f) => f !== fn);
+    },
   };
   const info = {
     uuid: '350670db-19fa-4704-a166-e52e178b59d2',
@@ -44,13 +51,14 @@ function injectWallet({ name }) {
 /**
  * Gives every page of `context` a wallet holding `account`, on the chain at
  * `anvilUrl`. The returned controls make it behave as users do: decline the
- * next signature, or sit on another chain until asked to switch.
+ * next signature, sit on another chain until asked to switch, or hold another
+ * account (then say so with `page.evaluate(() => __walletEmit(...))`).
  */
 export async function withWallet(context, anvilUrl, account, name) {
-  const controls = { declineNext: false, chainId: null };
+  const controls = { declineNext: false, chainId: null, account };
   const signing = new Set(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
   await context.exposeFunction('__wallet', (method, params) => {
-    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
+    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [controls.account];
     if (method === 'eth_chainId' && controls.chainId) return controls.chainId;
     if (method === 'wallet_switchEthereumChain') {
       controls.chainId = null; // back on Anvil's chain
