@@ -9,9 +9,8 @@ FORGE := tools/node_modules/.bin/forge
 dev: tools web
 	anvil-scripts/dev.sh
 
-## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests, the web client's.
-## The fault suite (make faults) is not part of it while it still finds a loss (docs/RELIABILITY.md, "Open finding").
-test: tools web lint test-contracts test-web test-rust
+## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests, the web client's, and the fault suite.
+test: tools web lint test-contracts test-web test-rust faults
 
 tools:
 	tools/install.sh

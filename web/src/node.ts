@@ -150,7 +150,12 @@ export class Node {
       };
       socket.onmessage = (frame) => {
         const event = JSON.parse(frame.data);
-        if (event.type === 'heartbeat') return;
+        // A heartbeat says where the stream stands: resuming from there (and
+        // not from a later "now") misses nothing even before the first event.
+        if (event.type === 'heartbeat') {
+          cursor ??= event.cursor;
+          return;
+        }
         cursor = event.cursor;
         onEvent(event as StreamEvent);
       };
