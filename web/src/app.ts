@@ -293,24 +293,20 @@ export class App {
       await this.readRegistration();
     });
 
-  loadMore = (box: 'inbox' | 'sent') =>
-    this.withPage(box, async () => {
-      const state = this.boxes[box];
+  /** The next page of a mailbox; a failure becomes a notice, as in `act`, without the busy state. */
+  loadMore = async (box: 'inbox' | 'sent') => {
+    const state = this.boxes[box];
+    try {
       const page = await this.node.page(box, this.address!, state.next ?? undefined);
       const shown = await Promise.all(page.messages.map((m) => this.show(m)));
       state.messages.push(...shown);
       state.next = page.next;
       state.more = page.more;
-    });
-
-  private async withPage(_box: string, load: () => Promise<void>) {
-    try {
-      await load();
     } catch (e) {
       this.notice = describe(e);
     }
     this.changed();
-  }
+  };
 
   /** Live updates of the inbox over the stream, from the newest message listed. */
   private follow() {

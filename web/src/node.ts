@@ -2,7 +2,7 @@
 // and the live stream with resume. Nothing here is trusted: messages are
 // checked against the chain (verify.ts) and blocks re-hashed.
 
-import { type Address, bytesToHex, type Hex, hexToBytes } from 'viem';
+import { type Address, type Hex, hexToBytes } from 'viem';
 import { cidForDigest } from './crypto/cid';
 import { checkBlock } from './verify';
 
@@ -201,4 +201,3 @@ function base64(bytes: Uint8Array): string {
   return btoa(text);
 }
 
-export const hex = bytesToHex;
