@@ -28,7 +28,7 @@ use crate::{
     gateway_stack::{
         anchored_posts, await_anchored, outbox_db, post_raw, unix_now, Chain, Outgoing,
     },
-    harness::{mine, rpc, Anvil, CairnCli, Database, StoreUnderTest},
+    harness::{mine, rpc, Anvil, Database},
     read_path::StreamClient,
 };
 
@@ -549,13 +549,7 @@ async fn cli_sends_via_the_gateway_and_proves_inclusion_from_the_chain() {
     let full = chain.full_node(false).await;
     let api = full.api.clone();
     let dir = tempfile::tempdir().unwrap();
-    let cli = CairnCli {
-        data_dir: dir.path().to_path_buf(),
-        api_url: api.clone(),
-        rpc_url: chain.url.clone(),
-        contract: chain.contract,
-        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
-    };
+    let cli = chain.cli(&api, dir.path());
     let alice_key = format!("0x{}", hex::encode(chain.users[0].wallet.to_bytes()));
     let bob_key = format!("0x{}", hex::encode(chain.users[1].wallet.to_bytes()));
     let bob = chain.users[1].address().to_string();

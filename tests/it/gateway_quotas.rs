@@ -210,7 +210,7 @@ const REGISTRAR_KEY: &str = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b
 /// for nothing.
 #[tokio::test]
 async fn a_wallet_without_eth_registers_through_the_gateway() {
-    use crate::harness::{signer, CairnCli, StoreUnderTest};
+    use crate::harness::signer;
 
     let chain = Chain::start(0, Anvil::start().await, 1).await;
     let (_outbox, outbox_url) = outbox_db(false).await;
@@ -223,13 +223,7 @@ async fn a_wallet_without_eth_registers_through_the_gateway() {
     let wallet = PrivateKeySigner::random();
     let key = format!("0x{}", hex::encode(wallet.to_bytes()));
     let dir = tempfile::tempdir().unwrap();
-    let cli = CairnCli {
-        data_dir: dir.path().to_path_buf(),
-        api_url: api.clone(),
-        rpc_url: chain.url.clone(),
-        contract: chain.contract,
-        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
-    };
+    let cli = chain.cli(&api, dir.path());
     let direct = cli.run(&key, &["register"]).await;
     assert!(
         direct.stderr.contains("cairn register --via-gateway"),

@@ -137,6 +137,18 @@ impl Chain {
         outgoing(&self.users, &self.domain, from, to, nonce, text).await
     }
 
+    /// The real CLI on this chain and its Kubo, reading from `api`, with its
+    /// data in `data_dir`.
+    pub(crate) fn cli(&self, api: &str, data_dir: &std::path::Path) -> crate::harness::CairnCli {
+        crate::harness::CairnCli {
+            data_dir: data_dir.to_path_buf(),
+            api_url: api.to_string(),
+            rpc_url: self.url.clone(),
+            contract: self.contract,
+            store: crate::harness::StoreUnderTest::Kubo(self.kubo.api_url.clone()),
+        }
+    }
+
     /// A gateway config for this chain, with test-sized timings.
     pub(crate) fn gateway_config(&self, outbox_url: String) -> GatewayConfig {
         GatewayConfig {

@@ -21,9 +21,7 @@ use cairn_indexer::IndexerConfig;
 
 use crate::{
     gateway_stack::{outbox_db, Chain},
-    harness::{
-        built_web_client, repo_root, signer, Anvil, CairnCli, StoreUnderTest, ALICE_KEY, BOB_KEY,
-    },
+    harness::{built_web_client, repo_root, signer, Anvil, ALICE_KEY, BOB_KEY},
 };
 
 /// Anvil accounts 5 (a CLI sender) and 6 (the gateway's registrar).
@@ -61,13 +59,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
 
     // Bob and Dave register with the CLI; Dave writes to Bob from it.
     let data = tempfile::tempdir().unwrap();
-    let cli = CairnCli {
-        data_dir: data.path().to_path_buf(),
-        api_url: api.clone(),
-        rpc_url: chain.url.clone(),
-        contract: chain.contract,
-        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
-    };
+    let cli = chain.cli(&api, data.path());
     for key in [BOB_KEY, DAVE_KEY] {
         let out = cli.run(key, &["register"]).await;
         assert!(out.success, "cairn register: {}", out.stderr);
