@@ -265,6 +265,7 @@ async fn main() {
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        auth: None,
     })
     .await
     .unwrap();

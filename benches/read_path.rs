@@ -68,6 +68,7 @@ async fn node(
         limits: Limits::default(),
         stream: StreamConfig::default(),
         web: None,
+        auth: None,
     })
     .await
     .unwrap()

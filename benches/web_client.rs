@@ -94,7 +94,8 @@ async fn main() {
         }),
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(harness::built_web_client(&anvil.url, contract)),
+        web: Some(harness::built_web_client(contract)),
+        auth: Some(harness::accounts(&anvil.url, contract)),
     })
     .await
     .unwrap();

@@ -13,7 +13,8 @@
 //! - [`chain`]: the alloy client for the Cairn contract.
 //! - [`messenger`]: the send and read flows that tie the four together.
 //! - [`server`]: the node behind `cairn serve`: block gateway, indexer, read API.
-//! - [`auth`]: Sign-In with Ethereum and the sessions it opens, for the web client.
+//! - [`auth`]: Sign-In with Ethereum and the sessions it opens.
+//! - [`consent`]: users' signed allow and block lists.
 //! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
 //!
 //! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
@@ -22,6 +23,7 @@
 
 pub mod auth;
 pub mod chain;
+pub mod consent;
 pub mod crypto;
 pub mod envelope;
 pub mod error;

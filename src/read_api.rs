@@ -1,8 +1,10 @@
-//! A client of the indexer's read API, for `cairn inbox` and `cairn watch`.
+//! A client of a node's read API, for `cairn inbox`, `cairn watch` and the
+//! consent commands: pages, the stream's URL, and, signed in with the wallet
+//! (SIWE), the consent folders and the consent list.
 
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::{primitives::Address, signers::Signer};
 pub use cairn_indexer::{
     api::query::Page,
     store::{ContentStatus, EventKind, Message, StreamEvent},
@@ -22,6 +24,8 @@ pub enum ReadApiError {
     /// The server answered with an error.
     #[error("read API error {code}: {message}")]
     Api {
+        /// The HTTP status.
+        status: u16,
         /// The stable code.
         code: String,
         /// The reason.
@@ -34,6 +38,19 @@ pub enum ReadApiError {
 pub struct ReadApi {
     base: String,
     http: reqwest::Client,
+    /// The `Cookie` header of a session opened by [`ReadApi::sign_in`].
+    session: Option<String>,
+}
+
+/// Which part of an inbox to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Everything, consent aside (the only view without a session).
+    All,
+    /// From senders the owner allowed.
+    Inbox,
+    /// From senders the owner has not decided on.
+    Requests,
 }
 
 #[derive(serde::Deserialize)]
@@ -53,7 +70,161 @@ impl ReadApi {
         Self {
             base: base_url.trim_end_matches('/').to_string(),
             http,
+            session: None,
         }
+    }
+
+    /// Signs in as `wallet` with Sign-In with Ethereum for `chain_id`, and
+    /// keeps the session for the calls that follow.
+    pub async fn sign_in(
+        &mut self,
+        wallet: &(impl Signer + Sync),
+        chain_id: u64,
+    ) -> Result<(), ReadApiError> {
+        #[derive(serde::Deserialize)]
+        struct Nonce {
+            nonce: String,
+        }
+        let url: reqwest::Url = self.base.parse().map_err(|e| ReadApiError::Api {
+            status: 0,
+            code: "invalid_url".into(),
+            message: format!("{}: {e}", self.base),
+        })?;
+        let domain = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => String::new(),
+        };
+        let nonce: Nonce = self
+            .answer(self.http.get(format!("{}/v1/auth/nonce", self.base)))
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let message = crate::auth::siwe::SiweMessage {
+            uri: format!("{}://{domain}", url.scheme()),
+            domain,
+            address: wallet.address(),
+            statement: Some("Sign in to Cairn.".into()),
+            chain_id,
+            nonce: nonce.nonce,
+            issued_at: now,
+            expiration_time: Some(now + time::Duration::minutes(5)),
+            not_before: None,
+        }
+        .to_string();
+        let signature =
+            wallet
+                .sign_message(message.as_bytes())
+                .await
+                .map_err(|e| ReadApiError::Api {
+                    status: 0,
+                    code: "signing_failed".into(),
+                    message: e.to_string(),
+                })?;
+        let body = serde_json::json!({
+            "message": message,
+            "signature": format!("0x{}", alloy::hex::encode(signature.as_bytes())),
+        });
+        let response = self
+            .answer(
+                self.http
+                    .post(format!("{}/v1/auth/siwe", self.base))
+                    .json(&body),
+            )
+            .await?;
+        self.session = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.split(';')
+                    .next()
+                    .filter(|kv| kv.starts_with("cairn_session="))
+            })
+            .map(str::to_string);
+        Ok(())
+    }
+
+    /// The `Cookie` header of the open session, for the stream's handshake.
+    pub fn session_cookie(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// One page of `address`'s inbox in `view` (all but [`View::All`] need
+    /// a session signed in as `address`).
+    pub async fn folder(
+        &self,
+        address: Address,
+        view: View,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, ReadApiError> {
+        let view = match view {
+            View::All => "all",
+            View::Inbox => "inbox",
+            View::Requests => "requests",
+        };
+        self.list("inbox", address, after, limit, Some(view)).await
+    }
+
+    /// Publishes a signed consent entry.
+    pub async fn put_consent(
+        &self,
+        entry: &crate::consent::ConsentRequest,
+    ) -> Result<(), ReadApiError> {
+        self.answer(
+            self.http
+                .post(format!("{}/v1/consent", self.base))
+                .json(entry),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The signed-in wallet's consent list, signatures and domain included.
+    pub async fn consent(&self) -> Result<serde_json::Value, ReadApiError> {
+        self.answer(self.http.get(format!("{}/v1/consent", self.base)))
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ReadApiError {
+        ReadApiError::Unreachable {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
+    /// Sends `request` with the session, if any; a non-2xx answer becomes
+    /// [`ReadApiError::Api`].
+    async fn answer(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ReadApiError> {
+        if let Some(cookie) = &self.session {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: ErrorBody = response.json().await.unwrap_or(ErrorBody {
+            code: "http_error".into(),
+            message: format!("the node answered {status}"),
+        });
+        Err(ReadApiError::Api {
+            status: status.as_u16(),
+            code: body.code,
+            message: body.message,
+        })
     }
 
     /// One page of `address`'s inbox.
@@ -83,29 +254,33 @@ impl ReadApi {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page, ReadApiError> {
+        self.list(mailbox, address, after, limit, None).await
+    }
+
+    async fn list(
+        &self,
+        mailbox: &str,
+        address: Address,
+        after: Option<&str>,
+        limit: u32,
+        view: Option<&str>,
+    ) -> Result<Page, ReadApiError> {
         let mut query = vec![("limit", limit.to_string())];
         if let Some(after) = after {
             query.push(("after", after.to_string()));
         }
-        let unreachable = |source| ReadApiError::Unreachable {
-            url: self.base.clone(),
-            source,
-        };
-        let response = self
+        if let Some(view) = view {
+            query.push(("view", view.to_string()));
+        }
+        let request = self
             .http
             .get(format!("{}/v1/{mailbox}/{address}", self.base))
-            .query(&query)
-            .send()
+            .query(&query);
+        self.answer(request)
+            .await?
+            .json()
             .await
-            .map_err(unreachable)?;
-        if !response.status().is_success() {
-            let body: ErrorBody = response.json().await.map_err(unreachable)?;
-            return Err(ReadApiError::Api {
-                code: body.code,
-                message: body.message,
-            });
-        }
-        response.json().await.map_err(unreachable)
+            .map_err(|e| self.unreachable(e))
     }
 
     /// The WebSocket URL of `address`'s stream, resuming after `after`.

@@ -2,7 +2,8 @@
 //!
 //! `Post` is what a sender signs for a batched message; `RegisterKey` is
 //! what a user signs so a relayer can publish their key; `Upload` is what
-//! a user signs to store a block on a node. The contract's
+//! a user signs to store a block on a node; `Consent` is what a user signs
+//! to allow or block a sender. The contract's
 //! `hashPost` and `recoverPost` compute the same hashes; a test checks the
 //! two against each other on a real chain.
 
@@ -33,6 +34,18 @@ sol! {
         address from;
         bytes32 digest;
         uint64 deadline;
+    }
+
+    /// What `owner` says of messages from `peer`: 1 allow, 2 block. Signed
+    /// by the owner, so that no node can forge a user's consent; a later
+    /// `issuedAt` (unix seconds) replaces an earlier entry for the same peer.
+    /// Checked by nodes and clients only; the contract never sees it.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Consent {
+        address owner;
+        address peer;
+        uint8 state;
+        uint64 issuedAt;
     }
 
     /// A key registration a relayer submits for `owner`.

@@ -16,17 +16,29 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     sessions::{Sessions, SESSION_TTL},
-    signature::{self, SignatureError, Signer},
+    signature::{self, SignatureError},
     siwe::{SiweError, SiweMessage},
 };
 
-/// What sign-in checks against.
+/// What sign-in and consent check against.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// The chain's JSON-RPC, for contract wallets.
     pub rpc_url: String,
-    /// The chain messages must name, when known.
+    /// The chain messages must name, when known (else the RPC's).
     pub chain_id: Option<u64>,
+    /// The Cairn contract, whose EIP-712 domain consent entries are signed under.
+    pub contract: alloy::primitives::Address,
+}
+
+impl AuthConfig {
+    /// A provider for the chain's RPC, with Cairn's timeouts.
+    pub async fn provider(&self) -> Result<DynProvider, crate::chain::ChainError> {
+        let client = cairn_contracts::rpc::client(&self.rpc_url)
+            .await
+            .map_err(crate::chain::ChainError::from_transport)?;
+        Ok(ProviderBuilder::new().connect_client(client).erased())
+    }
 }
 
 #[derive(Clone)]
@@ -41,25 +53,18 @@ const MAX_MESSAGE: usize = 4096;
 
 /// The sign-in routes, sharing `sessions` with whatever needs to know who
 /// is signed in.
-pub async fn router(
-    config: &AuthConfig,
-    sessions: Arc<Sessions>,
-) -> Result<Router, crate::chain::ChainError> {
-    let client = cairn_contracts::rpc::client(&config.rpc_url)
-        .await
-        .map_err(crate::chain::ChainError::from_transport)?;
-    let provider = ProviderBuilder::new().connect_client(client).erased();
+pub fn router(provider: DynProvider, chain_id: Option<u64>, sessions: Arc<Sessions>) -> Router {
     let state = AuthState {
         sessions,
         provider,
-        chain_id: config.chain_id,
+        chain_id,
     };
-    Ok(Router::new()
+    Router::new()
         .route("/v1/auth/nonce", get(nonce))
         .route("/v1/auth/siwe", post(sign_in))
         .route("/v1/auth/session", get(session))
         .route("/v1/auth/logout", post(logout))
-        .with_state(state))
+        .with_state(state)
 }
 
 async fn nonce(State(s): State<AuthState>) -> Response {
@@ -81,7 +86,7 @@ struct SignIn {
 #[serde(rename_all = "camelCase")]
 struct SignedIn {
     address: String,
-    /// `account` or `contract`.
+    /// `account`, `contract` or `counterfactual` (ERC-6492).
     signer: &'static str,
     expires_in_secs: u64,
 }
@@ -160,10 +165,7 @@ async fn sign_in(
     );
     let body = SignedIn {
         address: message.address.to_string(),
-        signer: match signer {
-            Signer::Account => "account",
-            Signer::Contract { .. } => "contract",
-        },
+        signer: signer.kind(),
         expires_in_secs: SESSION_TTL.as_secs(),
     };
     let mut response = Json(body).into_response();
@@ -188,21 +190,25 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// Who is signed in: `{signedIn, address, expiresInSecs}`, 200 either way,
+/// since "nobody" is an answer and not an error (a browser would log a 401
+/// on every page load as a console error).
+async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Response {
     let live = token(&headers).and_then(|t| s.sessions.get(&t));
-    match live {
+    let body = match live {
         Some(session) => {
             let left = session
                 .expires
                 .saturating_duration_since(std::time::Instant::now());
-            Ok(Json(serde_json::json!({"address": session.address.to_string(), "expiresInSecs": left.as_secs()})).into_response())
+            serde_json::json!({"signedIn": true, "address": session.address.to_string(), "expiresInSecs": left.as_secs()})
         }
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "no_session",
-            "not signed in, or the session expired",
-        )),
-    }
+        None => serde_json::json!({"signedIn": false, "address": null, "expiresInSecs": 0}),
+    };
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Response {

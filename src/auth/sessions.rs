@@ -108,6 +108,14 @@ impl Sessions {
     }
 }
 
+impl cairn_indexer::api::Viewers for Sessions {
+    fn viewer(&self, headers: &axum::http::HeaderMap) -> Option<Address> {
+        super::routes::token(headers)
+            .and_then(|t| self.get(&t))
+            .map(|s| s.address)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

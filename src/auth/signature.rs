@@ -1,11 +1,23 @@
-//! Whose signature a sign-in carries: an externally owned account's
-//! (recovered), or a contract wallet's (ERC-1271 `isValidSignature`, asked
-//! at one pinned block), as DAO multisigs such as Safe sign.
+//! Whose signature a sign-in or a consent entry carries: an externally
+//! owned account's (recovered), a contract wallet's (ERC-1271
+//! `isValidSignature`, asked at one pinned block), as DAO multisigs such as
+//! Safe sign, or a contract wallet's that is not deployed yet (ERC-6492).
+//!
+//! ERC-6492 wraps the wallet's signature with the factory call that would
+//! deploy it. Checking one means deploying the wallet in a simulation and
+//! then asking it, in one `eth_call`: the call runs the EIP's reference
+//! `ValidateSigOffchain` contract's constructor, which does both and returns
+//! one byte. Its bytecode (`erc6492_validator.hex`) is the EIP's reference
+//! code as viem 2.57 ships it (`erc6492SignatureValidatorByteCode`); nothing
+//! is deployed, and the node never sends a transaction.
 
 use alloy::{
     eips::BlockId,
-    primitives::{eip191_hash_message, Address, Bytes, FixedBytes, Signature},
+    network::TransactionBuilder,
+    primitives::{eip191_hash_message, Address, Bytes, FixedBytes, Signature, B256},
     providers::{DynProvider, Provider},
+    rpc::types::TransactionRequest,
+    sol_types::SolValue,
 };
 
 alloy::sol! {
@@ -18,6 +30,15 @@ alloy::sol! {
 /// ERC-1271's "valid" answer: `isValidSignature.selector`.
 pub const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 
+/// The suffix that marks an ERC-6492 wrapped signature.
+pub const ERC6492_MAGIC: [u8; 32] = [
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+];
+
+/// Creation code of ERC-6492's `ValidateSigOffchain(signer, hash, signature)`.
+const VALIDATOR: &str = include_str!("erc6492_validator.hex");
+
 /// How a signature was found valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signer {
@@ -28,6 +49,23 @@ pub enum Signer {
         /// The block the wallet was asked at.
         block: u64,
     },
+    /// A contract wallet not deployed yet said yes, in a simulation that
+    /// deployed it on top of this block (ERC-6492).
+    Counterfactual {
+        /// The block the simulation ran on.
+        block: u64,
+    },
+}
+
+impl Signer {
+    /// `account`, `contract` or `counterfactual`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Contract { .. } => "contract",
+            Self::Counterfactual { .. } => "counterfactual",
+        }
+    }
 }
 
 /// Why a signature is not `address`'s.
@@ -48,12 +86,28 @@ pub async fn check(
     message: &str,
     signature: &[u8],
 ) -> Result<Signer, SignatureError> {
+    check_hash(provider, address, eip191_hash_message(message), signature).await
+}
+
+fn chain(e: &dyn std::fmt::Display) -> SignatureError {
+    SignatureError::Chain(e.to_string())
+}
+
+/// Checks that `signature` over `hash` (an EIP-191 or EIP-712 digest) is `address`'s.
+pub async fn check_hash(
+    provider: &DynProvider,
+    address: Address,
+    hash: B256,
+    signature: &[u8],
+) -> Result<Signer, SignatureError> {
+    if signature.len() > ERC6492_MAGIC.len() && signature.ends_with(&ERC6492_MAGIC) {
+        return counterfactual(provider, address, hash, signature).await;
+    }
     if let Ok(sig) = Signature::try_from(signature) {
-        if sig.recover_address_from_msg(message).ok() == Some(address) {
+        if sig.recover_address_from_prehash(&hash).ok() == Some(address) {
             return Ok(Signer::Account);
         }
     }
-    let chain = |e: &dyn std::fmt::Display| SignatureError::Chain(e.to_string());
     // Pin one block, so the code and the answer come from the same state.
     let block = provider.get_block_number().await.map_err(|e| chain(&e))?;
     let code = provider
@@ -66,10 +120,7 @@ pub async fn check(
     }
     let wallet = IERC1271::new(address, provider);
     let answer = wallet
-        .isValidSignature(
-            eip191_hash_message(message),
-            Bytes::copy_from_slice(signature),
-        )
+        .isValidSignature(hash, Bytes::copy_from_slice(signature))
         .block(BlockId::number(block))
         .call()
         .await;
@@ -77,5 +128,29 @@ pub async fn check(
         Ok(magic) if magic == FixedBytes(ERC1271_MAGIC) => Ok(Signer::Contract { block }),
         // A revert or any other answer is a no.
         _ => Err(SignatureError::NotSigner(address)),
+    }
+}
+
+/// Checks an ERC-6492 wrapped signature by simulating the validator's
+/// deployment at a pinned block: it deploys the wallet if it has no code
+/// yet, then asks it (or recovers, for an account).
+async fn counterfactual(
+    provider: &DynProvider,
+    address: Address,
+    hash: B256,
+    signature: &[u8],
+) -> Result<Signer, SignatureError> {
+    let block = provider.get_block_number().await.map_err(|e| chain(&e))?;
+    let mut code = alloy::hex::decode(VALIDATOR.trim()).expect("the vendored validator is hex");
+    code.extend((address, hash, Bytes::copy_from_slice(signature)).abi_encode_params());
+    let call = TransactionRequest::default().with_deploy_code(code);
+    let answer = provider.call(call).block(BlockId::number(block)).await;
+    match answer {
+        Ok(out) if out.first() == Some(&1) => Ok(Signer::Counterfactual { block }),
+        // The validator reverts or says 0 for anything it cannot accept.
+        Ok(_) | Err(alloy::transports::RpcError::ErrorResp(_)) => {
+            Err(SignatureError::NotSigner(address))
+        }
+        Err(e) => Err(chain(&e)),
     }
 }

@@ -178,6 +178,33 @@ impl SiweMessage {
     }
 }
 
+impl std::fmt::Display for SiweMessage {
+    /// The message as EIP-4361 lays it out (and as viem's `createSiweMessage`
+    /// writes it): what a wallet signs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |t: &OffsetDateTime| t.format(&Rfc3339).map_err(|_| std::fmt::Error);
+        write!(f, "{}{PREAMBLE}\n{}\n\n", self.domain, self.address)?;
+        if let Some(statement) = &self.statement {
+            write!(f, "{statement}\n\n")?;
+        }
+        write!(
+            f,
+            "URI: {}\nVersion: 1\nChain ID: {}\nNonce: {}\nIssued At: {}",
+            self.uri,
+            self.chain_id,
+            self.nonce,
+            time(&self.issued_at)?
+        )?;
+        if let Some(t) = &self.expiration_time {
+            write!(f, "\nExpiration Time: {}", time(t)?)?;
+        }
+        if let Some(t) = &self.not_before {
+            write!(f, "\nNot Before: {}", time(t)?)?;
+        }
+        Ok(())
+    }
+}
+
 /// An address, all lower or upper case, or mixed case with a valid checksum.
 fn parse_address(text: &str) -> Option<Address> {
     let hex = text.strip_prefix("0x")?;
@@ -193,6 +220,26 @@ fn parse_address(text: &str) -> Option<Address> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_message_parses_back_to_itself() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut m = SiweMessage {
+            domain: "127.0.0.1:8080".into(),
+            address: ALICE.parse().unwrap(),
+            statement: Some("Sign in to Cairn.".into()),
+            uri: "http://127.0.0.1:8080".into(),
+            chain_id: 31337,
+            nonce: "abcdefgh12345678".into(),
+            issued_at: now,
+            expiration_time: Some(now + time::Duration::minutes(5)),
+            not_before: None,
+        };
+        assert_eq!(SiweMessage::parse(&m.to_string()).unwrap(), m);
+        m.statement = None;
+        m.expiration_time = None;
+        assert_eq!(SiweMessage::parse(&m.to_string()).unwrap(), m);
+    }
 
     const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 

@@ -125,6 +125,7 @@ impl GatewayCmd {
             limits: self.server.limits(),
             stream: Default::default(),
             web: None,
+            auth: None,
         })
         .await?;
         eprintln!(

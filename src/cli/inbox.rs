@@ -1,17 +1,22 @@
-//! `cairn inbox` and `cairn sent`: list the messages the indexer holds to
-//! or from you, check each against the chain, and decrypt them.
+//! `cairn inbox`, `cairn requests` and `cairn sent`: list the messages the
+//! indexer holds to or from you, check each against the chain, and decrypt
+//! them. For your own inbox the CLI signs in with your wallet, so the node
+//! applies your consent: `inbox` lists the senders you allowed, `requests`
+//! the ones you have not decided on, and blocked senders are in neither.
 
 use alloy::primitives::Address;
 use clap::Args;
 
-use super::{args::GlobalArgs, decrypt::show};
-use cairn::read_api::ReadApi;
+use super::{args::GlobalArgs, consent::sign_in, decrypt::show};
+use cairn::read_api::{ReadApi, View};
 
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mailbox {
     /// Messages to the address.
     Inbox,
+    /// Messages to the address from senders its owner has not decided on.
+    Requests,
     /// Messages from the address.
     Sent,
 }
@@ -36,10 +41,27 @@ impl InboxArgs {
         let address = self.address.unwrap_or(wallet.address());
         let messenger = global.messenger(false).await?;
         let verifier = global.verifier(messenger.chain()).await?;
-        let api = ReadApi::new(&global.api_url);
+        let mut api = ReadApi::new(&global.api_url);
         let after = self.after.as_deref();
+        let own = address == wallet.address();
+        let signed_in =
+            mailbox != Mailbox::Sent && own && sign_in(global, &mut api, &wallet).await?;
         let page = match mailbox {
+            Mailbox::Inbox if signed_in => {
+                api.folder(address, View::Inbox, after, self.limit).await?
+            }
             Mailbox::Inbox => api.inbox(address, after, self.limit).await?,
+            Mailbox::Requests if signed_in => {
+                api.folder(address, View::Requests, after, self.limit)
+                    .await?
+            }
+            Mailbox::Requests => anyhow::bail!(match own {
+                true => format!(
+                    "{} offers no sign-in, so it keeps no consent: use cairn inbox",
+                    global.api_url
+                ),
+                false => "requests are your own: only your wallet can list them".to_string(),
+            }),
             Mailbox::Sent => api.sent(address, after, self.limit).await?,
         };
         let mut shown = Vec::with_capacity(page.messages.len());
@@ -62,6 +84,7 @@ impl InboxArgs {
             if page.more {
                 let command = match mailbox {
                     Mailbox::Inbox => "inbox",
+                    Mailbox::Requests => "requests",
                     Mailbox::Sent => "sent",
                 };
                 println!(

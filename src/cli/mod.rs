@@ -4,6 +4,7 @@
 //! flag that names a secret or an endpoint can also come from the environment.
 
 mod args;
+mod consent;
 mod decrypt;
 mod gateway;
 mod inbox;
@@ -16,6 +17,7 @@ mod send;
 mod serve;
 mod watch;
 
+use cairn_indexer::store::ConsentState;
 use clap::{Parser, Subcommand};
 
 pub(crate) use args::GlobalArgs;
@@ -46,8 +48,16 @@ pub(crate) enum Command {
     Proof(proof::ProofArgs),
     /// Fetch a message by CID, verify it against the chain and decrypt it.
     Read(read::ReadArgs),
-    /// List your inbox from the indexer, check each message against the chain, decrypt.
+    /// List your inbox (senders you allowed, once signed in), check each message against the chain, decrypt.
     Inbox(inbox::InboxArgs),
+    /// List messages from senders you have neither allowed nor blocked yet.
+    Requests(inbox::InboxArgs),
+    /// Accept messages from these wallets: they go to your inbox, and may see your presence.
+    Allow(consent::ConsentArgs),
+    /// Never list or push messages from these wallets to you.
+    Block(consent::ConsentArgs),
+    /// Export your signed consent list (JSON, with every signature).
+    Consent(consent::ExportArgs),
     /// List what you sent, checked against the chain and decrypted (you seal for yourself too).
     Sent(inbox::InboxArgs),
     /// Decrypt messages live as they are confirmed, resuming after drops.
@@ -71,6 +81,10 @@ impl Cli {
             Command::Proof(args) => args.run(&self.global).await,
             Command::Inbox(args) => args.run(&self.global, inbox::Mailbox::Inbox).await,
             Command::Sent(args) => args.run(&self.global, inbox::Mailbox::Sent).await,
+            Command::Requests(args) => args.run(&self.global, inbox::Mailbox::Requests).await,
+            Command::Allow(args) => args.run(&self.global, ConsentState::Allow).await,
+            Command::Block(args) => args.run(&self.global, ConsentState::Block).await,
+            Command::Consent(args) => args.run(&self.global).await,
             Command::Watch(args) => args.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
             Command::Index(args) => args.run(&self.global).await,

@@ -130,6 +130,15 @@ impl ServeArgs {
             Some(dir) => Some(self.web(dir, global)?),
             None => None,
         };
+        // Sign-in, consent and presence come with the read API.
+        let auth = match indexer {
+            Some(_) => Some(cairn::auth::AuthConfig {
+                rpc_url: global.rpc_url.clone(),
+                chain_id: self.chain_id(global),
+                contract: global.contract()?,
+            }),
+            None => None,
+        };
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
             store: global.blob_store()?,
@@ -138,6 +147,7 @@ impl ServeArgs {
             limits,
             stream,
             web,
+            auth,
         })
         .await?;
         eprintln!("cairn serving on http://{}", node.addr);
@@ -150,6 +160,12 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--chain-id`, else the deployment's.
+    fn chain_id(&self, global: &GlobalArgs) -> Option<u64> {
+        self.chain_id
+            .or_else(|| global.deployment().ok().map(|d| d.chain_id))
+    }
+
     fn web(&self, dir: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<WebConfig> {
         if !dir.join("index.html").is_file() {
             anyhow::bail!(
@@ -157,15 +173,11 @@ impl ServeArgs {
                 dir.display()
             );
         }
-        let chain_id = self
-            .chain_id
-            .or_else(|| global.deployment().ok().map(|d| d.chain_id));
         Ok(WebConfig {
             dir: dir.to_path_buf(),
-            rpc_url: global.rpc_url.clone(),
             node: NodeInfo {
                 contract: global.contract()?,
-                chain_id,
+                chain_id: self.chain_id(global),
                 confirmations: self.indexer.confirmations,
                 gateway: self.gateway,
             },

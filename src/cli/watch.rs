@@ -2,7 +2,9 @@
 //!
 //! Follows `/v1/stream` and remembers the last cursor in
 //! `<data-dir>/cursors/<address>`, so a dropped connection or a restart
-//! resumes exactly where it stopped: nothing missed, nothing twice.
+//! resumes exactly where it stopped: nothing missed, nothing twice. It
+//! signs in with your wallet when the node offers sign-in, so senders you
+//! blocked are never pushed.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -10,9 +12,9 @@ use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as WsMessage};
 
-use super::{args::GlobalArgs, decrypt::show};
+use super::{args::GlobalArgs, consent::sign_in, decrypt::show};
 use cairn::read_api::{EventKind, ReadApi, StreamEvent};
 
 /// Arguments of `cairn watch`.
@@ -34,7 +36,8 @@ impl WatchArgs {
         let address = global.wallet()?.address();
         let messenger = global.messenger(false).await?;
         let verifier = global.verifier(messenger.chain()).await?;
-        let api = ReadApi::new(&global.api_url);
+        let wallet = global.wallet()?;
+        let mut api = ReadApi::new(&global.api_url);
         let cursor_file = cursor_path(global, address);
         let mut cursor = match self.after.clone() {
             Some(c) => Some(c),
@@ -46,7 +49,15 @@ impl WatchArgs {
         let mut backoff = Duration::from_millis(250);
         loop {
             let url = api.stream_url(address, cursor.as_deref());
-            let socket = match tokio_tungstenite::connect_async(&url).await {
+            // Signed in (afresh on each connection, as sessions are short),
+            // the stream never pushes senders you blocked.
+            let mut request = url.into_client_request()?;
+            if let Ok(true) = sign_in(global, &mut api, &wallet).await {
+                if let Some(cookie) = api.session_cookie() {
+                    request.headers_mut().insert("cookie", cookie.parse()?);
+                }
+            }
+            let socket = match tokio_tungstenite::connect_async(request).await {
                 Ok((socket, _)) => {
                     backoff = Duration::from_millis(250);
                     // stderr, so JSON output on stdout stays clean.

@@ -4,6 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use axum::Router;
 use cairn_indexer::{
     api::{ApiState, Limits, StreamConfig},
     ingest::Progress,
@@ -36,6 +37,9 @@ pub struct NodeConfig {
     pub stream: StreamConfig,
     /// The web client, served at `/`; `None` serves none.
     pub web: Option<super::web::WebConfig>,
+    /// Sign-in, and with the indexer consent and presence; `None` runs
+    /// none of them, and every reader is anonymous.
+    pub auth: Option<crate::auth::AuthConfig>,
 }
 
 /// Errors starting a node.
@@ -58,7 +62,7 @@ pub enum NodeError {
     /// The gateway could not start.
     #[error("gateway: {0}")]
     Gateway(#[from] crate::gateway::GatewayError),
-    /// Sign-in could not reach the chain's RPC.
+    /// Sign-in's RPC URL is unusable.
     #[error("sign-in: {0}")]
     Auth(#[from] crate::chain::ChainError),
 }
@@ -92,6 +96,14 @@ impl Node {
             source,
         })?;
         let shutdown = CancellationToken::new();
+        let sessions = Arc::new(crate::auth::Sessions::default());
+        let auth = match &config.auth {
+            Some(auth) => Some((auth.clone(), auth.provider().await?)),
+            None => None,
+        };
+        let mut accounts = auth.as_ref().map(|(auth, provider)| {
+            crate::auth::router(provider.clone(), auth.chain_id, sessions.clone())
+        });
         let (read_api, progress, indexer_store) = match config.indexer {
             Some((indexer, database_url)) => {
                 let store = cairn_indexer::store::open(&database_url).await?;
@@ -107,7 +119,21 @@ impl Node {
                     progress: running.progress.clone(),
                     stream: config.stream,
                     streams: Default::default(),
+                    viewers: auth
+                        .is_some()
+                        .then(|| sessions.clone() as Arc<dyn cairn_indexer::api::Viewers>),
+                    presence: Default::default(),
                 };
+                if let (Some(sign_in), Some((auth, provider))) = (accounts.take(), &auth) {
+                    let consent = crate::consent::router(
+                        state.store.clone(),
+                        provider.clone(),
+                        sessions.clone(),
+                        auth.contract,
+                        auth.chain_id,
+                    );
+                    accounts = Some(sign_in.merge(consent));
+                }
                 (
                     Some(cairn_indexer::api::router(state)),
                     Some(running.progress),
@@ -136,11 +162,14 @@ impl Node {
             openapi: Arc::new(openapi),
             uploads,
         };
-        let read_api = match (&config.web, read_api) {
-            (Some(web), Some(api)) => Some(api.merge(super::web::router(web).await?)),
-            (Some(web), None) => Some(super::web::router(web).await?),
-            (None, api) => api,
-        };
+        let read_api = [
+            read_api,
+            config.web.as_ref().map(super::web::router),
+            accounts,
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(Router::merge);
         let router = app(state, read_api, &config.limits);
         let (stop, limits) = (shutdown.clone(), config.limits);
         let server =

@@ -28,8 +28,6 @@ pub struct WebConfig {
     pub dir: PathBuf,
     /// What `GET /v1/config` answers.
     pub node: NodeInfo,
-    /// The chain's JSON-RPC, for sign-in by contract wallets (ERC-1271).
-    pub rpc_url: String,
 }
 
 /// What the app needs to know about the node serving it.
@@ -51,17 +49,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
-/// The app's routes and sign-in (`crate::auth`), each with the security headers.
-pub async fn router(config: &WebConfig) -> Result<Router, crate::chain::ChainError> {
-    let auth = crate::auth::AuthConfig {
-        rpc_url: config.rpc_url.clone(),
-        chain_id: config.node.chain_id,
-    };
-    let sessions = std::sync::Arc::new(crate::auth::Sessions::default());
-    let sign_in = crate::auth::router(&auth, sessions).await?;
+/// The app's routes, each with the security headers.
+pub fn router(config: &WebConfig) -> Router {
     let info = config.node.clone();
     let assets: &Path = &config.dir;
-    Ok(Router::new()
+    Router::new()
         .route_service("/", ServeFile::new(assets.join("index.html")))
         .nest_service("/assets", ServeDir::new(assets.join("assets")))
         .route(
@@ -79,9 +71,8 @@ pub async fn router(config: &WebConfig) -> Result<Router, crate::chain::ChainErr
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .merge(sign_in)
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
-        )))
+        ))
 }

@@ -188,6 +188,7 @@ impl Chain {
             limits: Limits::default(),
             stream: Default::default(),
             web: None,
+            auth: None,
         })
         .await
         .unwrap()

@@ -549,7 +549,16 @@ pub(crate) async fn post_many(
 
 /// The built web client (`make web`), told about `contract` on the Anvil at `rpc_url`.
 #[allow(dead_code)] // used by the browser test and the web bench, not every includer
-pub(crate) fn built_web_client(rpc_url: &str, contract: Address) -> cairn::server::web::WebConfig {
+/// Sign-in, consent and presence against the test chain at `rpc_url`.
+pub(crate) fn accounts(rpc_url: &str, contract: Address) -> cairn::auth::AuthConfig {
+    cairn::auth::AuthConfig {
+        rpc_url: rpc_url.to_string(),
+        chain_id: Some(31337),
+        contract,
+    }
+}
+
+pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConfig {
     let dir = repo_root().join("web/dist");
     assert!(
         dir.join("index.html").is_file(),
@@ -557,7 +566,6 @@ pub(crate) fn built_web_client(rpc_url: &str, contract: Address) -> cairn::serve
     );
     cairn::server::web::WebConfig {
         dir,
-        rpc_url: rpc_url.to_string(),
         node: cairn::server::web::NodeInfo {
             contract,
             chain_id: Some(31337),

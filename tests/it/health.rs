@@ -35,6 +35,7 @@ async fn node(rpc_url: &str, contract: Address, db: &str, store: Arc<dyn BlobSto
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        auth: None,
     })
     .await
     .expect("a node starts whatever its RPC does")

@@ -89,6 +89,7 @@ async fn bogus_anchors_neither_stall_confirmations_nor_starve_a_late_batch() {
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        auth: None,
     })
     .await
     .unwrap();

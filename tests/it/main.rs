@@ -11,6 +11,7 @@ mod blobstore;
 mod chain;
 mod cli;
 mod cli_errors;
+mod consent;
 mod content_check;
 mod crash;
 mod faults;

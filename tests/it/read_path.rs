@@ -109,6 +109,7 @@ impl Stack {
             limits: self.limits.clone(),
             stream: self.stream.clone(),
             web: None,
+            auth: None,
         })
         .await
         .unwrap();

@@ -104,7 +104,7 @@ async fn a_full_run_logs_no_key_material_and_keeps_files_private() {
                 &api,
             ],
         ),
-        (&bob_cli, BOB_KEY, vec!["inbox"]),
+        (&bob_cli, BOB_KEY, vec!["requests"]),
     ];
     for (cli, key, args) in steps {
         let mut command = cli.command(key, &args);

@@ -1,6 +1,7 @@
 //! Sign-In with Ethereum against a real node and a real Anvil: an account
 //! signs in and gets an HttpOnly, SameSite=Strict session; a contract wallet
-//! (ERC-1271) signs in when its code says yes and not when it says no; and a
+//! (ERC-1271) signs in when its code says yes and not when it says no, and
+//! so does one not deployed yet (ERC-6492), without being deployed; and a
 //! replayed nonce, another site, another chain, an expired message and
 //! another wallet's signature are each refused with their own code.
 
@@ -11,7 +12,7 @@ use alloy::{
 use cairn::server::{Limits, Node, NodeConfig};
 use serde_json::{json, Value};
 
-use crate::harness::{built_web_client, rpc, signer, Anvil, ALICE_KEY, BOB_KEY};
+use crate::harness::{accounts, built_web_client, rpc, signer, Anvil, ALICE_KEY, BOB_KEY};
 
 /// Returns ERC-1271's magic value to every call: a wallet that approves.
 const APPROVING_WALLET: &str = "0x631626ba7e60e01b60005260206000f3";
@@ -114,7 +115,8 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
         gateway: None,
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(built_web_client(&anvil.url, Address::ZERO)),
+        web: Some(built_web_client(Address::ZERO)),
+        auth: Some(accounts(&anvil.url, Address::ZERO)),
     })
     .await
     .unwrap();
@@ -221,6 +223,44 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
         (401, Some("bad_signature"))
     );
 
+    // Wallets not deployed yet (ERC-6492): the signature carries the factory
+    // call that would deploy the wallet, here through Anvil's CREATE2
+    // deployer. The node simulates the deployment and asks the wallet; it
+    // deploys nothing.
+    let deployer = rpc(
+        &anvil.url,
+        "eth_getCode",
+        json!([CREATE2_DEPLOYER, "latest"]),
+    )
+    .await;
+    assert_ne!(deployer, "0x", "Anvil predeploys the CREATE2 deployer");
+    let (wallet, wrapped) = counterfactual(APPROVING_WALLET, 1, &[7u8; 65]);
+    let message = site.fresh(wallet, later).await;
+    let (status, body, cookie) = site.sign_in(&message, &wrapped).await;
+    assert_eq!(
+        (status, body["signer"].as_str()),
+        (200, Some("counterfactual")),
+        "{body}"
+    );
+    assert!(cookie.is_some());
+    let code = rpc(&anvil.url, "eth_getCode", json!([wallet, "latest"])).await;
+    assert_eq!(code, "0x", "checking deployed nothing");
+    let (wallet, wrapped) = counterfactual(REFUSING_WALLET, 2, &[7u8; 65]);
+    let message = site.fresh(wallet, later).await;
+    let (status, body, _) = site.sign_in(&message, &wrapped).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    // An approving wallet's wrapper, for an address it does not deploy to.
+    let (_, wrapped) = counterfactual(APPROVING_WALLET, 3, &[7u8; 65]);
+    let message = site.fresh(Address::with_last_byte(0x77), later).await;
+    let (status, body, _) = site.sign_in(&message, &wrapped).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+
     // Logging out ends the session.
     let token = cookie_token(&site, &alice, later).await;
     site.http
@@ -229,9 +269,46 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
         .send()
         .await
         .unwrap();
-    assert_eq!(site.session(&token).await.0, 401);
-    assert_eq!(site.session("cairn_session=forged").await.0, 401);
+    for cookie in [token.as_str(), "cairn_session=forged"] {
+        let (status, session) = site.session(cookie).await;
+        assert_eq!(
+            (status, session["signedIn"].as_bool()),
+            (200, Some(false)),
+            "{session}"
+        );
+    }
     node.shutdown().await.unwrap();
+}
+
+/// Anvil's predeployed CREATE2 deployer: calldata `salt ++ init code`.
+const CREATE2_DEPLOYER: Address =
+    alloy::primitives::address!("4e59b44847b379578588920ca78fbf26c0b4956c");
+
+/// The address a wallet with `runtime` code would get from the CREATE2
+/// deployer with `salt`, and `signature` wrapped for it as ERC-6492 says.
+fn counterfactual(runtime: &str, salt: u8, signature: &[u8]) -> (Address, Vec<u8>) {
+    use alloy::{
+        primitives::{Bytes, B256},
+        sol_types::SolValue,
+    };
+    let runtime = hex::decode(runtime.trim_start_matches("0x")).unwrap();
+    let n = runtime.len() as u8;
+    // CODECOPY the runtime (after these 12 bytes) to memory, and RETURN it.
+    let mut init = vec![
+        0x60, n, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, n, 0x60, 0x00, 0xf3,
+    ];
+    init.extend(&runtime);
+    let salt = B256::with_last_byte(salt);
+    let wallet = CREATE2_DEPLOYER.create2_from_code(salt, &init);
+    let factory_call = Bytes::from([salt.as_slice(), &init].concat());
+    let mut wrapped = (
+        CREATE2_DEPLOYER,
+        factory_call,
+        Bytes::copy_from_slice(signature),
+    )
+        .abi_encode_params();
+    wrapped.extend(cairn::auth::signature::ERC6492_MAGIC);
+    (wallet, wrapped)
 }
 
 async fn cookie_token(site: &Site, wallet: &PrivateKeySigner, expires: &str) -> String {

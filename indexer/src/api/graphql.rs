@@ -177,7 +177,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Page> {
         query::page(
             ctx.data_unchecked::<ApiState>(),
-            Mailbox::Inbox,
+            Mailbox::Inbox(None),
             &address,
             after.as_deref(),
             limit,

@@ -10,10 +10,12 @@ mod error;
 mod graphql;
 mod limits;
 mod origins;
+pub mod presence;
 pub mod query;
 mod rest;
 mod slots;
 mod stream;
+mod viewer;
 
 use std::sync::Arc;
 
@@ -31,8 +33,10 @@ pub use error::ApiError;
 pub use graphql::{schema, CairnSchema};
 pub use limits::Limits;
 pub use origins::Origins;
+pub use presence::Presence;
 pub use slots::{Slot, Slots};
 pub use stream::StreamConfig;
+pub use viewer::Viewers;
 
 use crate::{ingest::Progress, store::Store};
 
@@ -49,6 +53,18 @@ pub struct ApiState {
     pub stream: StreamConfig,
     /// Open streams per subscribed address.
     pub streams: Arc<Slots<String>>,
+    /// Who is signed in; `None` when sign-in is off, and then nobody's
+    /// consent narrows anything and nobody has presence.
+    pub viewers: Option<Arc<dyn Viewers>>,
+    /// Presence between signed-in stream connections.
+    pub presence: Arc<Presence>,
+}
+
+impl ApiState {
+    /// The wallet signed in behind `headers`, if any.
+    pub fn viewer(&self, headers: &axum::http::HeaderMap) -> Option<alloy::primitives::Address> {
+        self.viewers.as_ref().and_then(|v| v.viewer(headers))
+    }
 }
 
 /// The JSON error body, for the OpenAPI document.
@@ -75,6 +91,8 @@ pub struct ErrorBody {
         crate::store::Message,
         crate::store::KeyRecord,
         crate::store::StreamEvent,
+        crate::store::ConsentEntry,
+        crate::store::ConsentState,
         crate::store::BatchRecord,
         crate::store::InvalidPost,
         crate::store::Resolution

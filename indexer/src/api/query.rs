@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
-use crate::store::{BatchRecord, KeyRecord, ListCursor, Message, StreamCursor};
+use crate::store::{BatchRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor};
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -91,10 +91,44 @@ pub fn stream_cursor(raw: Option<&str>) -> Result<Option<StreamCursor>, ApiError
 /// Which list a page comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum Mailbox {
-    /// Messages to the address.
-    Inbox,
+    /// Messages to the address: all of them, or one of its owner's consent folders.
+    Inbox(Option<Folder>),
     /// Messages from the address.
     Sent,
+}
+
+/// Which part of `address`'s inbox `view` (`inbox`, `requests` or `all`)
+/// names for a request signed in as `viewer`. Without a view, the owner
+/// signed in sees the inbox proper, and anyone else everything (it is all on
+/// the chain). Only the owner may ask for a folder: it tells whom they
+/// allowed.
+pub fn folder(
+    address: &str,
+    view: Option<&str>,
+    viewer: Option<Address>,
+) -> Result<Option<Folder>, ApiError> {
+    let owner = viewer == Some(self::address(address)?);
+    let folder = match view {
+        None if owner => Some(Folder::Accepted),
+        None | Some("all") => None,
+        Some("inbox") => Some(Folder::Accepted),
+        Some("requests") => Some(Folder::Requests),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_view",
+                format!("view must be inbox, requests or all, not {other:?}"),
+            ))
+        }
+    };
+    if folder.is_some() && !owner {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "no_session",
+            "the inbox and requests views are the owner's: sign in as this address",
+        ));
+    }
+    Ok(folder)
 }
 
 /// A page of `address`'s inbox or sent messages.
@@ -109,10 +143,22 @@ pub async fn page(
     let after_cursor = list_cursor(after)?;
     let limit = limit(limit_raw)?;
     let messages = match mailbox {
-        Mailbox::Inbox => {
+        Mailbox::Inbox(None) => {
             state
                 .store
                 .inbox(&recipient_key(address), after_cursor, limit)
+                .await?
+        }
+        Mailbox::Inbox(Some(folder)) => {
+            state
+                .store
+                .folder(
+                    &recipient_key(address),
+                    &owner_key(address),
+                    folder,
+                    after_cursor,
+                    limit,
+                )
                 .await?
         }
         Mailbox::Sent => {

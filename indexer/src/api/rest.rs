@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{rejection::QueryRejection, Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     Json,
 };
 use serde::Deserialize;
@@ -23,24 +23,43 @@ pub(super) struct ListParams {
     limit: Option<u32>,
 }
 
+/// `?after=&limit=&view=` of the inbox.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct InboxParams {
+    /// A cursor from a previous page or message.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+    /// `inbox` (senders the owner allowed), `requests` (senders the owner
+    /// has not decided on) or `all`. The first two need the owner's session;
+    /// the owner signed in gets `inbox` by default, anyone else `all`.
+    /// Blocked senders are in neither `inbox` nor `requests`.
+    view: Option<String>,
+}
+
 fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(p)| p)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
 }
 
-/// Messages to an address, oldest first, pending and confirmed.
-#[utoipa::path(get, path = "/v1/inbox/{address}", params(("address" = String, Path), ListParams),
-    responses((status = 200, body = Page), (status = 400, body = super::ErrorBody)))]
+/// Messages to an address, oldest first, pending and confirmed; for its
+/// signed-in owner, narrowed by their consent.
+#[utoipa::path(get, path = "/v1/inbox/{address}", params(("address" = String, Path), InboxParams),
+    responses((status = 200, body = Page), (status = 400, body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody)))]
 pub(super) async fn inbox(
     State(state): State<ApiState>,
     Path(address): Path<String>,
-    q: Result<Query<ListParams>, QueryRejection>,
+    headers: HeaderMap,
+    q: Result<Query<InboxParams>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let p = params(q)?;
+    let folder = query::folder(&address, p.view.as_deref(), state.viewer(&headers))?;
     Ok(Json(
         query::page(
             &state,
-            Mailbox::Inbox,
+            Mailbox::Inbox(folder),
             &address,
             p.after.as_deref(),
             p.limit,

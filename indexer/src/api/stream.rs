@@ -15,16 +15,23 @@
 //! that leaves it full for longer than the send timeout is closed with code
 //! 1008 and the reason `slow consumer`; it can reconnect with its last cursor.
 //! Other connections never wait for it.
+//!
+//! Signed in: a connection whose session is the subscribed address's own is
+//! never sent messages from senders its owner blocked (their events are
+//! skipped, and the cursor moves past them), and it takes part in
+//! [`super::presence`]: it may send presence frames and receives those of
+//! the senders its owner allowed.
 
 use std::time::Duration;
 
+use alloy::primitives::Address;
 use axum::{
     extract::{
         rejection::QueryRejection,
         ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade},
         Query, State,
     },
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use futures::{SinkExt, StreamExt};
@@ -32,11 +39,14 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{query, ApiError, ApiState};
+use super::{
+    presence::{Allowance, ClientFrame},
+    query, ApiError, ApiState,
+};
+use crate::store::{ConsentState, StreamCursor, StreamEvent};
 
 /// Largest message a stream client may send.
 const MAX_CLIENT_MESSAGE: usize = 4096;
-use crate::store::StreamCursor;
 
 /// Stream tuning.
 #[derive(Debug, Clone)]
@@ -79,6 +89,7 @@ pub(super) struct StreamParams {
 /// Upgrades to a WebSocket after validating the query.
 pub(super) async fn stream(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     q: Result<Query<StreamParams>, QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -91,7 +102,9 @@ pub(super) async fn stream(
             "pass ?address=<wallet address>",
         )
     })?;
-    let recipient = query::recipient_key(query::address(&address)?);
+    let subscribed = query::address(&address)?;
+    let recipient = query::recipient_key(subscribed);
+    let owner = state.viewer(&headers).filter(|v| *v == subscribed);
     // No cursor: start from now, so only events confirmed from here on arrive.
     let after = match query::stream_cursor(p.after.as_deref())? {
         Some(c) => c,
@@ -111,12 +124,12 @@ pub(super) async fn stream(
             )
         })?;
     metrics::gauge!("cairn_stream_connections").increment(1.0);
-    // Clients only answer pings here: a large frame from one is an attack.
+    // Clients send only pongs and small presence frames: a large frame is an attack.
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, recipient, after).await;
+            serve(socket, state, recipient, owner, after).await;
             drop(slot);
             metrics::gauge!("cairn_stream_connections").decrement(1.0);
         }))
@@ -127,7 +140,13 @@ enum End {
     Close(u16, &'static str),
 }
 
-async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: StreamCursor) {
+async fn serve(
+    socket: WebSocket,
+    state: ApiState,
+    recipient: String,
+    owner: Option<Address>,
+    after: StreamCursor,
+) {
     let config = state.stream.clone();
     let close_grace = config.close_grace;
     let (mut sink, mut incoming) = socket.split();
@@ -166,7 +185,9 @@ async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: Str
         }
     });
 
-    let end = pump(&state, &recipient, after, &out, &mut incoming).await;
+    let joined = owner.map(|o| state.presence.join(o, out.clone()));
+    let end = pump(&state, &recipient, owner, after, &out, &mut incoming).await;
+    drop(joined);
     if let End::Close(code, reason) = end {
         tracing::info!(code, reason, "closing stream");
         let _ = close_tx.send((code, reason));
@@ -178,6 +199,7 @@ async fn serve(socket: WebSocket, state: ApiState, recipient: String, after: Str
 async fn pump(
     state: &ApiState,
     recipient: &str,
+    owner: Option<Address>,
     mut after: StreamCursor,
     out: &mpsc::Sender<WsMessage>,
     incoming: &mut futures::stream::SplitStream<WebSocket>,
@@ -187,6 +209,7 @@ async fn pump(
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.tick().await;
     let mut awaiting_pong = false;
+    let mut allowance = Allowance::default();
     loop {
         // Catch up: everything after the cursor, in order.
         loop {
@@ -203,6 +226,16 @@ async fn pump(
             };
             let Some(last) = events.last() else { break };
             let next_after = StreamCursor(last.seq());
+            let events = match owner {
+                Some(owner) => match without_blocked(state, owner, events).await {
+                    Ok(events) => events,
+                    Err(err) => {
+                        tracing::error!(%err, "stream could not read consent");
+                        return End::Close(1011, "server error; reconnect with your last cursor");
+                    }
+                },
+                None => events,
+            };
             for event in events {
                 let frame = serde_json::to_string(&event).expect("events serialise");
                 match out
@@ -241,8 +274,83 @@ async fn pump(
             frame = incoming.next() => match frame {
                 None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::ClientGone,
                 Some(Ok(WsMessage::Pong(_))) => awaiting_pong = false,
+                Some(Ok(WsMessage::Text(text))) => {
+                    if let Some(error) = presence(state, owner, &text, &mut allowance).await {
+                        let _ = out.try_send(WsMessage::Text(error.to_string().into()));
+                    }
+                }
                 Some(Ok(_)) => {}
             }
         }
     }
+}
+
+/// `events` less those from senders `owner` blocked.
+async fn without_blocked(
+    state: &ApiState,
+    owner: Address,
+    events: Vec<StreamEvent>,
+) -> Result<Vec<StreamEvent>, crate::store::StoreError> {
+    let me = query::owner_key(owner);
+    if events.iter().all(|e| e.message.from == me) {
+        return Ok(events);
+    }
+    let blocked: std::collections::HashSet<String> = state
+        .store
+        .consent(&me)
+        .await?
+        .into_iter()
+        .filter(|c| c.state == ConsentState::Block)
+        .map(|c| c.peer)
+        .collect();
+    let before = events.len();
+    let kept: Vec<_> = events
+        .into_iter()
+        .filter(|e| !blocked.contains(&e.message.from))
+        .collect();
+    metrics::counter!("cairn_stream_blocked_total").increment((before - kept.len()) as u64);
+    Ok(kept)
+}
+
+/// Relays one presence frame from the connection of `owner` (if signed in);
+/// returns the error frame to answer with, if any. A recipient who has not
+/// allowed the sender gets nothing, and the sender is not told so.
+async fn presence(
+    state: &ApiState,
+    owner: Option<Address>,
+    text: &str,
+    allowance: &mut Allowance,
+) -> Option<serde_json::Value> {
+    let error = |code: &str, message: &str| {
+        Some(json!({"type": "error", "code": code, "message": message}))
+    };
+    let Some(from) = owner else {
+        return error(
+            "no_session",
+            "presence needs a session signed in as the subscribed address",
+        );
+    };
+    let ClientFrame::Presence { to, state: said } = match serde_json::from_str(text) {
+        Ok(frame) => frame,
+        Err(e) => return error("invalid_frame", &e.to_string()),
+    };
+    if !allowance.take(std::time::Instant::now()) {
+        metrics::counter!("cairn_presence_frames_total", "outcome" => "rate_limited").increment(1);
+        return error("rate_limited", "too many presence frames; slow down");
+    }
+    let allowed = state
+        .store
+        .consent_for(&query::owner_key(to), &query::owner_key(from))
+        .await;
+    let outcome = match allowed {
+        Ok(Some(ConsentState::Allow)) if state.presence.deliver(from, to, said) > 0 => "delivered",
+        Ok(Some(ConsentState::Allow)) => "nobody_listening",
+        Ok(_) => "not_allowed",
+        Err(err) => {
+            tracing::warn!(%err, "presence could not read consent");
+            "error"
+        }
+    };
+    metrics::counter!("cairn_presence_frames_total", "outcome" => outcome).increment(1);
+    None
 }

@@ -81,6 +81,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<Message>>;
 
+    /// Messages to `recipient` (bytes32 hex) in one of `owner`'s consent
+    /// folders (`owner` is the recipient as a lowercase address), not
+    /// retracted, in chain order. Blocked senders are in neither folder.
+    async fn folder(
+        &self,
+        recipient: &str,
+        owner: &str,
+        folder: Folder,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+
+    /// Stores `entry`, which the caller has checked is signed by its owner,
+    /// unless the stored entry for the same owner and peer is as new or
+    /// newer. Returns whether it was stored.
+    async fn put_consent(&self, entry: &ConsentEntry) -> Result<bool>;
+
+    /// Every consent entry of `owner` (lowercase address), by peer.
+    async fn consent(&self, owner: &str) -> Result<Vec<ConsentEntry>>;
+
+    /// What `owner` said of `peer`, if anything (both lowercase addresses).
+    async fn consent_for(&self, owner: &str, peer: &str) -> Result<Option<ConsentState>>;
+
     /// Messages from `sender` (address hex), not retracted, in chain order.
     async fn sent(
         &self,

@@ -417,3 +417,72 @@ impl std::fmt::Display for ChainIdentity {
         )
     }
 }
+
+/// What a user said of a peer.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    async_graphql::Enum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentState {
+    /// Messages from the peer go to the inbox, and the peer may see the
+    /// user's presence.
+    Allow,
+    /// Messages from the peer are never pushed to the user, nor listed.
+    Block,
+}
+text_enum!(ConsentState { Allow => "allow", Block => "block" });
+
+impl ConsentState {
+    /// The number the EIP-712 `Consent` struct carries: 1 allow, 2 block.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Allow => 1,
+            Self::Block => 2,
+        }
+    }
+
+    /// The state an EIP-712 `Consent` code names.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Allow),
+            2 => Some(Self::Block),
+            _ => None,
+        }
+    }
+}
+
+/// One signed consent entry: `owner` says `state` of `peer`, at `issued_at`.
+/// The node checks the signature before storing it and keeps it, so an
+/// export can be checked by anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentEntry {
+    /// Who decided (lowercase address).
+    pub owner: String,
+    /// About whom (lowercase address).
+    pub peer: String,
+    /// What was decided.
+    pub state: ConsentState,
+    /// Unix seconds; a later entry for the same peer replaces an earlier one.
+    pub issued_at: u64,
+    /// The owner's signature over the EIP-712 `Consent` (hex).
+    pub signature: String,
+}
+
+/// Which of an inbox's messages a signed-in owner sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// From senders the owner allowed, and from the owner.
+    Accepted,
+    /// From senders the owner has said nothing of yet.
+    Requests,
+}

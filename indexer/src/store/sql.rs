@@ -76,12 +76,51 @@ const RECORD_BLOCK: &str = "INSERT INTO blocks (number, hash, parent_hash) VALUE
      ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash";
 const PRUNE_BLOCKS: &str = "DELETE FROM blocks WHERE number < $1";
 
-fn list_query(column: &str) -> String {
+/// A page of messages whose `column` is `$1`, after the cursor `$2..$4`, at
+/// most `$5`, narrowed by `also` (which may use `$6`).
+fn list_query(column: &str, also: &str) -> String {
     format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 AND status <> 'retracted' \
          AND (block_number > $2 OR (block_number = $2 AND (log_index > $3 OR (log_index = $3 AND item > $4)))) \
-         ORDER BY block_number, log_index, item LIMIT $5"
+         {also} ORDER BY block_number, log_index, item LIMIT $5"
     )
+}
+
+/// The consent narrowing of an inbox page for the owner `$6`.
+fn folder_clause(folder: Folder) -> &'static str {
+    match folder {
+        Folder::Accepted => {
+            "AND (sender = $6 OR sender IN (SELECT peer FROM consent WHERE owner = $6 AND state = 'allow'))"
+        }
+        Folder::Requests => "AND sender <> $6 AND sender NOT IN (SELECT peer FROM consent WHERE owner = $6)",
+    }
+}
+
+/// Stores a consent entry unless the stored one for its peer is as new.
+const PUT_CONSENT: &str = "INSERT INTO consent (owner, peer, state, issued_at, signature) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (owner, peer) DO UPDATE SET state = excluded.state, issued_at = excluded.issued_at, \
+     signature = excluded.signature WHERE consent.issued_at < excluded.issued_at";
+
+#[derive(sqlx::FromRow)]
+struct ConsentRow {
+    owner: String,
+    peer: String,
+    state: String,
+    issued_at: i64,
+    signature: String,
+}
+
+impl ConsentRow {
+    fn into_entry(self) -> Result<ConsentEntry> {
+        Ok(ConsentEntry {
+            state: ConsentState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("consent state {:?}", self.state)))?,
+            owner: self.owner,
+            peer: self.peer,
+            issued_at: self.issued_at as u64,
+            signature: self.signature,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -396,11 +435,49 @@ macro_rules! sql_store {
             }
 
             async fn inbox(&self, recipient: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                self.list("recipient", recipient, after, limit).await
+                self.list("recipient", recipient, after, limit, None).await
+            }
+
+            async fn folder(&self, recipient: &str, owner: &str, folder: Folder, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
+                self.list("recipient", recipient, after, limit, Some((folder, owner))).await
+            }
+
+            async fn consent_for(&self, owner: &str, peer: &str) -> Result<Option<ConsentState>> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT state FROM consent WHERE owner = $1 AND peer = $2")
+                    .bind(owner)
+                    .bind(peer)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(state,)| ConsentState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("consent state {state:?}"))))
+                    .transpose()
             }
 
             async fn sent(&self, sender: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                self.list("sender", sender, after, limit).await
+                self.list("sender", sender, after, limit, None).await
+            }
+
+            async fn put_consent(&self, entry: &ConsentEntry) -> Result<bool> {
+                let done = sqlx::query(PUT_CONSENT)
+                    .bind(&entry.owner)
+                    .bind(&entry.peer)
+                    .bind(entry.state.as_str())
+                    .bind(entry.issued_at as i64)
+                    .bind(&entry.signature)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn consent(&self, owner: &str) -> Result<Vec<ConsentEntry>> {
+                sqlx::query_as::<_, ConsentRow>(
+                    "SELECT owner, peer, state, issued_at, signature FROM consent WHERE owner = $1 ORDER BY peer",
+                )
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(ConsentRow::into_entry)
+                .collect()
             }
 
             async fn message(&self, block_hash: &str, log_index: u64, item: Option<u64>) -> Result<Option<Message>> {
@@ -684,14 +761,19 @@ macro_rules! sql_store {
         }
 
         impl $name {
-            async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
+            async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32, folder: Option<(Folder, &str)>) -> Result<Vec<Message>> {
                 let (block, log, item) = after_bounds(after);
-                sqlx::query_as::<_, MessageRow>(&list_query(column))
+                let sql = list_query(column, folder.map_or("", |(f, _)| folder_clause(f)));
+                let mut query = sqlx::query_as::<_, MessageRow>(&sql)
                     .bind(value)
                     .bind(block)
                     .bind(log)
                     .bind(item)
-                    .bind(limit as i64)
+                    .bind(limit as i64);
+                if let Some((_, owner)) = folder {
+                    query = query.bind(owner);
+                }
+                query
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
