@@ -6,7 +6,9 @@
 //! the CLI, and the browser derives the same key from his wallet. Dave writes
 //! to him from the CLI (Rust seals, TypeScript opens). Alice registers from
 //! the browser without gas and writes to Bob there (TypeScript seals), and the
-//! CLI reads it as Bob (Rust opens). `web/e2e/browser.mjs` drives the pages;
+//! CLI reads it as Bob (Rust opens). Bob allows Alice with the CLI, allows
+//! Dave from his Requests in the browser, and blocks Carol, a stranger, whose
+//! next message is never pushed to him. `web/e2e/browser.mjs` drives the pages;
 //! it fails on any console error or serious accessibility violation, and
 //! saves screenshots in `target/screenshots/` (`docs/screenshots/` with
 //! `make screenshots`).
@@ -21,7 +23,9 @@ use cairn_indexer::IndexerConfig;
 
 use crate::{
     gateway_stack::{outbox_db, Chain},
-    harness::{built_web_client, repo_root, signer, Anvil, ALICE_KEY, BOB_KEY},
+    harness::{
+        accounts, built_web_client, repo_root, signer, Anvil, ALICE_KEY, BOB_KEY, CAROL_KEY,
+    },
 };
 
 /// Anvil accounts 5 (a CLI sender) and 6 (the gateway's registrar).
@@ -51,7 +55,8 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         gateway: Some(gateway),
         limits: Limits::default(),
         stream: Default::default(),
-        web: Some(built_web_client(&chain.url, chain.contract)),
+        web: Some(built_web_client(chain.contract)),
+        auth: Some(accounts(&chain.url, chain.contract)),
     })
     .await
     .unwrap();
@@ -65,6 +70,11 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         assert!(out.success, "cairn register: {}", out.stderr);
     }
     let bob = signer(BOB_KEY).address().to_string();
+    let alice = signer(ALICE_KEY).address().to_string();
+    // Bob allows Alice with the CLI (an EIP-712 entry signed in Rust, which
+    // his browser checks itself); Dave and Carol are strangers to him.
+    let out = cli.run(BOB_KEY, &["allow", &alice]).await;
+    assert!(out.success, "cairn allow: {}", out.stderr);
     let from_cli = "hello Bob, sealed in Rust";
     let out = cli
         .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])
@@ -80,8 +90,9 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .current_dir(repo_root().join("web"))
         .env("CAIRN_URL", &api)
         .env("ANVIL_URL", &chain.url)
-        .env("ALICE", signer(ALICE_KEY).address().to_string())
+        .env("ALICE", &alice)
         .env("BOB", &bob)
+        .env("CAROL", signer(CAROL_KEY).address().to_string())
         .env("FROM_CLI", from_cli)
         .env("SCREENSHOTS", &screenshots)
         .output()

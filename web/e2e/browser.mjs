@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { withWallet } from './wallet.mjs';
 
-const { CAIRN_URL, ANVIL_URL, ALICE, BOB, FROM_CLI, SCREENSHOTS } = process.env;
+const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, SCREENSHOTS } = process.env;
 const STEP = 60_000;
 // A keystore the CLI wrote for Alice's wallet (not her registered key).
 const keystore = JSON.parse(readFileSync(new URL('../../tests/vectors/keystore-v3.json', import.meta.url))).cases[0];
@@ -70,12 +70,27 @@ try {
   // Bob on a phone-sized screen: registered with the CLI, so the key his
   // wallet derives here is already the registered one.
   const bob = await open('Bob', BOB, 390);
-  await step('Bob sees the no-key state, connects and unlocks', () => connectAndUnlock(bob, 'Bob'));
+  // Every frame the node pushes to Bob's page, to show what it never pushes.
+  const bobFrames = [];
+  await bob.routeWebSocket('**/v1/stream**', (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((frame) => {
+      bobFrames.push(JSON.parse(frame));
+      ws.send(frame);
+    });
+  });
+  await step('Bob sees the no-key state, connects and unlocks (which signs him in)', () => connectAndUnlock(bob, 'Bob'));
   const bobInbox = bob.getByRole('region', { name: 'Inbox' });
-  await step('Bob reads the CLI-sealed message, verified on chain', async () => {
-    const item = bobInbox.locator('li.message', { hasText: FROM_CLI });
+  const bobRequests = bob.getByRole('region', { name: 'Requests' });
+  await step("Dave's CLI-sealed message waits in Bob's Requests, verified; Bob allows Dave and it moves to his inbox", async () => {
+    await bob.getByRole('tab', { name: /^Requests/ }).click({ timeout: STEP });
+    const item = bobRequests.locator('li.message', { hasText: FROM_CLI });
     await item.waitFor({ timeout: STEP });
     await item.locator('.badge.verified').waitFor({ timeout: STEP });
+    await item.getByRole('button', { name: /^Allow/ }).click();
+    await item.waitFor({ state: 'detached', timeout: STEP });
+    await bob.getByRole('tab', { name: 'Inbox' }).click();
+    await bobInbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
   });
 
   // Alice on a laptop-sized screen: registers from the browser without gas.
@@ -125,6 +140,12 @@ try {
     await alice.getByText('inclusion verified on chain').waitFor({ timeout: STEP });
   });
   await shot(alice, 'sending');
+  await step('Bob, who allowed Alice (with the CLI), sees her typing; nothing of it is stored', async () => {
+    await alice.locator('#to').fill(BOB);
+    await alice.locator('#text').fill('still typing');
+    await bob.locator('.typing', { hasText: `${ALICE.slice(0, 6)}…${ALICE.slice(-4)} is typing` }).waitFor({ timeout: STEP });
+    await alice.locator('#text').fill('');
+  });
 
   await step("Bob's open page shows it and its attachment, decrypted and verified, without a reload", async () => {
     const item = bobInbox.locator('li.message', { hasText: text });
@@ -141,8 +162,7 @@ try {
     if ((await bob.locator('li.result').count()) !== 1) throw new Error('the search found more than the one message');
   });
   await accessibility(bob, 'search');
-  await step('Bob signs in to the node with Sign-In with Ethereum; the session is an HttpOnly cookie', async () => {
-    await bob.locator('#sign-in').click();
+  await step('Bob signed in to the node with Sign-In with Ethereum; the session is an HttpOnly cookie', async () => {
     await bob.getByText('signed in').waitFor({ timeout: STEP });
     const cookies = await bob.context().cookies();
     const session = cookies.find((c) => c.name === 'cairn_session');
@@ -150,7 +170,42 @@ try {
     if (await bob.evaluate(() => document.cookie.includes('cairn_session'))) throw new Error('the page can read the session cookie');
   });
   await shot(bob, 'search-390');
-  await bob.getByRole('tab', { name: 'Inbox' }).click();
+
+  const carol = await open('Carol', CAROL, 390);
+  const carolSends = async (text) => {
+    await carol.locator('#to').fill(BOB);
+    await carol.locator('#text').fill(text);
+    await carol.locator('#send').click();
+    await carol.locator('.sending').first().locator('.state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
+  };
+  await step("a stranger, Carol, registers and writes to Bob: it lands in his Requests, live, not in his inbox", async () => {
+    await connectAndUnlock(carol, 'Carol');
+    await carol.locator('#register-gasless').click({ timeout: STEP });
+    await carol.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await carolSends('Carol here, a first message');
+    await bob.getByRole('tab', { name: /^Requests/ }).click();
+    await bobRequests.locator('li.message', { hasText: 'Carol here' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    if (!bobFrames.some((f) => f.message?.from === CAROL.toLowerCase())) throw new Error('the frame log missed Carol');
+  });
+  await accessibility(bob, 'requests');
+  await shot(bob, 'requests-390');
+  await step('Bob blocks Carol; her next message is never pushed to him', async () => {
+    const request = bobRequests.locator('li.message', { hasText: 'Carol here' });
+    await request.getByRole('button', { name: /^Block/ }).click();
+    await request.waitFor({ state: 'detached', timeout: STEP });
+    const blockedAt = bobFrames.length;
+    await carolSends('Carol again, after the block');
+    // Alice writes after Carol; once Bob has Alice's message, Carol's would have come before it.
+    await alice.locator('#to').fill(BOB);
+    await alice.locator('#text').fill('after Carol was blocked');
+    await alice.locator('#send').click();
+    await bob.getByRole('tab', { name: 'Inbox' }).click();
+    await bobInbox.locator('li.message', { hasText: 'after Carol was blocked' }).waitFor({ timeout: STEP });
+    const pushed = bobFrames.slice(blockedAt).filter((f) => f.message?.from === CAROL.toLowerCase());
+    if (pushed.length !== 0) throw new Error(`Carol was pushed to Bob after the block: ${JSON.stringify(pushed)}`);
+    if ((await bob.getByText('Carol again').count()) !== 0) throw new Error("Carol's message is shown");
+  });
+  await carol.close();
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
   await step('switching accounts in the wallet locks the page and shows the new account', async () => {

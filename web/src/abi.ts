@@ -32,3 +32,13 @@ export const registerKeyTypes = {
     { name: 'deadline', type: 'uint256' },
   ],
 } as const;
+
+/** What a user signs to allow (1) or block (2) a sender; checked by nodes and clients, never on chain. */
+export const consentTypes = {
+  Consent: [
+    { name: 'owner', type: 'address' },
+    { name: 'peer', type: 'address' },
+    { name: 'state', type: 'uint8' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+} as const;

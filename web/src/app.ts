@@ -18,12 +18,21 @@ import {
   type WalletClient,
 } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
-import { cairnAbi, domain, postTypes, registerKeyTypes } from './abi';
+import { cairnAbi, consentTypes, domain, postTypes, registerKeyTypes } from './abi';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
 import { openKeystore } from './crypto/keystore';
 import { keyFromSignature, keyMessage, type MessagingKey } from './crypto/walletKey';
-import { type IndexedMessage, Node, NodeError, type NodeInfo } from './node';
+import {
+  type ConsentState,
+  type IndexedMessage,
+  Node,
+  NodeError,
+  type NodeInfo,
+  type PresenceFrame,
+  type PresenceState,
+  type Stream,
+} from './node';
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, type Verdict, verify, verifyInclusion } from './verify';
 import { discoverWallets, isRejection, type Wallet } from './wallet';
@@ -43,7 +52,12 @@ export interface Shown {
   problem?: string;
 }
 
-export type View = 'inbox' | 'sent' | 'compose' | 'search';
+export type Box = 'inbox' | 'requests' | 'sent';
+export type View = Box | 'compose' | 'search';
+
+/** How long a typing indicator lasts without a new frame, and presence counts as online. */
+const TYPING_MS = 6_000;
+const ONLINE_MS = 90_000;
 
 export interface Outgoing {
   id?: Hex;
@@ -65,10 +79,18 @@ export class App {
   /** The key the registry holds for this wallet: undefined until read, null when none. */
   registered?: Hex | null;
   view: View = 'inbox';
-  boxes: Record<'inbox' | 'sent', { messages: Shown[]; next: string | null; more: boolean }> = {
+  boxes: Record<Box, { messages: Shown[]; next: string | null; more: boolean }> = {
     inbox: { messages: [], next: null, more: false },
+    requests: { messages: [], next: null, more: false },
     sent: { messages: [], next: null, more: false },
   };
+  /**
+   * What this wallet said of other wallets (lowercase address → allow or
+   * block), from entries whose signatures this page checked itself.
+   */
+  consent = new Map<string, ConsentState>();
+  /** The latest presence of allowed wallets (lowercase address). */
+  presence = new Map<string, { state: PresenceState; at: number }>();
   live = false;
   outgoing: Outgoing[] = [];
   /** The latest problem to tell the user about, in words. */
@@ -81,7 +103,8 @@ export class App {
   results: Indexed[] = [];
   /** How long the last search took, in milliseconds. */
   searchMs?: number;
-  private stopStream?: () => void;
+  private stream?: Stream;
+  private lastTyping = 0;
   private client?: PublicClient;
   private signer?: WalletClient;
 
@@ -155,57 +178,77 @@ export class App {
 
   private setAccount(address: Address) {
     if (this.address === address) return;
-    this.stopStream?.();
+    this.stream?.stop();
     this.address = address;
     this.key = undefined;
     this.history = undefined;
     this.results = [];
     this.registered = undefined;
-    this.boxes.inbox = { messages: [], next: null, more: false };
-    this.boxes.sent = { messages: [], next: null, more: false };
+    for (const box of ['inbox', 'requests', 'sent'] as const) this.boxes[box] = { messages: [], next: null, more: false };
+    this.consent.clear();
+    this.presence.clear();
     this.signer = createWalletClient({ account: address, transport: custom(this.wallet!.provider) });
   }
 
   disconnect() {
-    this.stopStream?.();
+    this.stream?.stop();
     this.wallet = this.address = this.key = this.registered = undefined;
   }
 
   /**
    * Signs in to this node with EIP-4361: the wallet signs a message naming
    * this site, its chain and a nonce from the node, which answers with a
-   * short HttpOnly session cookie.
+   * short HttpOnly session cookie. Signing in again (after a session
+   * expired) sorts the mail by consent afresh, and reopens the stream with
+   * the session.
    */
   signIn = () =>
     this.act(async () => {
-      const address = this.address!;
-      const { nonce } = await this.node.nonce();
-      const message = createSiweMessage({
-        domain: location.host,
-        address,
-        statement: 'Sign in to this Cairn node.',
-        uri: location.origin,
-        version: '1',
-        chainId: this.chain().chainId,
-        nonce,
-        issuedAt: new Date(),
-        expirationTime: new Date(Date.now() + 3600_000),
-      });
-      const signature = await this.signer!.signMessage({ account: address, message });
-      const answer = await this.node.signIn(message, signature);
-      this.session = { address: answer.address, until: new Date(Date.now() + answer.expiresInSecs * 1000) };
+      await this.openSession();
+      this.stream?.stop();
+      for (const box of ['inbox', 'requests'] as const) this.boxes[box] = { messages: [], next: null, more: false };
+      await this.loadConsent();
+      await Promise.all([this.loadMore('inbox'), this.loadMore('requests')]);
+      this.follow();
     });
+
+  /** The EIP-4361 exchange itself. */
+  private async openSession() {
+    const address = this.address!;
+    const { nonce } = await this.node.nonce();
+    const message = createSiweMessage({
+      domain: location.host,
+      address,
+      statement: 'Sign in to this Cairn node.',
+      uri: location.origin,
+      version: '1',
+      chainId: this.chain().chainId,
+      nonce,
+      issuedAt: new Date(),
+      expirationTime: new Date(Date.now() + 3600_000),
+    });
+    const signature = await this.signer!.signMessage({ account: address, message });
+    const answer = await this.node.signIn(message, signature);
+    this.session = { address: answer.address, until: new Date(Date.now() + answer.expiresInSecs * 1000) };
+  }
+
+  /** Whether this node knows us: then it narrows the inbox by our consent, and relays presence. */
+  get signedIn(): boolean {
+    return !!this.address && this.session?.address === this.address;
+  }
 
   /** Whether the sign-in is still live; an expired one is said, not hidden. */
   async checkSession() {
     try {
       const s = await this.node.session();
-      this.session = { address: s.address, until: new Date(Date.now() + s.expiresInSecs * 1000) };
-    } catch (e) {
-      if (this.session && e instanceof NodeError && e.status === 401) {
-        this.notice = 'Your sign-in has expired: sign in again.';
+      if (s.signedIn && s.address) {
+        this.session = { address: getAddress(s.address), until: new Date(Date.now() + s.expiresInSecs * 1000) };
+      } else {
+        if (this.session) this.notice = 'Your sign-in has expired: sign in again.';
+        this.session = undefined;
       }
-      this.session = undefined;
+    } catch {
+      // The node is away for a moment; the stream says so. Ask again later.
     }
     this.changed();
   }
@@ -233,15 +276,116 @@ export class App {
       await this.unlocked(await openKeystore(await file.text(), passphrase));
     });
 
-  /** With the key in hand: the encrypted history, the registration, the mail, the stream. */
+  /**
+   * With the key in hand: the encrypted history, the registration, a
+   * session (so the node applies our consent), the mail, the stream.
+   * Declining the sign-in still shows the mail, unsorted.
+   */
   private async unlocked(key: MessagingKey) {
     const address = this.address!;
     this.key = key;
     this.history = new History(historyKey(key.secret, address), indexedDbStore(address));
     await this.history.load().catch(() => 0);
     await this.readRegistration();
-    await Promise.all([this.loadMore('inbox'), this.loadMore('sent')]);
+    await this.checkSession();
+    if (!this.signedIn) {
+      await this.openSession().catch((e) => {
+        this.notice = `Not signed in, so requests are not kept apart from your inbox: ${describe(e)}`;
+      });
+    }
+    if (this.signedIn) await this.loadConsent().catch((e) => (this.notice = describe(e)));
+    await Promise.all([this.loadMore('inbox'), this.loadMore('requests'), this.loadMore('sent')]);
     this.follow();
+  }
+
+  /** Our consent list from the node, keeping only the entries this page finds signed by us. */
+  private async loadConsent() {
+    const { entries } = await this.node.consent();
+    this.consent.clear();
+    for (const entry of entries) {
+      const signed = await this.client!.verifyTypedData({
+        address: this.address!,
+        domain: domain(this.chain().chainId, this.info!.contract),
+        types: consentTypes,
+        primaryType: 'Consent',
+        message: {
+          owner: getAddress(entry.owner),
+          peer: getAddress(entry.peer),
+          state: entry.state === 'allow' ? 1 : 2,
+          issuedAt: BigInt(entry.issuedAt),
+        },
+        signature: entry.signature,
+      }).catch(() => false);
+      if (signed && getAddress(entry.owner) === this.address) this.consent.set(entry.peer.toLowerCase(), entry.state);
+    }
+  }
+
+  /** Where a message from `from` belongs: ours and allowed senders' in the inbox, blocked nowhere. */
+  folderOf(from: Address): 'inbox' | 'requests' | null {
+    if (!this.signedIn || from === this.address) return 'inbox';
+    const said = this.consent.get(from.toLowerCase());
+    return said === 'allow' ? 'inbox' : said === 'block' ? null : 'requests';
+  }
+
+  /** Signs an EIP-712 `Consent` with the wallet, publishes it, and moves the mail it concerns. */
+  setConsent = (peer: Address, state: ConsentState) =>
+    this.act(async () => {
+      const owner = this.address!;
+      const issuedAt = Math.floor(Date.now() / 1000);
+      const signature = await this.signer!.signTypedData({
+        account: owner,
+        domain: domain(this.chain().chainId, this.info!.contract),
+        types: consentTypes,
+        primaryType: 'Consent',
+        message: { owner, peer, state: state === 'allow' ? 1 : 2, issuedAt: BigInt(issuedAt) },
+      });
+      await this.node.putConsent({ owner, peer, state, issuedAt, signature });
+      this.consent.set(peer.toLowerCase(), state);
+      const theirs = (m: Shown) => m.from === peer;
+      const moving = this.boxes.requests.messages.filter(theirs);
+      this.boxes.requests.messages = this.boxes.requests.messages.filter((m) => !theirs(m));
+      if (state === 'block') {
+        this.boxes.inbox.messages = this.boxes.inbox.messages.filter((m) => !theirs(m));
+        this.presence.delete(peer.toLowerCase());
+      } else {
+        this.boxes.inbox.messages.push(...moving);
+        this.boxes.inbox.messages.sort((a, b) => a.block - b.block);
+        this.stream?.presence(peer, 'online');
+      }
+    });
+
+  /** Tells `to` that we are typing to them, at most every few seconds; the node drops it unless they allowed us. */
+  typing(to: string) {
+    if (!isAddress(to) || Date.now() - this.lastTyping < TYPING_MS / 2) return;
+    if (this.stream?.presence(getAddress(to), 'typing')) this.lastTyping = Date.now();
+  }
+
+  /** Allowed wallets typing to us now. */
+  get typingNow(): Address[] {
+    const now = Date.now();
+    return [...this.presence]
+      .filter(([, p]) => p.state === 'typing' && now - p.at < TYPING_MS)
+      .map(([address]) => getAddress(address));
+  }
+
+  /** Whether an allowed wallet has said it is here lately. */
+  isOnline(address: Address): boolean {
+    const p = this.presence.get(address.toLowerCase());
+    return !!p && p.state !== 'idle' && Date.now() - p.at < ONLINE_MS;
+  }
+
+  private onPresence(p: PresenceFrame) {
+    // Our clock, not the node's: a skewed node must not make indicators stick.
+    this.presence.set(p.from.toLowerCase(), { state: p.state, at: Date.now() });
+    this.changed();
+    if (p.state === 'typing') setTimeout(this.changed, TYPING_MS);
+  }
+
+  /** Says we are here to the wallets we allowed (they see it only if they allowed us too). */
+  private announce() {
+    for (const [peer, state] of [...this.consent].slice(0, 15)) {
+      if (state === 'allow') this.stream?.presence(getAddress(peer), 'online');
+    }
   }
 
   private async readRegistration() {
@@ -294,10 +438,15 @@ export class App {
     });
 
   /** The next page of a mailbox; a failure becomes a notice, as in `act`, without the busy state. */
-  loadMore = async (box: 'inbox' | 'sent') => {
+  loadMore = async (box: Box) => {
     const state = this.boxes[box];
+    // Without a session the node cannot sort: everything is in the inbox.
+    if (box === 'requests' && !this.signedIn) return;
     try {
-      const page = await this.node.page(box, this.address!, state.next ?? undefined);
+      const page =
+        box === 'sent'
+          ? await this.node.page('sent', this.address!, state.next ?? undefined)
+          : await this.node.page('inbox', this.address!, state.next ?? undefined, 50, this.signedIn ? box : undefined);
       const shown = await Promise.all(page.messages.map((m) => this.show(m)));
       state.messages.push(...shown);
       state.next = page.next;
@@ -308,28 +457,36 @@ export class App {
     this.changed();
   };
 
-  /** Live updates of the inbox over the stream, from the newest message listed. */
+  /**
+   * Live updates over the stream, from the newest message listed, each into
+   * the inbox or the requests by our consent (the node pushes no blocked sender).
+   */
   private follow() {
-    const newest = this.boxes.inbox.messages.at(-1);
-    this.stopStream = this.node.stream(
+    const newest = (box: 'inbox' | 'requests') => this.boxes[box].messages.at(-1)?.block ?? 0;
+    const since = { inbox: newest('inbox'), requests: newest('requests') };
+    this.stream = this.node.stream(
       this.address!,
       null,
       async (event) => {
-        const box = this.boxes.inbox.messages;
+        const folder = this.folderOf(getAddress(event.message.from));
+        if (!folder) return;
+        const box = this.boxes[folder].messages;
         const at = box.findIndex((m) => m.id === event.message.id);
         if (event.type === 'retracted') {
           if (at >= 0) box[at].status = 'retracted';
         } else if (at >= 0) {
           box[at] = await this.show(event.message);
-        } else if (!newest || event.message.block >= newest.block) {
+        } else if (event.message.block >= since[folder]) {
           box.push(await this.show(event.message));
         }
         this.changed();
       },
       (live) => {
         this.live = live;
+        if (live && this.signedIn) this.announce();
         this.changed();
       },
+      (p) => this.onPresence(p),
     );
   }
 

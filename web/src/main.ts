@@ -2,7 +2,7 @@
 // compose form keeps what was typed.
 
 import './styles.css';
-import { App, type Outgoing, type Shown } from './app';
+import { App, type Box, type Outgoing, type Shown } from './app';
 import { h, short } from './dom';
 
 const root = document.getElementById('app')!;
@@ -75,8 +75,20 @@ function body(): HTMLElement {
     );
   }
   if (!app.keyIsRegistered) return registration();
-  const view = { compose, search: searchView, inbox: () => mailbox('inbox'), sent: () => mailbox('sent') }[app.view];
-  return h('div', {}, tabs(), view());
+  const view = {
+    compose,
+    search: searchView,
+    inbox: () => mailbox('inbox'),
+    requests: () => mailbox('requests'),
+    sent: () => mailbox('sent'),
+  }[app.view];
+  return h('div', {}, tabs(), typing(), view());
+}
+
+/** Who of the wallets we allowed is writing to us right now. */
+function typing() {
+  const who = app.typingNow;
+  return h('p', { class: 'typing', 'aria-live': 'polite' }, who.length ? `${who.map(short).join(', ')} ${who.length > 1 ? 'are' : 'is'} typing…` : '');
 }
 
 /** Or the key of a CLI keystore (`cairn key new`), opened here with its passphrase. */
@@ -179,16 +191,39 @@ function tabs() {
       },
       label,
     );
-  return h('nav', { role: 'tablist', 'aria-label': 'Mailboxes' }, tab('inbox', 'Inbox'), tab('sent', 'Sent'), tab('compose', 'Compose'), tab('search', 'Search'));
+  const requests = app.boxes.requests.messages.length;
+  return h(
+    'nav',
+    { role: 'tablist', 'aria-label': 'Mailboxes' },
+    tab('inbox', 'Inbox'),
+    tab('requests', requests ? `Requests (${requests})` : 'Requests'),
+    tab('sent', 'Sent'),
+    tab('compose', 'Compose'),
+    tab('search', 'Search'),
+  );
 }
 
-function mailbox(box: 'inbox' | 'sent') {
+const boxNames: Record<Box, string> = { inbox: 'Inbox', requests: 'Requests', sent: 'Sent' };
+const empty: Record<Box, string> = {
+  inbox: 'No messages yet.',
+  requests: 'No requests. Messages from wallets you have not allowed yet wait here.',
+  sent: 'Nothing sent yet.',
+};
+
+function mailbox(box: Box) {
   const state = app.boxes[box];
   const list = [...state.messages].reverse();
+  if (box === 'requests' && !app.signedIn) {
+    return h(
+      'section',
+      { 'aria-label': 'Requests', class: 'mailbox' },
+      h('p', { class: 'empty' }, 'Sign in to this node to keep messages from wallets you have not allowed apart from your inbox.'),
+    );
+  }
   return h(
     'section',
-    { 'aria-label': box === 'inbox' ? 'Inbox' : 'Sent', class: 'mailbox' },
-    list.length === 0 ? h('p', { class: 'empty' }, box === 'inbox' ? 'No messages yet.' : 'Nothing sent yet.') : null,
+    { 'aria-label': boxNames[box], class: 'mailbox' },
+    list.length === 0 ? h('p', { class: 'empty' }, empty[box]) : null,
     h('ol', { class: 'messages' }, ...list.map((m) => message(m, box))),
     state.more ? h('button', { class: 'secondary', onclick: () => app.loadMore(box) }, 'Older messages') : null,
   );
@@ -196,8 +231,21 @@ function mailbox(box: 'inbox' | 'sent') {
 
 const badges: Record<string, string> = { verified: 'verified on chain', pending: 'not yet on chain', forged: 'FORGED' };
 
-function message(m: Shown, box: 'inbox' | 'sent') {
-  const who = box === 'inbox' ? `From ${short(m.from)}` : `To ${short('0x' + m.to.slice(26))}`;
+/** Allow or block the sender: a request gets both, an inbox message from someone else a block. */
+function consentButtons(m: Shown, box: Box) {
+  if (box === 'sent' || m.from === app.address || !app.signedIn) return null;
+  const button = (state: 'allow' | 'block', label: string, cls: string) =>
+    h('button', { class: cls, onclick: () => app.setConsent(m.from, state), disabled: app.busy, 'aria-label': `${label} ${m.from}` }, label);
+  return h(
+    'p',
+    { class: 'consent' },
+    box === 'requests' ? button('allow', 'Allow', '') : null,
+    button('block', 'Block', 'secondary'),
+  );
+}
+
+function message(m: Shown, box: Box) {
+  const who = box === 'sent' ? `To ${short('0x' + m.to.slice(26))}` : `From ${short(m.from)}`;
   const state = m.status === 'retracted' ? 'retracted by a reorg' : m.status;
   return h(
     'li',
@@ -206,6 +254,7 @@ function message(m: Shown, box: 'inbox' | 'sent') {
       'p',
       { class: 'meta' },
       h('span', { title: m.from }, who),
+      box !== 'sent' && app.isOnline(m.from) ? h('span', { class: 'online' }, 'online') : null,
       m.sentAt ? h('time', { datetime: m.sentAt.toISOString() }, m.sentAt.toLocaleString()) : null,
       h('span', { class: `badge ${m.verdict.state}` }, badges[m.verdict.state]),
       h('span', { class: 'status' }, state),
@@ -218,6 +267,7 @@ function message(m: Shown, box: 'inbox' | 'sent') {
     ...m.attachments.map((a) =>
       h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
     ),
+    consentButtons(m, box),
   );
 }
 
@@ -318,7 +368,10 @@ function textarea() {
     name: 'text',
     rows: 4,
     required: true,
-    oninput: (e: Event) => (draft.text = (e.target as HTMLTextAreaElement).value),
+    oninput: (e: Event) => {
+      draft.text = (e.target as HTMLTextAreaElement).value;
+      app.typing(draft.to.trim());
+    },
   }) as HTMLTextAreaElement;
   area.value = draft.text;
   return area;

@@ -42,6 +42,35 @@ export interface StreamEvent {
   message: IndexedMessage;
 }
 
+/** Presence from another wallet: ephemeral, relayed only if we allowed it. */
+export interface PresenceFrame {
+  type: 'presence';
+  from: Address;
+  state: PresenceState;
+  /** Unix milliseconds, by the node's clock. */
+  at: number;
+}
+
+export type PresenceState = 'online' | 'typing' | 'idle';
+
+export type ConsentState = 'allow' | 'block';
+
+/** A consent entry as signed by its owner (EIP-712 `Consent`). */
+export interface ConsentEntry {
+  owner: Address;
+  peer: Address;
+  state: ConsentState;
+  issuedAt: number;
+  signature: Hex;
+}
+
+/** A live stream: stop it, or send presence on it. */
+export interface Stream {
+  stop(): void;
+  /** Sends presence to `to`; false when the stream is not connected. */
+  presence(to: Address, state: PresenceState): boolean;
+}
+
 /** An error the node answered with: its stable code and message. */
 export class NodeError extends Error {
   constructor(
@@ -72,11 +101,25 @@ export class Node {
 
   config = () => this.json<NodeInfo>('/v1/config');
 
-  page(box: 'inbox' | 'sent', address: Address, after?: string, limit = 50): Promise<Page> {
+  /** A page of a mailbox; `view` narrows an inbox by the signed-in owner's consent. */
+  page(box: 'inbox' | 'sent', address: Address, after?: string, limit = 50, view?: 'inbox' | 'requests' | 'all'): Promise<Page> {
     const query = new URLSearchParams({ limit: String(limit) });
     if (after) query.set('after', after);
+    if (view) query.set('view', view);
     return this.json<Page>(`/v1/${box}/${address}?${query}`);
   }
+
+  /** Publishes a signed consent entry. */
+  putConsent(entry: ConsentEntry) {
+    return this.json<unknown>('/v1/consent', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(entry),
+    });
+  }
+
+  /** The signed-in wallet's consent entries, as signed. */
+  consent = () => this.json<{ owner: Address; entries: ConsentEntry[] }>('/v1/consent');
 
   /** The block with this digest, re-hashed. */
   async block(digest: Hex): Promise<Uint8Array> {
@@ -108,14 +151,14 @@ export class Node {
 
   /** Posts a signed SIWE message; the node answers with an HttpOnly session cookie. */
   signIn(message: string, signature: Hex) {
-    return this.json<{ address: Address; signer: 'account' | 'contract'; expiresInSecs: number }>('/v1/auth/siwe', {
+    return this.json<{ address: Address; signer: 'account' | 'contract' | 'counterfactual'; expiresInSecs: number }>('/v1/auth/siwe', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ message, signature }),
     });
   }
 
-  session = () => this.json<{ address: Address; expiresInSecs: number }>('/v1/auth/session');
+  session = () => this.json<{ signedIn: boolean; address: Address | null; expiresInSecs: number }>('/v1/auth/session');
 
   proof = (id: Hex) => this.json<{ status: string; tx?: Hex; block?: number }>(`/v1/proofs/${id}`);
 
@@ -130,9 +173,16 @@ export class Node {
   /**
    * Streams `address`'s confirmed events from after `cursor`, reconnecting
    * with the last cursor after drops, after the network returns and when the
-   * page becomes visible again (a laptop waking up). Returns a stop function.
+   * page becomes visible again (a laptop waking up). Presence frames go to
+   * `onPresence`; they carry no cursor, and nothing replays them.
    */
-  stream(address: Address, cursor: string | null, onEvent: (e: StreamEvent) => void, onState: (live: boolean) => void) {
+  stream(
+    address: Address,
+    cursor: string | null,
+    onEvent: (e: StreamEvent) => void,
+    onState: (live: boolean) => void,
+    onPresence: (p: PresenceFrame) => void = () => {},
+  ): Stream {
     let socket: WebSocket | null = null;
     let stopped = false;
     let retry = 500;
@@ -156,6 +206,9 @@ export class Node {
           cursor ??= event.cursor;
           return;
         }
+        if (event.type === 'presence') return onPresence(event as PresenceFrame);
+        // The node refusing a presence frame (not signed in, too many): nothing to show.
+        if (event.type === 'error') return;
         cursor = event.cursor;
         onEvent(event as StreamEvent);
       };
@@ -173,12 +226,19 @@ export class Node {
     addEventListener('online', connect);
     document.addEventListener('visibilitychange', wake);
     connect();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      removeEventListener('online', connect);
-      document.removeEventListener('visibilitychange', wake);
-      socket?.close();
+    return {
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+        removeEventListener('online', connect);
+        document.removeEventListener('visibilitychange', wake);
+        socket?.close();
+      },
+      presence: (to, state) => {
+        if (socket?.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify({ type: 'presence', to, state }));
+        return true;
+      },
     };
   }
 }
