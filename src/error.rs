@@ -20,6 +20,9 @@ pub enum Error {
     /// The recipient has no messaging key on chain, so nobody could read the message.
     #[error("{0} has no registered messaging key; ask them to run `cairn register` first")]
     RecipientNotRegistered(alloy::primitives::Address),
+    /// A channel flow failed.
+    #[error(transparent)]
+    Channel(crate::channel::ChannelError),
     /// The on-chain anchor does not match what the envelope claims.
     #[error("anchor mismatch: {0}")]
     AnchorMismatch(String),

@@ -15,6 +15,7 @@
 //! - [`server`]: the node behind `cairn serve`: block gateway, indexer, read API.
 //! - [`auth`]: Sign-In with Ethereum and the sessions it opens.
 //! - [`consent`]: users' signed allow and block lists.
+//! - [`channel`]: group messages: epoch key bundles for channel members.
 //! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
 //!
 //! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
@@ -23,6 +24,7 @@
 
 pub mod auth;
 pub mod chain;
+pub mod channel;
 pub mod consent;
 pub mod crypto;
 pub mod envelope;

@@ -130,12 +130,35 @@ impl Messenger {
         progress: &(dyn Fn(SendStep) + Sync),
     ) -> Result<Sent> {
         let bytes = self.seal(to, body, progress).await?;
+        self.store_and_anchor(to.into_word(), bytes, progress).await
+    }
+
+    /// Stores an envelope and anchors its digest as a post to `to`.
+    pub(crate) async fn store_and_anchor(
+        &self,
+        to: B256,
+        bytes: Bytes,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Sent> {
         let size = bytes.len();
         progress(SendStep::Storing);
-        // Storing is idempotent (the block is named by its hash): a blip
-        // of the store is retried (five times, 0.25 s doubling to 4 s apart)
-        // rather than abandoning the message.
-        let cid = (|| self.store.put(bytes.clone()))
+        let cid = self.put(bytes).await?;
+        let digest = cid::digest_of(&cid)?;
+        progress(SendStep::Anchoring);
+        let anchor = self.chain.post(to, digest).await?;
+        Ok(Sent {
+            cid,
+            digest,
+            size,
+            anchor,
+        })
+    }
+
+    /// Stores one block. Storing is idempotent (the block is named by its
+    /// hash): a blip of the store is retried (five times, 0.25 s doubling to
+    /// 4 s apart) rather than abandoning the message.
+    pub(crate) async fn put(&self, bytes: Bytes) -> Result<Cid> {
+        Ok((|| self.store.put(bytes.clone()))
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(std::time::Duration::from_millis(250))
@@ -146,16 +169,22 @@ impl Messenger {
             .notify(
                 |e, after| tracing::warn!(error = %e, ?after, "block store unavailable; retrying"),
             )
-            .await?;
-        let digest = cid::digest_of(&cid)?;
-        progress(SendStep::Anchoring);
-        let anchor = self.chain.post(to.into_word(), digest).await?;
-        Ok(Sent {
-            cid,
-            digest,
-            size,
-            anchor,
-        })
+            .await?)
+    }
+
+    /// Fetches (and re-hashes) the block with `digest`.
+    pub(crate) async fn block(&self, digest: B256) -> Result<Bytes> {
+        Ok(self.store.get(&cid::cid_for_digest(digest)).await?)
+    }
+
+    /// The wallet this messenger writes as.
+    pub fn wallet(&self) -> Address {
+        self.wallet
+    }
+
+    /// The current messaging key and the earlier ones, newest first.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &SecretKey> {
+        std::iter::once(&self.key).chain(&self.old_keys)
     }
 
     /// Fetches, verifies and opens the message in block `cid`, and checks it
@@ -208,7 +237,7 @@ fn matching_anchor(header: &Header, anchors: Vec<PostedLog>) -> Result<PostedLog
         })
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())

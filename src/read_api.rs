@@ -237,6 +237,17 @@ impl ReadApi {
         self.page("inbox", address, after, limit).await
     }
 
+    /// One page of a channel's messages.
+    pub async fn channel(
+        &self,
+        channel: alloy::primitives::B256,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, ReadApiError> {
+        self.page_at(&format!("channels/{channel}/messages"), after, limit, None)
+            .await
+    }
+
     /// One page of what `address` sent.
     pub async fn sent(
         &self,
@@ -265,6 +276,18 @@ impl ReadApi {
         limit: u32,
         view: Option<&str>,
     ) -> Result<Page, ReadApiError> {
+        self.page_at(&format!("{mailbox}/{address}"), after, limit, view)
+            .await
+    }
+
+    /// A page of `/v1/<path>`.
+    async fn page_at(
+        &self,
+        path: &str,
+        after: Option<&str>,
+        limit: u32,
+        view: Option<&str>,
+    ) -> Result<Page, ReadApiError> {
         let mut query = vec![("limit", limit.to_string())];
         if let Some(after) = after {
             query.push(("after", after.to_string()));
@@ -274,7 +297,7 @@ impl ReadApi {
         }
         let request = self
             .http
-            .get(format!("{}/v1/{mailbox}/{address}", self.base))
+            .get(format!("{}/v1/{path}", self.base))
             .query(&query);
         self.answer(request)
             .await?

@@ -2,6 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {Cairn} from "../src/Cairn.sol";
+import {CairnKeys} from "../src/Keys.sol";
+import {CairnBatches} from "../src/Batches.sol";
 import {CairnTest} from "./Vm.sol";
 
 contract CairnBatchTest is CairnTest {
@@ -57,7 +59,7 @@ contract CairnBatchTest is CairnTest {
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = signRegistration(ALICE_PK, alice, bytes32(uint256(5)), 0, deadline);
         cairn.registerKeyBySig(alice, bytes32(uint256(5)), deadline, sig);
-        vm.expectRevert(Cairn.BadSignature.selector);
+        vm.expectRevert(CairnKeys.BadSignature.selector);
         cairn.registerKeyBySig(alice, bytes32(uint256(5)), deadline, sig);
     }
 
@@ -65,13 +67,13 @@ contract CairnBatchTest is CairnTest {
         uint256 deadline = block.timestamp + 10;
         bytes memory sig = signRegistration(ALICE_PK, alice, bytes32(uint256(5)), 0, deadline);
         vm.warp(deadline + 1);
-        vm.expectRevert(abi.encodeWithSelector(Cairn.Expired.selector, deadline));
+        vm.expectRevert(abi.encodeWithSelector(CairnKeys.Expired.selector, deadline));
         cairn.registerKeyBySig(alice, bytes32(uint256(5)), deadline, sig);
     }
 
     function test_registrationSignedByAnotherKeyIsRejected() public {
         bytes memory sig = signRegistration(0xBAD, alice, bytes32(uint256(5)), 0, block.timestamp + 1);
-        vm.expectRevert(Cairn.BadSignature.selector);
+        vm.expectRevert(CairnKeys.BadSignature.selector);
         cairn.registerKeyBySig(alice, bytes32(uint256(5)), block.timestamp + 1, sig);
     }
 
@@ -112,11 +114,11 @@ contract CairnBatchTest is CairnTest {
     }
 
     function test_anchorBatchRejectsEmpty() public {
-        vm.expectRevert(Cairn.EmptyBatch.selector);
+        vm.expectRevert(CairnBatches.EmptyBatch.selector);
         cairn.anchorBatch(bytes32(0), bytes32(uint256(2)), 1);
-        vm.expectRevert(Cairn.EmptyBatch.selector);
+        vm.expectRevert(CairnBatches.EmptyBatch.selector);
         cairn.anchorBatch(bytes32(uint256(1)), bytes32(0), 1);
-        vm.expectRevert(Cairn.EmptyBatch.selector);
+        vm.expectRevert(CairnBatches.EmptyBatch.selector);
         cairn.anchorBatch(bytes32(uint256(1)), bytes32(uint256(2)), 0);
     }
 }

@@ -72,6 +72,25 @@ pub enum Revert {
     Expired(u64),
     /// A signature was not made by the owner, or was already used.
     BadSignature,
+    /// The sender may not post to the channel: not a member, or too little
+    /// of the gate token.
+    NotAllowedToPost {
+        /// The channel.
+        channel: B256,
+        /// The sender.
+        account: Address,
+    },
+    /// Only the channel's admins may do this.
+    NotAdmin {
+        /// The channel.
+        channel: B256,
+        /// Who tried.
+        account: Address,
+    },
+    /// No channel has this id.
+    UnknownChannel(B256),
+    /// Any other channel rule (the error's name and arguments).
+    Channel(String),
     /// Revert data this client does not know.
     Unknown(String),
 }
@@ -93,6 +112,19 @@ impl std::fmt::Display for Revert {
                     "Expired (the signature's deadline {deadline} has passed)"
                 )
             }
+            Self::NotAllowedToPost { channel, account } => {
+                return write!(
+                    f,
+                    "NotAllowedToPost ({account} is not a member of channel {channel}, or holds too little of its gate token)"
+                )
+            }
+            Self::NotAdmin { channel, account } => {
+                return write!(f, "NotAdmin ({account} is not an admin of channel {channel})")
+            }
+            Self::UnknownChannel(channel) => {
+                return write!(f, "UnknownChannel (no channel {channel})")
+            }
+            Self::Channel(what) => return write!(f, "{what}"),
             Self::Unknown(data) => return write!(f, "unrecognised revert data {data}"),
         })
     }
@@ -137,6 +169,26 @@ impl ChainError {
                 CairnErrors::EmptyBatch(_) => Revert::EmptyBatch,
                 CairnErrors::BadSignature(_) => Revert::BadSignature,
                 CairnErrors::Expired(e) => Revert::Expired(e.deadline.saturating_to()),
+                CairnErrors::NotAllowedToPost(e) => Revert::NotAllowedToPost {
+                    channel: e.channel,
+                    account: e.account,
+                },
+                CairnErrors::NotAdmin(e) => Revert::NotAdmin {
+                    channel: e.channel,
+                    account: e.account,
+                },
+                CairnErrors::UnknownChannel(e) => Revert::UnknownChannel(e.channel),
+                other @ (CairnErrors::AlreadyIn(_)
+                | CairnErrors::NotIn(_)
+                | CairnErrors::NoChange(_)
+                | CairnErrors::LastAdmin(_)
+                | CairnErrors::WrongEpoch(_)
+                | CairnErrors::BadGate(_)
+                | CairnErrors::BadName(_)
+                | CairnErrors::ZeroAccount(_)
+                | CairnErrors::ZeroBundle(_)
+                | CairnErrors::ChangeExpired(_)
+                | CairnErrors::BadAdminSignature(_)) => Revert::Channel(format!("{other:?}")),
                 // Errors of the OpenZeppelin libraries the contract links.
                 other => Revert::Unknown(format!("{other:?}")),
             });

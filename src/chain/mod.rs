@@ -11,6 +11,7 @@
 //! reverts during gas estimation leaves no gap, a process never reuses a
 //! nonce, and a restart never skips one.
 
+mod channels;
 mod error;
 mod registry;
 mod relay;
@@ -27,6 +28,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 pub use cairn_contracts::Cairn;
+pub use channels::{ChannelState, Gate};
 pub use error::{ChainError, Revert};
 pub use registry::KeyRegistry;
 pub use relay::{Broadcast, Fees, Relayer, SignedTx};

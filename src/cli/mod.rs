@@ -4,6 +4,7 @@
 //! flag that names a secret or an endpoint can also come from the environment.
 
 mod args;
+mod channel;
 mod consent;
 mod decrypt;
 mod gateway;
@@ -62,6 +63,9 @@ pub(crate) enum Command {
     Sent(inbox::InboxArgs),
     /// Decrypt messages live as they are confirmed, resuming after drops.
     Watch(watch::WatchArgs),
+    /// DAO channels: create, add, remove, rotate, post, read, list.
+    #[command(subcommand)]
+    Channel(channel::ChannelCommand),
     /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
     Serve(serve::ServeArgs),
     /// Run the indexer alone: keep a database up to date, serve only /healthz and /metrics.
@@ -86,6 +90,7 @@ impl Cli {
             Command::Block(args) => args.run(&self.global, ConsentState::Block).await,
             Command::Consent(args) => args.run(&self.global).await,
             Command::Watch(args) => args.run(&self.global).await,
+            Command::Channel(cmd) => cmd.run(&self.global).await,
             Command::Serve(args) => args.run(&self.global).await,
             Command::Index(args) => args.run(&self.global).await,
             Command::Gateway(args) => args.run(&self.global).await,

@@ -102,7 +102,7 @@ impl SendArgs {
     }
 }
 
-fn step_message(step: SendStep) -> &'static str {
+pub(super) fn step_message(step: SendStep) -> &'static str {
     match step {
         SendStep::ResolvingKey => "looking up the recipient's key",
         SendStep::Sealing => "encrypting",

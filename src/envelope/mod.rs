@@ -9,13 +9,16 @@
 //! the sender) with an ephemeral x25519 exchange, HKDF-SHA256 and
 //! ChaCha20-Poly1305. Every AEAD binds the [`Header`] (version, sender,
 //! recipient, timestamp, reply-to), so moving a ciphertext into another
-//! context fails to open.
+//! context fails to open. Channel messages (kind 2, [`seal_channel`]) are
+//! encrypted once under the channel's epoch key instead.
 
 mod body;
+mod channel;
 mod seal;
 mod wire;
 
 pub use body::{Attachment, Body, BodyKind};
+pub use channel::{open_channel, peek_channel, seal_channel, seal_channel_with, OpenedChannel};
 pub use seal::{open, open_with_any, peek_header, seal, seal_with, Opened, SealRandomness};
 pub use wire::{Header, MAGIC, MAX_READERS, VERSION};
 

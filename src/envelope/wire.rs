@@ -26,6 +26,8 @@ pub const MAGIC: [u8; 4] = *b"CRNE";
 pub const VERSION: u8 = 1;
 /// The only kind in version 1: a direct message.
 pub(crate) const KIND_DIRECT: u8 = 1;
+/// The kind byte of a channel message (`docs/ENVELOPE.md`, "Channels").
+pub(crate) const KIND_CHANNEL: u8 = 2;
 /// The most readers one envelope may have.
 pub const MAX_READERS: usize = 8;
 
@@ -81,12 +83,17 @@ pub(crate) struct Parsed<'a> {
     pub(crate) ciphertext: &'a [u8],
 }
 
-/// Writes the header fields and the body nonce (bytes 0..HEADER_LEN).
+/// Writes the header fields and the body nonce (bytes 0..HEADER_LEN) of a direct message.
 pub(crate) fn encode_header(header: &Header, nonce: &[u8; 24]) -> Vec<u8> {
+    encode_header_of(KIND_DIRECT, header, nonce)
+}
+
+/// Writes the header fields and the body nonce of an envelope of `kind`.
+pub(crate) fn encode_header_of(kind: u8, header: &Header, nonce: &[u8; 24]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.push(KIND_DIRECT);
+    out.push(kind);
     out.extend_from_slice(header.sender.as_slice());
     out.extend_from_slice(header.recipient.as_slice());
     out.extend_from_slice(&header.timestamp.to_be_bytes());
@@ -106,8 +113,13 @@ pub(crate) fn encode_stanzas(out: &mut Vec<u8>, stanzas: &[Stanza]) {
     }
 }
 
-/// Splits `bytes` into its parts, checking every structural rule.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, EnvelopeError> {
+/// Reads the header fields and the body nonce of an envelope of `kind`,
+/// checking magic, version, kind and that `min_len` bytes are there.
+pub(crate) fn parse_header_of(
+    kind: u8,
+    bytes: &[u8],
+    min_len: usize,
+) -> Result<(Header, [u8; 24]), EnvelopeError> {
     if bytes.len() < 6 {
         return Err(EnvelopeError::Malformed("shorter than the fixed header"));
     }
@@ -117,10 +129,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, EnvelopeError> {
     if bytes[4] != VERSION {
         return Err(EnvelopeError::UnsupportedVersion(bytes[4]));
     }
-    if bytes[5] != KIND_DIRECT {
+    if bytes[5] != kind {
         return Err(EnvelopeError::UnsupportedKind(bytes[5]));
     }
-    if bytes.len() < HEADER_LEN + 1 {
+    if bytes.len() < min_len.max(HEADER_LEN) {
         return Err(EnvelopeError::Malformed("shorter than the fixed header"));
     }
     let word = |at: usize| B256::from_slice(&bytes[at..at + 32]);
@@ -134,6 +146,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, EnvelopeError> {
     let nonce: [u8; 24] = bytes[NONCE_OFFSET..HEADER_LEN]
         .try_into()
         .expect("24 bytes");
+    Ok((header, nonce))
+}
+
+/// Splits `bytes` into its parts, checking every structural rule.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, EnvelopeError> {
+    let (header, nonce) = parse_header_of(KIND_DIRECT, bytes, HEADER_LEN + 1)?;
     let count = bytes[HEADER_LEN] as usize;
     if count == 0 || count > MAX_READERS {
         return Err(EnvelopeError::Malformed("reader count out of range"));

@@ -73,11 +73,10 @@ async fn posts_carry_sequence_and_can_be_found_by_digest() {
     let anvil = Anvil::start().await;
     let chain = deployed(&anvil).await;
     let digest = B256::repeat_byte(0x42);
-    let first = chain.post(B256::repeat_byte(2), digest).await.unwrap();
-    let second = chain
-        .post(B256::repeat_byte(2), B256::repeat_byte(0x43))
-        .await
-        .unwrap();
+    // A wallet, left-padded: any other bytes32 names a channel.
+    let bob = Address::repeat_byte(2).into_word();
+    let first = chain.post(bob, digest).await.unwrap();
+    let second = chain.post(bob, B256::repeat_byte(0x43)).await.unwrap();
     assert_eq!((first.event.sequence, second.event.sequence), (0, 1));
     assert!(
         second.inclusion.block > first.inclusion.block,

@@ -14,16 +14,15 @@ use alloy::primitives::Address;
 use cairn::{
     consent::{signing_hash, ConsentRequest},
     read_api::{ReadApi, ReadApiError, View},
-    server::{Limits, Node, NodeConfig},
 };
-use cairn_indexer::{store::ConsentState, IndexerConfig};
+use cairn_indexer::store::ConsentState;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as WsMessage};
 
 use crate::{
     gateway_stack::Chain,
-    harness::{accounts, signer, Anvil, ALICE_KEY, BOB_KEY, CAROL_KEY},
+    harness::{signer, Anvil, ALICE_KEY, BOB_KEY, CAROL_KEY},
 };
 
 type Socket =
@@ -88,25 +87,7 @@ fn lower(address: Address) -> String {
 async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
     let chain = Chain::start(0, Anvil::start().await, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: chain.store.clone(),
-        indexer: Some((
-            IndexerConfig {
-                confirmations: 1,
-                poll_interval: Duration::from_millis(100),
-                ..IndexerConfig::new(chain.url.clone(), chain.contract)
-            },
-            format!("sqlite://{}", dir.path().join("indexer.db").display()),
-        )),
-        gateway: None,
-        limits: Limits::default(),
-        stream: Default::default(),
-        web: None,
-        auth: Some(accounts(&chain.url, chain.contract)),
-    })
-    .await
-    .unwrap();
+    let node = chain.reader_node(dir.path(), true).await;
     let api = format!("http://{}", node.addr);
     let cli = chain.cli(&api, dir.path());
     let (alice, bob, carol) = (

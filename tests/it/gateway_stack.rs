@@ -149,6 +149,34 @@ impl Chain {
         }
     }
 
+    /// A node indexing this chain (K = 1, SQLite in `dir`), with sign-in
+    /// when `auth`, and no gateway.
+    pub(crate) async fn reader_node(
+        &self,
+        dir: &std::path::Path,
+        auth: bool,
+    ) -> cairn::server::Node {
+        cairn::server::Node::start(cairn::server::NodeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: self.store.clone(),
+            indexer: Some((
+                cairn_indexer::IndexerConfig {
+                    confirmations: 1,
+                    poll_interval: Duration::from_millis(100),
+                    ..cairn_indexer::IndexerConfig::new(self.url.clone(), self.contract)
+                },
+                format!("sqlite://{}", dir.join("indexer.db").display()),
+            )),
+            gateway: None,
+            limits: cairn::server::Limits::default(),
+            stream: Default::default(),
+            web: None,
+            auth: auth.then(|| crate::harness::accounts(&self.url, self.contract)),
+        })
+        .await
+        .unwrap()
+    }
+
     /// A gateway config for this chain, with test-sized timings.
     pub(crate) fn gateway_config(&self, outbox_url: String) -> GatewayConfig {
         GatewayConfig {

@@ -9,6 +9,7 @@ mod bad_input_catalogue;
 mod batching;
 mod blobstore;
 mod chain;
+mod channels;
 mod cli;
 mod cli_errors;
 mod consent;

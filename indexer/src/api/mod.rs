@@ -84,7 +84,14 @@ pub struct ErrorBody {
         description = "Inboxes, messages and keys indexed from the Cairn contract. \
         WebSocket stream: GET /v1/stream?address=<addr>&after=<cursor>. GraphQL: /graphql."
     ),
-    paths(rest::inbox, rest::sent, rest::message, rest::key, rest::batch),
+    paths(
+        rest::inbox,
+        rest::sent,
+        rest::channel_messages,
+        rest::message,
+        rest::key,
+        rest::batch
+    ),
     components(schemas(
         ErrorBody,
         query::Page,
@@ -106,6 +113,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/inbox/{address}", get(rest::inbox))
         .route("/v1/sent/{address}", get(rest::sent))
+        .route("/v1/channels/{id}/messages", get(rest::channel_messages))
         .route("/v1/messages/{id}", get(rest::message))
         .route("/v1/keys/{address}", get(rest::key))
         .route("/v1/batches/{id}", get(rest::batch))

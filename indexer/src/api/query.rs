@@ -50,6 +50,43 @@ pub fn address(raw: &str) -> Result<Address, ApiError> {
     Ok(parsed)
 }
 
+/// Parses a channel id: 32 bytes whose top 12 are not all zero (those
+/// would be a left-padded address, an inbox).
+pub fn channel(raw: &str) -> Result<B256, ApiError> {
+    let id: B256 = raw.trim().parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_channel",
+            format!("{raw:?} is not a 32-byte hex channel id"),
+        )
+    })?;
+    if id[..12].iter().all(|b| *b == 0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_channel",
+            format!("{raw:?} is an address, not a channel id: use /v1/inbox"),
+        ));
+    }
+    Ok(id)
+}
+
+/// A page of a channel's messages.
+pub async fn channel_page(
+    state: &ApiState,
+    channel: &str,
+    after: Option<&str>,
+    limit_raw: Option<u32>,
+) -> Result<Page, ApiError> {
+    let channel = self::channel(channel)?;
+    let after_cursor = list_cursor(after)?;
+    let limit = limit(limit_raw)?;
+    let messages = state
+        .store
+        .inbox(&channel.to_string(), after_cursor, limit)
+        .await?;
+    Ok(page_of(messages, limit, after))
+}
+
 /// How the store spells a recipient: the address as a left-padded bytes32.
 pub fn recipient_key(address: Address) -> String {
     address.into_word().to_string()
@@ -168,16 +205,20 @@ pub async fn page(
                 .await?
         }
     };
+    Ok(page_of(messages, limit, after))
+}
+
+fn page_of(messages: Vec<Message>, limit: u32, after: Option<&str>) -> Page {
     let more = messages.len() == limit as usize;
     let next = messages
         .last()
         .map(|m| m.cursor.clone())
         .or_else(|| after.map(str::to_string));
-    Ok(Page {
+    Page {
         messages,
         next,
         more,
-    })
+    }
 }
 
 /// Parses `<block hash>-<log index>` followed by at most `extra` more

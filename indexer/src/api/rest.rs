@@ -82,6 +82,21 @@ pub(super) async fn sent(
     ))
 }
 
+/// A channel's messages, oldest first, pending and confirmed. They are
+/// ciphertext for the channel's members; anyone may list them.
+#[utoipa::path(get, path = "/v1/channels/{id}/messages", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = Page), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn channel_messages(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let p = params(q)?;
+    Ok(Json(
+        query::channel_page(&state, &id, p.after.as_deref(), p.limit).await?,
+    ))
+}
+
 /// One message by id.
 #[utoipa::path(get, path = "/v1/messages/{id}", params(("id" = String, Path)),
     responses((status = 200, body = Message), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]

@@ -1,4 +1,5 @@
-//! `GET /v1/stream?address=<addr>&after=<cursor>`: confirmed events over WebSocket.
+//! `GET /v1/stream?address=<addr>&after=<cursor>` (or `?channel=<id>`):
+//! confirmed events over WebSocket.
 //!
 //! The stream is a view of the store's event log, not an in-memory fan-out:
 //! each connection reads events after its cursor from the store, sends them,
@@ -79,10 +80,11 @@ impl Default for StreamConfig {
     }
 }
 
-/// `?address=&after=`.
+/// `?address=&after=` or `?channel=&after=`.
 #[derive(Debug, Deserialize)]
 pub(super) struct StreamParams {
     address: Option<String>,
+    channel: Option<String>,
     after: Option<String>,
 }
 
@@ -95,16 +97,24 @@ pub(super) async fn stream(
 ) -> Result<Response, ApiError> {
     let Query(p) =
         q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let address = p.address.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_address",
-            "pass ?address=<wallet address>",
-        )
-    })?;
-    let subscribed = query::address(&address)?;
-    let recipient = query::recipient_key(subscribed);
-    let owner = state.viewer(&headers).filter(|v| *v == subscribed);
+    // A channel's stream is its messages' events, as an inbox's: the same
+    // cursor, confirmation and retraction guarantees. Consent and presence
+    // are an owner's, and a channel has none.
+    let (recipient, owner) = match (p.address, p.channel) {
+        (Some(address), None) => {
+            let subscribed = query::address(&address)?;
+            let owner = state.viewer(&headers).filter(|v| *v == subscribed);
+            (query::recipient_key(subscribed), owner)
+        }
+        (None, Some(channel)) => (query::channel(&channel)?.to_string(), None),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_address",
+                "pass ?address=<wallet address> or ?channel=<channel id>, not both",
+            ))
+        }
+    };
     // No cursor: start from now, so only events confirmed from here on arrive.
     let after = match query::stream_cursor(p.after.as_deref())? {
         Some(c) => c,

@@ -1,0 +1,257 @@
+//! Channels on chain: create them, change their members and admins, publish
+//! epoch key bundles, and read their state from the contract and its logs
+//! (never from an indexer, so a client can check what a node says).
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use cairn_contracts::Cairn;
+
+use super::{decode_event, inclusion_of, CairnClient, ChainError, Inclusion};
+
+/// Who may post to a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Members.
+    MembersOnly,
+    /// Members holding at least `min` of an ERC-20 `token`.
+    Erc20 {
+        /// The token.
+        token: Address,
+        /// The least balance.
+        min: U256,
+    },
+    /// Members holding at least `min` of an ERC-721 `token`.
+    Erc721 {
+        /// The token.
+        token: Address,
+        /// The least balance.
+        min: U256,
+    },
+}
+
+impl Gate {
+    fn abi(self) -> (u8, Address, U256) {
+        match self {
+            Self::MembersOnly => (0, Address::ZERO, U256::ZERO),
+            Self::Erc20 { token, min } => (1, token, min),
+            Self::Erc721 { token, min } => (2, token, min),
+        }
+    }
+
+    fn from_abi(kind: u8, token: Address, min: U256) -> Self {
+        match kind {
+            1 => Self::Erc20 { token, min },
+            2 => Self::Erc721 { token, min },
+            _ => Self::MembersOnly,
+        }
+    }
+}
+
+/// A channel's state as the contract holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelState {
+    /// Who created it.
+    pub creator: Address,
+    /// The current key epoch.
+    pub epoch: u64,
+    /// How many members.
+    pub members: u32,
+    /// How many admins.
+    pub admins: u32,
+    /// Who may post.
+    pub gate: Gate,
+}
+
+impl CairnClient {
+    /// Creates a channel; returns its id.
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        admins: &[Address],
+        members: &[Address],
+        gate: Gate,
+    ) -> Result<(B256, Inclusion), ChainError> {
+        let (kind, token, min) = gate.abi();
+        let call = self.contract.createChannel(
+            name.to_string(),
+            admins.to_vec(),
+            members.to_vec(),
+            kind,
+            token,
+            min,
+        );
+        let receipt = self.send(call.calldata().clone()).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let created =
+            decode_event::<Cairn::ChannelCreated>(&receipt, inclusion.tx, "ChannelCreated")?;
+        Ok((created.event.channel, inclusion))
+    }
+
+    /// Adds and removes members in one change; returns the new epoch.
+    pub async fn change_members(
+        &self,
+        channel: B256,
+        added: &[Address],
+        removed: &[Address],
+    ) -> Result<(u64, Inclusion), ChainError> {
+        let call = self
+            .contract
+            .changeMembers(channel, added.to_vec(), removed.to_vec());
+        let receipt = self.send(call.calldata().clone()).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let changed =
+            decode_event::<Cairn::MembersChanged>(&receipt, inclusion.tx, "MembersChanged")?;
+        Ok((changed.event.epoch, inclusion))
+    }
+
+    /// Anchors the key bundle (its root block's digest) of the current epoch.
+    pub async fn publish_epoch_key(
+        &self,
+        channel: B256,
+        epoch: u64,
+        bundle: B256,
+    ) -> Result<Inclusion, ChainError> {
+        let call = self.contract.publishEpochKey(channel, epoch, bundle);
+        let receipt = self.send(call.calldata().clone()).await?;
+        inclusion_of(&receipt)
+    }
+
+    /// The channel's state, or `None` when no channel has this id.
+    pub async fn channel(&self, channel: B256) -> Result<Option<ChannelState>, ChainError> {
+        let c = self
+            .contract
+            .channelOf(channel)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((c.epoch != 0).then(|| ChannelState {
+            creator: c.creator,
+            epoch: c.epoch,
+            members: c.members,
+            admins: c.admins,
+            gate: Gate::from_abi(c.gate, c.token, c.minBalance),
+        }))
+    }
+
+    /// Whether `account` may post to `channel` now.
+    pub async fn can_post(&self, channel: B256, account: Address) -> Result<bool, ChainError> {
+        self.contract
+            .canPost(channel, account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The channel's members now, replayed from its `MembersChanged` logs.
+    pub async fn members(&self, channel: B256) -> Result<Vec<Address>, ChainError> {
+        let mut members = std::collections::BTreeSet::new();
+        for log in self
+            .logs(Cairn::MembersChanged::SIGNATURE_HASH, channel)
+            .await?
+        {
+            let changed = log
+                .log_decode::<Cairn::MembersChanged>()
+                .map_err(|e| ChainError::Contract(e.to_string()))?
+                .inner
+                .data;
+            for removed in changed.removed {
+                members.remove(&removed);
+            }
+            members.extend(changed.added);
+        }
+        Ok(members.into_iter().collect())
+    }
+
+    /// The key bundle root anchored for `epoch`, if an admin published one
+    /// (the newest, if several).
+    pub async fn epoch_bundle(
+        &self,
+        channel: B256,
+        epoch: u64,
+    ) -> Result<Option<B256>, ChainError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(Cairn::EpochKeyPublished::SIGNATURE_HASH)
+            .topic1(channel)
+            .topic2(B256::from(U256::from(epoch)))
+            .from_block(0);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(ChainError::from_transport)?;
+        logs.last()
+            .map(|log| {
+                log.log_decode::<Cairn::EpochKeyPublished>()
+                    .map(|l| l.inner.data.bundleDigest)
+                    .map_err(|e| ChainError::Contract(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// The channels whose `MembersChanged` logs ever added `account`, with
+    /// their names, oldest first; the caller checks current membership.
+    pub async fn channels_with(&self, account: Address) -> Result<Vec<(B256, String)>, ChainError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(Cairn::MembersChanged::SIGNATURE_HASH)
+            .from_block(0);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(ChainError::from_transport)?;
+        let mut ids: Vec<B256> = Vec::new();
+        for log in logs {
+            let changed = log
+                .log_decode::<Cairn::MembersChanged>()
+                .map_err(|e| ChainError::Contract(e.to_string()))?
+                .inner
+                .data;
+            if changed.added.contains(&account) && !ids.contains(&changed.channel) {
+                ids.push(changed.channel);
+            }
+        }
+        let mut named = Vec::with_capacity(ids.len());
+        for id in ids {
+            named.push((id, self.channel_name(id).await?));
+        }
+        Ok(named)
+    }
+
+    /// The name a channel was created with.
+    pub async fn channel_name(&self, channel: B256) -> Result<String, ChainError> {
+        let logs = self
+            .logs(Cairn::ChannelCreated::SIGNATURE_HASH, channel)
+            .await?;
+        let first = logs
+            .first()
+            .ok_or(ChainError::Contract(format!("no channel {channel}")))?;
+        Ok(first
+            .log_decode::<Cairn::ChannelCreated>()
+            .map_err(|e| ChainError::Contract(e.to_string()))?
+            .inner
+            .data
+            .name)
+    }
+
+    async fn logs(
+        &self,
+        signature: B256,
+        channel: B256,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(signature)
+            .topic1(channel)
+            .from_block(0);
+        self.provider
+            .get_logs(&filter)
+            .await
+            .map_err(ChainError::from_transport)
+    }
+}
