@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web
+.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools web
@@ -48,13 +48,17 @@ artifacts: tools
 	contracts/artifacts.sh write
 
 ## Measure the read path and batching (figures in docs/BENCHMARKS.md).
-bench: bench-read-path bench-batching bench-web
+bench: bench-read-path bench-batching bench-web bench-channels
 
 bench-read-path: tools
 	cargo bench --bench read_path
 
 bench-batching: tools
 	cargo bench --bench batching
+
+## Channels of 500 and 5,000 members: bundle size and build time, gas per change and rotation, time to open a post.
+bench-channels: tools
+	cargo bench --bench channels
 
 ## The web client in headless Chromium: bundle, first render of 1,000 messages, decryption, search.
 bench-web: web

@@ -12,12 +12,11 @@ use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},
     ChaCha20Poly1305,
 };
-use hkdf::Hkdf;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::crypto::{PublicKey, SecretKey};
+use crate::crypto::{wrap_key, PublicKey, SecretKey};
 
 /// Magic of a bundle's root block.
 pub const ROOT_MAGIC: [u8; 4] = *b"CRNB";
@@ -126,7 +125,7 @@ pub fn build_with<R: RngCore + CryptoRng>(
         let mut part = head(PART_MAGIC, channel, epoch, chunk.len() as u32);
         for (member, key) in chunk {
             let ephemeral = SecretKey::generate(rng);
-            let wrap = wrap_key(&ephemeral, &ephemeral.public_key(), key)
+            let wrap = wrap_key(WRAP_INFO, &ephemeral, &ephemeral.public_key(), key)
                 .ok_or(BundleError::WeakKey(*member))?;
             let wrapped = ChaCha20Poly1305::new(wrap.as_ref().into())
                 .encrypt(
@@ -200,8 +199,8 @@ pub fn open_part(
         .map_err(|_| BundleError::NotAMember(member))?;
     let wrap = wraps[at];
     let ephemeral = PublicKey::from_bytes(wrap[20..52].try_into().expect("32 bytes"));
-    let key =
-        wrap_key(secret, &ephemeral, &secret.public_key()).ok_or(BundleError::UnwrapFailed)?;
+    let key = wrap_key(WRAP_INFO, secret, &ephemeral, &secret.public_key())
+        .ok_or(BundleError::UnwrapFailed)?;
     let opened = ChaCha20Poly1305::new(key.as_ref().into())
         .decrypt(
             &Default::default(),
@@ -255,29 +254,6 @@ fn aad(channel: B256, epoch: u64, member: Address) -> [u8; 60] {
     out[32..40].copy_from_slice(&epoch.to_be_bytes());
     out[40..].copy_from_slice(member.as_slice());
     out
-}
-
-/// `HKDF-SHA256(salt = E ‖ R, ikm = X25519, info = "cairn/v1/channel-wrap")`,
-/// from the ephemeral secret (building) or the member's secret (opening).
-fn wrap_key(
-    secret: &SecretKey,
-    ephemeral: &PublicKey,
-    member: &PublicKey,
-) -> Option<Zeroizing<[u8; 32]>> {
-    let their = if secret.public_key() == *member {
-        ephemeral
-    } else {
-        member
-    };
-    let shared = Zeroizing::new(secret.agree(their)?);
-    let mut salt = [0u8; 64];
-    salt[..32].copy_from_slice(ephemeral.as_bytes());
-    salt[32..].copy_from_slice(member.as_bytes());
-    let mut key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(&salt), shared.as_ref())
-        .expand(WRAP_INFO, key.as_mut())
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    Some(key)
 }
 
 #[cfg(test)]

@@ -103,6 +103,32 @@ pub(crate) fn parse_hex32(s: &str) -> Result<[u8; 32], KeyError> {
         .map_err(|b: Vec<u8>| KeyError::Invalid(format!("expected 32 bytes, got {}", b.len())))
 }
 
+/// The key that wraps a secret for `reader`:
+/// `HKDF-SHA256(salt = E ‖ R, ikm = X25519, info)`. Both sides compute it:
+/// the sender from the ephemeral secret, the reader from its own secret.
+/// `None` for a low-order key (an all-zero shared secret).
+pub(crate) fn wrap_key(
+    info: &[u8],
+    secret: &SecretKey,
+    ephemeral: &PublicKey,
+    reader: &PublicKey,
+) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+    let their = if secret.public_key() == *reader {
+        ephemeral
+    } else {
+        reader
+    };
+    let shared = zeroize::Zeroizing::new(secret.agree(their)?);
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(ephemeral.as_bytes());
+    salt[32..].copy_from_slice(reader.as_bytes());
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), shared.as_ref())
+        .expand(info, key.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    Some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

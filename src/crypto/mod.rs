@@ -14,6 +14,7 @@ mod keys;
 pub mod keystore;
 pub mod wallet;
 
+pub(crate) use keys::wrap_key;
 pub use keys::{PublicKey, SecretKey};
 
 /// Errors from key handling.

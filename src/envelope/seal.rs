@@ -4,16 +4,14 @@ use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},
     ChaCha20Poly1305, XChaCha20Poly1305,
 };
-use hkdf::Hkdf;
 use rand::{CryptoRng, RngCore};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{
     wire::{self, Header, Stanza, MAX_READERS, WRAPPED_LEN},
     Body, EnvelopeError, MAX_ENVELOPE_SIZE,
 };
-use crate::crypto::{PublicKey, SecretKey};
+use crate::crypto::{wrap_key, PublicKey, SecretKey};
 
 const WRAP_INFO: &[u8] = b"cairn/v1/wrap";
 
@@ -82,7 +80,7 @@ pub fn seal_with(
         .iter()
         .zip(&randomness.ephemerals)
         .map(|(reader, ephemeral)| {
-            let wrap_key = wrap_key(ephemeral, &ephemeral.public_key(), reader)
+            let wrap_key = wrap_key(WRAP_INFO, ephemeral, &ephemeral.public_key(), reader)
                 .ok_or(EnvelopeError::WeakKey(*reader))?;
             let wrapped = ChaCha20Poly1305::new(wrap_key.as_ref().into())
                 .encrypt(
@@ -155,7 +153,8 @@ pub fn open(bytes: &[u8], secret: &SecretKey) -> Result<Opened, EnvelopeError> {
         .iter()
         .find(|s| s.reader == me)
         .ok_or(EnvelopeError::NotARecipient)?;
-    let wrap_key = wrap_key(secret, &stanza.ephemeral, &me).ok_or(EnvelopeError::UnwrapFailed)?;
+    let wrap_key =
+        wrap_key(WRAP_INFO, secret, &stanza.ephemeral, &me).ok_or(EnvelopeError::UnwrapFailed)?;
     let content_key = Zeroizing::new(
         ChaCha20Poly1305::new(wrap_key.as_ref().into())
             .decrypt(
@@ -188,29 +187,6 @@ pub fn open(bytes: &[u8], secret: &SecretKey) -> Result<Opened, EnvelopeError> {
 /// the envelope is opened, so callers must treat it as a claim until then.
 pub fn peek_header(bytes: &[u8]) -> Result<Header, EnvelopeError> {
     wire::parse(bytes).map(|p| p.header)
-}
-
-/// The key that wraps the content key for `reader`. Both sides compute it:
-/// the sender from the ephemeral secret, the reader from its own secret.
-fn wrap_key(
-    secret: &SecretKey,
-    ephemeral: &PublicKey,
-    reader: &PublicKey,
-) -> Option<Zeroizing<[u8; 32]>> {
-    let their = if secret.public_key() == *reader {
-        ephemeral
-    } else {
-        reader
-    };
-    let shared = Zeroizing::new(secret.agree(their)?);
-    let mut salt = [0u8; 64];
-    salt[..32].copy_from_slice(ephemeral.as_bytes());
-    salt[32..].copy_from_slice(reader.as_bytes());
-    let mut key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(&salt), shared.as_ref())
-        .expand(WRAP_INFO, key.as_mut())
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    Some(key)
 }
 
 fn dedup(readers: &[PublicKey]) -> Vec<PublicKey> {

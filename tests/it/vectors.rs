@@ -153,3 +153,83 @@ fn wallet_key_vectors_match() {
         json!({"version": 1, "cases": wallet_cases()}),
     );
 }
+
+/// Channel messages (kind 2) and an epoch key bundle (two parts of two),
+/// from fixed keys, nonce and ephemeral randomness.
+fn channel_cases() -> Value {
+    use rand::SeedableRng;
+    // A channel id has its top bit set, as the contract makes them.
+    let mut channel = fixed("channel");
+    channel[0] |= 0x80;
+    let channel = B256::from(channel);
+    let epoch = 3;
+    let epoch_key = fixed("channel/epoch-key");
+    let members: Vec<(Address, SecretKey)> = (0..4)
+        .map(|i| {
+            (
+                Address::repeat_byte(0x10 + i),
+                SecretKey::from_bytes(fixed(&format!("channel/member/{i}"))),
+            )
+        })
+        .collect();
+    let public: Vec<_> = members.iter().map(|(a, s)| (*a, s.public_key())).collect();
+    let mut rng = rand::rngs::StdRng::from_seed(fixed("channel/ephemerals"));
+    let bundle =
+        cairn::channel::bundle::build_with(channel, epoch, &epoch_key, &public, 2, &mut rng)
+            .unwrap();
+    let header = Header {
+        sender: members[0].0,
+        recipient: channel,
+        timestamp: 1_735_689_700,
+        reply_to: None,
+    };
+    let nonce: [u8; 24] = fixed("channel/nonce")[..24].try_into().unwrap();
+    let message =
+        envelope::seal_channel_with(&header, epoch, &epoch_key, &Body::text("gm, DAO"), &nonce)
+            .unwrap();
+    json!({
+        "version": 1,
+        "channel": channel, "epoch": epoch, "epochKey": hex0x(epoch_key),
+        "members": members.iter().map(|(a, s)| json!({"address": a, "secret": hex0x(s.to_bytes()), "public": s.public_key().to_string()})).collect::<Vec<_>>(),
+        "bundle": {
+            "root": hex0x(&bundle.root),
+            "rootDigest": cid::block_digest(&bundle.root),
+            "parts": bundle.parts.iter().map(hex0x).collect::<Vec<_>>(),
+        },
+        "message": {
+            "sender": header.sender, "timestamp": header.timestamp, "nonce": hex0x(nonce),
+            "text": "gm, DAO", "envelope": hex0x(&message), "digest": cid::block_digest(&message),
+        },
+    })
+}
+
+#[test]
+fn channel_vectors_match_and_open() {
+    let case = channel_cases();
+    check("channel-v1.json", case.clone());
+    // Independently of the pinned bytes: every member unwraps the epoch key
+    // from the part the root names, and opens the message with it.
+    let bytes = |v: &Value| hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let channel: B256 = case["channel"].as_str().unwrap().parse().unwrap();
+    let root =
+        cairn::channel::bundle::parse_root(&bytes(&case["bundle"]["root"]), channel, 3).unwrap();
+    let parts: Vec<Vec<u8>> = case["bundle"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(bytes)
+        .collect();
+    for member in case["members"].as_array().unwrap() {
+        let address: Address = member["address"].as_str().unwrap().parse().unwrap();
+        let secret = SecretKey::from_bytes(bytes(&member["secret"]).try_into().unwrap());
+        let wanted = root.part_for(address).unwrap();
+        let part = parts
+            .iter()
+            .find(|p| cid::block_digest(p) == wanted)
+            .unwrap();
+        let key = cairn::channel::bundle::open_part(part, channel, 3, address, &secret).unwrap();
+        assert_eq!(hex0x(*key), case["epochKey"]);
+        let opened = envelope::open_channel(&bytes(&case["message"]["envelope"]), &key).unwrap();
+        assert_eq!(opened.body.text, "gm, DAO");
+    }
+}
