@@ -5,7 +5,10 @@
 //! anchored root and count, and then each post stands alone. It is delivered
 //! only when its signature recovers to its `from`, `from` had a registered
 //! key by the anchoring block, its deadline is not before that block's
-//! timestamp, and its (from, nonce) was never delivered before. Every other
+//! timestamp, and its (from, nonce) was never delivered before. A post to a
+//! channel also needs its sender to be a member just before the anchor (as
+//! the indexed membership events say); a token-gated channel takes only
+//! direct posts, whose balance the contract checks. Every other
 //! post is recorded invalid with its reason; one bad post never holds back
 //! the rest. A manifest no store has (or whose bytes do not hash to the
 //! anchor) is recorded `missing` and tried again on its own [`Backoff`]
@@ -38,7 +41,10 @@ use crate::{
     content::{classify, BlockSource},
     ingest::{announce, cid_for_digest, ChainSource},
     retry::{now_ms, Backoff},
-    store::{BatchOutcome, BatchTask, ContentStatus, InvalidPost, NewMessage, Resolution, Store},
+    store::{
+        BatchOutcome, BatchTask, ChannelPosters, ContentStatus, InvalidPost, NewMessage,
+        Resolution, Store,
+    },
     IndexerError,
 };
 
@@ -132,6 +138,40 @@ pub fn audit_manifest(
         plausible,
         invalid: checked.len() - plausible,
     })
+}
+
+/// A channel id, not a left-padded address: its top 12 bytes are not all zero.
+fn is_channel(to: B256) -> bool {
+    to[..12].iter().any(|b| *b != 0)
+}
+
+/// For each channel the batch posts to, who of its senders may post there as
+/// of the anchor: members of a members-only channel. A token-gated channel
+/// takes direct posts only, which the contract checks against the balance.
+async fn channel_posters(
+    store: &Arc<dyn Store>,
+    checked: &[(SignedPost, Verdict)],
+    anchor: &crate::store::NewBatch,
+) -> Result<std::collections::HashMap<String, ChannelPosters>, IndexerError> {
+    let mut senders: std::collections::HashMap<String, HashSet<String>> = Default::default();
+    for (p, _) in checked
+        .iter()
+        .filter(|(p, v)| *v == Verdict::Plausible && is_channel(p.post.to))
+    {
+        senders
+            .entry(p.post.to.to_string())
+            .or_default()
+            .insert(lower(p.post.from));
+    }
+    let mut out = std::collections::HashMap::new();
+    for (channel, senders) in senders {
+        let senders: Vec<String> = senders.into_iter().collect();
+        let posters = store
+            .channel_posters(&channel, &senders, anchor.block_number, anchor.log_index)
+            .await?;
+        out.insert(channel, posters);
+    }
+    Ok(out)
 }
 
 fn lower(a: alloy::primitives::Address) -> String {
@@ -300,6 +340,7 @@ async fn check(
         .map(|(p, _)| (lower(p.post.from), p.post.nonce))
         .collect();
     let mut used = store.used_nonces(&pairs).await?;
+    let channels = channel_posters(store, &checked, a).await?;
 
     let mut result = BatchOutcome {
         resolution: Resolution::Delivered,
@@ -313,6 +354,15 @@ async fn check(
         let reason = match verdict {
             Verdict::Invalid(reason) => Some(reason),
             Verdict::Plausible if !registered.contains(&from) => Some("sender_not_registered"),
+            Verdict::Plausible if is_channel(p.post.to) => match channels
+                .get(&p.post.to.to_string())
+            {
+                Some(ChannelPosters::Members(members)) if members.contains(&from) => None,
+                Some(ChannelPosters::Members(_)) => Some("not_a_member"),
+                Some(ChannelPosters::Gated) => Some("gated_channel_takes_direct_posts"),
+                Some(ChannelPosters::Unknown) | None => Some("unknown_channel"),
+            }
+            .or_else(|| (!used.insert((from.clone(), p.post.nonce))).then_some("nonce_replayed")),
             // `insert` is false for a nonce used before, or earlier in this batch.
             Verdict::Plausible if !used.insert((from.clone(), p.post.nonce)) => {
                 Some("nonce_replayed")

@@ -147,6 +147,19 @@ impl Messenger {
         body: &Body,
         progress: &(dyn Fn(SendStep) + Sync),
     ) -> Result<Sent> {
+        let bytes = self.seal_for_channel(channel, body, progress).await?;
+        self.store_and_anchor(channel, bytes, progress).await
+    }
+
+    /// Seals `body` under the channel's current epoch key, after checking
+    /// that this wallet may post there now; stores and anchors nothing (a
+    /// gateway can, for a signed post).
+    pub async fn seal_for_channel(
+        &self,
+        channel: B256,
+        body: &Body,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Bytes> {
         progress(SendStep::ResolvingKey);
         let state = self
             .chain()
@@ -169,9 +182,12 @@ impl Messenger {
             timestamp: unix_now(),
             reply_to: None,
         };
-        let bytes = envelope::seal_channel(&header, state.epoch, &key, body)?;
-        self.store_and_anchor(channel, Bytes::from(bytes), progress)
-            .await
+        Ok(Bytes::from(envelope::seal_channel(
+            &header,
+            state.epoch,
+            &key,
+            body,
+        )?))
     }
 
     /// Fetches and opens the channel message with `digest`, which the chain

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{
     args::{print, spinner, GlobalArgs},
     decrypt::show,
-    send::step_message,
+    send::{step_message, ViaGateway},
 };
 use cairn::{
     chain::Gate,
@@ -85,6 +85,8 @@ pub(crate) struct PostArgs {
     /// The text.
     #[arg(long)]
     message: String,
+    #[command(flatten)]
+    gateway: ViaGateway,
 }
 
 /// A channel and a page.
@@ -117,6 +119,16 @@ impl ChannelCommand {
             Self::Post(args) => {
                 let bar = spinner(global.json, "posting");
                 let progress = |step: SendStep| bar.set_message(step_message(step));
+                if let Some(url) = &args.gateway.via_gateway {
+                    let body = Body::text(args.message.clone());
+                    let envelope = messenger
+                        .seal_for_channel(args.channel, &body, &progress)
+                        .await?;
+                    return args
+                        .gateway
+                        .submit(global, &messenger, &bar, url, args.channel, &envelope)
+                        .await;
+                }
                 let sent = messenger
                     .post_to_channel(args.channel, &Body::text(args.message), &progress)
                     .await;

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use clap::Args;
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use super::args::{print, read_file, spinner, GlobalArgs};
@@ -15,7 +16,7 @@ use cairn::{
         proofs::ProofStatus,
         submit::PostRequest,
     },
-    messenger::SendStep,
+    messenger::{Messenger, SendStep},
     store::cid,
 };
 use std::time::Duration;
@@ -33,10 +34,17 @@ pub(crate) struct SendArgs {
     /// Send a file (at most about 1 MiB) as an attachment.
     #[arg(long)]
     file: Option<PathBuf>,
+    #[command(flatten)]
+    gateway: ViaGateway,
+}
+
+/// `--via-gateway` and its options, shared by `cairn send` and `cairn channel post`.
+#[derive(Debug, Args)]
+pub(crate) struct ViaGateway {
     /// Sign the post and hand it to this gateway to anchor in a batch, instead
     /// of paying for a transaction yourself (e.g. http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
-    via_gateway: Option<String>,
+    pub(crate) via_gateway: Option<String>,
     /// With --via-gateway: seconds the gateway has to anchor the post.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(90..=30 * 86_400))]
     deadline_secs: u64,
@@ -69,8 +77,22 @@ impl SendArgs {
             }
             (None, None) => unreachable!("clap requires --message or --file"),
         };
-        if let Some(url) = self.via_gateway.clone() {
-            return self.run_via_gateway(global, &body, &url).await;
+        if let Some(url) = self.gateway.via_gateway.clone() {
+            let messenger = global.messenger(false).await?;
+            let bar = spinner(global.json, "sending");
+            let progress = |step: SendStep| bar.set_message(step_message(step));
+            let envelope = messenger.seal(self.to, &body, &progress).await?;
+            return self
+                .gateway
+                .submit(
+                    global,
+                    &messenger,
+                    &bar,
+                    &url,
+                    self.to.into_word(),
+                    &envelope,
+                )
+                .await;
         }
         let messenger = global.messenger(true).await?;
         let bar = spinner(global.json, "sending");
@@ -111,36 +133,28 @@ pub(super) fn step_message(step: SendStep) -> &'static str {
     }
 }
 
-impl SendArgs {
-    /// Seal here, sign the post, and let the gateway store and anchor it.
-    async fn run_via_gateway(
+impl ViaGateway {
+    /// Signs a post of `envelope` (sealed here) to `to`, and lets the gateway
+    /// at `url` store and anchor it; waits for the anchor unless --no-wait.
+    pub(crate) async fn submit(
         &self,
         global: &GlobalArgs,
-        body: &Body,
+        messenger: &Messenger,
+        bar: &ProgressBar,
         url: &str,
+        to: B256,
+        envelope: &[u8],
     ) -> anyhow::Result<()> {
         let wallet = global.wallet()?;
-        let messenger = global.messenger(false).await?;
         let gateway = GatewayClient::new(url);
-        let bar = spinner(global.json, "sending");
-        let progress = |step: SendStep| bar.set_message(step_message(step));
-        let envelope = messenger.seal(self.to, body, &progress).await?;
-        let digest = cid::block_digest(&envelope);
+        let digest = cid::block_digest(envelope);
         bar.set_message("signing the post");
         let domain = messenger.chain().domain().await?;
         let deadline = unix_now() + self.deadline_secs;
-        let signed = sign_post(
-            &wallet,
-            &domain,
-            self.to.into_word(),
-            digest,
-            fresh_nonce(),
-            deadline,
-        )
-        .await?;
+        let signed = sign_post(&wallet, &domain, to, digest, fresh_nonce(), deadline).await?;
         bar.set_message("submitting to the gateway");
         let id = gateway
-            .submit(vec![PostRequest::new(&signed, Some(&envelope))])
+            .submit(vec![PostRequest::new(&signed, Some(envelope))])
             .await?
             .remove(0);
         let proof = if self.no_wait {
@@ -168,9 +182,8 @@ impl SendArgs {
             }),
             || {
                 let mut text = format!(
-                    "sent {} bytes to {} via {url}\nid       {id}\ncid      {cid}",
+                    "sent {} bytes to {to} via {url}\nid       {id}\ncid      {cid}",
                     envelope.len(),
-                    self.to
                 );
                 match &proof {
                     Some(p) => text.push_str(&format!(

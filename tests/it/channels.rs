@@ -1,9 +1,10 @@
 //! Channels against a real Anvil, Kubo and node, through the CLI.
 //!
-//! Five members each post to a channel, and every member decrypts every
-//! post. Removing one rotates the key: the removed member still reads the
-//! old posts and none after. A non-member's post is refused, by the client
-//! and, sent anyway, by the contract.
+//! Five members each post to a channel, directly and batched through the
+//! gateway, and every member decrypts every post. Removing one rotates the
+//! key: the removed member still reads the old posts and none after. A
+//! non-member's post is refused by the client; sent anyway, directly it
+//! reverts, and batched it is recorded invalid and never delivered.
 
 use std::time::Duration;
 
@@ -37,7 +38,8 @@ fn texts(out: &Value) -> Vec<Option<String>> {
 async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
     let chain = Chain::start(0, Anvil::start().await, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = chain.reader_node(dir.path(), false).await;
+    let (_outbox, outbox_url) = crate::gateway_stack::outbox_db(false).await;
+    let node = chain.reader_node(dir.path(), false, Some(outbox_url)).await;
     let api = format!("http://{}", node.addr);
     let cli = chain.cli(&api, dir.path());
     let members = [ALICE_KEY, BOB_KEY, CAROL_KEY, DAVE_KEY, ERIN_KEY];
@@ -61,13 +63,34 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
     let channel = created["channel"].as_str().unwrap().to_string();
     assert_eq!(created["epoch"], 1);
 
-    // Each member posts; each member reads all five.
+    // Each member posts, directly and through the gateway; each member
+    // reads all ten.
     for (i, key) in members.iter().enumerate() {
         let text = format!("gm from member {i}");
         let out = cli
             .run(key, &["channel", "post", &channel, "--message", &text])
             .await;
         assert!(out.success, "cairn channel post: {}", out.stderr);
+        let text = format!("batched gm from member {i}");
+        let out = cli
+            .run(
+                key,
+                &[
+                    "channel",
+                    "post",
+                    &channel,
+                    "--message",
+                    &text,
+                    "--via-gateway",
+                    &api,
+                ],
+            )
+            .await;
+        assert!(
+            out.success,
+            "cairn channel post --via-gateway: {}",
+            out.stderr
+        );
     }
     let api_client = ReadApi::new(&api);
     let id: B256 = channel.parse().unwrap();
@@ -90,14 +113,25 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
             panic!("the indexer never listed {n} channel messages");
         }
     };
-    wait_for(5).await;
+    wait_for(10).await;
     let everyone: Vec<Option<String>> = (0..5)
-        .map(|i| Some(format!("gm from member {i}")))
+        .flat_map(|i| {
+            [
+                format!("gm from member {i}"),
+                format!("batched gm from member {i}"),
+            ]
+        })
+        .map(Some)
         .collect();
     for key in &members {
         let out = cli.run(key, &["channel", "read", &channel]).await;
         assert!(out.success, "cairn channel read: {}", out.stderr);
-        assert_eq!(texts(&out.json()), everyone, "{}", out.stdout);
+        assert_eq!(
+            texts(&out.json()),
+            everyone,
+            "in chain order: {}",
+            out.stdout
+        );
     }
     let listed = cli.run(BOB_KEY, &["channel", "list"]).await.json();
     assert_eq!(listed["channels"][0]["channel"], channel.as_str());
@@ -127,6 +161,27 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
             ChainError::Reverted(Revert::NotAllowedToPost { .. })
         ),
         "{refused}"
+    );
+    // Batched, past the client: the gateway anchors it, and the indexer
+    // finds Mallory was no member at the anchor.
+    let batch = mallory_batched_post(&chain, &api, id).await;
+    let reason = loop {
+        let (status, record) =
+            crate::gateway_stack::get_json(&format!("{api}/v1/batches/{batch}")).await;
+        if status == 200 && record["resolution"] == "delivered" {
+            break record["invalid"][0]["reason"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(reason, "not_a_member");
+    assert_eq!(
+        api_client
+            .channel(id, None, 100)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        10
     );
     let out = cli.run(MALLORY_KEY, &["channel", "read", &channel]).await;
     assert!(
@@ -164,7 +219,7 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
         )
         .await;
     assert!(!out.success, "a removed member cannot post");
-    wait_for(6).await;
+    wait_for(11).await;
     let mut after = everyone.clone();
     after.push(Some("after Erin left".into()));
     let out = cli.run(CAROL_KEY, &["channel", "read", &channel]).await;
@@ -181,11 +236,82 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
         "Erin reads the old posts and not the new: {out}"
     );
     assert!(
-        out["messages"][5]["error"]
+        out["messages"][10]["error"]
             .as_str()
             .unwrap()
             .contains("not a member"),
         "{out}"
     );
+
+    // The indexer's view of the channel follows the chain.
+    let (status, record) =
+        crate::gateway_stack::get_json(&format!("{api}/v1/channels/{channel}")).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(
+        (record["epoch"].as_u64(), record["name"].as_str()),
+        (Some(2), Some("dao"))
+    );
+    assert_eq!(record["members"].as_array().unwrap().len(), 4, "{record}");
+    assert_eq!(record["admins"][0], addresses[0].to_lowercase());
+    assert!(
+        record["bundle"].is_string(),
+        "epoch 2's key is published: {record}"
+    );
+    let (_, mine) =
+        crate::gateway_stack::get_json(&format!("{api}/v1/channels?member={}", addresses[1])).await;
+    assert_eq!(mine[0]["id"], channel.as_str(), "{mine}");
+    let (_, gone) =
+        crate::gateway_stack::get_json(&format!("{api}/v1/channels?member={}", addresses[4])).await;
+    assert_eq!(gone, serde_json::json!([]), "Erin is no longer a member");
     node.shutdown().await.unwrap();
+}
+
+/// Mallory signs a post to the channel and hands it to the gateway
+/// directly (its client would refuse); returns the anchor's batch id.
+async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String {
+    use cairn::gateway::{
+        client::{fresh_nonce, sign_post, GatewayClient},
+        submit::PostRequest,
+    };
+    let envelope = b"not a real envelope, never opened".to_vec();
+    let digest = cairn::store::cid::block_digest(&envelope);
+    let domain = cairn_contracts::eip712::domain(31337, chain.contract);
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let signed = sign_post(
+        &signer(MALLORY_KEY),
+        &domain,
+        channel,
+        digest,
+        fresh_nonce(),
+        deadline,
+    )
+    .await
+    .unwrap();
+    let gateway = GatewayClient::new(api);
+    let id = gateway
+        .submit(vec![PostRequest::new(&signed, Some(&envelope))])
+        .await
+        .unwrap()
+        .remove(0);
+    let proof = gateway
+        .wait(id, Duration::from_secs(60), false, &|_| {})
+        .await
+        .unwrap();
+    let receipt = crate::harness::rpc(
+        &chain.url,
+        "eth_getTransactionReceipt",
+        serde_json::json!([proof.tx.unwrap()]),
+    )
+    .await;
+    let log = &receipt["logs"][0];
+    let index = u64::from_str_radix(
+        log["logIndex"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    format!("{}-{index}", log["blockHash"].as_str().unwrap())
 }

@@ -87,7 +87,7 @@ fn lower(address: Address) -> String {
 async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
     let chain = Chain::start(0, Anvil::start().await, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = chain.reader_node(dir.path(), true).await;
+    let node = chain.reader_node(dir.path(), true, None).await;
     let api = format!("http://{}", node.addr);
     let cli = chain.cli(&api, dir.path());
     let (alice, bob, carol) = (

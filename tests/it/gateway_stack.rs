@@ -150,11 +150,12 @@ impl Chain {
     }
 
     /// A node indexing this chain (K = 1, SQLite in `dir`), with sign-in
-    /// when `auth`, and no gateway.
+    /// when `auth`, and a gateway when given its outbox's URL.
     pub(crate) async fn reader_node(
         &self,
         dir: &std::path::Path,
         auth: bool,
+        outbox: Option<String>,
     ) -> cairn::server::Node {
         cairn::server::Node::start(cairn::server::NodeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -167,7 +168,7 @@ impl Chain {
                 },
                 format!("sqlite://{}", dir.join("indexer.db").display()),
             )),
-            gateway: None,
+            gateway: outbox.map(|url| self.gateway_config(url)),
             limits: cairn::server::Limits::default(),
             stream: Default::default(),
             web: None,
@@ -304,6 +305,13 @@ pub(crate) async fn outbox_db(postgres: bool) -> (Database, String) {
         Database::Postgres(pg) => pg.url.clone(),
     };
     (db, url)
+}
+
+/// A GET's status and JSON body.
+pub(crate) async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Raw `POST /v1/posts`: status and JSON body.

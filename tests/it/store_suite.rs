@@ -4,8 +4,8 @@ use alloy::primitives::B256;
 use cairn_indexer::{
     ingest::BlockRef,
     store::{
-        ContentCheck, ContentStatus, EventKind, IngestBatch, ListCursor, NewMessage, RowStatus,
-        Store, StreamCursor,
+        ChannelChange, ChannelPosters, ContentCheck, ContentStatus, EventKind, IngestBatch,
+        ListCursor, NewChannelEvent, NewMessage, RowStatus, Store, StreamCursor,
     },
 };
 
@@ -45,6 +45,7 @@ fn batch(blocks: &[BlockRef], confirm_upto: Option<u64>) -> IngestBatch {
             .collect(),
         keys: Vec::new(),
         batches: Vec::new(),
+        channel_events: Vec::new(),
         blocks: blocks.to_vec(),
         checkpoint: blocks.last().copied(),
         confirm_upto,
@@ -290,6 +291,117 @@ async fn batch_turns(postgres: bool) {
         (first.row, 1),
         "the missing one, due"
     );
+}
+
+/// Channel state follows its events, and a rollback takes back the changes
+/// above the fork.
+async fn channels(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let channel = format!("0x8{}", "0".repeat(63));
+    let (a, b, c) = (
+        "0x...a".to_string(),
+        "0x...b".to_string(),
+        "0x...c".to_string(),
+    );
+    let event = |block: &BlockRef, log_index: u64, change: ChannelChange| NewChannelEvent {
+        block_number: block.number,
+        block_hash: block.hash.to_string(),
+        log_index,
+        channel: channel.clone(),
+        change,
+    };
+    let (b1, b2) = (block(1, 1), block(2, 1));
+    let mut first = batch(&[b1], None);
+    first.messages.clear();
+    first.channel_events = vec![
+        event(
+            &b1,
+            0,
+            ChannelChange::Created {
+                name: "dao".into(),
+                creator: a.clone(),
+                gate: 0,
+                token: "0x0".into(),
+                min_balance: "0".into(),
+            },
+        ),
+        event(
+            &b1,
+            1,
+            ChannelChange::Admins {
+                added: vec![a.clone()],
+                removed: vec![],
+            },
+        ),
+        event(
+            &b1,
+            2,
+            ChannelChange::Members {
+                epoch: 1,
+                added: vec![a.clone(), b.clone()],
+                removed: vec![],
+            },
+        ),
+        event(
+            &b1,
+            3,
+            ChannelChange::Key {
+                epoch: 1,
+                bundle: "0xb1".into(),
+            },
+        ),
+    ];
+    store.apply(&first).await.unwrap();
+    let mut second = batch(&[b2], None);
+    second.messages.clear();
+    second.channel_events = vec![event(
+        &b2,
+        5,
+        ChannelChange::Members {
+            epoch: 2,
+            added: vec![c.clone()],
+            removed: vec![b.clone()],
+        },
+    )];
+    store.apply(&second).await.unwrap();
+
+    let now = store.channel(&channel).await.unwrap().unwrap();
+    assert_eq!(
+        (now.epoch, now.bundle.as_deref()),
+        (2, None),
+        "no key for epoch 2 yet"
+    );
+    assert_eq!(now.members, [a.clone(), c.clone()]);
+    assert_eq!(now.admins, std::slice::from_ref(&a));
+    assert_eq!(store.channels_of(&b).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.channels_of(&c).await.unwrap(), std::slice::from_ref(&channel));
+    // Membership just before a log: B until the change at (2, 5), C after.
+    let asked = [b.clone(), c.clone()];
+    let before = store.channel_posters(&channel, &asked, 2, 5).await.unwrap();
+    assert_eq!(before, ChannelPosters::Members([b.clone()].into()));
+    let after = store.channel_posters(&channel, &asked, 2, 6).await.unwrap();
+    assert_eq!(after, ChannelPosters::Members([c.clone()].into()));
+    assert_eq!(
+        store.channel_posters(&channel, &asked, 1, 0).await.unwrap(),
+        ChannelPosters::Unknown
+    );
+
+    store.rollback_to(&b1).await.unwrap();
+    let back = store.channel(&channel).await.unwrap().unwrap();
+    assert_eq!((back.epoch, back.bundle.as_deref()), (1, Some("0xb1")));
+    assert_eq!(back.members, [a, b.clone()]);
+    assert_eq!(store.channels_of(&b).await.unwrap(), [channel]);
+}
+
+#[tokio::test]
+async fn channels_sqlite() {
+    channels(false).await;
+}
+
+#[tokio::test]
+async fn channels_postgres() {
+    channels(true).await;
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use super::{
     query::{self, Mailbox, Page},
     ApiError, ApiState,
 };
-use crate::store::{KeyRecord, Message, StreamCursor, StreamEvent};
+use crate::store::{ChannelRecord, KeyRecord, Message, StreamCursor, StreamEvent};
 
 /// The schema type.
 pub type CairnSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
@@ -199,6 +199,45 @@ impl QueryRoot {
             ctx.data_unchecked::<ApiState>(),
             Mailbox::Sent,
             &address,
+            after.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(gql)
+    }
+
+    /// One channel: metadata, members, admins, policy and epoch.
+    #[graphql(complexity = "QUERY_COST + child_complexity")]
+    async fn channel(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ChannelRecord> {
+        query::channel_record(ctx.data_unchecked::<ApiState>(), &id)
+            .await
+            .map_err(gql)
+    }
+
+    /// The channels `member` belongs to.
+    #[graphql(complexity = "QUERY_COST * 10 + child_complexity")]
+    async fn channels(
+        &self,
+        ctx: &Context<'_>,
+        member: String,
+    ) -> async_graphql::Result<Vec<ChannelRecord>> {
+        query::channels_of(ctx.data_unchecked::<ApiState>(), &member)
+            .await
+            .map_err(gql)
+    }
+
+    /// A channel's messages, oldest first.
+    #[graphql(complexity = "page_cost(limit, child_complexity)")]
+    async fn channel_messages(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> async_graphql::Result<Page> {
+        query::channel_page(
+            ctx.data_unchecked::<ApiState>(),
+            &id,
             after.as_deref(),
             limit,
         )

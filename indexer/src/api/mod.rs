@@ -99,6 +99,7 @@ pub struct ErrorBody {
         crate::store::KeyRecord,
         crate::store::StreamEvent,
         crate::store::ConsentEntry,
+        crate::store::ChannelRecord,
         crate::store::ConsentState,
         crate::store::BatchRecord,
         crate::store::InvalidPost,
@@ -113,6 +114,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/inbox/{address}", get(rest::inbox))
         .route("/v1/sent/{address}", get(rest::sent))
+        .route("/v1/channels", get(rest::channels))
+        .route("/v1/channels/{id}", get(rest::channel))
         .route("/v1/channels/{id}/messages", get(rest::channel_messages))
         .route("/v1/messages/{id}", get(rest::message))
         .route("/v1/keys/{address}", get(rest::key))

@@ -6,7 +6,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
-use crate::store::{BatchRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor};
+use crate::store::{
+    BatchRecord, ChannelRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor,
+};
+
+/// Channels listed per member at most; a member of more sees the first ones.
+pub const MAX_CHANNELS: usize = 200;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -68,6 +73,36 @@ pub fn channel(raw: &str) -> Result<B256, ApiError> {
         ));
     }
     Ok(id)
+}
+
+/// One channel: metadata, members, admins, policy and epoch.
+pub async fn channel_record(state: &ApiState, id: &str) -> Result<ChannelRecord, ApiError> {
+    let id = channel(id)?;
+    state.store.channel(&id.to_string()).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_found",
+            format!("no channel {id}"),
+        )
+    })
+}
+
+/// The channels `member` belongs to (the first [`MAX_CHANNELS`]).
+pub async fn channels_of(state: &ApiState, member: &str) -> Result<Vec<ChannelRecord>, ApiError> {
+    let member = owner_key(address(member)?);
+    let mut out = Vec::new();
+    for id in state
+        .store
+        .channels_of(&member)
+        .await?
+        .into_iter()
+        .take(MAX_CHANNELS)
+    {
+        if let Some(record) = state.store.channel(&id).await? {
+            out.push(record);
+        }
+    }
+    Ok(out)
 }
 
 /// A page of a channel's messages.

@@ -11,7 +11,7 @@ use super::{
     query::{self, Mailbox, Page},
     ApiError, ApiState,
 };
-use crate::store::{BatchRecord, KeyRecord, Message};
+use crate::store::{BatchRecord, ChannelRecord, KeyRecord, Message};
 
 /// `?after=&limit=` of list endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -80,6 +80,41 @@ pub(super) async fn sent(
     Ok(Json(
         query::page(&state, Mailbox::Sent, &address, p.after.as_deref(), p.limit).await?,
     ))
+}
+
+/// `?member=` of the channel list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct MemberParams {
+    /// A wallet address.
+    member: Option<String>,
+}
+
+/// One channel: name, creator, policy, epoch (and its key bundle), members and admins.
+#[utoipa::path(get, path = "/v1/channels/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = ChannelRecord), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub(super) async fn channel(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelRecord>, ApiError> {
+    Ok(Json(query::channel_record(&state, &id).await?))
+}
+
+/// The channels a wallet is a member of.
+#[utoipa::path(get, path = "/v1/channels", params(MemberParams),
+    responses((status = 200, body = [ChannelRecord]), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn channels(
+    State(state): State<ApiState>,
+    q: Result<Query<MemberParams>, QueryRejection>,
+) -> Result<Json<Vec<ChannelRecord>>, ApiError> {
+    let member = params(q)?.member.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_member",
+            "pass ?member=<wallet address>",
+        )
+    })?;
+    Ok(Json(query::channels_of(&state, &member).await?))
 }
 
 /// A channel's messages, oldest first, pending and confirmed. They are

@@ -3,7 +3,7 @@
 use alloy::{primitives::B256, rpc::types::Log, sol_types::SolEvent};
 use cairn_contracts::Cairn;
 
-use crate::store::{NewBatch, NewKey, NewMessage};
+use crate::store::{ChannelChange, NewBatch, NewChannelEvent, NewKey, NewMessage};
 
 /// The CID of the raw block with sha2-256 `digest` (CIDv1, raw codec).
 pub fn cid_for_digest(digest: B256) -> String {
@@ -18,6 +18,7 @@ pub(super) struct Decoded {
     pub(super) messages: Vec<NewMessage>,
     pub(super) keys: Vec<NewKey>,
     pub(super) batches: Vec<NewBatch>,
+    pub(super) channel_events: Vec<NewChannelEvent>,
 }
 
 /// Decodes the contract's logs. Logs the node marks removed are skipped, and
@@ -28,6 +29,7 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
         mut messages,
         mut keys,
         mut batches,
+        mut channel_events,
     } = Decoded::default();
     let mut seen = std::collections::HashSet::new();
     for log in logs.iter().filter(|l| !l.removed) {
@@ -107,14 +109,90 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
                     }
                 }
             }
-            _ => {}
+            Some(topic) => {
+                if let Some((channel, change)) = channel_change(topic, log) {
+                    channel_events.push(NewChannelEvent {
+                        block_number,
+                        block_hash,
+                        log_index,
+                        channel: channel.to_string(),
+                        change,
+                    });
+                }
+            }
+            None => {}
         }
     }
     Decoded {
         messages,
         keys,
         batches,
+        channel_events,
     }
+}
+
+/// A channel event's channel and what it says; `None` for other logs, and
+/// for undecodable ones (logged).
+fn channel_change(topic: &B256, log: &Log) -> Option<(B256, ChannelChange)> {
+    let lower = |a: &[alloy::primitives::Address]| -> Vec<String> {
+        a.iter().map(|a| a.to_string().to_lowercase()).collect()
+    };
+    let decoded = match *topic {
+        Cairn::ChannelCreated::SIGNATURE_HASH => {
+            log.log_decode::<Cairn::ChannelCreated>().map(|e| {
+                let e = e.inner.data;
+                (
+                    e.channel,
+                    ChannelChange::Created {
+                        name: e.name,
+                        creator: e.creator.to_string().to_lowercase(),
+                        gate: e.gate,
+                        token: e.token.to_string().to_lowercase(),
+                        min_balance: e.minBalance.to_string(),
+                    },
+                )
+            })
+        }
+        Cairn::MembersChanged::SIGNATURE_HASH => {
+            log.log_decode::<Cairn::MembersChanged>().map(|e| {
+                let e = e.inner.data;
+                (
+                    e.channel,
+                    ChannelChange::Members {
+                        epoch: e.epoch,
+                        added: lower(&e.added),
+                        removed: lower(&e.removed),
+                    },
+                )
+            })
+        }
+        Cairn::AdminsChanged::SIGNATURE_HASH => log.log_decode::<Cairn::AdminsChanged>().map(|e| {
+            let e = e.inner.data;
+            (
+                e.channel,
+                ChannelChange::Admins {
+                    added: lower(&e.added),
+                    removed: lower(&e.removed),
+                },
+            )
+        }),
+        Cairn::EpochKeyPublished::SIGNATURE_HASH => {
+            log.log_decode::<Cairn::EpochKeyPublished>().map(|e| {
+                let e = e.inner.data;
+                (
+                    e.channel,
+                    ChannelChange::Key {
+                        epoch: e.epoch,
+                        bundle: e.bundleDigest.to_string(),
+                    },
+                )
+            })
+        }
+        _ => return None,
+    };
+    decoded
+        .inspect_err(|err| tracing::warn!(%err, ?log, "undecodable channel log; skipped"))
+        .ok()
 }
 
 #[cfg(test)]

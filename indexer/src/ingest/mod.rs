@@ -201,12 +201,14 @@ impl Ingester {
             messages,
             keys,
             batches,
+            channel_events,
         } = decode::decode_logs(&logs);
         let (count, anchors) = (messages.len(), batches.len());
         let batch = IngestBatch {
             messages,
             keys,
             batches,
+            channel_events,
             blocks: vec![block],
             checkpoint: Some(block),
             confirm_upto,

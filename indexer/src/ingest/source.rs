@@ -146,6 +146,10 @@ impl ChainSource {
             Cairn::Posted::SIGNATURE_HASH,
             Cairn::KeyRegistered::SIGNATURE_HASH,
             Cairn::BatchAnchored::SIGNATURE_HASH,
+            Cairn::ChannelCreated::SIGNATURE_HASH,
+            Cairn::MembersChanged::SIGNATURE_HASH,
+            Cairn::AdminsChanged::SIGNATURE_HASH,
+            Cairn::EpochKeyPublished::SIGNATURE_HASH,
         ])
     }
 

@@ -104,6 +104,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// What `owner` said of `peer`, if anything (both lowercase addresses).
     async fn consent_for(&self, owner: &str, peer: &str) -> Result<Option<ConsentState>>;
 
+    /// A channel (bytes32 hex id) as its events describe it.
+    async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>>;
+
+    /// The channels `member` (lowercase address) belongs to now.
+    async fn channels_of(&self, member: &str) -> Result<Vec<String>>;
+
+    /// Which of `senders` were members of `channel` just before the log at
+    /// (`block`, `log_index`): the anchor of a batch that posts to it.
+    async fn channel_posters(
+        &self,
+        channel: &str,
+        senders: &[String],
+        block: u64,
+        log_index: u64,
+    ) -> Result<ChannelPosters>;
+
     /// Messages from `sender` (address hex), not retracted, in chain order.
     async fn sent(
         &self,

@@ -238,6 +238,8 @@ pub struct IngestBatch {
     pub keys: Vec<NewKey>,
     /// New batch anchors, to resolve after the commit (duplicates are ignored).
     pub batches: Vec<NewBatch>,
+    /// New channel events (duplicates are ignored).
+    pub channel_events: Vec<NewChannelEvent>,
     /// Blocks to record in the reorg window.
     pub blocks: Vec<crate::ingest::BlockRef>,
     /// The new checkpoint; it only moves forward.
@@ -338,7 +340,9 @@ pub struct InvalidPost {
     /// The signed nonce.
     pub nonce: u64,
     /// Stable reason: `bad_signature`, `sender_not_registered`,
-    /// `nonce_replayed`, `nonce_out_of_range` or `expired`.
+    /// `nonce_replayed`, `nonce_out_of_range`, `expired`; for a channel,
+    /// `unknown_channel`, `not_a_member` (at the anchor) or
+    /// `gated_channel_takes_direct_posts`.
     pub reason: String,
 }
 
@@ -485,4 +489,110 @@ pub enum Folder {
     Accepted,
     /// From senders the owner has said nothing of yet.
     Requests,
+}
+
+/// What a channel event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelChange {
+    /// `ChannelCreated`.
+    Created {
+        /// The name.
+        name: String,
+        /// Who created it.
+        creator: String,
+        /// 0 members only, 1 ERC-20, 2 ERC-721.
+        gate: u8,
+        /// The gate token (zero address when none).
+        token: String,
+        /// The least balance, in decimal.
+        min_balance: String,
+    },
+    /// `MembersChanged`: the epoch it started, and who came and went.
+    Members {
+        /// The new epoch.
+        epoch: u64,
+        /// Added members.
+        added: Vec<String>,
+        /// Removed members.
+        removed: Vec<String>,
+    },
+    /// `AdminsChanged`.
+    Admins {
+        /// Added admins.
+        added: Vec<String>,
+        /// Removed admins.
+        removed: Vec<String>,
+    },
+    /// `EpochKeyPublished`: the root digest of the epoch's key bundle.
+    Key {
+        /// The epoch.
+        epoch: u64,
+        /// The bundle root's sha2-256.
+        bundle: String,
+    },
+}
+
+/// A channel event, decoded, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChannelEvent {
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: String,
+    /// Log index.
+    pub log_index: u64,
+    /// The channel id (bytes32 hex).
+    pub channel: String,
+    /// What it says.
+    pub change: ChannelChange,
+}
+
+/// A channel as the indexer sees it on its chain (pending changes included).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    async_graphql::SimpleObject,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelRecord {
+    /// The channel id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Who created it.
+    pub creator: String,
+    /// Who may post: `members`, `erc20` or `erc721` (members holding at
+    /// least `minBalance` of `token`).
+    pub policy: String,
+    /// The gate token, if any.
+    pub token: Option<String>,
+    /// The least balance of the gate token, in decimal.
+    pub min_balance: String,
+    /// The current key epoch.
+    pub epoch: u64,
+    /// The root digest of the current epoch's key bundle, once an admin published it.
+    pub bundle: Option<String>,
+    /// The members, sorted.
+    pub members: Vec<String>,
+    /// The admins, sorted.
+    pub admins: Vec<String>,
+    /// The block it was created in.
+    pub created_block: u64,
+}
+
+/// Who may post a batched post to a channel, as of the anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelPosters {
+    /// No channel has this id (as of the anchor).
+    Unknown,
+    /// The channel is token-gated: only direct posts, which the contract
+    /// checks against the balance, are accepted.
+    Gated,
+    /// These of the asked senders were members.
+    Members(std::collections::HashSet<String>),
 }

@@ -68,6 +68,18 @@ const RETRACT_BATCHES: &str =
 const REVIVE_BATCH_MESSAGES: &str = "UPDATE messages SET status = 'pending' \
      WHERE status = 'retracted' AND block_hash = $1 AND log_index = $2";
 const FORGET_BLOCKS: &str = "DELETE FROM blocks WHERE number > $1";
+/// Channel state is rebuilt from the canonical blocks after a reorg.
+const FORGET_CHANNELS: [&str; 3] = [
+    "DELETE FROM channels WHERE block_number > $1",
+    "DELETE FROM channel_changes WHERE block_number > $1",
+    "DELETE FROM channel_epochs WHERE block_number > $1",
+];
+/// The latest change of an account's role in a channel decides it: no later
+/// row (`d`) exists for the same channel, account and role.
+const NO_LATER_CHANGE: &str =
+    "NOT EXISTS (SELECT 1 FROM channel_changes d WHERE d.channel = c.channel \
+     AND d.account = c.account AND d.role = c.role \
+     AND (d.block_number, d.log_index, d.position) > (c.block_number, c.log_index, c.position)";
 const SET_CHECKPOINT: &str = "UPDATE checkpoint SET number = $1, hash = $2 WHERE id = 1";
 const ADVANCE_CHECKPOINT: &str = "INSERT INTO checkpoint (id, number, hash) VALUES (1, $1, $2) \
      ON CONFLICT (id) DO UPDATE SET number = excluded.number, hash = excluded.hash \
@@ -312,6 +324,66 @@ macro_rules! insert_messages {
     };
 }
 
+/// Writes one channel event's rows in the ingestion transaction.
+macro_rules! insert_channel_event {
+    ($db:ty, $tx:ident, $e:expr) => {{
+        let e: &NewChannelEvent = $e;
+        let (number, log) = (e.block_number as i64, e.log_index as i64);
+        match &e.change {
+            ChannelChange::Created { name, creator, gate, token, min_balance } => {
+                sqlx::query(
+                    "INSERT INTO channels (channel, name, creator, gate, token, min_balance, block_number, block_hash, log_index) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (block_hash, log_index) DO NOTHING",
+                )
+                .bind(&e.channel).bind(name).bind(creator).bind(i64::from(*gate)).bind(token).bind(min_balance)
+                .bind(number).bind(&e.block_hash).bind(log)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            ChannelChange::Members { added, removed, .. } | ChannelChange::Admins { added, removed } => {
+                let role = if matches!(e.change, ChannelChange::Admins { .. }) { "admin" } else { "member" };
+                let rows: Vec<(&String, bool)> =
+                    removed.iter().map(|a| (a, false)).chain(added.iter().map(|a| (a, true))).collect();
+                for (chunk_index, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO channel_changes (block_number, block_hash, log_index, position, channel, account, role, added) ",
+                    );
+                    q.push_values(chunk.iter().enumerate(), |mut b, (i, (account, added))| {
+                        b.push_bind(number)
+                            .push_bind(&e.block_hash)
+                            .push_bind(log)
+                            .push_bind((chunk_index * INSERT_CHUNK + i) as i64)
+                            .push_bind(&e.channel)
+                            .push_bind(*account)
+                            .push_bind(role)
+                            .push_bind(*added);
+                    });
+                    q.push(" ON CONFLICT (block_hash, log_index, position) DO NOTHING");
+                    q.build().execute(&mut *$tx).await?;
+                }
+                if let ChannelChange::Members { epoch, .. } = &e.change {
+                    sqlx::query(
+                        "INSERT INTO channel_epochs (channel, epoch, bundle, block_number, block_hash, log_index) \
+                         VALUES ($1, $2, NULL, $3, $4, $5) ON CONFLICT (block_hash, log_index) DO NOTHING",
+                    )
+                    .bind(&e.channel).bind(*epoch as i64).bind(number).bind(&e.block_hash).bind(log)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }
+            ChannelChange::Key { epoch, bundle } => {
+                sqlx::query(
+                    "INSERT INTO channel_epochs (channel, epoch, bundle, block_number, block_hash, log_index) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (block_hash, log_index) DO NOTHING",
+                )
+                .bind(&e.channel).bind(*epoch as i64).bind(bundle).bind(number).bind(&e.block_hash).bind(log)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    }};
+}
+
 macro_rules! sql_store {
     ($name:ident, $db:ty, $pool:ty) => {
         #[async_trait]
@@ -395,6 +467,9 @@ macro_rules! sql_store {
                     q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE keys.status = 'retracted'");
                     q.build().execute(&mut *tx).await?;
                 }
+                for e in &batch.channel_events {
+                    insert_channel_event!($db, tx, e);
+                }
                 for b in &batch.blocks {
                     sqlx::query(RECORD_BLOCK)
                         .bind(b.number as i64)
@@ -426,7 +501,7 @@ macro_rules! sql_store {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 let retracted = sqlx::query(RETRACT_EVENTS).bind(above).execute(&mut *tx).await?.rows_affected();
-                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS] {
+                for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS].into_iter().chain(FORGET_CHANNELS) {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 sqlx::query(SET_CHECKPOINT).bind(above).bind(fork.hash.to_string()).execute(&mut *tx).await?;
@@ -440,6 +515,100 @@ macro_rules! sql_store {
 
             async fn folder(&self, recipient: &str, owner: &str, folder: Folder, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
                 self.list("recipient", recipient, after, limit, Some((folder, owner))).await
+            }
+
+            async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>> {
+                let row: Option<(String, String, i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT name, creator, gate, token, min_balance, block_number FROM channels \
+                     WHERE channel = $1 ORDER BY block_number, log_index LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((name, creator, gate, token, min_balance, created_block)) = row else { return Ok(None) };
+                let changes: Vec<(String, String, bool)> = sqlx::query_as(
+                    "SELECT account, role, added FROM channel_changes WHERE channel = $1 \
+                     ORDER BY block_number, log_index, position",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                let (mut members, mut admins) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+                for (account, role, added) in changes {
+                    let set = if role == "admin" { &mut admins } else { &mut members };
+                    if added { set.insert(account); } else { set.remove(&account); }
+                }
+                let (epoch,): (Option<i64>,) = sqlx::query_as("SELECT MAX(epoch) FROM channel_epochs WHERE channel = $1 AND bundle IS NULL")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let epoch = epoch.unwrap_or(1);
+                let bundle: Option<(String,)> = sqlx::query_as(
+                    "SELECT bundle FROM channel_epochs WHERE channel = $1 AND epoch = $2 AND bundle IS NOT NULL \
+                     ORDER BY block_number DESC, log_index DESC LIMIT 1",
+                )
+                .bind(id)
+                .bind(epoch)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(Some(ChannelRecord {
+                    id: id.to_string(),
+                    name,
+                    creator,
+                    policy: match gate { 1 => "erc20", 2 => "erc721", _ => "members" }.to_string(),
+                    token: (gate != 0).then_some(token),
+                    min_balance,
+                    epoch: epoch as u64,
+                    bundle: bundle.map(|(b,)| b),
+                    members: members.into_iter().collect(),
+                    admins: admins.into_iter().collect(),
+                    created_block: created_block as u64,
+                }))
+            }
+
+            async fn channels_of(&self, member: &str) -> Result<Vec<String>> {
+                let sql = format!(
+                    "SELECT DISTINCT c.channel FROM channel_changes c WHERE c.account = $1 AND c.role = 'member' \
+                     AND c.added AND {NO_LATER_CHANGE}) ORDER BY c.channel"
+                );
+                let rows: Vec<(String,)> = sqlx::query_as(&sql).bind(member).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(c,)| c).collect())
+            }
+
+            async fn channel_posters(&self, channel: &str, senders: &[String], block: u64, log_index: u64) -> Result<ChannelPosters> {
+                let (block, log_index) = (block as i64, log_index as i64);
+                let gate: Option<(i64,)> = sqlx::query_as(
+                    "SELECT gate FROM channels WHERE channel = $1 AND (block_number, log_index) < ($2, $3) LIMIT 1",
+                )
+                .bind(channel)
+                .bind(block)
+                .bind(log_index)
+                .fetch_optional(&self.pool)
+                .await?;
+                match gate {
+                    None => return Ok(ChannelPosters::Unknown),
+                    Some((g,)) if g != 0 => return Ok(ChannelPosters::Gated),
+                    Some(_) => {}
+                }
+                let mut members = HashSet::new();
+                for chunk in senders.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new("SELECT c.account FROM channel_changes c WHERE c.channel = ");
+                    q.push_bind(channel);
+                    q.push(" AND c.role = 'member' AND c.added AND (c.block_number, c.log_index) < (");
+                    q.push_bind(block).push(", ").push_bind(log_index);
+                    q.push(") AND c.account IN (");
+                    let mut list = q.separated(", ");
+                    for s in chunk {
+                        list.push_bind(s);
+                    }
+                    q.push(") AND NOT EXISTS (SELECT 1 FROM channel_changes d WHERE d.channel = c.channel \
+                        AND d.account = c.account AND d.role = c.role AND (d.block_number, d.log_index) < (");
+                    q.push_bind(block).push(", ").push_bind(log_index);
+                    q.push(") AND (d.block_number, d.log_index, d.position) > (c.block_number, c.log_index, c.position))");
+                    let rows: Vec<(String,)> = q.build_query_as().fetch_all(&self.pool).await?;
+                    members.extend(rows.into_iter().map(|(a,)| a));
+                }
+                Ok(ChannelPosters::Members(members))
             }
 
             async fn consent_for(&self, owner: &str, peer: &str) -> Result<Option<ConsentState>> {
