@@ -48,6 +48,18 @@ sol! {
         uint64 issuedAt;
     }
 
+    /// A membership change an admin (an account, or an ERC-1271 wallet such
+    /// as a Safe) signs for anyone to submit (`changeMembersBySig`); `nonce`
+    /// is the admin's next `adminNonces`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct ChangeMembers {
+        bytes32 channel;
+        address[] added;
+        address[] removed;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
     /// A key registration a relayer submits for `owner`.
     #[derive(Debug, PartialEq, Eq)]
     struct RegisterKey {

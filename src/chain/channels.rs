@@ -3,7 +3,7 @@
 //! (never from an indexer, so a client can check what a node says).
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, Bytes, B256, U256},
     providers::Provider,
     rpc::types::Filter,
     sol_types::SolEvent,
@@ -106,6 +106,62 @@ impl CairnClient {
         let changed =
             decode_event::<Cairn::MembersChanged>(&receipt, inclusion.tx, "MembersChanged")?;
         Ok((changed.event.epoch, inclusion))
+    }
+
+    /// Submits a membership change signed by `admin` (an account's signature,
+    /// or one its ERC-1271 wallet approves); any wallet may pay for it.
+    pub async fn change_members_by_sig(
+        &self,
+        channel: B256,
+        added: &[Address],
+        removed: &[Address],
+        admin: Address,
+        deadline: u64,
+        signature: Bytes,
+    ) -> Result<(u64, Inclusion), ChainError> {
+        let call = self.contract.changeMembersBySig(
+            channel,
+            added.to_vec(),
+            removed.to_vec(),
+            admin,
+            U256::from(deadline),
+            signature,
+        );
+        let receipt = self.send(call.calldata().clone()).await?;
+        let inclusion = inclusion_of(&receipt)?;
+        let changed =
+            decode_event::<Cairn::MembersChanged>(&receipt, inclusion.tx, "MembersChanged")?;
+        Ok((changed.event.epoch, inclusion))
+    }
+
+    /// The nonce `admin`'s next signed membership change must carry.
+    pub async fn admin_nonce(&self, admin: Address) -> Result<U256, ChainError> {
+        self.contract
+            .adminNonces(admin)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The EIP-712 digest of a membership change for `admin` to sign, at
+    /// its current nonce; the contract computes the same (`hashChangeMembers`).
+    pub async fn change_members_hash(
+        &self,
+        channel: B256,
+        added: &[Address],
+        removed: &[Address],
+        admin: Address,
+        deadline: u64,
+    ) -> Result<B256, ChainError> {
+        use alloy::sol_types::SolStruct;
+        let change = cairn_contracts::eip712::ChangeMembers {
+            channel,
+            added: added.to_vec(),
+            removed: removed.to_vec(),
+            nonce: self.admin_nonce(admin).await?,
+            deadline: U256::from(deadline),
+        };
+        Ok(change.eip712_signing_hash(&self.domain().await?))
     }
 
     /// Anchors the key bundle (its root block's digest) of the current epoch.

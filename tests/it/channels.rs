@@ -25,6 +25,43 @@ const DAVE_KEY: &str = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19
 const ERIN_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
 const MALLORY_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
 
+/// Polls every 100 ms, for a minute at most, until `check` gives a value.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    for _ in 0..600 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// Waits until the indexer lists exactly `n` of the channel's messages.
+async fn listed(api: &ReadApi, channel: B256, n: usize) {
+    eventually(&format!("{n} messages listed"), || async move {
+        let page = api.channel(channel, None, 100).await.unwrap();
+        (page.messages.len() == n).then_some(())
+    })
+    .await
+}
+
+/// The indexer's record of `channel` once `ready` says it is.
+async fn record(api: &str, channel: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let url = format!("{api}/v1/channels/{channel}");
+    eventually(&format!("channel record ready at {url}"), || {
+        let url = url.clone();
+        let ready = &ready;
+        async move {
+            let (status, record) = crate::gateway_stack::get_json(&url).await;
+            (status == 200 && ready(&record)).then_some(record)
+        }
+    })
+    .await
+}
+
 fn texts(out: &Value) -> Vec<Option<String>> {
     out["messages"]
         .as_array()
@@ -94,26 +131,7 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
     }
     let api_client = ReadApi::new(&api);
     let id: B256 = channel.parse().unwrap();
-    let wait_for = |n: usize| {
-        let api_client = api_client.clone();
-        async move {
-            for _ in 0..600 {
-                if api_client
-                    .channel(id, None, 100)
-                    .await
-                    .unwrap()
-                    .messages
-                    .len()
-                    >= n
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("the indexer never listed {n} channel messages");
-        }
-    };
-    wait_for(10).await;
+    listed(&api_client, id, 10).await;
     let everyone: Vec<Option<String>> = (0..5)
         .flat_map(|i| {
             [
@@ -133,9 +151,9 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
             out.stdout
         );
     }
-    let listed = cli.run(BOB_KEY, &["channel", "list"]).await.json();
-    assert_eq!(listed["channels"][0]["channel"], channel.as_str());
-    assert_eq!(listed["channels"][0]["name"], "dao");
+    let list = cli.run(BOB_KEY, &["channel", "list"]).await.json();
+    assert_eq!(list["channels"][0]["channel"], channel.as_str());
+    assert_eq!(list["channels"][0]["name"], "dao");
 
     // A non-member is refused by the client, and by the contract when the
     // client is bypassed.
@@ -219,7 +237,7 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
         )
         .await;
     assert!(!out.success, "a removed member cannot post");
-    wait_for(11).await;
+    listed(&api_client, id, 11).await;
     let mut after = everyone.clone();
     after.push(Some("after Erin left".into()));
     let out = cli.run(CAROL_KEY, &["channel", "read", &channel]).await;
@@ -314,4 +332,310 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
     )
     .unwrap();
     format!("{}-{index}", log["blockHash"].as_str().unwrap())
+}
+
+/// A reorg that removes a membership change: the indexer's epoch, members
+/// and deliveries follow the canonical chain, and so does every client,
+/// which reads the epoch from the chain itself.
+#[tokio::test]
+async fn a_reorg_that_removes_a_membership_change_takes_the_epoch_back() {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), false, None).await;
+    let api = format!("http://{}", node.addr);
+    let cli = chain.cli(&api, dir.path());
+    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
+        assert!(cli.run(key, &["register"]).await.success);
+    }
+    let (bob, carol) = (
+        signer(BOB_KEY).address().to_string(),
+        signer(CAROL_KEY).address().to_string(),
+    );
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &["channel", "create", "--name", "dao", "--member", &bob],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let channel = out.json()["channel"].as_str().unwrap().to_string();
+    let epoch = |want: u64| {
+        record(&api, &channel, move |r| {
+            r["epoch"] == want && !r["bundle"].is_null()
+        })
+    };
+    epoch(1).await;
+    // Two blocks on top, so the snapshot's state is confirmed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let snapshot = crate::harness::rpc(&chain.url, "evm_snapshot", serde_json::json!([])).await;
+    let out = cli
+        .run(ALICE_KEY, &["channel", "add", &channel, &carol])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let out = cli
+        .run(
+            CAROL_KEY,
+            &["channel", "post", &channel, "--message", "I was here"],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let added = epoch(2).await;
+    assert!(added["members"]
+        .as_array()
+        .unwrap()
+        .contains(&carol.to_lowercase().into()));
+    let reader = ReadApi::new(&api);
+    let id: B256 = channel.parse().unwrap();
+    listed(&reader, id, 1).await;
+
+    // The change and Carol's post are reorged away; the chain goes on.
+    crate::harness::rpc(&chain.url, "evm_revert", serde_json::json!([snapshot])).await;
+    let back = epoch(1).await;
+    assert_eq!(
+        back["members"],
+        serde_json::json!([bob.to_lowercase()]),
+        "Carol's membership went with its block"
+    );
+    listed(&reader, id, 0).await;
+    // On the canonical chain Carol is no member: she cannot post, and Bob's
+    // post is for epoch 1, whose bundle has no key of hers.
+    let out = cli
+        .run(
+            CAROL_KEY,
+            &["channel", "post", &channel, "--message", "again?"],
+        )
+        .await;
+    assert!(!out.success);
+    let out = cli
+        .run(
+            BOB_KEY,
+            &["channel", "post", &channel, "--message", "after the reorg"],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    listed(&reader, id, 1).await;
+    let read = cli
+        .run(CAROL_KEY, &["channel", "read", &channel])
+        .await
+        .json();
+    assert_eq!(texts(&read), [None], "{read}");
+    let read = cli
+        .run(ALICE_KEY, &["channel", "read", &channel])
+        .await
+        .json();
+    assert_eq!(
+        texts(&read),
+        [None],
+        "Alice is an admin, not a member: {read}"
+    );
+    let read = cli
+        .run(BOB_KEY, &["channel", "read", &channel])
+        .await
+        .json();
+    assert_eq!(
+        texts(&read),
+        [Some("after the reorg".to_string())],
+        "{read}"
+    );
+    node.shutdown().await.unwrap();
+}
+
+/// Test contracts deployed beside Cairn (`contracts/test/Fixtures.sol`).
+mod fixtures {
+    alloy::sol!(
+        #[sol(rpc)]
+        TestToken,
+        "contracts/artifacts/TestToken.json"
+    );
+    alloy::sol!(
+        #[sol(rpc)]
+        TestWallet,
+        "contracts/artifacts/TestWallet.json"
+    );
+}
+
+/// A provider that signs as `key`.
+async fn wallet_provider(url: &str, key: &str) -> alloy::providers::DynProvider {
+    use alloy::providers::{Provider, ProviderBuilder};
+    ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(signer(key)))
+        .connect(url)
+        .await
+        .unwrap()
+        .erased()
+}
+
+/// A token gate: a member who receives the token can post, and after
+/// handing some away (below the minimum) cannot. A Safe-like ERC-1271
+/// wallet administers a channel: its owner signs a change anyone submits.
+#[tokio::test]
+async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), false, None).await;
+    let api = format!("http://{}", node.addr);
+    let cli = chain.cli(&api, dir.path());
+    for key in [ALICE_KEY, BOB_KEY] {
+        assert!(cli.run(key, &["register"]).await.success);
+    }
+    let (bob, carol, dave, erin) = (
+        signer(BOB_KEY).address(),
+        signer(CAROL_KEY).address(),
+        signer(DAVE_KEY).address(),
+        signer(ERIN_KEY).address(),
+    );
+
+    // The gate: members holding at least 100 GOV.
+    // Dave deploys the fixtures: the CLI never sends as him, so his
+    // provider's cached nonce stays right.
+    let daves = wallet_provider(&chain.url, DAVE_KEY).await;
+    let token = fixtures::TestToken::deploy(&daves).await.unwrap();
+    let token_text = token.address().to_string();
+    let bob_text = bob.to_string();
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &[
+                "channel",
+                "create",
+                "--name",
+                "holders",
+                "--member",
+                &bob_text,
+                "--erc20",
+                &token_text,
+                "--min",
+                "100",
+            ],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let channel = out.json()["channel"].as_str().unwrap().to_string();
+    let post = |text: &'static str| {
+        let (cli, channel) = (&cli, channel.clone());
+        async move {
+            cli.run(BOB_KEY, &["channel", "post", &channel, "--message", text])
+                .await
+        }
+    };
+    let refused = post("no tokens yet").await;
+    assert!(
+        !refused.success && refused.stderr.contains("may not post"),
+        "{}",
+        refused.stderr
+    );
+    token
+        .mint(bob, alloy::primitives::U256::from(100))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let out = post("a holder now").await;
+    assert!(out.success, "a member holding 100 posts: {}", out.stderr);
+    let bobs =
+        fixtures::TestToken::new(*token.address(), wallet_provider(&chain.url, BOB_KEY).await);
+    bobs.transfer(carol, alloy::primitives::U256::from(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let refused = post("with 99").await;
+    assert!(
+        !refused.success && refused.stderr.contains("may not post"),
+        "{}",
+        refused.stderr
+    );
+    let direct = CairnClient::connect(&chain.url, chain.contract, Some(signer(BOB_KEY)))
+        .await
+        .unwrap();
+    let id: B256 = channel.parse().unwrap();
+    let reverted = direct.post(id, B256::repeat_byte(9)).await.unwrap_err();
+    assert!(
+        matches!(
+            reverted,
+            ChainError::Reverted(Revert::NotAllowedToPost { .. })
+        ),
+        "the contract checks the balance: {reverted}"
+    );
+
+    // A Safe-like admin: Dave owns the wallet; Carol pays for his change.
+    let safe = fixtures::TestWallet::deploy(&daves, dave).await.unwrap();
+    let safe_text = safe.address().to_string();
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &[
+                "channel", "create", "--name", "safe-run", "--admin", &safe_text, "--member",
+                &bob_text,
+            ],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(
+        out.json()["epoch"].is_null(),
+        "Alice is no admin, so publishes no key"
+    );
+    let channel: B256 = out.json()["channel"].as_str().unwrap().parse().unwrap();
+    let carols = CairnClient::connect(&chain.url, chain.contract, Some(signer(CAROL_KEY)))
+        .await
+        .unwrap();
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let hash = carols
+        .change_members_hash(channel, &[erin], &[], *safe.address(), deadline)
+        .await
+        .unwrap();
+    use alloy::signers::SignerSync;
+    let forged = signer(CAROL_KEY).sign_hash_sync(&hash).unwrap();
+    let refused = carols
+        .change_members_by_sig(
+            channel,
+            &[erin],
+            &[],
+            *safe.address(),
+            deadline,
+            forged.as_bytes().to_vec().into(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("BadAdminSignature"),
+        "{refused}"
+    );
+    let signed = signer(DAVE_KEY).sign_hash_sync(&hash).unwrap();
+    let (epoch, _) = carols
+        .change_members_by_sig(
+            channel,
+            &[erin],
+            &[],
+            *safe.address(),
+            deadline,
+            signed.as_bytes().to_vec().into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(epoch, 2);
+    assert_eq!(carols.members(channel).await.unwrap(), {
+        let mut m = vec![bob, erin];
+        m.sort();
+        m
+    });
+    let changed = record(&api, &channel.to_string(), |r| r["epoch"] == 2).await;
+    assert_eq!(
+        changed["admins"],
+        serde_json::json!([safe_text.to_lowercase()])
+    );
+    assert!(changed["members"]
+        .as_array()
+        .unwrap()
+        .contains(&erin.to_string().to_lowercase().into()));
+    node.shutdown().await.unwrap();
 }

@@ -375,7 +375,10 @@ async fn channels(postgres: bool) {
     assert_eq!(now.members, [a.clone(), c.clone()]);
     assert_eq!(now.admins, std::slice::from_ref(&a));
     assert_eq!(store.channels_of(&b).await.unwrap(), Vec::<String>::new());
-    assert_eq!(store.channels_of(&c).await.unwrap(), std::slice::from_ref(&channel));
+    assert_eq!(
+        store.channels_of(&c).await.unwrap(),
+        std::slice::from_ref(&channel)
+    );
     // Membership just before a log: B until the change at (2, 5), C after.
     let asked = [b.clone(), c.clone()];
     let before = store.channel_posters(&channel, &asked, 2, 5).await.unwrap();
