@@ -16,6 +16,7 @@
 //! - [`auth`]: Sign-In with Ethereum and the sessions it opens.
 //! - [`consent`]: users' signed allow and block lists.
 //! - [`channel`]: group messages: epoch key bundles for channel members.
+//! - [`uploads`]: signed block uploads to a node, within per-wallet quotas.
 //! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
 //!
 //! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
@@ -23,6 +24,7 @@
 //! nothing is stored or anchored for a recipient without a registered key.
 
 pub mod auth;
+pub mod block;
 pub mod chain;
 pub mod channel;
 pub mod consent;
@@ -35,6 +37,7 @@ pub mod read_api;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -38,8 +38,9 @@ use rayon::prelude::*;
 use tokio::sync::{watch, Notify};
 
 use crate::{
+    block::cid_for_digest,
     content::{classify, BlockSource},
-    ingest::{announce, cid_for_digest, ChainSource},
+    ingest::{announce, ChainSource},
     retry::{now_ms, Backoff},
     store::{
         BatchOutcome, BatchTask, ChannelPosters, ContentStatus, InvalidPost, NewMessage,

@@ -16,8 +16,10 @@
 
 pub mod api;
 pub mod batches;
+pub mod block;
 pub mod content;
 pub mod health;
+pub mod http;
 pub mod ingest;
 pub mod retry;
 pub mod store;

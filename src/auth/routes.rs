@@ -11,7 +11,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use cairn_indexer::api::ApiError;
+use cairn_indexer::http::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::{

@@ -28,7 +28,7 @@ const WRAP_LEN: usize = 20 + 32 + 48;
 const ENTRY_LEN: usize = 20 + 32;
 const WRAP_INFO: &[u8] = b"cairn/v1/channel-wrap";
 /// Wraps in one part, so that a part fits one 1 MiB block.
-pub const WRAPS_PER_PART: usize = (crate::store::MAX_BLOCK_SIZE - HEAD_LEN) / WRAP_LEN;
+pub const WRAPS_PER_PART: usize = (crate::block::MAX_BLOCK_SIZE - HEAD_LEN) / WRAP_LEN;
 
 /// Why a bundle cannot be built or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn a_full_part_fits_one_block() {
         let wraps = WRAPS_PER_PART;
-        assert!(HEAD_LEN + wraps * WRAP_LEN <= crate::store::MAX_BLOCK_SIZE);
-        assert!(HEAD_LEN + (wraps + 1) * WRAP_LEN > crate::store::MAX_BLOCK_SIZE);
+        assert!(HEAD_LEN + wraps * WRAP_LEN <= crate::block::MAX_BLOCK_SIZE);
+        assert!(HEAD_LEN + (wraps + 1) * WRAP_LEN > crate::block::MAX_BLOCK_SIZE);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{args::GlobalArgs, serve::ServerArgs};
+use super::{args::GlobalArgs, http_server::ServerArgs};
 use cairn::{
     gateway::{quota::Rate, GatewayConfig},
     server::{Node, NodeConfig},
@@ -132,7 +132,7 @@ impl GatewayCmd {
             "cairn gateway on http://{} (POST /v1/posts, GET /v1/proofs/<id>)",
             node.addr
         );
-        node.run_until(super::serve::ctrl_c()).await?;
+        node.run_until(super::http_server::ctrl_c()).await?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use cairn_indexer::IndexerConfig;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{args::GlobalArgs, serve};
+use super::{args::GlobalArgs, http_server::ctrl_c};
 
 /// How the indexer follows the chain, and where it writes.
 #[derive(Debug, Args)]
@@ -102,7 +102,7 @@ impl IndexArgs {
             "cairn indexing; status on http://{}",
             listener.local_addr()?
         );
-        tokio::spawn(serve::show_backfill(
+        tokio::spawn(show_backfill(
             running.progress.clone(),
             self.indexer.confirmations,
         ));
@@ -111,8 +111,35 @@ impl IndexArgs {
         let server = server::serve(listener, app, &limits, shutdown.clone());
         tokio::select! {
             result = server => result?,
-            _ = serve::ctrl_c() => shutdown.cancel(),
+            _ = ctrl_c() => shutdown.cancel(),
         }
         Ok(())
+    }
+}
+
+/// A progress bar with blocks per second while the indexer is behind the head.
+pub(crate) async fn show_backfill(
+    mut progress: tokio::sync::watch::Receiver<cairn_indexer::ingest::Progress>,
+    confirmations: u64,
+) {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "backfill {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta})",
+        )
+        .expect("static template"),
+    );
+    while progress.changed().await.is_ok() {
+        let p = progress.borrow().clone();
+        let done = p.indexed.map_or(0, |i| i.saturating_sub(p.start) + 1);
+        bar.set_length(p.head.saturating_sub(p.start) + 1);
+        bar.set_position(done);
+        if p.indexed.is_some_and(|i| i + confirmations >= p.head) {
+            bar.finish_with_message("caught up");
+            return;
+        }
     }
 }

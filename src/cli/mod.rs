@@ -8,6 +8,7 @@ mod channel;
 mod consent;
 mod decrypt;
 mod gateway;
+mod http_server;
 mod inbox;
 mod index;
 mod key;

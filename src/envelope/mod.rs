@@ -23,7 +23,7 @@ pub use seal::{open, open_with_any, peek_header, seal, seal_with, Opened, SealRa
 pub use wire::{Header, MAGIC, MAX_READERS, VERSION};
 
 /// The largest envelope: one IPFS raw block.
-pub const MAX_ENVELOPE_SIZE: usize = crate::store::MAX_BLOCK_SIZE;
+pub const MAX_ENVELOPE_SIZE: usize = crate::block::MAX_BLOCK_SIZE;
 
 /// Errors from sealing, parsing or opening an envelope.
 ///

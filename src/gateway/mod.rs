@@ -191,7 +191,7 @@ pub struct Gateway {
     /// The batcher task; it ends when the shutdown token is cancelled.
     pub batcher: tokio::task::JoinHandle<()>,
     /// Signed block uploads, checked against the same key registry.
-    pub uploads: Arc<crate::server::Uploads>,
+    pub uploads: Arc<crate::uploads::Uploads>,
 }
 
 /// Connects the registry's client and the relayer. A gateway (re)started
@@ -248,7 +248,7 @@ impl Gateway {
             ),
             None => None,
         };
-        let uploads = Arc::new(crate::server::Uploads::new(
+        let uploads = Arc::new(crate::uploads::Uploads::new(
             registry.clone(),
             domain.clone(),
             config.upload_kib_per_sender,

@@ -22,7 +22,9 @@ use super::{
     outbox::{BatchState, PostState},
     Shared,
 };
-use crate::{gateway::submit::PostRequest, server::ApiError, store::cid};
+use cairn_indexer::http::ApiError;
+
+use crate::{gateway::submit::PostRequest, store::cid};
 
 /// Batches whose trees are kept for proofs.
 const TREE_CACHE: usize = 64;
@@ -93,8 +95,8 @@ pub struct Proof {
 
 /// A post's status and, once sealed, its Merkle inclusion proof.
 #[utoipa::path(get, path = "/v1/proofs/{id}", params(("id" = String, Path, description = "the post id")),
-    responses((status = 200, body = Proof), (status = 400, body = cairn_indexer::api::ErrorBody),
-        (status = 404, body = cairn_indexer::api::ErrorBody)))]
+    responses((status = 200, body = Proof), (status = 400, body = cairn_indexer::http::ErrorBody),
+        (status = 404, body = cairn_indexer::http::ErrorBody)))]
 pub(super) async fn proof(
     State(gw): State<Arc<Shared>>,
     Path(id): Path<String>,

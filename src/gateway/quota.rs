@@ -8,7 +8,7 @@ use std::{hash::Hash, num::NonZeroU32, time::Duration};
 use axum::http::StatusCode;
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::server::ApiError;
+use cairn_indexer::http::ApiError;
 
 /// A sustained rate and a burst, in units (posts, or KiB of uploads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

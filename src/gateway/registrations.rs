@@ -7,6 +7,7 @@
 //! contract itself refuses a bad signature, a replay, an expired deadline
 //! or an unchanged key, during gas estimation, before any gas is spent.
 
+use cairn_indexer::http::ApiError;
 use std::{net::SocketAddr, sync::Arc};
 
 use alloy::primitives::{Address, Bytes as HexBytes, Signature, B256, U256};
@@ -21,7 +22,6 @@ use super::Shared;
 use crate::{
     chain::{ChainError, Revert},
     crypto::PublicKey,
-    server::ApiError,
 };
 
 /// A signed key registration.
@@ -56,9 +56,9 @@ pub struct Registered {
 
 /// Registers a signed key, paying the gas.
 #[utoipa::path(post, path = "/v1/registrations", request_body = RegistrationRequest,
-    responses((status = 200, body = Registered), (status = 400, body = cairn_indexer::api::ErrorBody),
-        (status = 403, body = cairn_indexer::api::ErrorBody), (status = 409, body = cairn_indexer::api::ErrorBody),
-        (status = 429, body = cairn_indexer::api::ErrorBody)))]
+    responses((status = 200, body = Registered), (status = 400, body = cairn_indexer::http::ErrorBody),
+        (status = 403, body = cairn_indexer::http::ErrorBody), (status = 409, body = cairn_indexer::http::ErrorBody),
+        (status = 429, body = cairn_indexer::http::ErrorBody)))]
 pub(super) async fn register(
     State(gw): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -10,6 +10,7 @@
 //! call). Only then are the posts written, in one transaction, and the
 //! answer is 202 with each post's id, its EIP-712 signing hash.
 
+use cairn_indexer::http::ApiError;
 use std::{
     collections::{HashMap, HashSet},
     net::SocketAddr,
@@ -32,10 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{now_ms, outbox::NewPost, Shared};
-use crate::{
-    server::ApiError,
-    store::{cid, MAX_BLOCK_SIZE},
-};
+use crate::{block::MAX_BLOCK_SIZE, store::cid};
 
 /// One signed post as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -136,9 +134,9 @@ struct Checked {
 
 /// Accept signed posts into the outbox, all or none.
 #[utoipa::path(post, path = "/v1/posts", request_body = Submission,
-    responses((status = 202, body = Accepted), (status = 400, body = cairn_indexer::api::ErrorBody),
-        (status = 409, body = cairn_indexer::api::ErrorBody), (status = 413, body = cairn_indexer::api::ErrorBody),
-        (status = 503, body = cairn_indexer::api::ErrorBody)))]
+    responses((status = 202, body = Accepted), (status = 400, body = cairn_indexer::http::ErrorBody),
+        (status = 409, body = cairn_indexer::http::ErrorBody), (status = 413, body = cairn_indexer::http::ErrorBody),
+        (status = 503, body = cairn_indexer::http::ErrorBody)))]
 pub(super) async fn submit(
     State(gw): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

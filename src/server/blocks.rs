@@ -18,7 +18,7 @@ const RAW_BLOCK: &str = "application/vnd.ipld.raw";
 /// A raw block by CID, re-hashed before it is served.
 #[utoipa::path(get, path = "/ipfs/{cid}", params(("cid" = String, Path)),
     responses((status = 200, description = "the block, application/vnd.ipld.raw"),
-        (status = 400, body = cairn_indexer::api::ErrorBody), (status = 404, body = cairn_indexer::api::ErrorBody)))]
+        (status = 400, body = cairn_indexer::http::ErrorBody), (status = 404, body = cairn_indexer::http::ErrorBody)))]
 pub(super) async fn get_block(
     State(state): State<AppState>,
     Path(cid): Path<String>,
@@ -50,7 +50,7 @@ pub(super) struct Stored {
 
 /// Stores a raw block (at most 1 MiB) and answers its CID.
 #[utoipa::path(post, path = "/v1/blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Stored), (status = 400, body = cairn_indexer::api::ErrorBody), (status = 413, body = cairn_indexer::api::ErrorBody)))]
+    responses((status = 201, body = Stored), (status = 400, body = cairn_indexer::http::ErrorBody), (status = 413, body = cairn_indexer::http::ErrorBody)))]
 pub(super) async fn put_block(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -11,20 +11,19 @@ mod blocks;
 mod connections;
 mod content;
 mod node;
-pub mod uploads;
 pub mod web;
 
 use std::sync::Arc;
 
 use axum::{extract::State, response::IntoResponse, routing::get, Json, Router};
-pub use cairn_indexer::api::{ApiError, Limits};
 use cairn_indexer::ingest::Progress;
+pub use cairn_indexer::{api::Limits, http::ApiError};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
+pub use crate::uploads::Uploads;
 pub use content::StoreBlocks;
 pub use node::{Node, NodeConfig, NodeError};
-pub use uploads::Uploads;
 
 use crate::store::BlobStore;
 
@@ -53,7 +52,7 @@ pub struct AppState {
         and the batching gateway."
     ),
     paths(blocks::get_block, blocks::put_block),
-    components(schemas(cairn_indexer::api::ErrorBody))
+    components(schemas(cairn_indexer::http::ErrorBody))
 )]
 struct NodeDoc;
 

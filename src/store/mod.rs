@@ -22,8 +22,7 @@ pub use self::cid::Cid;
 pub use embedded::EmbeddedStore;
 pub use kubo::KuboStore;
 
-/// The largest block Cairn stores: 1 MiB, the size IPFS peers exchange.
-pub const MAX_BLOCK_SIZE: usize = 1 << 20;
+pub use crate::block::MAX_BLOCK_SIZE;
 
 /// Errors from block storage.
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,8 @@ use cairn::{
         quota::Rate,
         GatewayConfig,
     },
-    server::uploads,
     store::cid,
+    uploads,
 };
 use serde_json::{json, Value};
 

@@ -11,7 +11,8 @@ use axum::{
 use tower::ServiceBuilder;
 use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
 
-use super::{error::json_errors, origins::Origins, ApiError};
+use super::{origins::Origins, ApiError};
+use crate::http::json_errors;
 
 /// Server limits, all configurable from `cairn serve`'s flags.
 #[derive(Debug, Clone)]

@@ -6,7 +6,6 @@
 //! on size, rate and time come from [`Limits`], applied by the server that
 //! mounts these routes.
 
-mod error;
 mod graphql;
 mod limits;
 mod origins;
@@ -29,7 +28,7 @@ use axum::{
 use tokio::sync::watch;
 use utoipa::OpenApi;
 
-pub use error::ApiError;
+pub use crate::http::{ApiError, ErrorBody};
 pub use graphql::{schema, CairnSchema};
 pub use limits::Limits;
 pub use origins::Origins;
@@ -65,15 +64,6 @@ impl ApiState {
     pub fn viewer(&self, headers: &axum::http::HeaderMap) -> Option<alloy::primitives::Address> {
         self.viewers.as_ref().and_then(|v| v.viewer(headers))
     }
-}
-
-/// The JSON error body, for the OpenAPI document.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `invalid_address`.
-    pub code: String,
-    /// Human-readable reason.
-    pub message: String,
 }
 
 /// The OpenAPI document of the read API.

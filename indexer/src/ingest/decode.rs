@@ -3,14 +3,10 @@
 use alloy::{primitives::B256, rpc::types::Log, sol_types::SolEvent};
 use cairn_contracts::Cairn;
 
-use crate::store::{ChannelChange, NewBatch, NewChannelEvent, NewKey, NewMessage};
-
-/// The CID of the raw block with sha2-256 `digest` (CIDv1, raw codec).
-pub fn cid_for_digest(digest: B256) -> String {
-    let hash =
-        multihash::Multihash::<64>::wrap(0x12, digest.as_slice()).expect("32 bytes fit in 64");
-    cid::Cid::new_v1(0x55, hash).to_string()
-}
+use crate::{
+    block::cid_for_digest,
+    store::{ChannelChange, NewBatch, NewChannelEvent, NewKey, NewMessage},
+};
 
 /// The rows one set of logs yields.
 #[derive(Debug, Default)]
@@ -193,21 +189,4 @@ fn channel_change(topic: &B256, log: &Log) -> Option<(B256, ChannelChange)> {
     decoded
         .inspect_err(|err| tracing::warn!(%err, ?log, "undecodable channel log; skipped"))
         .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cid_matches_the_known_raw_block_cid() {
-        // sha256("hello world"), whose raw-block CID Kubo prints as below.
-        let digest: B256 = "0xb94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            cid_for_digest(digest),
-            "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
-        );
-    }
 }

@@ -24,9 +24,9 @@ use std::{
 
 use tokio::sync::{watch, Notify};
 
-pub use decode::cid_for_digest;
+pub use crate::block::{cid_for_digest, BlockRef};
 pub use source::ChainSource;
-pub use window::{BlockRef, Continuity, ReorgWindow};
+pub use window::{Continuity, ReorgWindow};
 
 use crate::{
     store::{IngestBatch, Store},

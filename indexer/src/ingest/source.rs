@@ -14,7 +14,8 @@ use alloy::{
 use backon::{ExponentialBuilder, Retryable};
 use cairn_contracts::Cairn;
 
-use super::{ranges, window::BlockRef};
+use super::ranges;
+use crate::block::BlockRef;
 use crate::{store::ChainIdentity, IndexerError};
 
 /// Read access to one Cairn contract's chain.

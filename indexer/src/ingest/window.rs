@@ -11,16 +11,7 @@ use std::collections::BTreeMap;
 
 use alloy::primitives::B256;
 
-/// A block's identity and its link to its parent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockRef {
-    /// Block number.
-    pub number: u64,
-    /// Block hash.
-    pub hash: B256,
-    /// The parent block's hash.
-    pub parent_hash: B256,
-}
+use crate::block::BlockRef;
 
 /// What [`ReorgWindow::validate_parent`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

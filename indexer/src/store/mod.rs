@@ -20,7 +20,7 @@ pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
 pub use model::*;
 pub use sql::{PostgresStore, SqliteStore};
 
-use crate::ingest::BlockRef;
+use crate::block::BlockRef;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -241,9 +241,9 @@ pub struct IngestBatch {
     /// New channel events (duplicates are ignored).
     pub channel_events: Vec<NewChannelEvent>,
     /// Blocks to record in the reorg window.
-    pub blocks: Vec<crate::ingest::BlockRef>,
+    pub blocks: Vec<crate::block::BlockRef>,
     /// The new checkpoint; it only moves forward.
-    pub checkpoint: Option<crate::ingest::BlockRef>,
+    pub checkpoint: Option<crate::block::BlockRef>,
     /// Confirm every pending row at or below this block.
     pub confirm_upto: Option<u64>,
     /// Forget window blocks below this number.

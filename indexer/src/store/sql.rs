@@ -18,7 +18,7 @@ use super::{
     model::*,
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
-use crate::ingest::BlockRef;
+use crate::block::BlockRef;
 
 /// Rows per multi-row INSERT: well under SQLite's and Postgres' bind limits.
 const INSERT_CHUNK: usize = 1000;
@@ -897,7 +897,7 @@ macro_rules! sql_store {
                 let resolution = Resolution::parse(&full.resolution).ok_or_else(|| corrupt("resolution", &full.resolution))?;
                 let task = full.row.into_task();
                 let a = task.anchor;
-                let manifest_cid = a.manifest_digest.parse().map(crate::ingest::cid_for_digest).unwrap_or_default();
+                let manifest_cid = a.manifest_digest.parse().map(crate::block::cid_for_digest).unwrap_or_default();
                 Ok(Some(BatchRecord {
                     id: format!("{}-{}", a.block_hash, a.log_index),
                     relayer: a.relayer,

@@ -1,3 +1,7 @@
+//! The error every Cairn HTTP endpoint answers with: JSON `{code, message}`
+//! with a stable code. The read API, the node's own routes and the gateway
+//! all use it, so it lives here, below all of them.
+
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -115,7 +119,7 @@ impl IntoResponse for ApiError {
 /// extractor rejections such as a path that is not UTF-8, WebSocket
 /// handshake failures) as `{code, message}`, keeping its status and
 /// headers (`Allow`, `Retry-After`).
-pub(super) async fn json_errors(response: Response) -> Response {
+pub(crate) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -157,4 +161,13 @@ pub(super) async fn json_errors(response: Response) -> Response {
         }
     }
     rewritten
+}
+
+/// The JSON error body, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid_address`.
+    pub code: String,
+    /// Human-readable reason.
+    pub message: String,
 }

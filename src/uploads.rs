@@ -21,12 +21,12 @@ use alloy::{
 use axum::http::{HeaderMap, StatusCode};
 use cairn_contracts::eip712::Upload;
 
-use super::ApiError;
 use crate::{
     chain::KeyRegistry,
     gateway::quota::{Allowance, Rate},
     store::cid,
 };
+use cairn_indexer::http::ApiError;
 
 /// The wallet header.
 pub const FROM: &str = "x-cairn-from";
@@ -79,7 +79,9 @@ impl Uploads {
                 format!("{deadline:?} is not unix seconds"),
             )
         })?;
-        let now = crate::gateway::now_ms() / 1000;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         if deadline <= now {
             return Err(bad(
                 "expired",
