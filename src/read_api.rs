@@ -306,6 +306,19 @@ impl ReadApi {
             .map_err(|e| self.unreachable(e))
     }
 
+    /// The WebSocket URL of a channel's stream, resuming after `after`.
+    pub fn channel_stream_url(
+        &self,
+        channel: alloy::primitives::B256,
+        after: Option<&str>,
+    ) -> String {
+        let ws = self.base.replacen("http", "ws", 1);
+        match after {
+            Some(cursor) => format!("{ws}/v1/stream?channel={channel}&after={cursor}"),
+            None => format!("{ws}/v1/stream?channel={channel}"),
+        }
+    }
+
     /// The WebSocket URL of `address`'s stream, resuming after `after`.
     pub fn stream_url(&self, address: Address, after: Option<&str>) -> String {
         let ws = self.base.replacen("http", "ws", 1);

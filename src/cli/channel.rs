@@ -9,6 +9,7 @@ use super::{
     args::{print, spinner, GlobalArgs},
     decrypt::show,
     send::{step_message, ViaGateway},
+    watch::WatchArgs,
 };
 use cairn::{
     chain::Gate,
@@ -35,6 +36,17 @@ pub(crate) enum ChannelCommand {
     Read(ReadArgs),
     /// The channels you are a member of, from the chain.
     List,
+    /// Decrypt a channel's messages live as they are confirmed, resuming after drops.
+    Watch(WatchChannel),
+}
+
+/// A channel, and how to watch it.
+#[derive(Debug, Args)]
+pub(crate) struct WatchChannel {
+    /// The channel id.
+    channel: B256,
+    #[command(flatten)]
+    watch: WatchArgs,
 }
 
 /// `--name`, members, admins and an optional token gate.
@@ -104,6 +116,9 @@ pub(crate) struct ReadArgs {
 
 impl ChannelCommand {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        if let Self::Watch(w) = self {
+            return w.watch.watch(global, Some(w.channel)).await;
+        }
         let messenger = global.messenger(true).await?;
         match self {
             Self::Create(args) => args.run(global, &messenger).await,
@@ -149,6 +164,7 @@ impl ChannelCommand {
                 Ok(())
             }
             Self::Read(args) => args.run(global, &messenger).await,
+            Self::Watch(_) => unreachable!("handled above"),
             Self::List => {
                 let me = messenger.wallet();
                 let mut rows = Vec::new();

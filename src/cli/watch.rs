@@ -4,11 +4,12 @@
 //! `<data-dir>/cursors/<address>`, so a dropped connection or a restart
 //! resumes exactly where it stopped: nothing missed, nothing twice. It
 //! signs in with your wallet when the node offers sign-in, so senders you
-//! blocked are never pushed.
+//! blocked are never pushed. `cairn channel watch` follows a channel the
+//! same way, with its own cursor file.
 
 use std::{path::PathBuf, time::Duration};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
@@ -32,13 +33,29 @@ pub(crate) struct WatchArgs {
 }
 
 impl WatchArgs {
+    /// Watches your inbox.
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        self.watch(global, None).await
+    }
+
+    /// Watches your inbox, or `channel`'s messages (`cairn channel watch`).
+    pub(crate) async fn watch(
+        self,
+        global: &GlobalArgs,
+        channel: Option<B256>,
+    ) -> anyhow::Result<()> {
         let address = global.wallet()?.address();
         let messenger = global.messenger(false).await?;
         let verifier = global.verifier(messenger.chain()).await?;
         let wallet = global.wallet()?;
         let mut api = ReadApi::new(&global.api_url);
-        let cursor_file = cursor_path(global, address);
+        let cursor_file = match channel {
+            Some(channel) => global
+                .data_dir
+                .join("cursors")
+                .join(format!("channel-{channel:#x}")),
+            None => cursor_path(global, address),
+        };
         let mut cursor = match self.after.clone() {
             Some(c) => Some(c),
             None => std::fs::read_to_string(&cursor_file)
@@ -48,11 +65,16 @@ impl WatchArgs {
         let mut received = 0u64;
         let mut backoff = Duration::from_millis(250);
         loop {
-            let url = api.stream_url(address, cursor.as_deref());
+            let url = match channel {
+                Some(channel) => api.channel_stream_url(channel, cursor.as_deref()),
+                None => api.stream_url(address, cursor.as_deref()),
+            };
             // Signed in (afresh on each connection, as sessions are short),
             // the stream never pushes senders you blocked.
             let mut request = url.into_client_request()?;
-            if let Ok(true) = sign_in(global, &mut api, &wallet).await {
+            if channel.is_some() {
+                // A channel's stream is the same for every reader.
+            } else if let Ok(true) = sign_in(global, &mut api, &wallet).await {
                 if let Some(cookie) = api.session_cookie() {
                     request.headers_mut().insert("cookie", cookie.parse()?);
                 }
@@ -119,7 +141,9 @@ impl WatchArgs {
                 };
                 let value: serde_json::Value =
                     serde_json::from_str(&text).context("stream sent invalid JSON")?;
-                if value["type"] == "heartbeat" {
+                // Heartbeats, and presence from wallets you allowed (shown by
+                // the web client): nothing to print here.
+                if value["type"] != "message" && value["type"] != "retracted" {
                     continue;
                 }
                 let event: StreamEvent =

@@ -151,6 +151,35 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
             out.stdout
         );
     }
+    // Carol watches the channel live from the start: the same ten, decrypted.
+    let start = cairn_indexer::store::StreamCursor(0).encode();
+    let watched = tokio::time::timeout(
+        Duration::from_secs(60),
+        cli.command(
+            CAROL_KEY,
+            &[
+                "channel", "watch", &channel, "--count", "10", "--after", &start,
+            ],
+        )
+        .output(),
+    )
+    .await
+    .expect("cairn channel watch gets ten messages in a minute")
+    .unwrap();
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let frames: Vec<Value> = String::from_utf8_lossy(&watched.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let watched: Vec<Option<String>> = frames
+        .iter()
+        .map(|f| f["message"]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(watched, everyone);
     let list = cli.run(BOB_KEY, &["channel", "list"]).await.json();
     assert_eq!(list["channels"][0]["channel"], channel.as_str());
     assert_eq!(list["channels"][0]["name"], "dao");
