@@ -42,14 +42,15 @@ export interface Opened {
   body: Body;
 }
 
-function encodeHeader(h: Header, nonce: Uint8Array): Uint8Array {
+/** The 122 header bytes of an envelope of `kind` (1 direct, 2 channel). */
+export function encodeHeader(h: Header, nonce: Uint8Array, kind = KIND_DIRECT): Uint8Array {
   if (h.sender.length !== 20 || h.recipient.length !== 32 || h.replyTo.length !== 32) {
     throw new EnvelopeError('malformed header');
   }
   const out = new Uint8Array(HEADER);
   out.set(MAGIC, 0);
   out[4] = VERSION;
-  out[5] = KIND_DIRECT;
+  out[5] = kind;
   out.set(h.sender, 6);
   out.set(h.recipient, 26);
   new DataView(out.buffer).setBigUint64(58, h.timestamp);
@@ -58,12 +59,13 @@ function encodeHeader(h: Header, nonce: Uint8Array): Uint8Array {
   return out;
 }
 
-function wrapKey(ephemeralPublic: Uint8Array, reader: Uint8Array, shared: Uint8Array) {
+/** `HKDF-SHA256(salt = E ‖ R, ikm = X25519, info)`: the key that wraps a key for reader `R`. */
+export function wrapKey(ephemeralPublic: Uint8Array, reader: Uint8Array, shared: Uint8Array, info = WRAP_INFO) {
   if (shared.every((b) => b === 0)) throw new EnvelopeError('weak (low-order) key');
-  return hkdf(sha256, shared, concat([ephemeralPublic, reader]), WRAP_INFO, 32);
+  return hkdf(sha256, shared, concat([ephemeralPublic, reader]), info, 32);
 }
 
-const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+export const sameBytes = (a: Uint8Array, b: Uint8Array) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Seals `body` for `readers` (the recipient's key first, then the sender's own). */
@@ -100,6 +102,11 @@ export function seal(
 /** The header, without opening anything. */
 export function parseHeader(envelope: Uint8Array): Header {
   checkFrame(envelope);
+  return headerFields(envelope);
+}
+
+/** The header fields of any kind's first 122 bytes. */
+export function headerFields(envelope: Uint8Array): Header {
   const view = new DataView(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   return {
     sender: envelope.slice(6, 26),
