@@ -8,7 +8,9 @@
 //! the browser without gas and writes to Bob there (TypeScript seals), and the
 //! CLI reads it as Bob (Rust opens). Bob allows Alice with the CLI, allows
 //! Dave from his Requests in the browser, and blocks Carol, a stranger, whose
-//! next message is never pushed to him. `web/e2e/browser.mjs` drives the pages;
+//! next message is never pushed to him. Dave makes a channel for Bob and
+//! himself and posts to it from the CLI; Bob reads it in the browser and
+//! posts back, and the CLI opens what the browser sealed. `web/e2e/browser.mjs` drives the pages;
 //! it fails on any console error or serious accessibility violation, and
 //! saves screenshots in `target/screenshots/` (`docs/screenshots/` with
 //! `make screenshots`).
@@ -75,6 +77,32 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     // his browser checks itself); Dave and Carol are strangers to him.
     let out = cli.run(BOB_KEY, &["allow", &alice]).await;
     assert!(out.success, "cairn allow: {}", out.stderr);
+    // Dave makes a channel for Bob and himself, and posts to it from the CLI.
+    let out = cli
+        .run(
+            DAVE_KEY,
+            &[
+                "channel",
+                "create",
+                "--name",
+                "dao",
+                "--member",
+                &bob,
+                "--member",
+                &signer(DAVE_KEY).address().to_string(),
+            ],
+        )
+        .await;
+    assert!(out.success, "cairn channel create: {}", out.stderr);
+    let channel = out.json()["channel"].as_str().unwrap().to_string();
+    let channel_text = "gm dao, sealed in Rust";
+    let out = cli
+        .run(
+            DAVE_KEY,
+            &["channel", "post", &channel, "--message", channel_text],
+        )
+        .await;
+    assert!(out.success, "cairn channel post: {}", out.stderr);
     let from_cli = "hello Bob, sealed in Rust";
     let out = cli
         .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])
@@ -94,6 +122,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .env("BOB", &bob)
         .env("CAROL", signer(CAROL_KEY).address().to_string())
         .env("FROM_CLI", from_cli)
+        .env("CHANNEL_TEXT", channel_text)
         .env("SCREENSHOTS", &screenshots)
         .output()
         .await
@@ -110,6 +139,24 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .find_map(|l| l.strip_prefix("sent: "))
         .expect("the browser reports what Alice sent")
         .to_string();
+
+    // Dave reads Bob's browser-sealed channel post with the CLI.
+    let posted_in_browser = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("channel: "))
+        .expect("the browser reports what Bob posted to the channel")
+        .to_string();
+    let read = cli
+        .run(DAVE_KEY, &["channel", "read", &channel])
+        .await
+        .json();
+    let texts: Vec<&str> = read["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, [channel_text, posted_in_browser.as_str()], "{read}");
 
     // Bob reads Alice's browser-sealed message with the CLI.
     let inbox = cli.run(BOB_KEY, &["inbox"]).await.json();

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { withWallet } from './wallet.mjs';
 
-const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, SCREENSHOTS } = process.env;
+const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS } = process.env;
 const STEP = 60_000;
 // A keystore the CLI wrote for Alice's wallet (not her registered key).
 const keystore = JSON.parse(readFileSync(new URL('../../tests/vectors/keystore-v3.json', import.meta.url))).cases[0];
@@ -170,6 +170,20 @@ try {
     if (await bob.evaluate(() => document.cookie.includes('cairn_session'))) throw new Error('the page can read the session cookie');
   });
   await shot(bob, 'search-390');
+
+  const fromBrowser = `gm dao, sealed in the browser at ${new Date().toISOString()}`;
+  await step("Bob reads Dave's channel post, verified and opened with the epoch key, and posts back; it arrives live", async () => {
+    await bob.getByRole('tab', { name: 'Channels' }).click();
+    await bob.getByRole('button', { name: 'dao (2 members)' }).click({ timeout: STEP });
+    const channel = bob.getByRole('region', { name: 'Channel dao' });
+    await channel.locator('li.channel-post', { hasText: CHANNEL_TEXT }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await bob.locator('#channel-text').fill(fromBrowser);
+    await bob.locator('#channel-post').click();
+    await channel.locator('li.channel-post', { hasText: fromBrowser }).locator('.badge.verified').waitFor({ timeout: STEP });
+  });
+  await accessibility(bob, 'channel');
+  await shot(bob, 'channel-390');
+  console.log(`channel: ${fromBrowser}`);
 
   const carol = await open('Carol', CAROL, 390);
   const carolSends = async (text) => {

@@ -8,6 +8,11 @@ export const cairnAbi = parseAbi([
   'function keyOf(address owner) view returns (bytes32 pubkey, uint64 version)',
   'function registerKey(bytes32 pubkey) returns (uint64 version)',
   'function registrationNonces(address owner) view returns (uint256)',
+  'event MembersChanged(bytes32 indexed channel, uint64 indexed epoch, address[] added, address[] removed)',
+  'event EpochKeyPublished(bytes32 indexed channel, uint64 indexed epoch, bytes32 bundleDigest)',
+  'function channelOf(bytes32 channel) view returns ((address creator, uint64 epoch, uint32 members, uint32 admins, uint8 gate, address token, uint256 minBalance))',
+  'function canPost(bytes32 channel, address account) view returns (bool)',
+  'function balanceOf(address account) view returns (uint256)',
 ]);
 
 /** The EIP-712 domain every Cairn signature uses. */

@@ -19,6 +19,7 @@ import {
 } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
 import { cairnAbi, consentTypes, domain, postTypes, registerKeyTypes } from './abi';
+import { Channels } from './channels';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
 import { openKeystore } from './crypto/keystore';
@@ -53,7 +54,7 @@ export interface Shown {
 }
 
 export type Box = 'inbox' | 'requests' | 'sent';
-export type View = Box | 'compose' | 'search';
+export type View = Box | 'compose' | 'search' | 'channels';
 
 /** How long a typing indicator lasts without a new frame, and presence counts as online. */
 const TYPING_MS = 6_000;
@@ -108,7 +109,26 @@ export class App {
   private client?: PublicClient;
   private signer?: WalletClient;
 
-  constructor(private readonly changed: () => void) {}
+  /** The wallet's channels, and the one open. */
+  readonly channels: Channels;
+
+  constructor(private readonly changed: () => void) {
+    this.channels = new Channels({
+      node: this.node,
+      client: () => this.client!,
+      signer: () => this.signer!,
+      chain: () => this.chain(),
+      address: () => this.address!,
+      key: () => this.key!,
+      changed: () => this.changed(),
+    });
+  }
+
+  /** Opens a channel, a failure in words. */
+  openChannel = (record: Parameters<Channels['select']>[0]) => this.act(() => this.channels.select(record));
+
+  /** Posts to the open channel through the gateway. */
+  postToChannel = (text: string) => this.act(() => this.channels.post(text));
 
   async start() {
     try {
@@ -179,6 +199,8 @@ export class App {
   private setAccount(address: Address) {
     if (this.address === address) return;
     this.stream?.stop();
+    this.channels.close();
+    this.channels.list = [];
     this.address = address;
     this.key = undefined;
     this.history = undefined;
@@ -295,6 +317,7 @@ export class App {
     }
     if (this.signedIn) await this.loadConsent().catch((e) => (this.notice = describe(e)));
     await Promise.all([this.loadMore('inbox'), this.loadMore('requests'), this.loadMore('sent')]);
+    await this.channels.load().catch((e) => (this.notice = describe(e)));
     this.follow();
   }
 

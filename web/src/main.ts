@@ -81,6 +81,7 @@ function body(): HTMLElement {
     inbox: () => mailbox('inbox'),
     requests: () => mailbox('requests'),
     sent: () => mailbox('sent'),
+    channels: channelsView,
   }[app.view];
   return h('div', {}, tabs(), typing(), view());
 }
@@ -199,6 +200,7 @@ function tabs() {
     tab('requests', requests ? `Requests (${requests})` : 'Requests'),
     tab('sent', 'Sent'),
     tab('compose', 'Compose'),
+    tab('channels', 'Channels'),
     tab('search', 'Search'),
   );
 }
@@ -314,6 +316,87 @@ function compose() {
     app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
   );
   return h('div', {}, form, h('ol', { class: 'outgoing', 'aria-label': 'Sending' }, ...app.outgoing.map(outgoing)));
+}
+
+let channelDraft = '';
+
+/** The wallet's channels; the open one's posts, live, and a box to post to it. */
+function channelsView() {
+  const c = app.channels;
+  const list = h(
+    'ul',
+    { class: 'wallets', 'aria-label': 'Your channels' },
+    ...c.list.map((r) =>
+      h(
+        'li',
+        {},
+        h(
+          'button',
+          { class: c.open?.record.id === r.id ? '' : 'secondary', onclick: () => app.openChannel(r), disabled: app.busy },
+          `${r.name} (${r.members.length} members)`,
+        ),
+      ),
+    ),
+  );
+  const open = c.open;
+  const body = open
+    ? h(
+        'section',
+        { 'aria-label': `Channel ${open.record.name}`, class: 'mailbox' },
+        h('h2', {}, open.record.name),
+        h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} members; every post is checked on chain and decrypted here`),
+        open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
+        h(
+          'ol',
+          { class: 'messages' },
+          ...[...open.posts].reverse().map((p) =>
+            h(
+              'li',
+              { class: `message channel-post ${p.verdict}` },
+              h('p', { class: 'meta' }, h('span', { title: p.from }, `From ${short(p.from)}`), h('span', { class: `badge ${p.verdict}` }, badges[p.verdict])),
+              p.verdict === 'forged'
+                ? h('p', { class: 'problem' }, 'The chain contradicts the node. Not shown.')
+                : p.text !== undefined
+                  ? h('p', { class: 'text' }, p.text)
+                  : h('p', { class: 'problem' }, p.problem ?? 'Not readable here.'),
+            ),
+          ),
+        ),
+        open.blocked
+          ? h('p', { class: 'notice', role: 'status' }, open.blocked)
+          : h(
+              'form',
+              {
+                class: 'card compose',
+                onsubmit: (event: Event) => {
+                  event.preventDefault();
+                  void app.postToChannel(channelDraft).then(() => {
+                    if (!app.notice) channelDraft = '';
+                    render();
+                  });
+                },
+              },
+              h('label', { for: 'channel-text' }, `Post to ${open.record.name} (sealed for its members)`),
+              (() => {
+                const area = h('textarea', {
+                  id: 'channel-text',
+                  rows: 3,
+                  required: true,
+                  oninput: (e: Event) => (channelDraft = (e.target as HTMLTextAreaElement).value),
+                }) as HTMLTextAreaElement;
+                area.value = channelDraft;
+                return area;
+              })(),
+              h('button', { id: 'channel-post', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Encrypt and post'),
+            ),
+      )
+    : null;
+  return h(
+    'section',
+    { 'aria-label': 'Channels', class: 'channels' },
+    c.list.length === 0 ? h('p', { class: 'empty' }, 'You are in no channel yet. An admin adds you with `cairn channel add`.') : list,
+    body,
+  );
 }
 
 function searchView() {

@@ -64,6 +64,16 @@ export interface ConsentEntry {
   signature: Hex;
 }
 
+/** A channel as the node indexes it (the page checks what matters on chain). */
+export interface ChannelRecord {
+  id: Hex;
+  name: string;
+  policy: 'members' | 'erc20' | 'erc721';
+  epoch: number;
+  members: Address[];
+  admins: Address[];
+}
+
 /** A live stream: stop it, or send presence on it. */
 export interface Stream {
   stop(): void;
@@ -107,6 +117,16 @@ export class Node {
     if (after) query.set('after', after);
     if (view) query.set('view', view);
     return this.json<Page>(`/v1/${box}/${address}?${query}`);
+  }
+
+  /** The channels `member` belongs to, as the node indexes them. */
+  channels = (member: Address) => this.json<ChannelRecord[]>(`/v1/channels?member=${member}`);
+
+  /** A page of a channel's messages. */
+  channelPage(channel: Hex, after?: string, limit = 50): Promise<Page> {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (after) query.set('after', after);
+    return this.json<Page>(`/v1/channels/${channel}/messages?${query}`);
   }
 
   /** Publishes a signed consent entry. */
@@ -177,7 +197,7 @@ export class Node {
    * `onPresence`; they carry no cursor, and nothing replays them.
    */
   stream(
-    address: Address,
+    address: Address | { channel: Hex },
     cursor: string | null,
     onEvent: (e: StreamEvent) => void,
     onState: (live: boolean) => void,
@@ -189,7 +209,8 @@ export class Node {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const url = () => {
       const origin = (this.base || location.origin).replace(/^http/, 'ws');
-      return `${origin}/v1/stream?address=${address}${cursor ? `&after=${cursor}` : ''}`;
+      const what = typeof address === 'string' ? `address=${address}` : `channel=${address.channel}`;
+      return `${origin}/v1/stream?${what}${cursor ? `&after=${cursor}` : ''}`;
     };
     const connect = () => {
       if (stopped || (socket && socket.readyState <= WebSocket.OPEN)) return;

@@ -1,0 +1,188 @@
+// Channels in the page: list the wallet's channels, read a channel's
+// messages (each checked against the chain, then opened with the epoch key
+// unwrapped here from the bundle the chain anchors), follow it live, and
+// post to it through the gateway. What the node says is never trusted: the
+// epoch, the bundle's digest and who may post are read from the chain
+// through the wallet, and every block is re-hashed.
+
+import { type Address, bytesToHex, type Hex, hexToBytes, type PublicClient, type WalletClient } from 'viem';
+import { cairnAbi, domain, postTypes } from './abi';
+import { textBody } from './crypto/body';
+import { openChannel, openPart, parseRoot, partFor, peekChannel, sealChannel } from './crypto/channel';
+import { digestOf } from './crypto/envelope';
+import type { MessagingKey } from './crypto/walletKey';
+import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
+import { type ChainView, verify } from './verify';
+
+export interface ChannelPost {
+  id: string;
+  from: Address;
+  block: number;
+  verdict: 'verified' | 'pending' | 'forged';
+  text?: string;
+  problem?: string;
+}
+
+/** Why this wallet cannot post, in words, or nothing when it can. */
+export type PostBlock = string | undefined;
+
+export class Channels {
+  list: ChannelRecord[] = [];
+  open?: { record: ChannelRecord; posts: ChannelPost[]; blocked: PostBlock; epoch: bigint };
+  private keys = new Map<string, Uint8Array>();
+  private stream?: Stream;
+
+  constructor(
+    private readonly deps: {
+      node: Node;
+      client: () => PublicClient;
+      signer: () => WalletClient;
+      chain: () => ChainView;
+      address: () => Address;
+      key: () => MessagingKey;
+      changed: () => void;
+    },
+  ) {}
+
+  async load() {
+    this.list = await this.deps.node.channels(this.deps.address());
+    this.deps.changed();
+  }
+
+  /** Opens a channel: its messages, live updates, and whether we may post. */
+  async select(record: ChannelRecord) {
+    this.stream?.stop();
+    const channel = record.id;
+    const state = await this.state(channel);
+    this.open = { record, posts: [], blocked: await this.whyNot(channel, state), epoch: state.epoch };
+    const page = await this.deps.node.channelPage(channel);
+    for (const m of page.messages) this.open.posts.push(await this.show(m));
+    this.deps.changed();
+    this.stream = this.deps.node.stream(
+      { channel },
+      null,
+      async (event) => {
+        if (!this.open || this.open.record.id !== channel) return;
+        const posts = this.open.posts;
+        const at = posts.findIndex((p) => p.id === event.message.id);
+        if (event.type === 'retracted') {
+          if (at >= 0) posts.splice(at, 1);
+        } else if (at < 0) {
+          posts.push(await this.show(event.message));
+        }
+        this.deps.changed();
+      },
+      () => {},
+    );
+  }
+
+  close() {
+    this.stream?.stop();
+    this.open = undefined;
+  }
+
+  private async state(channel: Hex) {
+    const c = await this.deps.client().readContract({
+      address: this.deps.chain().contract,
+      abi: cairnAbi,
+      functionName: 'channelOf',
+      args: [channel],
+    });
+    return c;
+  }
+
+  /** Why we may not post now, from the chain: not a member, or too little of the gate token. */
+  private async whyNot(channel: Hex, state: Awaited<ReturnType<Channels['state']>>): Promise<PostBlock> {
+    const client = this.deps.client();
+    const me = this.deps.address();
+    const may = await client.readContract({ address: this.deps.chain().contract, abi: cairnAbi, functionName: 'canPost', args: [channel, me] });
+    if (may) return undefined;
+    if (state.gate === 0) return 'You are not a member of this channel, so you cannot post to it.';
+    const balance = await client
+      .readContract({ address: state.token, abi: cairnAbi, functionName: 'balanceOf', args: [me] })
+      .catch(() => 0n);
+    const kind = state.gate === 1 ? 'ERC-20' : 'ERC-721';
+    return `This channel takes posts from members holding at least ${state.minBalance} of the ${kind} token ${state.token}; you hold ${balance}.`;
+  }
+
+  /** The key of `epoch`, unwrapped from the bundle whose digest the chain anchors. */
+  private async epochKey(channel: Hex, epoch: bigint): Promise<Uint8Array> {
+    const cached = this.keys.get(`${channel}/${epoch}`);
+    if (cached) return cached;
+    const logs = await this.deps.client().getContractEvents({
+      address: this.deps.chain().contract,
+      abi: cairnAbi,
+      eventName: 'EpochKeyPublished',
+      args: { channel, epoch },
+      fromBlock: 0n,
+    });
+    const last = logs.at(-1);
+    if (!last) throw new Error(`No key has been published for epoch ${epoch} of this channel yet: an admin must rotate it.`);
+    const root = parseRoot(await this.deps.node.block(last.args.bundleDigest!), hexToBytes(channel), epoch);
+    const me = hexToBytes(this.deps.address());
+    const part = partFor(root, me);
+    if (!part) throw new Error('You are not a member in this epoch’s key bundle.');
+    const key = openPart(await this.deps.node.block(bytesToHex(part)), hexToBytes(channel), epoch, me, this.deps.key().secret);
+    this.keys.set(`${channel}/${epoch}`, key);
+    return key;
+  }
+
+  private async show(m: IndexedMessage): Promise<ChannelPost> {
+    const post: ChannelPost = { id: m.id, from: m.from, block: m.block, verdict: 'pending' };
+    try {
+      const verdict = await verify(this.deps.chain(), {
+        from: m.from,
+        to: m.to,
+        digest: m.digest,
+        blockHash: m.blockHash,
+        logIndex: m.logIndex,
+        sequence: m.sequence,
+        item: m.item,
+      });
+      post.verdict = verdict.state;
+      if (verdict.state === 'forged') return post;
+      const bytes = await this.deps.node.block(m.digest);
+      const { header, epoch } = peekChannel(bytes);
+      if (bytesToHex(header.recipient) !== m.to.toLowerCase() || bytesToHex(header.sender) !== m.from.toLowerCase()) {
+        post.verdict = 'forged';
+        return post;
+      }
+      post.text = openChannel(bytes, await this.epochKey(m.to, epoch)).body.text;
+    } catch (e) {
+      post.problem = e instanceof Error ? e.message : String(e);
+    }
+    return post;
+  }
+
+  /** Seals `text` under the current epoch's key, signs the post, and hands it to the gateway. */
+  async post(text: string) {
+    const open = this.open!;
+    const channel = open.record.id;
+    const state = await this.state(channel);
+    const blocked = await this.whyNot(channel, state);
+    if (blocked) throw new Error(blocked);
+    const me = this.deps.address();
+    const envelope = sealChannel(
+      { sender: hexToBytes(me), recipient: hexToBytes(channel), timestamp: BigInt(Math.floor(Date.now() / 1000)), replyTo: new Uint8Array(32) },
+      state.epoch,
+      await this.epochKey(channel, state.epoch),
+      textBody(text),
+    );
+    const message = {
+      from: me,
+      to: channel,
+      digest: bytesToHex(digestOf(envelope)),
+      nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
+      deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
+    };
+    const chain = this.deps.chain();
+    const signature = await this.deps.signer().signTypedData({
+      account: me,
+      domain: domain(chain.chainId, chain.contract),
+      types: postTypes,
+      primaryType: 'Post',
+      message,
+    });
+    await this.deps.node.submit([{ ...message, signature, envelope }]);
+  }
+}
