@@ -525,15 +525,7 @@ export class App {
       attachments: [],
     };
     try {
-      shown.verdict = await verify(this.chain(), {
-        from: m.from,
-        to: m.to,
-        digest: m.digest,
-        blockHash: m.blockHash,
-        logIndex: m.logIndex,
-        sequence: m.sequence,
-        item: m.item,
-      });
+      shown.verdict = await verify(this.chain(), m);
     } catch (e) {
       shown.verdict = { state: 'pending', reason: `cannot check the chain now: ${describe(e)}` };
     }

@@ -130,15 +130,7 @@ export class Channels {
   private async show(m: IndexedMessage): Promise<ChannelPost> {
     const post: ChannelPost = { id: m.id, from: m.from, block: m.block, verdict: 'pending' };
     try {
-      const verdict = await verify(this.deps.chain(), {
-        from: m.from,
-        to: m.to,
-        digest: m.digest,
-        blockHash: m.blockHash,
-        logIndex: m.logIndex,
-        sequence: m.sequence,
-        item: m.item,
-      });
+      const verdict = await verify(this.deps.chain(), m);
       post.verdict = verdict.state;
       if (verdict.state === 'forged') return post;
       const bytes = await this.deps.node.block(m.digest);

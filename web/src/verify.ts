@@ -22,7 +22,7 @@ export type Verdict =
   | { state: 'pending'; reason: string }
   | { state: 'forged'; reason: string };
 
-/** A message as the node lists it (the fields the check needs). */
+/** A message as the node lists it (the fields the check needs; an `IndexedMessage` is one). */
 export interface Claim {
   from: Address;
   to: Hex;
