@@ -220,6 +220,35 @@ try {
     if ((await bob.getByText('Carol again').count()) !== 0) throw new Error("Carol's message is shown");
   });
   await carol.close();
+
+  await step('Bob creates a channel for Alice and himself in the page; both read his post', async () => {
+    await bob.getByRole('tab', { name: 'Channels' }).click();
+    await bob.getByText('New channel').click();
+    await bob.locator('#channel-name').fill('browser-made');
+    await bob.locator('#channel-members').fill(ALICE);
+    await bob.locator('#channel-create').click();
+    await bob.getByRole('button', { name: 'browser-made (2 members)' }).click({ timeout: STEP });
+    const channel = bob.getByRole('region', { name: 'Channel browser-made' });
+    await bob.locator('#channel-text').fill('first, for Alice and Bob');
+    await bob.locator('#channel-post').click();
+    await channel.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await alice.getByRole('tab', { name: 'Channels' }).click();
+    await alice.getByRole('button', { name: 'browser-made (2 members)' }).click({ timeout: STEP });
+    await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
+  });
+  await step('Bob removes Alice; the key rotates, and she reads the old post but not the next', async () => {
+    await bob.getByRole('button', { name: new RegExp(`^Remove ${ALICE}$`, 'i') }).click();
+    await bob.getByRole('region', { name: 'Channel browser-made' }).getByText('key epoch 2').waitFor({ timeout: STEP });
+    await bob.locator('#channel-text').fill('after Alice left');
+    await bob.locator('#channel-post').click();
+    await bob.locator('li.channel-post', { hasText: 'after Alice left' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // Alice's open page gets it live, verified on chain, and cannot open it.
+    await alice.locator('li.channel-post', { hasText: 'not a member in this epoch' }).waitFor({ timeout: STEP });
+    if ((await alice.getByText('after Alice left').count()) !== 0) throw new Error('Alice read a post sealed after she left');
+    await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).waitFor({ timeout: STEP });
+  });
+  await accessibility(bob, 'channel admin');
+  await shot(bob, 'channel-admin-390');
   await bob.setViewportSize({ width: 1280, height: 860 });
   await shot(bob, 'inbox-1280');
   await step('switching accounts in the wallet locks the page and shows the new account', async () => {

@@ -13,6 +13,10 @@ export const cairnAbi = parseAbi([
   'function channelOf(bytes32 channel) view returns ((address creator, uint64 epoch, uint32 members, uint32 admins, uint8 gate, address token, uint256 minBalance))',
   'function canPost(bytes32 channel, address account) view returns (bool)',
   'function balanceOf(address account) view returns (uint256)',
+  'event ChannelCreated(bytes32 indexed channel, address indexed creator, string name, uint8 gate, address token, uint256 minBalance)',
+  'function createChannel(string name, address[] admins, address[] members, uint8 gate, address token, uint256 minBalance) returns (bytes32)',
+  'function changeMembers(bytes32 channel, address[] added, address[] removed) returns (uint64)',
+  'function publishEpochKey(bytes32 channel, uint64 epoch, bytes32 bundleDigest)',
 ]);
 
 /** The EIP-712 domain every Cairn signature uses. */
@@ -45,5 +49,14 @@ export const consentTypes = {
     { name: 'peer', type: 'address' },
     { name: 'state', type: 'uint8' },
     { name: 'issuedAt', type: 'uint64' },
+  ],
+} as const;
+
+/** What a user signs to store a block on a node (`POST /v1/blobs`); checked by nodes only. */
+export const uploadTypes = {
+  Upload: [
+    { name: 'from', type: 'address' },
+    { name: 'digest', type: 'bytes32' },
+    { name: 'deadline', type: 'uint64' },
   ],
 } as const;

@@ -127,6 +127,25 @@ export class App {
   /** Opens a channel, a failure in words. */
   openChannel = (record: Parameters<Channels['select']>[0]) => this.act(() => this.channels.select(record));
 
+  /** Creates a channel (we are its admin and a member) and publishes its first key. */
+  createChannel = (name: string, members: string[]) =>
+    this.act(async () => {
+      const bad = members.find((m) => !isAddress(m));
+      if (bad) throw new Error(`${bad} is not an Ethereum address.`);
+      await this.channels.create(name, members.map((m) => getAddress(m)));
+    });
+
+  /** Adds or removes members of the open channel (admins), rotating its key. */
+  changeChannelMembers = (added: string[], removed: string[]) =>
+    this.act(async () => {
+      const bad = [...added, ...removed].find((m) => !isAddress(m));
+      if (bad) throw new Error(`${bad} is not an Ethereum address.`);
+      await this.channels.changeMembers(added.map((m) => getAddress(m)), removed.map((m) => getAddress(m)));
+    });
+
+  /** Reloads the channel list, a failure in words. */
+  loadChannels = () => this.act(() => this.channels.load());
+
   /** Posts to the open channel through the gateway. */
   postToChannel = (text: string) => this.act(() => this.channels.post(text));
 

@@ -5,10 +5,10 @@
 // epoch, the bundle's digest and who may post are read from the chain
 // through the wallet, and every block is re-hashed.
 
-import { type Address, bytesToHex, type Hex, hexToBytes, type PublicClient, type WalletClient } from 'viem';
-import { cairnAbi, domain, postTypes } from './abi';
+import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress } from 'viem';
+import { cairnAbi, domain, postTypes, uploadTypes } from './abi';
 import { textBody } from './crypto/body';
-import { openChannel, openPart, parseRoot, partFor, peekChannel, sealChannel } from './crypto/channel';
+import { buildBundle, openChannel, openPart, parseRoot, partFor, peekChannel, sealChannel } from './crypto/channel';
 import { digestOf } from './crypto/envelope';
 import type { MessagingKey } from './crypto/walletKey';
 import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
@@ -144,6 +144,111 @@ export class Channels {
       post.problem = e instanceof Error ? e.message : String(e);
     }
     return post;
+  }
+
+  /** Creates a channel with us as admin and member, and publishes its first key; returns its id. */
+  async create(name: string, members: Address[]): Promise<Hex> {
+    const me = this.deps.address();
+    const all = [me, ...members.filter((m) => m !== me)];
+    const receipt = await this.transact('createChannel', [name, [me], all, 0, zeroAddress, 0n]);
+    const created = receipt.logs
+      .map((log) => {
+        try {
+          return decodeEventLog({ abi: cairnAbi, data: log.data, topics: log.topics, eventName: 'ChannelCreated' });
+        } catch {
+          return undefined;
+        }
+      })
+      .find((e) => e !== undefined);
+    if (!created) throw new Error('The transaction created no channel.');
+    const channel = created.args.channel as Hex;
+    await this.rotate(channel);
+    await this.untilIndexed((list) => list.some((r) => r.id.toLowerCase() === channel.toLowerCase()));
+    return channel;
+  }
+
+  /** Adds and removes members (admins only); the key rotates at once, so removed members cannot read what follows. */
+  async changeMembers(added: Address[], removed: Address[]) {
+    const open = this.open!;
+    const channel = open.record.id;
+    await this.transact('changeMembers', [channel, added, removed]);
+    await this.rotate(channel);
+    const { epoch } = await this.state(channel);
+    // The node catches up with the chain within a block or two.
+    await this.untilIndexed((list) => list.some((r) => r.id === channel && BigInt(r.epoch) === epoch));
+    await this.select(this.list.find((r) => r.id === channel) ?? open.record);
+  }
+
+  /**
+   * Publishes a fresh key for the channel's current epoch: the members are
+   * replayed from the chain's `MembersChanged` logs (never taken from the
+   * node, which could slip in a reader), each wrapped for its registered
+   * key, stored as signed uploads, and the root's digest anchored.
+   */
+  async rotate(channel: Hex) {
+    const client = this.deps.client();
+    const contract = this.deps.chain().contract;
+    const changes = await client.getContractEvents({ address: contract, abi: cairnAbi, eventName: 'MembersChanged', args: { channel }, fromBlock: 0n });
+    const members = new Set<Address>();
+    for (const c of changes) {
+      for (const r of c.args.removed ?? []) members.delete(getAddress(r));
+      for (const a of c.args.added ?? []) members.add(getAddress(a));
+    }
+    const keyed = [];
+    for (const m of members) {
+      const [pubkey, version] = await client.readContract({ address: contract, abi: cairnAbi, functionName: 'keyOf', args: [m] });
+      if (version !== 0n) keyed.push({ address: hexToBytes(m), key: hexToBytes(pubkey) });
+    }
+    const { epoch } = await this.state(channel);
+    const epochKey = crypto.getRandomValues(new Uint8Array(32));
+    const bundle = buildBundle(hexToBytes(channel), epoch, epochKey, keyed);
+    for (const block of [...bundle.parts, bundle.root]) await this.store(block);
+    await this.transact('publishEpochKey', [channel, epoch, bytesToHex(digestOf(bundle.root))]);
+    this.keys.set(`${channel}/${epoch}`, epochKey);
+  }
+
+  /** Reloads the list until `ready` holds, for ten seconds at most. */
+  private async untilIndexed(ready: (list: ChannelRecord[]) => boolean) {
+    for (let i = 0; i < 20; i++) {
+      await this.load();
+      if (ready(this.list)) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Stores one block on the node, signed by the wallet (EIP-712 `Upload`). */
+  private async store(block: Uint8Array) {
+    const me = this.deps.address();
+    const chain = this.deps.chain();
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
+    const digest = bytesToHex(digestOf(block));
+    const signature = await this.deps.signer().signTypedData({
+      account: me,
+      domain: domain(chain.chainId, chain.contract),
+      types: uploadTypes,
+      primaryType: 'Upload',
+      message: { from: me, digest, deadline },
+    });
+    await this.deps.node.upload(block, me, deadline, signature);
+  }
+
+  /** Sends a contract call from the wallet and waits for its receipt; a revert throws. */
+  private async transact(
+    functionName: 'createChannel' | 'changeMembers' | 'publishEpochKey',
+    args: readonly unknown[],
+  ) {
+    const me = this.deps.address();
+    const hash = await this.deps.signer().writeContract({
+      account: me,
+      chain: null,
+      address: this.deps.chain().contract,
+      abi: cairnAbi,
+      functionName,
+      args,
+    } as Parameters<WalletClient['writeContract']>[0]);
+    const receipt = await this.deps.client().waitForTransactionReceipt({ hash });
+    if (receipt.status !== 'success') throw new Error(`The ${functionName} transaction failed on chain.`);
+    return receipt;
   }
 
   /** Seals `text` under the current epoch's key, signs the post, and hands it to the gateway. */

@@ -187,6 +187,7 @@ function tabs() {
         'aria-selected': String(app.view === view),
         onclick: () => {
           app.view = view;
+          if (view === 'channels') void app.loadChannels();
           render();
         },
       },
@@ -319,6 +320,78 @@ function compose() {
 }
 
 let channelDraft = '';
+const newChannel = { name: '', members: '' };
+let memberDraft = '';
+const addresses = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+/** A new channel: a name and its members; the wallet pays for it and signs its first key's uploads. */
+function createChannelForm() {
+  return h(
+    'details',
+    {},
+    h('summary', {}, 'New channel'),
+    h(
+      'form',
+      {
+        class: 'compose',
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          void app.createChannel(newChannel.name.trim(), addresses(newChannel.members)).then(() => {
+            if (!app.notice) Object.assign(newChannel, { name: '', members: '' });
+            render();
+          });
+        },
+      },
+      h('label', { for: 'channel-name' }, 'Name'),
+      h('input', { id: 'channel-name', required: true, maxlength: 64, value: newChannel.name, oninput: (e: Event) => (newChannel.name = (e.target as HTMLInputElement).value) }),
+      h('label', { for: 'channel-members' }, 'Members (wallet addresses; you are one too)'),
+      (() => {
+        const area = h('textarea', { id: 'channel-members', rows: 2, oninput: (e: Event) => (newChannel.members = (e.target as HTMLTextAreaElement).value) }) as HTMLTextAreaElement;
+        area.value = newChannel.members;
+        return area;
+      })(),
+      h('button', { id: 'channel-create', type: 'submit', disabled: app.busy }, 'Create the channel'),
+    ),
+  );
+}
+
+/** An admin's view of the members: remove one, or add one; either rotates the key. */
+function membersForm(record: { members: string[] }) {
+  return h(
+    'section',
+    { 'aria-label': 'Members', class: 'card' },
+    h('h3', {}, 'Members (you are an admin)'),
+    h(
+      'ul',
+      { class: 'members' },
+      ...record.members.map((m) =>
+        h(
+          'li',
+          {},
+          h('span', { title: m }, short(m)),
+          ' ',
+          h('button', { class: 'secondary', 'aria-label': `Remove ${m}`, onclick: () => app.changeChannelMembers([], [m]), disabled: app.busy }, 'Remove'),
+        ),
+      ),
+    ),
+    h(
+      'form',
+      {
+        class: 'compose',
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          void app.changeChannelMembers(addresses(memberDraft), []).then(() => {
+            if (!app.notice) memberDraft = '';
+            render();
+          });
+        },
+      },
+      h('label', { for: 'member-add' }, 'Add a member (the key rotates)'),
+      h('input', { id: 'member-add', value: memberDraft, oninput: (e: Event) => (memberDraft = (e.target as HTMLInputElement).value) }),
+      h('button', { id: 'member-add-button', type: 'submit', disabled: app.busy }, 'Add'),
+    ),
+  );
+}
 
 /** The wallet's channels; the open one's posts, live, and a box to post to it. */
 function channelsView() {
@@ -345,6 +418,7 @@ function channelsView() {
         { 'aria-label': `Channel ${open.record.name}`, class: 'mailbox' },
         h('h2', {}, open.record.name),
         h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} members; every post is checked on chain and decrypted here`),
+        open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record) : null,
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
         h(
           'ol',
@@ -394,7 +468,8 @@ function channelsView() {
   return h(
     'section',
     { 'aria-label': 'Channels', class: 'channels' },
-    c.list.length === 0 ? h('p', { class: 'empty' }, 'You are in no channel yet. An admin adds you with `cairn channel add`.') : list,
+    createChannelForm(),
+    c.list.length === 0 ? h('p', { class: 'empty' }, 'You are in no channel yet.') : list,
     body,
   );
 }

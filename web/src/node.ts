@@ -129,6 +129,20 @@ export class Node {
     return this.json<Page>(`/v1/channels/${channel}/messages?${query}`);
   }
 
+  /** Stores a raw block, signed by its uploader (EIP-712 `Upload`); returns its CID. */
+  upload(block: Uint8Array, from: Address, deadline: bigint, signature: Hex) {
+    return this.json<{ cid: string }>('/v1/blobs', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'x-cairn-from': from,
+        'x-cairn-deadline': String(deadline),
+        'x-cairn-signature': signature,
+      },
+      body: block as BodyInit,
+    });
+  }
+
   /** Publishes a signed consent entry. */
   putConsent(entry: ConsentEntry) {
     return this.json<unknown>('/v1/consent', {
