@@ -471,7 +471,7 @@ async fn a_reorg_that_removes_a_membership_change_takes_the_epoch_back() {
 }
 
 /// Test contracts deployed beside Cairn (`contracts/test/Fixtures.sol`).
-mod fixtures {
+pub(crate) mod fixtures {
     alloy::sol!(
         #[sol(rpc)]
         TestToken,
@@ -485,7 +485,7 @@ mod fixtures {
 }
 
 /// A provider that signs as `key`.
-async fn wallet_provider(url: &str, key: &str) -> alloy::providers::DynProvider {
+pub(crate) async fn wallet_provider(url: &str, key: &str) -> alloy::providers::DynProvider {
     use alloy::providers::{Provider, ProviderBuilder};
     ProviderBuilder::new()
         .wallet(alloy::network::EthereumWallet::from(signer(key)))

@@ -103,6 +103,30 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         )
         .await;
     assert!(out.success, "cairn channel post: {}", out.stderr);
+    // And a channel for holders of a token Bob does not hold: his page must
+    // say why he cannot post.
+    let daves = crate::channels::wallet_provider(&chain.url, DAVE_KEY).await;
+    let token = crate::channels::fixtures::TestToken::deploy(&daves)
+        .await
+        .unwrap();
+    let out = cli
+        .run(
+            DAVE_KEY,
+            &[
+                "channel",
+                "create",
+                "--name",
+                "holders",
+                "--member",
+                &bob,
+                "--erc20",
+                &token.address().to_string(),
+                "--min",
+                "100",
+            ],
+        )
+        .await;
+    assert!(out.success, "cairn channel create: {}", out.stderr);
     let from_cli = "hello Bob, sealed in Rust";
     let out = cli
         .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])

@@ -181,6 +181,12 @@ try {
     await bob.locator('#channel-post').click();
     await channel.locator('li.channel-post', { hasText: fromBrowser }).locator('.badge.verified').waitFor({ timeout: STEP });
   });
+  await step('in a token-gated channel, Bob is told why he cannot post', async () => {
+    await bob.getByRole('button', { name: 'holders (1 member)' }).click();
+    await bob.getByRole('status').getByText(/at least 100 of the ERC-20 token .* you hold 0/).waitFor({ timeout: STEP });
+    if ((await bob.locator('#channel-text').count()) !== 0) throw new Error('a non-holder is offered to post');
+    await bob.getByRole('button', { name: 'dao (2 members)' }).click();
+  });
   await accessibility(bob, 'channel');
   await shot(bob, 'channel-390');
   console.log(`channel: ${fromBrowser}`);

@@ -406,7 +406,7 @@ function channelsView() {
         h(
           'button',
           { class: c.open?.record.id === r.id ? '' : 'secondary', onclick: () => app.openChannel(r), disabled: app.busy },
-          `${r.name} (${r.members.length} members)`,
+          `${r.name} (${r.members.length} member${r.members.length === 1 ? '' : 's'})`,
         ),
       ),
     ),
@@ -417,7 +417,7 @@ function channelsView() {
         'section',
         { 'aria-label': `Channel ${open.record.name}`, class: 'mailbox' },
         h('h2', {}, open.record.name),
-        h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} members; every post is checked on chain and decrypted here`),
+        h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} member${open.record.members.length === 1 ? '' : 's'}; every post is checked on chain and decrypted here`),
         open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record) : null,
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
         h(
