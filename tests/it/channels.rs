@@ -310,6 +310,32 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
     let (_, gone) =
         crate::gateway_stack::get_json(&format!("{api}/v1/channels?member={}", addresses[4])).await;
     assert_eq!(gone, serde_json::json!([]), "Erin is no longer a member");
+
+    // A member added at epoch 3 reads from epoch 3 on, and nothing before.
+    let mallory = signer(MALLORY_KEY).address().to_string();
+    let out = cli
+        .run(ALICE_KEY, &["channel", "add", &channel, &mallory])
+        .await;
+    assert!(out.success, "cairn channel add: {}", out.stderr);
+    assert_eq!(out.json()["epoch"], 3);
+    let out = cli
+        .run(
+            CAROL_KEY,
+            &["channel", "post", &channel, "--message", "welcome, Mallory"],
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    listed(&api_client, id, 12).await;
+    let read = texts(
+        &cli.run(MALLORY_KEY, &["channel", "read", &channel])
+            .await
+            .json(),
+    );
+    assert!(
+        read[..11].iter().all(Option::is_none),
+        "nothing from before she joined: {read:?}"
+    );
+    assert_eq!(read[11].as_deref(), Some("welcome, Mallory"));
     node.shutdown().await.unwrap();
 }
 

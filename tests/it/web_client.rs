@@ -127,6 +127,54 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         )
         .await;
     assert!(out.success, "cairn channel create: {}", out.stderr);
+    // A channel of five: Bob, Dave and three more wallets. Each posts from
+    // the CLI, directly and batched; Bob reads all ten in the browser.
+    let others: Vec<String> = (0..3)
+        .map(|_| {
+            let key = alloy::signers::local::PrivateKeySigner::random();
+            format!("0x{}", hex::encode(key.to_bytes()))
+        })
+        .collect();
+    for key in &others {
+        let address = signer(key).address();
+        crate::harness::rpc(
+            &chain.url,
+            "anvil_setBalance",
+            serde_json::json!([address, "0x56bc75e2d63100000"]),
+        )
+        .await;
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    let five: Vec<&str> = [BOB_KEY, DAVE_KEY]
+        .into_iter()
+        .chain(others.iter().map(String::as_str))
+        .collect();
+    let mut create = vec![
+        "channel".to_string(),
+        "create".into(),
+        "--name".into(),
+        "five".into(),
+    ];
+    for key in &five {
+        create.extend(["--member".into(), signer(key).address().to_string()]);
+    }
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let out = cli.run(DAVE_KEY, &create).await;
+    assert!(out.success, "cairn channel create: {}", out.stderr);
+    let five_id = out.json()["channel"].as_str().unwrap().to_string();
+    for (i, key) in five.iter().enumerate() {
+        for (how, extra) in [
+            ("directly", vec![]),
+            ("batched", vec!["--via-gateway", api.as_str()]),
+        ] {
+            let text = format!("member {i} of five, {how}");
+            let mut args = vec!["channel", "post", &five_id, "--message", &text];
+            args.extend(extra);
+            let out = cli.run(key, &args).await;
+            assert!(out.success, "cairn channel post: {}", out.stderr);
+        }
+    }
     let from_cli = "hello Bob, sealed in Rust";
     let out = cli
         .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])
@@ -181,6 +229,23 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .filter_map(|m| m["text"].as_str())
         .collect();
     assert_eq!(texts, [channel_text, posted_in_browser.as_str()], "{read}");
+    // Every member of five reads the ten CLI posts and Bob's from the browser.
+    let in_five = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("five: "))
+        .expect("the browser reports what Bob posted to five")
+        .to_string();
+    for key in &five {
+        let read = cli.run(key, &["channel", "read", &five_id]).await.json();
+        let texts: Vec<&str> = read["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        assert_eq!(texts.len(), 11, "{read}");
+        assert_eq!(texts[10], in_five.as_str());
+    }
 
     // Bob reads Alice's browser-sealed message with the CLI.
     let inbox = cli.run(BOB_KEY, &["inbox"]).await.json();

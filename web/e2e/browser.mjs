@@ -181,6 +181,20 @@ try {
     await bob.locator('#channel-post').click();
     await channel.locator('li.channel-post', { hasText: fromBrowser }).locator('.badge.verified').waitFor({ timeout: STEP });
   });
+  const inFive = `Bob in five, from the browser at ${new Date().toISOString()}`;
+  await step('Bob reads all ten posts of the five members, direct and batched, and adds his own', async () => {
+    await bob.getByRole('button', { name: 'five (5 members)' }).click();
+    const five = bob.getByRole('region', { name: 'Channel five' });
+    for (let i = 0; i < 5; i++) {
+      for (const how of ['directly', 'batched']) {
+        await five.locator('li.channel-post', { hasText: `member ${i} of five, ${how}` }).locator('.badge.verified').waitFor({ timeout: STEP });
+      }
+    }
+    await bob.locator('#channel-text').fill(inFive);
+    await bob.locator('#channel-post').click();
+    await five.locator('li.channel-post', { hasText: inFive }).locator('.badge.verified').waitFor({ timeout: STEP });
+  });
+  console.log(`five: ${inFive}`);
   await step('in a token-gated channel, Bob is told why he cannot post', async () => {
     await bob.getByRole('button', { name: 'holders (1 member)' }).click();
     await bob.getByRole('status').getByText(/at least 100 of the ERC-20 token .* you hold 0/).waitFor({ timeout: STEP });
