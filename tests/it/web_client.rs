@@ -212,39 +212,37 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .expect("the browser reports what Alice sent")
         .to_string();
 
-    // Dave reads Bob's browser-sealed channel post with the CLI.
-    let posted_in_browser = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("channel: "))
-        .expect("the browser reports what Bob posted to the channel")
-        .to_string();
-    let read = cli
-        .run(DAVE_KEY, &["channel", "read", &channel])
-        .await
-        .json();
-    let texts: Vec<&str> = read["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["text"].as_str())
-        .collect();
-    assert_eq!(texts, [channel_text, posted_in_browser.as_str()], "{read}");
-    // Every member of five reads the ten CLI posts and Bob's from the browser.
-    let in_five = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("five: "))
-        .expect("the browser reports what Bob posted to five")
-        .to_string();
+    // Dave reads Bob's browser-sealed channel post with the CLI, and every
+    // member of five the ten CLI posts and Bob's from the browser.
+    let reported = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("the browser reports {prefix}"))
+            .to_string()
+    };
+    let read = |key: String, id: String| {
+        let cli = &cli;
+        async move {
+            let read = cli.run(&key, &["channel", "read", &id]).await.json();
+            read["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m["text"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    let posted_in_browser = reported("channel: ");
+    assert_eq!(
+        read(DAVE_KEY.to_string(), channel.clone()).await,
+        [channel_text.to_string(), posted_in_browser]
+    );
+    let in_five = reported("five: ");
     for key in &five {
-        let read = cli.run(key, &["channel", "read", &five_id]).await.json();
-        let texts: Vec<&str> = read["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|m| m["text"].as_str())
-            .collect();
-        assert_eq!(texts.len(), 11, "{read}");
-        assert_eq!(texts[10], in_five.as_str());
+        let texts = read(key.to_string(), five_id.clone()).await;
+        assert_eq!(texts.len(), 11, "{texts:?}");
+        assert_eq!(texts[10], in_five);
     }
 
     // Bob reads Alice's browser-sealed message with the CLI.
