@@ -120,6 +120,7 @@ export class App {
       chain: () => this.chain(),
       address: () => this.address!,
       key: () => this.key!,
+      blocked: (from) => this.consent.get(from.toLowerCase()) === 'block',
       changed: () => this.changed(),
     });
   }

@@ -40,6 +40,8 @@ export class Channels {
       chain: () => ChainView;
       address: () => Address;
       key: () => MessagingKey;
+      /** Whether we blocked this wallet (consent): its channel posts are not shown either. */
+      blocked: (from: Address) => boolean;
       changed: () => void;
     },
   ) {}
@@ -56,7 +58,9 @@ export class Channels {
     const state = await this.state(channel);
     this.open = { record, posts: [], blocked: await this.whyNot(channel, state), epoch: state.epoch };
     const page = await this.deps.node.channelPage(channel);
-    for (const m of page.messages) this.open.posts.push(await this.show(m));
+    for (const m of page.messages) {
+      if (!this.deps.blocked(m.from)) this.open.posts.push(await this.show(m));
+    }
     this.deps.changed();
     this.stream = this.deps.node.stream(
       { channel },
@@ -67,7 +71,7 @@ export class Channels {
         const at = posts.findIndex((p) => p.id === event.message.id);
         if (event.type === 'retracted') {
           if (at >= 0) posts.splice(at, 1);
-        } else if (at < 0) {
+        } else if (at < 0 && !this.deps.blocked(event.message.from)) {
           posts.push(await this.show(event.message));
         }
         this.deps.changed();
