@@ -8,6 +8,8 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
+use std::collections::BTreeSet;
+
 use cairn_contracts::Cairn;
 
 use super::{decode_event, inclusion_of, CairnClient, ChainError, Inclusion};
@@ -101,7 +103,12 @@ impl CairnClient {
         let call = self
             .contract
             .changeMembers(channel, added.to_vec(), removed.to_vec());
-        let receipt = self.send(call.calldata().clone()).await?;
+        self.send_members_change(call.calldata().clone()).await
+    }
+
+    /// Sends a call that changes members; returns the epoch it started.
+    async fn send_members_change(&self, input: Bytes) -> Result<(u64, Inclusion), ChainError> {
+        let receipt = self.send(input).await?;
         let inclusion = inclusion_of(&receipt)?;
         let changed =
             decode_event::<Cairn::MembersChanged>(&receipt, inclusion.tx, "MembersChanged")?;
@@ -127,11 +134,7 @@ impl CairnClient {
             U256::from(deadline),
             signature,
         );
-        let receipt = self.send(call.calldata().clone()).await?;
-        let inclusion = inclusion_of(&receipt)?;
-        let changed =
-            decode_event::<Cairn::MembersChanged>(&receipt, inclusion.tx, "MembersChanged")?;
-        Ok((changed.event.epoch, inclusion))
+        self.send_members_change(call.calldata().clone()).await
     }
 
     /// The nonce `admin`'s next signed membership change must carry.
@@ -204,21 +207,16 @@ impl CairnClient {
 
     /// The channel's members now, replayed from its `MembersChanged` logs.
     pub async fn members(&self, channel: B256) -> Result<Vec<Address>, ChainError> {
-        let mut members = std::collections::BTreeSet::new();
-        for log in self
-            .logs(Cairn::MembersChanged::SIGNATURE_HASH, channel)
-            .await?
-        {
-            let changed = log
-                .log_decode::<Cairn::MembersChanged>()
-                .map_err(|e| ChainError::Contract(e.to_string()))?
-                .inner
-                .data;
-            for removed in changed.removed {
-                members.remove(&removed);
-            }
-            members.extend(changed.added);
-        }
+        let logs = self
+            .logs(
+                self.filter(Cairn::MembersChanged::SIGNATURE_HASH)
+                    .topic1(channel),
+            )
+            .await?;
+        let members = replay_members(&logs)?
+            .pop()
+            .map(|(_, m)| m)
+            .unwrap_or_default();
         Ok(members.into_iter().collect())
     }
 
@@ -229,18 +227,13 @@ impl CairnClient {
         channel: B256,
         epoch: u64,
     ) -> Result<Option<B256>, ChainError> {
-        let filter = Filter::new()
-            .address(self.address())
-            .event_signature(Cairn::EpochKeyPublished::SIGNATURE_HASH)
+        let filter = self
+            .filter(Cairn::EpochKeyPublished::SIGNATURE_HASH)
             .topic1(channel)
-            .topic2(B256::from(U256::from(epoch)))
-            .from_block(0);
-        let logs = self
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(ChainError::from_transport)?;
-        logs.last()
+            .topic2(B256::from(U256::from(epoch)));
+        self.logs(filter)
+            .await?
+            .last()
             .map(|log| {
                 log.log_decode::<Cairn::EpochKeyPublished>()
                     .map(|l| l.inner.data.bundleDigest)
@@ -249,32 +242,16 @@ impl CairnClient {
             .transpose()
     }
 
-    /// The channels whose `MembersChanged` logs ever added `account`, with
-    /// their names, oldest first; the caller checks current membership.
+    /// The channels `account` is a member of now, with their names, in the
+    /// order they first added it; from one scan of `MembersChanged` logs.
     pub async fn channels_with(&self, account: Address) -> Result<Vec<(B256, String)>, ChainError> {
-        let filter = Filter::new()
-            .address(self.address())
-            .event_signature(Cairn::MembersChanged::SIGNATURE_HASH)
-            .from_block(0);
         let logs = self
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(ChainError::from_transport)?;
-        let mut ids: Vec<B256> = Vec::new();
-        for log in logs {
-            let changed = log
-                .log_decode::<Cairn::MembersChanged>()
-                .map_err(|e| ChainError::Contract(e.to_string()))?
-                .inner
-                .data;
-            if changed.added.contains(&account) && !ids.contains(&changed.channel) {
-                ids.push(changed.channel);
-            }
-        }
-        let mut named = Vec::with_capacity(ids.len());
-        for id in ids {
-            named.push((id, self.channel_name(id).await?));
+            .logs(self.filter(Cairn::MembersChanged::SIGNATURE_HASH))
+            .await?;
+        let members = replay_members(&logs)?;
+        let mut named = Vec::new();
+        for (id, _) in members.iter().filter(|(_, m)| m.contains(&account)) {
+            named.push((*id, self.channel_name(*id).await?));
         }
         Ok(named)
     }
@@ -282,7 +259,10 @@ impl CairnClient {
     /// The name a channel was created with.
     pub async fn channel_name(&self, channel: B256) -> Result<String, ChainError> {
         let logs = self
-            .logs(Cairn::ChannelCreated::SIGNATURE_HASH, channel)
+            .logs(
+                self.filter(Cairn::ChannelCreated::SIGNATURE_HASH)
+                    .topic1(channel),
+            )
             .await?;
         let first = logs
             .first()
@@ -295,19 +275,44 @@ impl CairnClient {
             .name)
     }
 
-    async fn logs(
-        &self,
-        signature: B256,
-        channel: B256,
-    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
-        let filter = Filter::new()
+    /// This contract's logs of one event, from the first block.
+    fn filter(&self, signature: B256) -> Filter {
+        Filter::new()
             .address(self.address())
             .event_signature(signature)
-            .topic1(channel)
-            .from_block(0);
+            .from_block(0)
+    }
+
+    async fn logs(&self, filter: Filter) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
         self.provider
             .get_logs(&filter)
             .await
             .map_err(ChainError::from_transport)
     }
+}
+
+/// Each channel's members after `logs` (`MembersChanged`, in chain order),
+/// in the order the channels first appear.
+fn replay_members(
+    logs: &[alloy::rpc::types::Log],
+) -> Result<Vec<(B256, BTreeSet<Address>)>, ChainError> {
+    let mut channels: Vec<(B256, BTreeSet<Address>)> = Vec::new();
+    let mut at = std::collections::HashMap::new();
+    for log in logs {
+        let changed = log
+            .log_decode::<Cairn::MembersChanged>()
+            .map_err(|e| ChainError::Contract(e.to_string()))?
+            .inner
+            .data;
+        let i = *at.entry(changed.channel).or_insert_with(|| {
+            channels.push((changed.channel, BTreeSet::new()));
+            channels.len() - 1
+        });
+        let members = &mut channels[i].1;
+        for removed in &changed.removed {
+            members.remove(removed);
+        }
+        members.extend(changed.added);
+    }
+    Ok(channels)
 }

@@ -169,11 +169,9 @@ impl ChannelCommand {
                 let me = messenger.wallet();
                 let mut rows = Vec::new();
                 for (channel, name) in messenger.chain().channels_with(me).await? {
-                    if messenger.chain().members(channel).await?.contains(&me) {
-                        let state = messenger.chain().channel(channel).await?;
-                        rows.push(json!({"channel": channel, "name": name,
-                            "epoch": state.as_ref().map(|s| s.epoch), "members": state.map(|s| s.members)}));
-                    }
+                    let state = messenger.chain().channel(channel).await?;
+                    rows.push(json!({"channel": channel, "name": name,
+                        "epoch": state.as_ref().map(|s| s.epoch), "members": state.map(|s| s.members)}));
                 }
                 if global.json {
                     println!("{}", json!({ "channels": rows }));
