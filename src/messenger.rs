@@ -64,6 +64,8 @@ pub struct Messenger {
     key: SecretKey,
     /// Keys this wallet used before, tried when `key` is not a reader.
     old_keys: Vec<SecretKey>,
+    /// Channel epoch keys already unwrapped.
+    epoch_keys: crate::channel::EpochKeys,
 }
 
 impl Messenger {
@@ -80,6 +82,7 @@ impl Messenger {
             wallet,
             key,
             old_keys: Vec::new(),
+            epoch_keys: Default::default(),
         }
     }
 
@@ -175,6 +178,11 @@ impl Messenger {
     /// Fetches (and re-hashes) the block with `digest`.
     pub(crate) async fn block(&self, digest: B256) -> Result<Bytes> {
         Ok(self.store.get(&cid::cid_for_digest(digest)).await?)
+    }
+
+    /// Channel epoch keys already unwrapped, shared by clones.
+    pub(crate) fn epoch_keys(&self) -> &crate::channel::EpochKeys {
+        &self.epoch_keys
     }
 
     /// The wallet this messenger writes as.

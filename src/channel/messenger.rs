@@ -6,6 +6,11 @@
 //! every block is re-hashed. A channel whose current epoch has no bundle
 //! says so; nothing is ever sent in the clear.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use alloy::primitives::{Address, B256};
 use bytes::Bytes;
 use zeroize::Zeroizing;
@@ -70,15 +75,34 @@ pub struct Rotation {
     pub gas_used: u64,
 }
 
+/// Epoch keys this messenger unwrapped, by the bundle root they came from:
+/// a channel's posts of one epoch need the bundle fetched and opened once.
+/// Keyed by the anchored root, so a bundle an admin publishes again for the
+/// same epoch is fetched anew.
+#[derive(Clone, Default)]
+pub(crate) struct EpochKeys(Arc<Mutex<HashMap<B256, Zeroizing<[u8; 32]>>>>);
+
+impl std::fmt::Debug for EpochKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cached = self.0.lock().map_or(0, |k| k.len());
+        write!(f, "EpochKeys({cached} cached)")
+    }
+}
+
 impl Messenger {
-    /// Publishes a fresh random key for the channel's current epoch,
-    /// wrapped for every current member's registered key. Admins only.
-    pub async fn rotate_channel(&self, channel: B256) -> Result<Rotation> {
-        let state = self
+    /// The channel's state on chain, or `Unknown`.
+    async fn channel_state(&self, channel: B256) -> Result<crate::chain::ChannelState> {
+        Ok(self
             .chain()
             .channel(channel)
             .await?
-            .ok_or(ChannelError::Unknown(channel))?;
+            .ok_or(ChannelError::Unknown(channel))?)
+    }
+
+    /// Publishes a fresh random key for the channel's current epoch,
+    /// wrapped for every current member's registered key. Admins only.
+    pub async fn rotate_channel(&self, channel: B256) -> Result<Rotation> {
+        let state = self.channel_state(channel).await?;
         let members = self.chain().members(channel).await?;
         let mut keyed = Vec::with_capacity(members.len());
         let mut without_key = Vec::new();
@@ -121,6 +145,15 @@ impl Messenger {
             .epoch_bundle(channel, epoch)
             .await?
             .ok_or(ChannelError::NoKey { channel, epoch })?;
+        if let Some(key) = self
+            .epoch_keys()
+            .0
+            .lock()
+            .expect("not poisoned")
+            .get(&root_digest)
+        {
+            return Ok(key.clone());
+        }
         let root = bundle::parse_root(&self.block(root_digest).await?, channel, epoch)
             .map_err(ChannelError::from)?;
         let me = self.wallet();
@@ -131,7 +164,14 @@ impl Messenger {
         let mut last = BundleError::NotAMember(me);
         for key in self.keys() {
             match bundle::open_part(&part, channel, epoch, me, key) {
-                Ok(epoch_key) => return Ok(epoch_key),
+                Ok(epoch_key) => {
+                    self.epoch_keys()
+                        .0
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(root_digest, epoch_key.clone());
+                    return Ok(epoch_key);
+                }
                 Err(e) => last = e,
             }
         }
@@ -161,11 +201,7 @@ impl Messenger {
         progress: &(dyn Fn(SendStep) + Sync),
     ) -> Result<Bytes> {
         progress(SendStep::ResolvingKey);
-        let state = self
-            .chain()
-            .channel(channel)
-            .await?
-            .ok_or(ChannelError::Unknown(channel))?;
+        let state = self.channel_state(channel).await?;
         let me = self.wallet();
         if !self.chain().can_post(channel, me).await? {
             return Err(ChannelError::NotAllowed {

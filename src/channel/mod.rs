@@ -12,4 +12,5 @@ pub mod bundle;
 mod messenger;
 
 pub use bundle::{Bundle, BundleError, Root};
+pub(crate) use messenger::EpochKeys;
 pub use messenger::{ChannelError, Rotation};
