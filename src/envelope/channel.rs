@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::{
     wire::{self, Header, HEADER_LEN, KIND_CHANNEL, TAG_LEN},
-    Body, EnvelopeError, MAX_ENVELOPE_SIZE,
+    Body, EnvelopeError,
 };
 
 const MESSAGE_INFO: &[u8] = b"cairn/v1/channel-message";
@@ -59,12 +59,7 @@ pub fn seal_channel_with(
     let mut out = wire::encode_header_of(KIND_CHANNEL, header, nonce);
     out.extend_from_slice(&epoch.to_be_bytes());
     let size = out.len() + plaintext.len() + TAG_LEN;
-    if size > MAX_ENVELOPE_SIZE {
-        return Err(EnvelopeError::TooLarge {
-            size,
-            max: MAX_ENVELOPE_SIZE,
-        });
-    }
+    super::fits_a_block(size)?;
     let key = body_key(epoch_key, header, epoch);
     let ciphertext = XChaCha20Poly1305::new(key.as_ref().into())
         .encrypt(

@@ -25,6 +25,18 @@ pub use wire::{Header, MAGIC, MAX_READERS, VERSION};
 /// The largest envelope: one IPFS raw block.
 pub const MAX_ENVELOPE_SIZE: usize = crate::block::MAX_BLOCK_SIZE;
 
+/// Refuses an envelope of `size` bytes that would not fit one block; nothing
+/// is stored or anchored then.
+pub(crate) fn fits_a_block(size: usize) -> Result<(), EnvelopeError> {
+    if size > MAX_ENVELOPE_SIZE {
+        return Err(EnvelopeError::TooLarge {
+            size,
+            max: MAX_ENVELOPE_SIZE,
+        });
+    }
+    Ok(())
+}
+
 /// Errors from sealing, parsing or opening an envelope.
 ///
 /// Parsing errors say which rule the bytes broke; authentication errors say

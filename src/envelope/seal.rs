@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{
     wire::{self, Header, Stanza, MAX_READERS, WRAPPED_LEN},
-    Body, EnvelopeError, MAX_ENVELOPE_SIZE,
+    Body, EnvelopeError,
 };
 use crate::crypto::{wrap_key, PublicKey, SecretKey};
 
@@ -100,12 +100,7 @@ pub fn seal_with(
         .collect::<Result<Vec<_>, EnvelopeError>>()?;
     wire::encode_stanzas(&mut out, &stanzas);
     let size = out.len() + plaintext.len() + wire::TAG_LEN;
-    if size > MAX_ENVELOPE_SIZE {
-        return Err(EnvelopeError::TooLarge {
-            size,
-            max: MAX_ENVELOPE_SIZE,
-        });
-    }
+    super::fits_a_block(size)?;
     let ciphertext = XChaCha20Poly1305::new(randomness.content_key.as_ref().into())
         .encrypt(
             randomness.nonce.as_ref().into(),
@@ -322,7 +317,7 @@ mod tests {
             seal(&header, &Body::text("x"), &[]),
             Err(EnvelopeError::ReaderCount { got: 0 })
         );
-        let huge = Body::text("x".repeat(MAX_ENVELOPE_SIZE));
+        let huge = Body::text("x".repeat(super::super::MAX_ENVELOPE_SIZE));
         assert!(matches!(
             seal(&header, &huge, &[alice.public_key()]),
             Err(EnvelopeError::TooLarge { .. })
