@@ -648,35 +648,30 @@ async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
         .change_members_hash(channel, &[erin], &[], *safe.address(), deadline)
         .await
         .unwrap();
-    use alloy::signers::SignerSync;
-    let forged = signer(CAROL_KEY).sign_hash_sync(&hash).unwrap();
-    let refused = carols
-        .change_members_by_sig(
-            channel,
-            &[erin],
-            &[],
-            *safe.address(),
-            deadline,
-            forged.as_bytes().to_vec().into(),
-        )
-        .await
-        .unwrap_err();
+    // Carol submits Erin's addition, signed by `key`.
+    let submit = |key: &'static str| {
+        use alloy::signers::SignerSync;
+        let signature = signer(key).sign_hash_sync(&hash).unwrap();
+        let (carols, safe) = (&carols, *safe.address());
+        async move {
+            carols
+                .change_members_by_sig(
+                    channel,
+                    &[erin],
+                    &[],
+                    safe,
+                    deadline,
+                    signature.as_bytes().to_vec().into(),
+                )
+                .await
+        }
+    };
+    let refused = submit(CAROL_KEY).await.unwrap_err();
     assert!(
         refused.to_string().contains("BadAdminSignature"),
         "{refused}"
     );
-    let signed = signer(DAVE_KEY).sign_hash_sync(&hash).unwrap();
-    let (epoch, _) = carols
-        .change_members_by_sig(
-            channel,
-            &[erin],
-            &[],
-            *safe.address(),
-            deadline,
-            signed.as_bytes().to_vec().into(),
-        )
-        .await
-        .unwrap();
+    let (epoch, _) = submit(DAVE_KEY).await.unwrap();
     assert_eq!(epoch, 2);
     assert_eq!(carols.members(channel).await.unwrap(), {
         let mut m = vec![bob, erin];
