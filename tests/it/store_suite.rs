@@ -484,3 +484,132 @@ async fn migration_keeps_first_schema_data_sqlite() {
 async fn migration_keeps_first_schema_data_postgres() {
     upgrade(true).await;
 }
+
+/// A deep page seeks to its cursor through the index, on both databases,
+/// instead of reading and filtering every row before it: the cursor is part
+/// of the index condition, and the rows read are the page's.
+async fn deep_pages_seek(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let blocks: Vec<BlockRef> = (1..=400u64)
+        .map(|n| BlockRef {
+            number: n,
+            hash: B256::left_padding_from(&n.to_be_bytes()),
+            parent_hash: B256::ZERO,
+        })
+        .collect();
+    for chunk in blocks.chunks(100) {
+        let mut step = batch(&[], Some(400));
+        step.blocks = chunk.to_vec();
+        step.checkpoint = chunk.last().copied();
+        step.messages = chunk
+            .iter()
+            .flat_map(|b| {
+                (0..10).map(|i| NewMessage {
+                    block_number: b.number,
+                    block_hash: b.hash.to_string(),
+                    log_index: i,
+                    item: None,
+                    nonce: None,
+                    tx_hash: B256::repeat_byte(1).to_string(),
+                    sender: "0x00000000000000000000000000000000000a11ce".into(),
+                    recipient: BOB.into(),
+                    digest: B256::left_padding_from(&(b.number * 10 + i).to_be_bytes()).to_string(),
+                    sequence: b.number * 10 + i,
+                    cid: "bafk".into(),
+                })
+            })
+            .collect();
+        store.apply(&step).await.unwrap();
+    }
+    let cursor = ListCursor {
+        block: 390,
+        log_index: 4,
+        item: None,
+    };
+    let page = store.inbox(BOB, Some(cursor), 20).await.unwrap();
+    assert_eq!(page.len(), 20);
+    assert_eq!((page[0].block, page[0].log_index), (390, 5));
+    assert_eq!((page[19].block, page[19].log_index), (392, 4));
+
+    let sql = cairn_indexer::store::page_query("recipient");
+    if postgres {
+        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+        sqlx::query("ANALYZE messages")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (plan,): (serde_json::Value,) =
+            sqlx::query_as(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))
+                .bind(BOB)
+                .bind(390i64)
+                .bind(4i64)
+                .bind(-1i64)
+                .bind(20i64)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let text = plan.to_string();
+        assert!(
+            text.contains(r#""Index Name":"messages_inbox""#),
+            "the inbox index is used: {text}"
+        );
+        let scan = find_node(&plan[0]["Plan"], "messages_inbox").expect("an index scan");
+        let condition = scan["Index Cond"].as_str().unwrap_or_default();
+        assert!(
+            condition.contains("block_number") && condition.contains("item"),
+            "the cursor is in the index condition, not a filter: {condition}"
+        );
+        assert!(scan["Actual Rows"].as_u64().unwrap() <= 20, "{scan}");
+        assert_eq!(
+            scan["Rows Removed by Filter"].as_u64().unwrap_or(0),
+            0,
+            "{scan}"
+        );
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(BOB)
+                .bind(390i64)
+                .bind(4i64)
+                .bind(-1i64)
+                .bind(20i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("USING INDEX messages_inbox")
+                    && d.contains("(block_number,log_index,item)>")),
+            "the cursor is part of the index search: {details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.contains("TEMP B-TREE")),
+            "no sort: the index gives the order: {details:?}"
+        );
+    }
+}
+
+/// The plan node (or one below it) that scans `index`.
+fn find_node<'a>(node: &'a serde_json::Value, index: &str) -> Option<&'a serde_json::Value> {
+    if node["Index Name"] == index {
+        return Some(node);
+    }
+    node["Plans"]
+        .as_array()?
+        .iter()
+        .find_map(|child| find_node(child, index))
+}
+
+#[tokio::test]
+async fn deep_pages_seek_through_the_index_sqlite() {
+    deep_pages_seek(false).await;
+}
+
+#[tokio::test]
+async fn deep_pages_seek_through_the_index_postgres() {
+    deep_pages_seek(true).await;
+}

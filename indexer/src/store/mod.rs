@@ -18,6 +18,8 @@ use async_trait::async_trait;
 pub(crate) use cursor::position as cursor_position;
 pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
 pub use model::*;
+#[doc(hidden)]
+pub use sql::page_query;
 pub use sql::{PostgresStore, SqliteStore};
 
 use crate::block::BlockRef;
@@ -147,6 +149,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<StreamEvent>>;
 
+    /// Every recipient's stream events after `after`, in order: what the
+    /// fan-out publishes once, for every subscriber.
+    async fn events_since(&self, after: StreamCursor, limit: u32) -> Result<Vec<StreamEvent>>;
+
     /// The newest event's seq (0 when none).
     async fn last_event_seq(&self) -> Result<u64>;
 
@@ -208,17 +214,19 @@ pub struct PoolConfig {
 
 impl PoolConfig {
     /// Ingestion, batch and content checks: 10 connections, a 10 s wait,
-    /// 64 MiB of SQLite cache each (ingestion writes thousands of rows a second).
+    /// 16 MiB of SQLite cache each. Ingestion writes thousands of rows a
+    /// second, but commits at most a fetch's worth at a time; a larger cache
+    /// bought nothing measurable and counts against the node's memory.
     pub const INGEST: Self = Self {
         max_connections: 10,
         acquire_timeout: Duration::from_secs(10),
-        sqlite_cache_kib: 64 * 1024,
+        sqlite_cache_kib: 16 * 1024,
     };
-    /// The read API: 8 connections, a 2 s wait, 8 MiB of SQLite cache each.
+    /// The read API: 8 connections, a 2 s wait, 4 MiB of SQLite cache each.
     pub const API: Self = Self {
         max_connections: 8,
         acquire_timeout: Duration::from_secs(2),
-        sqlite_cache_kib: 8 * 1024,
+        sqlite_cache_kib: 4 * 1024,
     };
 }
 

@@ -49,6 +49,14 @@ const CONFIRM_STATEMENTS: [&str; 4] = [
     CONFIRM_KEYS,
 ];
 
+/// Taken (on PostgreSQL) by every transaction that appends stream events,
+/// just before it does, and held until it commits. A `BIGSERIAL` hands out
+/// seqs when rows are inserted, not when they commit: without this, two
+/// writers (ingestion and batch resolution) could commit seqs 11 and 10 in
+/// that order, and a reader that saw 11 first would move its cursor past 10
+/// for good. SQLite serialises writers on its database lock already.
+const ORDER_EVENTS_POSTGRES: &str = "SELECT pg_advisory_xact_lock(7283190)";
+
 const ROLLBACK_PENDING_MESSAGES: &str =
     "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
 const ROLLBACK_PENDING_KEYS: &str =
@@ -90,11 +98,40 @@ const PRUNE_BLOCKS: &str = "DELETE FROM blocks WHERE number < $1";
 
 /// A page of messages whose `column` is `$1`, after the cursor `$2..$4`, at
 /// most `$5`, narrowed by `also` (which may use `$6`).
+///
+/// The cursor is one row-value comparison on the columns the index
+/// `(column, block_number, log_index, item)` holds after `column`, so both
+/// databases seek straight to the cursor: written as `a > x OR (a = x AND
+/// ...)`, PostgreSQL seeks only to `column` and filters every row before the
+/// cursor, and a deep page costs as much as all the pages before it.
 fn list_query(column: &str, also: &str) -> String {
     format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 AND status <> 'retracted' \
-         AND (block_number > $2 OR (block_number = $2 AND (log_index > $3 OR (log_index = $3 AND item > $4)))) \
+         AND (block_number, log_index, item) > ($2, $3, $4) \
          {also} ORDER BY block_number, log_index, item LIMIT $5"
+    )
+}
+
+/// The SQL of a page of the list whose `column` (`recipient` or `sender`)
+/// is `$1`, after the cursor `$2..$4`, at most `$5`: for the test that
+/// checks both databases seek to the cursor through the index.
+#[doc(hidden)]
+pub fn page_query(column: &str) -> String {
+    list_query(column, "")
+}
+
+/// Stream events after the seq `$1` (of the recipient `$3`, when `for_one`),
+/// at most `$2`, with their messages.
+fn events_query(for_one: bool) -> String {
+    let columns: Vec<String> = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c}"))
+        .collect();
+    let recipient = if for_one { "e.recipient = $3 AND" } else { "" };
+    format!(
+        "SELECT e.seq, e.kind, {} FROM events e JOIN messages m ON m.id = e.message_id \
+         WHERE {recipient} e.seq > $1 ORDER BY e.seq LIMIT $2",
+        columns.join(", ")
     )
 }
 
@@ -384,8 +421,17 @@ macro_rules! insert_channel_event {
     }};
 }
 
+/// Runs the backend's [`ORDER_EVENTS_POSTGRES`] statement, if it has one.
+macro_rules! order_events {
+    ($tx:ident, $statement:expr) => {
+        if let Some(statement) = $statement {
+            sqlx::query(statement).execute(&mut *$tx).await?;
+        }
+    };
+}
+
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $pool:ty) => {
+    ($name:ident, $db:ty, $pool:ty, $order_events:expr) => {
         #[async_trait]
         impl Store for $name {
             async fn claim_chain(&self, identity: &ChainIdentity) -> Result<ChainIdentity> {
@@ -485,7 +531,11 @@ macro_rules! sql_store {
                     sqlx::query(ADVANCE_CHECKPOINT).bind(cp.number as i64).bind(cp.hash.to_string()).execute(&mut *tx).await?;
                 }
                 if let Some(upto) = batch.confirm_upto {
-                    for statement in CONFIRM_STATEMENTS {
+                    let [batches, rest @ ..] = CONFIRM_STATEMENTS;
+                    sqlx::query(batches).bind(upto as i64).execute(&mut *tx).await?;
+                    // After the batch row locks, as batch resolution takes them.
+                    order_events!(tx, $order_events);
+                    for statement in rest {
                         sqlx::query(statement).bind(upto as i64).execute(&mut *tx).await?;
                     }
                 }
@@ -500,6 +550,7 @@ macro_rules! sql_store {
                 for statement in [ROLLBACK_PENDING_BATCHES, RETRACT_BATCHES, ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
+                order_events!(tx, $order_events);
                 let retracted = sqlx::query(RETRACT_EVENTS).bind(above).execute(&mut *tx).await?.rows_affected();
                 for statement in [RETRACT_MESSAGES, RETRACT_KEYS, FORGET_BLOCKS].into_iter().chain(FORGET_CHANNELS) {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
@@ -684,24 +735,11 @@ macro_rules! sql_store {
             }
 
             async fn events_after(&self, recipient: &str, after: StreamCursor, limit: u32) -> Result<Vec<StreamEvent>> {
-                let sql = format!(
-                    "SELECT e.seq, e.kind, {} FROM events e JOIN messages m ON m.id = e.message_id \
-                     WHERE e.recipient = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
-                    MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
-                );
-                sqlx::query_as::<_, EventRow>(&sql)
-                    .bind(recipient)
-                    .bind(after.0 as i64)
-                    .bind(limit as i64)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(|e| {
-                        let kind = EventKind::parse(&e.kind).ok_or_else(|| StoreError::Corrupt(format!("event kind {:?}", e.kind)))?;
-                        let seq = e.seq as u64;
-                        Ok(StreamEvent { kind, cursor: StreamCursor(seq).encode(), message: e.message.into_message()?, seq })
-                    })
-                    .collect()
+                self.events(Some(recipient), after, limit).await
+            }
+
+            async fn events_since(&self, after: StreamCursor, limit: u32) -> Result<Vec<StreamEvent>> {
+                self.events(None, after, limit).await
             }
 
             async fn last_event_seq(&self) -> Result<u64> {
@@ -739,19 +777,29 @@ macro_rules! sql_store {
                 if results.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                // One statement per outcome (and retry time), not per row: a
+                // round of a thousand checks must not hold the write lock,
+                // or confirmations' row locks, for a thousand round trips.
+                let mut groups: std::collections::BTreeMap<(&str, i64), Vec<i64>> = Default::default();
                 for r in results {
-                    if r.status == ContentStatus::Missing {
-                        sqlx::query(
-                            "UPDATE messages SET content = 'missing', content_attempts = content_attempts + 1, \
-                             content_retry_at = $1 WHERE id = $2",
-                        )
-                        .bind(r.retry_at as i64)
-                        .bind(r.row)
-                        .execute(&mut *tx)
-                        .await?;
-                    } else {
-                        sqlx::query("UPDATE messages SET content = $1 WHERE id = $2").bind(r.status.as_str()).bind(r.row).execute(&mut *tx).await?;
+                    let retry_at = if r.status == ContentStatus::Missing { r.retry_at as i64 } else { 0 };
+                    groups.entry((r.status.as_str(), retry_at)).or_default().push(r.row);
+                }
+                let mut tx = self.pool.begin().await?;
+                for ((status, retry_at), rows) in &groups {
+                    for chunk in rows.chunks(INSERT_CHUNK) {
+                        let mut q = QueryBuilder::<$db>::new("UPDATE messages SET content = ");
+                        q.push_bind(*status);
+                        if *status == ContentStatus::Missing.as_str() {
+                            q.push(", content_attempts = content_attempts + 1, content_retry_at = ").push_bind(*retry_at);
+                        }
+                        q.push(" WHERE id IN (");
+                        let mut ids = q.separated(", ");
+                        for row in chunk {
+                            ids.push_bind(*row);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
                     }
                 }
                 tx.commit().await?;
@@ -832,6 +880,7 @@ macro_rules! sql_store {
                 // its confirmation pushes its posts now, in manifest order.
                 insert_messages!($db, tx, outcome.messages, status.as_str());
                 if status == "confirmed" && !outcome.messages.is_empty() {
+                    order_events!(tx, $order_events);
                     sqlx::query(
                         "INSERT INTO events (kind, message_id, recipient) SELECT 'message', id, recipient FROM messages \
                          WHERE block_hash = $1 AND log_index = $2 AND item >= 0 ORDER BY item",
@@ -930,6 +979,24 @@ macro_rules! sql_store {
         }
 
         impl $name {
+            async fn events(&self, recipient: Option<&str>, after: StreamCursor, limit: u32) -> Result<Vec<StreamEvent>> {
+                let sql = events_query(recipient.is_some());
+                let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(after.0 as i64).bind(limit as i64);
+                if let Some(recipient) = recipient {
+                    query = query.bind(recipient);
+                }
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|e| {
+                        let kind = EventKind::parse(&e.kind).ok_or_else(|| StoreError::Corrupt(format!("event kind {:?}", e.kind)))?;
+                        let seq = e.seq as u64;
+                        Ok(StreamEvent { kind, cursor: StreamCursor(seq).encode(), message: e.message.into_message()?, seq })
+                    })
+                    .collect()
+            }
+
             async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32, folder: Option<(Folder, &str)>) -> Result<Vec<Message>> {
                 let (block, log, item) = after_bounds(after);
                 let sql = list_query(column, folder.map_or("", |(f, _)| folder_clause(f)));
@@ -973,10 +1040,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // A large page cache and memory-mapped reads: at thousands of
-            // rows a second, the default 2 MiB cache re-reads pages with pread.
+            // A page cache and memory-mapped reads: at thousands of rows a
+            // second, the default 2 MiB cache re-reads pages with pread. Both
+            // are bounded, so memory does not grow with the database.
             .pragma("cache_size", format!("-{}", pool.sqlite_cache_kib))
-            .pragma("mmap_size", "268435456");
+            .pragma("mmap_size", (64u64 << 20).to_string())
+            // The WAL is checkpointed every 1,000 pages (SQLite's default) and
+            // cut back to this size after each checkpoint, so a backfill does
+            // not leave a WAL as large as the rows it wrote.
+            .pragma("journal_size_limit", (64u64 << 20).to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
@@ -1006,8 +1078,8 @@ impl PostgresStore {
     }
 }
 
-sql_store!(SqliteStore, Sqlite, SqlitePool);
-sql_store!(PostgresStore, Postgres, PgPool);
+sql_store!(SqliteStore, Sqlite, SqlitePool, None::<&str>);
+sql_store!(PostgresStore, Postgres, PgPool, Some(ORDER_EVENTS_POSTGRES));
 
 #[cfg(test)]
 mod tests {
