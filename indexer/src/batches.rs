@@ -35,12 +35,12 @@ use alloy::{primitives::B256, sol_types::Eip712Domain};
 use cairn_contracts::manifest::{self, SignedPost};
 use rayon::prelude::*;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use crate::{
     block::cid_for_digest,
     content::{classify, BlockSource},
-    ingest::{announce, ChainSource},
+    ingest::ChainSource,
     retry::{now_ms, Backoff},
     store::{
         BatchOutcome, BatchTask, ChannelPosters, ContentStatus, InvalidPost, NewMessage,
@@ -192,8 +192,8 @@ pub struct Resolver {
     pub domain: Eip712Domain,
     /// Retry schedule of missing manifests.
     pub missing: Backoff,
-    /// Announces new stream events.
-    pub events: watch::Sender<u64>,
+    /// Told when posts of a confirmed batch were pushed.
+    pub fanout: Arc<crate::fanout::Fanout>,
     /// Woken by ingestion when new anchors arrive.
     pub wake: Arc<Notify>,
     /// The longest wait between rounds.
@@ -260,7 +260,7 @@ impl Resolver {
             self.store.resolve_batch(task.row, &outcome).await?;
         }
         if delivered {
-            announce(&self.store, &self.events).await?;
+            self.fanout.wake();
         }
         Ok(taken)
     }

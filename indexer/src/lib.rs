@@ -7,6 +7,8 @@
 //!   `tampered`).
 //! - [`batches`]: checks each batch manifest and delivers its valid posts
 //!   like direct ones, recording the invalid ones.
+//! - [`fanout`]: publishes each confirmed event once, to the stream
+//!   subscribers of its recipient.
 //! - [`api`]: REST, GraphQL and the WebSocket stream of confirmed events.
 //!
 //! Guarantees: rows are unique on (block hash, log index, batch item); only confirmed
@@ -18,6 +20,7 @@ pub mod api;
 pub mod batches;
 pub mod block;
 pub mod content;
+pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod ingest;
@@ -84,8 +87,14 @@ pub struct IndexerConfig {
     pub start_block: u64,
     /// Blocks on top before a row is confirmed (K).
     pub confirmations: u64,
-    /// Blocks per `eth_getLogs` during backfill (split further if refused).
+    /// Blocks per `eth_getLogs` during backfill at most (split further if
+    /// refused, and narrowed to what [`max_logs_per_fetch`](Self::max_logs_per_fetch) allows).
     pub max_range: u64,
+    /// Logs one backfill fetch may return (unless one block holds more).
+    /// A fetch is held in memory and committed in one transaction, so this
+    /// bounds the ingester's memory and its longest statement; ranges are
+    /// sized from the density the last fetch showed to return about half.
+    pub max_logs_per_fetch: usize,
     /// Recent blocks kept to trace reorgs; deeper reorgs cannot be traced.
     pub reorg_window: u64,
     /// How often to poll for a new head (also the longest wait when subscribed).
@@ -118,6 +127,7 @@ impl IndexerConfig {
             start_block: 0,
             confirmations: 2,
             max_range: 2_000,
+            max_logs_per_fetch: 10_000,
             reorg_window: 64,
             poll_interval: Duration::from_millis(250),
             ws_url: None,
@@ -133,14 +143,14 @@ impl IndexerConfig {
 pub struct Running {
     /// The store it writes.
     pub store: Arc<dyn store::Store>,
-    /// The newest stream event seq; changes wake stream subscribers.
-    pub events: watch::Receiver<u64>,
+    /// Pushes confirmed events to stream subscribers.
+    pub fanout: Arc<fanout::Fanout>,
     /// Ingestion progress.
     pub progress: watch::Receiver<ingest::Progress>,
 }
 
-/// Starts ingestion, batch checks, content checks and the head poll as
-/// background tasks that stop when `shutdown` is cancelled. They share
+/// Starts ingestion, batch checks, content checks, the head poll and the
+/// publishing of stream events to `fanout` as background tasks that stop when `shutdown` is cancelled. They share
 /// nothing but the store: a slow block store delays batch delivery and
 /// content checks, never confirmations.
 ///
@@ -152,9 +162,14 @@ pub async fn spawn(
     config: IndexerConfig,
     store: Arc<dyn store::Store>,
     blocks: Arc<dyn content::BlockSource>,
+    fanout: Arc<fanout::Fanout>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Running, IndexerError> {
-    let (events_tx, events) = watch::channel(store.last_event_seq().await?);
+    tokio::spawn(fanout.clone().run(
+        store.clone(),
+        store::StreamCursor(store.last_event_seq().await?),
+        shutdown.clone().cancelled_owned(),
+    ));
     let (progress_tx, progress) = watch::channel(ingest::Progress {
         start: config.start_block,
         indexed: store.checkpoint().await?.map(|c| c.number),
@@ -176,13 +191,13 @@ pub async fn spawn(
         config,
         store.clone(),
         blocks,
-        events_tx,
+        fanout.clone(),
         progress_tx,
         shutdown,
     ));
     Ok(Running {
         store,
-        events,
+        fanout,
         progress,
     })
 }
@@ -192,7 +207,7 @@ async fn follow_chain(
     config: IndexerConfig,
     store: Arc<dyn store::Store>,
     blocks: Arc<dyn content::BlockSource>,
-    events: watch::Sender<u64>,
+    fanout: Arc<fanout::Fanout>,
     progress: watch::Sender<ingest::Progress>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -218,7 +233,7 @@ async fn follow_chain(
         source: source.clone(),
         domain: contracts::eip712::domain(chain_id, source.contract()),
         missing: config.missing_retry,
-        events: events.clone(),
+        fanout: fanout.clone(),
         wake: wake.clone(),
         interval: config.poll_interval,
     };
@@ -229,7 +244,7 @@ async fn follow_chain(
             store.clone(),
             wake.clone(),
             config.clone(),
-            events.clone(),
+            fanout.clone(),
             progress.clone(),
         )
         .await

@@ -30,6 +30,10 @@ pub(crate) struct IndexerArgs {
     /// Blocks per eth_getLogs during backfill (halved while the node refuses).
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_range: u64,
+    /// Logs one backfill eth_getLogs may return (unless one block holds more): bounds
+    /// memory and the longest database transaction whatever the chain's density.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_logs_per_fetch: u64,
     /// Recent blocks kept to trace reorgs.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
     reorg_window: u64,
@@ -66,6 +70,7 @@ impl IndexerArgs {
             start_block,
             confirmations: self.confirmations,
             max_range: self.max_range,
+            max_logs_per_fetch: self.max_logs_per_fetch as usize,
             reorg_window: self.reorg_window,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             ws_url: self.ws_url.clone(),
@@ -97,7 +102,9 @@ impl IndexArgs {
         // Batch manifests and envelopes are read for checking, never served.
         let blocks = Arc::new(StoreBlocks(global.blob_store()?));
         let shutdown = CancellationToken::new();
-        let running = cairn_indexer::spawn(config, store, blocks, shutdown.clone()).await?;
+        let running =
+            cairn_indexer::spawn(config, store, blocks, Default::default(), shutdown.clone())
+                .await?;
         eprintln!(
             "cairn indexing; status on http://{}",
             listener.local_addr()?

@@ -111,11 +111,13 @@ impl Node {
                 let api_store =
                     cairn_indexer::store::open_with(&database_url, PoolConfig::API).await?;
                 let blocks = Arc::new(StoreBlocks(config.store.clone()));
+                let fanout = Arc::new(cairn_indexer::fanout::Fanout::new(config.stream.queue));
                 let running =
-                    cairn_indexer::spawn(indexer, store.clone(), blocks, shutdown.clone()).await?;
+                    cairn_indexer::spawn(indexer, store.clone(), blocks, fanout, shutdown.clone())
+                        .await?;
                 let state = ApiState {
                     store: api_store,
-                    events: running.events,
+                    fanout: running.fanout,
                     progress: running.progress.clone(),
                     stream: config.stream,
                     streams: Default::default(),

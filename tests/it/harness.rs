@@ -493,17 +493,37 @@ impl Database {
 /// Raw JSON-RPC, for Anvil's test methods (mining, snapshots, automine).
 pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Value {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let reply: Value = reqwest::Client::new()
-        .post(url)
-        .json(&body)
+    let reply = post_json(&reqwest::Client::new(), url, &body).await;
+    assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+    reply["result"].clone()
+}
+
+/// POSTs `body` as JSON and returns the JSON answer.
+pub(crate) async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    http.post(url)
+        .json(body)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    assert!(reply.get("error").is_none(), "{method} failed: {reply}");
-    reply["result"].clone()
+        .unwrap()
+}
+
+/// The value of the sample `series` (a metric name with its labels, if
+/// any) in the node's `/metrics`, if it is there.
+#[allow(dead_code)] // used by the fan-out test and the read-path bench
+pub(crate) async fn metric(api: &str, series: &str) -> Option<f64> {
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// A JSON-RPC call whose result is a hex quantity.
@@ -532,9 +552,22 @@ pub(crate) async fn post_many(
     per_block: usize,
     recipients: usize,
 ) {
+    post_range(url, contract, 0..count, per_block, recipients).await;
+}
+
+/// Posts number `range` of [`post_many`]'s sequence: [`SENDER`]'s nonces
+/// are the post numbers, so ranges must follow one another from 0.
+pub(crate) async fn post_range(
+    url: &str,
+    contract: Address,
+    range: std::ops::Range<usize>,
+    per_block: usize,
+    recipients: usize,
+) {
     rpc(url, "evm_setAutomine", json!([false])).await;
-    for block in 0..count.div_ceil(per_block) {
-        let sends = (block * per_block..((block + 1) * per_block).min(count)).map(|i| {
+    let (first, count) = (range.start, range.end);
+    for block in 0..(count - first).div_ceil(per_block) {
+        let sends = (first + block * per_block..(first + (block + 1) * per_block).min(count)).map(|i| {
             let to = Address::with_last_byte(0x10 + (i % recipients) as u8).into_word();
             let input = Cairn::postCall { to, digest: keccak256(i.to_be_bytes()) }.abi_encode();
             let tx = json!({"from": SENDER, "to": contract, "data": format!("0x{}", hex::encode(input)),

@@ -15,6 +15,7 @@ mod cli_errors;
 mod consent;
 mod content_check;
 mod crash;
+mod fanout;
 mod faults;
 mod fuzz;
 mod gateway;

@@ -145,6 +145,8 @@ pub(super) async fn websocket(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY)
         .max_frame_size(MAX_BODY)
+        .read_buffer_size(super::stream::SOCKET_BUFFER)
+        .write_buffer_size(super::stream::SOCKET_BUFFER)
         .on_upgrade(move |socket| {
             let mut data = async_graphql::Data::default();
             data.insert(SubscriptionBudget(std::sync::Arc::new(
@@ -302,7 +304,7 @@ impl SubscriptionRoot {
                     state.stream.max_per_address
                 ))
             })?;
-        let held = std::sync::Arc::new((permit, slot));
+        let held = (permit, slot);
         let start = match query::stream_cursor(after.as_deref()).map_err(gql)? {
             Some(c) => c,
             None => StreamCursor(
@@ -313,41 +315,76 @@ impl SubscriptionRoot {
                     .map_err(|e| gql(e.into()))?,
             ),
         };
-        let announced = state.events.clone();
-        let batch = state.stream.batch;
-        Ok(futures::stream::unfold(
-            (
-                state,
-                recipient,
-                start,
-                announced,
-                std::collections::VecDeque::new(),
-                held,
-            ),
-            // `held` (the permit and the address slot) lives as long as the stream.
-            move |(state, recipient, mut after, mut announced, mut buffered, held)| async move {
-                loop {
-                    if let Some(event) = buffered.pop_front() {
-                        return Some((
-                            Ok(event),
-                            (state, recipient, after, announced, buffered, held),
-                        ));
+        // Subscribe first, then catch up: see `crate::fanout`.
+        let live = state.fanout.subscribe(&recipient);
+        let follower = Follower {
+            state,
+            recipient,
+            after: start,
+            live,
+            catching_up: true,
+            buffered: Default::default(),
+            _held: held,
+        };
+        Ok(futures::stream::unfold(follower, |mut f| async move {
+            let next = f.next().await?;
+            Some((next, f))
+        }))
+    }
+}
+
+/// One GraphQL subscription's place in the event log. It holds the
+/// permit and the address slot for as long as it lives.
+struct Follower {
+    state: ApiState,
+    recipient: String,
+    after: StreamCursor,
+    live: crate::fanout::Subscription,
+    catching_up: bool,
+    buffered: std::collections::VecDeque<StreamEvent>,
+    _held: (
+        Option<tokio::sync::OwnedSemaphorePermit>,
+        super::slots::Slot<String>,
+    ),
+}
+
+impl Follower {
+    /// The next event after the cursor; `None` when the node shuts down.
+    async fn next(&mut self) -> Option<async_graphql::Result<StreamEvent>> {
+        use crate::fanout::Live;
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.catching_up {
+                let batch = self.state.stream.batch;
+                match self
+                    .state
+                    .store
+                    .events_after(&self.recipient, self.after, batch)
+                    .await
+                {
+                    Ok(events) if !events.is_empty() => {
+                        self.after = StreamCursor(events.last().map_or(self.after.0, |e| e.seq()));
+                        self.buffered.extend(events);
                     }
-                    match state.store.events_after(&recipient, after, batch).await {
-                        Ok(events) if !events.is_empty() => {
-                            after = StreamCursor(events.last().map_or(after.0, |e| e.seq()));
-                            buffered.extend(events);
-                        }
-                        Ok(_) => announced.changed().await.ok()?,
-                        Err(e) => {
-                            return Some((
-                                Err(gql(e.into())),
-                                (state, recipient, after, announced, buffered, held),
-                            ))
-                        }
-                    }
+                    Ok(_) => self.catching_up = false,
+                    Err(e) => return Some(Err(gql(e.into()))),
                 }
-            },
-        ))
+                continue;
+            }
+            match self.live.recv().await {
+                Live::Event(published) if published.event.seq() > self.after.0 => {
+                    self.after = StreamCursor(published.event.seq());
+                    self.buffered.push_back(published.event.clone());
+                }
+                Live::Event(_) => {}
+                Live::Dropped => {
+                    self.live = self.state.fanout.subscribe(&self.recipient);
+                    self.catching_up = true;
+                }
+                Live::Closed => return None,
+            }
+        }
     }
 }

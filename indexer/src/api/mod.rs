@@ -44,8 +44,8 @@ use crate::{ingest::Progress, store::Store};
 pub struct ApiState {
     /// The indexer's store.
     pub store: Arc<dyn Store>,
-    /// The newest event seq, announced by the ingester.
-    pub events: watch::Receiver<u64>,
+    /// Confirmed events, pushed to the streams that subscribe.
+    pub fanout: Arc<crate::fanout::Fanout>,
     /// Ingestion progress, for `/healthz`.
     pub progress: watch::Receiver<Progress>,
     /// Stream tuning.

@@ -1,11 +1,13 @@
 //! `GET /v1/stream?address=<addr>&after=<cursor>` (or `?channel=<id>`):
 //! confirmed events over WebSocket.
 //!
-//! The stream is a view of the store's event log, not an in-memory fan-out:
-//! each connection reads events after its cursor from the store, sends them,
-//! and sleeps until the ingester announces a newer event. Resuming with the
-//! last cursor therefore misses nothing and repeats nothing, whether the
-//! events were confirmed while the client was connected or away.
+//! The stream is a view of the store's event log. A connection catches up
+//! from its cursor by reading the store, then takes new events from the
+//! in-memory [`crate::fanout`], which reads each of them once for every
+//! connection (see there why nothing is missed or repeated in between).
+//! Resuming with the last cursor therefore misses nothing and repeats
+//! nothing, whether the events were confirmed while the client was
+//! connected or away.
 //!
 //! Frames are JSON text: `{"type":"message"|"retracted","cursor":…,"message":{…}}`,
 //! plus `{"type":"heartbeat","cursor":…}` every heartbeat interval (browsers
@@ -44,16 +46,25 @@ use super::{
     presence::{Allowance, ClientFrame},
     query, ApiError, ApiState,
 };
-use crate::store::{ConsentState, StreamCursor, StreamEvent};
+use crate::{
+    fanout::Live,
+    store::{ConsentState, StreamCursor, StreamEvent},
+};
 
 /// Largest message a stream client may send.
 const MAX_CLIENT_MESSAGE: usize = 4096;
+
+/// The WebSocket's read buffer, and how much it gathers before writing.
+pub(super) const SOCKET_BUFFER: usize = 8 * 1024;
 
 /// Stream tuning.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     /// Frames buffered per connection.
     pub buffer: usize,
+    /// Events the fan-out queues per connection before it lets go of it;
+    /// the connection then catches up from the store.
+    pub queue: usize,
     /// How long a full buffer may stay full before the client is dropped.
     pub send_timeout: Duration,
     /// Heartbeat and ping interval.
@@ -71,6 +82,7 @@ impl Default for StreamConfig {
     fn default() -> Self {
         Self {
             buffer: 1024,
+            queue: crate::fanout::QUEUE,
             send_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_secs(15),
             batch: 256,
@@ -135,9 +147,14 @@ pub(super) async fn stream(
         })?;
     metrics::gauge!("cairn_stream_connections").increment(1.0);
     // Clients send only pongs and small presence frames: a large frame is an attack.
+    // Small socket buffers: tungstenite's 128 KiB defaults cost 10,000
+    // streams over a GiB, for clients that send a few bytes and are sent
+    // frames of one or two KiB, each flushed as soon as it is queued.
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| async move {
             serve(socket, state, recipient, owner, after).await;
             drop(slot);
@@ -215,62 +232,49 @@ async fn pump(
     incoming: &mut futures::stream::SplitStream<WebSocket>,
 ) -> End {
     let config = &state.stream;
-    let mut announced = state.events.clone();
+    // Subscribe first, then catch up: see `crate::fanout`.
+    let mut live = state.fanout.subscribe(recipient);
+    if let Err(end) = catch_up(state, recipient, owner, &mut after, out).await {
+        return end;
+    }
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.tick().await;
     let mut awaiting_pong = false;
     let mut allowance = Allowance::default();
     loop {
-        // Catch up: everything after the cursor, in order.
-        loop {
-            let events = match state
-                .store
-                .events_after(recipient, after, config.batch)
-                .await
-            {
-                Ok(events) => events,
-                Err(err) => {
-                    tracing::error!(%err, "stream could not read events");
-                    return End::Close(1011, "server error; reconnect with your last cursor");
-                }
-            };
-            let Some(last) = events.last() else { break };
-            let next_after = StreamCursor(last.seq());
-            let events = match owner {
-                Some(owner) => match without_blocked(state, owner, events).await {
-                    Ok(events) => events,
-                    Err(err) => {
-                        tracing::error!(%err, "stream could not read consent");
-                        return End::Close(1011, "server error; reconnect with your last cursor");
-                    }
-                },
-                None => events,
-            };
-            for event in events {
-                let frame = serde_json::to_string(&event).expect("events serialise");
-                match out
-                    .send_timeout(WsMessage::Text(frame.into()), config.send_timeout)
-                    .await
-                {
-                    Ok(()) => metrics::counter!("cairn_stream_frames_total").increment(1),
-                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                        metrics::counter!("cairn_stream_slow_consumers_total").increment(1);
-                        return End::Close(
-                            1008,
-                            "slow consumer: send buffer full; reconnect with your last cursor",
-                        );
-                    }
-                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return End::ClientGone,
-                }
-            }
-            after = next_after;
-        }
         tokio::select! {
-            changed = announced.changed() => {
-                if changed.is_err() {
-                    return End::Close(1001, "server shutting down");
+            next = live.recv() => match next {
+                Live::Event(published) => {
+                    let seq = published.event.seq();
+                    if seq <= after.0 {
+                        continue;
+                    }
+                    let blocked = match owner {
+                        Some(owner) => match is_blocked(state, owner, &published.event).await {
+                            Ok(blocked) => blocked,
+                            Err(err) => {
+                                tracing::error!(%err, "stream could not read consent");
+                                return End::Close(1011, "server error; reconnect with your last cursor");
+                            }
+                        },
+                        None => false,
+                    };
+                    if !blocked {
+                        if let Err(end) = send(out, published.frame.clone(), config.send_timeout).await {
+                            return end;
+                        }
+                    }
+                    after = StreamCursor(seq);
                 }
-            }
+                Live::Dropped => {
+                    // Behind by a whole queue: read the rest from the store.
+                    live = state.fanout.subscribe(recipient);
+                    if let Err(end) = catch_up(state, recipient, owner, &mut after, out).await {
+                        return end;
+                    }
+                }
+                Live::Closed => return End::Close(1001, "server shutting down"),
+            },
             _ = heartbeat.tick() => {
                 if awaiting_pong {
                     return End::Close(1000, "heartbeat timeout");
@@ -293,6 +297,83 @@ async fn pump(
             }
         }
     }
+}
+
+/// Sends everything in the store after `after`, in order, moving `after`.
+async fn catch_up(
+    state: &ApiState,
+    recipient: &str,
+    owner: Option<Address>,
+    after: &mut StreamCursor,
+    out: &mpsc::Sender<WsMessage>,
+) -> Result<(), End> {
+    let server_error = |err: crate::store::StoreError| {
+        tracing::error!(%err, "stream could not read the store");
+        End::Close(1011, "server error; reconnect with your last cursor")
+    };
+    loop {
+        let events = state
+            .store
+            .events_after(recipient, *after, state.stream.batch)
+            .await
+            .map_err(server_error)?;
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let next_after = StreamCursor(last.seq());
+        let events = match owner {
+            Some(owner) => without_blocked(state, owner, events)
+                .await
+                .map_err(server_error)?,
+            None => events,
+        };
+        for event in events {
+            let frame = serde_json::to_string(&event).expect("events serialise");
+            send(out, frame.into(), state.stream.send_timeout).await?;
+        }
+        *after = next_after;
+    }
+}
+
+/// Queues one frame for the writer; a buffer full for longer than
+/// `timeout` is a slow consumer.
+async fn send(
+    out: &mpsc::Sender<WsMessage>,
+    frame: Utf8Bytes,
+    timeout: Duration,
+) -> Result<(), End> {
+    match out.send_timeout(WsMessage::Text(frame), timeout).await {
+        Ok(()) => {
+            metrics::counter!("cairn_stream_frames_total").increment(1);
+            Ok(())
+        }
+        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+            metrics::counter!("cairn_stream_slow_consumers_total").increment(1);
+            Err(End::Close(
+                1008,
+                "slow consumer: send buffer full; reconnect with your last cursor",
+            ))
+        }
+        Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(End::ClientGone),
+    }
+}
+
+/// Whether `owner` blocked the sender of `event`.
+async fn is_blocked(
+    state: &ApiState,
+    owner: Address,
+    event: &StreamEvent,
+) -> Result<bool, crate::store::StoreError> {
+    let me = query::owner_key(owner);
+    if event.message.from == me {
+        return Ok(false);
+    }
+    let said = state.store.consent_for(&me, &event.message.from).await?;
+    let blocked = said == Some(ConsentState::Block);
+    if blocked {
+        metrics::counter!("cairn_stream_blocked_total").increment(1);
+    }
+    Ok(blocked)
 }
 
 /// `events` less those from senders `owner` blocked.

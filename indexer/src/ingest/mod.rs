@@ -24,6 +24,8 @@ use std::{
 
 use tokio::sync::{watch, Notify};
 
+use crate::fanout::Fanout;
+
 pub use crate::block::{cid_for_digest, BlockRef};
 pub use source::ChainSource;
 pub use window::{Continuity, ReorgWindow};
@@ -85,7 +87,12 @@ pub struct Ingester {
     config: IndexerConfig,
     window: ReorgWindow,
     checkpoint: Option<BlockRef>,
-    events: watch::Sender<u64>,
+    /// Blocks the next backfill fetch spans, sized by the last one's density.
+    span: u64,
+    /// The newest head a `newHeads` notification announced: while the
+    /// checkpoint is below it, a step need not ask for the head first.
+    announced_head: Option<u64>,
+    fanout: Arc<Fanout>,
     progress: watch::Sender<Progress>,
 }
 
@@ -96,7 +103,7 @@ impl Ingester {
         store: Arc<dyn Store>,
         batches_wake: Arc<Notify>,
         config: IndexerConfig,
-        events: watch::Sender<u64>,
+        fanout: Arc<Fanout>,
         progress: watch::Sender<Progress>,
     ) -> Result<Self, IndexerError> {
         let window = ReorgWindow::with_blocks(config.reorg_window as usize, store.window().await?);
@@ -109,10 +116,12 @@ impl Ingester {
             source,
             store,
             batches_wake,
+            span: config.max_range,
+            announced_head: None,
             config,
             window,
             checkpoint,
-            events,
+            fanout,
             progress,
         })
     }
@@ -142,6 +151,8 @@ impl Ingester {
                 }
                 Ok(Step::AtHead) => None,
                 Err(err) => {
+                    // Ask the node again rather than trust an announcement.
+                    self.announced_head = None;
                     failures += 1;
                     let delay = FAILURE_BACKOFF.delay(failures - 1);
                     tracing::error!(%err, ?delay, "ingestion step failed; retrying");
@@ -151,31 +162,49 @@ impl Ingester {
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = async {
+                announced = async {
                     match wait {
-                        Some(delay) => tokio::time::sleep(delay).await,
+                        Some(delay) => {
+                            tokio::time::sleep(delay).await;
+                            None
+                        }
                         None => heads.next().await,
                     }
-                } => {}
+                } => {
+                    // The latest word wins, even if lower: after a reorg to a
+                    // shorter chain the head goes down.
+                    if announced.is_some() {
+                        self.announced_head = announced;
+                    }
+                }
             }
         }
     }
 
     async fn step(&mut self) -> Result<Step, IndexerError> {
-        // `Progress::head` is the independent poll's; this is the step's own.
-        let head = self.source.head().await?;
         let next = self
             .checkpoint
             .map_or(self.config.start_block, |c| c.number + 1);
+        // `Progress::head` is the independent poll's; this is the step's own.
+        // Following announced heads, the node is asked only once the
+        // checkpoint has caught up with them: a confirming block is then
+        // ingested without a round trip first.
+        let head = match self.announced_head {
+            Some(head) if next <= head => head,
+            _ => self.source.head().await?,
+        };
         if next > head {
             return Ok(Step::AtHead);
         }
         let confirm_upto = head.checked_sub(self.config.confirmations);
         let window = self.config.reorg_window;
         let (block, logs) = if head - next > window {
-            // Deep below the head: one large range, ending `window` blocks below it.
-            let to = (next + self.config.max_range - 1).min(head - window);
-            let logs = self.source.logs_in_range(next..=to).await?;
+            // Deep below the head: as many blocks as about half the log cap
+            // allows at the density seen last, ending `window` blocks below it.
+            let cap = self.config.max_logs_per_fetch;
+            let to = next.saturating_add(self.span - 1).min(head - window);
+            let (to, logs) = self.source.logs_from(next..=to, cap).await?;
+            self.span = ranges::next_span(to - next + 1, logs.len(), cap, self.config.max_range);
             (self.source.header(to).await?, logs)
         } else {
             let block = self.source.header(next).await?;
@@ -214,14 +243,16 @@ impl Ingester {
             confirm_upto,
             prune_below: block.number.saturating_sub(window),
         };
+        let started = Instant::now();
         self.store.apply(&batch).await?;
+        metrics::histogram!("cairn_indexer_commit_seconds").record(started.elapsed());
         self.window.insert(block);
         self.checkpoint = Some(block);
         self.progress
             .send_modify(|p| p.indexed = Some(block.number));
         metrics::gauge!("cairn_indexer_block").set(block.number as f64);
         metrics::counter!("cairn_indexer_messages_total").increment(count as u64);
-        announce(&self.store, &self.events).await?;
+        self.fanout.wake();
         if anchors > 0 {
             self.batches_wake.notify_one();
         }
@@ -230,6 +261,7 @@ impl Ingester {
 
     /// Finds the fork point, rolls the store back to it and retracts.
     async fn roll_back(&mut self) -> Result<u64, IndexerError> {
+        self.announced_head = None;
         let mut canonical = BTreeMap::new();
         let recorded: Vec<BlockRef> = self.window.newest_first().copied().collect();
         for b in &recorded {
@@ -266,24 +298,9 @@ impl Ingester {
         );
         metrics::counter!("cairn_indexer_reorgs_total").increment(1);
         metrics::counter!("cairn_indexer_retracted_total").increment(retracted);
-        announce(&self.store, &self.events).await?;
+        self.fanout.wake();
         Ok(fork.number)
     }
-}
-
-/// Tells stream subscribers the newest event seq. Ingestion and the batch
-/// check both append events, so the announced seq only ever grows.
-pub(crate) async fn announce(
-    store: &Arc<dyn Store>,
-    events: &watch::Sender<u64>,
-) -> Result<(), IndexerError> {
-    let seq = store.last_event_seq().await?;
-    events.send_if_modified(|current| {
-        let newer = seq > *current;
-        *current = (*current).max(seq);
-        newer
-    });
-    Ok(())
 }
 
 /// Waits for the next head: by `newHeads` subscription on a WebSocket
@@ -329,12 +346,18 @@ impl HeadWatcher {
         }
     }
 
-    async fn next(&mut self) {
+    /// Waits for the next head; returns its number when a notification said it.
+    async fn next(&mut self) -> Option<u64> {
         match &mut self.subscription {
-            Some((_, sub)) => {
-                let _ = tokio::time::timeout(self.poll_interval, sub.recv()).await;
+            Some((_, sub)) => tokio::time::timeout(self.poll_interval, sub.recv())
+                .await
+                .ok()?
+                .ok()
+                .map(|header| header.number),
+            None => {
+                tokio::time::sleep(self.poll_interval).await;
+                None
             }
-            None => tokio::time::sleep(self.poll_interval).await,
         }
     }
 }

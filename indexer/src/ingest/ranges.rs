@@ -3,6 +3,11 @@
 //! Providers cap how many blocks or logs one `eth_getLogs` may cover, and say
 //! so in provider-specific words. A refused range is split in half and each
 //! half tried on its own, down to a single block.
+//!
+//! The ingester caps the logs it takes in one fetch as well: everything a
+//! fetch returns is held in memory and committed in one transaction, so the
+//! cap bounds both, whatever the chain's density. [`next_span`] sizes the
+//! next range from the density the last one showed.
 
 use std::ops::RangeInclusive;
 
@@ -16,6 +21,21 @@ pub(super) fn split(
     }
     let mid = start + (end - start) / 2;
     Some((start..=mid, mid + 1..=end))
+}
+
+/// Blocks the next `eth_getLogs` should span, after a fetch of `blocks`
+/// blocks returned `logs` logs: enough for about half of `cap` logs at that
+/// density (the other half is headroom for denser blocks ahead), between 1
+/// and `max` blocks. An empty fetch doubles the span.
+pub(super) fn next_span(blocks: u64, logs: usize, cap: usize, max: u64) -> u64 {
+    let blocks = blocks.max(1);
+    let span = if logs == 0 {
+        blocks.saturating_mul(2)
+    } else {
+        let wanted = (cap / 2).max(1) as u128 * u128::from(blocks) / logs as u128;
+        u64::try_from(wanted).unwrap_or(u64::MAX)
+    };
+    span.clamp(1, max.max(1))
 }
 
 /// Whether an RPC error message means "this range is too large", as opposed
@@ -64,6 +84,20 @@ mod tests {
         }
         covered.sort();
         assert_eq!(covered, (0..=999).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn spans_follow_the_density_of_the_last_fetch() {
+        // 2,000 logs per block and a cap of 10,000: about 5,000 per fetch.
+        assert_eq!(next_span(2_000, 4_000_000, 10_000, 2_000), 2);
+        assert_eq!(next_span(2, 4_000, 10_000, 2_000), 2);
+        // Sparse blocks grow the span up to the maximum, never past it.
+        assert_eq!(next_span(100, 10, 10_000, 2_000), 2_000);
+        assert_eq!(next_span(10, 0, 10_000, 2_000), 20);
+        assert_eq!(next_span(1_500, 0, 10_000, 2_000), 2_000);
+        // One block denser than the cap still makes progress.
+        assert_eq!(next_span(1, 50_000, 10_000, 2_000), 1);
+        assert_eq!(next_span(u64::MAX, 1, usize::MAX, u64::MAX), u64::MAX);
     }
 
     #[test]

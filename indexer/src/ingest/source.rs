@@ -184,37 +184,46 @@ impl ChainSource {
             .await
     }
 
-    /// The contract's logs in `range`, split into halves while the provider
-    /// refuses a range as too large.
-    pub async fn logs_in_range(
+    /// The contract's logs from the start of `range` on, at most `cap` of
+    /// them unless a single block holds more: a range that the provider
+    /// refuses as too large, or that returns more than `cap` logs, is cut to
+    /// its lower half and asked again. Returns the last block covered (at
+    /// most the end of `range`) and its logs, in chain order.
+    pub async fn logs_from(
         &self,
         range: RangeInclusive<u64>,
-    ) -> Result<Vec<Log>, IndexerError> {
-        let mut pending = vec![range];
-        let mut logs = Vec::new();
-        while let Some(range) = pending.pop() {
+        cap: usize,
+    ) -> Result<(u64, Vec<Log>), IndexerError> {
+        let mut range = range;
+        loop {
             let filter = self
                 .filter()
                 .from_block(*range.start())
                 .to_block(*range.end());
+            let single = range.start() >= range.end();
             match self
                 .call("eth_getLogs", || self.provider.get_logs(&filter))
                 .await
             {
-                Ok(mut found) => logs.append(&mut found),
+                Ok(logs) if logs.len() <= cap || single => return Ok((*range.end(), logs)),
+                Ok(logs) => {
+                    tracing::debug!(
+                        ?range,
+                        logs = logs.len(),
+                        cap,
+                        "too many logs; halving the range"
+                    );
+                }
                 Err(IndexerError::Rpc(RpcError::ErrorResp(e)))
-                    if ranges::is_range_too_large(e.code, &e.message) =>
+                    if !single && ranges::is_range_too_large(e.code, &e.message) =>
                 {
-                    let (low, high) = ranges::split(&range)
-                        .ok_or_else(|| IndexerError::Rpc(RpcError::ErrorResp(e.clone())))?;
-                    tracing::debug!(?low, ?high, "provider refused the range; splitting");
-                    // Low half first: `pending` is a stack.
-                    pending.push(high);
-                    pending.push(low);
+                    tracing::debug!(?range, "provider refused the range; halving it");
                 }
                 Err(e) => return Err(e),
             }
+            range = ranges::split(&range)
+                .expect("a range of several blocks splits")
+                .0;
         }
-        Ok(logs)
     }
 }
