@@ -46,8 +46,13 @@ impl Default for Limits {
             // One 1 MiB block plus room for multipart framing.
             max_body_bytes: (1 << 20) + 64 * 1024,
             request_timeout: Duration::from_secs(30),
-            per_ip_per_second: 200,
-            per_ip_burst: 400,
+            // A client paging its inbox as fast as the node answers (about
+            // 1 ms a page) sends 1,000 requests a second: the burst lets
+            // 2,000 through back to back, and the sustained rate keeps one
+            // address to about half of what two cores serve. Streams and
+            // GraphQL subscriptions count once, at their handshake.
+            per_ip_per_second: 1_000,
+            per_ip_burst: 2_000,
             max_in_flight: 1024,
             max_connections: 4096,
             max_connections_per_ip: 256,
