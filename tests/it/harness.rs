@@ -490,6 +490,28 @@ impl Database {
     }
 }
 
+/// A node that indexes with `indexer` into `db`, with an embedded block
+/// store under `dir` and default limits, on a free loopback port.
+#[allow(dead_code)] // used by the backfill test and the read-path bench
+pub(crate) async fn indexing_node(
+    indexer: cairn_indexer::IndexerConfig,
+    db: &Database,
+    dir: &Path,
+) -> cairn::server::Node {
+    cairn::server::Node::start(cairn::server::NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: std::sync::Arc::new(cairn::store::EmbeddedStore::open(dir.join("store")).unwrap()),
+        indexer: Some((indexer, db.url())),
+        gateway: None,
+        limits: cairn::server::Limits::default(),
+        stream: cairn_indexer::api::StreamConfig::default(),
+        web: None,
+        auth: None,
+    })
+    .await
+    .unwrap()
+}
+
 /// Raw JSON-RPC, for Anvil's test methods (mining, snapshots, automine).
 pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Value {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});

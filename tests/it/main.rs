@@ -4,6 +4,7 @@
 //! Anvil and Kubo on free loopback ports (see [`harness`]), in a fresh
 //! temporary directory, so tests run in parallel.
 
+mod backfill;
 mod backpressure;
 mod bad_input_catalogue;
 mod batching;

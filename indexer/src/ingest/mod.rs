@@ -35,6 +35,11 @@ use crate::{
     IndexerConfig, IndexerError,
 };
 
+/// Rows one backfill transaction commits at most (unless one block holds
+/// more): about 100 ms on PostgreSQL, so readers never wait behind a
+/// confirmation of a whole fetch.
+const COMMIT_ROWS: usize = 1_000;
+
 /// Pause after a failed step: 0.4 s doubling to 12.8 s.
 const FAILURE_BACKOFF: crate::retry::Backoff = crate::retry::Backoff {
     first: Duration::from_millis(400),
@@ -116,7 +121,7 @@ impl Ingester {
             source,
             store,
             batches_wake,
-            span: config.max_range,
+            span: ranges::FIRST_SPAN.min(config.max_range),
             announced_head: None,
             config,
             window,
@@ -226,37 +231,70 @@ impl Ingester {
             let logs = self.source.logs_in_block(block.hash).await?;
             (block, logs)
         };
+        // A backfill fetch commits in chunks of whole blocks, each with its
+        // checkpoint, so no transaction grows with the fetch; the last chunk
+        // records the range's end block.
+        let max_rows = if block.number > next {
+            COMMIT_ROWS
+        } else {
+            usize::MAX
+        };
+        let chunks = ranges::commit_chunks(&logs, max_rows);
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let logs = &logs[chunk];
+            let at = match logs.last() {
+                Some(log) if i < last => BlockRef {
+                    number: log.block_number.unwrap_or_default(),
+                    hash: log.block_hash.unwrap_or_default(),
+                    parent_hash: Default::default(),
+                },
+                _ => block,
+            };
+            self.commit(logs, at, i == last, confirm_upto).await?;
+        }
+        self.window.insert(block);
+        Ok(Step::Ingested(block.number))
+    }
+
+    /// Commits the rows of `logs`, the checkpoint `at` (recorded in the
+    /// window table when `record`), and the confirmations up to `confirm_upto`.
+    async fn commit(
+        &mut self,
+        logs: &[alloy::rpc::types::Log],
+        at: BlockRef,
+        record: bool,
+        confirm_upto: Option<u64>,
+    ) -> Result<(), IndexerError> {
         let decode::Decoded {
             messages,
             keys,
             batches,
             channel_events,
-        } = decode::decode_logs(&logs);
+        } = decode::decode_logs(logs);
         let (count, anchors) = (messages.len(), batches.len());
         let batch = IngestBatch {
             messages,
             keys,
             batches,
             channel_events,
-            blocks: vec![block],
-            checkpoint: Some(block),
+            blocks: if record { vec![at] } else { Vec::new() },
+            checkpoint: Some(at),
             confirm_upto,
-            prune_below: block.number.saturating_sub(window),
+            prune_below: at.number.saturating_sub(self.config.reorg_window),
         };
         let started = Instant::now();
         self.store.apply(&batch).await?;
         metrics::histogram!("cairn_indexer_commit_seconds").record(started.elapsed());
-        self.window.insert(block);
-        self.checkpoint = Some(block);
-        self.progress
-            .send_modify(|p| p.indexed = Some(block.number));
-        metrics::gauge!("cairn_indexer_block").set(block.number as f64);
+        self.checkpoint = Some(at);
+        self.progress.send_modify(|p| p.indexed = Some(at.number));
+        metrics::gauge!("cairn_indexer_block").set(at.number as f64);
         metrics::counter!("cairn_indexer_messages_total").increment(count as u64);
         self.fanout.wake();
         if anchors > 0 {
             self.batches_wake.notify_one();
         }
-        Ok(Step::Ingested(block.number))
+        Ok(())
     }
 
     /// Finds the fork point, rolls the store back to it and retracts.

@@ -9,7 +9,9 @@
 //! cap bounds both, whatever the chain's density. [`next_span`] sizes the
 //! next range from the density the last one showed.
 
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
+
+use alloy::rpc::types::Log;
 
 /// Splits `range` in two halves, or `None` for a single block.
 pub(super) fn split(
@@ -23,19 +25,47 @@ pub(super) fn split(
     Some((start..=mid, mid + 1..=end))
 }
 
+/// Blocks the first backfill fetch spans: from there the span grows (at
+/// most doubling) or shrinks with the density each fetch shows.
+pub(super) const FIRST_SPAN: u64 = 16;
+
 /// Blocks the next `eth_getLogs` should span, after a fetch of `blocks`
 /// blocks returned `logs` logs: enough for about half of `cap` logs at that
-/// density (the other half is headroom for denser blocks ahead), between 1
-/// and `max` blocks. An empty fetch doubles the span.
+/// density (the other half is headroom for denser blocks ahead), at most
+/// twice `blocks`, between 1 and `max` blocks.
 pub(super) fn next_span(blocks: u64, logs: usize, cap: usize, max: u64) -> u64 {
     let blocks = blocks.max(1);
+    let doubled = blocks.saturating_mul(2);
     let span = if logs == 0 {
-        blocks.saturating_mul(2)
+        doubled
     } else {
         let wanted = (cap / 2).max(1) as u128 * u128::from(blocks) / logs as u128;
-        u64::try_from(wanted).unwrap_or(u64::MAX)
+        u64::try_from(wanted).unwrap_or(u64::MAX).min(doubled)
     };
     span.clamp(1, max.max(1))
+}
+
+/// Splits `logs` (in chain order) into runs of whole blocks of at most
+/// `max` logs each; a block with more logs is a run of its own. Never
+/// empty: no logs is one empty run.
+pub(super) fn commit_chunks(logs: &[Log], max: usize) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < logs.len() {
+        let block = logs[i].block_number;
+        let end = i + logs[i..]
+            .iter()
+            .take_while(|l| l.block_number == block)
+            .count();
+        if end - start > max && i > start {
+            chunks.push(start..i);
+            start = i;
+        }
+        i = end;
+    }
+    chunks.push(start..logs.len());
+    chunks
 }
 
 /// Whether an RPC error message means "this range is too large", as opposed
@@ -91,13 +121,36 @@ mod tests {
         // 2,000 logs per block and a cap of 10,000: about 5,000 per fetch.
         assert_eq!(next_span(2_000, 4_000_000, 10_000, 2_000), 2);
         assert_eq!(next_span(2, 4_000, 10_000, 2_000), 2);
-        // Sparse blocks grow the span up to the maximum, never past it.
-        assert_eq!(next_span(100, 10, 10_000, 2_000), 2_000);
+        // Sparse blocks grow the span, at most doubling, never past the maximum.
+        assert_eq!(next_span(100, 10, 10_000, 2_000), 200);
+        assert_eq!(next_span(1_500, 10, 10_000, 2_000), 2_000);
         assert_eq!(next_span(10, 0, 10_000, 2_000), 20);
         assert_eq!(next_span(1_500, 0, 10_000, 2_000), 2_000);
+        assert_eq!(next_span(100, 4_000, 10_000, 2_000), 125);
         // One block denser than the cap still makes progress.
         assert_eq!(next_span(1, 50_000, 10_000, 2_000), 1);
         assert_eq!(next_span(u64::MAX, 1, usize::MAX, u64::MAX), u64::MAX);
+    }
+
+    fn logs_in(blocks: &[u64]) -> Vec<Log> {
+        blocks
+            .iter()
+            .map(|b| Log {
+                block_number: Some(*b),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commit_chunks_hold_whole_blocks() {
+        let logs = logs_in(&[1, 1, 2, 2, 2, 3, 4, 4]);
+        assert_eq!(commit_chunks(&logs, 3), vec![0..2, 2..5, 5..8]);
+        assert_eq!(commit_chunks(&logs, 5), vec![0..5, 5..8]);
+        assert_eq!(commit_chunks(&logs, 100), vec![0..8]);
+        // A block larger than the maximum is a chunk of its own.
+        assert_eq!(commit_chunks(&logs, 1), vec![0..2, 2..5, 5..6, 6..8]);
+        assert_eq!(commit_chunks(&[], 10), vec![0..0]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
-    transports::{RpcError, TransportError},
+    transports::{RpcError, TransportError, TransportErrorKind},
 };
 use backon::{ExponentialBuilder, Retryable};
 use cairn_contracts::Cairn;
@@ -24,6 +24,19 @@ pub struct ChainSource {
     provider: DynProvider,
     contract: Address,
     retry: ExponentialBuilder,
+    /// The node's HTTP endpoint, for `eth_getLogs` read with a size cap.
+    http: Option<(reqwest::Client, reqwest::Url)>,
+}
+
+/// Bytes of `eth_getLogs` answer allowed per log of the cap: a `Posted`
+/// log is about 750 bytes of JSON, a `BatchAnchored` one about 1 KiB.
+const BYTES_PER_LOG: usize = 2048;
+
+/// What a capped `eth_getLogs` found.
+enum Fetched {
+    Logs(Vec<Log>),
+    /// The answer was larger than the cap allows; it was not read.
+    TooLarge,
 }
 
 fn is_transient(e: &TransportError) -> bool {
@@ -41,6 +54,17 @@ impl ChainSource {
             .await
             .map_err(IndexerError::Rpc)?;
         let provider = ProviderBuilder::new().connect_client(client).erased();
+        let http = match rpc_url.parse::<reqwest::Url>() {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                let client = reqwest::Client::builder()
+                    .timeout(cairn_contracts::rpc::REQUEST_TIMEOUT)
+                    .connect_timeout(cairn_contracts::rpc::CONNECT_TIMEOUT)
+                    .build()
+                    .map_err(|e| IndexerError::Rpc(TransportErrorKind::custom(e)))?;
+                Some((client, url))
+            }
+            _ => None,
+        };
         let retry = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(5))
@@ -50,6 +74,7 @@ impl ChainSource {
             provider,
             contract,
             retry,
+            http,
         })
     }
 
@@ -186,9 +211,12 @@ impl ChainSource {
 
     /// The contract's logs from the start of `range` on, at most `cap` of
     /// them unless a single block holds more: a range that the provider
-    /// refuses as too large, or that returns more than `cap` logs, is cut to
-    /// its lower half and asked again. Returns the last block covered (at
-    /// most the end of `range`) and its logs, in chain order.
+    /// refuses as too large, whose answer is larger than `cap` logs can be,
+    /// or that returns more than `cap` logs, is cut to its lower half and
+    /// asked again. Over HTTP the answer is read as it arrives and dropped
+    /// once past the size of `cap` logs, so memory stays bounded however
+    /// dense the range. Returns the last block covered (at most the end of
+    /// `range`) and its logs, in chain order.
     pub async fn logs_from(
         &self,
         range: RangeInclusive<u64>,
@@ -201,18 +229,26 @@ impl ChainSource {
                 .from_block(*range.start())
                 .to_block(*range.end());
             let single = range.start() >= range.end();
-            match self
-                .call("eth_getLogs", || self.provider.get_logs(&filter))
-                .await
-            {
-                Ok(logs) if logs.len() <= cap || single => return Ok((*range.end(), logs)),
-                Ok(logs) => {
+            // A single block is read whole, however large.
+            let max_bytes = if single {
+                usize::MAX
+            } else {
+                cap.saturating_mul(BYTES_PER_LOG)
+            };
+            match self.fetch_logs(&filter, max_bytes).await {
+                Ok(Fetched::Logs(logs)) if logs.len() <= cap || single => {
+                    return Ok((*range.end(), logs))
+                }
+                Ok(Fetched::Logs(logs)) => {
                     tracing::debug!(
                         ?range,
                         logs = logs.len(),
                         cap,
                         "too many logs; halving the range"
                     );
+                }
+                Ok(Fetched::TooLarge) => {
+                    tracing::debug!(?range, max_bytes, "answer too large; halving the range");
                 }
                 Err(IndexerError::Rpc(RpcError::ErrorResp(e)))
                     if !single && ranges::is_range_too_large(e.code, &e.message) =>
@@ -225,5 +261,44 @@ impl ChainSource {
                 .expect("a range of several blocks splits")
                 .0;
         }
+    }
+
+    /// `eth_getLogs` for `filter`, with retries; over HTTP, an answer
+    /// longer than `max_bytes` is dropped unread.
+    async fn fetch_logs(&self, filter: &Filter, max_bytes: usize) -> Result<Fetched, IndexerError> {
+        let Some((client, url)) = &self.http else {
+            return self
+                .call("eth_getLogs", || self.provider.get_logs(filter))
+                .await
+                .map(Fetched::Logs);
+        };
+        self.call("eth_getLogs", || async move {
+            let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [filter]});
+            let transport = |e: reqwest::Error| TransportErrorKind::custom(e);
+            let mut response = client.post(url.clone()).json(&body).send().await.map_err(transport)?;
+            if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return Err(TransportErrorKind::http_error(429, String::new()));
+            }
+            let mut answer = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+                if answer.len() + chunk.len() > max_bytes {
+                    return Ok(Fetched::TooLarge);
+                }
+                answer.extend_from_slice(&chunk);
+            }
+            #[derive(serde::Deserialize)]
+            struct Reply {
+                result: Option<Vec<Log>>,
+                error: Option<alloy::rpc::json_rpc::ErrorPayload>,
+            }
+            let reply: Reply = serde_json::from_slice(&answer)
+                .map_err(|e| TransportErrorKind::custom_str(&format!("eth_getLogs answer: {e}")))?;
+            match (reply.result, reply.error) {
+                (_, Some(error)) => Err(RpcError::ErrorResp(error)),
+                (Some(logs), None) => Ok(Fetched::Logs(logs)),
+                (None, None) => Err(TransportErrorKind::custom_str("eth_getLogs answered nothing")),
+            }
+        })
+        .await
     }
 }
