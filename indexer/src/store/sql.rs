@@ -8,9 +8,9 @@ use std::{collections::HashSet, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool,
+    ConnectOptions, PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool,
 };
 
 use super::{
@@ -19,6 +19,10 @@ use super::{
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
 use crate::block::BlockRef;
+
+/// Statements slower than this are logged at WARN (`sqlx::query`, "slow
+/// statement"): ingestion commits in chunks sized to stay well below it.
+const SLOW_STATEMENT: Duration = Duration::from_millis(250);
 
 /// Rows per multi-row INSERT: well under SQLite's and Postgres' bind limits.
 const INSERT_CHUNK: usize = 1000;
@@ -1048,7 +1052,8 @@ impl SqliteStore {
             // The WAL is checkpointed every 1,000 pages (SQLite's default) and
             // cut back to this size after each checkpoint, so a backfill does
             // not leave a WAL as large as the rows it wrote.
-            .pragma("journal_size_limit", (64u64 << 20).to_string());
+            .pragma("journal_size_limit", (64u64 << 20).to_string())
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let pool = SqlitePoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
@@ -1068,10 +1073,12 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to and migrates `postgres://...`.
     pub async fn open(url: &str, pool: PoolConfig) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
-            .connect(url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
