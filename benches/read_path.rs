@@ -3,7 +3,7 @@
 //! tools`); figures go in docs/BENCHMARKS.md. Scenarios (all by default;
 //! `CAIRN_BENCH_ONLY=scale|subscribers|latency` runs one, and
 //! `CAIRN_BENCH_STORES=sqlite` or `postgresql` runs the scale scenario on
-//! one store):
+//! one store, and `CAIRN_BENCH_NODE_ARGS` adds flags to its node):
 //!
 //! - **scale**: `CAIRN_BENCH_ROWS` posts (default 100,000; the note's
 //!   figures use 1,000,000), 2,000 to a block, a fifth of them to one
@@ -270,7 +270,10 @@ async fn scale(rows: usize) {
         }
         let db = Database::start(postgres).await;
         let started = Instant::now();
-        let node = Served::start(&anvil, contract, &db.url(), &["--start-block", "0"]).await;
+        let extra = std::env::var("CAIRN_BENCH_NODE_ARGS").unwrap_or_default();
+        let mut args = vec!["--start-block", "0"];
+        args.extend(extra.split_whitespace());
+        let node = Served::start(&anvil, contract, &db.url(), &args).await;
         let mut longest_commit: f64 = 0.0;
         while node.indexed().await.is_none_or(|i| i < target) {
             longest_commit = longest_commit.max(node.longest_commit_ms().await);
