@@ -72,6 +72,8 @@ Cairn is running:
 In another terminal, read the demo message as Bob:
   export CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RPC_URL=$RPC_URL CAIRN_API_URL=http://$LISTEN
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn read --cid $cid
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn requests   # Bob has not allowed Alice yet
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn allow $ALICE_ADDRESS
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn inbox
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn watch      # live, resumes after drops
 
