@@ -28,10 +28,16 @@ pub async fn client(rpc_url: &str) -> Result<RpcClient, TransportError> {
     let url = rpc_url
         .parse()
         .map_err(|e| TransportErrorKind::custom_str(&format!("invalid RPC URL {rpc_url}: {e}")))?;
-    let http = reqwest::Client::builder()
+    Ok(ClientBuilder::default().http_with_client(http_client()?, url))
+}
+
+/// The HTTP client under [`client`], with [`REQUEST_TIMEOUT`] and
+/// [`CONNECT_TIMEOUT`], for callers that must speak JSON-RPC themselves
+/// (the indexer reads `eth_getLogs` answers with a size cap).
+pub fn http_client() -> Result<reqwest::Client, TransportError> {
+    reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .build()
-        .map_err(TransportErrorKind::custom)?;
-    Ok(ClientBuilder::default().http_with_client(http, url))
+        .map_err(TransportErrorKind::custom)
 }

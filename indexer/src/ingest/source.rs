@@ -9,7 +9,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
-    transports::{RpcError, TransportError, TransportErrorKind},
+    transports::{http::reqwest, RpcError, TransportError, TransportErrorKind},
 };
 use backon::{ExponentialBuilder, Retryable};
 use cairn_contracts::Cairn;
@@ -55,14 +55,10 @@ impl ChainSource {
             .map_err(IndexerError::Rpc)?;
         let provider = ProviderBuilder::new().connect_client(client).erased();
         let http = match rpc_url.parse::<reqwest::Url>() {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                let client = reqwest::Client::builder()
-                    .timeout(cairn_contracts::rpc::REQUEST_TIMEOUT)
-                    .connect_timeout(cairn_contracts::rpc::CONNECT_TIMEOUT)
-                    .build()
-                    .map_err(|e| IndexerError::Rpc(TransportErrorKind::custom(e)))?;
-                Some((client, url))
-            }
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some((
+                cairn_contracts::rpc::http_client().map_err(IndexerError::Rpc)?,
+                url,
+            )),
             _ => None,
         };
         let retry = ExponentialBuilder::default()
