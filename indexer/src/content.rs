@@ -13,6 +13,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    read_load::ReadLoad,
     retry::{now_ms, Backoff},
     store::{ContentCheck, ContentStatus, ContentTask, Store},
 };
@@ -49,12 +50,24 @@ pub fn classify(digest: B256, fetched: Option<&[u8]>) -> ContentStatus {
 }
 
 /// Blocks checked per round, fetched in one call where the store allows.
-const ROUND: u32 = 1024;
+/// Small enough that a round takes a few milliseconds: a reader who arrives
+/// while one runs waits for it, as the first page after a quiet spell does.
+const ROUND: u32 = 128;
+/// Blocks checked per round while readers keep the API busy: a round this
+/// small costs a reader about a millisecond, and the check still advances.
+const BUSY_ROUND: u32 = 32;
+/// How long the API must have been idle before a full round.
+const QUIET: Duration = Duration::from_millis(50);
+/// How long a round waits for that quiet before it goes on with
+/// [`BUSY_ROUND`] blocks.
+const LONGEST_WAIT: Duration = Duration::from_secs(1);
 
-/// Checks content until `shutdown` resolves.
+/// Checks content until `shutdown` resolves, stepping aside while `reads`
+/// are busy.
 pub async fn run(
     store: Arc<dyn Store>,
     source: Arc<dyn BlockSource>,
+    reads: Arc<ReadLoad>,
     interval: Duration,
     rate: u32,
     missing: Backoff,
@@ -62,8 +75,18 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     loop {
+        let quiet = tokio::select! {
+            _ = &mut shutdown => return,
+            quiet = reads.wait_for_quiet(QUIET, LONGEST_WAIT) => quiet,
+        };
+        let round = if quiet {
+            ROUND
+        } else {
+            metrics::counter!("cairn_content_check_yielded_total").increment(1);
+            BUSY_ROUND
+        };
         let started = std::time::Instant::now();
-        let checked = match store.content_tasks(ROUND, now_ms()).await {
+        let checked = match store.content_tasks(round, now_ms()).await {
             Ok(tasks) => check_all(&store, &source, tasks, missing).await,
             Err(err) => {
                 tracing::error!(%err, "content check could not read its tasks");

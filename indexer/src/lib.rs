@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod read_load;
 pub mod retry;
 pub mod store;
 
@@ -147,6 +148,9 @@ pub struct Running {
     pub fanout: Arc<fanout::Fanout>,
     /// Ingestion progress.
     pub progress: watch::Receiver<ingest::Progress>,
+    /// The read API's load, which background work steps aside for; the
+    /// API marks its requests in it.
+    pub reads: Arc<read_load::ReadLoad>,
 }
 
 /// Starts ingestion, batch checks, content checks, the head poll and the
@@ -179,9 +183,11 @@ pub async fn spawn(
         ..Default::default()
     });
     let (rate, missing) = (config.content_check_rate.max(1), config.missing_retry);
+    let reads = Arc::new(read_load::ReadLoad::default());
     tokio::spawn(content::run(
         store.clone(),
         blocks.clone(),
+        reads.clone(),
         Duration::from_millis(500),
         rate,
         missing,
@@ -199,6 +205,7 @@ pub async fn spawn(
         store,
         fanout,
         progress,
+        reads,
     })
 }
 

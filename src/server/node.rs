@@ -125,6 +125,7 @@ impl Node {
                         .is_some()
                         .then(|| sessions.clone() as Arc<dyn cairn_indexer::api::Viewers>),
                     presence: Default::default(),
+                    reads: running.reads,
                 };
                 if let (Some(sign_in), Some((auth, provider))) = (accounts.take(), &auth) {
                     let consent = crate::consent::router(

@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use axum::{
-    extract::DefaultBodyLimit,
-    response::{Html, IntoResponse},
+    extract::{DefaultBodyLimit, Request, State},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub viewers: Option<Arc<dyn Viewers>>,
     /// Presence between signed-in stream connections.
     pub presence: Arc<Presence>,
+    /// Marks each request, so that the content check steps aside for them.
+    pub reads: Arc<crate::read_load::ReadLoad>,
 }
 
 impl ApiState {
@@ -110,7 +113,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/messages/{id}", get(rest::message))
         .route("/v1/keys/{address}", get(rest::key))
         .route("/v1/batches/{id}", get(rest::batch))
-        .route("/v1/stream", get(stream::stream))
         .route(
             "/graphql",
             get(|| async {
@@ -127,11 +129,26 @@ pub fn router(state: ApiState) -> Router {
             }))
             .layer(DefaultBodyLimit::max(graphql::MAX_BODY)),
         )
+        // Requests, not streams: an open stream is not a busy reader.
+        .route_layer(middleware::from_fn_with_state(
+            state.reads.clone(),
+            mark_read,
+        ))
+        .route("/v1/stream", get(stream::stream))
         .route(
             "/graphql/ws",
             get(move |protocol, upgrade| graphql::websocket(schema.clone(), protocol, upgrade)),
         )
         .with_state(state)
+}
+
+async fn mark_read(
+    State(reads): State<Arc<crate::read_load::ReadLoad>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let _reading = reads.begin();
+    next.run(request).await
 }
 
 /// `/healthz`: the [`crate::health`] verdict, 200 while the node serves
