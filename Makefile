@@ -39,9 +39,11 @@ screenshots: web
 	CAIRN_SCREENSHOTS=$(CURDIR)/docs/screenshots cargo test --locked --test it web_client -- --exact web_client::wallet_users_read_and_write_in_a_real_browser
 
 ## The fault suite: SIGKILLs, restarts, reorgs and a failing RPC under live traffic; prints the table
-## recorded in docs/RELIABILITY.md (logs in target/faults/). CAIRN_FAULTS_SEED=<n> replays a schedule.
+## recorded in docs/RELIABILITY.md (logs in target/faults/). Then the cluster suite: three nodes on one
+## PostgreSQL while the ingesting one is SIGKILLed (logs in target/cluster/). CAIRN_FAULTS_SEED=<n> replays a schedule.
 faults: tools
 	cargo test --locked --test it faults::faults -- --ignored --exact --nocapture
+	cargo test --locked --test it cluster::cluster_survives_the_ingesting_node_dying -- --ignored --exact --nocapture
 
 ## Refresh the committed contract artifacts after changing contracts/src.
 artifacts: tools

@@ -22,7 +22,9 @@
 //!   with a block time, the posts' block and the next one are indexed
 //!   before the confirming block (K = 2) is mined; the delay runs from the
 //!   return of that `evm_mine` to each frame's arrival. Also reported: the node's CPU per block of posts and
-//!   its RSS with every stream open.
+//!   its RSS with every stream open. With `CAIRN_BENCH_NODES=3` the
+//!   PostgreSQL run starts three nodes on one database and spreads the
+//!   streams over them (CPU and RSS are then the nodes' sum).
 //! - **latency**: `CAIRN_BENCH_SAMPLES` (default 200) posts one at a time to
 //!   one stream, with head polling (250 ms) and with a head subscription.
 
@@ -386,17 +388,22 @@ fn subscriber(i: usize) -> Address {
     Address::left_padding_from(&(0xca1e_0000_0000u64 + i as u64).to_be_bytes())
 }
 
-/// Opens `n` streams, one per subscriber address; each reports the digest
-/// of every frame it receives, with its arrival time.
+/// Opens `n` streams, one per subscriber address, spread over `apis` in
+/// turn; each reports the digest of every frame it receives, with its
+/// arrival time.
 async fn open_streams(
-    api: &str,
+    apis: &[String],
     n: usize,
 ) -> tokio::sync::mpsc::UnboundedReceiver<(String, Instant)> {
     let (arrivals, receiver) = tokio::sync::mpsc::unbounded_channel();
-    let base = api.replacen("http", "ws", 1);
+    let bases: Vec<String> = apis.iter().map(|a| a.replacen("http", "ws", 1)).collect();
     futures::stream::iter(0..n)
         .map(|i| {
-            let url = format!("{base}/v1/stream?address={}", subscriber(i));
+            let url = format!(
+                "{}/v1/stream?address={}",
+                bases[i % bases.len()],
+                subscriber(i)
+            );
             let arrivals = arrivals.clone();
             async move {
                 let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -419,7 +426,7 @@ async fn open_streams(
     receiver
 }
 
-async fn subscribers(n: usize, frames: &[usize], blocks: usize) {
+async fn subscribers(n: usize, frames: &[usize], blocks: usize, pg_nodes: usize) {
     let anvil = roomy_anvil().await;
     let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
         .await
@@ -433,33 +440,47 @@ async fn subscribers(n: usize, frames: &[usize], blocks: usize) {
         // One client machine opens every stream: lift the per-IP caps a
         // load test from one address would hit. Every other flag is a default.
         let connections = (n + 1_000).to_string();
-        let node = Served::start(
-            &anvil,
-            contract,
-            &db.url(),
-            &[
-                "--start-block",
-                &start,
-                "--ws-url",
-                &ws,
-                "--max-connections",
-                &connections,
-                "--max-connections-per-ip",
-                &connections,
-                "--rate-per-ip",
-                "1000000",
-                "--burst-per-ip",
-                "1000000",
-            ],
-        )
-        .await;
+        let args = [
+            "--start-block",
+            &start,
+            "--ws-url",
+            &ws,
+            "--max-connections",
+            &connections,
+            "--max-connections-per-ip",
+            &connections,
+            "--rate-per-ip",
+            "1000000",
+            "--burst-per-ip",
+            "1000000",
+        ];
+        // Several nodes share a PostgreSQL database; the first one started
+        // takes the ingest lease, and the streams are spread over all.
+        let count = if postgres { pg_nodes.max(1) } else { 1 };
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            nodes.push(Served::start(&anvil, contract, &db.url(), &args).await);
+        }
+        let ingesting = &nodes[0];
+        let apis: Vec<String> = nodes.iter().map(|n| n.api.clone()).collect();
         let opened = Instant::now();
-        let mut arrivals = open_streams(&node.api, n).await;
-        let (rss_open, open_secs) = (node.rss_mib(), opened.elapsed().as_secs_f64());
+        let mut arrivals = open_streams(&apis, n).await;
+        let rss_open: f64 = nodes.iter().map(Served::rss_mib).sum();
+        let open_secs = opened.elapsed().as_secs_f64();
+        let cpu = || nodes.iter().map(Served::cpu_secs).sum::<f64>();
+        let where_ = format!(
+            "{}{}",
+            store_name(postgres),
+            if count > 1 {
+                format!(", {count} nodes")
+            } else {
+                String::new()
+            }
+        );
         rpc(&anvil.url, "evm_setAutomine", json!([false])).await;
         for &per_block in frames {
             let mut delays = Vec::with_capacity(blocks * per_block);
-            let cpu_before = node.cpu_secs();
+            let cpu_before = cpu();
             for _ in 0..blocks {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let posts = next_post..next_post + per_block;
@@ -473,7 +494,7 @@ async fn subscribers(n: usize, frames: &[usize], blocks: usize) {
                 // As on a chain with a block time: the posts' block and the
                 // next are indexed (pending) before the confirming block.
                 let pending = head(&anvil.url).await;
-                while node.indexed().await.is_none_or(|i| i < pending) {
+                while ingesting.indexed().await.is_none_or(|i| i < pending) {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 rpc(&anvil.url, "evm_mine", json!([])).await; // the confirming block (K = 2)
@@ -491,11 +512,10 @@ async fn subscribers(n: usize, frames: &[usize], blocks: usize) {
                     }
                 }
             }
-            let cpu = (node.cpu_secs() - cpu_before) / blocks as f64;
+            let cpu = (cpu() - cpu_before) / blocks as f64;
             delays.sort();
             println!(
-                "subscribers {} {n} streams, {per_block} frames/block, {blocks} blocks: block -> frame p50 {:.1} ms p99 {:.1} ms max {:.1} ms; CPU per block of posts {:.1} ms",
-                store_name(postgres),
+                "subscribers {where_} {n} streams, {per_block} frames/block, {blocks} blocks: block -> frame p50 {:.1} ms p99 {:.1} ms max {:.1} ms; CPU per block of posts {:.1} ms",
                 pct(&delays, 0.5),
                 pct(&delays, 0.99),
                 delays.last().unwrap().as_secs_f64() * 1e3,
@@ -504,9 +524,8 @@ async fn subscribers(n: usize, frames: &[usize], blocks: usize) {
         }
         rpc(&anvil.url, "evm_setAutomine", json!([true])).await;
         println!(
-            "subscribers {} {n} streams: opened in {open_secs:.1} s, node RSS {rss_open:.0} MiB with all open, peak {:.0} MiB",
-            store_name(postgres),
-            node.peak_rss_mib()
+            "subscribers {where_} {n} streams: opened in {open_secs:.1} s, node RSS {rss_open:.0} MiB with all open (all nodes), peak {:.0} MiB (the ingesting node)",
+            ingesting.peak_rss_mib()
         );
         drop(arrivals);
     }
@@ -593,6 +612,7 @@ async fn main() {
             env_usize("CAIRN_BENCH_SUBSCRIBERS", 1_000),
             &env_list("CAIRN_BENCH_FRAMES", &[10, 500]),
             env_usize("CAIRN_BENCH_BLOCKS", 30),
+            env_usize("CAIRN_BENCH_NODES", 1),
         )
         .await;
     }

@@ -52,6 +52,19 @@ pub struct Health {
     pub head_age_ms: Option<u64>,
     /// Milliseconds since ingestion last made progress.
     pub since_progress_ms: Option<u64>,
+    /// `ingesting` while this node holds the ingest lease, `standby` while
+    /// another node of the same database does.
+    pub role: Role,
+}
+
+/// A node's part in ingestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// It follows the chain and writes.
+    Ingesting,
+    /// It serves reads and waits for the ingest lease.
+    Standby,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -103,6 +116,11 @@ pub fn assess(p: &Progress, now: Instant) -> Health {
         lag,
         head_age_ms: head_age.map(ms),
         since_progress_ms: since_progress.map(ms),
+        role: if p.ingesting {
+            Role::Ingesting
+        } else {
+            Role::Standby
+        },
     }
 }
 
@@ -123,6 +141,7 @@ mod tests {
             fatal: None,
             confirmations: 2,
             stall_after: STALL,
+            ingesting: true,
         }
     }
 
@@ -166,5 +185,16 @@ mod tests {
         assert_eq!(at(&wrong), Status::Failed);
         assert!(!Status::Failed.serving() && !Status::Stalled.serving());
         assert!(Status::Degraded.serving());
+    }
+
+    #[test]
+    fn says_whether_this_node_ingests() {
+        let now = Instant::now() + Duration::from_secs(3600);
+        let mut p = progress(now, 100, 100, 0);
+        assert_eq!(assess(&p, now).role, Role::Ingesting);
+        p.ingesting = false;
+        assert_eq!(assess(&p, now).role, Role::Standby);
+        let json = serde_json::to_value(assess(&p, now)).unwrap();
+        assert_eq!(json["role"], "standby");
     }
 }

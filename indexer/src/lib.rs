@@ -154,14 +154,19 @@ pub struct Running {
 }
 
 /// Starts ingestion, batch checks, content checks, the head poll and the
-/// publishing of stream events to `fanout` as background tasks that stop when `shutdown` is cancelled. They share
-/// nothing but the store: a slow block store delays batch delivery and
-/// content checks, never confirmations.
+/// publishing of stream events to `fanout` as background tasks that stop
+/// when `shutdown` is cancelled. They share nothing but the store: a slow
+/// block store delays batch delivery and content checks, never
+/// confirmations.
 ///
 /// It returns at once, whether or not the chain answers: a node whose RPC
 /// is down serves what it has indexed (and says so on `/healthz`) while
 /// the tasks that need the chain wait for it. They start once the RPC
 /// serves the chain and contract this database was first filled from.
+///
+/// Several nodes may share one PostgreSQL database: then the one holding
+/// the ingest lease ([`store::lease`]) ingests and runs the checks, the
+/// others serve reads and streams and take over when it dies.
 pub async fn spawn(
     config: IndexerConfig,
     store: Arc<dyn store::Store>,
@@ -174,6 +179,9 @@ pub async fn spawn(
         store::StreamCursor(store.last_event_seq().await?),
         shutdown.clone().cancelled_owned(),
     ));
+    if let Some(feed) = store.commit_feed().await? {
+        tokio::spawn(wake_on_commits(feed, fanout.clone(), shutdown.clone()));
+    }
     let (progress_tx, progress) = watch::channel(ingest::Progress {
         start: config.start_block,
         indexed: store.checkpoint().await?.map(|c| c.number),
@@ -182,23 +190,16 @@ pub async fn spawn(
         stall_after: config.stall_after,
         ..Default::default()
     });
-    let (rate, missing) = (config.content_check_rate.max(1), config.missing_retry);
     let reads = Arc::new(read_load::ReadLoad::default());
-    tokio::spawn(content::run(
-        store.clone(),
-        blocks.clone(),
-        reads.clone(),
-        Duration::from_millis(500),
-        rate,
-        missing,
-        shutdown.clone().cancelled_owned(),
-    ));
     tokio::spawn(follow_chain(
         config,
-        store.clone(),
-        blocks,
-        fanout.clone(),
-        progress_tx,
+        Leader {
+            store: store.clone(),
+            blocks,
+            fanout: fanout.clone(),
+            reads: reads.clone(),
+            progress: progress_tx,
+        },
         shutdown,
     ));
     Ok(Running {
@@ -209,18 +210,44 @@ pub async fn spawn(
     })
 }
 
-/// Waits for the chain, then runs the head poll, batch checks and ingestion.
-async fn follow_chain(
-    config: IndexerConfig,
+/// Wakes `fanout` whenever another process commits events.
+async fn wake_on_commits(
+    mut feed: store::CommitFeed,
+    fanout: Arc<fanout::Fanout>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = feed.next() => fanout.wake(),
+        }
+    }
+}
+
+/// What the lease holder's tasks share.
+#[derive(Debug, Clone)]
+struct Leader {
     store: Arc<dyn store::Store>,
     blocks: Arc<dyn content::BlockSource>,
     fanout: Arc<fanout::Fanout>,
+    reads: Arc<read_load::ReadLoad>,
     progress: watch::Sender<ingest::Progress>,
+}
+
+/// How often a standby asks for the ingest lease (and reads the shared
+/// checkpoint for its `/healthz`).
+const STANDBY_POLL: Duration = Duration::from_millis(250);
+
+/// Waits for the chain and runs the head poll; then, whenever this node
+/// holds the ingest lease, ingestion, batch checks and content checks.
+async fn follow_chain(
+    config: IndexerConfig,
+    leader: Leader,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let connected = tokio::select! {
         _ = shutdown.cancelled() => None,
-        source = connect(&config, &store, &progress) => source,
+        source = connect(&config, &leader.store, &leader.progress) => source,
     };
     let Some((source, chain_id)) = connected else {
         return;
@@ -230,42 +257,152 @@ async fn follow_chain(
     tokio::spawn(poll_head(
         source.clone(),
         poll,
-        progress.clone(),
+        leader.progress.clone(),
         shutdown.clone(),
+    ));
+    let holder = format!("{}:{}", hostname_or_unknown(), std::process::id());
+    loop {
+        let mut lease = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            lease = stand_by(&leader, &holder) => lease,
+        };
+        tracing::info!(
+            generation = lease.generation,
+            "holding the ingest lease; ingesting"
+        );
+        metrics::counter!("cairn_indexer_lease_taken_total").increment(1);
+        leader.progress.send_modify(|p| p.ingesting = true);
+        let lost = shutdown.child_token();
+        let tasks = lead(&config, &leader, &source, chain_id, lost.clone());
+        tokio::select! {
+            _ = lease.lost() => tracing::warn!("lost the ingest lease; standing by"),
+            _ = lost.cancelled() => {}
+        }
+        lost.cancel();
+        // Every task of this term ends before the next term may begin: a
+        // task still writing would pass the next term's fence.
+        for task in tasks {
+            let _ = task.await;
+        }
+        leader.progress.send_modify(|p| p.ingesting = false);
+        drop(lease);
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Asks for the ingest lease until it is granted, following the shared
+/// checkpoint meanwhile so that `/healthz` reports the cluster's progress.
+async fn stand_by(leader: &Leader, holder: &str) -> store::IngestLease {
+    let mut announced = false;
+    loop {
+        match leader.store.try_ingest_lease(holder).await {
+            Ok(Some(lease)) => return lease,
+            Ok(None) if !announced => {
+                tracing::info!("another node holds the ingest lease; standing by");
+                announced = true;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "cannot ask for the ingest lease; retrying"),
+        }
+        if let Ok(checkpoint) = leader.store.checkpoint().await {
+            let indexed = checkpoint.map(|c| c.number);
+            leader.progress.send_if_modified(|p| {
+                let moved = p.indexed != indexed;
+                if moved {
+                    p.indexed = indexed;
+                    p.progressed = Some(std::time::Instant::now());
+                }
+                moved
+            });
+        }
+        tokio::time::sleep(STANDBY_POLL).await;
+    }
+}
+
+/// Starts the lease holder's tasks: ingestion, batch checks and content
+/// checks, until `lost` is cancelled.
+fn lead(
+    config: &IndexerConfig,
+    leader: &Leader,
+    source: &ingest::ChainSource,
+    chain_id: u64,
+    lost: tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let content = tokio::spawn(content::run(
+        leader.store.clone(),
+        leader.blocks.clone(),
+        leader.reads.clone(),
+        Duration::from_millis(500),
+        config.content_check_rate.max(1),
+        config.missing_retry,
+        lost.clone().cancelled_owned(),
     ));
     let wake = Arc::new(tokio::sync::Notify::new());
     let resolver = batches::Resolver {
-        store: store.clone(),
-        blocks,
+        store: leader.store.clone(),
+        blocks: leader.blocks.clone(),
         source: source.clone(),
         domain: contracts::eip712::domain(chain_id, source.contract()),
         missing: config.missing_retry,
-        fanout: fanout.clone(),
+        fanout: leader.fanout.clone(),
         wake: wake.clone(),
         interval: config.poll_interval,
     };
-    tokio::spawn(resolver.run(shutdown.clone().cancelled_owned()));
+    let resolver = tokio::spawn(resolver.run(lost.clone().cancelled_owned()));
+    let ingest = tokio::spawn(ingest_until(
+        config.clone(),
+        leader.clone(),
+        source.clone(),
+        wake,
+        lost,
+    ));
+    vec![content, resolver, ingest]
+}
+
+/// Runs ingestion until `lost` is cancelled; cancels it when the store
+/// says another node took the lease.
+async fn ingest_until(
+    config: IndexerConfig,
+    leader: Leader,
+    source: ingest::ChainSource,
+    wake: Arc<tokio::sync::Notify>,
+    lost: tokio_util::sync::CancellationToken,
+) {
     loop {
         match ingest::Ingester::new(
             source.clone(),
-            store.clone(),
+            leader.store.clone(),
             wake.clone(),
             config.clone(),
-            fanout.clone(),
-            progress.clone(),
+            leader.fanout.clone(),
+            leader.progress.clone(),
         )
         .await
         {
-            Ok(ingester) => return ingester.run(shutdown.cancelled_owned()).await,
+            Ok(ingester) => {
+                ingester.run(lost.clone().cancelled_owned()).await;
+                // It returns early only when another node took the lease.
+                lost.cancel();
+                return;
+            }
             Err(err) => {
                 tracing::error!(%err, "ingestion cannot start; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
+                    _ = lost.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
         }
     }
+}
+
+/// This machine's name, to say in the lease row who holds it.
+fn hostname_or_unknown() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Pause while the chain cannot be reached: 0.5 s doubling to 8 s.

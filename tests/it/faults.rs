@@ -59,27 +59,47 @@ use crate::{
 };
 
 /// Confirmations (K) of both indexers.
-const K: u64 = 2;
-const CLIENTS: usize = 10;
+pub(crate) const K: u64 = 2;
+pub(crate) const CLIENTS: usize = 10;
 /// Clients `0..DIRECT` post on chain themselves; the rest go through the gateway.
-const DIRECT: usize = 5;
+pub(crate) const DIRECT: usize = 5;
 const KILLS: usize = 20;
 
 /// A Cairn process under test: restarted when it dies, killed on purpose.
-struct Proc {
+pub(crate) struct Proc {
     name: &'static str,
     args: Vec<String>,
     env: Vec<(String, String)>,
     /// Where `/healthz` answers.
-    health: String,
+    pub(crate) health: String,
     log: PathBuf,
-    child: Option<std::process::Child>,
+    pub(crate) child: Option<std::process::Child>,
     kills: usize,
     /// Times it exited by itself (then it is started again, as a supervisor would).
     exits: usize,
 }
 
 impl Proc {
+    /// A process not started yet, answering `/healthz` on `port`.
+    pub(crate) fn new(
+        name: &'static str,
+        port: u16,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Self {
+        Self {
+            name,
+            args,
+            env,
+            health: format!("http://127.0.0.1:{port}/healthz"),
+            log,
+            child: None,
+            kills: 0,
+            exits: 0,
+        }
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -100,7 +120,7 @@ impl Proc {
 
     /// Starts it and waits until `/healthz` answers (any status), starting
     /// it again whenever it exits by itself before that.
-    async fn start(&mut self) {
+    pub(crate) async fn start(&mut self) {
         assert!(self.child.is_none(), "{} is running already", self.name);
         let started = Instant::now();
         self.spawn();
@@ -126,7 +146,7 @@ impl Proc {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -159,7 +179,7 @@ impl Drop for Proc {
 
 /// For `/healthz`: a process that takes a connection and never answers
 /// must not hang the suite.
-fn health_client() -> reqwest::Client {
+pub(crate) fn health_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -168,14 +188,14 @@ fn health_client() -> reqwest::Client {
 
 /// What a client was told about one message it sent.
 #[derive(Debug, Clone, Copy)]
-struct Accepted {
-    to: usize,
-    digest: B256,
+pub(crate) struct Accepted {
+    pub(crate) to: usize,
+    pub(crate) digest: B256,
 }
 
 /// One frame a stream client received.
 #[derive(Debug, Clone)]
-struct Pushed {
+pub(crate) struct Pushed {
     retracted: bool,
     id: String,
     digest: B256,
@@ -186,16 +206,23 @@ struct Pushed {
 
 /// What the clients saw, shared by their tasks.
 #[derive(Default)]
-struct Ledger {
-    accepted: Mutex<Vec<Accepted>>,
+pub(crate) struct Ledger {
+    pub(crate) accepted: Mutex<Vec<Accepted>>,
     /// Sends that failed; they may still land (the client cannot know).
     refused: Mutex<Vec<String>>,
-    pushed: Mutex<Vec<Vec<Pushed>>>,
+    pub(crate) pushed: Mutex<Vec<Vec<Pushed>>>,
     /// Stream (re)connections made.
-    connects: Mutex<usize>,
+    pub(crate) connects: Mutex<usize>,
 }
 
 impl Ledger {
+    /// An empty ledger for [`CLIENTS`] streams.
+    pub(crate) fn new() -> Self {
+        let ledger = Self::default();
+        *ledger.pushed.lock().unwrap() = vec![Vec::new(); CLIENTS];
+        ledger
+    }
+
     /// Records what a client was told about `what`, posts to `to`.
     fn record<E: std::fmt::Display>(&self, what: String, to: usize, told: Result<Vec<B256>, E>) {
         match told {
@@ -206,6 +233,70 @@ impl Ledger {
             Err(e) => self.refused.lock().unwrap().push(format!("{what}: {e}")),
         }
     }
+}
+
+/// The schedule's seed (`CAIRN_FAULTS_SEED`, or a random one, printed so
+/// that a run can be replayed) and an emptied `target/<suite>` for logs.
+pub(crate) fn seed_and_logs(suite: &str) -> (u64, PathBuf) {
+    let seed = std::env::var("CAIRN_FAULTS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("{suite}: seed {seed} (CAIRN_FAULTS_SEED={seed} replays this schedule)");
+    let logs = repo_root().join("target").join(suite);
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).unwrap();
+    (seed, logs)
+}
+
+/// Gives the [`DIRECT`] senders ETH for their own transactions.
+pub(crate) async fn fund_direct_senders(chain: &Chain) {
+    for user in &chain.users[..DIRECT] {
+        let wei = U256::from(10u64).pow(U256::from(20u64));
+        rpc(&chain.url, "anvil_setBalance", json!([user.address(), wei])).await;
+    }
+}
+
+/// A messenger for each of the first [`DIRECT`] users, sending through
+/// `rpc_url` and storing blocks in the chain's Kubo.
+pub(crate) async fn direct_senders(chain: &Chain, rpc_url: &str) -> Vec<Messenger> {
+    let store: std::sync::Arc<dyn BlobStore> =
+        std::sync::Arc::new(KuboStore::new(&chain.kubo.api_url));
+    let mut messengers = Vec::new();
+    for user in &chain.users[..DIRECT] {
+        let client = CairnClient::connect(rpc_url, chain.contract, Some(user.wallet.clone()))
+            .await
+            .unwrap();
+        messengers.push(Messenger::new(
+            client,
+            store.clone(),
+            user.address(),
+            user.key.clone(),
+        ));
+    }
+    messengers
+}
+
+/// Runs the [`DIRECT`] direct clients (one per messenger) and the batched
+/// ones through `gateway` until `stop`.
+pub(crate) async fn send_until(
+    messengers: Vec<Messenger>,
+    gateway: &GatewayClient,
+    users: &[User],
+    domain: &Eip712Domain,
+    ledger: &Ledger,
+    stop: &AtomicBool,
+) {
+    let direct = messengers
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| direct_client(i, m, users, ledger, stop));
+    let batched =
+        (DIRECT..CLIENTS).map(|i| batched_client(i, gateway, users, domain, ledger, stop));
+    tokio::join!(
+        futures::future::join_all(direct),
+        futures::future::join_all(batched)
+    );
 }
 
 /// Sends directly on chain (store the block, post the digest) until `stop`.
@@ -266,18 +357,28 @@ async fn batched_client(
     }
 }
 
-/// Streams user `i`'s inbox from `api`, from the stream's beginning,
-/// reconnecting after every drop with the last cursor, until `stop`.
+/// Streams user `i`'s inbox from the first of `apis`, from the stream's
+/// beginning, until `stop`. After every drop it reconnects with the last
+/// cursor, to the next of `apis` (a node of the same database, or the same
+/// node again when there is one).
 ///
 /// It starts from cursor 0, not from "now" (what a connection without a
 /// cursor gets): a client whose first connection drops before its first
 /// event would otherwise come back with no cursor, start from a later "now",
 /// and never see what was confirmed in between. That is how two runs of this
 /// suite lost pushes.
-async fn stream_client(i: usize, api: &str, who: Address, ledger: &Ledger, stop: &AtomicBool) {
-    let base = api.replacen("http", "ws", 1);
+pub(crate) async fn stream_client(
+    i: usize,
+    apis: &[String],
+    who: Address,
+    ledger: &Ledger,
+    stop: &AtomicBool,
+) {
+    let mut node = 0;
     let mut cursor = Some(StreamCursor(0).encode());
     while !stop.load(Ordering::Relaxed) {
+        let base = apis[node % apis.len()].replacen("http", "ws", 1);
+        node += 1;
         let url = match &cursor {
             Some(c) => format!("{base}/v1/stream?address={who}&after={c}"),
             None => format!("{base}/v1/stream?address={who}"),
@@ -389,9 +490,49 @@ async fn await_indexed(indexers: &[String], head: u64) {
     }
 }
 
+/// Waits until every accepted post has been pushed to its recipient's
+/// stream and is in the index at `index_url`, or `within` passed (then it
+/// says how many are missing, as `suite`); then three seconds more, so that
+/// a stray duplicate would show.
+pub(crate) async fn await_delivery(
+    ledger: &Ledger,
+    addresses: &[Address],
+    index_url: &str,
+    within: Duration,
+    suite: &str,
+) {
+    let index = cairn_indexer::store::open(index_url).await.unwrap();
+    let deadline = Instant::now() + within;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let accepted = ledger.accepted.lock().unwrap().clone();
+        let mut missing = 0;
+        for (r, who) in addresses.iter().enumerate() {
+            let (net, _, _) = replay(&ledger.pushed.lock().unwrap()[r]);
+            let in_index = indexed(index.as_ref(), *who).await;
+            missing += accepted
+                .iter()
+                .filter(|a| a.to == r)
+                .filter(|a| {
+                    net.get(&a.digest).copied().unwrap_or(0) < 1
+                        || !in_index.contains_key(&a.digest)
+                })
+                .count();
+        }
+        if missing == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            eprintln!("{suite}: {missing} accepted posts still missing after {within:?}");
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
 /// Counts per digest of every post on the final chain: `Posted` logs, and
 /// the posts of every `BatchAnchored` manifest.
-async fn anchored(chain: &Chain) -> HashMap<B256, usize> {
+pub(crate) async fn anchored(chain: &Chain) -> HashMap<B256, usize> {
     let provider = chain.client.provider();
     let mut counts = HashMap::new();
     let direct = Filter::new()
@@ -409,7 +550,7 @@ async fn anchored(chain: &Chain) -> HashMap<B256, usize> {
 }
 
 /// Confirmed messages per digest in `user`'s inbox, read from `store`.
-async fn indexed(store: &dyn Store, user: Address) -> HashMap<B256, usize> {
+pub(crate) async fn indexed(store: &dyn Store, user: Address) -> HashMap<B256, usize> {
     let mut counts = HashMap::new();
     let mut after = None;
     loop {
@@ -444,7 +585,7 @@ struct Row {
 }
 
 /// Net deliveries per digest, and the frames out of order, of one stream.
-fn replay(frames: &[Pushed]) -> (HashMap<B256, i64>, usize, usize) {
+pub(crate) fn replay(frames: &[Pushed]) -> (HashMap<B256, i64>, usize, usize) {
     let mut net: HashMap<B256, i64> = HashMap::new();
     let (mut reordered, mut seen_seq) = (0, HashSet::new());
     let mut last: Option<(u64, u64, u64)> = None;
@@ -528,14 +669,7 @@ fn table(rows: &[Row], direct: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes long: `make faults` runs it, and `make test` runs `make faults`"]
 async fn faults() {
-    let seed = std::env::var("CAIRN_FAULTS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
-    println!("faults: seed {seed} (CAIRN_FAULTS_SEED={seed} replays this schedule)");
-    let logs = repo_root().join("target/faults");
-    let _ = std::fs::remove_dir_all(&logs);
-    std::fs::create_dir_all(&logs).unwrap();
+    let (seed, logs) = seed_and_logs("faults");
     let dir = tempfile::tempdir().unwrap();
 
     // The chain, onboarded users (direct senders get ETH), Kubo, PostgreSQL.
@@ -545,10 +679,7 @@ async fn faults() {
     let anvil = Anvil::start_on(anvil_port, &["--state", &state]).await;
     let mut chain = Chain::start_with(CLIENTS, anvil, 1, Kubo::start().await).await;
     let anvil_url = chain.url.clone();
-    for user in &chain.users[..DIRECT] {
-        let wei = U256::from(10u64).pow(U256::from(20u64));
-        rpc(&anvil_url, "anvil_setBalance", json!([user.address(), wei])).await;
-    }
+    fund_direct_senders(&chain).await;
     let mut postgres = Postgres::start().await;
     let outbox_url = postgres.database("outbox").await;
     let index_url = postgres.database("indexer").await;
@@ -565,15 +696,8 @@ async fn faults() {
             ("CAIRN_LOG_JSON".to_string(), "0".to_string()),
         ]
     };
-    let process = |name: &'static str, port: u16, args: Vec<String>, env| Proc {
-        name,
-        args,
-        env,
-        health: format!("http://127.0.0.1:{port}/healthz"),
-        log: logs.join(format!("{name}.log")),
-        child: None,
-        kills: 0,
-        exits: 0,
+    let process = |name: &'static str, port: u16, args: Vec<String>, env| {
+        Proc::new(name, port, args, env, logs.join(format!("{name}.log")))
     };
     let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let (serve_port, gateway_port, index_port) = (free_port(), free_port(), free_port());
@@ -631,24 +755,10 @@ async fn faults() {
     index.start().await;
 
     // The clients.
-    let serve_api = format!("http://127.0.0.1:{serve_port}");
+    let serve_apis = [format!("http://127.0.0.1:{serve_port}")];
     let gateway_client = GatewayClient::new(&format!("http://127.0.0.1:{gateway_port}"));
-    let store: std::sync::Arc<dyn BlobStore> =
-        std::sync::Arc::new(KuboStore::new(&chain.kubo.api_url));
-    let mut messengers = Vec::new();
-    for user in &chain.users[..DIRECT] {
-        let client = CairnClient::connect(&proxy.url, chain.contract, Some(user.wallet.clone()))
-            .await
-            .unwrap();
-        messengers.push(Messenger::new(
-            client,
-            store.clone(),
-            user.address(),
-            user.key.clone(),
-        ));
-    }
-    let ledger = Ledger::default();
-    *ledger.pushed.lock().unwrap() = vec![Vec::new(); CLIENTS];
+    let messengers = direct_senders(&chain, &proxy.url).await;
+    let ledger = Ledger::new();
     let (stop_sending, stop_streams) = (AtomicBool::new(false), AtomicBool::new(false));
     let addresses: Vec<Address> = chain.users.iter().map(|u| u.address()).collect();
     let contract = chain.contract;
@@ -666,21 +776,17 @@ async fn faults() {
             ..
         } = &mut chain;
         let (users, domain) = (&*users, &*domain);
-        let senders = async {
-            let direct = messengers
-                .into_iter()
-                .enumerate()
-                .map(|(i, m)| direct_client(i, m, users, &ledger, &stop_sending));
-            let batched = (DIRECT..CLIENTS)
-                .map(|i| batched_client(i, &gateway_client, users, domain, &ledger, &stop_sending));
-            tokio::join!(
-                futures::future::join_all(direct),
-                futures::future::join_all(batched)
-            );
-        };
+        let senders = send_until(
+            messengers,
+            &gateway_client,
+            users,
+            domain,
+            &ledger,
+            &stop_sending,
+        );
         let streams = futures::future::join_all(
             (0..CLIENTS)
-                .map(|i| stream_client(i, &serve_api, addresses[i], &ledger, &stop_streams)),
+                .map(|i| stream_client(i, &serve_apis, addresses[i], &ledger, &stop_streams)),
         );
         // Kubo, PostgreSQL and Anvil restarts and reorgs, one at a time.
         let infra = async {
@@ -753,36 +859,8 @@ async fn faults() {
             chaos.await;
             // Wait for the senders to finish, then for every accepted post to
             // be pushed to its stream and indexed by the separate indexer.
-            let index_store = cairn_indexer::store::open(&index_url).await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(300);
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                if !stop_sending.load(Ordering::Relaxed) {
-                    continue;
-                }
-                let accepted = ledger.accepted.lock().unwrap().clone();
-                let mut missing = 0;
-                for (r, who) in addresses.iter().enumerate() {
-                    let (net, _, _) = replay(&ledger.pushed.lock().unwrap()[r]);
-                    let in_index = indexed(index_store.as_ref(), *who).await;
-                    missing += accepted
-                        .iter()
-                        .filter(|a| a.to == r)
-                        .filter(|a| {
-                            net.get(&a.digest).copied().unwrap_or(0) < 1
-                                || !in_index.contains_key(&a.digest)
-                        })
-                        .count();
-                }
-                if missing == 0 || Instant::now() > deadline {
-                    if missing > 0 {
-                        eprintln!("faults: {missing} accepted posts still missing after 300 s");
-                    }
-                    break;
-                }
-            }
-            // One more block interval, so that a stray duplicate would show.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            let within = Duration::from_secs(300);
+            await_delivery(&ledger, &addresses, &index_url, within, "faults").await;
             stop_streams.store(true, Ordering::Relaxed);
         };
         tokio::join!(senders, streams, drain);

@@ -13,6 +13,7 @@ mod chain;
 mod channels;
 mod cli;
 mod cli_errors;
+mod cluster;
 mod consent;
 mod content_check;
 mod crash;

@@ -613,3 +613,67 @@ async fn deep_pages_seek_through_the_index_sqlite() {
 async fn deep_pages_seek_through_the_index_postgres() {
     deep_pages_seek(true).await;
 }
+
+/// Two processes on one PostgreSQL database: one lease holder at a time; a
+/// holder whose lock was freed cannot write after its successor took over;
+/// the other's commit feed hears of confirmed events.
+#[tokio::test]
+async fn one_ingester_at_a_time_and_the_fenced_out_cannot_write_postgres() {
+    let db = Database::start(true).await;
+    let first = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let second = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let mut feed = second
+        .commit_feed()
+        .await
+        .unwrap()
+        .expect("PostgreSQL notifies");
+
+    let lease = first
+        .try_ingest_lease("first")
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(lease.generation, 1);
+    assert!(second.try_ingest_lease("second").await.unwrap().is_none());
+    first.apply(&batch(&[block(1, 0)], Some(1))).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
+        .await
+        .expect("the confirmation's commit is noticed");
+
+    // The holder's lock connection goes (as when its process dies, or it is
+    // cut off); its pool connections stay.
+    drop(lease);
+    let taken = loop {
+        if let Some(lease) = second.try_ingest_lease("second").await.unwrap() {
+            break lease;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(taken.generation, 2);
+    let refused = first.apply(&batch(&[block(2, 0)], Some(2))).await;
+    assert!(
+        matches!(refused, Err(cairn_indexer::store::StoreError::LeaseLost)),
+        "{refused:?}"
+    );
+    let refused = first.rollback_to(&block(0, 0)).await;
+    assert!(
+        matches!(refused, Err(cairn_indexer::store::StoreError::LeaseLost)),
+        "{refused:?}"
+    );
+    assert_eq!(second.checkpoint().await.unwrap(), Some(block(1, 0)));
+    second.apply(&batch(&[block(2, 0)], Some(2))).await.unwrap();
+    assert_eq!(second.checkpoint().await.unwrap(), Some(block(2, 0)));
+    assert_eq!(statuses(second.as_ref()).await.len(), 4);
+}
+
+/// One process writes a SQLite file: its lease is always granted, and no
+/// other process has commits to announce.
+#[tokio::test]
+async fn the_sqlite_lease_is_its_own_sqlite() {
+    let db = Database::start(false).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let lease = store.try_ingest_lease("only").await.unwrap().expect("held");
+    assert_eq!(lease.generation, 0);
+    assert!(store.commit_feed().await.unwrap().is_none());
+    store.apply(&batch(&[block(1, 0)], Some(1))).await.unwrap();
+}

@@ -65,6 +65,9 @@ pub struct Progress {
     pub rpc_error: Option<String>,
     /// Why ingestion will not run at all.
     pub fatal: Option<String>,
+    /// Whether this node holds the ingest lease (see
+    /// [`crate::store::lease`]); a standby follows the shared checkpoint.
+    pub ingesting: bool,
     /// Confirmations (K).
     pub confirmations: u64,
     /// How long without progress (or without the head) is a stall.
@@ -133,7 +136,7 @@ impl Ingester {
 
     /// Runs until `shutdown` resolves. Failures are logged and retried with
     /// backoff: an RPC outage or a database restart pauses ingestion, it
-    /// never ends it.
+    /// never ends it. Losing the ingest lease does.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         // A ws:// RPC endpoint offers subscriptions itself.
@@ -155,6 +158,10 @@ impl Ingester {
                     continue;
                 }
                 Ok(Step::AtHead) => None,
+                Err(IndexerError::Store(crate::store::StoreError::LeaseLost)) => {
+                    tracing::warn!("another node took the ingest lease; stopping ingestion");
+                    return;
+                }
                 Err(err) => {
                     // Ask the node again rather than trust an announcement.
                     self.announced_head = None;

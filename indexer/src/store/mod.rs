@@ -8,6 +8,7 @@
 //! and no duplicate.
 
 mod cursor;
+pub mod lease;
 mod model;
 mod sql;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub(crate) use cursor::position as cursor_position;
 pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
+pub use lease::{CommitFeed, IngestLease};
 pub use model::*;
 #[doc(hidden)]
 pub use sql::page_query;
@@ -39,6 +41,9 @@ pub enum StoreError {
     /// A stored value does not parse (the database was edited by hand?).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Another node took the ingest lease: this one must not write.
+    #[error("another node holds the ingest lease")]
+    LeaseLost,
 }
 
 /// `Result` with [`StoreError`].
@@ -54,6 +59,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// misses nothing and repeats nothing.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes the right to ingest if no other process holds it (see
+    /// [`lease`]). From then on this store's ingestion transactions fail
+    /// with [`StoreError::LeaseLost`] once another process has taken it.
+    async fn try_ingest_lease(&self, holder: &str) -> Result<Option<IngestLease>>;
+
+    /// Notices of stream events that other processes commit; `None` where
+    /// no other process writes (SQLite).
+    async fn commit_feed(&self) -> Result<Option<CommitFeed>>;
+
     /// Records `identity` as what this database indexes, unless another is
     /// recorded already, and returns the recorded one.
     async fn claim_chain(&self, identity: &ChainIdentity) -> Result<ChainIdentity>;

@@ -15,6 +15,7 @@ use sqlx::{
 
 use super::{
     cursor::{ListCursor, StreamCursor},
+    lease::{CommitFeed, Fence, IngestLease, Standby, FENCE_POSTGRES, ORDER_EVENTS_POSTGRES},
     model::*,
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
@@ -52,14 +53,6 @@ const CONFIRM_STATEMENTS: [&str; 4] = [
     CONFIRM_MESSAGES,
     CONFIRM_KEYS,
 ];
-
-/// Taken (on PostgreSQL) by every transaction that appends stream events,
-/// just before it does, and held until it commits. A `BIGSERIAL` hands out
-/// seqs when rows are inserted, not when they commit: without this, two
-/// writers (ingestion and batch resolution) could commit seqs 11 and 10 in
-/// that order, and a reader that saw 11 first would move its cursor past 10
-/// for good. SQLite serialises writers on its database lock already.
-const ORDER_EVENTS_POSTGRES: &str = "SELECT pg_advisory_xact_lock(7283190)";
 
 const ROLLBACK_PENDING_MESSAGES: &str =
     "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
@@ -434,10 +427,34 @@ macro_rules! order_events {
     };
 }
 
+/// Refuses an ingestion transaction unless its process still holds the
+/// ingest lease it took ([`FENCE_POSTGRES`]; see [`super::lease`]).
+macro_rules! fence {
+    ($self:ident, $tx:ident, $statement:expr) => {
+        if let Some(statement) = $statement {
+            let held = $self.fence.get();
+            if held != 0 {
+                let current: i64 = sqlx::query_scalar(statement).fetch_one(&mut *$tx).await?;
+                if current as u64 != held {
+                    return Err(StoreError::LeaseLost);
+                }
+            }
+        }
+    };
+}
+
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $pool:ty, $order_events:expr) => {
+    ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr) => {
         #[async_trait]
         impl Store for $name {
+            async fn try_ingest_lease(&self, holder: &str) -> Result<Option<IngestLease>> {
+                self.take_lease(holder).await
+            }
+
+            async fn commit_feed(&self) -> Result<Option<CommitFeed>> {
+                self.feed().await
+            }
+
             async fn claim_chain(&self, identity: &ChainIdentity) -> Result<ChainIdentity> {
                 sqlx::query(
                     "INSERT INTO chain_identity (id, chain_id, genesis_hash, contract) VALUES (1, $1, $2, $3) \
@@ -479,6 +496,7 @@ macro_rules! sql_store {
 
             async fn apply(&self, batch: &IngestBatch) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
+                fence!(self, tx, $fence);
                 insert_messages!($db, tx, batch.messages, "pending");
                 for b in &batch.batches {
                     sqlx::query(
@@ -549,6 +567,7 @@ macro_rules! sql_store {
 
             async fn rollback_to(&self, fork: &BlockRef) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
+                fence!(self, tx, $fence);
                 let above = fork.number as i64;
                 // Batches first: see CONFIRM_STATEMENTS.
                 for statement in [ROLLBACK_PENDING_BATCHES, RETRACT_BATCHES, ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
@@ -868,6 +887,7 @@ macro_rules! sql_store {
 
             async fn resolve_batch(&self, row: i64, outcome: &BatchOutcome) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
+                fence!(self, tx, $fence);
                 // Write first, so SQLite takes its write lock (waiting its turn)
                 // before this transaction reads anything.
                 let current: Option<(String, String, i64)> = sqlx::query_as(
@@ -1028,6 +1048,7 @@ macro_rules! sql_store {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    fence: Fence,
 }
 
 impl SqliteStore {
@@ -1060,7 +1081,20 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            fence: Fence::default(),
+        })
+    }
+
+    /// One process writes a SQLite file: the lease is its own.
+    async fn take_lease(&self, _holder: &str) -> Result<Option<IngestLease>> {
+        Ok(Some(IngestLease::sole()))
+    }
+
+    /// No other process commits events to this file.
+    async fn feed(&self) -> Result<Option<CommitFeed>> {
+        Ok(None)
     }
 }
 
@@ -1068,6 +1102,9 @@ impl SqliteStore {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    options: PgConnectOptions,
+    fence: Fence,
+    standby: std::sync::Arc<Standby>,
 }
 
 impl PostgresStore {
@@ -1078,15 +1115,36 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            options,
+            fence: Fence::default(),
+            standby: Default::default(),
+        })
+    }
+
+    async fn take_lease(&self, holder: &str) -> Result<Option<IngestLease>> {
+        self.standby
+            .try_take(&self.options, holder, &self.fence)
+            .await
+    }
+
+    async fn feed(&self) -> Result<Option<CommitFeed>> {
+        Ok(Some(CommitFeed::listen(&self.pool).await?))
     }
 }
 
-sql_store!(SqliteStore, Sqlite, SqlitePool, None::<&str>);
-sql_store!(PostgresStore, Postgres, PgPool, Some(ORDER_EVENTS_POSTGRES));
+sql_store!(SqliteStore, Sqlite, SqlitePool, None::<&str>, None::<&str>);
+sql_store!(
+    PostgresStore,
+    Postgres,
+    PgPool,
+    Some(ORDER_EVENTS_POSTGRES),
+    Some(FENCE_POSTGRES)
+);
 
 #[cfg(test)]
 mod tests {
