@@ -2,8 +2,8 @@
 //! `make bench-read-path` (or `cargo bench --bench read_path` after `make
 //! tools`); figures go in docs/BENCHMARKS.md. Scenarios (all by default;
 //! `CAIRN_BENCH_ONLY=scale|subscribers|latency` runs one, and
-//! `CAIRN_BENCH_STORES=sqlite` or `postgresql` runs the scale scenario on
-//! one store, and `CAIRN_BENCH_NODE_ARGS` adds flags to its node):
+//! `CAIRN_BENCH_STORES=sqlite` or `postgresql` runs the scale and
+//! subscribers scenarios on one store, and `CAIRN_BENCH_NODE_ARGS` adds flags to its node):
 //!
 //! - **scale**: `CAIRN_BENCH_ROWS` posts (default 100,000; the note's
 //!   figures use 1,000,000), 2,000 to a block, a fifth of them to one
@@ -78,6 +78,12 @@ async fn head(url: &str) -> u64 {
 fn pct(delays: &[Duration], p: f64) -> f64 {
     let i = ((delays.len() as f64 * p).ceil() as usize).clamp(1, delays.len()) - 1;
     delays[i].as_secs_f64() * 1e3
+}
+
+/// Whether `CAIRN_BENCH_STORES` (empty: both) names this store.
+fn runs_on(postgres: bool) -> bool {
+    let stores = std::env::var("CAIRN_BENCH_STORES").unwrap_or_default();
+    stores.is_empty() || stores.contains(store_name(postgres).to_lowercase().as_str())
 }
 
 fn store_name(postgres: bool) -> &'static str {
@@ -265,9 +271,8 @@ async fn scale(rows: usize) {
         rows.div_ceil(2_000),
         started.elapsed().as_secs_f64()
     );
-    let stores = std::env::var("CAIRN_BENCH_STORES").unwrap_or_default();
     for postgres in [false, true] {
-        if !stores.is_empty() && !stores.contains(store_name(postgres).to_lowercase().as_str()) {
+        if !runs_on(postgres) {
             continue;
         }
         let db = Database::start(postgres).await;
@@ -435,6 +440,9 @@ async fn subscribers(n: usize, frames: &[usize], blocks: usize, pg_nodes: usize)
     let ws = anvil.url.replacen("http", "ws", 1);
     let mut next_post = 0usize;
     for postgres in [false, true] {
+        if !runs_on(postgres) {
+            continue;
+        }
         let db = Database::start(postgres).await;
         let start = head(&anvil.url).await.to_string();
         // One client machine opens every stream: lift the per-IP caps a
