@@ -56,35 +56,23 @@ impl BlobStore for EmbeddedStore {
 
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         let path = self.path_of(cid)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(bytes.into()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(StoreError::NotFound(Box::new(*cid)))
-            }
-            Err(source) => Err(StoreError::Io { path, source }),
-        }
+        tokio::task::spawn_blocking(move || read_block(path))
+            .await
+            .expect("embedded store reader panicked")?
+            .ok_or_else(|| StoreError::NotFound(Box::new(*cid)))
     }
 
     /// Reads every block on one blocking thread: the content check asks for
-    /// a thousand at a time, and a thread hand-off per block would cost more
-    /// than the reads and crowd out the API's requests.
+    /// a round of them at a time, and a thread hand-off per block would cost
+    /// more than the reads and crowd out the API's requests.
     async fn fetch_many_unverified(&self, cids: &[Cid]) -> Result<Vec<Option<Bytes>>, StoreError> {
         let paths = cids
             .iter()
             .map(|cid| self.path_of(cid))
             .collect::<Result<Vec<_>, _>>()?;
-        tokio::task::spawn_blocking(move || {
-            paths
-                .into_iter()
-                .map(|path| match fs::read(&path) {
-                    Ok(bytes) => Ok(Some(bytes.into())),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(source) => Err(StoreError::Io { path, source }),
-                })
-                .collect()
-        })
-        .await
-        .expect("embedded store reader panicked")
+        tokio::task::spawn_blocking(move || paths.into_iter().map(read_block).collect())
+            .await
+            .expect("embedded store reader panicked")
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
@@ -92,6 +80,15 @@ impl BlobStore for EmbeddedStore {
         tokio::fs::try_exists(&path)
             .await
             .map_err(|source| StoreError::Io { path, source })
+    }
+}
+
+/// The block stored at `path`, or `None` if there is none.
+fn read_block(path: PathBuf) -> Result<Option<Bytes>, StoreError> {
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes.into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Io { path, source }),
     }
 }
 
