@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod lease;
 pub mod read_load;
 pub mod retry;
 pub mod store;
@@ -260,7 +261,7 @@ async fn follow_chain(
         leader.progress.clone(),
         shutdown.clone(),
     ));
-    let holder = format!("{}:{}", hostname_or_unknown(), std::process::id());
+    let holder = lease::holder_name();
     loop {
         let mut lease = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -294,7 +295,7 @@ async fn follow_chain(
 
 /// Asks for the ingest lease until it is granted, following the shared
 /// checkpoint meanwhile so that `/healthz` reports the cluster's progress.
-async fn stand_by(leader: &Leader, holder: &str) -> store::IngestLease {
+async fn stand_by(leader: &Leader, holder: &str) -> store::Lease {
     let mut announced = false;
     loop {
         match leader.store.try_ingest_lease(holder).await {
@@ -396,13 +397,6 @@ async fn ingest_until(
             }
         }
     }
-}
-
-/// This machine's name, to say in the lease row who holds it.
-fn hostname_or_unknown() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Pause while the chain cannot be reached: 0.5 s doubling to 8 s.

@@ -18,6 +18,13 @@
 //!
 //! A failing round (RPC or database down) is retried with backoff; the
 //! outbox holds everything, so nothing waits in memory.
+//!
+//! Gateways that share a PostgreSQL outbox all accept posts, but only the
+//! holder of the batcher lease runs rounds; the others stand by and take
+//! over within a poll (250 ms) of its death. The new holder reads the next
+//! nonce from the outbox and the chain, and sends every pending anchor
+//! again at once, so a transaction its predecessor stored but never
+//! broadcast does not hold up the nonces after it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -63,11 +70,64 @@ const FAILURE_BACKOFF: cairn_indexer::retry::Backoff = cairn_indexer::retry::Bac
     cap: Duration::from_millis(3_200),
 };
 
-/// Runs rounds until `shutdown` is cancelled.
+/// How often a standby gateway asks for the batcher lease.
+const STANDBY_POLL: Duration = Duration::from_millis(250);
+
+/// Batches while this gateway holds the batcher lease, and stands by while
+/// another does, until `shutdown` is cancelled.
 pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
+    let holder = cairn_indexer::lease::holder_name();
+    loop {
+        let mut lease = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            lease = stand_by(&gw, &holder) => lease,
+        };
+        tracing::info!(
+            generation = lease.generation,
+            "holding the batcher lease; batching"
+        );
+        metrics::counter!("cairn_gateway_lease_taken_total").increment(1);
+        metrics::gauge!("cairn_gateway_batching").set(1.0);
+        gw.batching.send_replace(true);
+        // Dropping a round midway is safe: its open transaction rolls back,
+        // and a transaction signed but not yet broadcast is in the outbox,
+        // which the next holder sends.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = lease.lost() => tracing::warn!("lost the batcher lease; standing by"),
+            _ = batch(&gw) => {}
+        }
+        metrics::gauge!("cairn_gateway_batching").set(0.0);
+        gw.batching.send_replace(false);
+    }
+}
+
+/// Asks for the batcher lease until it is granted.
+async fn stand_by(gw: &Shared, holder: &str) -> cairn_indexer::lease::Lease {
+    let mut announced = false;
+    loop {
+        match gw.outbox.try_batcher_lease(holder).await {
+            Ok(Some(lease)) => return lease,
+            Ok(None) if !announced => {
+                tracing::info!("another gateway holds the batcher lease; accepting posts only");
+                announced = true;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "cannot ask for the batcher lease; retrying"),
+        }
+        tokio::time::sleep(STANDBY_POLL).await;
+    }
+}
+
+/// Runs rounds for as long as the lease is held; returns when it is lost.
+async fn batch(gw: &Arc<Shared>) {
+    // The next nonce is read afresh: the last holder may have used more.
     let mut nonce: Option<u64> = None;
     let mut failures = 0u32;
     let mut last_prune = std::time::Instant::now();
+    // The first round sends every pending anchor again at once: the last
+    // holder may have died between storing one and broadcasting it.
+    let mut resend_all = true;
     loop {
         if last_prune.elapsed() >= gw.config.prune_interval {
             last_prune = std::time::Instant::now();
@@ -79,10 +139,15 @@ pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
                 Err(err) => tracing::warn!(%err, "could not prune the outbox"),
             }
         }
-        let delay = match round(&gw, &mut nonce).await {
+        let delay = match round(gw, &mut nonce, resend_all).await {
             Ok(()) => {
                 failures = 0;
+                resend_all = false;
                 gw.config.poll_interval
+            }
+            Err(RoundError::Outbox(super::OutboxError::LeaseLost)) => {
+                tracing::warn!("another gateway took the batcher lease");
+                return;
             }
             Err(err) => {
                 failures += 1;
@@ -95,7 +160,6 @@ pub(super) async fn run(gw: Arc<Shared>, shutdown: CancellationToken) {
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
             _ = gw.wake.notified(), if failures == 0 => {}
         }
@@ -113,7 +177,11 @@ pub(crate) fn seal_of(
     (root, cid::block_digest(&bytes))
 }
 
-async fn round(gw: &Arc<Shared>, nonce: &mut Option<u64>) -> Result<(), RoundError> {
+async fn round(
+    gw: &Arc<Shared>,
+    nonce: &mut Option<u64>,
+    resend_all: bool,
+) -> Result<(), RoundError> {
     seal_due(gw).await?;
     let sealed = gw.outbox.batches(BatchState::Sealed).await?;
     metrics::gauge!("cairn_gateway_sealed_batches").set(sealed.len() as f64);
@@ -124,7 +192,7 @@ async fn round(gw: &Arc<Shared>, nonce: &mut Option<u64>) -> Result<(), RoundErr
     for batch in sealed {
         send(gw, &batch, nonce).await?;
     }
-    watch(gw).await
+    watch(gw, resend_all).await
 }
 
 async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
@@ -180,7 +248,7 @@ async fn send(
     Ok(())
 }
 
-async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
+async fn watch(gw: &Arc<Shared>, resend_all: bool) -> Result<(), RoundError> {
     let sent = gw.outbox.batches(BatchState::Sent).await?;
     metrics::gauge!("cairn_gateway_sent_batches").set(sent.len() as f64);
     if sent.is_empty() {
@@ -233,7 +301,7 @@ async fn watch(gw: &Arc<Shared>) -> Result<(), RoundError> {
                     continue;
                 }
                 let waited = now.saturating_sub(batch.sent_at.unwrap_or(0));
-                if waited < gw.config.rebroadcast_after.as_millis() as u64 {
+                if waited < gw.config.rebroadcast_after.as_millis() as u64 && !resend_all {
                     continue;
                 }
                 match gw.relayer.broadcast(&latest.raw).await? {

@@ -178,6 +178,8 @@ pub(crate) struct Shared {
     trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
     /// Wakes the batcher when posts arrive.
     wake: tokio::sync::Notify,
+    /// Whether this gateway holds the batcher lease.
+    batching: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running gateway.
@@ -192,6 +194,8 @@ pub struct Gateway {
     pub batcher: tokio::task::JoinHandle<()>,
     /// Signed block uploads, checked against the same key registry.
     pub uploads: Arc<crate::uploads::Uploads>,
+    /// Whether this gateway holds the batcher lease (always, on SQLite).
+    pub batching: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Connects the registry's client and the relayer. A gateway (re)started
@@ -266,8 +270,10 @@ impl Gateway {
             registering: tokio::sync::Mutex::new(()),
             trees: Mutex::default(),
             wake: tokio::sync::Notify::new(),
+            batching: tokio::sync::watch::Sender::new(false),
             config,
         });
+        let batching = shared.batching.subscribe();
         let batcher = tokio::spawn(batcher::run(shared.clone(), shutdown));
         let router = Router::new()
             .route("/v1/posts", post(submit::submit))
@@ -280,6 +286,7 @@ impl Gateway {
             outbox,
             batcher,
             uploads,
+            batching,
         })
     }
 }

@@ -28,9 +28,19 @@ use sqlx::{
 };
 
 use crate::chain::{Fees, SignedTx};
+use cairn_indexer::lease::{Fence, Lease, LeaseKind, Standby};
 
 /// The PostgreSQL schema that holds the outbox.
 const PG_SCHEMA: &str = "cairn_gateway";
+
+/// The batcher lease ("cairn" + 2 as its lock key; the indexer's is 1).
+const BATCHER: LeaseKind = LeaseKind {
+    lock: 0x6361_6972_6e00_0002,
+    table: "batcher_lease",
+};
+
+/// The fencing read every batcher write on PostgreSQL starts with.
+const BATCHER_FENCE: &str = "SELECT generation FROM batcher_lease WHERE id = 1 FOR SHARE";
 
 /// Rows per multi-row statement.
 const CHUNK: usize = 500;
@@ -53,6 +63,9 @@ pub enum OutboxError {
     /// A stored value does not parse.
     #[error("corrupt outbox row: {0}")]
     Corrupt(String),
+    /// Another gateway took the batcher lease: this one must not batch.
+    #[error("another gateway holds the batcher lease")]
+    LeaseLost,
 }
 
 type Result<T, E = OutboxError> = std::result::Result<T, E>;
@@ -138,8 +151,18 @@ pub struct Queue {
 pub type Seal<'a> = &'a (dyn Fn(&[SignedPost]) -> (B256, B256) + Sync);
 
 /// The gateway's persistent state.
+///
+/// Any number of gateways may accept posts into one PostgreSQL outbox; one
+/// at a time batches, holding the batcher lease. Every write of the batcher
+/// (seal, sent, mined, anchored, resealed) then fails with
+/// [`OutboxError::LeaseLost`] once another gateway has taken the lease.
 #[async_trait]
 pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes the right to batch if no other gateway holds it (see
+    /// [`cairn_indexer::lease`]). A SQLite outbox has one gateway, which
+    /// always holds it.
+    async fn try_batcher_lease(&self, holder: &str) -> Result<Option<Lease>>;
+
     /// Indexes of `posts` whose (sender, nonce) an other stored post holds.
     async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>>;
 
@@ -231,7 +254,10 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
                 }
                 other => other.into(),
             })?;
-        Ok(std::sync::Arc::new(SqliteOutbox { pool }))
+        Ok(std::sync::Arc::new(SqliteOutbox {
+            pool,
+            fence: Fence::default(),
+        }))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // Its own schema, so the outbox can share a database (and its
         // migrations table) with the indexer.
@@ -244,12 +270,17 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("src/gateway/migrations/postgres")
             .run(&pool)
             .await?;
-        Ok(std::sync::Arc::new(PostgresOutbox { pool }))
+        let fence = Fence::default();
+        Ok(std::sync::Arc::new(PostgresOutbox {
+            pool,
+            standby: std::sync::Arc::new(Standby::new(BATCHER, options, fence.clone())),
+            fence,
+        }))
     } else {
         Err(OutboxError::UnsupportedUrl(url.to_string()))
     }
@@ -259,12 +290,28 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
 #[derive(Debug, Clone)]
 pub struct SqliteOutbox {
     pool: SqlitePool,
+    /// Never set: one gateway owns a SQLite outbox.
+    fence: Fence,
+}
+
+impl SqliteOutbox {
+    async fn take_lease(&self, _holder: &str) -> Result<Option<Lease>> {
+        Ok(Some(Lease::sole()))
+    }
 }
 
 /// PostgreSQL outbox.
 #[derive(Debug, Clone)]
 pub struct PostgresOutbox {
     pool: PgPool,
+    fence: Fence,
+    standby: std::sync::Arc<Standby>,
+}
+
+impl PostgresOutbox {
+    async fn take_lease(&self, holder: &str) -> Result<Option<Lease>> {
+        Ok(self.standby.try_take(holder).await?)
+    }
 }
 
 fn parse<T: FromStr>(what: &str, s: &str) -> Result<T> {
@@ -373,38 +420,24 @@ fn lower(a: Address) -> String {
 /// transaction that reads before it writes fails with "database is locked"
 /// when another writer got in between, instead of waiting its turn.
 macro_rules! sql_outbox {
-    ($name:ident, $db:ty, $begin:literal) => {
+    ($name:ident, $db:ty, $begin:literal, $fence:expr) => {
         impl $name {
-            async fn conflicts_in(conn: &mut <$db as sqlx::Database>::Connection, posts: &[NewPost]) -> Result<Vec<usize>> {
-                let mut conflicts = Vec::new();
-                for (chunk_no, chunk) in posts.chunks(CHUNK).enumerate() {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT sender, nonce, post_id FROM posts WHERE (sender, nonce) IN (",
-                    );
-                    q.push_values(chunk, |mut b, p| {
-                        b.push_bind(lower(p.post.from)).push_bind(p.post.nonce as i64);
-                    });
-                    q.push(")");
-                    let rows: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
-                    for (i, p) in chunk.iter().enumerate() {
-                        let (from, nonce, id) = (lower(p.post.from), p.post.nonce as i64, p.id.to_string());
-                        if rows.iter().any(|(s, n, other)| *s == from && *n == nonce && *other != id) {
-                            conflicts.push(chunk_no * CHUNK + i);
-                        }
+            /// Begins a write of the batcher, fenced: on PostgreSQL it
+            /// fails if another gateway took the lease since this one did,
+            /// and holds off a takeover until it commits.
+            async fn begin_batcher(&self) -> Result<sqlx::Transaction<'static, $db>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let held = self.fence.get();
+                if let (Some(fence), true) = ($fence, held != 0) {
+                    let current: i64 = sqlx::query_scalar(fence).fetch_one(&mut *tx).await?;
+                    if current as u64 != held {
+                        return Err(OutboxError::LeaseLost);
                     }
                 }
-                Ok(conflicts)
-            }
-        }
-
-        #[async_trait]
-        impl Outbox for $name {
-            async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>> {
-                let mut conn = self.pool.acquire().await?;
-                Self::conflicts_in(&mut conn, posts).await
+                Ok(tx)
             }
 
-            async fn accept(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
+            async fn accept_once(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let conflicts = Self::conflicts_in(&mut tx, posts).await?;
                 if !conflicts.is_empty() {
@@ -432,6 +465,53 @@ macro_rules! sql_outbox {
                 Ok(Vec::new())
             }
 
+            async fn conflicts_in(conn: &mut <$db as sqlx::Database>::Connection, posts: &[NewPost]) -> Result<Vec<usize>> {
+                let mut conflicts = Vec::new();
+                for (chunk_no, chunk) in posts.chunks(CHUNK).enumerate() {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT sender, nonce, post_id FROM posts WHERE (sender, nonce) IN (",
+                    );
+                    q.push_values(chunk, |mut b, p| {
+                        b.push_bind(lower(p.post.from)).push_bind(p.post.nonce as i64);
+                    });
+                    q.push(")");
+                    let rows: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    for (i, p) in chunk.iter().enumerate() {
+                        let (from, nonce, id) = (lower(p.post.from), p.post.nonce as i64, p.id.to_string());
+                        if rows.iter().any(|(s, n, other)| *s == from && *n == nonce && *other != id) {
+                            conflicts.push(chunk_no * CHUNK + i);
+                        }
+                    }
+                }
+                Ok(conflicts)
+            }
+        }
+
+        #[async_trait]
+        impl Outbox for $name {
+            async fn try_batcher_lease(&self, holder: &str) -> Result<Option<Lease>> {
+                self.take_lease(holder).await
+            }
+
+            async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>> {
+                let mut conn = self.pool.acquire().await?;
+                Self::conflicts_in(&mut conn, posts).await
+            }
+
+            async fn accept(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
+                // Two gateways may store one (sender, nonce) at the same
+                // moment: the later insert breaks the unique key. Asked
+                // again, it finds the other's post and reports the conflict.
+                match self.accept_once(posts, now_ms).await {
+                    Err(OutboxError::Database(err))
+                        if err.as_database_error().is_some_and(|e| e.is_unique_violation()) =>
+                    {
+                        self.accept_once(posts, now_ms).await
+                    }
+                    outcome => outcome,
+                }
+            }
+
             async fn queue(&self) -> Result<Queue> {
                 let (queued, oldest): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT COUNT(*), MIN(accepted_at) FROM posts WHERE state = 'queued'",
@@ -442,7 +522,7 @@ macro_rules! sql_outbox {
             }
 
             async fn seal(&self, max: usize, expire_before: u64, now_ms: u64, seal: Seal<'_>) -> Result<Option<BatchRecord>> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.begin_batcher().await?;
                 sqlx::query("UPDATE posts SET state = 'expired' WHERE state = 'queued' AND deadline < $1")
                     .bind(expire_before as i64)
                     .execute(&mut *tx)
@@ -531,7 +611,7 @@ macro_rules! sql_outbox {
             }
 
             async fn mark_sent(&self, batch: i64, nonce: u64, signed: &SignedTx, now_ms: u64) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.begin_batcher().await?;
                 sqlx::query(
                     "UPDATE batches SET state = 'sent', tx_nonce = $1, tx_hash = $2, sent_at = $3, block_number = NULL, block_hash = NULL WHERE id = $4",
                 )
@@ -575,38 +655,46 @@ macro_rules! sql_outbox {
             }
 
             async fn touch_sent(&self, batch: i64, now_ms: u64) -> Result<()> {
-                sqlx::query("UPDATE batches SET sent_at = $1 WHERE id = $2").bind(now_ms as i64).bind(batch).execute(&self.pool).await?;
+                let mut tx = self.begin_batcher().await?;
+                sqlx::query("UPDATE batches SET sent_at = $1 WHERE id = $2").bind(now_ms as i64).bind(batch).execute(&mut *tx).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn mark_mined(&self, batch: i64, mined: Option<(u64, B256)>) -> Result<()> {
+                let mut tx = self.begin_batcher().await?;
                 sqlx::query("UPDATE batches SET block_number = $1, block_hash = $2 WHERE id = $3 AND state = 'sent'")
                     .bind(mined.map(|(n, _)| n as i64))
                     .bind(mined.map(|(_, h)| h.to_string()))
                     .bind(batch)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn mark_anchored(&self, batch: i64, block: u64, block_hash: B256) -> Result<()> {
+                let mut tx = self.begin_batcher().await?;
                 sqlx::query("UPDATE batches SET state = 'anchored', block_number = $1, block_hash = $2 WHERE id = $3")
                     .bind(block as i64)
                     .bind(block_hash.to_string())
                     .bind(batch)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn reseal(&self, batch: i64) -> Result<()> {
+                let mut tx = self.begin_batcher().await?;
                 // tx_nonce stays, so next_nonce never hands the given-up nonce out again.
                 sqlx::query(
                     "UPDATE batches SET state = 'sealed', tx_hash = NULL, sent_at = NULL, block_number = NULL, block_hash = NULL WHERE id = $1",
                 )
                 .bind(batch)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -644,5 +732,5 @@ macro_rules! sql_outbox {
     };
 }
 
-sql_outbox!(SqliteOutbox, Sqlite, "BEGIN IMMEDIATE");
-sql_outbox!(PostgresOutbox, Postgres, "BEGIN");
+sql_outbox!(SqliteOutbox, Sqlite, "BEGIN IMMEDIATE", None::<&str>);
+sql_outbox!(PostgresOutbox, Postgres, "BEGIN", Some(BATCHER_FENCE));

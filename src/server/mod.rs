@@ -40,6 +40,8 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// Signed uploads to `POST /v1/blobs`; `None` refuses every upload.
     pub uploads: Option<Arc<Uploads>>,
+    /// Whether the gateway holds the batcher lease, when a gateway runs.
+    pub batching: Option<watch::Receiver<bool>>,
 }
 
 /// The OpenAPI document of the node's own routes; [`openapi`] adds the rest.
@@ -108,11 +110,37 @@ pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Route
     limits.apply(router)
 }
 
+/// The indexer's health when it runs, and the gateway's `batcher` role
+/// (`batching` or `standby`) when a gateway runs.
 async fn health(State(state): State<AppState>) -> axum::response::Response {
-    match &state.progress {
-        Some(progress) => cairn_indexer::api::health(&progress.borrow()).into_response(),
-        None => Json(serde_json::json!({"status": "ok"})).into_response(),
+    let (code, mut body) = match &state.progress {
+        Some(progress) => {
+            let health =
+                cairn_indexer::health::assess(&progress.borrow(), std::time::Instant::now());
+            let code = if health.status.serving() {
+                axum::http::StatusCode::OK
+            } else {
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            };
+            (
+                code,
+                serde_json::to_value(health).expect("health serializes"),
+            )
+        }
+        None => (
+            axum::http::StatusCode::OK,
+            serde_json::json!({"status": "ok"}),
+        ),
+    };
+    if let Some(batching) = &state.batching {
+        let role = if *batching.borrow() {
+            "batching"
+        } else {
+            "standby"
+        };
+        body["batcher"] = role.into();
     }
+    (code, Json(body)).into_response()
 }
 
 /// Installs the Prometheus recorder once per process and returns its handle.

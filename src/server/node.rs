@@ -146,7 +146,7 @@ impl Node {
             None => (None, None, None),
         };
         let openapi = super::openapi(read_api.is_some(), config.gateway.is_some());
-        let (read_api, outbox, uploads) = match config.gateway {
+        let (read_api, outbox, uploads, batching) = match config.gateway {
             Some(gateway) => {
                 let gateway =
                     Gateway::start(gateway, config.store.clone(), shutdown.clone()).await?;
@@ -154,9 +154,14 @@ impl Node {
                     Some(api) => api.merge(gateway.router),
                     None => gateway.router,
                 };
-                (Some(router), Some(gateway.outbox), Some(gateway.uploads))
+                (
+                    Some(router),
+                    Some(gateway.outbox),
+                    Some(gateway.uploads),
+                    Some(gateway.batching),
+                )
             }
-            None => (read_api, None, None),
+            None => (read_api, None, None, None),
         };
         let state = AppState {
             store: config.store,
@@ -164,6 +169,7 @@ impl Node {
             progress: progress.clone(),
             openapi: Arc::new(openapi),
             uploads,
+            batching,
         };
         let read_api = [
             read_api,

@@ -328,3 +328,105 @@ async fn a_stuck_anchor_is_replaced_with_higher_fees() {
     assert_anchored_once(&chain, &accepted).await;
     node.shutdown().await.unwrap();
 }
+
+/// A post for the outbox alone (it does not check signatures; the gateway
+/// does before it stores one).
+fn outbox_post(
+    sender: &alloy::signers::local::PrivateKeySigner,
+    nonce: u64,
+    text: &str,
+) -> outbox::NewPost {
+    use alloy::signers::SignerSync;
+    let post = cairn_contracts::eip712::Post {
+        from: sender.address(),
+        to: B256::repeat_byte(7),
+        digest: alloy::primitives::keccak256(text),
+        nonce,
+        deadline: u64::MAX >> 2,
+    };
+    let id = alloy::primitives::keccak256(format!("{}:{nonce}:{text}", sender.address()));
+    outbox::NewPost {
+        id,
+        signature: sender.sign_hash_sync(&id).unwrap(),
+        post,
+    }
+}
+
+/// Two gateways on one PostgreSQL outbox: both accept, one batches, and
+/// the one that lost the batcher lease can no longer seal or sign; two
+/// posts racing for one (sender, nonce) through different gateways end as
+/// one stored post and one conflict, never as an error.
+#[tokio::test]
+async fn gateways_share_a_postgres_outbox_and_one_batches() {
+    let (_db, url) = outbox_db(true).await;
+    let (a, b) = (
+        outbox::open(&url).await.unwrap(),
+        outbox::open(&url).await.unwrap(),
+    );
+    let seal = |_: &[cairn_contracts::manifest::SignedPost]| (B256::repeat_byte(1), B256::ZERO);
+
+    let lease = a.try_batcher_lease("a").await.unwrap().expect("free lease");
+    assert_eq!(lease.generation, 1);
+    assert!(
+        b.try_batcher_lease("b").await.unwrap().is_none(),
+        "a holds it"
+    );
+
+    // Races for the same nonces through both gateways.
+    let sender = alloy::signers::local::PrivateKeySigner::random();
+    let races = (0..20u64).map(|n| {
+        let (a, b, sender) = (a.clone(), b.clone(), sender.clone());
+        async move {
+            let (x, y) = (
+                [outbox_post(&sender, n, "x")],
+                [outbox_post(&sender, n, "y")],
+            );
+            let (ax, by) = tokio::join!(a.accept(&x, 1), b.accept(&y, 1));
+            (ax.unwrap(), by.unwrap())
+        }
+    });
+    for (n, (ax, by)) in futures::future::join_all(races)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            ax.len() + by.len(),
+            1,
+            "nonce {n}: exactly one of the two is a conflict ({ax:?}, {by:?})"
+        );
+    }
+    assert_eq!(a.queue().await.unwrap().queued, 20);
+
+    let sealed = a.seal(8, 0, 2, &seal).await.unwrap().expect("a batch");
+    assert_eq!(sealed.count, 8);
+
+    // a's lock connection goes (its process died, or its network): b takes
+    // over, and a's writes are fenced off from then on.
+    drop(lease);
+    let lease_b = loop {
+        if let Some(lease) = b.try_batcher_lease("b").await.unwrap() {
+            break lease;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(lease_b.generation, 2);
+    let fenced = a.seal(8, 0, 3, &seal).await;
+    assert!(
+        matches!(fenced, Err(outbox::OutboxError::LeaseLost)),
+        "{fenced:?}"
+    );
+    assert!(matches!(
+        a.reseal(sealed.id).await,
+        Err(outbox::OutboxError::LeaseLost)
+    ));
+    let next = b
+        .seal(8, 0, 3, &seal)
+        .await
+        .unwrap()
+        .expect("b seals the rest");
+    assert_eq!((next.count, a.queue().await.unwrap().queued), (8, 4));
+    // Accepting is not fenced: every gateway takes posts.
+    a.accept(&[outbox_post(&sender, 99, "z")], 4).await.unwrap();
+    assert_eq!(b.queue().await.unwrap().queued, 5);
+}

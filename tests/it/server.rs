@@ -28,6 +28,7 @@ fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
         openapi: std::sync::Arc::new(cairn::server::openapi(false, false)),
         // No gateway, no key registry: uploads are refused (tests/it/gateway.rs signs them).
         uploads: None,
+        batching: None,
     };
     app(state, None, &limits)
 }

@@ -1,21 +1,12 @@
 //! Many nodes on one PostgreSQL database: who ingests, and how the others
 //! hear of new events.
 //!
-//! **The ingest lease.** One node at a time follows the chain and writes;
-//! the others serve reads and stand by. The lease is a PostgreSQL session
-//! advisory lock, held on a connection of its own: when the holder dies,
-//! the server closes its connection and frees the lock at once, and the
-//! next standby to ask takes it. Taking it bumps `ingest_lease.generation`,
-//! and every ingestion transaction checks, under a share lock on that row,
-//! that the generation is still the one its node took. A node that lost its
-//! connection but not its process (a partition, a paused VM) therefore
-//! cannot write after its successor began: its next transaction fails with
-//! [`StoreError::LeaseLost`](super::StoreError::LeaseLost), and a
-//! transaction it had under way finishes before the successor's bump, so
-//! the successor reads its checkpoint after it.
-//!
-//! SQLite has one writing process by construction, so its lease is always
-//! held and never lost.
+//! **The ingest lease** is a [`crate::lease`] on [`INGEST`]: one node at a
+//! time follows the chain and writes; the others serve reads and stand by.
+//! Every ingestion transaction on PostgreSQL starts with the fence read of
+//! `ingest_lease`, so a node that lost the lease fails with
+//! [`StoreError::LeaseLost`](super::StoreError::LeaseLost) instead of
+//! writing after its successor began.
 //!
 //! **Commit notices.** Every PostgreSQL transaction that appends stream
 //! events also calls `pg_notify`, delivered when it commits. Each node
@@ -23,20 +14,18 @@
 //! the table stays the source of truth, and a notice missed while the
 //! listener reconnects is made up by the wake-up that follows.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
-use sqlx::{postgres::PgListener, Connection, PgConnection};
+use sqlx::postgres::PgListener;
 
 use super::Result;
+use crate::lease::LeaseKind;
 
-/// The advisory lock key of the ingest lease ("cairn" + "ingest").
-pub(crate) const INGEST_LOCK: i64 = 0x6361_6972_6e00_0001;
+/// The ingest lease ("cairn" + "ingest" as its lock key).
+pub(crate) const INGEST: LeaseKind = LeaseKind {
+    lock: 0x6361_6972_6e00_0001,
+    table: "ingest_lease",
+};
 
 /// The channel ingestion transactions notify when they append events.
 pub(crate) const EVENTS_CHANNEL: &str = "cairn_events";
@@ -54,111 +43,6 @@ pub(crate) const ORDER_EVENTS_POSTGRES: &str =
 /// The fencing read every ingestion transaction on PostgreSQL starts with.
 pub(crate) const FENCE_POSTGRES: &str =
     "SELECT generation FROM ingest_lease WHERE id = 1 FOR SHARE";
-
-/// How often a holder checks that its lock connection is alive, and how
-/// long it waits for the answer.
-const LIVENESS: Duration = Duration::from_secs(1);
-
-/// The generation a store's ingestion transactions must find; 0 until its
-/// process takes the lease (and then unchecked: SQLite, or a store that
-/// never ingests).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fence(Arc<AtomicU64>);
-
-impl Fence {
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn set(&self, generation: u64) {
-        self.0.store(generation, Ordering::Release);
-    }
-}
-
-/// The right to ingest, held until dropped or [`lost`](Self::lost).
-#[derive(Debug)]
-pub struct IngestLease {
-    /// Which takeover this is (1 for the first; always 0 on SQLite).
-    pub generation: u64,
-    /// The connection that holds the advisory lock; `None` on SQLite.
-    held: Option<PgConnection>,
-}
-
-impl IngestLease {
-    /// The lease of the only writer there can be.
-    pub(crate) fn sole() -> Self {
-        Self {
-            generation: 0,
-            held: None,
-        }
-    }
-
-    /// Resolves when the lock's connection fails or stops answering: the
-    /// server may then have given the lease to another node.
-    pub async fn lost(&mut self) {
-        let Some(connection) = self.held.as_mut() else {
-            return std::future::pending().await;
-        };
-        loop {
-            tokio::time::sleep(LIVENESS).await;
-            match tokio::time::timeout(LIVENESS, connection.ping()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => {
-                    tracing::warn!(%err, "the ingest lease's connection failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!("the ingest lease's connection stopped answering");
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// A standby's connection, kept between attempts to take the lease.
-#[derive(Debug, Default)]
-pub(crate) struct Standby(tokio::sync::Mutex<Option<PgConnection>>);
-
-impl Standby {
-    /// Takes the lease if no other node holds it, and sets `fence` to the
-    /// new generation.
-    pub(crate) async fn try_take(
-        &self,
-        options: &sqlx::postgres::PgConnectOptions,
-        holder: &str,
-        fence: &Fence,
-    ) -> Result<Option<IngestLease>> {
-        let mut kept = self.0.lock().await;
-        let mut connection = match kept.take() {
-            Some(connection) => connection,
-            None => PgConnection::connect_with(options).await?,
-        };
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(INGEST_LOCK)
-            .fetch_one(&mut connection)
-            .await?;
-        if !locked {
-            *kept = Some(connection);
-            return Ok(None);
-        }
-        // Waits for any transaction of the previous holder that checked the
-        // old generation to commit.
-        let generation: i64 = sqlx::query_scalar(
-            "UPDATE ingest_lease SET generation = generation + 1, holder = $1, taken_at = now() \
-             WHERE id = 1 RETURNING generation",
-        )
-        .bind(holder)
-        .fetch_one(&mut connection)
-        .await?;
-        let generation = generation as u64;
-        fence.set(generation);
-        Ok(Some(IngestLease {
-            generation,
-            held: Some(connection),
-        }))
-    }
-}
 
 /// Notices of events other processes committed.
 #[derive(Debug)]

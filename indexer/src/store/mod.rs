@@ -16,9 +16,10 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
+pub use crate::lease::Lease;
 pub(crate) use cursor::position as cursor_position;
 pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
-pub use lease::{CommitFeed, IngestLease};
+pub use lease::CommitFeed;
 pub use model::*;
 #[doc(hidden)]
 pub use sql::page_query;
@@ -60,9 +61,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Takes the right to ingest if no other process holds it (see
-    /// [`lease`]). From then on this store's ingestion transactions fail
+    /// [`crate::lease`]). From then on this store's ingestion transactions fail
     /// with [`StoreError::LeaseLost`] once another process has taken it.
-    async fn try_ingest_lease(&self, holder: &str) -> Result<Option<IngestLease>>;
+    async fn try_ingest_lease(&self, holder: &str) -> Result<Option<Lease>>;
 
     /// Notices of stream events that other processes commit; `None` where
     /// no other process writes (SQLite).

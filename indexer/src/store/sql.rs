@@ -15,11 +15,14 @@ use sqlx::{
 
 use super::{
     cursor::{ListCursor, StreamCursor},
-    lease::{CommitFeed, Fence, IngestLease, Standby, FENCE_POSTGRES, ORDER_EVENTS_POSTGRES},
+    lease::{CommitFeed, FENCE_POSTGRES, INGEST, ORDER_EVENTS_POSTGRES},
     model::*,
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
-use crate::block::BlockRef;
+use crate::{
+    block::BlockRef,
+    lease::{Fence, Lease, Standby},
+};
 
 /// Statements slower than this are logged at WARN (`sqlx::query`, "slow
 /// statement"): ingestion commits in chunks sized to stay well below it.
@@ -447,7 +450,7 @@ macro_rules! sql_store {
     ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr) => {
         #[async_trait]
         impl Store for $name {
-            async fn try_ingest_lease(&self, holder: &str) -> Result<Option<IngestLease>> {
+            async fn try_ingest_lease(&self, holder: &str) -> Result<Option<Lease>> {
                 self.take_lease(holder).await
             }
 
@@ -1088,8 +1091,8 @@ impl SqliteStore {
     }
 
     /// One process writes a SQLite file: the lease is its own.
-    async fn take_lease(&self, _holder: &str) -> Result<Option<IngestLease>> {
-        Ok(Some(IngestLease::sole()))
+    async fn take_lease(&self, _holder: &str) -> Result<Option<Lease>> {
+        Ok(Some(Lease::sole()))
     }
 
     /// No other process commits events to this file.
@@ -1102,7 +1105,6 @@ impl SqliteStore {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    options: PgConnectOptions,
     fence: Fence,
     standby: std::sync::Arc<Standby>,
 }
@@ -1118,18 +1120,16 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let fence = Fence::default();
         Ok(Self {
             pool,
-            options,
-            fence: Fence::default(),
-            standby: Default::default(),
+            standby: std::sync::Arc::new(Standby::new(INGEST, options, fence.clone())),
+            fence,
         })
     }
 
-    async fn take_lease(&self, holder: &str) -> Result<Option<IngestLease>> {
-        self.standby
-            .try_take(&self.options, holder, &self.fence)
-            .await
+    async fn take_lease(&self, holder: &str) -> Result<Option<Lease>> {
+        Ok(self.standby.try_take(holder).await?)
     }
 
     async fn feed(&self) -> Result<Option<CommitFeed>> {
