@@ -4,6 +4,8 @@
 #
 #   tools/node_modules   anvil, forge, cast and solcjs from package-lock.json (npm ci)
 #   tools/bin/ipfs       Kubo built from tools/kubo/go.mod through the Go module proxy
+#   tools/bin/ipfs-cluster-{service,ctl}
+#                        IPFS Cluster built from tools/ipfs-cluster/go.mod the same way
 #   web/node_modules     the web client's dependencies from web/package-lock.json (npm ci)
 #   PostgreSQL           server binaries from Debian's packages, for the tests
 #   Chromium             Debian's package, for the web client's browser test
@@ -42,6 +44,15 @@ if [[ ! -x bin/ipfs || ! -f $kubo_stamp || $(cat "$kubo_stamp") != "$kubo_pin" ]
   echo "$kubo_pin" > "$kubo_stamp"
 fi
 
+cluster_stamp=bin/.ipfs-cluster-stamp
+cluster_pin=$(fingerprint ipfs-cluster/go.mod ipfs-cluster/go.sum)
+if [[ ! -x bin/ipfs-cluster-service || ! -f $cluster_stamp || $(cat "$cluster_stamp") != "$cluster_pin" ]]; then
+  echo "==> building IPFS Cluster from the Go module proxy (a few minutes the first time)"
+  mkdir -p bin
+  (cd ipfs-cluster && go build -trimpath -o ../bin/ tool)
+  echo "$cluster_pin" > "$cluster_stamp"
+fi
+
 # Installs Debian package $1 (for $2) as root, or says how to.
 apt_install() {
   echo "==> installing $1 (Debian packages, for $2)"
@@ -68,4 +79,4 @@ if [[ ! -x /usr/bin/chromium ]]; then
   apt_install chromium "the web client's browser test"
 fi
 
-echo "tools ready: $(bin/ipfs version), $(node_modules/.bin/anvil --version | head -1)"
+echo "tools ready: $(bin/ipfs version), $(bin/ipfs-cluster-service --version), $(node_modules/.bin/anvil --version | head -1)"

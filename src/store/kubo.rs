@@ -1,5 +1,15 @@
-//! The Kubo backend: a Kubo daemon (or IPFS Cluster's Kubo-compatible proxy)
-//! over its HTTP RPC API.
+//! The Kubo backend: Kubo daemons (or IPFS Cluster's Kubo-compatible
+//! proxies) over their HTTP RPC API.
+//!
+//! **More than one node.** The store takes a list of endpoints. Writes go
+//! to one node, the one that answered last, and move to the next when it
+//! fails: behind IPFS Cluster's proxy, `block/put?pin=true` and `pin/add`
+//! become cluster pins, which the cluster copies to its other peers
+//! (`replication_factor_max`). Reads try every node in turn, starting with
+//! that one, until one has the block: a block whose node died, or that the
+//! cluster has not copied yet, is still found. "Not found" is only said when
+//! every node answered so; when one could not be asked, the error is the
+//! transient one, and the caller tries again later.
 //!
 //! Blocks are written with `block/put?cid-codec=raw&mhtype=sha2-256`, so Kubo
 //! computes the same CID as [`cid::cid_for_block`]; Kubo's answer is checked
@@ -17,7 +27,13 @@
 //! with one recursive pin on a small dag-cbor list that links them
 //! (`dag/put`): 512 blocks cost one pin instead of 512.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -27,9 +43,17 @@ use super::{check_size, cid, not_found_as_none, BlobStore, Cid, StoreError};
 /// How long a local read of one block may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client for one Kubo RPC endpoint.
+/// A client for Kubo RPC endpoints, with fallback from one to the next.
 #[derive(Debug, Clone)]
 pub struct KuboStore {
+    nodes: Arc<[KuboNode]>,
+    /// The node tried first: the last one that answered.
+    preferred: Arc<AtomicUsize>,
+}
+
+/// One Kubo RPC endpoint.
+#[derive(Debug, Clone)]
+struct KuboNode {
     api: String,
     http: reqwest::Client,
 }
@@ -47,19 +71,74 @@ struct KuboErrorBody {
 }
 
 impl KuboStore {
-    /// A client for the RPC API at `api_url`, e.g. `http://127.0.0.1:5001`.
+    /// A client for the RPC API at `api_url`, e.g. `http://127.0.0.1:5001`,
+    /// or for several, separated by commas.
     pub fn new(api_url: &str) -> Self {
+        Self::with_nodes(api_url.split(',').map(str::trim).filter(|u| !u.is_empty()))
+    }
+
+    /// A client for these RPC endpoints, tried in this order.
+    ///
+    /// # Panics
+    /// If `api_urls` is empty.
+    pub fn with_nodes<S: AsRef<str>>(api_urls: impl IntoIterator<Item = S>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
             .expect("reqwest client with static settings builds");
+        let nodes: Arc<[KuboNode]> = api_urls
+            .into_iter()
+            .map(|url| KuboNode {
+                api: url.as_ref().trim_end_matches('/').to_string(),
+                http: http.clone(),
+            })
+            .collect();
+        assert!(
+            !nodes.is_empty(),
+            "a Kubo store needs at least one endpoint"
+        );
         Self {
-            api: api_url.trim_end_matches('/').to_string(),
-            http,
+            nodes,
+            preferred: Arc::default(),
         }
     }
 
+    /// The nodes in the order to try them: the preferred one first.
+    fn in_turn(&self) -> impl Iterator<Item = (usize, &KuboNode)> {
+        let first = self.preferred.load(Ordering::Relaxed);
+        let n = self.nodes.len();
+        (0..n).map(move |k| ((first + k) % n, &self.nodes[(first + k) % n]))
+    }
+
+    /// Runs `op` on each node in turn until one succeeds, and prefers that
+    /// node from then on. A node's failure is logged; the last is returned.
+    async fn on_any<'a, T, F, Fut>(&'a self, what: &str, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(&'a KuboNode) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut last = None;
+        for (i, node) in self.in_turn() {
+            match op(node).await {
+                Ok(value) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Err(err) if !err.is_node_failure() => return Err(err),
+                Err(err) => {
+                    if self.nodes.len() > 1 {
+                        tracing::warn!(%err, node = %node.api, "{what} failed on this Kubo node; trying the next");
+                    }
+                    last = Some(err);
+                }
+            }
+        }
+        Err(last.expect("at least one node"))
+    }
+}
+
+impl KuboNode {
     async fn call(
         &self,
         operation: &'static str,
@@ -93,6 +172,10 @@ impl KuboStore {
             return Ok(response);
         }
         let status = response.status();
+        // A cluster proxy (or any proxy) whose Kubo is down or stalled.
+        if matches!(status.as_u16(), 502..=504) {
+            return Err(unreachable(response.error_for_status().unwrap_err()));
+        }
         let text = response.text().await.map_err(unreachable)?;
         let message = serde_json::from_str::<KuboErrorBody>(&text)
             .map(|b| b.message)
@@ -104,7 +187,7 @@ impl KuboStore {
     }
 }
 
-impl KuboStore {
+impl KuboNode {
     /// Stores a dag-cbor list linking `cids` (unpinned) and returns its CID.
     async fn put_list(&self, cids: &[Cid]) -> Result<String, StoreError> {
         #[derive(Deserialize)]
@@ -174,13 +257,7 @@ impl KuboStore {
     }
 }
 
-#[async_trait::async_trait]
-impl BlobStore for KuboStore {
-    async fn put(&self, block: Bytes) -> Result<Cid, StoreError> {
-        let mut cids = self.put_many(vec![block]).await?;
-        Ok(cids.remove(0))
-    }
-
+impl KuboNode {
     /// One `block/put` call for every block: Kubo takes many files per call
     /// and answers one JSON object per block, in order.
     async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
@@ -293,5 +370,65 @@ impl BlobStore for KuboStore {
             Err(StoreError::Kubo { message, .. }) if message.contains("not found") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for KuboStore {
+    async fn put(&self, block: Bytes) -> Result<Cid, StoreError> {
+        let mut cids = self.put_many(vec![block]).await?;
+        Ok(cids.remove(0))
+    }
+
+    async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
+        self.on_any("block/put", |node| node.put_many(blocks.clone()))
+            .await
+    }
+
+    async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        let mut failure = None;
+        for (i, node) in self.in_turn() {
+            match node.fetch_unverified(cid).await {
+                Ok(bytes) => {
+                    if failure.is_none() {
+                        self.preferred.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(bytes);
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(err) if err.is_node_failure() => failure = Some(err),
+                Err(err) => return Err(err),
+            }
+        }
+        Err(failure.unwrap_or_else(|| StoreError::NotFound(Box::new(*cid))))
+    }
+
+    /// Asks the preferred node for all of them at once, then the others for
+    /// what it lacks, one by one.
+    async fn fetch_many_unverified(&self, cids: &[Cid]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        let mut found = self
+            .on_any("dag/export", |node| node.fetch_many_unverified(cids))
+            .await?;
+        if self.nodes.len() > 1 {
+            for (slot, cid) in found.iter_mut().zip(cids) {
+                if slot.is_none() {
+                    *slot = not_found_as_none(self.fetch_unverified(cid).await)?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let mut failure = None;
+        for (_, node) in self.in_turn() {
+            match node.has(cid).await {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(err) if err.is_node_failure() => failure = Some(err),
+                Err(err) => return Err(err),
+            }
+        }
+        failure.map_or(Ok(false), Err)
     }
 }

@@ -80,6 +80,13 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
     }
+
+    /// Whether the node that was asked failed, so that another node of the
+    /// same store may well succeed: it could not be reached, or answered
+    /// with an error (a cluster proxy whose Kubo is down answers 502).
+    pub fn is_node_failure(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::Kubo { .. })
+    }
 }
 
 /// A store of raw blocks addressed by CID.

@@ -122,3 +122,47 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
         .collect();
     assert_eq!(present, blocks);
 }
+
+/// The kubo store over two IPFS Cluster peers: what one write stores, the
+/// cluster copies to the other Kubo; when a Kubo node dies, writes move to
+/// the other peer and every block is still read, from the survivor.
+#[tokio::test]
+async fn a_block_cluster_keeps_every_block_when_a_kubo_node_dies() {
+    let mut cluster = crate::harness::BlockCluster::start(2).await;
+    let store = KuboStore::new(&cluster.store_url());
+    let block = |i: usize| Bytes::from(format!("cluster block {i}").into_bytes());
+    let mut cids = vec![store.put(block(0)).await.unwrap()];
+    cids.extend(store.put_many((1..10).map(block).collect()).await.unwrap());
+
+    // The cluster pins each on both nodes: each Kubo alone has them all.
+    let kubo = |i: usize| KuboStore::new(&cluster.kubos[i].api_url);
+    let (first, second) = (kubo(0), kubo(1));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for cid in &cids {
+        while !(first.has(cid).await.unwrap() && second.has(cid).await.unwrap()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{cid} was not replicated"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    cluster.kubos[0].kill();
+    // Writes go on through the other peer; reads find every block.
+    cids.extend(store.put_many((10..15).map(block).collect()).await.unwrap());
+    cids.push(store.put(block(15)).await.unwrap());
+    for (i, cid) in cids.iter().enumerate() {
+        assert_eq!(store.get(cid).await.unwrap(), block(i), "block {i}");
+    }
+    let many = store.fetch_many_unverified(&cids).await.unwrap();
+    assert!(many.iter().all(Option::is_some));
+    // Only the survivor could be asked, and it says so for a block that
+    // exists nowhere: not found would be a lie while a node is down.
+    let nowhere = cid::cid_for_block(b"stored nowhere");
+    assert!(store.get(&nowhere).await.unwrap_err().is_transient());
+    assert!(matches!(
+        second.get(&nowhere).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -133,6 +133,13 @@ impl Anvil {
         }
     }
 
+    /// SIGKILLs the daemon, as a crash would.
+    #[allow(dead_code)] // used by the cluster suite, not by every includer
+    pub(crate) fn kill(&mut self) {
+        let _ = self.daemon.0.kill();
+        let _ = self.daemon.0.wait();
+    }
+
     /// The process id, for CPU accounting in benchmarks.
     #[allow(dead_code)] // used by benches/batching.rs, which includes this file
     pub(crate) fn pid(&self) -> u32 {
@@ -210,6 +217,13 @@ impl Kubo {
         self.daemon = Self::run_daemon(self.repo.path(), self.offline, &self.api_url).await;
     }
 
+    /// SIGKILLs the daemon, as a crash would.
+    #[allow(dead_code)] // used by the cluster suite, not by every includer
+    pub(crate) fn kill(&mut self) {
+        let _ = self.daemon.0.kill();
+        let _ = self.daemon.0.wait();
+    }
+
     /// The process id, for CPU accounting in benchmarks.
     #[allow(dead_code)] // used by benches/batching.rs, which includes this file
     pub(crate) fn pid(&self) -> u32 {
@@ -238,6 +252,126 @@ fn set_addresses(repo: &Path, api_port: u16, gateway_port: u16) {
     config["Addresses"]["Gateway"] = format!("/ip4/127.0.0.1/tcp/{gateway_port}").into();
     config["Addresses"]["Swarm"] = serde_json::json!(["/ip4/127.0.0.1/tcp/0"]);
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
+/// Kubo daemons, online on loopback only, each with a peer of one IPFS
+/// Cluster (CRDT consensus) that pins every block on up to all of them
+/// (`replication_factor_max`; at least one, so that writes go on while a
+/// node is down). Cairn's kubo store is given the peers' Kubo-compatible
+/// proxies, [`store_url`](Self::store_url).
+#[allow(dead_code)] // used by the cluster suite, not by every includer
+pub(crate) struct BlockCluster {
+    pub(crate) kubos: Vec<Kubo>,
+    _peers: Vec<Daemon>,
+    _dirs: Vec<tempfile::TempDir>,
+    /// Each peer's Kubo-compatible proxy.
+    pub(crate) proxy_urls: Vec<String>,
+}
+
+#[allow(dead_code)]
+impl BlockCluster {
+    pub(crate) async fn start(n: usize) -> Self {
+        let mut kubos = Vec::new();
+        for _ in 0..n {
+            kubos.push(Kubo::start_online().await);
+        }
+        let secret: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let service = tool("tools/bin/ipfs-cluster-service");
+        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let p2p_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut ids = Vec::new();
+        for dir in &dirs {
+            let status = Command::new(&service)
+                .args(["init", "--consensus", "crdt"])
+                .env("IPFS_CLUSTER_PATH", dir.path())
+                .env("CLUSTER_SECRET", &secret)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("ipfs-cluster-service init runs");
+            assert!(status.success(), "ipfs-cluster-service init failed");
+            let identity: Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("identity.json")).unwrap())
+                    .unwrap();
+            ids.push(identity["id"].as_str().unwrap().to_string());
+        }
+        let (mut peers, mut proxy_urls, mut rest_urls) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, dir) in dirs.iter().enumerate() {
+            let kubo_port = kubos[i].api_url.rsplit(':').next().unwrap().to_string();
+            let kubo_api = format!("/ip4/127.0.0.1/tcp/{kubo_port}");
+            let (rest, proxy) = (free_port(), free_port());
+            let path = dir.path().join("service.json");
+            let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let cluster = &mut config["cluster"];
+            cluster["listen_multiaddress"] =
+                json!([format!("/ip4/127.0.0.1/tcp/{}", p2p_ports[i])]);
+            cluster["peer_addresses"] = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p2p_ports[j], ids[j]))
+                .collect();
+            cluster["replication_factor_min"] = json!(1);
+            cluster["replication_factor_max"] = json!(n);
+            cluster["mdns_interval"] = json!("0s");
+            cluster["monitor_ping_interval"] = json!("2s");
+            cluster["pin_recover_interval"] = json!("10s");
+            let api = &mut config["api"];
+            api["restapi"]["http_listen_multiaddress"] =
+                json!(format!("/ip4/127.0.0.1/tcp/{rest}"));
+            api["ipfsproxy"]["listen_multiaddress"] = json!(format!("/ip4/127.0.0.1/tcp/{proxy}"));
+            api["ipfsproxy"]["node_multiaddress"] = json!(kubo_api);
+            api["pinsvcapi"]["http_listen_multiaddress"] =
+                json!(format!("/ip4/127.0.0.1/tcp/{}", free_port()));
+            let ipfs = &mut config["ipfs_connector"]["ipfshttp"];
+            ipfs["node_multiaddress"] = json!(kubo_api);
+            ipfs["connect_swarms_delay"] = json!("1s");
+            config["monitor"]["pubsubmon"]["check_interval"] = json!("2s");
+            std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+            let child = Command::new(&service)
+                .arg("daemon")
+                .env("IPFS_CLUSTER_PATH", dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ipfs-cluster-service daemon starts");
+            peers.push(Daemon(child));
+            proxy_urls.push(format!("http://127.0.0.1:{proxy}"));
+            rest_urls.push(format!("http://127.0.0.1:{rest}"));
+        }
+        // Ready when every peer holds a free-space metric of every peer:
+        // the allocator places a pin only on peers it has metrics for.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for rest in &rest_urls {
+            loop {
+                let metrics = async {
+                    let response = reqwest::get(format!("{rest}/monitor/metrics/freespace"))
+                        .await
+                        .ok()?;
+                    response.json::<Value>().await.ok()
+                };
+                if metrics.await.and_then(|m| m.as_array().map(Vec::len)) == Some(n) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the IPFS Cluster peers did not form a cluster"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Self {
+            kubos,
+            _peers: peers,
+            _dirs: dirs,
+            proxy_urls,
+        }
+    }
+
+    /// What `--kubo-url` takes: every proxy, comma-separated.
+    pub(crate) fn store_url(&self) -> String {
+        self.proxy_urls.join(",")
+    }
 }
 
 /// How the CLI under test stores blocks.
