@@ -1,15 +1,18 @@
 //! The Kubo backend: Kubo daemons (or IPFS Cluster's Kubo-compatible
 //! proxies) over their HTTP RPC API.
 //!
-//! **More than one node.** The store takes a list of endpoints. Writes go
-//! to one node, the one that answered last, and move to the next when it
-//! fails: behind IPFS Cluster's proxy, `block/put?pin=true` and `pin/add`
-//! become cluster pins, which the cluster copies to its other peers
-//! (`replication_factor_max`). Reads try every node in turn, starting with
-//! that one, until one has the block: a block whose node died, or that the
-//! cluster has not copied yet, is still found. "Not found" is only said when
-//! every node answered so; when one could not be asked, the error is the
-//! transient one, and the caller tries again later.
+//! **More than one node.** The store takes a list of endpoints. A write
+//! goes to every node at once and succeeds when one stored it, so an
+//! acknowledged block is on every node that was up. Behind IPFS Cluster's
+//! proxies, `block/put?pin=true` and `pin/add` become cluster pins: the
+//! cluster keeps the pin set, and copies a block to a peer that missed it
+//! (`replication_factor_max`, `pin_recover_interval`). The cluster alone
+//! would copy later, and a block written just before its first node died
+//! was then found nowhere, which is why the store writes to all. Reads try
+//! every node in turn, starting with the one that answered last, until one
+//! has the block. "Not found" is only said when every node answered so;
+//! when one could not be asked, the error is the transient one, and the
+//! caller tries again later.
 //!
 //! Blocks are written with `block/put?cid-codec=raw&mhtype=sha2-256`, so Kubo
 //! computes the same CID as [`cid::cid_for_block`]; Kubo's answer is checked
@@ -380,9 +383,30 @@ impl BlobStore for KuboStore {
         Ok(cids.remove(0))
     }
 
+    /// Stores on every node at once, and succeeds when one did: a block
+    /// acknowledged is then on every node that was up, not only on the
+    /// node a cluster would copy it from later.
     async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
-        self.on_any("block/put", |node| node.put_many(blocks.clone()))
-            .await
+        if let [node] = &*self.nodes {
+            return node.put_many(blocks).await;
+        }
+        let outcomes =
+            futures::future::join_all(self.nodes.iter().map(|n| n.put_many(blocks.clone()))).await;
+        let mut stored = None;
+        let mut failure = None;
+        for (node, outcome) in self.nodes.iter().zip(outcomes) {
+            match outcome {
+                Ok(cids) => stored = Some(cids),
+                Err(err) => {
+                    tracing::warn!(%err, node = %node.api, "block/put failed on this Kubo node");
+                    failure = Some(err);
+                }
+            }
+        }
+        match (stored, failure) {
+            (Some(cids), _) => Ok(cids),
+            (None, failure) => Err(failure.expect("at least one node")),
+        }
     }
 
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {

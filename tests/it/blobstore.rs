@@ -123,9 +123,9 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
     assert_eq!(present, blocks);
 }
 
-/// The kubo store over two IPFS Cluster peers: what one write stores, the
-/// cluster copies to the other Kubo; when a Kubo node dies, writes move to
-/// the other peer and every block is still read, from the survivor.
+/// The kubo store over two IPFS Cluster peers: a write is on both Kubo
+/// nodes, pinned; when one dies, writes go on to the other and every block
+/// is still read, from the survivor.
 #[tokio::test]
 async fn a_block_cluster_keeps_every_block_when_a_kubo_node_dies() {
     let mut cluster = crate::harness::BlockCluster::start(2).await;
@@ -134,7 +134,7 @@ async fn a_block_cluster_keeps_every_block_when_a_kubo_node_dies() {
     let mut cids = vec![store.put(block(0)).await.unwrap()];
     cids.extend(store.put_many((1..10).map(block).collect()).await.unwrap());
 
-    // The cluster pins each on both nodes: each Kubo alone has them all.
+    // Each Kubo alone has them all.
     let kubo = |i: usize| KuboStore::new(&cluster.kubos[i].api_url);
     let (first, second) = (kubo(0), kubo(1));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
