@@ -44,7 +44,7 @@ use cairn::{
     envelope::Body,
     gateway::client::GatewayClient,
     messenger::Messenger,
-    store::{cid, BlobStore, KuboStore},
+    store::cid,
 };
 use cairn_indexer::store::{ListCursor, Store, StreamCursor};
 use futures::StreamExt;
@@ -260,8 +260,7 @@ pub(crate) async fn fund_direct_senders(chain: &Chain) {
 /// A messenger for each of the first [`DIRECT`] users, sending through
 /// `rpc_url` and storing blocks in the chain's Kubo.
 pub(crate) async fn direct_senders(chain: &Chain, rpc_url: &str) -> Vec<Messenger> {
-    let store: std::sync::Arc<dyn BlobStore> =
-        std::sync::Arc::new(KuboStore::new(&chain.kubo.api_url));
+    let store = chain.store.clone();
     let mut messengers = Vec::new();
     for user in &chain.users[..DIRECT] {
         let client = CairnClient::connect(rpc_url, chain.contract, Some(user.wallet.clone()))
@@ -278,10 +277,10 @@ pub(crate) async fn direct_senders(chain: &Chain, rpc_url: &str) -> Vec<Messenge
 }
 
 /// Runs the [`DIRECT`] direct clients (one per messenger) and the batched
-/// ones through `gateway` until `stop`.
+/// ones through `gateways` until `stop`.
 pub(crate) async fn send_until(
     messengers: Vec<Messenger>,
-    gateway: &GatewayClient,
+    gateways: &[GatewayClient],
     users: &[User],
     domain: &Eip712Domain,
     ledger: &Ledger,
@@ -292,7 +291,7 @@ pub(crate) async fn send_until(
         .enumerate()
         .map(|(i, m)| direct_client(i, m, users, ledger, stop));
     let batched =
-        (DIRECT..CLIENTS).map(|i| batched_client(i, gateway, users, domain, ledger, stop));
+        (DIRECT..CLIENTS).map(|i| batched_client(i, gateways, users, domain, ledger, stop));
     tokio::join!(
         futures::future::join_all(direct),
         futures::future::join_all(batched)
@@ -319,20 +318,21 @@ async fn direct_client(
     }
 }
 
-/// Signs posts and submits them to the gateway, two per request, until
-/// `stop`. A request that fails for a transient reason (the gateway is down,
-/// busy or cannot reach a dependency) is sent again as it was: the gateway
-/// takes the same signed post twice as once.
+/// Signs posts and submits them, two per request, until `stop`: client `i`
+/// starts with gateway `i` of `gateways` and each request goes to the next.
+/// A request that fails for a transient reason (the gateway is down, busy
+/// or cannot reach a dependency) is sent again as it was, to the next
+/// gateway: any gateway of an outbox takes the same signed post twice as once.
 async fn batched_client(
     i: usize,
-    gateway: &GatewayClient,
+    gateways: &[GatewayClient],
     users: &[User],
     domain: &Eip712Domain,
     ledger: &Ledger,
     stop: &AtomicBool,
 ) {
     let to = (i + 1) % CLIENTS;
-    let mut nonce = 0;
+    let (mut nonce, mut turn) = (0, i);
     while !stop.load(Ordering::Relaxed) {
         let mut posts = Vec::new();
         for _ in 0..2 {
@@ -343,6 +343,8 @@ async fn batched_client(
         let requests: Vec<_> = posts.iter().map(|p| p.request()).collect();
         let started = Instant::now();
         let outcome = loop {
+            let gateway = &gateways[turn % gateways.len()];
+            turn += 1;
             match gateway.submit(requests.clone()).await {
                 Err(e) if e.is_transient() && started.elapsed() < Duration::from_secs(120) => {
                     tokio::time::sleep(Duration::from_millis(250)).await
@@ -778,7 +780,7 @@ async fn faults() {
         let (users, domain) = (&*users, &*domain);
         let senders = send_until(
             messengers,
-            &gateway_client,
+            std::slice::from_ref(&gateway_client),
             users,
             domain,
             &ledger,
