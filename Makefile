@@ -3,11 +3,15 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
+.PHONY: dev cluster test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools web
 	anvil-scripts/dev.sh
+
+## Run the scaled-out layout locally: PostgreSQL, 3 serve nodes, 2 gateways, 2 Kubo nodes with IPFS Cluster, Anvil (docs/DEPLOY.md).
+cluster: tools web
+	anvil-scripts/cluster.sh
 
 ## Run every test: contract artifacts check, forge tests, Rust unit, integration and end-to-end tests, the web client's, and the fault suite.
 test: tools web lint test-contracts test-web test-rust faults
@@ -39,11 +43,12 @@ screenshots: web
 	CAIRN_SCREENSHOTS=$(CURDIR)/docs/screenshots cargo test --locked --test it web_client -- --exact web_client::wallet_users_read_and_write_in_a_real_browser
 
 ## The fault suite: SIGKILLs, restarts, reorgs and a failing RPC under live traffic; prints the table
-## recorded in docs/RELIABILITY.md (logs in target/faults/). Then the cluster suite: three nodes on one
-## PostgreSQL while the ingesting one is SIGKILLed (logs in target/cluster/). CAIRN_FAULTS_SEED=<n> replays a schedule.
+## recorded in docs/RELIABILITY.md (logs in target/faults/). Then the cluster suite: three nodes and two
+## gateways on one PostgreSQL, blocks on two Kubo nodes with IPFS Cluster, while the lease holders are
+## SIGKILLed ten times each and a Kubo node once (logs in target/cluster/). CAIRN_FAULTS_SEED=<n> replays a schedule.
 faults: tools
 	cargo test --locked --test it faults::faults -- --ignored --exact --nocapture
-	cargo test --locked --test it cluster::cluster_survives_the_ingesting_node_dying -- --ignored --exact --nocapture
+	cargo test --locked --test it cluster::cluster_survives_its_lease_holders_and_a_kubo_node_dying -- --ignored --exact --nocapture
 
 ## Refresh the committed contract artifacts after changing contracts/src.
 artifacts: tools
