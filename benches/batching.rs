@@ -13,6 +13,11 @@
 //! accepted post. Reported: accepted, anchored and confirmed posts per second,
 //! and the CPU time each process used.
 //!
+//! `CAIRN_BENCH_GATEWAYS=N` measures the scaled-out layout instead: the
+//! outbox on a real PostgreSQL, N gateways on it (one batches, all accept),
+//! the clients spreading their requests over them in turn, and the indexer
+//! in a node of its own. Run it with 1 and with 2 to compare.
+//!
 //! Gas: one direct `post`, and `anchorBatch` for real manifests of 16, 256 and
 //! 4,096 signed posts.
 
@@ -42,7 +47,7 @@ use cairn::{
 };
 use cairn_contracts::{eip712::Post, manifest::SignedPost};
 use cairn_indexer::IndexerConfig;
-use harness::{rpc, signer, Anvil, Kubo, CAROL_KEY, DEPLOYER_KEY};
+use harness::{rpc, signer, Anvil, Kubo, Postgres, CAROL_KEY, DEPLOYER_KEY};
 use rand::RngCore;
 use rayon::prelude::*;
 use serde_json::json;
@@ -216,6 +221,8 @@ async fn main() {
     let clients = env_u64("CAIRN_BENCH_CLIENTS", 4);
     let chunk = env_u64("CAIRN_BENCH_CHUNK", 512) as usize;
     let n_senders = env_u64("CAIRN_BENCH_SENDERS", 16) as usize;
+    // 0: one node with the gateway and the indexer, on SQLite.
+    let n_gateways = env_u64("CAIRN_BENCH_GATEWAYS", 0) as usize;
 
     let anvil = Anvil::start().await;
     let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
@@ -244,15 +251,15 @@ async fn main() {
         per_second: 1_000_000,
         burst: 1_000_000,
     };
-    let gateway = GatewayConfig {
+    let gateway = |database_url: String| GatewayConfig {
         posts_per_ip: unlimited,
         posts_per_sender: unlimited,
-        ..GatewayConfig::new(
-            anvil.url.clone(),
-            contract,
-            signer(CAROL_KEY),
-            format!("sqlite://{}", dir.path().join("gateway.db").display()),
-        )
+        ..GatewayConfig::new(anvil.url.clone(), contract, signer(CAROL_KEY), database_url)
+    };
+    let postgres = if n_gateways > 0 {
+        Some(Postgres::start().await)
+    } else {
+        None
     };
     let node = Node::start(NodeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -261,7 +268,13 @@ async fn main() {
             indexer,
             format!("sqlite://{}", dir.path().join("indexer.db").display()),
         )),
-        gateway: Some(gateway),
+        gateway: match &postgres {
+            None => Some(gateway(format!(
+                "sqlite://{}",
+                dir.path().join("gateway.db").display()
+            ))),
+            Some(_) => None,
+        },
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
@@ -269,9 +282,38 @@ async fn main() {
     })
     .await
     .unwrap();
-    let api = format!("http://{}", node.addr);
+    let mut gateways = Vec::new();
+    for _ in 0..n_gateways {
+        let url = postgres.as_ref().unwrap().url.clone();
+        gateways.push(
+            Node::start(NodeConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                store: store.clone(),
+                indexer: None,
+                gateway: Some(gateway(url)),
+                limits: Limits::default(),
+                stream: Default::default(),
+                web: None,
+                auth: None,
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let apis: Vec<String> = if gateways.is_empty() {
+        vec![format!("http://{}", node.addr)]
+    } else {
+        gateways
+            .iter()
+            .map(|g| format!("http://{}", g.addr))
+            .collect()
+    };
     let indexed = node.indexer_store.clone().unwrap();
-    let outbox = node.outbox.clone().unwrap();
+    let outbox = node
+        .outbox
+        .clone()
+        .or_else(|| gateways.first().and_then(|g| g.outbox.clone()))
+        .unwrap();
 
     let pids = [
         ("anvil", anvil.pid()),
@@ -283,15 +325,19 @@ async fn main() {
     let baseline = indexed.last_event_seq().await.unwrap();
     let confirmed = || async { indexed.last_event_seq().await.unwrap() - baseline };
     let cpu_before: Vec<f64> = pids.iter().map(|(_, p)| cpu_secs(*p)).collect();
+    let layout = match n_gateways {
+        0 => "one node (gateway and indexer), SQLite outbox".to_string(),
+        n => format!("{n} gateway(s) on a PostgreSQL outbox, the indexer in its own node"),
+    };
     println!(
-        "\nthroughput: {clients} clients, {chunk} posts per request, {n_senders} senders, {secs} s, Anvil 1 s blocks"
+        "\nthroughput: {layout}; {clients} clients, {chunk} posts per request, {n_senders} senders, {secs} s, Anvil 1 s blocks"
     );
     let nonce = Arc::new(AtomicU64::new(1));
     let accepted = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
+    let tasks: Vec<_> = (0..clients as usize)
+        .map(|c| {
             let (senders, domain, nonce, accepted, stop) = (
                 senders.clone(),
                 domain.clone(),
@@ -299,9 +345,13 @@ async fn main() {
                 accepted.clone(),
                 stop.clone(),
             );
-            let gateway = GatewayClient::new(&api);
+            let gateways: Vec<GatewayClient> = apis.iter().map(|a| GatewayClient::new(a)).collect();
             tokio::spawn(async move {
+                // Each request to the next gateway.
+                let mut turn = c;
                 while !stop.load(Ordering::Relaxed) {
+                    let gateway = &gateways[turn % gateways.len()];
+                    turn += 1;
                     let (s, d, n) = (senders.clone(), domain.clone(), nonce.clone());
                     let posts = tokio::task::spawn_blocking(move || sign_chunk(&s, &d, &n, chunk))
                         .await
@@ -396,5 +446,8 @@ async fn main() {
         checked_start.elapsed().as_secs_f64(),
         (behind - left) as f64 / checked_start.elapsed().as_secs_f64()
     );
+    for gateway in gateways {
+        gateway.shutdown().await.unwrap();
+    }
     node.shutdown().await.unwrap();
 }

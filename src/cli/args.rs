@@ -64,7 +64,8 @@ pub(crate) struct GlobalArgs {
     /// Where envelope blocks are stored and read.
     #[arg(long, env = "CAIRN_STORE", global = true, value_enum, default_value_t = StoreKind::Embedded)]
     pub(crate) store: StoreKind,
-    /// Kubo RPC endpoint, with --store kubo.
+    /// Kubo RPC endpoint, with --store kubo; several (e.g. IPFS Cluster proxies) separated by
+    /// commas: writes go to all, reads try each in turn.
     #[arg(
         long,
         env = "CAIRN_KUBO_URL",
@@ -88,7 +89,7 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum StoreKind {
     /// On-disk store in <data-dir>/store.
     Embedded,
-    /// A Kubo daemon (or IPFS Cluster proxy) at --kubo-url.
+    /// Kubo daemons (or IPFS Cluster proxies) at --kubo-url.
     Kubo,
 }
 
