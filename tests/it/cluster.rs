@@ -12,7 +12,8 @@
 //! Afterwards every accepted post must be anchored once, indexed once and
 //! pushed once to its stream, in order; every envelope and manifest must
 //! still be readable; the relayer's nonces must run without a gap, one per
-//! anchored batch. Each takeover of a lease is timed, from the SIGKILL to
+//! anchored batch; and each gateway must prove a post of every batch, which
+//! the suite checks against the chain. Each takeover of a lease is timed, from the SIGKILL to
 //! another process's `/healthz` saying it holds it.
 
 use std::{
@@ -358,6 +359,24 @@ async fn cluster_survives_its_lease_holders_and_a_kubo_node_dying() {
         nonces.len()
     );
     assert_eq!(nonces, (0..mined).collect::<Vec<_>>(), "relayer nonces");
+
+    // Every gateway proves any batched post, whichever gateway batched it:
+    // the first post of every anchored batch, checked against the chain.
+    let batches = outbox.batches(outbox::BatchState::Anchored).await.unwrap();
+    for batch in &batches {
+        let post = &outbox.batch_posts(batch.id).await.unwrap()[0];
+        let id = post.signing_hash(&chain.domain);
+        for gateway in &gateway_clients {
+            let proof = gateway.proof(id).await.unwrap();
+            cairn::gateway::client::verify_proof(&chain.client, id, &proof)
+                .await
+                .unwrap_or_else(|e| panic!("batch {}: {e}", batch.id));
+        }
+    }
+    println!(
+        "cluster: each of the {GATEWAYS} gateways proved a post of each of the {} batches, checked against the chain",
+        batches.len()
+    );
     assert_eq!(unreadable, 0);
     assert_eq!(
         (lost, duplicated, reordered),
