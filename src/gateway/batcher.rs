@@ -21,7 +21,9 @@
 //!
 //! Gateways that share a PostgreSQL outbox all accept posts, but only the
 //! holder of the batcher lease runs rounds; the others stand by and take
-//! over within a poll (250 ms) of its death. The new holder reads the next
+//! over within a poll (250 ms) of its death. Every accepted post notifies
+//! `cairn_posts` on commit, so the batcher hears of posts another gateway
+//! took as soon as of its own. The new holder reads the next
 //! nonce from the outbox and the chain, and sends every pending anchor
 //! again at once, so a transaction its predecessor stored but never
 //! broadcast does not hold up the nonces after it.
@@ -121,6 +123,23 @@ async fn stand_by(gw: &Shared, holder: &str) -> cairn_indexer::lease::Lease {
 
 /// Runs rounds for as long as the lease is held; returns when it is lost.
 async fn batch(gw: &Arc<Shared>) {
+    // Posts other gateways accept wake this one, as its own do.
+    let _listening = match gw.outbox.post_feed().await {
+        Ok(Some(mut feed)) => {
+            let gw = gw.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    feed.next().await;
+                    gw.wake.notify_one();
+                }
+            })))
+        }
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(%err, "cannot listen for other gateways' posts; polling only");
+            None
+        }
+    };
     // The next nonce is read afresh: the last holder may have used more.
     let mut nonce: Option<u64> = None;
     let mut failures = 0u32;
@@ -163,6 +182,15 @@ async fn batch(gw: &Arc<Shared>) {
             _ = tokio::time::sleep(delay) => {}
             _ = gw.wake.notified(), if failures == 0 => {}
         }
+    }
+}
+
+/// Ends a task when the batcher's term ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

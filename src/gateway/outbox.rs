@@ -28,7 +28,10 @@ use sqlx::{
 };
 
 use crate::chain::{Fees, SignedTx};
-use cairn_indexer::lease::{Fence, Lease, LeaseKind, Standby};
+use cairn_indexer::{
+    lease::{Fence, Lease, LeaseKind, Standby},
+    store::CommitFeed,
+};
 
 /// The PostgreSQL schema that holds the outbox.
 const PG_SCHEMA: &str = "cairn_gateway";
@@ -38,6 +41,13 @@ const BATCHER: LeaseKind = LeaseKind {
     lock: 0x6361_6972_6e00_0002,
     table: "batcher_lease",
 };
+
+/// The channel an accepting gateway notifies, so that the batching one
+/// (perhaps another process) looks at the queue at once.
+const POSTS_CHANNEL: &str = "cairn_posts";
+
+/// The notice, sent when the accepting transaction commits.
+const NOTIFY_POSTS: &str = "SELECT pg_notify('cairn_posts', '')";
 
 /// The fencing read every batcher write on PostgreSQL starts with.
 const BATCHER_FENCE: &str = "SELECT generation FROM batcher_lease WHERE id = 1 FOR SHARE";
@@ -162,6 +172,10 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// [`cairn_indexer::lease`]). A SQLite outbox has one gateway, which
     /// always holds it.
     async fn try_batcher_lease(&self, holder: &str) -> Result<Option<Lease>>;
+
+    /// Notices of posts other gateways accept into this outbox; `None`
+    /// where no other gateway can (SQLite).
+    async fn post_feed(&self) -> Result<Option<CommitFeed>>;
 
     /// Indexes of `posts` whose (sender, nonce) an other stored post holds.
     async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>>;
@@ -298,6 +312,10 @@ impl SqliteOutbox {
     async fn take_lease(&self, _holder: &str) -> Result<Option<Lease>> {
         Ok(Some(Lease::sole()))
     }
+
+    async fn feed(&self) -> Result<Option<CommitFeed>> {
+        Ok(None)
+    }
 }
 
 /// PostgreSQL outbox.
@@ -311,6 +329,10 @@ pub struct PostgresOutbox {
 impl PostgresOutbox {
     async fn take_lease(&self, holder: &str) -> Result<Option<Lease>> {
         Ok(self.standby.try_take(holder).await?)
+    }
+
+    async fn feed(&self) -> Result<Option<CommitFeed>> {
+        Ok(Some(CommitFeed::listen(&self.pool, POSTS_CHANNEL).await?))
     }
 }
 
@@ -420,7 +442,7 @@ fn lower(a: Address) -> String {
 /// transaction that reads before it writes fails with "database is locked"
 /// when another writer got in between, instead of waiting its turn.
 macro_rules! sql_outbox {
-    ($name:ident, $db:ty, $begin:literal, $fence:expr) => {
+    ($name:ident, $db:ty, $begin:literal, $fence:expr, $notify:expr) => {
         impl $name {
             /// Begins a write of the batcher, fenced: on PostgreSQL it
             /// fails if another gateway took the lease since this one did,
@@ -461,6 +483,9 @@ macro_rules! sql_outbox {
                     q.push(" ON CONFLICT (post_id) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
+                if let Some(notify) = $notify {
+                    sqlx::query(notify).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(Vec::new())
             }
@@ -491,6 +516,10 @@ macro_rules! sql_outbox {
         impl Outbox for $name {
             async fn try_batcher_lease(&self, holder: &str) -> Result<Option<Lease>> {
                 self.take_lease(holder).await
+            }
+
+            async fn post_feed(&self) -> Result<Option<CommitFeed>> {
+                self.feed().await
             }
 
             async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>> {
@@ -732,5 +761,17 @@ macro_rules! sql_outbox {
     };
 }
 
-sql_outbox!(SqliteOutbox, Sqlite, "BEGIN IMMEDIATE", None::<&str>);
-sql_outbox!(PostgresOutbox, Postgres, "BEGIN", Some(BATCHER_FENCE));
+sql_outbox!(
+    SqliteOutbox,
+    Sqlite,
+    "BEGIN IMMEDIATE",
+    None::<&str>,
+    None::<&str>
+);
+sql_outbox!(
+    PostgresOutbox,
+    Postgres,
+    "BEGIN",
+    Some(BATCHER_FENCE),
+    Some(NOTIFY_POSTS)
+);

@@ -430,3 +430,55 @@ async fn gateways_share_a_postgres_outbox_and_one_batches() {
     a.accept(&[outbox_post(&sender, 99, "z")], 4).await.unwrap();
     assert_eq!(b.queue().await.unwrap().queued, 5);
 }
+
+/// The batching gateway hears of posts another gateway accepts: with polls
+/// an hour apart and no batch age, a full batch that the standby gateway
+/// accepted is sealed and anchored only if its notice wakes the batcher.
+#[tokio::test]
+async fn the_batching_gateway_wakes_for_posts_another_gateway_accepts() {
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    let (_db, url) = outbox_db(true).await;
+    let config = || GatewayConfig {
+        max_batch: 4,
+        max_age: Duration::from_secs(3600),
+        poll_interval: Duration::from_secs(3600),
+        ..chain.gateway_config(url.clone())
+    };
+    let role = |node: &cairn::server::Node| {
+        let health = format!("http://{}/healthz", node.addr);
+        async move { crate::gateway_stack::get_json(&health).await.1["batcher"].clone() }
+    };
+    let batching = chain.node(Some(config()), None).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while role(&batching).await != "batching" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first gateway never batched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let standby = chain.node(Some(config()), None).await;
+    // Its first ask for the lease has been answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(role(&standby).await, "standby");
+
+    let mut posts = Vec::new();
+    for n in 1..=4 {
+        posts.push(
+            chain
+                .outgoing(0, 1, n, &format!("via the standby {n}"))
+                .await
+                .request(),
+        );
+    }
+    let standby_client = GatewayClient::new(&format!("http://{}", standby.addr));
+    let ids = standby_client.submit(posts).await.unwrap();
+    // Mined is enough: the batcher, asleep again, confirms only at its next poll.
+    for id in &ids {
+        standby_client
+            .wait(*id, Duration::from_secs(30), true, &|_| {})
+            .await
+            .expect("the batching gateway heard of the standby's posts");
+    }
+    assert_anchored_once(&chain, &ids).await;
+}

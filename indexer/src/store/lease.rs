@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use super::Result;
 use crate::lease::LeaseKind;
 
 /// The ingest lease ("cairn" + "ingest" as its lock key).
@@ -28,7 +27,7 @@ pub(crate) const INGEST: LeaseKind = LeaseKind {
 };
 
 /// The channel ingestion transactions notify when they append events.
-pub(crate) const EVENTS_CHANNEL: &str = "cairn_events";
+pub const EVENTS_CHANNEL: &str = "cairn_events";
 
 /// The lock and the notice, taken just before a PostgreSQL transaction
 /// appends stream events and held until it commits. The lock orders seqs:
@@ -49,9 +48,11 @@ pub(crate) const FENCE_POSTGRES: &str =
 pub struct CommitFeed(PgListener);
 
 impl CommitFeed {
-    pub(crate) async fn listen(pool: &sqlx::PgPool) -> Result<Self> {
+    /// Listens on `channel` (the indexer's events use [`EVENTS_CHANNEL`];
+    /// the gateways' outbox has a channel of its own).
+    pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> sqlx::Result<Self> {
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(EVENTS_CHANNEL).await?;
+        listener.listen(channel).await?;
         Ok(Self(listener))
     }
 

@@ -15,7 +15,7 @@ use sqlx::{
 
 use super::{
     cursor::{ListCursor, StreamCursor},
-    lease::{CommitFeed, FENCE_POSTGRES, INGEST, ORDER_EVENTS_POSTGRES},
+    lease::{CommitFeed, EVENTS_CHANNEL, FENCE_POSTGRES, INGEST, ORDER_EVENTS_POSTGRES},
     model::*,
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
 };
@@ -1133,7 +1133,7 @@ impl PostgresStore {
     }
 
     async fn feed(&self) -> Result<Option<CommitFeed>> {
-        Ok(Some(CommitFeed::listen(&self.pool).await?))
+        Ok(Some(CommitFeed::listen(&self.pool, EVENTS_CHANNEL).await?))
     }
 }
 
