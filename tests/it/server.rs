@@ -138,7 +138,20 @@ async fn health_and_metrics() {
         serde_json::from_slice::<Value>(&body).unwrap()["status"],
         "ok"
     );
-    call(&router, post(b"counted".to_vec())).await;
+    // A block served is counted. (Uploads are refused here: no registry.)
+    let cid = EmbeddedStore::open(dir.path())
+        .unwrap()
+        .put(bytes::Bytes::from_static(b"counted"))
+        .await
+        .unwrap();
+    let (status, _, _) = call(
+        &router,
+        Request::get(format!("/ipfs/{cid}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body, _) = call(
         &router,
         Request::get("/metrics").body(Body::empty()).unwrap(),
@@ -147,7 +160,7 @@ async fn health_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(body)
         .unwrap()
-        .contains("cairn_blocks_stored_total"));
+        .contains("cairn_blocks_served_total"));
 }
 
 #[tokio::test]
