@@ -139,6 +139,32 @@ impl KuboStore {
         }
         Err(last.expect("at least one node"))
     }
+
+    /// Asks each node in turn until one has what `op` looks for (`Some`),
+    /// and prefers that node from then on if none failed before it. `None`
+    /// only when every node answered that it lacks it: when one could not
+    /// be asked, its (transient) failure is the answer.
+    async fn first_found<'a, T, F, Fut>(&'a self, op: F) -> Result<Option<T>, StoreError>
+    where
+        F: Fn(&'a KuboNode) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+    {
+        let mut failure = None;
+        for (i, node) in self.in_turn() {
+            match op(node).await {
+                Ok(Some(found)) => {
+                    if failure.is_none() {
+                        self.preferred.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(Some(found));
+                }
+                Ok(None) => {}
+                Err(err) if err.is_node_failure() => failure = Some(err),
+                Err(err) => return Err(err),
+            }
+        }
+        failure.map_or(Ok(None), Err)
+    }
 }
 
 impl KuboNode {
@@ -262,13 +288,9 @@ impl KuboNode {
 
 impl KuboNode {
     /// One `block/put` call for every block: Kubo takes many files per call
-    /// and answers one JSON object per block, in order.
-    async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
-        if blocks.is_empty() {
-            return Ok(Vec::new());
-        }
-        blocks.iter().try_for_each(|b| check_size(b))?;
-        let expected: Vec<Cid> = blocks.iter().map(|b| cid::cid_for_block(b)).collect();
+    /// and answers one JSON object per block, in order. `expected` are their
+    /// CIDs, computed once for every node; `blocks` is not empty.
+    async fn put_many(&self, blocks: Vec<Bytes>, expected: &[Cid]) -> Result<(), StoreError> {
         // One block pins itself; many are pinned together below.
         let single = blocks.len() == 1;
         let query = [
@@ -294,7 +316,7 @@ impl KuboNode {
                 expected.len()
             )));
         }
-        for (key, cid) in stored.iter().zip(&expected) {
+        for (key, cid) in stored.iter().zip(expected) {
             if *key != cid.to_string() {
                 return Err(bad(format!(
                     "kubo stored {key} but the block's CID is {cid}"
@@ -302,9 +324,9 @@ impl KuboNode {
             }
         }
         if !single {
-            self.pin_together(&expected).await?;
+            self.pin_together(expected).await?;
         }
-        Ok(expected)
+        Ok(())
     }
 
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
@@ -387,44 +409,40 @@ impl BlobStore for KuboStore {
     /// acknowledged is then on every node that was up, not only on the
     /// node a cluster would copy it from later.
     async fn put_many(&self, blocks: Vec<Bytes>) -> Result<Vec<Cid>, StoreError> {
-        if let [node] = &*self.nodes {
-            return node.put_many(blocks).await;
+        if blocks.is_empty() {
+            return Ok(Vec::new());
         }
-        let outcomes =
-            futures::future::join_all(self.nodes.iter().map(|n| n.put_many(blocks.clone()))).await;
-        let mut stored = None;
+        blocks.iter().try_for_each(|b| check_size(b))?;
+        let expected: Vec<Cid> = blocks.iter().map(|b| cid::cid_for_block(b)).collect();
+        let outcomes = futures::future::join_all(
+            self.nodes
+                .iter()
+                .map(|n| n.put_many(blocks.clone(), &expected)),
+        )
+        .await;
+        let mut stored = false;
         let mut failure = None;
         for (node, outcome) in self.nodes.iter().zip(outcomes) {
             match outcome {
-                Ok(cids) => stored = Some(cids),
+                Ok(()) => stored = true,
                 Err(err) => {
-                    tracing::warn!(%err, node = %node.api, "block/put failed on this Kubo node");
+                    if self.nodes.len() > 1 {
+                        tracing::warn!(%err, node = %node.api, "block/put failed on this Kubo node");
+                    }
                     failure = Some(err);
                 }
             }
         }
-        match (stored, failure) {
-            (Some(cids), _) => Ok(cids),
-            (None, failure) => Err(failure.expect("at least one node")),
+        match failure {
+            Some(err) if !stored => Err(err),
+            _ => Ok(expected),
         }
     }
 
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        let mut failure = None;
-        for (i, node) in self.in_turn() {
-            match node.fetch_unverified(cid).await {
-                Ok(bytes) => {
-                    if failure.is_none() {
-                        self.preferred.store(i, Ordering::Relaxed);
-                    }
-                    return Ok(bytes);
-                }
-                Err(StoreError::NotFound(_)) => {}
-                Err(err) if err.is_node_failure() => failure = Some(err),
-                Err(err) => return Err(err),
-            }
-        }
-        Err(failure.unwrap_or_else(|| StoreError::NotFound(Box::new(*cid))))
+        self.first_found(|node| async move { not_found_as_none(node.fetch_unverified(cid).await) })
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Box::new(*cid)))
     }
 
     /// Asks the preferred node for all of them at once, then the others for
@@ -444,15 +462,9 @@ impl BlobStore for KuboStore {
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        let mut failure = None;
-        for (_, node) in self.in_turn() {
-            match node.has(cid).await {
-                Ok(true) => return Ok(true),
-                Ok(false) => {}
-                Err(err) if err.is_node_failure() => failure = Some(err),
-                Err(err) => return Err(err),
-            }
-        }
-        failure.map_or(Ok(false), Err)
+        let found = self
+            .first_found(|node| async move { Ok(node.has(cid).await?.then_some(())) })
+            .await?;
+        Ok(found.is_some())
     }
 }
