@@ -115,13 +115,7 @@ pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Route
 async fn health(State(state): State<AppState>) -> axum::response::Response {
     let (code, mut body) = match &state.progress {
         Some(progress) => {
-            let health =
-                cairn_indexer::health::assess(&progress.borrow(), std::time::Instant::now());
-            let code = if health.status.serving() {
-                axum::http::StatusCode::OK
-            } else {
-                axum::http::StatusCode::SERVICE_UNAVAILABLE
-            };
+            let (code, health) = cairn_indexer::api::assess_health(&progress.borrow());
             (
                 code,
                 serde_json::to_value(health).expect("health serializes"),

@@ -151,14 +151,20 @@ async fn mark_read(
     next.run(request).await
 }
 
-/// `/healthz`: the [`crate::health`] verdict, 200 while the node serves
-/// (ok, syncing, degraded) and 503 when it is stalled or failed.
-pub fn health(progress: &Progress) -> impl IntoResponse {
+/// The [`crate::health`] verdict now, with its HTTP status: 200 while the
+/// node serves (ok, syncing, degraded) and 503 when it is stalled or failed.
+pub fn assess_health(progress: &Progress) -> (axum::http::StatusCode, crate::health::Health) {
     let health = crate::health::assess(progress, std::time::Instant::now());
     let status = if health.status.serving() {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
+    (status, health)
+}
+
+/// `/healthz`: [`assess_health`] as JSON.
+pub fn health(progress: &Progress) -> impl IntoResponse {
+    let (status, health) = assess_health(progress);
     (status, Json(health))
 }
