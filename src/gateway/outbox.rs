@@ -42,12 +42,10 @@ const BATCHER: LeaseKind = LeaseKind {
     table: "batcher_lease",
 };
 
-/// The channel an accepting gateway notifies, so that the batching one
-/// (perhaps another process) looks at the queue at once.
+/// The channel an accepting gateway notifies (delivered when its
+/// transaction commits), so that the batching one, perhaps another process,
+/// looks at the queue at once.
 const POSTS_CHANNEL: &str = "cairn_posts";
-
-/// The notice, sent when the accepting transaction commits.
-const NOTIFY_POSTS: &str = "SELECT pg_notify('cairn_posts', '')";
 
 /// The fencing read every batcher write on PostgreSQL starts with.
 const BATCHER_FENCE: &str = "SELECT generation FROM batcher_lease WHERE id = 1 FOR SHARE";
@@ -441,6 +439,8 @@ fn lower(a: Address) -> String {
 /// `$begin` opens a write transaction: SQLite needs `BEGIN IMMEDIATE`, or a
 /// transaction that reads before it writes fails with "database is locked"
 /// when another writer got in between, instead of waiting its turn.
+/// `$fence` is the batcher's fencing read and `$notify` the channel that
+/// accepted posts notify; SQLite, with one gateway, has neither.
 macro_rules! sql_outbox {
     ($name:ident, $db:ty, $begin:literal, $fence:expr, $notify:expr) => {
         impl $name {
@@ -483,8 +483,8 @@ macro_rules! sql_outbox {
                     q.push(" ON CONFLICT (post_id) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
-                if let Some(notify) = $notify {
-                    sqlx::query(notify).execute(&mut *tx).await?;
+                if let Some(channel) = $notify {
+                    sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(Vec::new())
@@ -773,5 +773,5 @@ sql_outbox!(
     Postgres,
     "BEGIN",
     Some(BATCHER_FENCE),
-    Some(NOTIFY_POSTS)
+    Some(POSTS_CHANNEL)
 );
