@@ -33,7 +33,8 @@ use serde_json::Value;
 use crate::{
     faults::{
         anchored, await_delivery, direct_senders, fund_direct_senders, health_client, indexed,
-        replay, seed_and_logs, send_until, stream_client, Ledger, Proc, CLIENTS, DIRECT, K,
+        indexer_args, replay, seed_and_logs, send_until, stream_client, Ledger, Proc, CLIENTS,
+        DIRECT,
     },
     gateway_stack::{Chain, RELAYER_KEY},
     harness::{free_port, rpc_u64, Anvil, BlockCluster, Kubo, Postgres},
@@ -150,21 +151,7 @@ async fn cluster_survives_its_lease_holders_and_a_kubo_node_dying() {
             Proc::new(
                 "serve",
                 port,
-                [
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--database-url",
-                    &index_url,
-                    "--confirmations",
-                    &K.to_string(),
-                    "--poll-interval-ms",
-                    "100",
-                    "--start-block",
-                    "0",
-                ]
-                .map(String::from)
-                .to_vec(),
+                indexer_args("serve", port, &index_url),
                 env(&name),
                 logs.join(format!("{name}.log")),
             )

@@ -249,6 +249,26 @@ pub(crate) fn seed_and_logs(suite: &str) -> (u64, PathBuf) {
     (seed, logs)
 }
 
+/// The arguments of an indexing process (`cairn serve` or `cairn index`)
+/// on `port`: K confirmations, a 100 ms poll, from block 0.
+pub(crate) fn indexer_args(command: &str, port: u16, database: &str) -> Vec<String> {
+    [
+        command,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database-url",
+        database,
+        "--confirmations",
+        &K.to_string(),
+        "--poll-interval-ms",
+        "100",
+        "--start-block",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Gives the [`DIRECT`] senders ETH for their own transactions.
 pub(crate) async fn fund_direct_senders(chain: &Chain) {
     for user in &chain.users[..DIRECT] {
@@ -705,23 +725,7 @@ async fn faults() {
     let (serve_port, gateway_port, index_port) = (free_port(), free_port(), free_port());
     let serve_db = format!("sqlite://{}", dir.path().join("serve.db").display());
     // Both indexers follow the chain alike; each has its own database.
-    let indexer = |command: &str, port: u16, database: &str| {
-        let listen = format!("127.0.0.1:{port}");
-        strings(&[
-            command,
-            "--listen",
-            &listen,
-            "--database-url",
-            database,
-            "--confirmations",
-            &K.to_string(),
-            "--poll-interval-ms",
-            "100",
-            "--start-block",
-            "0",
-        ])
-    };
-    let serve_args = indexer("serve", serve_port, &serve_db);
+    let serve_args = indexer_args("serve", serve_port, &serve_db);
     let mut serve = process(
         "serve",
         serve_port,
@@ -745,7 +749,7 @@ async fn faults() {
         ]),
         gateway_env,
     );
-    let index_args = indexer("index", index_port, &index_url);
+    let index_args = indexer_args("index", index_port, &index_url);
     let mut index = process(
         "index",
         index_port,
