@@ -166,7 +166,7 @@ pub struct Running {
 /// serves the chain and contract this database was first filled from.
 ///
 /// Several nodes may share one PostgreSQL database: then the one holding
-/// the ingest lease ([`store::lease`]) ingests and runs the checks, the
+/// the ingest lease ([`lease`]) ingests and runs the checks, the
 /// others serve reads and streams and take over when it dies.
 pub async fn spawn(
     config: IndexerConfig,
