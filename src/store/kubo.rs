@@ -14,10 +14,15 @@
 //! when one could not be asked, the error is the transient one, and the
 //! caller tries again later.
 //!
-//! Blocks are written with `block/put?cid-codec=raw&mhtype=sha2-256`, so Kubo
-//! computes the same CID as [`cid::cid_for_block`]; Kubo's answer is checked
-//! against the locally computed CID, and a daemon that stored something else
-//! is an error. Every block is pinned, so it survives garbage collection.
+//! One block is written with `block/put?cid-codec=raw&mhtype=sha2-256`, so
+//! Kubo computes the same CID as [`cid::cid_for_block`]; Kubo's answer is
+//! checked against the locally computed CID, and a daemon that stored
+//! something else is an error. More blocks travel as one CAR file through
+//! `dag/import`, and Kubo's count of the blocks it read is checked: every
+//! call sends exactly one file, because IPFS Cluster's proxy cuts off a
+//! request of several files that Kubo starts answering before it has read
+//! them all (see [`KuboNode::put_many`]). Every block is pinned, so it
+//! survives garbage collection.
 //!
 //! Reads are local-only (`offline=true`) with a short timeout. Cairn's
 //! blocks are put into this node (or its cluster) by whoever sent them, and
@@ -26,8 +31,8 @@
 //! for blocks that exist nowhere, for a minute each.
 //!
 //! Pinning is Kubo's slow step: about 1 ms per pin, whatever the block. So
-//! [`BlobStore::put_many`] stores its blocks unpinned and then pins them all
-//! with one recursive pin on a small dag-cbor list that links them
+//! [`BlobStore::put_many`] imports its blocks unpinned and then pins them
+//! all with one recursive pin on a small dag-cbor list that links them
 //! (`dag/put`): 512 blocks cost one pin instead of 512.
 
 use std::{
@@ -287,46 +292,103 @@ impl KuboNode {
 }
 
 impl KuboNode {
-    /// One `block/put` call for every block: Kubo takes many files per call
-    /// and answers one JSON object per block, in order. `expected` are their
-    /// CIDs, computed once for every node; `blocks` is not empty.
+    /// Stores `blocks`, whose CIDs `expected` were computed once for every
+    /// node; `blocks` is not empty. One block is one `block/put?pin=true`;
+    /// more are one `dag/import` of a CAR, then pinned together.
+    ///
+    /// **Why one file per call.** IPFS Cluster's proxy is a Go HTTP server
+    /// in front of Kubo, and Go's server stops reading a request body once
+    /// the handler has sent its response headers. Kubo answers `block/put`
+    /// block by block, as it reads them, so a `block/put` of several files
+    /// through a proxy was cut off after the first answer whenever the
+    /// body arrived over time: the later blocks never reached Kubo, and
+    /// the answer stopped short or broke off ("error decoding response
+    /// body"). A CAR is one file, and Kubo answers `dag/import` only after
+    /// reading all of it.
     async fn put_many(&self, blocks: Vec<Bytes>, expected: &[Cid]) -> Result<(), StoreError> {
-        // One block pins itself; many are pinned together below.
-        let single = blocks.len() == 1;
+        if let [block] = blocks.as_slice() {
+            return self.put_one(block.clone(), &expected[0]).await;
+        }
+        self.import(&blocks, expected).await?;
+        self.pin_together(expected).await
+    }
+
+    /// `block/put?pin=true`: through a cluster proxy, a cluster pin.
+    async fn put_one(&self, block: Bytes, expected: &Cid) -> Result<(), StoreError> {
         let query = [
             ("cid-codec", "raw".to_string()),
             ("mhtype", "sha2-256".to_string()),
             ("mhlen", "32".to_string()),
-            ("pin", single.to_string()),
+            ("pin", "true".to_string()),
         ];
-        let response = self.call("block/put", &query, blocks).await?;
-        let bad = |message: String| StoreError::Kubo {
-            operation: "block/put",
-            message,
-        };
-        let text = response.text().await.map_err(|e| bad(e.to_string()))?;
-        let stored = serde_json::Deserializer::from_str(&text)
-            .into_iter::<BlockPutResponse>()
-            .map(|r| r.map(|b| b.key).map_err(|e| bad(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if stored.len() != expected.len() {
-            return Err(bad(format!(
-                "kubo answered for {} of {} blocks",
-                stored.len(),
-                expected.len()
-            )));
-        }
-        for (key, cid) in stored.iter().zip(expected) {
-            if *key != cid.to_string() {
-                return Err(bad(format!(
-                    "kubo stored {key} but the block's CID is {cid}"
-                )));
-            }
-        }
-        if !single {
-            self.pin_together(expected).await?;
+        let response = self.call("block/put", &query, vec![block]).await?;
+        let stored: BlockPutResponse = response
+            .json()
+            .await
+            .map_err(|e| self.broken_answer("block/put", e))?;
+        if stored.key != expected.to_string() {
+            return Err(StoreError::Kubo {
+                operation: "block/put",
+                message: format!(
+                    "kubo stored {} but the block's CID is {expected}",
+                    stored.key
+                ),
+            });
         }
         Ok(())
+    }
+
+    /// `dag/import` of a CAR holding `blocks`, unpinned; Kubo's count of
+    /// the blocks it read must be theirs.
+    async fn import(&self, blocks: &[Bytes], expected: &[Cid]) -> Result<(), StoreError> {
+        #[derive(Deserialize)]
+        struct Imported {
+            #[serde(rename = "Stats")]
+            stats: Option<Stats>,
+        }
+        #[derive(Deserialize)]
+        struct Stats {
+            #[serde(rename = "BlockCount")]
+            block_count: u64,
+        }
+        let bad = |message: String| StoreError::Kubo {
+            operation: "dag/import",
+            message,
+        };
+        let car = super::car::write(expected.iter().zip(blocks.iter().map(|b| b.as_ref())));
+        let query = [
+            ("pin-roots", "false".to_string()),
+            ("stats", "true".to_string()),
+        ];
+        let text = self
+            .call("dag/import", &query, vec![Bytes::from(car)])
+            .await?
+            .text()
+            .await
+            .map_err(|e| self.broken_answer("dag/import", e))?;
+        let count = serde_json::Deserializer::from_str(&text)
+            .into_iter::<Imported>()
+            .filter_map(|line| line.map(|i| i.stats).transpose())
+            .next()
+            .ok_or_else(|| bad(format!("no import stats in {text:?}")))?
+            .map_err(|e| bad(e.to_string()))?
+            .block_count;
+        if count != blocks.len() as u64 {
+            return Err(bad(format!("kubo read {count} of {} blocks", blocks.len())));
+        }
+        Ok(())
+    }
+
+    /// An answer to `operation` that could not be read: reqwest reports a
+    /// body that broke off and one that is not the JSON expected alike, as
+    /// decoding errors. Both are this node's failure, not a verdict on the
+    /// block, so another node (or a later try) may succeed.
+    fn broken_answer(&self, operation: &'static str, source: reqwest::Error) -> StoreError {
+        tracing::debug!(operation, node = %self.api, "a Kubo answer could not be read");
+        StoreError::Unreachable {
+            url: self.api.clone(),
+            source,
+        }
     }
 
     async fn fetch_unverified(&self, cid: &Cid) -> Result<Bytes, StoreError> {

@@ -57,8 +57,8 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Kubo could not be reached or timed out.
-    #[error("kubo at {url} is unreachable: {source}")]
+    /// Kubo could not be reached, timed out, or its answer broke off.
+    #[error("kubo at {url} is unreachable: {}", error_chain(.source))]
     Unreachable {
         /// The RPC endpoint.
         url: String,
@@ -87,6 +87,19 @@ impl StoreError {
     pub fn is_node_failure(&self) -> bool {
         matches!(self, Self::Unreachable { .. } | Self::Kubo { .. })
     }
+}
+
+/// `err` and each of its causes, joined by `: `. reqwest's own message
+/// names only the step ("error decoding response body"), not what broke.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 /// A store of raw blocks addressed by CID.
