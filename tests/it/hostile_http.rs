@@ -56,6 +56,20 @@ async fn watch_health(api: String, stop: tokio::sync::watch::Receiver<bool>) -> 
     (slowest, failed)
 }
 
+/// Posts one GraphQL `query`: its status, JSON answer and how long it took.
+async fn post_query(http: &reqwest::Client, api: &str, query: &str) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let response = http
+        .post(format!("{api}/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body, started.elapsed())
+}
+
 #[tokio::test]
 async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
@@ -148,21 +162,52 @@ async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
         ("introspection 10 deep", deep.to_string(), "nested too deep"),
     ] {
         assert!(query.len() < 32 * 1024, "{what} fits the body limit");
-        let started = Instant::now();
-        let response = http
-            .post(format!("{api}/graphql"))
-            .json(&json!({ "query": query }))
-            .send()
-            .await
-            .unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(response.status(), 400, "{what}");
-        let body: Value = response.json().await.unwrap();
+        let (status, body, elapsed) = post_query(&http, &api, &query).await;
+        assert_eq!(status, 400, "{what}");
         let message = body["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.to_lowercase().contains(needle), "{what}: {body}");
         assert!(body["data"].is_null(), "{what} did not run");
         assert!(elapsed < Duration::from_secs(5), "{what} took {elapsed:?}");
     }
+    // Fragment bombs: each fragment spreads the next one twice, so depth d
+    // stands for 2^d selections in about 40·d bytes. Up to 2^12 is a real
+    // (if silly) query; beyond, it is refused before anything expands it,
+    // while /healthz is polled.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let health = tokio::spawn(watch_health(api.clone(), stop));
+    for depth in 10..=31 {
+        let mut query = String::from("query { ...F0 }");
+        for i in 0..depth {
+            query.push_str(&format!(
+                " fragment F{i} on QueryRoot {{ ...F{n} ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        query.push_str(&format!(" fragment F{depth} on QueryRoot {{ __typename }}"));
+        let (status, body, elapsed) = post_query(&http, &api, &query).await;
+        if depth <= 12 {
+            assert_eq!(status, 200, "a fragment tree of 2^{depth}: {body}");
+        } else {
+            assert_eq!(status, 400, "a fragment bomb of 2^{depth}");
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("fragments are expanded"),
+                "2^{depth}: {body}"
+            );
+        }
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "2^{depth} took {elapsed:?}"
+        );
+    }
+    stop_tx.send(true).unwrap();
+    let (slowest, failed) = health.await.unwrap();
+    assert_eq!(failed, 0, "/healthz failed during the fragment bombs");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?} during the fragment bombs"
+    );
+
     // A cheap query still answers (its own error, with a field path, is a 200).
     let response = http
         .post(format!("{api}/graphql"))

@@ -6,6 +6,9 @@
 //! cost is bounded before anything runs: the body (which bounds parsing),
 //! one operation per request (no batches, no multipart), depth, and
 //! complexity, where a list field costs its `limit` times its selection.
+//! Before those, the document's size with every fragment expanded is
+//! bounded in one memoised pass, since async-graphql's own checks expand
+//! fragments on every walk (a 1 KB fragment bomb once cost 24 s of CPU).
 //! The response is bounded too, and transport errors are the API's
 //! `{code, message}`.
 
@@ -40,6 +43,9 @@ pub(crate) const MAX_RESPONSE: usize = 2 * 1024 * 1024;
 /// `limit` times its selection, so this is about how many fields one
 /// request may return.
 pub(crate) const MAX_COMPLEXITY: usize = 5_000;
+/// Most selections a document may hold once its fragments are expanded;
+/// checked before any other walk of the document (see `expansion`).
+pub(crate) const MAX_EXPANDED: usize = MAX_COMPLEXITY;
 /// Deepest selection nesting.
 pub(crate) const MAX_DEPTH: usize = 8;
 /// Subscriptions one GraphQL WebSocket connection may hold at once.
@@ -57,6 +63,9 @@ const QUERY_COST: usize = 50;
 /// execution.
 pub fn schema(state: ApiState) -> CairnSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+        .extension(super::expansion::ExpansionLimit {
+            limit: MAX_EXPANDED,
+        })
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

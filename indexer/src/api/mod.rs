@@ -6,6 +6,7 @@
 //! on size, rate and time come from [`Limits`], applied by the server that
 //! mounts these routes.
 
+mod expansion;
 mod graphql;
 mod limits;
 mod origins;
