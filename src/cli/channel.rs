@@ -182,7 +182,8 @@ impl ChannelCommand {
                         println!(
                             "{} {} (epoch {}, {} members)",
                             r["channel"].as_str().unwrap_or_default(),
-                            r["name"].as_str().unwrap_or_default(),
+                            // Chosen by the channel's creator.
+                            super::terminal::inline(r["name"].as_str().unwrap_or_default()),
                             r["epoch"],
                             r["members"]
                         );

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::terminal;
+
 use cairn::{
     messenger::Messenger,
     read_api::{ContentStatus, Message},
@@ -44,7 +46,8 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
             };
             return Shown {
                 line: format!(
-                    "{place}: [{label}: {reason}; claimed sender {}, text not shown]",
+                    "{place}: [{label}: {}; claimed sender {}, text not shown]",
+                    terminal::inline(&reason),
                     m.from
                 ),
                 json: merge(
@@ -64,11 +67,11 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
     let header = format!("{place} from {}", claim.from);
     match result {
         Ok(text) => Shown {
-            line: format!("{header}: {text}"),
+            line: terminal::framed(&header, &text),
             json: merge(base, json!({"text": text})),
         },
         Err(reason) => Shown {
-            line: format!("{header}: [{reason}]"),
+            line: format!("{header}: [{}]", terminal::inline(&reason)),
             json: merge(base, json!({"error": reason})),
         },
     }

@@ -17,6 +17,7 @@ mod read;
 mod register;
 mod send;
 mod serve;
+mod terminal;
 mod watch;
 
 use cairn_indexer::store::ConsentState;

@@ -6,7 +6,10 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use super::args::{print, spinner, GlobalArgs};
+use super::{
+    args::{print, spinner, GlobalArgs},
+    terminal,
+};
 use cairn::store::cid;
 
 /// Arguments of `cairn read`.
@@ -73,11 +76,15 @@ impl ReadArgs {
             let files: String = body
                 .attachments
                 .iter()
-                .map(|a| format!("\nattachment {} ({} bytes)", a.name, a.data.len()))
+                .map(|a| {
+                    let name = terminal::inline(&a.name);
+                    format!("\nattachment {name} ({} bytes)", a.data.len())
+                })
                 .collect();
+            let text = terminal::framed("text", &body.text);
             format!(
-                "from  {}\nat    {} (unix)\n{place}\n\n{}{files}",
-                header.sender, header.timestamp, body.text
+                "from  {}\nat    {} (unix)\n{place}\n\n{text}{files}",
+                header.sender, header.timestamp
             )
         });
         Ok(())
