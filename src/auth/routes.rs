@@ -11,7 +11,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use cairn_indexer::http::ApiError;
+use cairn_indexer::{api::PublicOrigins, http::ApiError};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -46,18 +46,25 @@ struct AuthState {
     sessions: Arc<Sessions>,
     provider: DynProvider,
     chain_id: Option<u64>,
+    public: PublicOrigins,
 }
 
 const COOKIE: &str = "cairn_session";
 const MAX_MESSAGE: usize = 4096;
 
 /// The sign-in routes, sharing `sessions` with whatever needs to know who
-/// is signed in.
-pub fn router(provider: DynProvider, chain_id: Option<u64>, sessions: Arc<Sessions>) -> Router {
+/// is signed in. A sign-in must be made for one of the `public` origins.
+pub fn router(
+    provider: DynProvider,
+    chain_id: Option<u64>,
+    sessions: Arc<Sessions>,
+    public: PublicOrigins,
+) -> Router {
     let state = AuthState {
         sessions,
         provider,
         chain_id,
+        public,
     };
     Router::new()
         .route("/v1/auth/nonce", get(nonce))
@@ -93,7 +100,6 @@ struct SignedIn {
 
 async fn sign_in(
     State(s): State<AuthState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let refuse = |code: &'static str, message: String| {
@@ -115,19 +121,24 @@ async fn sign_in(
     })?;
     let message = SiweMessage::parse(&request.message)
         .map_err(|e| refuse("invalid_message", e.to_string()))?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "no_host",
-                "the request names no Host",
-            )
-        })?;
+    // The domain and URI the wallet showed its user must be this node's
+    // public origin. The request's own `Host` decides nothing: a sign-in
+    // collected by any other site, for its own domain, is refused here
+    // whatever `Host` it is posted with.
+    if !s.public.allows_sign_in(&message.domain, &message.uri) {
+        return Err(refuse(
+            "wrong_domain",
+            format!(
+                "the sign-in is for {} at {}, not for this node ({})",
+                message.domain,
+                message.uri,
+                s.public.list().join(", ")
+            ),
+        ));
+    }
     message
         .check(
-            host,
+            &message.domain,
             s.chain_id,
             time::OffsetDateTime::now_utc(),
             time::Duration::minutes(5),
@@ -159,8 +170,10 @@ async fn sign_in(
             ),
         })?;
     let token = s.sessions.open(message.address);
+    // `Secure` whenever users reach the node over https only.
+    let secure = if s.public.all_https() { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         SESSION_TTL.as_secs()
     );
     let body = SignedIn {

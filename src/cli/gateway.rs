@@ -122,7 +122,7 @@ impl GatewayCmd {
             store: global.blob_store()?,
             indexer: None,
             gateway: Some(self.gateway.config(global)?),
-            limits: self.server.limits(),
+            limits: self.server.limits()?,
             stream: Default::default(),
             web: None,
             auth: None,

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use cairn::server::Limits;
+use cairn::server::{Limits, PublicOrigins};
 
 /// The HTTP server's address and limits, shared by `cairn serve` and `cairn gateway`.
 #[derive(Debug, Args)]
@@ -34,8 +34,17 @@ pub(crate) struct ServerArgs {
     /// Seconds a client may take to send a request's headers (and a keep-alive connection may idle).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     header_read_timeout_secs: u64,
+    /// Where users reach this node (e.g. https://chat.dao.example); repeat for more. Sign-ins
+    /// must be made for one of these, and requests naming another `Host` are refused.
+    /// Default: the listen address on this machine (127.0.0.1, localhost, [::1]), for development.
+    #[arg(
+        long = "public-origin",
+        env = "CAIRN_PUBLIC_ORIGINS",
+        value_delimiter = ','
+    )]
+    public_origins: Vec<String>,
     /// A web origin (e.g. https://dao.example) whose pages may use this node, besides the
-    /// node's own and pages on this machine; repeat for more.
+    /// public origins; repeat for more.
     #[arg(
         long = "allow-origin",
         env = "CAIRN_ALLOWED_ORIGINS",
@@ -46,8 +55,9 @@ pub(crate) struct ServerArgs {
 
 impl ServerArgs {
     /// The validated limits.
-    pub(crate) fn limits(&self) -> Limits {
-        Limits {
+    pub(crate) fn limits(&self) -> anyhow::Result<Limits> {
+        PublicOrigins::validate(&self.public_origins)?;
+        Ok(Limits {
             max_body_bytes: self.max_body_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             per_ip_per_second: self.rate_per_ip,
@@ -56,8 +66,9 @@ impl ServerArgs {
             max_connections_per_ip: self.max_connections_per_ip as usize,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             allowed_origins: self.allowed_origins.clone(),
+            public_origins: self.public_origins.clone(),
             ..Limits::default()
-        }
+        })
     }
 }
 

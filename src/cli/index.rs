@@ -114,7 +114,8 @@ impl IndexArgs {
             self.indexer.confirmations,
         ));
         let limits = Limits::default();
-        let app = server::status_app(running.progress, &limits);
+        let public = limits.public_origins_at(listener.local_addr()?)?;
+        let app = server::status_app(running.progress, &limits, &public);
         let server = server::serve(listener, app, &limits, shutdown.clone());
         tokio::select! {
             result = server => result?,

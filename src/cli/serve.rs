@@ -54,7 +54,7 @@ pub(crate) struct ServeArgs {
 
 impl ServeArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
-        let limits = self.server.limits();
+        let limits = self.server.limits()?;
         let stream = StreamConfig {
             buffer: self.stream_buffer as usize,
             send_timeout: Duration::from_secs(self.stream_send_timeout_secs),

@@ -17,7 +17,10 @@ use std::sync::Arc;
 
 use axum::{extract::State, response::IntoResponse, routing::get, Json, Router};
 use cairn_indexer::ingest::Progress;
-pub use cairn_indexer::{api::Limits, http::ApiError};
+pub use cairn_indexer::{
+    api::{Limits, PublicOrigins},
+    http::ApiError,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
@@ -72,8 +75,14 @@ pub fn openapi(read_api: bool, gateway: bool) -> serde_json::Value {
 }
 
 /// The server's routes with all limits applied; `read_api` is the indexer's
-/// router when it runs. Tests call this with `tower::ServiceExt::oneshot`.
-pub fn app(state: AppState, read_api: Option<Router>, limits: &Limits) -> Router {
+/// router when it runs, and `public` where users reach the node. Tests call
+/// this with `tower::ServiceExt::oneshot`.
+pub fn app(
+    state: AppState,
+    read_api: Option<Router>,
+    limits: &Limits,
+    public: &PublicOrigins,
+) -> Router {
     let own = Router::new()
         .route(
             "/ipfs/{cid}",
@@ -94,12 +103,16 @@ pub fn app(state: AppState, read_api: Option<Router>, limits: &Limits) -> Router
         Some(api) => own.merge(api),
         None => own,
     };
-    limits.apply(router)
+    limits.apply(router, public)
 }
 
 /// `/healthz` and `/metrics` alone, with all limits applied: what `cairn
 /// index` (an indexer without the read API) serves.
-pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Router {
+pub fn status_app(
+    progress: watch::Receiver<Progress>,
+    limits: &Limits,
+    public: &PublicOrigins,
+) -> Router {
     let metrics = metrics_handle();
     let router = Router::new()
         .route(
@@ -107,7 +120,7 @@ pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Route
             get(move || async move { cairn_indexer::api::health(&progress.borrow()) }),
         )
         .route("/metrics", get(move || async move { metrics.render() }));
-    limits.apply(router)
+    limits.apply(router, public)
 }
 
 /// The indexer's health when it runs, and the gateway's `batcher` role

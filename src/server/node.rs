@@ -62,6 +62,9 @@ pub enum NodeError {
     /// The gateway could not start.
     #[error("gateway: {0}")]
     Gateway(#[from] crate::gateway::GatewayError),
+    /// A `--public-origin` is not an origin.
+    #[error("public origin: {0}")]
+    Origin(#[from] cairn_indexer::api::OriginError),
     /// Sign-in's RPC URL is unusable.
     #[error("sign-in: {0}")]
     Auth(#[from] crate::chain::ChainError),
@@ -95,6 +98,7 @@ impl Node {
             addr: config.listen,
             source,
         })?;
+        let public = config.limits.public_origins_at(addr)?;
         let shutdown = CancellationToken::new();
         let sessions = Arc::new(crate::auth::Sessions::default());
         let auth = match &config.auth {
@@ -102,7 +106,12 @@ impl Node {
             None => None,
         };
         let mut accounts = auth.as_ref().map(|(auth, provider)| {
-            crate::auth::router(provider.clone(), auth.chain_id, sessions.clone())
+            crate::auth::router(
+                provider.clone(),
+                auth.chain_id,
+                sessions.clone(),
+                public.clone(),
+            )
         });
         let (read_api, progress, indexer_store) = match config.indexer {
             Some((indexer, database_url)) => {
@@ -179,7 +188,7 @@ impl Node {
         .into_iter()
         .flatten()
         .reduce(Router::merge);
-        let router = app(state, read_api, &config.limits);
+        let router = app(state, read_api, &config.limits, &public);
         let (stop, limits) = (shutdown.clone(), config.limits);
         let server =
             tokio::spawn(async move { super::serve(listener, router, &limits, stop).await });

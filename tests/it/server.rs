@@ -30,7 +30,10 @@ fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
         uploads: None,
         batching: None,
     };
-    app(state, None, &limits)
+    let public = limits
+        .public_origins_at(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        .unwrap();
+    app(state, None, &limits, &public)
 }
 
 async fn call(

@@ -316,3 +316,125 @@ async fn cookie_token(site: &Site, wallet: &PrivateKeySigner, expires: &str) -> 
     let (_, _, cookie) = site.sign_in(&message, &sign(wallet, &message).await).await;
     cookie.unwrap().split(';').next().unwrap().to_string()
 }
+
+/// A node with these public origins (none: development's), sign-in on.
+async fn node_with_origins(anvil: &Anvil, public: &[&str]) -> Node {
+    Node::start(NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: std::sync::Arc::new(
+            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
+        ),
+        indexer: None,
+        gateway: None,
+        limits: Limits {
+            public_origins: public.iter().map(|s| s.to_string()).collect(),
+            ..Limits::default()
+        },
+        stream: Default::default(),
+        web: None,
+        auth: Some(accounts(&anvil.url, Address::ZERO)),
+    })
+    .await
+    .unwrap()
+}
+
+/// A sign-in collected by a phishing dapp for its own domain opens no
+/// session, whatever `Host` it is posted with: the node checks the domain
+/// and URI against its public origins, and refuses requests for any other
+/// `Host` on every route (DNS rebinding). Configured origins replace the
+/// development ones, and make the cookie `Secure` when they are https.
+#[tokio::test]
+async fn a_sign_in_for_another_site_opens_no_session_whatever_its_host() {
+    let anvil = Anvil::start().await;
+    let alice = signer(ALICE_KEY);
+    let later = "2099-01-01T00:00:00Z";
+
+    let dev = node_with_origins(&anvil, &[]).await;
+    let site = Site {
+        api: format!("http://{}", dev.addr),
+        host: dev.addr.to_string(),
+        http: reqwest::Client::new(),
+    };
+    let phished = site.message(
+        alice.address(),
+        &site.nonce().await,
+        "phish.example",
+        31337,
+        later,
+    );
+    let signature = sign(&alice, &phished).await;
+    // Posted as if for the phishing site's own name: no route answers it.
+    let response = site
+        .http
+        .post(format!("{}/v1/auth/siwe", site.api))
+        .header("host", "phish.example")
+        .json(&json!({"message": phished, "signature": format!("0x{}", hex::encode(&signature))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 421);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unknown_host", "{body}");
+    for path in ["/healthz", "/v1/auth/session", "/v1/auth/nonce"] {
+        let status = site
+            .http
+            .get(format!("{}{path}", site.api))
+            .header("host", "rebound.example")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 421, "{path} for another Host");
+    }
+    // Posted with the node's own Host: the domain is still another site's.
+    let (status, body, cookie) = site.sign_in(&phished, &signature).await;
+    assert_eq!(
+        (status, body["code"].as_str(), cookie),
+        (401, Some("wrong_domain"), None)
+    );
+    // The URI must be on the domain's origin too.
+    let elsewhere = site.fresh(alice.address(), later).await.replace(
+        &format!("URI: http://{}", site.host),
+        "URI: http://phish.example",
+    );
+    let (status, body, _) = site
+        .sign_in(&elsewhere, &sign(&alice, &elsewhere).await)
+        .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("wrong_domain")));
+    // `localhost` at the node's port is the node itself in development.
+    let local = Site {
+        api: format!("http://localhost:{}", dev.addr.port()),
+        host: format!("localhost:{}", dev.addr.port()),
+        http: reqwest::Client::new(),
+    };
+    let message = local.fresh(alice.address(), later).await;
+    let (status, _, cookie) = local.sign_in(&message, &sign(&alice, &message).await).await;
+    assert_eq!(status, 200);
+    assert!(!cookie.unwrap().contains("Secure"), "http in development");
+
+    // A node users reach at https://chat.dao.example (through a TLS front).
+    let public = node_with_origins(&anvil, &["https://chat.dao.example"]).await;
+    let site = Site {
+        api: format!("http://{}", public.addr),
+        host: public.addr.to_string(),
+        http: reqwest::Client::new(),
+    };
+    let message = site
+        .message(
+            alice.address(),
+            &site.nonce().await,
+            "chat.dao.example",
+            31337,
+            later,
+        )
+        .replace("URI: http://", "URI: https://");
+    let (status, body, cookie) = site.sign_in(&message, &sign(&alice, &message).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(cookie.unwrap().contains("; Secure"));
+    // Its development names are no longer sign-in domains.
+    let message = site.fresh(alice.address(), later).await;
+    let (status, body, _) = site.sign_in(&message, &sign(&alice, &message).await).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("wrong_domain")));
+    dev.shutdown().await.unwrap();
+    public.shutdown().await.unwrap();
+}

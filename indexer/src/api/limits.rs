@@ -2,7 +2,7 @@
 //! per-client-IP rate limit. Each limit answers with the same JSON error
 //! shape as the handlers (`{code, message}`).
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode,
@@ -11,7 +11,10 @@ use axum::{
 use tower::ServiceBuilder;
 use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
 
-use super::{origins::Origins, ApiError};
+use super::{
+    origins::{OriginError, Origins, PublicOrigins},
+    ApiError,
+};
 use crate::http::json_errors;
 
 /// Server limits, all configurable from `cairn serve`'s flags.
@@ -35,9 +38,13 @@ pub struct Limits {
     /// How long a client may take to send a request's headers, and how long
     /// a keep-alive connection may sit idle before its next request.
     pub header_read_timeout: Duration,
-    /// Web origins allowed besides the node's own and this machine's
-    /// (CORS, and the `Origin` of writes and WebSocket handshakes).
+    /// Web origins allowed besides the public ones (CORS, and the
+    /// `Origin` of writes and WebSocket handshakes).
     pub allowed_origins: Vec<String>,
+    /// The origins users reach the node at (`--public-origin`); empty in
+    /// development, where they are the node's own address. See
+    /// [`PublicOrigins`].
+    pub public_origins: Vec<String>,
 }
 
 impl Default for Limits {
@@ -58,17 +65,24 @@ impl Default for Limits {
             max_connections_per_ip: 256,
             header_read_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
+            public_origins: Vec::new(),
         }
     }
 }
 
 impl Limits {
-    /// Wraps `router` in every limit, the origin checks, and the rewriting
-    /// of every error to `{code, message}`. The rate limit keys on the TCP
+    /// The public origins of a node bound to `addr`.
+    pub fn public_origins_at(&self, addr: SocketAddr) -> Result<PublicOrigins, OriginError> {
+        PublicOrigins::new(&self.public_origins, addr)
+    }
+
+    /// Wraps `router` in every limit, the origin and `Host` checks against
+    /// `public`, and the rewriting of every error to `{code, message}`. The rate limit keys on the TCP
     /// peer address (axum's `ConnectInfo`), never on client-supplied headers
     /// that could be forged to dodge it; behind a reverse proxy, limit there.
-    pub fn apply(&self, router: Router) -> Router {
-        let origins = Origins::new(self.allowed_origins.clone());
+    pub fn apply(&self, router: Router, public: &PublicOrigins) -> Router {
+        let origins = Origins::new(public.clone(), self.allowed_origins.clone());
+        let hosts = origins.clone();
         let cors = origins.cors();
         let governor = GovernorConfigBuilder::default()
             .per_nanosecond(1_000_000_000 / self.per_ip_per_second.max(1))
@@ -91,6 +105,9 @@ impl Limits {
                 origins.clone().guard(request, next)
             }))
             .layer(cors)
+            .layer(axum::middleware::from_fn(move |request, next| {
+                hosts.clone().host_guard(request, next)
+            }))
             .layer(axum::middleware::map_response(json_errors))
     }
 }

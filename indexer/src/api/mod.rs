@@ -33,7 +33,7 @@ use utoipa::OpenApi;
 pub use crate::http::{ApiError, ErrorBody};
 pub use graphql::{schema, CairnSchema};
 pub use limits::Limits;
-pub use origins::Origins;
+pub use origins::{OriginError, Origins, PublicOrigins};
 pub use presence::Presence;
 pub use slots::{Slot, Slots};
 pub use stream::StreamConfig;
