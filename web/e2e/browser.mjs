@@ -323,6 +323,36 @@ try {
     if ((await liar.getByText(FROM_CLI).count()) !== 0) throw new Error('the forged message text was shown');
     await liar.close();
   });
+  await step('a node that names a block the chain has not proven: sender and text hidden, shown once a new block verifies it', async () => {
+    // Mallory's node says Dave's message is Alice's, in a block the wallet's
+    // RPC cannot find: the check ends pending, and pending is not proven.
+    const liar = await open('Bob (unknown block)', BOB, 390);
+    await liar.route('**/v1/inbox/**', async (route) => {
+      const page = await (await route.fetch()).json();
+      for (const m of page.messages) {
+        m.from = ALICE;
+        m.blockHash = `0x${'ab'.repeat(32)}`;
+      }
+      await route.fulfill({ json: page });
+    });
+    await connectAndUnlock(liar, 'Bob (unknown block)');
+    await liar.locator('li.message.pending', { hasText: 'Sender not proven' }).first().waitFor({ timeout: STEP });
+    if ((await liar.getByText(FROM_CLI).count()) !== 0) throw new Error('a pending message showed its text');
+    if ((await liar.locator('li.message').getByTitle(ALICE).count()) !== 0) throw new Error("a pending message showed the node's claimed sender");
+    await liar.close();
+    // An honest node whose blocks the wallet's RPC has not seen yet: pending,
+    // hidden, and shown verified after the next block, with no reload.
+    const behind = await open('Bob (RPC behind)', BOB, 390);
+    wallets['Bob (RPC behind)'].lagging = true;
+    await connectAndUnlock(behind, 'Bob (RPC behind)');
+    const inbox = behind.getByRole('region', { name: 'Inbox' });
+    await inbox.locator('li.message.pending').first().waitFor({ timeout: STEP });
+    if ((await behind.getByText(FROM_CLI).count()) !== 0) throw new Error('a pending message showed its text');
+    wallets['Bob (RPC behind)'].lagging = false;
+    await fetch(ANVIL_URL, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'evm_mine', params: [] }) });
+    await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await behind.close();
+  });
   await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
     const page = await open('Alice (keystore)', ALICE, 390);
     await page.getByRole('button', { name: "Alice (keystore)'s test wallet" }).click();

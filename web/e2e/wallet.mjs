@@ -51,11 +51,14 @@ function injectWallet({ name }) {
 /**
  * Gives every page of `context` a wallet holding `account`, on the chain at
  * `anvilUrl`. The returned controls make it behave as users do: decline the
- * next signature, sit on another chain until asked to switch, or hold another
- * account (then say so with `page.evaluate(() => __walletEmit(...))`).
+ * next signature, sit on another chain until asked to switch, hold another
+ * account (then say so with `page.evaluate(() => __walletEmit(...))`), or
+ * lag behind the node's chain.
  */
 export async function withWallet(context, anvilUrl, account, name) {
-  const controls = { declineNext: false, chainId: null, account };
+  // `lagging`: the wallet's RPC has not seen the blocks the node names yet
+  // (its log and block-by-hash lookups fail), as an RPC behind the node's does.
+  const controls = { declineNext: false, chainId: null, account, lagging: false };
   const signing = new Set(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
   await context.exposeFunction('__wallet', (method, params) => {
     if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [controls.account];
@@ -63,6 +66,9 @@ export async function withWallet(context, anvilUrl, account, name) {
     if (method === 'wallet_switchEthereumChain') {
       controls.chainId = null; // back on Anvil's chain
       return null;
+    }
+    if (controls.lagging && (method === 'eth_getLogs' || method === 'eth_getBlockByHash')) {
+      throw new Error('block not found');
     }
     if (signing.has(method) && controls.declineNext) {
       controls.declineNext = false;

@@ -46,11 +46,18 @@ export interface Shown {
   block: number;
   status: IndexedMessage['status'];
   verdict: Verdict;
-  /** Present only when verified or pending and decrypted. */
+  /**
+   * Present only when verified and decrypted. The envelope does not
+   * authenticate its sender and a lying node writes both the listing and
+   * the envelope, so until the chain proves the sender, nothing of the
+   * message (text or sender) is shown.
+   */
   text?: string;
   attachments: Attachment[];
   sentAt?: Date;
   problem?: string;
+  /** The listing it came from, to check again as blocks arrive while it is pending. */
+  listed: IndexedMessage;
 }
 
 export type Box = 'inbox' | 'requests' | 'sent';
@@ -107,6 +114,8 @@ export class App {
   private stream?: Stream;
   private lastTyping = 0;
   private client?: PublicClient;
+  /** Stops following the wallet's blocks (for re-checking pending messages). */
+  private unwatchBlocks?: () => void;
   private signer?: WalletClient;
 
   /** The wallet's channels, and the one open. */
@@ -203,6 +212,13 @@ export class App {
       const [account] = (await provider.request({ method: 'eth_requestAccounts' })) as Address[];
       this.wallet = wallet;
       this.client = createPublicClient({ transport: custom(provider) });
+      this.unwatchBlocks?.();
+      this.unwatchBlocks = this.client.watchBlockNumber({
+        poll: true,
+        pollingInterval: 2_000,
+        onBlockNumber: () => void this.recheckPending().catch(() => {}),
+        onError: () => {},
+      });
       this.chainId = Number(await provider.request({ method: 'eth_chainId' }));
       this.setAccount(getAddress(account));
       provider.on?.('accountsChanged', (accounts: Address[]) => {
@@ -543,13 +559,16 @@ export class App {
       status: m.status,
       verdict: { state: 'pending', reason: 'checking' },
       attachments: [],
+      listed: m,
     };
     try {
       shown.verdict = await verify(this.chain(), m);
     } catch (e) {
       shown.verdict = { state: 'pending', reason: `cannot check the chain now: ${describe(e)}` };
     }
-    if (shown.verdict.state === 'forged') return shown;
+    // Only what the chain proved is opened: a pending message keeps its
+    // text (and the page its claimed sender) hidden until a re-check.
+    if (shown.verdict.state !== 'verified') return shown;
     try {
       const opened = open(await this.node.block(m.digest), [this.key!.secret]);
       const sender = getAddress(bytesToHex(opened.header.sender));
@@ -560,14 +579,35 @@ export class App {
       shown.text = opened.body.text;
       shown.attachments = opened.body.attachments;
       shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
-      if (shown.verdict.state === 'verified') {
-        const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
-        await this.history?.add(doc).catch(() => this.history?.index.add(doc));
-      }
+      const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
+      await this.history?.add(doc).catch(() => this.history?.index.add(doc));
     } catch (e) {
       shown.problem = describe(e);
     }
     return shown;
+  }
+
+  /**
+   * Checks pending messages again (a block the node named may have reached
+   * the wallet's RPC since), and shows those that now verify. Called on
+   * every new block the wallet's RPC reports.
+   */
+  async recheckPending() {
+    let changed = false;
+    for (const box of ['inbox', 'requests', 'sent'] as const) {
+      const messages = this.boxes[box].messages;
+      for (let i = 0; i < messages.length; i++) {
+        if (messages[i].verdict.state !== 'pending') continue;
+        const again = await this.show(messages[i].listed);
+        if (again.verdict.state === 'pending') continue;
+        // The list may have changed while the chain was asked.
+        const at = this.boxes[box].messages.findIndex((m) => m.id === again.id);
+        if (at >= 0) this.boxes[box].messages[at] = again;
+        changed = true;
+      }
+    }
+    changed = (await this.channels.recheckPending()) || changed;
+    if (changed) this.changed();
   }
 
   /** Searches the decrypted history, here in the page. */

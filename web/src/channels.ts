@@ -19,8 +19,11 @@ export interface ChannelPost {
   from: Address;
   block: number;
   verdict: 'verified' | 'pending' | 'forged';
+  /** Present only when verified and decrypted (see `Shown.text`). */
   text?: string;
   problem?: string;
+  /** The listing, to check again while pending. */
+  listed: IndexedMessage;
 }
 
 /** Why this wallet cannot post, in words, or nothing when it can. */
@@ -132,11 +135,12 @@ export class Channels {
   }
 
   private async show(m: IndexedMessage): Promise<ChannelPost> {
-    const post: ChannelPost = { id: m.id, from: m.from, block: m.block, verdict: 'pending' };
+    const post: ChannelPost = { id: m.id, from: m.from, block: m.block, verdict: 'pending', listed: m };
     try {
       const verdict = await verify(this.deps.chain(), m);
       post.verdict = verdict.state;
-      if (verdict.state === 'forged') return post;
+      if (verdict.state === 'pending') post.problem = verdict.reason;
+      if (verdict.state !== 'verified') return post;
       const bytes = await this.deps.node.block(m.digest);
       const { header, epoch } = peekChannel(bytes);
       if (bytesToHex(header.recipient) !== m.to.toLowerCase() || bytesToHex(header.sender) !== m.from.toLowerCase()) {
@@ -148,6 +152,22 @@ export class Channels {
       post.problem = e instanceof Error ? e.message : String(e);
     }
     return post;
+  }
+
+  /** Checks the open channel's pending posts again; whether any changed. */
+  async recheckPending(): Promise<boolean> {
+    const open = this.open;
+    if (!open) return false;
+    let changed = false;
+    for (const post of [...open.posts]) {
+      if (post.verdict !== 'pending') continue;
+      const again = await this.show(post.listed);
+      if (again.verdict === 'pending') continue;
+      const at = open.posts.findIndex((p) => p.id === again.id);
+      if (at >= 0) open.posts[at] = again;
+      changed = true;
+    }
+    return changed;
   }
 
   /** Creates a channel with us as admin and member, and publishes its first key; returns its id. */

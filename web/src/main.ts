@@ -247,8 +247,15 @@ function consentButtons(m: Shown, box: Box) {
   );
 }
 
+/** What a message that the chain has not proven shows instead of its text. */
+function unproven(reason: string) {
+  return h('p', { class: 'problem' }, `Not proven on chain yet (${reason}): its sender and text stay hidden until it is.`);
+}
+
 function message(m: Shown, box: Box) {
-  const who = box === 'sent' ? `To ${short('0x' + m.to.slice(26))}` : `From ${short(m.from)}`;
+  // Only the chain proves a sender: until it has, the node's claim is not shown.
+  const proven = m.verdict.state === 'verified';
+  const who = box === 'sent' ? `To ${short('0x' + m.to.slice(26))}` : proven ? `From ${short(m.from)}` : 'Sender not proven';
   const state = m.status === 'retracted' ? 'retracted by a reorg' : m.status;
   return h(
     'li',
@@ -256,21 +263,23 @@ function message(m: Shown, box: Box) {
     h(
       'p',
       { class: 'meta' },
-      h('span', { title: m.from }, who),
-      box !== 'sent' && app.isOnline(m.from) ? h('span', { class: 'online' }, 'online') : null,
+      h('span', proven ? { title: m.from } : {}, who),
+      proven && box !== 'sent' && app.isOnline(m.from) ? h('span', { class: 'online' }, 'online') : null,
       m.sentAt ? h('time', { datetime: m.sentAt.toISOString() }, m.sentAt.toLocaleString()) : null,
       h('span', { class: `badge ${m.verdict.state}` }, badges[m.verdict.state]),
       h('span', { class: 'status' }, state),
     ),
     m.verdict.state === 'forged'
       ? h('p', { class: 'problem' }, `The chain contradicts the node: ${m.verdict.reason}. Not shown.`)
-      : m.text !== undefined
-        ? h('p', { class: 'text' }, m.text)
-        : h('p', { class: 'problem' }, m.problem ?? 'Not readable here.'),
+      : m.verdict.state === 'pending'
+        ? unproven(m.verdict.reason)
+        : m.text !== undefined
+          ? h('p', { class: 'text' }, m.text)
+          : h('p', { class: 'problem' }, m.problem ?? 'Not readable here.'),
     ...m.attachments.map((a) =>
       h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
     ),
-    consentButtons(m, box),
+    proven ? consentButtons(m, box) : null,
   );
 }
 
@@ -427,12 +436,19 @@ function channelsView() {
             h(
               'li',
               { class: `message channel-post ${p.verdict}` },
-              h('p', { class: 'meta' }, h('span', { title: p.from }, `From ${short(p.from)}`), h('span', { class: `badge ${p.verdict}` }, badges[p.verdict])),
+              h(
+                'p',
+                { class: 'meta' },
+                p.verdict === 'verified' ? h('span', { title: p.from }, `From ${short(p.from)}`) : h('span', {}, 'Sender not proven'),
+                h('span', { class: `badge ${p.verdict}` }, badges[p.verdict]),
+              ),
               p.verdict === 'forged'
                 ? h('p', { class: 'problem' }, 'The chain contradicts the node. Not shown.')
-                : p.text !== undefined
-                  ? h('p', { class: 'text' }, p.text)
-                  : h('p', { class: 'problem' }, p.problem ?? 'Not readable here.'),
+                : p.verdict === 'pending'
+                  ? unproven(p.problem ?? 'checking')
+                  : p.text !== undefined
+                    ? h('p', { class: 'text' }, p.text)
+                    : h('p', { class: 'problem' }, p.problem ?? 'Not readable here.'),
             ),
           ),
         ),
