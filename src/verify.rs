@@ -18,9 +18,16 @@
 //!   sender under the client's own EIP-712 domain, and a deadline not
 //!   before the block.
 //!
+//! A batched post is delivered once. `anchorBatch` is open to anyone, so
+//! the signed posts of a public manifest can be anchored again, in a new
+//! batch, until their deadline; a lying indexer would list each copy as a
+//! new message. The verifier keeps the first message id it verified for
+//! each (sender, nonce) and refuses any other id for the same pair.
+//!
 //! Anchors and manifests are cached per run, so a page of posts from one
-//! batch costs one lookup; verified messages are remembered in a file, so
-//! they cost nothing the next time.
+//! batch costs one lookup; verified messages, and the (sender, nonce) pairs
+//! delivered, are remembered in a file, so they cost nothing the next time
+//! and a replay stays refused.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -118,7 +125,35 @@ pub struct Verifier {
     domain: Eip712Domain,
     anchors: Mutex<HashMap<(B256, u64), Arc<Anchor>>>,
     verified: Mutex<HashSet<String>>,
+    /// The message id each (sender, nonce) of a batched post was delivered as.
+    delivered: Mutex<HashMap<(Address, u64), String>>,
     cache_file: Option<PathBuf>,
+}
+
+/// How a delivered (sender, nonce) is written in the cache file; verified
+/// messages' lines start with their id (`0x…`), so the two cannot be taken
+/// for each other.
+const DELIVERED: &str = "delivered";
+
+/// The cache file's lines: verified message keys, and delivered pairs.
+fn read_cache(text: &str) -> (HashSet<String>, HashMap<(Address, u64), String>) {
+    let (mut verified, mut delivered) = (HashSet::new(), HashMap::new());
+    for line in text.lines() {
+        let mut words = line.split(' ');
+        if words.next() == Some(DELIVERED) {
+            let parsed = (|| {
+                let from = words.next()?.parse().ok()?;
+                let nonce = words.next()?.parse().ok()?;
+                Some(((from, nonce), words.next()?.to_string()))
+            })();
+            if let Some((pair, id)) = parsed {
+                delivered.entry(pair).or_insert(id);
+            }
+        } else {
+            verified.insert(line.to_string());
+        }
+    }
+    (verified, delivered)
 }
 
 impl Verifier {
@@ -130,10 +165,10 @@ impl Verifier {
         cache_file: Option<PathBuf>,
     ) -> Result<Self, ChainError> {
         let domain = chain.domain().await?;
-        let verified = cache_file
+        let (verified, delivered) = cache_file
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| text.lines().map(str::to_string).collect())
+            .map(|text| read_cache(&text))
             .unwrap_or_default();
         Ok(Self {
             chain,
@@ -141,6 +176,7 @@ impl Verifier {
             domain,
             anchors: Mutex::default(),
             verified: Mutex::new(verified),
+            delivered: Mutex::new(delivered),
             cache_file,
         })
     }
@@ -156,7 +192,8 @@ impl Verifier {
         match (&*anchor, item) {
             (Anchor::Direct(posted), None) => check_direct(claim, posted)?,
             (Anchor::Batch { posts, block_time }, Some(item)) => {
-                check_batched(claim, posts, item, *block_time, &self.domain)?
+                let post = check_batched(claim, posts, item, *block_time, &self.domain)?;
+                self.deliver_once(post.from, post.nonce, &claim.id)?;
             }
             _ => {
                 return Err(VerifyError::Refuted(format!(
@@ -167,6 +204,23 @@ impl Verifier {
         }
         self.remember(key);
         Ok(())
+    }
+
+    /// Records that `from`'s post `nonce` is delivered as message `id`, or
+    /// refuses it when it already was, as another message.
+    fn deliver_once(&self, from: Address, nonce: u64, id: &str) -> Result<(), VerifyError> {
+        let mut delivered = self.delivered.lock().expect("not poisoned");
+        match delivered.get(&(from, nonce)) {
+            Some(first) if first == id => Ok(()),
+            Some(first) => Err(VerifyError::Refuted(format!(
+                "post {nonce} of {from} was already delivered as {first}: a replay"
+            ))),
+            None => {
+                delivered.insert((from, nonce), id.to_string());
+                self.append_to_cache(&format!("{DELIVERED} {from} {nonce} {id}"));
+                Ok(())
+            }
+        }
     }
 
     /// What the chain itself says message `id` is: its sender, recipient,
@@ -207,17 +261,21 @@ impl Verifier {
     }
 
     fn remember(&self, key: String) {
+        self.append_to_cache(&key);
+        self.verified.lock().expect("not poisoned").insert(key);
+    }
+
+    fn append_to_cache(&self, line: &str) {
         if let Some(path) = &self.cache_file {
             let appended = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .and_then(|mut f| writeln!(f, "{key}"));
+                .and_then(|mut f| writeln!(f, "{line}"));
             if let Err(err) = appended {
                 tracing::warn!(%err, path = %path.display(), "cannot remember a verified message");
             }
         }
-        self.verified.lock().expect("not poisoned").insert(key);
     }
 
     async fn anchor(
@@ -322,13 +380,14 @@ fn check_direct(claim: &Claim, posted: &Cairn::Posted) -> Result<(), VerifyError
     Ok(())
 }
 
-fn check_batched(
+/// Checks `claim` against post `item` of an anchored batch; returns the post.
+fn check_batched<'a>(
     claim: &Claim,
-    posts: &[SignedPost],
+    posts: &'a [SignedPost],
     item: u64,
     block_time: u64,
     domain: &Eip712Domain,
-) -> Result<(), VerifyError> {
+) -> Result<&'a cairn_contracts::eip712::Post, VerifyError> {
     let p = usize::try_from(item)
         .ok()
         .and_then(|i| posts.get(i))
@@ -351,7 +410,7 @@ fn check_batched(
             "post {item} was anchored after its deadline"
         )));
     }
-    Ok(())
+    Ok(post)
 }
 
 #[cfg(test)]
@@ -372,6 +431,24 @@ mod tests {
         ] {
             assert!(parse_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_verified_keys_and_the_first_delivery_of_each_nonce() {
+        let h = B256::repeat_byte(1);
+        let a = Address::repeat_byte(0xa);
+        let text = format!(
+            "{h}-3 0x01 {a} 0x02\n{DELIVERED} {a} 7 {h}-3-0\n{DELIVERED} {a} 7 {h}-9-0\n{DELIVERED} junk\n"
+        );
+        let (verified, delivered) = read_cache(&text);
+        assert_eq!(verified.len(), 1);
+        assert!(verified.contains(&format!("{h}-3 0x01 {a} 0x02")));
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(
+            delivered[&(a, 7)],
+            format!("{h}-3-0"),
+            "the first one stays"
+        );
     }
 
     #[test]

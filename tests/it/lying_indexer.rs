@@ -201,6 +201,112 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     }
     assert_eq!(lies[2]["text"], "batched from alice");
 
+    // `anchorBatch` is open to anyone: Mallory anchors Alice's batch again,
+    // the same signed post in a new batch, and a liar lists the copy after
+    // the original. The client delivers Alice's (from, nonce) once.
+    let alice_proof = await_anchored(&gateway, &ids[..1]).await.remove(0);
+    let manifest = cid::parse(alice_proof.manifest_cid.as_deref().unwrap()).unwrap();
+    let reanchor = || {
+        let mallory = direct(mallory);
+        let (root, count) = (alice_proof.root.unwrap(), alice_proof.count.unwrap());
+        async move {
+            let mallory = mallory.await;
+            let digest = cid::digest_of(&manifest).unwrap();
+            let (_, inclusion) = mallory
+                .chain()
+                .anchor_batch(root, digest, count)
+                .await
+                .unwrap();
+            let filter = alloy::rpc::types::Filter::new()
+                .address(mallory.chain().address())
+                .at_block_hash(inclusion.block_hash);
+            let logs = alloy::providers::Provider::get_logs(mallory.chain().provider(), &filter)
+                .await
+                .unwrap();
+            let log = logs
+                .iter()
+                .find(|l| l.transaction_hash == Some(inclusion.tx))
+                .unwrap();
+            let index = alice_proof.index.unwrap();
+            format!(
+                "{}-{}-{index}",
+                inclusion.block_hash,
+                log.log_index.unwrap()
+            )
+        }
+    };
+    let alice_lower = alice.address().to_string().to_lowercase();
+    let is_alices_batched =
+        move |m: &Value| !m["nonce"].is_null() && lower(&m["from"]) == alice_lower;
+    let replayed_as = |copy_id: String| -> Rewrite {
+        let is_alices_batched = is_alices_batched.clone();
+        Arc::new(move |mut page: Value| {
+            let messages = page["messages"].as_array_mut().unwrap();
+            if let Some(original) = messages.iter().find(|m| is_alices_batched(m)).cloned() {
+                let mut copy = original;
+                copy["id"] = json!(copy_id);
+                messages.push(copy);
+            }
+            page
+        })
+    };
+    let copy_id = reanchor().await;
+    let liar = lying_proxy(full.api.clone(), replayed_as(copy_id.clone())).await;
+    let replayed = inbox(honest_cli(&liar)).await;
+    assert_eq!(replayed.len(), 5, "{replayed:?}");
+    assert_eq!(replayed[2]["text"], "batched from alice");
+    let copy = &replayed[4];
+    assert_eq!(copy["id"], copy_id.as_str());
+    assert_eq!(
+        copy["verified"], false,
+        "the replay is delivered again: {copy}"
+    );
+    assert!(copy.get("text").is_none(), "{copy}");
+    assert!(copy["error"].as_str().unwrap().contains("replay"), "{copy}");
+    // Remembered across runs: the same reader, asked again, still refuses
+    // it, even when the listing holds the copy alone.
+    let reader = honest_cli(&liar);
+    let reader_dir = reader.data_dir.clone();
+    let first = inbox(reader).await;
+    assert_eq!(first[2]["verified"], true);
+    let only_copy: Rewrite = Arc::new({
+        let (copy_id, is_alices_batched) = (copy_id.clone(), is_alices_batched.clone());
+        move |mut page: Value| {
+            let messages = page["messages"].as_array_mut().unwrap();
+            messages.retain(|m| is_alices_batched(m));
+            for m in messages.iter_mut() {
+                m["id"] = json!(copy_id);
+            }
+            page
+        }
+    });
+    let liar_copy = lying_proxy(full.api.clone(), only_copy).await;
+    let again = inbox(CairnCli {
+        data_dir: reader_dir,
+        ..honest_cli(&liar_copy)
+    })
+    .await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["verified"], false, "{again:?}");
+    assert!(
+        again[0]["error"].as_str().unwrap().contains("replay"),
+        "{again:?}"
+    );
+
+    // Past its deadline, a post anchored again is refused by any reader,
+    // even one that never saw the original.
+    rpc(&chain.url, "evm_increaseTime", json!([10 * 24 * 3600])).await;
+    let late_id = reanchor().await;
+    let liar_late = lying_proxy(full.api.clone(), replayed_as(late_id)).await;
+    let late = inbox(honest_cli(&liar_late)).await;
+    let last = late.last().unwrap();
+    assert_eq!(last["verified"], false, "{late:?}");
+    assert!(last.get("text").is_none(), "{last}");
+    assert!(
+        last["error"].as_str().unwrap().contains("deadline"),
+        "{last}"
+    );
+
     // `cairn read --id` reads a batched post from the chain alone.
     let batched_id = truth[2]["id"].as_str().unwrap();
     let read = honest_cli("http://127.0.0.1:9")
