@@ -35,7 +35,7 @@ import {
   type Stream,
 } from './node';
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
-import { type ChainView, type Verdict, verify, verifyInclusion } from './verify';
+import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { discoverWallets, isRejection, type Wallet } from './wallet';
 
 /** A message as the app shows it. */
@@ -188,6 +188,7 @@ export class App {
       contract: this.info.contract,
       chainId: this.info.chainId ?? this.chainId ?? 0,
       fetchBlock: (digest) => this.node.block(digest),
+      delivered: deliveredIn(localStorage, `cairn:delivered:${this.info.chainId ?? this.chainId ?? 0}:${this.info.contract.toLowerCase()}`),
     };
   }
 

@@ -39,6 +39,33 @@ export interface ChainView {
   chainId: number;
   /** Fetches the block with this sha2-256 digest, re-hashed; throws if it does not match. */
   fetchBlock: (digest: Hex) => Promise<Uint8Array>;
+  /** Where the (sender, nonce) of batched posts already delivered are kept; none: no memory. */
+  delivered?: DeliveredPosts;
+}
+
+/**
+ * The first message id each batched (sender, nonce) was delivered as.
+ * `anchorBatch` is open to anyone, so a public manifest's posts can be
+ * anchored again until their deadline; a post is delivered once.
+ */
+export interface DeliveredPosts {
+  /** Records `id` for (from, nonce) unless another id holds it; returns the id that does. */
+  claim(from: Address, nonce: bigint, id: string): string;
+}
+
+/** A `DeliveredPosts` kept in `storage` (localStorage in the page) under `key`. */
+export function deliveredIn(storage: Pick<Storage, 'getItem' | 'setItem'>, key: string): DeliveredPosts {
+  return {
+    claim(from, nonce, id) {
+      const seen: Record<string, string> = JSON.parse(storage.getItem(key) ?? '{}');
+      const pair = `${getAddress(from)}:${nonce}`;
+      if (seen[pair] === undefined) {
+        seen[pair] = id;
+        storage.setItem(key, JSON.stringify(seen));
+      }
+      return seen[pair];
+    },
+  };
 }
 
 export async function verify(chain: ChainView, m: Claim): Promise<Verdict> {
@@ -52,12 +79,25 @@ async function verifyDirect(chain: ChainView, m: Claim): Promise<Verdict> {
     args: { from: m.from, to: m.to, digest: m.digest },
     blockHash: m.blockHash,
   });
-  if (logs.some((l) => l.logIndex === m.logIndex)) return { state: 'verified' };
-  return notOnChain(chain, m, 'no Posted log with this sender, recipient and digest');
+  const log = logs.find((l) => l.logIndex === m.logIndex);
+  if (!log) return notOnChain(chain, m, 'no Posted log with this sender, recipient and digest');
+  const canonical = await canonicalBlock(chain, m.blockHash, log.blockNumber);
+  return 'problem' in canonical ? canonical.problem : { state: 'verified' };
 }
 
-/** A checked batch: its posts when the manifest matches the anchor, else why not. */
-type CheckedBatch = { posts: ManifestPost[]; hashes: Hex[] } | { problem: Verdict };
+/**
+ * The block `hash` when it is the one the chain holds at `number` now. A
+ * node (or an RPC) may still answer logs of a block that a reorg removed.
+ */
+async function canonicalBlock(chain: ChainView, hash: Hex, number: bigint | null): Promise<{ timestamp: bigint } | { problem: Verdict }> {
+  if (number === null) return { problem: forged('the log names no block') };
+  const block = await chain.client.getBlock({ blockNumber: number });
+  if (block.hash !== hash) return { problem: forged("the block is not on this chain's canonical chain (reorged out)") };
+  return { timestamp: block.timestamp };
+}
+
+/** A checked batch: its posts when the manifest matches the anchor, and its block's time; else why not. */
+type CheckedBatch = { posts: ManifestPost[]; hashes: Hex[]; blockTime: bigint } | { problem: Verdict };
 
 /**
  * Checked batches by anchor (block hash and log index). A page of mail from
@@ -90,6 +130,10 @@ async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
   // others, and a page of mail does not recover a thousand signatures.
   const signer = await recoverAddress({ hash: batch.hashes[m.item!], signature: mine.signature }).catch(() => null);
   if (signer === null || getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
+  if (p.deadline < batch.blockTime) return forged('the post was anchored after its deadline');
+  const id = `${m.blockHash}-${m.logIndex}-${m.item}`.toLowerCase();
+  const first = chain.delivered?.claim(p.from, p.nonce, id) ?? id;
+  if (first !== id) return forged(`a replay of a post already delivered as ${first}`);
   return { state: 'verified' };
 }
 
@@ -101,6 +145,8 @@ async function checkBatch(chain: ChainView, m: Claim): Promise<CheckedBatch> {
   });
   const anchor = logs.find((l) => l.logIndex === m.logIndex && Number(l.args.batchId) === m.sequence);
   if (!anchor) return { problem: await notOnChain(chain, m, 'no BatchAnchored log for this batch') };
+  const canonical = await canonicalBlock(chain, m.blockHash, anchor.blockNumber);
+  if ('problem' in canonical) return canonical;
   const { manifestDigest, root, count } = anchor.args as { manifestDigest: Hex; root: Hex; count: number };
   const manifest = await chain.fetchBlock(manifestDigest);
   const posts = decodeManifest(manifest);
@@ -108,7 +154,7 @@ async function checkBatch(chain: ChainView, m: Claim): Promise<CheckedBatch> {
   const d = domain(chain.chainId, chain.contract);
   const hashes = posts.map((p) => hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: p.post }));
   if (merkleRoot(hashes) !== root) return { problem: forged('the manifest does not match the anchored root') };
-  return { posts, hashes };
+  return { posts, hashes, blockTime: canonical.timestamp };
 }
 
 /** Not found where the node said: a block not seen yet, or a lie. */

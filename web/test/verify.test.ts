@@ -6,18 +6,35 @@ import { bytesToHex, concat, type Hex, hashTypedData, keccak256, numberToHex, ty
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { domain, postTypes } from '../src/abi';
-import { type ChainView, type Claim, merkleRoot, verify, verifyPath } from '../src/verify';
+import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, verify, verifyPath } from '../src/verify';
 
 const contract = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const alice = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
 const blockHash = `0x${'ab'.repeat(32)}` as Hex;
 
-function chain(logs: unknown[], blockExists = true, blocks: Record<string, Uint8Array> = {}): ChainView {
+/**
+ * A stand-in RPC: `logs` sit at block 5 of whatever hash is asked; the
+ * canonical block 5 is that hash, or another one once `reorged`, with
+ * `timestamp`.
+ */
+function chain(
+  logs: unknown[],
+  blockExists = true,
+  blocks: Record<string, Uint8Array> = {},
+  { reorged = false, timestamp = 1_000n, delivered }: { reorged?: boolean; timestamp?: bigint; delivered?: DeliveredPosts } = {},
+): ChainView {
+  let asked = blockHash;
   const client = {
-    getLogs: async () => logs,
-    getBlock: async () => {
-      if (!blockExists) throw new Error('unknown block');
-      return { hash: blockHash };
+    getLogs: async ({ blockHash: hash }: { blockHash: Hex }) => {
+      asked = hash;
+      return logs.map((l) => ({ blockNumber: 5n, ...(l as object) }));
+    },
+    getBlock: async (query: { blockHash?: Hex; blockNumber?: bigint }) => {
+      if (query.blockHash) {
+        if (!blockExists) throw new Error('unknown block');
+        return { hash: query.blockHash };
+      }
+      return { hash: reorged ? (`0x${'ee'.repeat(32)}` as Hex) : asked, timestamp };
     },
   } as unknown as PublicClient;
   return {
@@ -29,6 +46,7 @@ function chain(logs: unknown[], blockExists = true, blocks: Record<string, Uint8
       if (!block) throw new Error('no such block');
       return block;
     },
+    delivered,
   };
 }
 
@@ -77,6 +95,33 @@ describe('verify', () => {
     const wrongRoot = { ...log, args: { ...log.args, root: keccak256('0x01') } };
     const lying = chain([wrongRoot], true, { [manifestDigest]: bytes });
     expect(await verify(lying, claim({ item: 0, blockHash: `0x${'04'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/root/) });
+  });
+
+  it("a log of a block that a reorg removed is not the chain's word", async () => {
+    expect(await verify(chain([{ logIndex: 3 }], true, {}, { reorged: true }), claim())).toMatchObject({ state: 'forged', reason: expect.stringMatching(/canonical/) });
+    const { bytes, manifestDigest, log } = await batch();
+    const view = chain([log], true, { [manifestDigest]: bytes }, { reorged: true });
+    expect(await verify(view, claim({ item: 0, blockHash: `0x${'06'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/canonical/) });
+  });
+
+  it('a post anchored after its deadline is refused', async () => {
+    const { bytes, manifestDigest, log } = await batch();
+    const late = chain([log], true, { [manifestDigest]: bytes }, { timestamp: 10_000_000_000n });
+    expect(await verify(late, claim({ item: 0, blockHash: `0x${'07'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/deadline/) });
+  });
+
+  it('a batched (sender, nonce) is delivered once: a copy anchored again is a replay', async () => {
+    const { bytes, manifestDigest, log } = await batch();
+    const stored = new Map<string, string>();
+    const storage = { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => void stored.set(k, v) };
+    const view = () => chain([log], true, { [manifestDigest]: bytes }, { delivered: deliveredIn(storage, 'delivered') });
+    const original = claim({ item: 0, blockHash: `0x${'08'.repeat(32)}` });
+    expect(await verify(view(), original)).toEqual({ state: 'verified' });
+    expect(await verify(view(), original)).toEqual({ state: 'verified' });
+    const copy = claim({ item: 0, blockHash: `0x${'09'.repeat(32)}` });
+    expect(await verify(view(), copy)).toMatchObject({ state: 'forged', reason: expect.stringMatching(/replay/) });
+    // Kept in the storage: a new page load remembers it.
+    expect(JSON.parse(stored.get('delivered')!)).toEqual({ [`${alice.address}:7`]: `0x${'08'.repeat(32)}-3-0` });
   });
 
   it('a post signed by someone else than its sender is forged', async () => {
