@@ -300,6 +300,18 @@ try {
     await page.getByRole('alert').getByText('but this page trusts').waitFor({ timeout: STEP });
     if ((await page.getByRole('button', { name: /test wallet/ }).count()) !== 0) throw new Error('the page went on');
     await page.close();
+    // A browser that pinned the real contract, then meets a node that names
+    // another one and no chain at all (so no pin key would match).
+    const pinned = await open('Bob (no chain named)', BOB, 390);
+    await pinned.getByRole('button', { name: "Bob (no chain named)'s test wallet" }).waitFor({ timeout: STEP });
+    await pinned.route('**/v1/config', async (route) => {
+      const config = await (await route.fetch()).json();
+      await route.fulfill({ json: { ...config, contract: '0x000000000000000000000000000000000000dEaD', chainId: null } });
+    });
+    await pinned.reload();
+    await pinned.getByRole('alert').getByText('names no chain').waitFor({ timeout: STEP });
+    if ((await pinned.getByRole('button', { name: /test wallet/ }).count()) !== 0) throw new Error('the page went on');
+    await pinned.close();
   });
   await step('a node that lies about the sender is caught: the message shows as FORGED, its text hidden', async () => {
     // Mallory's node: its list and its stream say every message is Alice's.

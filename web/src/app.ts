@@ -36,6 +36,7 @@ import {
 } from './node';
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
+import { consentMemory, pinContract } from './trust';
 import { discoverWallets, isRejection, type Wallet } from './wallet';
 
 /** A message as the app shows it. */
@@ -162,7 +163,7 @@ export class App {
   async start() {
     try {
       const info = await this.node.config();
-      const pinned = pinContract(info);
+      const pinned = pinContract(info, info.chainId, localStorage, location.search);
       if (pinned) {
         this.notice = pinned;
         return this.changed();
@@ -211,6 +212,9 @@ export class App {
     this.act(async () => {
       const provider = wallet.provider;
       const [account] = (await provider.request({ method: 'eth_requestAccounts' })) as Address[];
+      // The contract pin is keyed by the chain the wallet itself is on.
+      const chainId = Number(await provider.request({ method: 'eth_chainId' }));
+      this.checkPin(chainId);
       this.wallet = wallet;
       this.client = createPublicClient({ transport: custom(provider) });
       this.unwatchBlocks?.();
@@ -220,7 +224,7 @@ export class App {
         onBlockNumber: () => void this.recheckPending().catch(() => {}),
         onError: () => {},
       });
-      this.chainId = Number(await provider.request({ method: 'eth_chainId' }));
+      this.chainId = chainId;
       this.setAccount(getAddress(account));
       provider.on?.('accountsChanged', (accounts: Address[]) => {
         if (accounts[0]) this.setAccount(getAddress(accounts[0]));
@@ -229,9 +233,27 @@ export class App {
       });
       provider.on?.('chainChanged', (id: string) => {
         this.chainId = Number(id);
+        try {
+          this.checkPin(this.chainId);
+        } catch (e) {
+          this.disconnect();
+          this.notice = describe(e);
+        }
         this.changed();
       });
     });
+
+  /**
+   * Refuses (throws) when the node's contract is not the one this browser
+   * pinned for the wallet's chain `chainId`. A wallet on another chain than
+   * the node's pins nothing: the page asks it to switch first.
+   */
+  private checkPin(chainId: number) {
+    const info = this.info!;
+    if (info.chainId !== null && info.chainId !== chainId) return;
+    const refusal = pinContract(info, chainId, localStorage, location.search);
+    if (refusal) throw new Error(refusal);
+  }
 
   private setAccount(address: Address) {
     if (this.address === address) return;
@@ -362,6 +384,7 @@ export class App {
   private async loadConsent() {
     const { entries } = await this.node.consent();
     this.consent.clear();
+    const newest = this.consentMemory();
     for (const entry of entries) {
       const signed = await this.client!.verifyTypedData({
         address: this.address!,
@@ -376,8 +399,16 @@ export class App {
         },
         signature: entry.signature,
       }).catch(() => false);
-      if (signed && getAddress(entry.owner) === this.address) this.consent.set(entry.peer.toLowerCase(), entry.state);
+      if (signed && getAddress(entry.owner) === this.address) newest.keep(entry.peer, { state: entry.state, issuedAt: Number(entry.issuedAt) });
     }
+    // What this browser saw signed stands, whatever the node left out or
+    // served older: an entry is only ever replaced by a newer one.
+    for (const [peer, said] of Object.entries(newest.all())) this.consent.set(peer, said.state);
+  }
+
+  /** The newest consent entries this browser has seen, for this wallet, chain and contract. */
+  private consentMemory() {
+    return consentMemory(localStorage, `cairn-consent-${this.chain().chainId}-${this.info!.contract.toLowerCase()}-${this.address!.toLowerCase()}`);
   }
 
   /** Where a message from `from` belongs: ours and allowed senders' in the inbox, blocked nowhere. */
@@ -400,6 +431,7 @@ export class App {
         message: { owner, peer, state: state === 'allow' ? 1 : 2, issuedAt: BigInt(issuedAt) },
       });
       await this.node.putConsent({ owner, peer, state, issuedAt, signature });
+      this.consentMemory().keep(peer, { state, issuedAt });
       this.consent.set(peer.toLowerCase(), state);
       const theirs = (m: Shown) => m.from === peer;
       const moving = this.boxes.requests.messages.filter(theirs);
@@ -709,26 +741,6 @@ export class App {
       const proof = (await this.node.proof(outgoing.id!)) as unknown as Parameters<typeof verifyInclusion>[1];
       outgoing.inclusion = await verifyInclusion(this.chain(), { ...proof, id: outgoing.id! });
     });
-}
-
-/**
- * Trust on first use for the contract: the node names the contract the page
- * checks messages against, so a node that later names another one (where
- * its forgeries would verify) is refused, loudly. The first contract seen
- * for a chain is kept in localStorage; `?contract=0x…` in the URL pins one
- * explicitly. Returns the refusal, or nothing when the node agrees.
- */
-export function pinContract(info: NodeInfo): string | undefined {
-  const key = `cairn-contract-${info.chainId ?? 'unknown'}`;
-  const fromUrl = new URLSearchParams(location.search).get('contract');
-  const pinned = fromUrl ?? localStorage.getItem(key);
-  if (pinned && pinned.toLowerCase() !== info.contract.toLowerCase()) {
-    return `This node names contract ${info.contract}, but this page trusts ${pinned} on this chain. ` +
-      'A node that changes contracts could show forged messages as verified, so nothing is shown. ' +
-      'If the community really moved, clear this site\'s data to trust the new contract.';
-  }
-  if (!pinned) localStorage.setItem(key, info.contract);
-  return undefined;
 }
 
 /** An error in words a user can act on. */

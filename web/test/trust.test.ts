@@ -1,0 +1,67 @@
+// What the browser remembers against a lying node: the contract pin and
+// the newest consent entry per peer.
+
+import { describe, expect, it } from 'vitest';
+import type { NodeInfo } from '../src/node';
+import { consentMemory, type Memory, pinContract } from '../src/trust';
+
+function memory(): Memory & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return {
+    map,
+    getItem: (k) => map.get(k) ?? null,
+    setItem: (k, v) => void map.set(k, v),
+    key: (i) => [...map.keys()][i] ?? null,
+    get length() {
+      return map.size;
+    },
+  };
+}
+
+const real = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+const fake = '0x000000000000000000000000000000000000dEaD';
+const info = (contract: string, chainId: number | null = 31337) => ({ contract, chainId }) as NodeInfo;
+
+describe('pinContract', () => {
+  it('trusts the first contract on a chain, then refuses another', () => {
+    const m = memory();
+    expect(pinContract(info(real), 31337, m, '')).toBeUndefined();
+    expect(m.map.get('cairn-contract-31337')).toBe(real);
+    expect(pinContract(info(real), 31337, m, '')).toBeUndefined();
+    expect(pinContract(info(fake), 31337, m, '')).toMatch(/names contract 0x0+dEaD/);
+    // Another chain has a pin of its own.
+    expect(pinContract(info(fake, 1), 1, m, '')).toBeUndefined();
+  });
+
+  it('is keyed by the chain the wallet names, and a node naming no chain is refused once a pin exists', () => {
+    const m = memory();
+    expect(pinContract(info(real, null), null, m, '')).toBeUndefined();
+    expect(m.map.size).toBe(0);
+    expect(pinContract(info(real, null), 31337, m, '')).toBeUndefined();
+    expect(pinContract(info(fake, null), null, m, '')).toMatch(/names no chain/);
+    expect(pinContract(info(fake, null), 31337, m, '')).toMatch(/names contract/);
+  });
+
+  it('lets a link set a pin, never replace one', () => {
+    const m = memory();
+    expect(pinContract(info(real), 31337, m, `?contract=${fake}`)).toMatch(/names contract/);
+    expect(m.map.size).toBe(0);
+    expect(pinContract(info(real), 31337, m, `?contract=${real}`)).toBeUndefined();
+    expect(pinContract(info(fake), 31337, m, `?contract=${fake}`)).toMatch(/a link cannot replace it/);
+    expect(m.map.get('cairn-contract-31337')).toBe(real);
+  });
+});
+
+describe('consentMemory', () => {
+  it('keeps the newest entry per peer and never goes back', () => {
+    const m = memory();
+    const said = consentMemory(m, 'consent');
+    const peer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+    expect(said.keep(peer, { state: 'allow', issuedAt: 100 })).toEqual({ state: 'allow', issuedAt: 100 });
+    expect(said.keep(peer, { state: 'block', issuedAt: 200 })).toEqual({ state: 'block', issuedAt: 200 });
+    // A node serving the older allow again gets the block back.
+    expect(said.keep(peer, { state: 'allow', issuedAt: 100 })).toEqual({ state: 'block', issuedAt: 200 });
+    // Remembered across page loads (a new memory over the same storage).
+    expect(consentMemory(m, 'consent').all()).toEqual({ [peer.toLowerCase()]: { state: 'block', issuedAt: 200 } });
+  });
+});
