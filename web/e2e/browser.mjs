@@ -143,7 +143,7 @@ try {
   await step('Bob, who allowed Alice (with the CLI), sees her typing; nothing of it is stored', async () => {
     await alice.locator('#to').fill(BOB);
     await alice.locator('#text').fill('still typing');
-    await bob.locator('.typing', { hasText: `${ALICE.slice(0, 6)}…${ALICE.slice(-4)} is typing` }).waitFor({ timeout: STEP });
+    await bob.locator('.typing', { hasText: `${ALICE.slice(0, 10)}…${ALICE.slice(-8)} is typing` }).waitFor({ timeout: STEP });
     await alice.locator('#text').fill('');
   });
 

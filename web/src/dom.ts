@@ -1,3 +1,6 @@
+import { createIcon } from '@download/blockies';
+import { getAddress } from 'viem';
+
 // A small element builder. Text always goes in as text nodes, never as
 // HTML: message text is written by strangers.
 
@@ -19,5 +22,26 @@ export function h(tag: string, attrs: Attrs = {}, ...children: Child[]): HTMLEle
   return element;
 }
 
-/** `0x1234…abcd`: enough to tell addresses apart at a glance. */
-export const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
+/**
+ * `0x12345678…9aBcDeF0`: an address in EIP-55 casing with 8 hex digits at
+ * each end. Four at each end, as before, is a vanity address away from
+ * anyone's (a few hours of a GPU); sixteen, with the case of each letter,
+ * is far out of reach, and `person` adds a mark drawn from all of it.
+ */
+export const short = (address: string) => {
+  const checksummed = getAddress(address);
+  return `${checksummed.slice(0, 10)}…${checksummed.slice(-8)}`;
+};
+
+/**
+ * Someone's address as the page shows it: a blockie (MetaMask's identicon,
+ * drawn from the whole address), `label` (by default `short`), and the
+ * whole address as the title.
+ */
+export function person(address: string, label: string = short(address)): HTMLElement {
+  const checksummed = getAddress(address);
+  const icon = createIcon({ seed: checksummed.toLowerCase(), size: 8, scale: 2 });
+  icon.setAttribute('aria-hidden', 'true');
+  icon.className = 'blockie';
+  return h('span', { class: 'person', title: checksummed }, icon, label);
+}

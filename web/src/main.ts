@@ -3,7 +3,7 @@
 
 import './styles.css';
 import { App, type Box, type Outgoing, type Shown } from './app';
-import { h, short } from './dom';
+import { h, person, short } from './dom';
 
 const root = document.getElementById('app')!;
 // What the user typed or chose survives re-renders (a file input cannot be
@@ -31,7 +31,7 @@ function header() {
       ? h(
           'p',
           { class: 'who' },
-          h('span', { title: app.address }, short(app.address)),
+          person(app.address),
           app.key ? h('span', { class: app.live ? 'live on' : 'live' }, app.live ? 'live' : 'reconnecting…') : null,
           app.key && app.session?.address === app.address
             ? h('span', { class: 'signed-in', title: `until ${app.session.until.toLocaleTimeString()}` }, 'signed in')
@@ -255,7 +255,12 @@ function unproven(reason: string) {
 function message(m: Shown, box: Box) {
   // Only the chain proves a sender: until it has, the node's claim is not shown.
   const proven = m.verdict.state === 'verified';
-  const who = box === 'sent' ? `To ${short('0x' + m.to.slice(26))}` : proven ? `From ${short(m.from)}` : 'Sender not proven';
+  const who =
+    box === 'sent'
+      ? h('span', {}, 'To ', person(`0x${m.to.slice(26)}`))
+      : proven
+        ? h('span', {}, 'From ', person(m.from))
+        : h('span', {}, 'Sender not proven');
   const state = m.status === 'retracted' ? 'retracted by a reorg' : m.status;
   return h(
     'li',
@@ -263,7 +268,7 @@ function message(m: Shown, box: Box) {
     h(
       'p',
       { class: 'meta' },
-      h('span', proven ? { title: m.from } : {}, who),
+      who,
       proven && box !== 'sent' && app.isOnline(m.from) ? h('span', { class: 'online' }, 'online') : null,
       m.sentAt ? h('time', { datetime: m.sentAt.toISOString() }, m.sentAt.toLocaleString()) : null,
       h('span', { class: `badge ${m.verdict.state}` }, badges[m.verdict.state]),
@@ -377,7 +382,7 @@ function membersForm(record: { members: string[] }) {
         h(
           'li',
           {},
-          h('span', { title: m }, short(m)),
+          person(m),
           ' ',
           h('button', { class: 'secondary', 'aria-label': `Remove ${m}`, onclick: () => app.changeChannelMembers([], [m]), disabled: app.busy }, 'Remove'),
         ),
@@ -439,7 +444,7 @@ function channelsView() {
               h(
                 'p',
                 { class: 'meta' },
-                p.verdict === 'verified' ? h('span', { title: p.from }, `From ${short(p.from)}`) : h('span', {}, 'Sender not proven'),
+                p.verdict === 'verified' ? h('span', {}, 'From ', person(p.from)) : h('span', {}, 'Sender not proven'),
                 h('span', { class: `badge ${p.verdict}` }, badges[p.verdict]),
               ),
               p.verdict === 'forged'
@@ -528,7 +533,7 @@ function searchView() {
         h(
           'li',
           { class: 'message result' },
-          h('p', { class: 'meta' }, h('span', { title: r.from }, `${short(r.from)}`), h('time', { datetime: new Date(r.at).toISOString() }, new Date(r.at).toLocaleString())),
+          h('p', { class: 'meta' }, person(r.from), h('time', { datetime: new Date(r.at).toISOString() }, new Date(r.at).toLocaleString())),
           h('p', { class: 'text' }, r.text),
         ),
       ),
