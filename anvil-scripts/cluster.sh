@@ -143,7 +143,7 @@ cat <<NEXT
 
 The Cairn cluster is running (logs in $DIR):
   read API       http://$FRONT  (round-robin over ${SERVE_PORTS[*]}; REST, GraphQL, streams)
-  web client     http://127.0.0.1:${SERVE_PORTS[0]}/  (one node: sign-in sessions are kept per node)
+  web client     http://127.0.0.1:${SERVE_PORTS[0]}/  (also through the round-robin: sessions are shared)
   gateways       http://$GATEWAY_FRONT  (round-robin over ${GATEWAY_PORTS[*]})
   roles          curl -s http://127.0.0.1:8081/healthz   ("role": ingesting|standby)
                  curl -s http://127.0.0.1:8091/healthz   ("batcher": batching|standby)

@@ -74,13 +74,23 @@ pub fn router(
         .with_state(state)
 }
 
-async fn nonce(State(s): State<AuthState>) -> Response {
-    let mut response =
-        Json(serde_json::json!({ "nonce": s.sessions.issue_nonce() })).into_response();
+/// Sign-in state could not be read or written: try again.
+fn unavailable(err: super::sessions::SessionError) -> ApiError {
+    tracing::error!(%err, "sign-in");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "sign-in is unavailable for a moment; try again shortly",
+    )
+}
+
+async fn nonce(State(s): State<AuthState>) -> Result<Response, ApiError> {
+    let nonce = s.sessions.issue_nonce().await.map_err(unavailable)?;
+    let mut response = Json(serde_json::json!({ "nonce": nonce })).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -153,7 +163,12 @@ async fn sign_in(
         .map_err(|_| refuse("invalid_signature", "the signature is not hex".to_string()))?;
     // The nonce is spent before the (slow) signature check, so a replay
     // racing the first use is refused too.
-    if !s.sessions.take_nonce(&message.nonce) {
+    if !s
+        .sessions
+        .take_nonce(&message.nonce)
+        .await
+        .map_err(unavailable)?
+    {
         return Err(refuse(
             "unknown_nonce",
             "the nonce was not issued here, or is used or expired: ask for a new one".to_string(),
@@ -169,7 +184,11 @@ async fn sign_in(
                 e.to_string(),
             ),
         })?;
-    let token = s.sessions.open(message.address);
+    let token = s
+        .sessions
+        .open(message.address)
+        .await
+        .map_err(unavailable)?;
     // `Secure` whenever users reach the node over https only.
     let secure = if s.public.all_https() { "; Secure" } else { "" };
     let cookie = format!(
@@ -206,13 +225,17 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
 /// Who is signed in: `{signedIn, address, expiresInSecs}`, 200 either way,
 /// since "nobody" is an answer and not an error (a browser would log a 401
 /// on every page load as a console error).
-async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Response {
-    let live = token(&headers).and_then(|t| s.sessions.get(&t));
+async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let live = match token(&headers) {
+        Some(t) => s.sessions.get(&t).await.map_err(unavailable)?,
+        None => None,
+    };
     let body = match live {
         Some(session) => {
             let left = session
                 .expires
-                .saturating_duration_since(std::time::Instant::now());
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
             serde_json::json!({"signedIn": true, "address": session.address.to_string(), "expiresInSecs": left.as_secs()})
         }
         None => serde_json::json!({"signedIn": false, "address": null, "expiresInSecs": 0}),
@@ -221,17 +244,17 @@ async fn session(State(s): State<AuthState>, headers: HeaderMap) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }
 
-async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Response {
+async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(t) = token(&headers) {
-        s.sessions.close(&t);
+        s.sessions.close(&t).await.map_err(unavailable)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
     );
-    response
+    Ok(response)
 }

@@ -187,7 +187,7 @@ async fn export(
     State(api): State<ConsentApi>,
     headers: HeaderMap,
 ) -> Result<Json<Export>, ApiError> {
-    let owner = api.sessions.viewer(&headers).ok_or_else(|| {
+    let owner = api.sessions.viewer(&headers).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "no_session",

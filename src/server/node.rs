@@ -37,8 +37,9 @@ pub struct NodeConfig {
     pub stream: StreamConfig,
     /// The web client, served at `/`; `None` serves none.
     pub web: Option<super::web::WebConfig>,
-    /// Sign-in, and with the indexer consent and presence; `None` runs
-    /// none of them, and every reader is anonymous.
+    /// Sign-in, consent and presence, which need the indexer (its database
+    /// keeps sessions); `None` runs none of them, and every reader is
+    /// anonymous.
     pub auth: Option<crate::auth::AuthConfig>,
 }
 
@@ -65,6 +66,9 @@ pub enum NodeError {
     /// A `--public-origin` is not an origin.
     #[error("public origin: {0}")]
     Origin(#[from] cairn_indexer::api::OriginError),
+    /// Sign-in keeps its nonces and sessions in the indexer's database.
+    #[error("sign-in needs the indexer (its database keeps sessions)")]
+    SignInWithoutIndex,
     /// Sign-in's RPC URL is unusable.
     #[error("sign-in: {0}")]
     Auth(#[from] crate::chain::ChainError),
@@ -100,25 +104,23 @@ impl Node {
         })?;
         let public = config.limits.public_origins_at(addr)?;
         let shutdown = CancellationToken::new();
-        let sessions = Arc::new(crate::auth::Sessions::default());
         let auth = match &config.auth {
             Some(auth) => Some((auth.clone(), auth.provider().await?)),
             None => None,
         };
-        let mut accounts = auth.as_ref().map(|(auth, provider)| {
-            crate::auth::router(
-                provider.clone(),
-                auth.chain_id,
-                sessions.clone(),
-                public.clone(),
-            )
-        });
+        if auth.is_some() && config.indexer.is_none() {
+            return Err(NodeError::SignInWithoutIndex);
+        }
+        let mut accounts = None;
         let (read_api, progress, indexer_store) = match config.indexer {
             Some((indexer, database_url)) => {
                 let store = cairn_indexer::store::open(&database_url).await?;
                 // Its own pool, so that queries cannot starve ingestion.
                 let api_store =
                     cairn_indexer::store::open_with(&database_url, PoolConfig::API).await?;
+                // Sign-in's nonces and sessions live in the same database,
+                // so every node of it honours them.
+                let sessions = Arc::new(crate::auth::Sessions::new(api_store.clone()));
                 let blocks = Arc::new(StoreBlocks(config.store.clone()));
                 let fanout = Arc::new(cairn_indexer::fanout::Fanout::new(config.stream.queue));
                 let running =
@@ -136,7 +138,13 @@ impl Node {
                     presence: Default::default(),
                     reads: running.reads,
                 };
-                if let (Some(sign_in), Some((auth, provider))) = (accounts.take(), &auth) {
+                if let Some((auth, provider)) = &auth {
+                    let sign_in = crate::auth::router(
+                        provider.clone(),
+                        auth.chain_id,
+                        sessions.clone(),
+                        public.clone(),
+                    );
                     let consent = crate::consent::router(
                         state.store.clone(),
                         provider.clone(),

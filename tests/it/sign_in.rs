@@ -9,10 +9,15 @@ use alloy::{
     primitives::Address,
     signers::{local::PrivateKeySigner, Signer},
 };
+use std::time::Duration;
+
 use cairn::server::{Limits, Node, NodeConfig};
+use cairn_indexer::IndexerConfig;
 use serde_json::{json, Value};
 
-use crate::harness::{accounts, built_web_client, rpc, signer, Anvil, ALICE_KEY, BOB_KEY};
+use crate::harness::{
+    accounts, built_web_client, free_port, rpc, signer, Anvil, Postgres, ALICE_KEY, BOB_KEY,
+};
 
 /// Returns ERC-1271's magic value to every call: a wallet that approves.
 const APPROVING_WALLET: &str = "0x631626ba7e60e01b60005260206000f3";
@@ -111,7 +116,7 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
         store: std::sync::Arc::new(
             cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
         ),
-        indexer: None,
+        indexer: Some(index(&anvil, &sqlite_url())),
         gateway: None,
         limits: Limits::default(),
         stream: Default::default(),
@@ -317,6 +322,43 @@ async fn cookie_token(site: &Site, wallet: &PrivateKeySigner, expires: &str) -> 
     cookie.unwrap().split(';').next().unwrap().to_string()
 }
 
+/// A fresh SQLite database for an index (and its sign-in state).
+fn sqlite_url() -> String {
+    let dir = tempfile::tempdir().unwrap().keep();
+    format!("sqlite://{}", dir.join("index.db").display())
+}
+
+/// An index of no contract on `anvil`, in the database at `url`: sign-in
+/// keeps its nonces and sessions there.
+fn index(anvil: &Anvil, url: &str) -> (IndexerConfig, String) {
+    (
+        IndexerConfig {
+            confirmations: 1,
+            poll_interval: Duration::from_millis(200),
+            ..IndexerConfig::new(anvil.url.clone(), Address::ZERO)
+        },
+        url.to_string(),
+    )
+}
+
+/// A node on the index database at `db`, sign-in on, on `port` (0: any).
+async fn node_on(anvil: &Anvil, db: &str, port: u16) -> Node {
+    Node::start(NodeConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        store: std::sync::Arc::new(
+            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
+        ),
+        indexer: Some(index(anvil, db)),
+        gateway: None,
+        limits: Limits::default(),
+        stream: Default::default(),
+        web: None,
+        auth: Some(accounts(&anvil.url, Address::ZERO)),
+    })
+    .await
+    .unwrap()
+}
+
 /// A node with these public origins (none: development's), sign-in on.
 async fn node_with_origins(anvil: &Anvil, public: &[&str]) -> Node {
     Node::start(NodeConfig {
@@ -324,7 +366,7 @@ async fn node_with_origins(anvil: &Anvil, public: &[&str]) -> Node {
         store: std::sync::Arc::new(
             cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
         ),
-        indexer: None,
+        indexer: Some(index(anvil, &sqlite_url())),
         gateway: None,
         limits: Limits {
             public_origins: public.iter().map(|s| s.to_string()).collect(),
@@ -437,4 +479,124 @@ async fn a_sign_in_for_another_site_opens_no_session_whatever_its_host() {
     assert_eq!((status, body["code"].as_str()), (401, Some("wrong_domain")));
     dev.shutdown().await.unwrap();
     public.shutdown().await.unwrap();
+}
+
+/// Sign-in state lives in the index's database: behind a round-robin of
+/// three nodes on one PostgreSQL, a nonce issued by one node is taken by
+/// another and a session opened on one holds on all; a restarted node
+/// signs nobody out; logout on one node ends the session on every node; a
+/// nonce is still taken once across nodes; and a flood of 10,000 nonce
+/// requests evicts nobody's nonce (nonces are signed, not stored, until
+/// used).
+#[tokio::test]
+async fn sessions_and_nonces_hold_across_nodes_and_restarts() {
+    let anvil = Anvil::start().await;
+    let db = Postgres::start().await;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Vec::new();
+    for port in &ports {
+        nodes.push(node_on(&anvil, &db.url, *port).await);
+    }
+    let site = |i: usize| Site {
+        api: format!("http://127.0.0.1:{}", ports[i]),
+        host: format!("127.0.0.1:{}", ports[i]),
+        http: reqwest::Client::new(),
+    };
+    let alice = signer(ALICE_KEY);
+    let later = "2099-01-01T00:00:00Z";
+
+    // A nonce from node 0, then 10,000 more from node 1, signed in on node 2.
+    let nonce = site(0).nonce().await;
+    // The flood comes from five other loopback addresses, 2,000 each (the
+    // per-IP burst), 64 at a time per address.
+    let floods = (2..7u8).map(|n| {
+        let flood = Site {
+            http: reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+                .build()
+                .unwrap(),
+            ..site(1)
+        };
+        async move {
+            use futures::StreamExt;
+            futures::stream::iter(0..2_000)
+                .map(|_| flood.nonce())
+                .buffer_unordered(64)
+                .collect::<Vec<String>>()
+                .await
+        }
+    });
+    let issued: std::collections::HashSet<String> = futures::future::join_all(floods)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(issued.len(), 10_000);
+    let on_two = site(2);
+    let message = on_two.message(alice.address(), &nonce, &on_two.host, 31337, later);
+    let signature = sign(&alice, &message).await;
+    let (status, body, cookie) = on_two.sign_in(&message, &signature).await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = cookie.unwrap();
+    // Once: not again on node 2, nor on node 0 that issued it.
+    let (status, body, _) = on_two.sign_in(&message, &signature).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unknown_nonce"))
+    );
+    let on_zero = site(0);
+    let again = on_zero.message(alice.address(), &nonce, &on_zero.host, 31337, later);
+    let (status, body, _) = on_zero.sign_in(&again, &sign(&alice, &again).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unknown_nonce"))
+    );
+    // A nonce this database's nodes never issued (well formed, wrong tag).
+    let forged = format!("{}{}", &nonce[..32], "0".repeat(32));
+    let message = on_zero.message(alice.address(), &forged, &on_zero.host, 31337, later);
+    let (status, body, _) = on_zero
+        .sign_in(&message, &sign(&alice, &message).await)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unknown_nonce"))
+    );
+
+    // The session opened on node 2 holds on every node.
+    let me = alice.address().to_string();
+    for i in 0..3 {
+        let (status, session) = site(i).session(&cookie).await;
+        assert_eq!(
+            (status, session["address"].as_str()),
+            (200, Some(me.as_str())),
+            "node {i}"
+        );
+    }
+    // And through a restart of node 2.
+    let restarted = nodes.remove(2);
+    restarted.shutdown().await.unwrap();
+    nodes.push(node_on(&anvil, &db.url, ports[2]).await);
+    let (_, session) = site(2).session(&cookie).await;
+    assert_eq!(
+        session["address"].as_str(),
+        Some(me.as_str()),
+        "after a restart"
+    );
+
+    // Logout on node 0 ends it everywhere.
+    let token = cookie.split(';').next().unwrap();
+    let logout = reqwest::Client::new()
+        .post(format!("{}/v1/auth/logout", site(0).api))
+        .header("cookie", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    for i in 0..3 {
+        let (_, session) = site(i).session(&cookie).await;
+        assert_eq!(session["signedIn"], false, "node {i} after logout");
+    }
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
 }

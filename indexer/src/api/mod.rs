@@ -64,9 +64,16 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// The wallet signed in behind `headers`, if any.
-    pub fn viewer(&self, headers: &axum::http::HeaderMap) -> Option<alloy::primitives::Address> {
-        self.viewers.as_ref().and_then(|v| v.viewer(headers))
+    /// The wallet signed in behind `headers`, if any; an error when
+    /// sessions cannot be read.
+    pub async fn viewer(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<alloy::primitives::Address>, ApiError> {
+        match &self.viewers {
+            Some(viewers) => viewers.viewer(headers).await,
+            None => Ok(None),
+        }
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) async fn inbox(
     q: Result<Query<InboxParams>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let p = params(q)?;
-    let folder = query::folder(&address, p.view.as_deref(), state.viewer(&headers))?;
+    let folder = query::folder(&address, p.view.as_deref(), state.viewer(&headers).await?)?;
     Ok(Json(
         query::page(
             &state,

@@ -115,7 +115,7 @@ pub(super) async fn stream(
     let (recipient, owner) = match (p.address, p.channel) {
         (Some(address), None) => {
             let subscribed = query::address(&address)?;
-            let owner = state.viewer(&headers).filter(|v| *v == subscribed);
+            let owner = state.viewer(&headers).await?.filter(|v| *v == subscribed);
             (query::recipient_key(subscribed), owner)
         }
         (None, Some(channel)) => (query::channel(&channel)?.to_string(), None),

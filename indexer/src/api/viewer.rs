@@ -10,8 +10,13 @@
 use alloy::primitives::Address;
 use axum::http::HeaderMap;
 
+use crate::http::ApiError;
+
 /// Finds the signed-in wallet of a request.
+#[async_trait::async_trait]
 pub trait Viewers: Send + Sync + std::fmt::Debug {
     /// The wallet whose live session the request's headers carry, if any.
-    fn viewer(&self, headers: &HeaderMap) -> Option<Address>;
+    /// An error when sessions cannot be read: the request must then fail,
+    /// not be served as anonymous, or an owner's consent would be ignored.
+    async fn viewer(&self, headers: &HeaderMap) -> Result<Option<Address>, ApiError>;
 }

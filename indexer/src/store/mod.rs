@@ -121,6 +121,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// What `owner` said of `peer`, if anything (both lowercase addresses).
     async fn consent_for(&self, owner: &str, peer: &str) -> Result<Option<ConsentState>>;
 
+    /// Sign-in's secret for signing nonces: `fresh` when none is stored
+    /// yet, else the one stored first. Every node of one database gets the
+    /// same secret.
+    async fn auth_secret(&self, fresh: &[u8]) -> Result<Vec<u8>>;
+
+    /// Marks sign-in `nonce` used until `expires_ms` (unix milliseconds);
+    /// false when it was used already. Forgets nonces expired by `now_ms`.
+    async fn spend_nonce(&self, nonce: &str, expires_ms: i64, now_ms: i64) -> Result<bool>;
+
+    /// Opens a session for `address` (lowercase) under the hash of its
+    /// token, until `expires_ms`, and forgets sessions expired by `now_ms`.
+    async fn open_session(
+        &self,
+        token_hash: &[u8],
+        address: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()>;
+
+    /// The address and expiry of the session whose token hashes to
+    /// `token_hash`, if it is open at `now_ms`.
+    async fn session(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(String, i64)>>;
+
+    /// Ends the session whose token hashes to `token_hash`, and forgets
+    /// sessions expired by `now_ms`.
+    async fn close_session(&self, token_hash: &[u8], now_ms: i64) -> Result<()>;
+
     /// A channel (bytes32 hex id) as its events describe it.
     async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>>;
 

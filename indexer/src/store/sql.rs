@@ -714,6 +714,65 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn auth_secret(&self, fresh: &[u8]) -> Result<Vec<u8>> {
+                sqlx::query("INSERT INTO auth_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+                    .bind(fresh)
+                    .execute(&self.pool)
+                    .await?;
+                let (secret,): (Vec<u8>,) = sqlx::query_as("SELECT secret FROM auth_secret WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(secret)
+            }
+
+            async fn spend_nonce(&self, nonce: &str, expires_ms: i64, now_ms: i64) -> Result<bool> {
+                sqlx::query("DELETE FROM auth_used_nonces WHERE expires_ms <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                let done = sqlx::query(
+                    "INSERT INTO auth_used_nonces (nonce, expires_ms) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+                )
+                .bind(nonce)
+                .bind(expires_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn open_session(&self, token_hash: &[u8], address: &str, expires_ms: i64, now_ms: i64) -> Result<()> {
+                sqlx::query("DELETE FROM auth_sessions WHERE expires_ms <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("INSERT INTO auth_sessions (token_hash, address, expires_ms) VALUES ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(address)
+                    .bind(expires_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn session(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT address, expires_ms FROM auth_sessions WHERE token_hash = $1 AND expires_ms > $2",
+                )
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn close_session(&self, token_hash: &[u8], now_ms: i64) -> Result<()> {
+                sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1 OR expires_ms <= $2")
+                    .bind(token_hash)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn consent(&self, owner: &str) -> Result<Vec<ConsentEntry>> {
                 sqlx::query_as::<_, ConsentRow>(
                     "SELECT owner, peer, state, issued_at, signature FROM consent WHERE owner = $1 ORDER BY peer",
