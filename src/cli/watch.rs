@@ -4,7 +4,9 @@
 //! `<data-dir>/cursors/<address>`, so a dropped connection or a restart
 //! resumes exactly where it stopped: nothing missed, nothing twice. It
 //! signs in with your wallet when the node offers sign-in, so senders you
-//! blocked are never pushed. `cairn channel watch` follows a channel the
+//! blocked are never pushed, and it refuses a stream that the node served
+//! as anonymous all the same; when the session ends (logout, expiry) the
+//! node closes the stream and `watch` signs in again. `cairn channel watch` follows a channel the
 //! same way, with its own cursor file.
 
 use std::{path::PathBuf, time::Duration};
@@ -64,6 +66,8 @@ impl WatchArgs {
         };
         let mut received = 0u64;
         let mut backoff = Duration::from_millis(250);
+        // Connections in a row served as anonymous although signed in.
+        let mut anonymous_streams = 0;
         loop {
             let url = match channel {
                 Some(channel) => api.channel_stream_url(channel, cursor.as_deref()),
@@ -72,15 +76,53 @@ impl WatchArgs {
             // Signed in (afresh on each connection, as sessions are short),
             // the stream never pushes senders you blocked.
             let mut request = url.into_client_request()?;
+            let mut signed_in = false;
             if channel.is_some() {
                 // A channel's stream is the same for every reader.
-            } else if let Ok(true) = sign_in(global, &mut api, &wallet).await {
-                if let Some(cookie) = api.session_cookie() {
-                    request.headers_mut().insert("cookie", cookie.parse()?);
+            } else {
+                match sign_in(global, &mut api, &wallet).await {
+                    Ok(true) => {
+                        if let Some(cookie) = api.session_cookie() {
+                            request.headers_mut().insert("cookie", cookie.parse()?);
+                            signed_in = true;
+                        }
+                    }
+                    // The node offers no sign-in: its stream is the chain's.
+                    Ok(false) => {}
+                    // Never fall back to an anonymous stream: it would push
+                    // the senders you blocked. A refusal is final.
+                    Err(err) if is_refusal(&err) => {
+                        anyhow::bail!("{} refused to sign you in: {err}", global.api_url)
+                    }
+                    Err(err) => {
+                        eprintln!("sign-in failed ({err}); retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        continue;
+                    }
                 }
             }
             let socket = match tokio_tungstenite::connect_async(request).await {
-                Ok((socket, _)) => {
+                Ok((socket, response)) => {
+                    // Signed in, the stream must be ours: served anonymously
+                    // (a node that does not know the session), it would push
+                    // the senders we blocked. Sign in again once; then stop.
+                    let viewer = response
+                        .headers()
+                        .get(cairn_indexer::api::VIEWER_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    if signed_in && viewer != Some("owner") {
+                        anonymous_streams += 1;
+                        if anonymous_streams >= 2 {
+                            anyhow::bail!(
+                                "{} served your stream as anonymous although you signed in: it would push senders you blocked, so cairn watch stops",
+                                global.api_url
+                            );
+                        }
+                        eprintln!("the stream did not know your session; signing in again");
+                        continue;
+                    }
+                    anonymous_streams = 0;
                     backoff = Duration::from_millis(250);
                     // stderr, so JSON output on stdout stays clean.
                     eprintln!(
@@ -184,6 +226,16 @@ impl WatchArgs {
             tokio::time::sleep(backoff).await;
         }
     }
+}
+
+/// Whether a sign-in failed because the node said no (a 4xx other than a
+/// timeout or a rate limit), not because it could not answer now.
+fn is_refusal(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<cairn::read_api::ReadApiError>(),
+        Some(cairn::read_api::ReadApiError::Api { status, .. })
+            if (400..500).contains(status) && !matches!(status, 408 | 429)
+    )
 }
 
 fn cursor_path(global: &GlobalArgs, address: Address) -> PathBuf {

@@ -288,3 +288,133 @@ async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
     assert_eq!(refused["code"], "no_session");
     node.shutdown().await.unwrap();
 }
+
+/// A TCP round-robin in front of `backends` on `port`: each connection
+/// goes to the next backend, as a load balancer that is not sticky does.
+async fn round_robin(port: u16, backends: Vec<std::net::SocketAddr>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let mut next = 0;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let backend = backends[next % backends.len()];
+            next += 1;
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+}
+
+/// Behind a round-robin over three nodes on one PostgreSQL, `cairn watch`
+/// signs in on one node and streams from another, and the sender Bob
+/// blocked is never shown: the session is the database's, and the CLI
+/// refuses a stream served as anonymous. Logout closes a signed-in stream
+/// (code 4401), so its consent filtering and presence end with the session.
+#[tokio::test]
+async fn watch_through_a_round_robin_never_shows_a_blocked_sender() {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let db = crate::harness::Postgres::start().await;
+    let front = crate::harness::free_port();
+    let limits = cairn::server::Limits {
+        public_origins: vec![format!("http://127.0.0.1:{front}")],
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(
+            chain
+                .reader_node_on(&db.url, true, None, limits.clone())
+                .await,
+        );
+    }
+    round_robin(front, nodes.iter().map(|n| n.addr).collect()).await;
+    let api = format!("http://127.0.0.1:{front}");
+    let dir = tempfile::tempdir().unwrap();
+    let cli = chain.cli(&api, dir.path());
+    let (alice, bob, carol) = (
+        signer(ALICE_KEY).address(),
+        signer(BOB_KEY).address(),
+        signer(CAROL_KEY).address(),
+    );
+    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    let out = cli.run(BOB_KEY, &["block", &carol.to_string()]).await;
+    assert!(out.success, "cairn block: {}", out.stderr);
+    for round in 0..3 {
+        for (key, who) in [(CAROL_KEY, "Carol"), (ALICE_KEY, "Alice")] {
+            let text = format!("from {who}, {round}");
+            let out = cli
+                .run(key, &["send", "--to", &bob.to_string(), "--message", &text])
+                .await;
+            assert!(out.success, "cairn send: {}", out.stderr);
+        }
+    }
+    // All six confirmed, as anyone sees them.
+    let anonymous = ReadApi::new(&api);
+    for _ in 0..600 {
+        let page = anonymous.inbox(bob, None, 50).await.unwrap();
+        if page.messages.len() == 6
+            && page
+                .messages
+                .iter()
+                .all(|m| m.status == cairn_indexer::store::RowStatus::Confirmed)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Three watches, one message each, resuming from the saved cursor: each
+    // signs in and streams through the round-robin, so sign-in and stream
+    // land on different nodes. Carol's messages come first in each round.
+    let first = cairn_indexer::store::StreamCursor(0).encode();
+    for round in 0..3 {
+        let mut args = vec!["watch", "--count", "1"];
+        if round == 0 {
+            args.extend(["--after", first.as_str()]);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(120), cli.run(BOB_KEY, &args))
+            .await
+            .expect("cairn watch delivers within two minutes");
+        assert!(out.success, "cairn watch: {}", out.stderr);
+        let frame = out.json();
+        let message = &frame["message"];
+        assert_eq!(message["text"], format!("from Alice, {round}"), "{frame}");
+        assert_eq!(
+            message["from"].as_str().unwrap().to_lowercase(),
+            lower(alice)
+        );
+    }
+
+    // Logout ends what the session opened: the node closes the stream.
+    let as_bob = signed_in(&api, BOB_KEY).await;
+    let cookie = as_bob.session_cookie().unwrap().to_string();
+    let mut bobs_stream = stream(&api, bob, Some(&cookie)).await;
+    let token = cookie.split(';').next().unwrap().to_string();
+    let logout = reqwest::Client::new()
+        .post(format!("{api}/v1/auth/logout"))
+        .header("cookie", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let closed = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(frame) = bobs_stream.next().await {
+            if let Ok(WsMessage::Close(Some(close))) = frame {
+                return Some(u16::from(close.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stream closes within a few heartbeats");
+    assert_eq!(closed, Some(cairn_indexer::api::SESSION_ENDED));
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}

@@ -157,6 +157,20 @@ impl Chain {
         auth: bool,
         outbox: Option<String>,
     ) -> cairn::server::Node {
+        let database = format!("sqlite://{}", dir.join("indexer.db").display());
+        self.reader_node_on(&database, auth, outbox, Default::default())
+            .await
+    }
+
+    /// [`reader_node`](Self::reader_node) on the index database at
+    /// `database` (several nodes may share a PostgreSQL one), with `limits`.
+    pub(crate) async fn reader_node_on(
+        &self,
+        database: &str,
+        auth: bool,
+        outbox: Option<String>,
+        limits: cairn::server::Limits,
+    ) -> cairn::server::Node {
         cairn::server::Node::start(cairn::server::NodeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             store: self.store.clone(),
@@ -166,10 +180,10 @@ impl Chain {
                     poll_interval: Duration::from_millis(100),
                     ..cairn_indexer::IndexerConfig::new(self.url.clone(), self.contract)
                 },
-                format!("sqlite://{}", dir.join("indexer.db").display()),
+                database.to_string(),
             )),
             gateway: outbox.map(|url| self.gateway_config(url)),
-            limits: cairn::server::Limits::default(),
+            limits,
             stream: Default::default(),
             web: None,
             auth: auth.then(|| crate::harness::accounts(&self.url, self.contract)),

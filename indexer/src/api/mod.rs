@@ -36,7 +36,7 @@ pub use limits::Limits;
 pub use origins::{OriginError, Origins, PublicOrigins};
 pub use presence::Presence;
 pub use slots::{Slot, Slots};
-pub use stream::StreamConfig;
+pub use stream::{StreamConfig, SESSION_ENDED, VIEWER_HEADER};
 pub use viewer::Viewers;
 
 use crate::{ingest::Progress, store::Store};

@@ -145,22 +145,49 @@ pub(super) async fn stream(
                 ),
             )
         })?;
+    // What the session opened ends with it: the stream keeps the cookie to
+    // ask again at each heartbeat.
+    let mut session = HeaderMap::new();
+    if owner.is_some() {
+        for cookie in headers.get_all(axum::http::header::COOKIE) {
+            session.append(axum::http::header::COOKIE, cookie.clone());
+        }
+    }
     metrics::gauge!("cairn_stream_connections").increment(1.0);
     // Clients send only pongs and small presence frames: a large frame is an attack.
     // Small socket buffers: tungstenite's 128 KiB defaults cost 10,000
     // streams over a GiB, for clients that send a few bytes and are sent
     // frames of one or two KiB, each flushed as soon as it is queued.
-    Ok(ws
+    let viewer = if owner.is_some() {
+        "owner"
+    } else {
+        "anonymous"
+    };
+    let mut response = ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, recipient, owner, after).await;
+            serve(socket, state, recipient, owner, after, session).await;
             drop(slot);
             metrics::gauge!("cairn_stream_connections").decrement(1.0);
-        }))
+        });
+    // Says how the node took the connection, so that a client that signed
+    // in can refuse a stream served to it as anonymous (blocked senders
+    // would be pushed).
+    response
+        .headers_mut()
+        .insert(VIEWER_HEADER, axum::http::HeaderValue::from_static(viewer));
+    Ok(response)
 }
+
+/// The handshake response's header naming how the stream was opened:
+/// `owner` (signed in as the subscribed address) or `anonymous`.
+pub const VIEWER_HEADER: &str = "x-cairn-viewer";
+
+/// The close code of a signed-in stream whose session ended.
+pub const SESSION_ENDED: u16 = 4401;
 
 enum End {
     ClientGone,
@@ -173,6 +200,7 @@ async fn serve(
     recipient: String,
     owner: Option<Address>,
     after: StreamCursor,
+    session: HeaderMap,
 ) {
     let config = state.stream.clone();
     let close_grace = config.close_grace;
@@ -213,7 +241,16 @@ async fn serve(
     });
 
     let joined = owner.map(|o| state.presence.join(o, out.clone()));
-    let end = pump(&state, &recipient, owner, after, &out, &mut incoming).await;
+    let end = pump(
+        &state,
+        &recipient,
+        owner,
+        &session,
+        after,
+        &out,
+        &mut incoming,
+    )
+    .await;
     drop(joined);
     if let End::Close(code, reason) = end {
         tracing::info!(code, reason, "closing stream");
@@ -227,6 +264,7 @@ async fn pump(
     state: &ApiState,
     recipient: &str,
     owner: Option<Address>,
+    session: &HeaderMap,
     mut after: StreamCursor,
     out: &mpsc::Sender<WsMessage>,
     incoming: &mut futures::stream::SplitStream<WebSocket>,
@@ -278,6 +316,15 @@ async fn pump(
             _ = heartbeat.tick() => {
                 if awaiting_pong {
                     return End::Close(1000, "heartbeat timeout");
+                }
+                // A session ends at logout or expiry, and so do the rights
+                // it opened: consent filtering and presence.
+                if let Some(owner) = owner {
+                    match state.viewer(session).await {
+                        Ok(Some(viewer)) if viewer == owner => {}
+                        Ok(_) => return End::Close(SESSION_ENDED, "session ended: sign in again, or reconnect anonymously"),
+                        Err(_) => return End::Close(1011, "server error; reconnect with your last cursor"),
+                    }
                 }
                 awaiting_pong = true;
                 let beat = json!({"type": "heartbeat", "cursor": after.encode()}).to_string();
