@@ -79,6 +79,21 @@ async fn signed_in(api: &str, key: &str) -> ReadApi {
     client
 }
 
+/// Registers Alice, Bob and Carol with the CLI; returns their addresses.
+async fn register_alice_bob_and_carol(
+    cli: &crate::harness::CairnCli,
+) -> (Address, Address, Address) {
+    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    (
+        signer(ALICE_KEY).address(),
+        signer(BOB_KEY).address(),
+        signer(CAROL_KEY).address(),
+    )
+}
+
 fn lower(address: Address) -> String {
     address.to_string().to_lowercase()
 }
@@ -90,15 +105,7 @@ async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
     let node = chain.reader_node(dir.path(), true, None).await;
     let api = format!("http://{}", node.addr);
     let cli = chain.cli(&api, dir.path());
-    let (alice, bob, carol) = (
-        signer(ALICE_KEY).address(),
-        signer(BOB_KEY).address(),
-        signer(CAROL_KEY).address(),
-    );
-    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
-        let out = cli.run(key, &["register"]).await;
-        assert!(out.success, "cairn register: {}", out.stderr);
-    }
+    let (alice, bob, carol) = register_alice_bob_and_carol(&cli).await;
     let send = |key: &'static str, text: &'static str| {
         let cli = &cli;
         let bob = bob.to_string();
@@ -335,15 +342,7 @@ async fn watch_through_a_round_robin_never_shows_a_blocked_sender() {
     let api = format!("http://127.0.0.1:{front}");
     let dir = tempfile::tempdir().unwrap();
     let cli = chain.cli(&api, dir.path());
-    let (alice, bob, carol) = (
-        signer(ALICE_KEY).address(),
-        signer(BOB_KEY).address(),
-        signer(CAROL_KEY).address(),
-    );
-    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
-        let out = cli.run(key, &["register"]).await;
-        assert!(out.success, "cairn register: {}", out.stderr);
-    }
+    let (alice, bob, carol) = register_alice_bob_and_carol(&cli).await;
     let out = cli.run(BOB_KEY, &["block", &carol.to_string()]).await;
     assert!(out.success, "cairn block: {}", out.stderr);
     for round in 0..3 {
