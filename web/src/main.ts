@@ -334,7 +334,8 @@ function compose() {
 }
 
 let channelDraft = '';
-const newChannel = { name: '', members: '' };
+/** The new-channel form's draft, and whether it is unfolded: a re-render must not fold it under the user. */
+const newChannel = { name: '', members: '', open: false };
 let memberDraft = '';
 const addresses = (text: string) => text.split(/[\s,]+/).filter(Boolean);
 
@@ -342,7 +343,7 @@ const addresses = (text: string) => text.split(/[\s,]+/).filter(Boolean);
 function createChannelForm() {
   return h(
     'details',
-    {},
+    { open: newChannel.open, ontoggle: (e: Event) => (newChannel.open = (e.target as HTMLDetailsElement).open) },
     h('summary', {}, 'New channel'),
     h(
       'form',
@@ -351,7 +352,7 @@ function createChannelForm() {
         onsubmit: (event: Event) => {
           event.preventDefault();
           void app.createChannel(newChannel.name.trim(), addresses(newChannel.members)).then(() => {
-            if (!app.notice) Object.assign(newChannel, { name: '', members: '' });
+            if (!app.notice) Object.assign(newChannel, { name: '', members: '', open: false });
             render();
           });
         },
