@@ -175,8 +175,10 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// where no other gateway can (SQLite).
     async fn post_feed(&self) -> Result<Option<CommitFeed>>;
 
-    /// Indexes of `posts` whose (sender, nonce) an other stored post holds.
-    async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>>;
+    /// What the outbox already holds of `posts`: the indexes of those it
+    /// holds as they are (the same post id), and of those whose (sender,
+    /// nonce) another stored post holds.
+    async fn known(&self, posts: &[NewPost]) -> Result<Known>;
 
     /// Stores `posts` as queued, in one transaction, unless one conflicts on
     /// (sender, nonce) with another post: then nothing is stored and the
@@ -238,6 +240,15 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// unanchored. A replay of such a post is refused as expired, so
     /// forgetting its nonce opens no door. Returns how many were removed.
     async fn prune(&self, now_secs: u64) -> Result<u64>;
+}
+
+/// What an outbox already holds of some posts, by their indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Posts it holds already, as they are (the same post id).
+    pub held: Vec<usize>,
+    /// Posts whose (sender, nonce) another stored post holds.
+    pub conflicts: Vec<usize>,
 }
 
 /// Opens (and migrates) the outbox at `url`: `sqlite://<path>` or `postgres://...`.
@@ -461,7 +472,7 @@ macro_rules! sql_outbox {
 
             async fn accept_once(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let conflicts = Self::conflicts_in(&mut tx, posts).await?;
+                let conflicts = Self::known_in(&mut tx, posts).await?.conflicts;
                 if !conflicts.is_empty() {
                     return Ok(conflicts);
                 }
@@ -490,8 +501,8 @@ macro_rules! sql_outbox {
                 Ok(Vec::new())
             }
 
-            async fn conflicts_in(conn: &mut <$db as sqlx::Database>::Connection, posts: &[NewPost]) -> Result<Vec<usize>> {
-                let mut conflicts = Vec::new();
+            async fn known_in(conn: &mut <$db as sqlx::Database>::Connection, posts: &[NewPost]) -> Result<Known> {
+                let mut known = Known::default();
                 for (chunk_no, chunk) in posts.chunks(CHUNK).enumerate() {
                     let mut q = QueryBuilder::<$db>::new(
                         "SELECT sender, nonce, post_id FROM posts WHERE (sender, nonce) IN (",
@@ -503,12 +514,14 @@ macro_rules! sql_outbox {
                     let rows: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (i, p) in chunk.iter().enumerate() {
                         let (from, nonce, id) = (lower(p.post.from), p.post.nonce as i64, p.id.to_string());
-                        if rows.iter().any(|(s, n, other)| *s == from && *n == nonce && *other != id) {
-                            conflicts.push(chunk_no * CHUNK + i);
+                        match rows.iter().find(|(s, n, _)| *s == from && *n == nonce) {
+                            Some((_, _, other)) if *other == id => known.held.push(chunk_no * CHUNK + i),
+                            Some(_) => known.conflicts.push(chunk_no * CHUNK + i),
+                            None => {}
                         }
                     }
                 }
-                Ok(conflicts)
+                Ok(known)
             }
         }
 
@@ -522,9 +535,9 @@ macro_rules! sql_outbox {
                 self.feed().await
             }
 
-            async fn nonce_conflicts(&self, posts: &[NewPost]) -> Result<Vec<usize>> {
+            async fn known(&self, posts: &[NewPost]) -> Result<Known> {
                 let mut conn = self.pool.acquire().await?;
-                Self::conflicts_in(&mut conn, posts).await
+                Self::known_in(&mut conn, posts).await
             }
 
             async fn accept(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {

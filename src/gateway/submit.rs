@@ -112,6 +112,11 @@ pub struct Accepted {
     /// Each post's id (its EIP-712 signing hash), in request order.
     #[schema(value_type = Vec<String>)]
     pub ids: Vec<B256>,
+    /// The ids among them that the outbox held already: accepted again,
+    /// as they were, and charged to nobody's allowance.
+    #[serde(default, rename = "alreadyHeld", skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub already_held: Vec<B256>,
 }
 
 fn reject(
@@ -173,17 +178,19 @@ pub(super) async fn submit(
         "rejected"
     };
     metrics::counter!("cairn_gateway_requests_total", "result" => outcome).increment(1);
-    let ids = result?;
+    let (ids, already_held) = result?;
     metrics::counter!("cairn_gateway_posts_accepted_total").increment(ids.len() as u64);
     gw.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(Accepted { ids })))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { ids, already_held })))
 }
 
+/// Checks and stores `posts`; returns their ids, and those among them the
+/// outbox held already.
 async fn accept(
     gw: &Arc<Shared>,
     posts: Vec<PostRequest>,
     many: bool,
-) -> Result<Vec<B256>, ApiError> {
+) -> Result<(Vec<B256>, Vec<B256>), ApiError> {
     // Errors name the post (`post 3: ...`) when the request held many.
     let at = move |i: usize| many.then_some(i);
     let now = now_ms() / 1000;
@@ -200,14 +207,6 @@ async fn accept(
     .await
     .map_err(|e| ApiError::internal("signature check", e))??;
 
-    // Signatures hold, so each sender really sent its posts: count them.
-    let mut per_sender: HashMap<Address, usize> = HashMap::new();
-    for c in &checked {
-        *per_sender.entry(c.new.post.from).or_default() += 1;
-    }
-    for (sender, posts) in &per_sender {
-        gw.sender_posts.take(sender, *posts)?;
-    }
     let mut seen = HashSet::new();
     for (i, c) in checked.iter().enumerate() {
         if !seen.insert((c.new.post.from, c.new.post.nonce)) {
@@ -222,17 +221,30 @@ async fn accept(
             ));
         }
     }
-    check_registered(gw, &checked, at).await?;
     let news: Vec<NewPost> = checked.iter().map(|c| c.new.clone()).collect();
-    if let Some(&i) = gw
+    let known = gw
         .outbox
-        .nonce_conflicts(&news)
+        .known(&news)
         .await
-        .map_err(|e| ApiError::internal("outbox", e))?
-        .first()
-    {
+        .map_err(|e| ApiError::internal("outbox", e))?;
+    if let Some(&i) = known.conflicts.first() {
         return Err(nonce_used(&news[i], at(i)));
     }
+    // Signatures hold, so each sender really sent its posts: count them,
+    // but not those the outbox holds already. Anyone can resubmit a
+    // sender's posts (they are public in every manifest); a replay must
+    // not spend the sender's allowance.
+    let held: HashSet<usize> = known.held.iter().copied().collect();
+    let mut per_sender: HashMap<Address, usize> = HashMap::new();
+    for (i, c) in checked.iter().enumerate() {
+        if !held.contains(&i) {
+            *per_sender.entry(c.new.post.from).or_default() += 1;
+        }
+    }
+    for (sender, posts) in &per_sender {
+        gw.sender_posts.take(sender, *posts)?;
+    }
+    check_registered(gw, &checked, at).await?;
     check_envelopes(gw, &checked, at).await?;
     let inline: Vec<Bytes> = checked.iter().filter_map(|c| c.envelope.clone()).collect();
     gw.store.put_many(inline).await.map_err(ApiError::from)?;
@@ -244,7 +256,8 @@ async fn accept(
     if let Some(&i) = conflicts.first() {
         return Err(nonce_used(&news[i], at(i)));
     }
-    Ok(news.iter().map(|n| n.id).collect())
+    let ids = news.iter().map(|n| n.id).collect();
+    Ok((ids, known.held.iter().map(|&i| news[i].id).collect()))
 }
 
 fn nonce_used(p: &NewPost, at: Option<usize>) -> ApiError {

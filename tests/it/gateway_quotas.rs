@@ -185,11 +185,32 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
     // (until then a replay could be anchored again), then forgotten.
     let gateway = GatewayClient::new(&api);
     let mut ids = Vec::new();
+    let mut sent = Vec::new();
     for nonce in 0..3u64 {
         let o = chain.outgoing(1, 0, nonce, "kept, then pruned").await;
         ids.extend(gateway.submit(vec![o.request()]).await.unwrap());
+        sent.push(o.request());
     }
     await_anchored(&gateway, &ids).await;
+
+    // Anyone can resubmit a sender's anchored posts (every manifest holds
+    // them). The outbox holds them already: each replay is accepted as it
+    // was, says so, and costs the sender nothing. 700 replays of these
+    // three are 2,100 posts, over the sender's burst of 2,050; the sender's
+    // own next post is still accepted.
+    let replay = json!({ "posts": sent });
+    for _ in 0..700 {
+        let (status, answer) = post_raw(&api, &replay).await;
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(
+            answer["alreadyHeld"].as_array().map(Vec::len),
+            Some(3),
+            "{answer}"
+        );
+    }
+    let next = chain.outgoing(1, 0, 3, "after 700 replays").await;
+    ids.extend(gateway.submit(vec![next.request()]).await.unwrap());
+    await_anchored(&gateway, &ids[3..]).await;
     let outbox = node.outbox.clone().unwrap();
     assert_eq!(
         outbox.prune(unix_now()).await.unwrap(),
@@ -197,7 +218,7 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
         "deadlines ahead"
     );
     let after_deadlines = unix_now() + 2 * 3600;
-    assert_eq!(outbox.prune(after_deadlines).await.unwrap(), 3);
+    assert_eq!(outbox.prune(after_deadlines).await.unwrap(), 4);
     assert!(outbox.post(ids[0]).await.unwrap().is_none());
     node.shutdown().await.unwrap();
 }
