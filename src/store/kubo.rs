@@ -243,12 +243,16 @@ impl KuboNode {
             ("input-codec", "dag-json".to_string()),
             ("pin", "false".to_string()),
         ];
+        let list = Bytes::from(list);
         let put: Put = self
-            .call("dag/put", &query, vec![Bytes::from(list)])
-            .await?
-            .json()
-            .await
-            .map_err(|e| bad(e.to_string()))?;
+            .again(|| async {
+                self.call("dag/put", &query, vec![list.clone()])
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|e| self.broken_answer("dag/put", e))
+            })
+            .await?;
         put.cid["/"]
             .as_str()
             .map(str::to_string)
@@ -275,11 +279,14 @@ impl KuboNode {
             ("progress", "false".to_string()),
         ];
         let pinned: Pinned = self
-            .call("pin/add", &query, Vec::new())
-            .await?
-            .json()
-            .await
-            .map_err(|e| bad("pin/add", e.to_string()))?;
+            .again(|| async {
+                self.call("pin/add", &query, Vec::new())
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|e| self.broken_answer("pin/add", e))
+            })
+            .await?;
         if pinned.pins.contains(&root) {
             Ok(())
         } else {
@@ -307,10 +314,40 @@ impl KuboNode {
     /// reading all of it.
     async fn put_many(&self, blocks: Vec<Bytes>, expected: &[Cid]) -> Result<(), StoreError> {
         if let [block] = blocks.as_slice() {
-            return self.put_one(block.clone(), &expected[0]).await;
+            return self
+                .again(|| self.put_one(block.clone(), &expected[0]))
+                .await;
         }
-        self.import(&blocks, expected).await?;
+        self.again(|| self.import(&blocks, expected)).await?;
         self.pin_together(expected).await
+    }
+
+    /// Runs `op` again, up to twice, when its answer broke off.
+    ///
+    /// Even a one-file call can meet IPFS Cluster's proxy mid-race: Kubo
+    /// answers once it has read the file's closing delimiter, and the
+    /// proxy's server may then stop reading the last bytes of the request
+    /// that it is still passing on, and cut the answer. Every call the
+    /// store makes is idempotent (a block is its CID, a pin is a pin), so
+    /// asking again is safe.
+    async fn again<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut retries = 0;
+        loop {
+            match op().await {
+                Err(StoreError::Unreachable { ref source, .. })
+                    if retries < 2 && (source.is_body() || source.is_decode()) =>
+                {
+                    retries += 1;
+                    tracing::debug!(node = %self.api, retries, "a Kubo answer broke off; asking again");
+                    tokio::time::sleep(Duration::from_millis(50 * retries)).await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// `block/put?pin=true`: through a cluster proxy, a cluster pin.
