@@ -137,6 +137,7 @@ impl Node {
                         .then(|| sessions.clone() as Arc<dyn cairn_indexer::api::Viewers>),
                     presence: Default::default(),
                     reads: running.reads,
+                    graphiql: config.web.is_none(),
                 };
                 if let Some((auth, provider)) = &auth {
                     let sign_in = crate::auth::router(

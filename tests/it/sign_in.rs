@@ -134,6 +134,18 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
     let alice = signer(ALICE_KEY);
     let later = "2099-01-01T00:00:00Z";
 
+    // This node serves the web client: GraphiQL's CDN scripts would run on
+    // its origin, so GraphiQL is off (queries still work).
+    let graphiql = site
+        .http
+        .get(format!("{}/graphql", site.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graphiql.status(), 404);
+    let body: Value = graphiql.json().await.unwrap();
+    assert_eq!(body["code"], "graphiql_off");
+
     // An account signs in; the cookie is HttpOnly, SameSite=Strict, an hour.
     let message = site.fresh(alice.address(), later).await;
     let signature = sign(&alice, &message).await;

@@ -61,6 +61,10 @@ pub struct ApiState {
     pub presence: Arc<Presence>,
     /// Marks each request, so that the content check steps aside for them.
     pub reads: Arc<crate::read_load::ReadLoad>,
+    /// Whether `GET /graphql` serves GraphiQL. Its page loads scripts from
+    /// a CDN; on the origin of the web client they could read the
+    /// client's keys, so a node that serves the web client turns it off.
+    pub graphiql: bool,
 }
 
 impl ApiState {
@@ -123,13 +127,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/batches/{id}", get(rest::batch))
         .route(
             "/graphql",
-            get(|| async {
-                Html(
+            get(|State(state): State<ApiState>| async move {
+                if !state.graphiql {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "graphiql_off",
+                        "GraphiQL is off on a node that serves the web client (its CDN scripts would run on the app's origin); POST queries to /graphql with any GraphQL client",
+                    ));
+                }
+                Ok(Html(
                     GraphiQLSource::build()
                         .endpoint("/graphql")
                         .subscription_endpoint("/graphql/ws")
                         .finish(),
-                )
+                ))
             })
             .merge(post({
                 let schema = schema.clone();
