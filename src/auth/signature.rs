@@ -93,6 +93,14 @@ fn chain(e: &dyn std::fmt::Display) -> SignatureError {
     SignatureError::Chain(e.to_string())
 }
 
+/// Gas an ERC-1271 `isValidSignature` may burn. A Safe's check of a few
+/// owners' signatures takes well under 100,000; the wallet's code is
+/// anyone's, and without a limit the node's RPC would run it to its cap.
+pub const ERC1271_GAS: u64 = 300_000;
+/// Gas the ERC-6492 simulation may burn: a wallet's deployment by its
+/// factory, then its ERC-1271 check.
+pub const ERC6492_GAS: u64 = 1_500_000;
+
 /// Checks that `signature` over `hash` (an EIP-191 or EIP-712 digest) is `address`'s.
 pub async fn check_hash(
     provider: &DynProvider,
@@ -122,6 +130,7 @@ pub async fn check_hash(
     let answer = wallet
         .isValidSignature(hash, Bytes::copy_from_slice(signature))
         .block(BlockId::number(block))
+        .gas(ERC1271_GAS)
         .call()
         .await;
     match answer {
@@ -143,7 +152,9 @@ async fn counterfactual(
     let block = provider.get_block_number().await.map_err(|e| chain(&e))?;
     let mut code = alloy::hex::decode(VALIDATOR.trim()).expect("the vendored validator is hex");
     code.extend((address, hash, Bytes::copy_from_slice(signature)).abi_encode_params());
-    let call = TransactionRequest::default().with_deploy_code(code);
+    let call = TransactionRequest::default()
+        .with_deploy_code(code)
+        .with_gas_limit(ERC6492_GAS);
     let answer = provider.call(call).block(BlockId::number(block)).await;
     match answer {
         Ok(out) if out.first() == Some(&1) => Ok(Signer::Counterfactual { block }),

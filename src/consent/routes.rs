@@ -39,6 +39,8 @@ struct ConsentApi {
     sessions: Arc<Sessions>,
     contract: Address,
     chain_id: Arc<OnceCell<u64>>,
+    /// Entries per client IP.
+    per_ip: Arc<crate::gateway::quota::Allowance<std::net::IpAddr>>,
 }
 
 impl ConsentApi {
@@ -81,6 +83,10 @@ pub fn router(
         sessions,
         contract,
         chain_id,
+        per_ip: Arc::new(crate::gateway::quota::Allowance::new(
+            ENTRIES_PER_IP,
+            "ip_quota",
+        )),
     };
     Router::new()
         .route("/v1/consent", get(export).post(put))
@@ -96,10 +102,20 @@ struct Stored {
     signer: &'static str,
 }
 
+/// Consent entries one client IP may send: each may cost a contract
+/// wallet's signature check on the chain's RPC.
+const ENTRIES_PER_IP: crate::gateway::quota::Rate = crate::gateway::quota::Rate {
+    per_second: 2,
+    burst: 60,
+};
+
 async fn put(
     State(api): State<ConsentApi>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Stored>, ApiError> {
+    api.per_ip.take(&peer.ip(), 1)?;
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
     if body.len() > MAX_BODY {
@@ -135,6 +151,26 @@ async fn put(
     }
     let signature = alloy::hex::decode(&request.signature)
         .map_err(|_| bad("invalid_signature", "the signature is not hex".into()))?;
+    // Only an owner signed in here, or one with a registered key, may
+    // store entries: a stranger's fresh wallets would grow the table
+    // without bound, and each check of a contract wallet runs its code.
+    let signed_in = api.sessions.viewer(&headers).await? == Some(request.owner);
+    if !signed_in
+        && api
+            .store
+            .key(&query::owner_key(request.owner))
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "register_or_sign_in",
+            format!(
+                "{} has no registered key and no session here: sign in, or register, first",
+                request.owner
+            ),
+        ));
+    }
     let domain = api.domain().await?;
     let hash = signing_hash(
         request.owner,

@@ -225,6 +225,26 @@ async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
             "from_the_future",
         ),
     ];
+    // A wallet with no registered key and no session here may not store
+    // entries (fresh wallets would grow the table without bound), however
+    // well it signs them.
+    let stranger = alloy::signers::local::PrivateKeySigner::random();
+    let stranger_entry = {
+        let hash = signing_hash(stranger.address(), carol, ConsentState::Block, now, &domain);
+        let signature = alloy::signers::SignerSync::sign_hash_sync(&stranger, &hash).unwrap();
+        ConsentRequest {
+            owner: stranger.address(),
+            peer: carol,
+            state: ConsentState::Block,
+            issued_at: now,
+            signature: format!("0x{}", alloy::hex::encode(signature.as_bytes())),
+        }
+    };
+    let refusals = [
+        refusals.as_slice(),
+        &[(stranger_entry, 401, "register_or_sign_in")],
+    ]
+    .concat();
     for (request, expected_status, expected_code) in refusals {
         let refused = anonymous.put_consent(&request).await.unwrap_err();
         assert!(

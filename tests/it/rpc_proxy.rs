@@ -39,6 +39,8 @@ struct Shared {
     upstream: String,
     refused: Arc<Mutex<HashSet<String>>>,
     calls: Arc<Mutex<HashMap<String, usize>>>,
+    /// Every call's params, by method.
+    params: Arc<Mutex<HashMap<String, Vec<Value>>>>,
     lose: Arc<Mutex<HashMap<String, usize>>>,
     http: reqwest::Client,
 }
@@ -49,6 +51,7 @@ pub(crate) struct RpcProxy {
     fault: Arc<Mutex<Fault>>,
     refused: Arc<Mutex<HashSet<String>>>,
     calls: Arc<Mutex<HashMap<String, usize>>>,
+    params: Arc<Mutex<HashMap<String, Vec<Value>>>>,
     lose: Arc<Mutex<HashMap<String, usize>>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -60,9 +63,11 @@ impl RpcProxy {
             upstream: upstream.to_string(),
             refused: Arc::default(),
             calls: Arc::default(),
+            params: Arc::default(),
             lose: Arc::default(),
             http: reqwest::Client::new(),
         };
+        let params = shared.params.clone();
         let fault = shared.fault.clone();
         let (refused, calls, lose) = (
             shared.refused.clone(),
@@ -82,6 +87,7 @@ impl RpcProxy {
             fault,
             refused,
             calls,
+            params,
             lose,
             server,
         }
@@ -90,6 +96,17 @@ impl RpcProxy {
     /// How many calls of `method` came through so far.
     pub(crate) fn calls(&self, method: &str) -> usize {
         self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// The params of every call of `method` so far.
+    #[allow(dead_code)] // used by the sign-in test
+    pub(crate) fn params(&self, method: &str) -> Vec<Value> {
+        self.params
+            .lock()
+            .unwrap()
+            .get(method)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Forwards the next `n` calls of `method` but answers them with 502, as
@@ -124,9 +141,14 @@ async fn forward(State(s): State<Shared>, body: Bytes) -> axum::response::Respon
     };
     {
         let mut counts = s.calls.lock().unwrap();
+        let mut params = s.params.lock().unwrap();
         for c in &calls {
             if let Some(m) = c["method"].as_str() {
                 *counts.entry(m.to_string()).or_default() += 1;
+                params
+                    .entry(m.to_string())
+                    .or_default()
+                    .push(c["params"].clone());
             }
         }
     }

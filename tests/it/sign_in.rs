@@ -612,3 +612,61 @@ async fn sessions_and_nonces_hold_across_nodes_and_restarts() {
         node.shutdown().await.unwrap();
     }
 }
+
+/// Every signature check that runs a wallet's code runs under a gas limit:
+/// a contract wallet that burns all the gas it is given is refused after
+/// ERC-1271's 300,000, and an ERC-6492 simulation gets 1,500,000 (enough
+/// to deploy a wallet and ask it).
+#[tokio::test]
+async fn contract_wallet_checks_run_under_a_gas_limit() {
+    let anvil = Anvil::start().await;
+    let proxy = crate::rpc_proxy::RpcProxy::start(&anvil.url).await;
+    let node = Node::start(NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: std::sync::Arc::new(
+            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
+        ),
+        indexer: Some(index(&anvil, &sqlite_url())),
+        gateway: None,
+        limits: Limits::default(),
+        stream: Default::default(),
+        web: None,
+        auth: Some(accounts(&proxy.url, Address::ZERO)),
+    })
+    .await
+    .unwrap();
+    let site = Site {
+        api: format!("http://{}", node.addr),
+        host: node.addr.to_string(),
+        http: reqwest::Client::new(),
+    };
+    let later = "2099-01-01T00:00:00Z";
+    let gas_of_last_call = || {
+        let calls = proxy.params("eth_call");
+        let gas = calls.last().expect("an eth_call")[0]["gas"].clone();
+        u64::from_str_radix(
+            gas.as_str().expect("a gas limit").trim_start_matches("0x"),
+            16,
+        )
+        .unwrap()
+    };
+    // JUMPDEST PUSH1 0 JUMP: loops until its gas runs out.
+    let burner = Address::with_last_byte(0xb0);
+    rpc(&anvil.url, "anvil_setCode", json!([burner, "0x5b600056"])).await;
+    let message = site.fresh(burner, later).await;
+    let (status, body, _) = site.sign_in(&message, &[7u8; 65]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    assert_eq!(gas_of_last_call(), cairn::auth::signature::ERC1271_GAS);
+    let (wallet, wrapped) = counterfactual(APPROVING_WALLET, 9, &[7u8; 65]);
+    let message = site.fresh(wallet, later).await;
+    let (status, body, _) = site.sign_in(&message, &wrapped).await;
+    assert_eq!(
+        status, 200,
+        "a real counterfactual wallet fits the limit: {body}"
+    );
+    assert_eq!(gas_of_last_call(), cairn::auth::signature::ERC6492_GAS);
+    node.shutdown().await.unwrap();
+}
