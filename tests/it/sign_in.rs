@@ -112,16 +112,8 @@ async fn sign(wallet: &PrivateKeySigner, message: &str) -> Vec<u8> {
 async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
     let anvil = Anvil::start().await;
     let node = Node::start(NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: std::sync::Arc::new(
-            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
-        ),
-        indexer: Some(index(&anvil, &sqlite_url())),
-        gateway: None,
-        limits: Limits::default(),
-        stream: Default::default(),
         web: Some(built_web_client(Address::ZERO)),
-        auth: Some(accounts(&anvil.url, Address::ZERO)),
+        ..config(&anvil, &sqlite_url())
     })
     .await
     .unwrap();
@@ -357,6 +349,17 @@ fn index(anvil: &Anvil, url: &str) -> (IndexerConfig, String) {
 async fn node_on(anvil: &Anvil, db: &str, port: u16) -> Node {
     Node::start(NodeConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        ..config(anvil, db)
+    })
+    .await
+    .unwrap()
+}
+
+/// A node on any port, indexing nothing on `anvil` into the database at
+/// `db`, with sign-in against `anvil`.
+fn config(anvil: &Anvil, db: &str) -> NodeConfig {
+    NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
         store: std::sync::Arc::new(
             cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
         ),
@@ -366,27 +369,17 @@ async fn node_on(anvil: &Anvil, db: &str, port: u16) -> Node {
         stream: Default::default(),
         web: None,
         auth: Some(accounts(&anvil.url, Address::ZERO)),
-    })
-    .await
-    .unwrap()
+    }
 }
 
 /// A node with these public origins (none: development's), sign-in on.
 async fn node_with_origins(anvil: &Anvil, public: &[&str]) -> Node {
     Node::start(NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: std::sync::Arc::new(
-            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
-        ),
-        indexer: Some(index(anvil, &sqlite_url())),
-        gateway: None,
         limits: Limits {
             public_origins: public.iter().map(|s| s.to_string()).collect(),
             ..Limits::default()
         },
-        stream: Default::default(),
-        web: None,
-        auth: Some(accounts(&anvil.url, Address::ZERO)),
+        ..config(anvil, &sqlite_url())
     })
     .await
     .unwrap()
@@ -622,16 +615,8 @@ async fn contract_wallet_checks_run_under_a_gas_limit() {
     let anvil = Anvil::start().await;
     let proxy = crate::rpc_proxy::RpcProxy::start(&anvil.url).await;
     let node = Node::start(NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: std::sync::Arc::new(
-            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
-        ),
-        indexer: Some(index(&anvil, &sqlite_url())),
-        gateway: None,
-        limits: Limits::default(),
-        stream: Default::default(),
-        web: None,
         auth: Some(accounts(&proxy.url, Address::ZERO)),
+        ..config(&anvil, &sqlite_url())
     })
     .await
     .unwrap();
