@@ -7,8 +7,9 @@
 //! another wallet) and hands `{"type":"presence","from":…,"state":…,"at":<unix ms>}`
 //! to the recipient's signed-in connections, but only if the recipient has
 //! allowed the sender. Frames are dropped, never queued, when a recipient's
-//! buffer is full, and each connection may send only [`BURST`] frames per
-//! [`WINDOW`].
+//! buffer is full, and each signed-in address may send only [`BURST`]
+//! frames per [`WINDOW`] to this node, however many connections it opens
+//! (reconnecting does not start a new allowance).
 
 use std::{
     collections::HashMap,
@@ -24,7 +25,7 @@ use axum::extract::ws::Message as WsMessage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-/// Presence frames one connection may send per [`WINDOW`].
+/// Presence frames one address may send per [`WINDOW`].
 pub const BURST: u32 = 20;
 /// The window [`BURST`] counts over.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -62,6 +63,8 @@ type Listener = (u64, mpsc::Sender<WsMessage>);
 pub struct Presence {
     listeners: Mutex<HashMap<Address, Vec<Listener>>>,
     next: AtomicU64,
+    /// Each sender's frames in its current window, across its connections.
+    allowances: Mutex<HashMap<Address, Allowance>>,
 }
 
 /// A connection's place in the hub; dropping it leaves.
@@ -101,6 +104,19 @@ impl Presence {
         }
     }
 
+    /// Whether `from` may send one more frame now (see [`BURST`]).
+    pub(super) fn take(&self, from: Address, now: Instant) -> bool {
+        let mut allowances = self.allowances.lock().expect("not poisoned");
+        // Senders whose window has passed start afresh anyway: forget them.
+        if allowances.len() > 10_000 {
+            allowances.retain(|_, a| now.duration_since(a.window_start) < WINDOW);
+        }
+        allowances
+            .entry(from)
+            .or_insert_with(|| Allowance::starting(now))
+            .take(now)
+    }
+
     /// Hands `state` from `from` to `to`'s connections, dropping it where a
     /// buffer is full. Returns how many connections took it. The caller has
     /// checked that `to` allowed `from`.
@@ -125,23 +141,22 @@ impl Presence {
     }
 }
 
-/// A fixed-window count of one connection's presence frames.
+/// A fixed-window count of one sender's presence frames.
 #[derive(Debug)]
 pub(super) struct Allowance {
     window_start: Instant,
     used: u32,
 }
 
-impl Default for Allowance {
-    fn default() -> Self {
+impl Allowance {
+    /// A window that starts at `now`.
+    fn starting(now: Instant) -> Self {
         Self {
-            window_start: Instant::now(),
+            window_start: now,
             used: 0,
         }
     }
-}
 
-impl Allowance {
     /// Whether one more frame fits now.
     pub(super) fn take(&mut self, now: Instant) -> bool {
         if now.duration_since(self.window_start) >= WINDOW {
@@ -176,11 +191,21 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_gets_its_burst_per_window() {
-        let mut allowance = Allowance::default();
+    fn a_sender_gets_its_burst_per_window() {
         let start = Instant::now();
+        let mut allowance = Allowance::starting(start);
         assert!((0..BURST).all(|_| allowance.take(start)));
         assert!(!allowance.take(start));
         assert!(allowance.take(start + WINDOW));
+        // The hub counts per sender, across its connections: a second
+        // connection (a reconnect) gets no fresh allowance.
+        let hub = Arc::new(Presence::default());
+        let (alice, bob) = (Address::with_last_byte(1), Address::with_last_byte(2));
+        assert!((0..BURST).all(|_| hub.take(alice, start)));
+        let (out, _keep) = mpsc::channel(1);
+        let _again = hub.join(alice, out);
+        assert!(!hub.take(alice, start));
+        assert!(hub.take(bob, start), "another sender has its own");
+        assert!(hub.take(alice, start + WINDOW));
     }
 }

@@ -42,10 +42,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    presence::{Allowance, ClientFrame},
-    query, ApiError, ApiState,
-};
+use super::{presence::ClientFrame, query, ApiError, ApiState};
 use crate::{
     fanout::Live,
     store::{ConsentState, StreamCursor, StreamEvent},
@@ -278,7 +275,6 @@ async fn pump(
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.tick().await;
     let mut awaiting_pong = false;
-    let mut allowance = Allowance::default();
     loop {
         tokio::select! {
             next = live.recv() => match next {
@@ -336,7 +332,7 @@ async fn pump(
                 None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::ClientGone,
                 Some(Ok(WsMessage::Pong(_))) => awaiting_pong = false,
                 Some(Ok(WsMessage::Text(text))) => {
-                    if let Some(error) = presence(state, owner, &text, &mut allowance).await {
+                    if let Some(error) = presence(state, owner, &text).await {
                         let _ = out.try_send(WsMessage::Text(error.to_string().into()));
                     }
                 }
@@ -457,7 +453,6 @@ async fn presence(
     state: &ApiState,
     owner: Option<Address>,
     text: &str,
-    allowance: &mut Allowance,
 ) -> Option<serde_json::Value> {
     let error = |code: &str, message: &str| {
         Some(json!({"type": "error", "code": code, "message": message}))
@@ -472,7 +467,7 @@ async fn presence(
         Ok(frame) => frame,
         Err(e) => return error("invalid_frame", &e.to_string()),
     };
-    if !allowance.take(std::time::Instant::now()) {
+    if !state.presence.take(from, std::time::Instant::now()) {
         metrics::counter!("cairn_presence_frames_total", "outcome" => "rate_limited").increment(1);
         return error("rate_limited", "too many presence frames; slow down");
     }
