@@ -58,8 +58,8 @@ impl Uploads {
     }
 
     /// The uploader of `block`, if its headers carry a valid signature of a
-    /// registered wallet with quota left.
-    pub async fn authorize(&self, headers: &HeaderMap, block: &[u8]) -> Result<Address, ApiError> {
+    /// registered wallet. Nothing is charged: see [`charge`](Self::charge).
+    pub async fn check(&self, headers: &HeaderMap, block: &[u8]) -> Result<Address, ApiError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let (Some(from), Some(deadline), Some(signature)) =
             (header(FROM), header(DEADLINE), header(SIGNATURE))
@@ -130,8 +130,12 @@ impl Uploads {
                 format!("{from} has no registered key; run `cairn register` first"),
             ));
         }
-        self.kib.take(&from, block.len().div_ceil(1024))?;
         Ok(from)
+    }
+
+    /// Takes a block of `size` bytes from `from`'s KiB allowance.
+    pub fn charge(&self, from: &Address, size: usize) -> Result<(), ApiError> {
+        self.kib.take(from, size.div_ceil(1024))
     }
 }
 

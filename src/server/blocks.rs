@@ -46,6 +46,9 @@ pub(super) async fn head_block(
 pub(super) struct Stored {
     cid: String,
     size: usize,
+    /// The block was stored already: nothing was charged.
+    #[serde(rename = "alreadyStored", skip_serializing_if = "std::ops::Not::not")]
+    already_stored: bool,
 }
 
 /// Stores a raw block (at most 1 MiB) and answers its CID.
@@ -83,8 +86,23 @@ pub(super) async fn put_block(
         ));
     }
     crate::store::check_size(&body)?;
-    let uploader = uploads.authorize(&headers, &body).await?;
+    let uploader = uploads.check(&headers, &body).await?;
     let size = body.len();
+    // An upload signature names its block, not a use: anyone who saw one
+    // can send it again until its deadline. A block stored already costs
+    // nothing again, so a replay cannot drain its signer's allowance.
+    let cid = cid::cid_for_block(&body);
+    if state.store.has(&cid).await? {
+        return Ok((
+            StatusCode::OK,
+            Json(Stored {
+                cid: cid.to_string(),
+                size,
+                already_stored: true,
+            }),
+        ));
+    }
+    uploads.charge(&uploader, size)?;
     let cid = state.store.put(body).await?;
     tracing::debug!(%uploader, %cid, size, "block uploaded");
     metrics::counter!("cairn_blocks_stored_total").increment(1);
@@ -93,6 +111,7 @@ pub(super) async fn put_block(
         Json(Stored {
             cid: cid.to_string(),
             size,
+            already_stored: false,
         }),
     ))
 }

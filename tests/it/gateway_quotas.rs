@@ -74,6 +74,17 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
     let (status, stored) = upload(&api, &block, &signed, octet).await;
     assert_eq!(status, 201, "{stored}");
     assert_eq!(stored["cid"], cid::cid_for_block(&block).to_string());
+    // Anyone who saw the signature can send it again until its deadline.
+    // The block is stored already, so each replay is answered 200 and costs
+    // nothing: 20 replays of 3 KiB against a burst of 4 KiB.
+    for _ in 0..20 {
+        let (status, again) = upload(&api, &block, &signed, octet).await;
+        assert_eq!(
+            (status, again["alreadyStored"].as_bool()),
+            (200, Some(true)),
+            "{again}"
+        );
+    }
 
     // Everything else is refused, and nothing of it is stored.
     let other = vec![2u8; 3 * 1024];
