@@ -201,6 +201,36 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     }
     assert_eq!(lies[2]["text"], "batched from alice");
 
+    // A block the chain has never shown: the check cannot end, and a
+    // message not proven shows neither text nor sender, whoever the
+    // listing names.
+    let unknown_block: Rewrite = Arc::new({
+        let alice_hex = alice.address().to_string();
+        move |mut page: Value| {
+            for m in page["messages"].as_array_mut().unwrap() {
+                let id = m["id"].as_str().unwrap().to_string();
+                let rest = id.split_once('-').unwrap().1.to_string();
+                m["id"] = json!(format!("0x{}-{rest}", "ab".repeat(32)));
+                m["from"] = json!(alice_hex);
+            }
+            page
+        }
+    });
+    let liar_unknown = lying_proxy(full.api.clone(), unknown_block).await;
+    let unproven = inbox(honest_cli(&liar_unknown)).await;
+    assert_eq!(unproven.len(), 4);
+    for m in &unproven {
+        assert_eq!(m["verified"], false, "{m}");
+        assert!(
+            m.get("text").is_none(),
+            "an unproven message's text is shown: {m}"
+        );
+        assert!(
+            m.get("from").is_none(),
+            "an unproven message is shown with a sender: {m}"
+        );
+    }
+
     // `anchorBatch` is open to anyone: Mallory anchors Alice's batch again,
     // the same signed post in a new batch, and a liar lists the copy after
     // the original. The client delivers Alice's (from, nonce) once.
