@@ -23,6 +23,12 @@ use crate::{
     read_path::{graphql_socket, GraphqlSocket, Stack, StoreChoice, StreamClient},
 };
 
+/// The slowest `/healthz` an attack may cause. Generous: on a 2-core
+/// machine shared with a CPU hog one answer can take a second by scheduling
+/// alone, while an attack that starves the node (the fragment bomb froze it
+/// for 40 s) blows far past this, and its failures are counted apart.
+const HEALTHY: Duration = Duration::from_secs(5);
+
 /// A request body and its content type.
 type Body = (&'static str, Vec<u8>);
 
@@ -204,7 +210,7 @@ async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
     let (slowest, failed) = health.await.unwrap();
     assert_eq!(failed, 0, "/healthz failed during the fragment bombs");
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < HEALTHY,
         "/healthz took {slowest:?} during the fragment bombs"
     );
 
@@ -266,7 +272,7 @@ async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
     eprintln!("{sent} GraphQL attacks in 2 s; slowest /healthz {slowest:?}");
     assert_eq!(failed, 0, "/healthz failed during the attacks");
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < HEALTHY,
         "/healthz took {slowest:?} during the attacks"
     );
 }
@@ -336,7 +342,7 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < HEALTHY);
 
     assert_eq!(
         still_open(&mut one_ip).await,
