@@ -375,6 +375,7 @@ export class App {
       });
     }
     if (this.signedIn) await this.loadConsent().catch((e) => (this.notice = describe(e)));
+    else this.rememberConsent();
     await Promise.all([this.loadMore('inbox'), this.loadMore('requests'), this.loadMore('sent')]);
     await this.channels.load().catch((e) => (this.notice = describe(e)));
     this.follow();
@@ -406,6 +407,12 @@ export class App {
     for (const [peer, said] of Object.entries(newest.all())) this.consent.set(peer, said.state);
   }
 
+  /** Without a session: the consent entries this browser kept, so that blocked senders stay hidden. */
+  private rememberConsent() {
+    this.consent.clear();
+    for (const [peer, said] of Object.entries(this.consentMemory().all())) this.consent.set(peer, said.state);
+  }
+
   /** The newest consent entries this browser has seen, for this wallet, chain and contract. */
   private consentMemory() {
     return consentMemory(localStorage, `cairn-consent-${this.chain().chainId}-${this.info!.contract.toLowerCase()}-${this.address!.toLowerCase()}`);
@@ -413,9 +420,14 @@ export class App {
 
   /** Where a message from `from` belongs: ours and allowed senders' in the inbox, blocked nowhere. */
   folderOf(from: Address): 'inbox' | 'requests' | null {
-    if (!this.signedIn || from === this.address) return 'inbox';
+    if (from === this.address) return 'inbox';
     const said = this.consent.get(from.toLowerCase());
-    return said === 'allow' ? 'inbox' : said === 'block' ? null : 'requests';
+    // The list is this page's own (checked signatures, kept in this
+    // browser): a blocked sender stays hidden with or without a session,
+    // even when the node pushes or lists it.
+    if (said === 'block') return null;
+    if (!this.signedIn) return 'inbox';
+    return said === 'allow' ? 'inbox' : 'requests';
   }
 
   /** Signs an EIP-712 `Consent` with the wallet, publishes it, and moves the mail it concerns. */
@@ -539,7 +551,9 @@ export class App {
         box === 'sent'
           ? await this.node.page('sent', this.address!, state.next ?? undefined)
           : await this.node.page('inbox', this.address!, state.next ?? undefined, 50, this.signedIn ? box : undefined);
-      const shown = await Promise.all(page.messages.map((m) => this.show(m)));
+      // Blocked senders are dropped here too, by this page's own list.
+      const listed = box === 'sent' ? page.messages : page.messages.filter((m) => this.folderOf(getAddress(m.from)) !== null);
+      const shown = await Promise.all(listed.map((m) => this.show(m)));
       state.messages.push(...shown);
       state.next = page.next;
       state.more = page.more;
