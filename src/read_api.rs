@@ -142,9 +142,9 @@ impl ReadApi {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|c| {
-                c.split(';')
-                    .next()
-                    .filter(|kv| kv.starts_with("cairn_session="))
+                c.split(';').next().filter(|kv| {
+                    kv.starts_with("cairn_session=") || kv.starts_with("__Host-cairn_session=")
+                })
             })
             .map(str::to_string);
         Ok(())

@@ -49,7 +49,12 @@ struct AuthState {
     public: PublicOrigins,
 }
 
+/// The session cookie's name over http (development).
 const COOKIE: &str = "cairn_session";
+/// Its name when every public origin is https: the `__Host-` prefix makes
+/// browsers refuse it unless it is `Secure`, host-only and for `/`, so no
+/// sibling subdomain or plain-http page can set or shadow it.
+const HOST_COOKIE: &str = "__Host-cairn_session";
 const MAX_MESSAGE: usize = 4096;
 
 /// The sign-in routes, sharing `sessions` with whatever needs to know who
@@ -189,10 +194,13 @@ async fn sign_in(
         .open(message.address)
         .await
         .map_err(unavailable)?;
-    // `Secure` whenever users reach the node over https only.
-    let secure = if s.public.all_https() { "; Secure" } else { "" };
+    // `__Host-` and `Secure` whenever users reach the node over https only.
+    let (name, secure) = match s.public.all_https() {
+        true => (HOST_COOKIE, "; Secure"),
+        false => (COOKIE, ""),
+    };
     let cookie = format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         SESSION_TTL.as_secs()
     );
     let body = SignedIn {
@@ -216,9 +224,8 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|kv| {
-            kv.trim()
-                .strip_prefix(&format!("{COOKIE}="))
-                .map(str::to_string)
+            let (name, value) = kv.trim().split_once('=')?;
+            (name == COOKIE || name == HOST_COOKIE).then(|| value.to_string())
         })
 }
 
@@ -252,9 +259,12 @@ async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Result<Respon
         s.sessions.close(&t).await.map_err(unavailable)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    let cleared = match s.public.all_https() {
+        true => "__Host-cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure",
+        false => "cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+    };
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(cleared));
     Ok(response)
 }

@@ -477,7 +477,18 @@ async fn a_sign_in_for_another_site_opens_no_session_whatever_its_host() {
         .replace("URI: http://", "URI: https://");
     let (status, body, cookie) = site.sign_in(&message, &sign(&alice, &message).await).await;
     assert_eq!(status, 200, "{body}");
-    assert!(cookie.unwrap().contains("; Secure"));
+    let cookie = cookie.unwrap();
+    assert!(cookie.starts_with("__Host-cairn_session="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let (_, session) = site.session(&cookie).await;
+    assert_eq!(
+        session["signedIn"], true,
+        "the __Host- cookie names the session"
+    );
     // Its development names are no longer sign-in domains.
     let message = site.fresh(alice.address(), later).await;
     let (status, body, _) = site.sign_in(&message, &sign(&alice, &message).await).await;
