@@ -194,15 +194,7 @@ async fn sign_in(
         .open(message.address)
         .await
         .map_err(unavailable)?;
-    // `__Host-` and `Secure` whenever users reach the node over https only.
-    let (name, secure) = match s.public.all_https() {
-        true => (HOST_COOKIE, "; Secure"),
-        false => (COOKIE, ""),
-    };
-    let cookie = format!(
-        "{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-        SESSION_TTL.as_secs()
-    );
+    let cookie = session_cookie(&s.public, &token, SESSION_TTL.as_secs());
     let body = SignedIn {
         address: message.address.to_string(),
         signer: signer.kind(),
@@ -214,6 +206,17 @@ async fn sign_in(
         HeaderValue::from_str(&cookie).expect("hex token"),
     );
     Ok(response)
+}
+
+/// The `Set-Cookie` value holding `token` for `max_age` seconds (0 clears
+/// it): `__Host-` and `Secure` whenever users reach the node over https
+/// only.
+fn session_cookie(public: &PublicOrigins, token: &str, max_age: u64) -> String {
+    let (name, secure) = match public.all_https() {
+        true => (HOST_COOKIE, "; Secure"),
+        false => (COOKIE, ""),
+    };
+    format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
 }
 
 /// The session token in the request's cookie, if any.
@@ -259,12 +262,10 @@ async fn logout(State(s): State<AuthState>, headers: HeaderMap) -> Result<Respon
         s.sessions.close(&t).await.map_err(unavailable)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cleared = match s.public.all_https() {
-        true => "__Host-cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure",
-        false => "cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-    };
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_static(cleared));
+    let cleared = session_cookie(&s.public, "", 0);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cleared).expect("a cookie of static parts"),
+    );
     Ok(response)
 }
