@@ -6,8 +6,8 @@
 //! signs in with your wallet when the node offers sign-in, so senders you
 //! blocked are never pushed, and it refuses a stream that the node served
 //! as anonymous all the same; when the session ends (logout, expiry) the
-//! node closes the stream and `watch` signs in again. `cairn channel watch` follows a channel the
-//! same way, with its own cursor file.
+//! node closes the stream and `watch` signs in again. `cairn channel
+//! watch` follows a channel the same way, with its own cursor file.
 
 use std::{path::PathBuf, time::Duration};
 
