@@ -69,7 +69,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
     /// Run the indexer, the read API (REST, GraphQL, stream) and the block gateway.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run the indexer alone: keep a database up to date, serve only /healthz and /metrics.
     Index(index::IndexArgs),
     /// Run the relaying gateway: accept signed posts and anchor them in Merkle batches.

@@ -47,9 +47,13 @@ pub(crate) struct ServeArgs {
     /// Chain id the web client asks wallets to use. Defaults to the one in <data-dir>/deployment.json.
     #[arg(long, env = "CAIRN_CHAIN_ID")]
     chain_id: Option<u64>,
-    /// Streams open at once per subscribed address.
+    /// Streams open at once per subscribed address for its signed-in owner, and per channel.
     #[arg(long, default_value_t = StreamConfig::default().max_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
     streams_per_address: u64,
+    /// Anonymous streams open at once per subscribed address; they never take the
+    /// signed-in owner's slots.
+    #[arg(long, default_value_t = StreamConfig::default().max_anonymous_per_address as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    anonymous_streams_per_address: u64,
 }
 
 impl ServeArgs {
@@ -60,6 +64,7 @@ impl ServeArgs {
             send_timeout: Duration::from_secs(self.stream_send_timeout_secs),
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             max_per_address: self.streams_per_address as usize,
+            max_anonymous_per_address: self.anonymous_streams_per_address as usize,
             ..StreamConfig::default()
         };
         let indexer = match self.no_indexer {

@@ -437,3 +437,41 @@ async fn watch_through_a_round_robin_never_shows_a_blocked_sender() {
         node.shutdown().await.unwrap();
     }
 }
+
+/// Strangers holding every anonymous stream of Bob's address, over
+/// `/v1/stream` and GraphQL alike, leave Bob's own slots free: signed in,
+/// he still opens his stream, as its owner.
+#[tokio::test]
+async fn strangers_cannot_take_the_owners_stream_slots() {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), true, None).await;
+    let api = format!("http://{}", node.addr);
+    let bob = signer(BOB_KEY).address();
+    let url = format!("{}/v1/stream?address={bob}", api.replacen("http", "ws", 1));
+    let default = cairn_indexer::api::StreamConfig::default();
+    let mut strangers = Vec::new();
+    for _ in 0..default.max_anonymous_per_address {
+        strangers.push(stream(&api, bob, None).await);
+    }
+    let refused = tokio_tungstenite::connect_async(&url).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(response.status(), 429);
+    let mut graphql = crate::read_path::graphql_socket(&api).await;
+    let answer = crate::hostile_http::subscribe(&mut graphql, "s", bob).await;
+    assert!(answer.contains("too_many_streams"), "{answer}");
+
+    let as_bob = signed_in(&api, BOB_KEY).await;
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", as_bob.session_cookie().unwrap().parse().unwrap());
+    let (_, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()[cairn_indexer::api::VIEWER_HEADER],
+        "owner"
+    );
+    drop(strangers);
+}

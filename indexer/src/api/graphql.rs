@@ -304,15 +304,8 @@ impl SubscriptionRoot {
             })?),
             None => None,
         };
-        let slot = state
-            .streams
-            .try_take(recipient.clone(), state.stream.max_per_address)
-            .ok_or_else(|| {
-                refused(format!(
-                    "{} streams are already open for this address",
-                    state.stream.max_per_address
-                ))
-            })?;
+        // No session on this socket: its subscriptions are anonymous.
+        let slot = super::stream::take_slot(&state, &recipient, false).map_err(gql)?;
         let held = (permit, slot);
         let start = match query::stream_cursor(after.as_deref()).map_err(gql)? {
             Some(c) => c,

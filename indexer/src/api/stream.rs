@@ -42,7 +42,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{presence::ClientFrame, query, ApiError, ApiState};
+use super::{presence::ClientFrame, query, ApiError, ApiState, Slot};
 use crate::{
     fanout::Live,
     store::{ConsentState, StreamCursor, StreamEvent},
@@ -68,9 +68,14 @@ pub struct StreamConfig {
     pub heartbeat: Duration,
     /// Events read from the store per query.
     pub batch: u32,
-    /// Open streams at most per subscribed address (the per-IP cap on
-    /// connections bounds streams per client).
+    /// Open streams at most per subscribed address for its signed-in
+    /// owner, and per channel (the per-IP cap on connections bounds streams
+    /// per client).
     pub max_per_address: usize,
+    /// Open anonymous streams at most per subscribed address. They have
+    /// their own slots, so that strangers holding them cannot lock the
+    /// owner out of their own stream.
+    pub max_anonymous_per_address: usize,
     /// How long a close frame may wait for a stalled client to read.
     pub close_grace: Duration,
 }
@@ -84,6 +89,7 @@ impl Default for StreamConfig {
             heartbeat: Duration::from_secs(15),
             batch: 256,
             max_per_address: 16,
+            max_anonymous_per_address: 8,
             close_grace: Duration::from_secs(10),
         }
     }
@@ -109,13 +115,13 @@ pub(super) async fn stream(
     // A channel's stream is its messages' events, as an inbox's: the same
     // cursor, confirmation and retraction guarantees. Consent and presence
     // are an owner's, and a channel has none.
-    let (recipient, owner) = match (p.address, p.channel) {
+    let (recipient, owner, owned) = match (p.address, p.channel) {
         (Some(address), None) => {
             let subscribed = query::address(&address)?;
             let owner = state.viewer(&headers).await?.filter(|v| *v == subscribed);
-            (query::recipient_key(subscribed), owner)
+            (query::recipient_key(subscribed), owner, owner.is_some())
         }
-        (None, Some(channel)) => (query::channel(&channel)?.to_string(), None),
+        (None, Some(channel)) => (query::channel(&channel)?.to_string(), None, true),
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -129,19 +135,7 @@ pub(super) async fn stream(
         Some(c) => c,
         None => StreamCursor(state.store.last_event_seq().await?),
     };
-    let slot = state
-        .streams
-        .try_take(recipient.clone(), state.stream.max_per_address)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                format!(
-                    "{} streams are already open for this address",
-                    state.stream.max_per_address
-                ),
-            )
-        })?;
+    let slot = take_slot(&state, &recipient, owned)?;
     // What the session opened ends with it: the stream keeps the cookie to
     // ask again at each heartbeat.
     let mut session = HeaderMap::new();
@@ -177,6 +171,31 @@ pub(super) async fn stream(
         .headers_mut()
         .insert(VIEWER_HEADER, axum::http::HeaderValue::from_static(viewer));
     Ok(response)
+}
+
+/// A hold on one of `recipient`'s stream slots, or `429 too_many_streams`.
+/// `owned` streams (the signed-in owner's, and channels', which have no
+/// owner) and anonymous streams of an address count apart.
+pub(super) fn take_slot(
+    state: &ApiState,
+    recipient: &str,
+    owned: bool,
+) -> Result<Slot<String>, ApiError> {
+    let (key, cap, whose) = match owned {
+        true => (recipient.to_string(), state.stream.max_per_address, ""),
+        false => (
+            format!("anonymous:{recipient}"),
+            state.stream.max_anonymous_per_address,
+            "anonymous ",
+        ),
+    };
+    state.streams.try_take(key, cap).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!("{cap} {whose}streams are already open for this address"),
+        )
+    })
 }
 
 /// The handshake response's header naming how the stream was opened:
