@@ -190,6 +190,31 @@ async fn consent_narrows_the_owners_inbox_and_stream_and_gates_presence() {
         anonymous.inbox(bob, None, 50).await.unwrap().messages.len(),
         4
     );
+    // The changes feed, for clients that poll, narrows as the stream does.
+    let feed = |cookie: Option<String>| {
+        let url = format!("{api}/v1/inbox/{bob}/changes");
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie.split(';').next().unwrap());
+            }
+            let page: Value = request.send().await.unwrap().json().await.unwrap();
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["message"]["from"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let owners = feed(as_bob.session_cookie().map(str::to_string)).await;
+    assert_eq!(
+        owners,
+        [lower(alice), lower(alice)],
+        "Carol is not in Bob's feed"
+    );
+    let anyones = feed(None).await;
+    assert_eq!(anyones.len(), 4, "{anyones:?}");
 
     // Nobody forges Bob's consent or replays an older entry of his.
     let domain = cairn_contracts::eip712::domain(31337, chain.contract);

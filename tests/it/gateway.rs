@@ -36,6 +36,24 @@ const SENDERS: usize = 10;
 const PER_SENDER: usize = 100;
 
 /// Confirmed inbox of `who`, read through the REST API.
+/// Every event id in `who`'s changes feed after `after`, page by page of
+/// two, and the cursor to poll from next.
+async fn changes(api: &str, who: Address, after: Option<&str>) -> (Vec<String>, String) {
+    let (mut ids, mut cursor) = (Vec::new(), after.unwrap_or_default().to_string());
+    loop {
+        let url = format!("{api}/v1/inbox/{who}/changes?limit=2&after={cursor}");
+        let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        for event in page["events"].as_array().unwrap() {
+            assert_eq!(event["type"], "message", "{event}");
+            ids.push(event["message"]["id"].as_str().unwrap().to_string());
+        }
+        cursor = page["next"].as_str().unwrap().to_string();
+        if page["more"] == false {
+            return (ids, cursor);
+        }
+    }
+}
+
 async fn inbox(api: &str, who: Address) -> Vec<serde_json::Value> {
     let url = format!("{api}/v1/inbox/{who}?limit=500");
     let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
@@ -509,6 +527,10 @@ async fn forged_manifest(postgres: bool) {
     assert_eq!(events[0].message.id, format!("{batch_id}-0"));
     assert_eq!(events[1].message.id, format!("{batch_id}-2"));
 
+    // A client that polls the changes feed has read everything so far.
+    let (seen, cursor) = changes(&api, bob, None).await;
+    assert_eq!(seen, [format!("{batch_id}-0"), format!("{batch_id}-2")]);
+
     // A batch whose manifest no store has is recorded missing, and delivered
     // once the manifest appears.
     let late = chain.outgoing(2, 1, 2, "late manifest").await;
@@ -524,12 +546,35 @@ async fn forged_manifest(postgres: bool) {
         stream.next(Duration::from_millis(1500)).await.is_none(),
         "nothing pushed while missing"
     );
+    // A batch anchored after it, whose manifest is there, is delivered
+    // first; an inbox poller's cursor moves past the late one's place.
+    let after_it = chain.outgoing(0, 1, 3, "anchored after the late one").await;
+    chain
+        .store
+        .put(after_it.envelope.clone().into())
+        .await
+        .unwrap();
+    let (after_id, _) = anchor_by_hand(&chain, std::slice::from_ref(&after_it.signed), true).await;
+    await_batch(&api, &after_id, "delivered").await;
+    assert_eq!(stream.take(1).await[0].message.id, format!("{after_id}-0"));
+    let inbox_cursor = inbox(&api, bob).await.last().unwrap()["cursor"].clone();
+
     chain.store.put(manifest_bytes.into()).await.unwrap();
     let resolved = await_batch(&api, &late_id, "delivered").await;
     assert!(resolved["attempts"].as_u64().unwrap() >= 2, "{resolved}");
     let event = stream.take(1).await.remove(0);
     assert_eq!(event.message.id, format!("{late_id}-0"));
-    assert_eq!(inbox(&api, bob).await.len(), 3);
+    assert_eq!(inbox(&api, bob).await.len(), 4);
+    // The inbox inserts it at its chain position, behind the poller's
+    // cursor; the changes feed has it next, after the one it came after.
+    let url = format!(
+        "{api}/v1/inbox/{bob}?after={}",
+        inbox_cursor.as_str().unwrap()
+    );
+    let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(page["messages"], serde_json::json!([]), "behind the cursor");
+    let (seen, _) = changes(&api, bob, Some(&cursor)).await;
+    assert_eq!(seen, [format!("{after_id}-0"), format!("{late_id}-0")]);
     node.shutdown().await.unwrap();
 }
 

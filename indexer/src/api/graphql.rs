@@ -26,7 +26,7 @@ use axum::{
 use futures::Stream;
 
 use super::{
-    query::{self, Mailbox, Page},
+    query::{self, Changes, Mailbox, Page},
     ApiError, ApiState,
 };
 use crate::store::{ChannelRecord, KeyRecord, Message, StreamCursor, StreamEvent};
@@ -195,6 +195,25 @@ impl QueryRoot {
         )
         .await
         .map_err(gql)
+    }
+
+    /// Confirmed messages to `address` and retractions, in the stream's
+    /// order (`after` is a stream cursor): for clients that poll, since a
+    /// batch whose manifest came late is inserted in `inbox` at its chain
+    /// position, behind such a client's cursor, but comes next here.
+    #[graphql(complexity = "page_cost(limit, child_complexity)")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        address: String,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> async_graphql::Result<Changes> {
+        let state = ctx.data_unchecked::<ApiState>();
+        let recipient = query::recipient_key(query::address(&address).map_err(gql)?);
+        query::changes(state, &recipient, None, after.as_deref(), limit)
+            .await
+            .map_err(gql)
     }
 
     /// Messages from `address`, oldest first.

@@ -91,6 +91,8 @@ impl ApiState {
     ),
     paths(
         rest::inbox,
+        rest::inbox_changes,
+        rest::channel_changes,
         rest::sent,
         rest::channel_messages,
         rest::message,
@@ -100,6 +102,7 @@ impl ApiState {
     components(schemas(
         ErrorBody,
         query::Page,
+        query::Changes,
         crate::store::Message,
         crate::store::KeyRecord,
         crate::store::StreamEvent,
@@ -118,6 +121,8 @@ pub fn router(state: ApiState) -> Router {
     let schema = schema(state.clone());
     Router::new()
         .route("/v1/inbox/{address}", get(rest::inbox))
+        .route("/v1/inbox/{address}/changes", get(rest::inbox_changes))
+        .route("/v1/channels/{id}/changes", get(rest::channel_changes))
         .route("/v1/sent/{address}", get(rest::sent))
         .route("/v1/channels", get(rest::channels))
         .route("/v1/channels/{id}", get(rest::channel))

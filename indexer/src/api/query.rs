@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
 use crate::store::{
-    BatchRecord, ChannelRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor,
+    BatchRecord, ChannelRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor, StreamEvent,
 };
 
 /// Channels listed per member at most; a member of more sees the first ones.
@@ -254,6 +254,46 @@ fn page_of(messages: Vec<Message>, limit: u32, after: Option<&str>) -> Page {
         next,
         more,
     }
+}
+
+/// A page of the changes feed: stream events in stream order.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+pub struct Changes {
+    /// Confirmed messages and retractions, in the stream's order.
+    pub events: Vec<StreamEvent>,
+    /// Pass as `after` for the next page; it moves past events the owner's
+    /// consent hid, so it may move when `events` is empty.
+    pub next: String,
+    /// Whether the page was full, so more may follow.
+    pub more: bool,
+}
+
+/// Stream events for `recipient` after the stream cursor `after` (from the
+/// start when absent), as the stream would send them to `owner` (signed in
+/// as the subscribed address) or to anyone: the feed for clients that poll.
+/// Unlike an inbox page, it is ordered by when the node learned of each
+/// event, so a batch whose manifest came late is after the poller's cursor.
+pub async fn changes(
+    state: &ApiState,
+    recipient: &str,
+    owner: Option<Address>,
+    after: Option<&str>,
+    limit_raw: Option<u32>,
+) -> Result<Changes, ApiError> {
+    let after = stream_cursor(after)?.unwrap_or(StreamCursor(0));
+    let limit = limit(limit_raw)?;
+    let events = state.store.events_after(recipient, after, limit).await?;
+    let more = events.len() == limit as usize;
+    let next = events.last().map_or(after, |e| StreamCursor(e.seq()));
+    let events = match owner {
+        Some(owner) => super::stream::without_blocked(state, owner, events).await?,
+        None => events,
+    };
+    Ok(Changes {
+        events,
+        next: next.encode(),
+        more,
+    })
 }
 
 /// Parses `<block hash>-<log index>` followed by at most `extra` more

@@ -8,7 +8,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    query::{self, Mailbox, Page},
+    query::{self, Changes, Mailbox, Page},
     ApiError, ApiState,
 };
 use crate::store::{BatchRecord, ChannelRecord, KeyRecord, Message};
@@ -65,6 +65,54 @@ pub(super) async fn inbox(
             p.limit,
         )
         .await?,
+    ))
+}
+
+/// `?after=&limit=` of a changes feed.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ChangesParams {
+    /// A stream cursor: `next` of a previous page, or an event's `cursor`
+    /// (absent: from the start).
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+/// Confirmed messages to an address and retractions, in the order the node
+/// learned of them (the stream's), for clients that poll: a batch whose
+/// manifest arrived late comes after the cursor of a client that read
+/// everything before it. For the signed-in owner, without blocked senders.
+#[utoipa::path(get, path = "/v1/inbox/{address}/changes", params(("address" = String, Path), ChangesParams),
+    responses((status = 200, body = Changes), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn inbox_changes(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<ChangesParams>, QueryRejection>,
+) -> Result<Json<Changes>, ApiError> {
+    let p = params(q)?;
+    let subscribed = query::address(&address)?;
+    let owner = state.viewer(&headers).await?.filter(|v| *v == subscribed);
+    let recipient = query::recipient_key(subscribed);
+    Ok(Json(
+        query::changes(&state, &recipient, owner, p.after.as_deref(), p.limit).await?,
+    ))
+}
+
+/// A channel's confirmed messages and retractions in the stream's order:
+/// [`inbox_changes`] for a channel.
+#[utoipa::path(get, path = "/v1/channels/{id}/changes", params(("id" = String, Path), ChangesParams),
+    responses((status = 200, body = Changes), (status = 400, body = super::ErrorBody)))]
+pub(super) async fn channel_changes(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ChangesParams>, QueryRejection>,
+) -> Result<Json<Changes>, ApiError> {
+    let p = params(q)?;
+    let channel = query::channel(&id)?.to_string();
+    Ok(Json(
+        query::changes(&state, &channel, None, p.after.as_deref(), p.limit).await?,
     ))
 }
 

@@ -439,7 +439,7 @@ async fn is_blocked(
 }
 
 /// `events` less those from senders `owner` blocked.
-async fn without_blocked(
+pub(super) async fn without_blocked(
     state: &ApiState,
     owner: Address,
     events: Vec<StreamEvent>,
