@@ -124,12 +124,14 @@ echo "==> three cairn serve nodes and two gateways"
 for i in 0 1 2; do
   # Users reach the nodes through the round-robin, and the web client on
   # each node's own port: both are public origins (sign-in domains).
-  run "serve-$i" target/debug/cairn serve --listen "127.0.0.1:${SERVE_PORTS[$i]}" --database-url "$DATABASE_URL" --web-dir web/dist \
+  run "serve-$i" target/debug/cairn serve --listen "127.0.0.1:${SERVE_PORTS[$i]}" --metrics-listen "127.0.0.1:$((SERVE_PORTS[i] + 1400))" \
+    --database-url "$DATABASE_URL" --web-dir web/dist \
     --public-origin "http://$FRONT,http://127.0.0.1:${SERVE_PORTS[$i]}"
 done
 for i in 0 1; do
   run "gateway-$i" env CAIRN_RELAYER_KEY="$RELAYER_KEY" CAIRN_GATEWAY_DATABASE_URL="$DATABASE_URL" \
-    target/debug/cairn gateway --listen "127.0.0.1:${GATEWAY_PORTS[$i]}" --public-origin "http://$GATEWAY_FRONT"
+    target/debug/cairn gateway --listen "127.0.0.1:${GATEWAY_PORTS[$i]}" --metrics-listen "127.0.0.1:$((GATEWAY_PORTS[i] + 1400))" \
+    --public-origin "http://$GATEWAY_FRONT"
 done
 for port in "${SERVE_PORTS[@]}" "${GATEWAY_PORTS[@]}"; do wait_port "$port"; done
 run front node "$(dirname "$0")/round-robin.js" "$FRONT" "${SERVE_PORTS[@]/#/127.0.0.1:}"

@@ -7,6 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 LISTEN=${CAIRN_LISTEN:-127.0.0.1:8080}
+# Health and Prometheus metrics, apart from the public port.
+METRICS_LISTEN=${CAIRN_METRICS_LISTEN:-127.0.0.1:9464}
 
 if "$TOOLS_BIN/cast" chain-id --rpc-url "$RPC_URL" >/dev/null 2>&1; then
   echo "something already answers at $RPC_URL; stop it or set ANVIL_PORT" >&2
@@ -37,7 +39,7 @@ pids+=($!)
 (cd web && exec npx vite build --watch --logLevel warn) > "$CAIRN_DATA_DIR/web.log" 2>&1 &
 pids+=($!)
 
-CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY CAIRN_REGISTRAR_KEY=$REGISTRAR_KEY target/debug/cairn serve --gateway --web-dir web/dist --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
+CAIRN_DATA_DIR=$CAIRN_DATA_DIR CAIRN_RELAYER_KEY=$RELAYER_KEY CAIRN_REGISTRAR_KEY=$REGISTRAR_KEY target/debug/cairn serve --gateway --web-dir web/dist --rpc-url "$RPC_URL" --ws-url "${RPC_URL/http/ws}" --listen "$LISTEN" --metrics-listen "$METRICS_LISTEN" > "$CAIRN_DATA_DIR/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
 # Wait for the node; if it dies, show why instead of failing later.
@@ -63,9 +65,10 @@ Cairn is running:
   web client     http://$LISTEN/   (a wallet on chain $CHAIN_ID, RPC $RPC_URL; see the README)
   chain          $RPC_URL (chain id $CHAIN_ID, block time ${BLOCK_TIME:-automine}s)
   REST           http://$LISTEN/v1/inbox/$BOB_ADDRESS   (OpenAPI: http://$LISTEN/openapi.json)
-  GraphiQL       http://$LISTEN/graphql
+  GraphQL        POST http://$LISTEN/graphql   (GraphiQL is off on the web client's origin)
   stream         ws://$LISTEN/v1/stream?address=$BOB_ADDRESS
-  block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz   metrics http://$LISTEN/metrics
+  block gateway  http://$LISTEN/ipfs/<cid>   health http://$LISTEN/healthz
+  status         http://$METRICS_LISTEN/healthz   http://$METRICS_LISTEN/metrics   (private: never on the public port)
   batching       POST http://$LISTEN/v1/posts   GET http://$LISTEN/v1/proofs/<id>   POST http://$LISTEN/v1/registrations
   data dir       $CAIRN_DATA_DIR (indexer.db, gateway.db; logs: anvil.log, serve.log)
 

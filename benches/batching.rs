@@ -262,6 +262,7 @@ async fn main() {
         None
     };
     let node = Node::start(NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store: store.clone(),
         indexer: Some((
@@ -287,6 +288,7 @@ async fn main() {
         let url = postgres.as_ref().unwrap().url.clone();
         gateways.push(
             Node::start(NodeConfig {
+                status_listen: None,
                 listen: "127.0.0.1:0".parse().unwrap(),
                 store: store.clone(),
                 indexer: None,

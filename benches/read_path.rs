@@ -137,16 +137,19 @@ async fn post_block(
 struct Served {
     child: tokio::process::Child,
     api: String,
+    /// The status listener (`/metrics`).
+    status: String,
     dir: tempfile::TempDir,
 }
 
 impl Served {
     async fn start(anvil: &Anvil, contract: Address, database: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let (port, status_port) = (free_port(), free_port());
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", &format!("127.0.0.1:{status_port}")])
             .args(["--database-url", database])
             .args(args)
             .env("CAIRN_DATA_DIR", dir.path())
@@ -168,7 +171,13 @@ impl Served {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { child, api, dir }
+        let status = format!("http://127.0.0.1:{status_port}");
+        Self {
+            child,
+            api,
+            status,
+            dir,
+        }
     }
 
     fn proc(&self, file: &str) -> String {
@@ -217,7 +226,7 @@ impl Served {
 
     /// The longest ingestion commit in the metrics' window, in ms.
     async fn longest_commit_ms(&self) -> f64 {
-        metric(&self.api, "cairn_indexer_commit_seconds{quantile=\"1\"}")
+        metric(&self.status, "cairn_indexer_commit_seconds{quantile=\"1\"}")
             .await
             .map_or(0.0, |s| s * 1e3)
     }

@@ -72,6 +72,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store: std::sync::Arc<dyn BlobStore> = std::sync::Arc::new(KuboStore::new(&kubo.api_url));
     let node = Node::start(NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store,
         indexer: Some((

@@ -119,6 +119,7 @@ impl GatewayCmd {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
+            status_listen: self.server.metrics_listen,
             store: global.blob_store()?,
             indexer: None,
             gateway: Some(self.gateway.config(global)?),

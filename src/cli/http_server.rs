@@ -13,6 +13,11 @@ pub(crate) struct ServerArgs {
     /// Address to listen on. Loopback by default: put a reverse proxy with TLS in front for anything else.
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    /// Address of the status listener: `/healthz` and Prometheus `/metrics`, which are never
+    /// served on `--listen` (their counters would tell strangers about users). Keep it private.
+    /// Without it no metrics are served.
+    #[arg(long, env = "CAIRN_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
     /// Largest request body, in bytes (POST /v1/posts has its own limit, 8 MiB).
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: usize,

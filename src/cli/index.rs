@@ -113,9 +113,8 @@ impl IndexArgs {
             running.progress.clone(),
             self.indexer.confirmations,
         ));
-        let limits = Limits::default();
-        let public = limits.public_origins_at(listener.local_addr()?)?;
-        let app = server::status_app(running.progress, &limits, &public);
+        let limits = Limits::default().status();
+        let app = server::status_app(running.progress, &limits);
         let server = server::serve(listener, app, &limits, shutdown.clone());
         tokio::select! {
             result = server => result?,

@@ -90,6 +90,7 @@ impl ServeArgs {
         };
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
+            status_listen: self.server.metrics_listen,
             store: global.blob_store()?,
             indexer,
             gateway,

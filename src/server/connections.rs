@@ -9,10 +9,14 @@
 //! same caps.
 
 use std::{
+    collections::BTreeMap,
     io,
     net::{IpAddr, SocketAddr},
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -93,6 +97,10 @@ pub async fn serve(
     );
     let total = Arc::new(Semaphore::new(limits.max_connections));
     let per_ip = Arc::new(Slots::default());
+    let open = Arc::new(Open::default());
+    // Below this many free slots, each new connection first closes the
+    // oldest idle one.
+    let headroom = (limits.max_connections / 16).max(1);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -107,12 +115,27 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = total.clone().try_acquire_owned() else {
-            metrics::counter!("cairn_connections_refused_total", "cap" => "total").increment(1);
-            continue;
-        };
+        // An address at its own cap makes no room by closing others'.
         let Some(ip_slot) = per_ip.try_take(peer.ip(), limits.max_connections_per_ip) else {
             metrics::counter!("cairn_connections_refused_total", "cap" => "per_ip").increment(1);
+            continue;
+        };
+        if total.available_permits() <= headroom {
+            open.close_oldest_idle();
+        }
+        let slot = match total.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            // Full, and nothing was idle to close just before: try once more.
+            Err(_) if open.close_oldest_idle() => {
+                tokio::time::timeout(Duration::from_millis(200), total.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
+            metrics::counter!("cairn_connections_refused_total", "cap" => "total").increment(1);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -120,12 +143,14 @@ pub async fn serve(
             stream,
             _slots: (slot, ip_slot),
         });
+        let entry = open.register();
         tokio::spawn(serve_connection(
             io,
             peer,
             router.clone(),
             limits.header_read_timeout,
             shutdown.clone(),
+            entry,
         ));
     }
 }
@@ -136,11 +161,24 @@ async fn serve_connection(
     router: Router,
     header_read_timeout: Duration,
     shutdown: CancellationToken,
+    entry: Entry,
 ) {
     metrics::gauge!("cairn_connections").increment(1.0);
+    let busy = entry.busy.clone();
     let service = tower::service_fn(move |mut request: axum::extract::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request.map(axum::body::Body::new))
+        // Busy from the request until its response's last byte is sent.
+        let working = Working::start(busy.clone());
+        let response = router.clone().oneshot(request.map(axum::body::Body::new));
+        async move {
+            let response = response.await?;
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                axum::body::Body::new(TrackedBody {
+                    inner: body,
+                    _working: working,
+                })
+            }))
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -158,6 +196,125 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+        // Idle, and its slot is wanted: dropping it closes the socket.
+        _ = entry.close.cancelled() => {
+            metrics::counter!("cairn_connections_closed_for_room_total").increment(1);
+        }
     }
     metrics::gauge!("cairn_connections").decrement(1.0);
+}
+
+/// The open connections, oldest first, so that the oldest idle one can be
+/// closed when the cap is near.
+#[derive(Default)]
+struct Open {
+    next: AtomicU64,
+    by_age: Mutex<BTreeMap<u64, Tracked>>,
+}
+
+/// What [`Open`] knows of a connection.
+struct Tracked {
+    /// Requests whose response is not fully sent yet.
+    busy: Arc<AtomicUsize>,
+    close: CancellationToken,
+}
+
+/// A connection's place in [`Open`], left when it is dropped.
+struct Entry {
+    open: Arc<Open>,
+    id: u64,
+    busy: Arc<AtomicUsize>,
+    close: CancellationToken,
+}
+
+impl Open {
+    fn register(self: &Arc<Self>) -> Entry {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (busy, close) = (Arc::new(AtomicUsize::new(0)), CancellationToken::new());
+        let tracked = Tracked {
+            busy: busy.clone(),
+            close: close.clone(),
+        };
+        self.by_age
+            .lock()
+            .expect("the connection list is never poisoned")
+            .insert(id, tracked);
+        Entry {
+            open: self.clone(),
+            id,
+            busy,
+            close,
+        }
+    }
+
+    /// Closes the oldest connection that is not answering a request;
+    /// whether there was one.
+    fn close_oldest_idle(&self) -> bool {
+        let by_age = self
+            .by_age
+            .lock()
+            .expect("the connection list is never poisoned");
+        let idle = by_age
+            .values()
+            .find(|t| t.busy.load(Ordering::Acquire) == 0 && !t.close.is_cancelled());
+        match idle {
+            Some(tracked) => {
+                tracked.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.open
+            .by_age
+            .lock()
+            .expect("the connection list is never poisoned")
+            .remove(&self.id);
+    }
+}
+
+/// One request in progress on a connection.
+struct Working(Arc<AtomicUsize>);
+
+impl Working {
+    fn start(busy: Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Self(busy)
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its connection busy until it is sent, or dropped.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _working: Working,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }

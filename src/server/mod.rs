@@ -2,7 +2,8 @@
 //!
 //! It always serves the block store as an IPFS trustless gateway
 //! (`GET /ipfs/{cid}`, raw block responses) and `POST /v1/blobs`, plus
-//! `/healthz` and Prometheus `/metrics`. With the indexer enabled it also
+//! `/healthz`; Prometheus `/metrics` is served on a status listener of its
+//! own ([`status`]). With the indexer enabled it also
 //! mounts the read API of `cairn-indexer` (REST, GraphQL, WebSocket stream,
 //! `/openapi.json`). [`Limits`] (body size, timeout, concurrency, per-IP rate)
 //! wrap every route, and every error is JSON `{code, message}`.
@@ -94,10 +95,6 @@ pub fn app(
             "/openapi.json",
             get(|State(s): State<AppState>| async move { Json(s.openapi.as_ref().clone()) }),
         )
-        .route(
-            "/metrics",
-            get(|State(s): State<AppState>| async move { s.metrics.render() }),
-        )
         .with_state(state);
     let router = match read_api {
         Some(api) => own.merge(api),
@@ -106,13 +103,25 @@ pub fn app(
     limits.apply(router, public)
 }
 
-/// `/healthz` and `/metrics` alone, with all limits applied: what `cairn
-/// index` (an indexer without the read API) serves.
-pub fn status_app(
-    progress: watch::Receiver<Progress>,
-    limits: &Limits,
-    public: &PublicOrigins,
-) -> Router {
+/// The status listener's routes (`--metrics-listen`): `/healthz` and
+/// Prometheus `/metrics`, with [`Limits::apply_status`]. Metrics stay off
+/// the public port: their counters tell a stranger, a frame at a time,
+/// things such as whether a wallet allowed them. On a listener of its own,
+/// health also answers while the public port's connection cap is full.
+pub fn status(state: AppState, limits: &Limits) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(health))
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move { s.metrics.render() }),
+        )
+        .with_state(state);
+    limits.apply_status(router)
+}
+
+/// `/healthz` and `/metrics` alone, as [`status`]: what `cairn index` (an
+/// indexer without the read API) serves.
+pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Router {
     let metrics = metrics_handle();
     let router = Router::new()
         .route(
@@ -120,7 +129,7 @@ pub fn status_app(
             get(move || async move { cairn_indexer::api::health(&progress.borrow()) }),
         )
         .route("/metrics", get(move || async move { metrics.render() }));
-    limits.apply(router, public)
+    limits.apply_status(router)
 }
 
 /// The indexer's health when it runs, and the gateway's `batcher` role

@@ -25,6 +25,9 @@ use crate::{
 pub struct NodeConfig {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Address of the status listener (`/healthz` and `/metrics`); `None`
+    /// serves no metrics, and health only on `listen`.
+    pub status_listen: Option<SocketAddr>,
     /// The block store served and checked.
     pub store: Arc<dyn BlobStore>,
     /// The indexer and its database URL; `None` runs no indexer.
@@ -79,6 +82,8 @@ pub enum NodeError {
 pub struct Node {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The status listener's bound address, when it runs.
+    pub status_addr: Option<SocketAddr>,
     /// Indexer progress, when the indexer runs.
     pub progress: Option<watch::Receiver<Progress>>,
     /// The indexer's store, when the indexer runs.
@@ -89,20 +94,28 @@ pub struct Node {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// A listener on `listen`, and the address it got.
+async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+    let bound = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener.local_addr().map(|addr| (listener, addr)),
+        Err(err) => Err(err),
+    };
+    bound.map_err(|source| NodeError::Bind {
+        addr: listen,
+        source,
+    })
+}
+
 impl Node {
     /// Binds, opens and migrates the database, and starts every task.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| NodeError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| NodeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = bind(config.listen).await?;
         let public = config.limits.public_origins_at(addr)?;
+        let status = match config.status_listen {
+            Some(listen) => Some(bind(listen).await?),
+            None => None,
+        };
+        let status_addr = status.as_ref().map(|(_, addr)| *addr);
         let shutdown = CancellationToken::new();
         let auth = match &config.auth {
             Some(auth) => Some((auth.clone(), auth.provider().await?)),
@@ -197,12 +210,23 @@ impl Node {
         .into_iter()
         .flatten()
         .reduce(Router::merge);
+        if let Some((listener, _)) = status {
+            let limits = config.limits.status();
+            let router = super::status(state.clone(), &limits);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(err) = super::serve(listener, router, &limits, stop).await {
+                    tracing::error!(%err, "the status listener stopped");
+                }
+            });
+        }
         let router = app(state, read_api, &config.limits, &public);
         let (stop, limits) = (shutdown.clone(), config.limits);
         let server =
             tokio::spawn(async move { super::serve(listener, router, &limits, stop).await });
         Ok(Self {
             addr,
+            status_addr,
             progress,
             indexer_store,
             outbox,

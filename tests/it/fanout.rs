@@ -73,7 +73,7 @@ async fn bursts(postgres: bool) {
             "nothing twice"
         );
     }
-    let dropped = metric(&stack.api, "cairn_fanout_dropped_total")
+    let dropped = metric(&stack.status(), "cairn_fanout_dropped_total")
         .await
         .unwrap_or(0.0);
     assert!(dropped > 0.0, "the bursts overflowed the queues: {dropped}");

@@ -374,8 +374,10 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         "no indexer runs here"
     );
 
-    // Operators see the gateway in /metrics.
-    let metrics = reqwest::get(format!("{api}/metrics"))
+    // Operators see the gateway in /metrics, on the status listener only.
+    let public = reqwest::get(format!("{api}/metrics")).await.unwrap();
+    assert_eq!(public.status(), 404, "no metrics on the public port");
+    let metrics = reqwest::get(format!("http://{}/metrics", node.status_addr.unwrap()))
         .await
         .unwrap()
         .text()

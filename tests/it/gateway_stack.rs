@@ -172,6 +172,7 @@ impl Chain {
         limits: cairn::server::Limits,
     ) -> cairn::server::Node {
         cairn::server::Node::start(cairn::server::NodeConfig {
+            status_listen: Some("127.0.0.1:0".parse().unwrap()),
             listen: "127.0.0.1:0".parse().unwrap(),
             store: self.store.clone(),
             indexer: Some((
@@ -224,6 +225,7 @@ impl Chain {
             (config, url)
         });
         Node::start(NodeConfig {
+            status_listen: Some("127.0.0.1:0".parse().unwrap()),
             listen: "127.0.0.1:0".parse().unwrap(),
             store: self.store.clone(),
             indexer,

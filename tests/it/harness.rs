@@ -633,6 +633,7 @@ pub(crate) async fn indexing_node(
     dir: &Path,
 ) -> cairn::server::Node {
     cairn::server::Node::start(cairn::server::NodeConfig {
+        status_listen: Some("127.0.0.1:0".parse().unwrap()),
         listen: "127.0.0.1:0".parse().unwrap(),
         store: std::sync::Arc::new(cairn::store::EmbeddedStore::open(dir.join("store")).unwrap()),
         indexer: Some((indexer, db.url())),

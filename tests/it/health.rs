@@ -28,6 +28,7 @@ async fn node(rpc_url: &str, contract: Address, db: &str, store: Arc<dyn BlobSto
         ..IndexerConfig::new(rpc_url, contract)
     };
     Node::start(NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store,
         indexer: Some((indexer, db.to_string())),

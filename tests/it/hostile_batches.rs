@@ -74,6 +74,7 @@ async fn bogus_anchors_neither_stall_confirmations_nor_starve_a_late_batch() {
         cap: Duration::from_secs(4),
     };
     let node = Node::start(NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store: chain.store.clone(),
         indexer: Some((

@@ -387,6 +387,55 @@ async fn a_slowloris_is_capped_and_timed_out_while_healthz_and_streams_work() {
         .expect("the stream still delivers");
 }
 
+/// Strangers holding every connection the node allows, from many
+/// addresses, cannot keep others out: each new connection closes the
+/// oldest idle one when the cap is near. Health and metrics, on their own
+/// listener, never compete with the public port at all.
+#[tokio::test]
+async fn a_full_connection_cap_makes_room_by_closing_the_oldest_idle_connections() {
+    let mut stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let limits = Limits {
+        max_connections: 400,
+        max_connections_per_ip: 100,
+        header_read_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    stack.restart_with(limits, 2).await;
+    let addr: SocketAddr = stack.api.trim_start_matches("http://").parse().unwrap();
+    // Five addresses, 100 each: 500 for 400 places.
+    let mut held = Vec::new();
+    for n in 0..500u32 {
+        held.extend(half_open(attacker_ip(2 + (n % 5) as u8), addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Near the cap each newcomer closed the oldest: they keep 1/16 free.
+    let open = still_open(&mut held).await;
+    assert!(
+        (350..=400 - 400 / 16).contains(&open),
+        "{open} half-open connections held, for a cap of 400"
+    );
+
+    // Twenty fresh connections from another address are all answered.
+    let honest = reqwest::Client::builder()
+        .local_address(attacker_ip(1))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        let answer = honest.get(format!("{}/healthz", stack.api)).send().await;
+        assert!(
+            answer.is_ok_and(|a| a.status() == 200),
+            "request {i} from a fresh address was not answered"
+        );
+    }
+    let closed = crate::harness::metric(&stack.status(), "cairn_connections_closed_for_room_total")
+        .await
+        .expect("the node counts what it closed");
+    // 500 came for 375 places: the oldest 125 were closed for the newest.
+    assert!(closed >= 100.0, "{closed} closed for room");
+}
+
 #[tokio::test]
 async fn streams_are_capped_per_address() {
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;

@@ -102,6 +102,7 @@ impl Stack {
             ..IndexerConfig::new(self.anvil.url.clone(), self.contract)
         };
         let node = Node::start(NodeConfig {
+            status_listen: Some("127.0.0.1:0".parse().unwrap()),
             listen,
             store: self.store.clone(),
             indexer: Some((indexer, self.db.url())),
@@ -115,6 +116,12 @@ impl Stack {
         .unwrap();
         self.api = format!("http://{}", node.addr);
         self.node = Some(node);
+    }
+
+    /// The base URL of the node's status listener (`/metrics`).
+    pub(crate) fn status(&self) -> String {
+        let node = self.node.as_ref().expect("the node runs");
+        format!("http://{}", node.status_addr.expect("a status listener"))
     }
 
     /// Restarts the node on a new port with `limits`.

@@ -20,8 +20,8 @@ fn server(dir: &std::path::Path) -> Router {
     server_with(dir, Limits::default())
 }
 
-fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
-    let state = AppState {
+fn state(dir: &std::path::Path) -> AppState {
+    AppState {
         store: std::sync::Arc::new(EmbeddedStore::open(dir).unwrap()),
         metrics: metrics_handle(),
         progress: None,
@@ -29,7 +29,11 @@ fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
         // No gateway, no key registry: uploads are refused (tests/it/gateway.rs signs them).
         uploads: None,
         batching: None,
-    };
+    }
+}
+
+fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
+    let state = state(dir);
     let public = limits
         .public_origins_at(SocketAddr::from(([127, 0, 0, 1], 8080)))
         .unwrap();
@@ -155,8 +159,16 @@ async fn health_and_metrics() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body, _) = call(
+    // Metrics are on the status listener, not on the public port.
+    let (status, _, _) = call(
         &router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let status_router = cairn::server::status(state(dir.path()), &Limits::default().status());
+    let (status, body, _) = call(
+        &status_router,
         Request::get("/metrics").body(Body::empty()).unwrap(),
     )
     .await;

@@ -359,6 +359,7 @@ async fn node_on(anvil: &Anvil, db: &str, port: u16) -> Node {
 /// `db`, with sign-in against `anvil`.
 fn config(anvil: &Anvil, db: &str) -> NodeConfig {
     NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store: std::sync::Arc::new(
             cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),

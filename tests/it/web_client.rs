@@ -51,6 +51,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     };
     let store: std::sync::Arc<dyn BlobStore> = chain.store.clone();
     let node = Node::start(NodeConfig {
+        status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store,
         indexer: Some((indexer, database)),

@@ -110,7 +110,38 @@ impl Limits {
             }))
             .layer(axum::middleware::map_response(json_errors))
     }
+
+    /// The limits of the status listener (`/healthz`, `/metrics`): no body,
+    /// the request timeout and a few requests at once. No origin or `Host`
+    /// check: no browser session means anything there, and a scraper names
+    /// whatever address it reaches the listener at.
+    pub fn apply_status(&self, router: Router) -> Router {
+        router
+            .layer(DefaultBodyLimit::max(0))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(|err: BoxError| async move {
+                        timeout_error(err)
+                    }))
+                    .timeout(self.request_timeout)
+                    .concurrency_limit(STATUS_IN_FLIGHT),
+            )
+            .layer(axum::middleware::map_response(json_errors))
+    }
+
+    /// The connection caps of the status listener: a few scrapers and
+    /// probes, which the public port's clients never compete with.
+    pub fn status(&self) -> Self {
+        Self {
+            max_connections: 64,
+            max_connections_per_ip: 16,
+            ..self.clone()
+        }
+    }
 }
+
+/// Status requests in flight at once.
+const STATUS_IN_FLIGHT: usize = 16;
 
 fn timeout_error(err: BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
