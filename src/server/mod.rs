@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::{extract::State, response::IntoResponse, routing::get, Json, Router};
 use cairn_indexer::ingest::Progress;
 pub use cairn_indexer::{
-    api::{Limits, PublicOrigins},
+    api::{Limits, PerIpRate, PublicOrigins},
     http::ApiError,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -76,13 +76,15 @@ pub fn openapi(read_api: bool, gateway: bool) -> serde_json::Value {
 }
 
 /// The server's routes with all limits applied; `read_api` is the indexer's
-/// router when it runs, and `public` where users reach the node. Tests call
-/// this with `tower::ServiceExt::oneshot`.
+/// router when it runs, `public` where users reach the node, and `rate`
+/// its per-IP request rate ([`Limits::per_ip_rate`]), which the read API
+/// shares. Tests call this with `tower::ServiceExt::oneshot`.
 pub fn app(
     state: AppState,
     read_api: Option<Router>,
     limits: &Limits,
     public: &PublicOrigins,
+    rate: &PerIpRate,
 ) -> Router {
     let own = Router::new()
         .route(
@@ -100,7 +102,7 @@ pub fn app(
         Some(api) => own.merge(api),
         None => own,
     };
-    limits.apply(router, public)
+    limits.apply(router, public, rate)
 }
 
 /// The status listener's routes (`--metrics-listen`): `/healthz` and

@@ -111,6 +111,7 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         let (listener, addr) = bind(config.listen).await?;
         let public = config.limits.public_origins_at(addr)?;
+        let rate = config.limits.per_ip_rate();
         let status = match config.status_listen {
             Some(listen) => Some(bind(listen).await?),
             None => None,
@@ -151,6 +152,7 @@ impl Node {
                     presence: Default::default(),
                     reads: running.reads,
                     graphiql: config.web.is_none(),
+                    rate: rate.clone(),
                 };
                 if let Some((auth, provider)) = &auth {
                     let sign_in = crate::auth::router(
@@ -220,7 +222,7 @@ impl Node {
                 }
             });
         }
-        let router = app(state, read_api, &config.limits, &public);
+        let router = app(state, read_api, &config.limits, &public, &rate);
         let (stop, limits) = (shutdown.clone(), config.limits);
         let server =
             tokio::spawn(async move { super::serve(listener, router, &limits, stop).await });

@@ -436,6 +436,84 @@ async fn a_full_connection_cap_makes_room_by_closing_the_oldest_idle_connections
     assert!(closed >= 100.0, "{closed} closed for room");
 }
 
+/// Sends `count` queries on `socket` as fast as it can; returns how many
+/// answers came back before the node closed the socket, and its close
+/// frame (code and reason), if it did.
+async fn flood_graphql(socket: &mut GraphqlSocket, count: usize) -> (usize, Option<(u16, String)>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let query =
+        "{ inbox(address: \"0x0000000000000000000000000000000000000001\", limit: 500) { more } }";
+    for i in 0..count {
+        let op = json!({"id": format!("q{i}"), "type": "subscribe", "payload": {"query": query}});
+        if socket
+            .send(Message::Text(op.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut answered = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                answered += usize::from(value["type"] == "next");
+                if answered == count {
+                    return (answered, None);
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                return (answered, frame);
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return (answered, None),
+            Err(_) => panic!("no answer nor close within 30 s after {answered}"),
+        }
+    }
+}
+
+/// Operations on a GraphQL WebSocket spend the same per-IP allowance as
+/// requests, and one socket may start only so many: a socket is no way
+/// around the rate limit.
+#[tokio::test]
+async fn graphql_socket_operations_spend_the_request_rate() {
+    let mut stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    // Past its cap, one connection is closed, whatever the address's rate.
+    let mut socket = graphql_socket(&stack.api).await;
+    let (answered, closed) = flood_graphql(&mut socket, 80).await;
+    let (code, reason) = closed.expect("the node closed the socket");
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("one connection may start 50"), "{reason}");
+    assert!(answered <= 50, "{answered} operations ran");
+
+    // The address's own allowance: 20 at once, then one a second.
+    let limits = Limits {
+        per_ip_per_second: 1,
+        per_ip_burst: 20,
+        ..Limits::default()
+    };
+    stack.restart_with(limits, 2).await;
+    let mut socket = graphql_socket(&stack.api).await;
+    let (answered, closed) = flood_graphql(&mut socket, 40).await;
+    let (code, reason) = closed.expect("the node closed the socket");
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("too many requests"), "{reason}");
+    // 19 after the handshake, and one more each second the flood took.
+    assert!(answered < 30, "{answered} operations ran");
+    // ...which REST requests from the same address then find spent (a
+    // token or two may come back meanwhile on a loaded machine).
+    let http = reqwest::Client::new();
+    let mut refused = 0;
+    for _ in 0..10 {
+        let answer = http.get(format!("{}/healthz", stack.api)).send().await;
+        refused += usize::from(answer.unwrap().status() == 429);
+    }
+    assert!(refused >= 5, "only {refused} of 10 requests refused");
+}
+
 #[tokio::test]
 async fn streams_are_capped_per_address() {
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;

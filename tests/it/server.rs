@@ -37,7 +37,7 @@ fn server_with(dir: &std::path::Path, limits: Limits) -> Router {
     let public = limits
         .public_origins_at(SocketAddr::from(([127, 0, 0, 1], 8080)))
         .unwrap();
-    app(state, None, &limits, &public)
+    app(state, None, &limits, &public, &limits.per_ip_rate())
 }
 
 async fn call(

@@ -19,15 +19,21 @@ use async_graphql::{
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, WebSocketUpgrade},
+    extract::{
+        rejection::BytesRejection,
+        ws::{CloseFrame, Message as WsMessage},
+        ConnectInfo, WebSocketUpgrade,
+    },
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use futures::Stream;
+use std::net::SocketAddr;
+
+use futures::{SinkExt, Stream, StreamExt};
 
 use super::{
     query::{self, Changes, Mailbox, Page},
-    ApiError, ApiState,
+    ApiError, ApiState, PerIpRate,
 };
 use crate::store::{ChannelRecord, KeyRecord, Message, StreamCursor, StreamEvent};
 
@@ -138,8 +144,14 @@ pub(super) async fn http(
 }
 
 /// `GET /graphql/ws`: subscriptions, with every message bounded like a body.
+/// Each operation a client starts on the socket spends a request of its
+/// address's allowance ([`PerIpRate`]) and one of the connection's own
+/// ([`OPERATIONS_BURST`], [`OPERATIONS_PER_SECOND`]): past either, the node
+/// closes the socket with 4429 and says which.
 pub(super) async fn websocket(
     schema: CairnSchema,
+    rate: PerIpRate,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     protocol: Result<GraphQLProtocol, StatusCode>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -156,15 +168,89 @@ pub(super) async fn websocket(
         .max_frame_size(MAX_BODY)
         .read_buffer_size(super::stream::SOCKET_BUFFER)
         .write_buffer_size(super::stream::SOCKET_BUFFER)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
             let mut data = async_graphql::Data::default();
             data.insert(SubscriptionBudget(std::sync::Arc::new(
                 tokio::sync::Semaphore::new(MAX_SUBSCRIPTIONS),
             )));
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .with_data(data)
-                .serve()
+            let (mut sink, incoming) = socket.split();
+            // The server's frames and a refusal's close frame share one writer.
+            let (out, mut outgoing) = tokio::sync::mpsc::channel::<WsMessage>(16);
+            let incoming = metered(incoming, peer.ip(), rate, out.clone());
+            let served = GraphQLWebSocket::new_with_pair(
+                tokio_util::sync::PollSender::new(out),
+                incoming,
+                schema,
+                protocol,
+            )
+            .with_data(data)
+            .serve();
+            let write = async move {
+                while let Some(message) = outgoing.recv().await {
+                    let closing = matches!(message, WsMessage::Close(_));
+                    if sink.send(message).await.is_err() || closing {
+                        break;
+                    }
+                }
+            };
+            tokio::join!(served, write);
         }))
+}
+
+/// Operations one GraphQL WebSocket may start at once, and then per second.
+pub(crate) const OPERATIONS_BURST: u32 = 50;
+/// See [`OPERATIONS_BURST`].
+pub(crate) const OPERATIONS_PER_SECOND: u32 = 10;
+
+/// `incoming`, ended at the first operation over `ip`'s request rate or
+/// the connection's own, after queuing a close frame that says so on `out`.
+fn metered(
+    incoming: impl futures::Stream<Item = Result<WsMessage, axum::Error>>,
+    ip: std::net::IpAddr,
+    rate: PerIpRate,
+    out: tokio::sync::mpsc::Sender<WsMessage>,
+) -> impl futures::Stream<Item = Result<WsMessage, axum::Error>> {
+    use governor::{Quota, RateLimiter};
+    let own = RateLimiter::direct(
+        Quota::per_second(std::num::NonZeroU32::new(OPERATIONS_PER_SECOND).expect("non-zero"))
+            .allow_burst(std::num::NonZeroU32::new(OPERATIONS_BURST).expect("non-zero")),
+    );
+    incoming.take_while(move |message| {
+        let refusal = match message {
+            Ok(WsMessage::Text(text)) if starts_operation(text) => {
+                if own.check().is_err() {
+                    Some(format!(
+                        "rate_limited: one connection may start {OPERATIONS_BURST} operations, \
+                         then {OPERATIONS_PER_SECOND} a second"
+                    ))
+                } else {
+                    rate.check(ip)
+                        .err()
+                        .map(|wait| format!("rate_limited: too many requests; retry in {wait} s"))
+                }
+            }
+            _ => None,
+        };
+        if let Some(reason) = &refusal {
+            metrics::counter!("cairn_graphql_ws_refused_total").increment(1);
+            let _ = out.try_send(WsMessage::Close(Some(CloseFrame {
+                code: 4429,
+                reason: reason.clone().into(),
+            })));
+        }
+        std::future::ready(refusal.is_none())
+    })
+}
+
+/// Whether a client's message starts an operation: `subscribe`
+/// (graphql-transport-ws) or `start` (graphql-ws).
+fn starts_operation(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Kind>(text).is_ok_and(|k| k.kind == "subscribe" || k.kind == "start")
 }
 
 fn gql(e: ApiError) -> async_graphql::Error {

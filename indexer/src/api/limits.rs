@@ -2,14 +2,22 @@
 //! per-client-IP rate limit. Each limit answers with the same JSON error
 //! shape as the handlers (`{code, message}`).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode,
     response::IntoResponse, BoxError, Router,
 };
 use tower::ServiceBuilder;
-use tower_governor::{governor::GovernorConfigBuilder, GovernorError, GovernorLayer};
+use tower_governor::{
+    governor::{GovernorConfig, GovernorConfigBuilder},
+    key_extractor::PeerIpKeyExtractor,
+    GovernorError, GovernorLayer,
+};
 
 use super::{
     origins::{OriginError, Origins, PublicOrigins},
@@ -76,20 +84,28 @@ impl Limits {
         PublicOrigins::new(&self.public_origins, addr)
     }
 
-    /// Wraps `router` in every limit, the origin and `Host` checks against
-    /// `public`, and the rewriting of every error to `{code, message}`. The rate limit keys on the TCP
-    /// peer address (axum's `ConnectInfo`), never on client-supplied headers
-    /// that could be forged to dodge it; behind a reverse proxy, limit there.
-    pub fn apply(&self, router: Router, public: &PublicOrigins) -> Router {
-        let origins = Origins::new(public.clone(), self.allowed_origins.clone());
-        let hosts = origins.clone();
-        let cors = origins.cors();
+    /// A node's per-IP request rate: one per node, shared by its routes
+    /// ([`Limits::apply`]) and the operations sent on its GraphQL
+    /// WebSockets, so that a socket is no way around it.
+    pub fn per_ip_rate(&self) -> PerIpRate {
         let governor = GovernorConfigBuilder::default()
             .per_nanosecond(1_000_000_000 / self.per_ip_per_second.max(1))
             .burst_size(self.per_ip_burst.max(1))
             .finish()
             .expect("rate limit settings are non-zero");
-        let rate_limit = GovernorLayer::new(Arc::new(governor)).error_handler(rate_limit_error);
+        PerIpRate(Arc::new(governor))
+    }
+
+    /// Wraps `router` in every limit, `rate` among them, the origin and
+    /// `Host` checks against `public`, and the rewriting of every error to
+    /// `{code, message}`. The rate limit keys on the TCP peer address
+    /// (axum's `ConnectInfo`), never on client-supplied headers that could
+    /// be forged to dodge it; behind a reverse proxy, limit there.
+    pub fn apply(&self, router: Router, public: &PublicOrigins, rate: &PerIpRate) -> Router {
+        let origins = Origins::new(public.clone(), self.allowed_origins.clone());
+        let hosts = origins.clone();
+        let cors = origins.cors();
+        let rate_limit = GovernorLayer::new(rate.0.clone()).error_handler(rate_limit_error);
         router
             .layer(DefaultBodyLimit::max(self.max_body_bytes))
             .layer(
@@ -142,6 +158,37 @@ impl Limits {
 
 /// Status requests in flight at once.
 const STATUS_IN_FLIGHT: usize = 16;
+
+/// The per-IP request rate of one node ([`Limits::per_ip_rate`]).
+#[derive(Clone)]
+pub struct PerIpRate(
+    Arc<
+        GovernorConfig<
+            PeerIpKeyExtractor,
+            governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+        >,
+    >,
+);
+
+impl PerIpRate {
+    /// Takes one request from `ip`'s allowance; `Err` with the seconds to
+    /// wait (at least 1) when it is spent.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        self.0.limiter().check_key(&ip).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        })
+    }
+}
+
+impl std::fmt::Debug for PerIpRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PerIpRate")
+    }
+}
 
 fn timeout_error(err: BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {

@@ -32,7 +32,7 @@ use utoipa::OpenApi;
 
 pub use crate::http::{ApiError, ErrorBody};
 pub use graphql::{schema, CairnSchema};
-pub use limits::Limits;
+pub use limits::{Limits, PerIpRate};
 pub use origins::{OriginError, Origins, PublicOrigins};
 pub use presence::Presence;
 pub use slots::{Slot, Slots};
@@ -61,6 +61,9 @@ pub struct ApiState {
     pub presence: Arc<Presence>,
     /// Marks each request, so that the content check steps aside for them.
     pub reads: Arc<crate::read_load::ReadLoad>,
+    /// The node's per-IP request rate, which operations sent on a GraphQL
+    /// WebSocket spend too.
+    pub rate: PerIpRate,
     /// Whether `GET /graphql` serves GraphiQL. Its page loads scripts from
     /// a CDN; on the origin of the web client they could read the
     /// client's keys, so a node that serves the web client turns it off.
@@ -159,10 +162,12 @@ pub fn router(state: ApiState) -> Router {
             mark_read,
         ))
         .route("/v1/stream", get(stream::stream))
-        .route(
-            "/graphql/ws",
-            get(move |protocol, upgrade| graphql::websocket(schema.clone(), protocol, upgrade)),
-        )
+        .route("/graphql/ws", {
+            let rate = state.rate.clone();
+            get(move |peer, protocol, upgrade| {
+                graphql::websocket(schema.clone(), rate.clone(), peer, protocol, upgrade)
+            })
+        })
         .with_state(state)
 }
 
