@@ -135,7 +135,12 @@ impl Uploads {
 
     /// Takes a block of `size` bytes from `from`'s KiB allowance.
     pub fn charge(&self, from: &Address, size: usize) -> Result<(), ApiError> {
-        self.kib.take(from, size.div_ceil(1024))
+        self.charge_kib(from, size.div_ceil(1024))
+    }
+
+    /// Takes `kib` from `from`'s allowance (inline envelopes of signed posts).
+    pub fn charge_kib(&self, from: &Address, kib: usize) -> Result<(), ApiError> {
+        self.kib.take(from, kib)
     }
 }
 

@@ -205,6 +205,29 @@ impl CairnClient {
             .map_err(ChainError::from_contract)
     }
 
+    /// [`can_post`](Self::can_post) under a gas limit: `false` when the
+    /// check runs out of gas (a token-gated channel's token is any code).
+    pub async fn can_post_within(
+        &self,
+        channel: B256,
+        account: Address,
+        gas: u64,
+    ) -> Result<bool, ChainError> {
+        match self
+            .contract
+            .canPost(channel, account)
+            .gas(gas)
+            .call()
+            .await
+        {
+            Ok(may) => Ok(may),
+            Err(err) => match ChainError::from_contract(err) {
+                ChainError::Reverted(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     /// The channel's members now, replayed from its `MembersChanged` logs.
     pub async fn members(&self, channel: B256) -> Result<Vec<Address>, ChainError> {
         let logs = self

@@ -164,6 +164,10 @@ pub(crate) struct Shared {
     domain: Eip712Domain,
     /// Registered keys, cached.
     registry: Arc<KeyRegistry>,
+    /// Who may post to which channel, cached.
+    posters: crate::chain::ChannelPosters,
+    /// Signed uploads' KiB allowances, which inline envelopes spend too.
+    uploads: Arc<crate::uploads::Uploads>,
     /// Posts per client IP.
     ip_posts: quota::Allowance<std::net::IpAddr>,
     /// Posts per sender.
@@ -239,6 +243,7 @@ impl Gateway {
         let outbox = outbox::open(&config.database_url).await?;
         let (chain, relayer) = connect_chain(&config).await?;
         let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
+        let posters = crate::chain::ChannelPosters::new(chain.clone());
         let registry = Arc::new(KeyRegistry::new(chain));
         let registrar = match &config.registrar {
             Some(key) if key.address() == config.relayer.address() => {
@@ -263,6 +268,8 @@ impl Gateway {
             relayer,
             domain,
             registry: registry.clone(),
+            posters,
+            uploads: uploads.clone(),
             ip_posts: quota::Allowance::new(config.posts_per_ip, "ip_quota"),
             sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota"),
             registrar,

@@ -5,8 +5,9 @@
 //! first, and if any fails the answer names it (`post 3: ...`) and nothing
 //! is stored, neither post nor envelope. Checks, cheapest first: size and
 //! shape, deadline, signature (recovered on every core), duplicate nonce in
-//! the request, registered sender and recipient, nonce already used in the
-//! outbox, envelope block present (or given inline and stored in one Kubo
+//! the request, registered sender and recipient, a channel that lets the
+//! sender post, nonce already used in the outbox, envelope block present
+//! (or given inline, within the sender's upload KiB, and stored in one Kubo
 //! call). Only then are the posts written, in one transaction, and the
 //! answer is 202 with each post's id, its EIP-712 signing hash.
 
@@ -244,7 +245,19 @@ async fn accept(
     for (sender, posts) in &per_sender {
         gw.sender_posts.take(sender, *posts)?;
     }
+    // Inline envelopes are uploads: they spend their sender's KiB, as
+    // `POST /v1/blobs` does, unless the outbox holds their post already.
+    let mut kib_per_sender: HashMap<Address, usize> = HashMap::new();
+    for (i, c) in checked.iter().enumerate() {
+        if let (false, Some(envelope)) = (held.contains(&i), &c.envelope) {
+            *kib_per_sender.entry(c.new.post.from).or_default() += envelope.len().div_ceil(1024);
+        }
+    }
+    for (sender, kib) in &kib_per_sender {
+        gw.uploads.charge_kib(sender, *kib)?;
+    }
     check_registered(gw, &checked, at).await?;
+    check_channel_posters(gw, &checked, at).await?;
     check_envelopes(gw, &checked, at).await?;
     let inline: Vec<Bytes> = checked.iter().filter_map(|c| c.envelope.clone()).collect();
     gw.store.put_many(inline).await.map_err(ApiError::from)?;
@@ -416,6 +429,47 @@ async fn check_registered(
         ));
     }
     Ok(())
+}
+
+/// A post to a channel needs a sender who may post there now: the channel
+/// exists, the sender is a member, and holds its token if it is gated. The
+/// contract checks the same for direct posts; for a batched one, nobody
+/// would before the relayer paid to anchor it.
+async fn check_channel_posters(
+    gw: &Arc<Shared>,
+    checked: &[Checked],
+    at: impl Fn(usize) -> Option<usize>,
+) -> Result<(), ApiError> {
+    let pairs: Vec<(B256, Address)> = checked
+        .iter()
+        .filter(|c| recipient_address(c.new.post.to).is_none())
+        .map(|c| (c.new.post.to, c.new.post.from))
+        .collect();
+    let refused = gw.posters.first_refused(&pairs).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            format!("cannot read the channel's members: {e}"),
+        )
+    })?;
+    match refused {
+        Some((channel, sender)) => {
+            let i = checked
+                .iter()
+                .position(|c| (c.new.post.to, c.new.post.from) == (channel, sender))
+                .unwrap_or(0);
+            Err(reject(
+                StatusCode::FORBIDDEN,
+                "not_a_channel_poster",
+                at(i),
+                format!(
+                    "{sender} may not post to channel {channel} now: no such channel, not a member, \
+                     or not holding its token"
+                ),
+            ))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `to` as an address when it is one left-padded (a channel id is not).

@@ -209,8 +209,8 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
         ),
         "{refused}"
     );
-    // Batched, past the client: the gateway anchors it, and the indexer
-    // finds Mallory was no member at the anchor.
+    // Batched, past the client: the gateway refuses it, so she anchors it
+    // herself, and the indexer finds she was no member at the anchor.
     let batch = mallory_batched_post(&chain, &api, id).await;
     let reason = loop {
         let (status, record) =
@@ -339,13 +339,15 @@ async fn members_read_every_post_and_a_removed_member_reads_nothing_after() {
     node.shutdown().await.unwrap();
 }
 
-/// Mallory signs a post to the channel and hands it to the gateway
-/// directly (its client would refuse); returns the anchor's batch id.
+/// Mallory's signed post to `channel`, batched: the gateway refuses it
+/// (she may not post there), so she anchors a batch of it herself, as
+/// anyone may. Returns the batch id.
 async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String {
     use cairn::gateway::{
         client::{fresh_nonce, sign_post, GatewayClient},
         submit::PostRequest,
     };
+    use cairn_contracts::manifest;
     let envelope = b"not a real envelope, never opened".to_vec();
     let digest = cairn::store::cid::block_digest(&envelope);
     let domain = cairn_contracts::eip712::domain(31337, chain.contract);
@@ -364,20 +366,30 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
     )
     .await
     .unwrap();
-    let gateway = GatewayClient::new(api);
-    let id = gateway
+    let refused = GatewayClient::new(api)
         .submit(vec![PostRequest::new(&signed, Some(&envelope))])
         .await
-        .unwrap()
-        .remove(0);
-    let proof = gateway
-        .wait(id, Duration::from_secs(60), false, &|_| {})
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not_a_channel_poster"),
+        "{refused}"
+    );
+    let manifest_bytes = manifest::encode(std::slice::from_ref(&signed)).unwrap();
+    for block in [envelope, manifest_bytes.clone()] {
+        chain.store.put(block.into()).await.unwrap();
+    }
+    let root = manifest::root([signed.signing_hash(&domain)]).unwrap();
+    let mallory = CairnClient::connect(&chain.url, chain.contract, Some(signer(MALLORY_KEY)))
+        .await
+        .unwrap();
+    let (_, inclusion) = mallory
+        .anchor_batch(root, cairn::store::cid::block_digest(&manifest_bytes), 1)
         .await
         .unwrap();
     let receipt = crate::harness::rpc(
         &chain.url,
         "eth_getTransactionReceipt",
-        serde_json::json!([proof.tx.unwrap()]),
+        serde_json::json!([inclusion.tx]),
     )
     .await;
     let log = &receipt["logs"][0];

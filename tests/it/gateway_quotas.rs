@@ -148,6 +148,28 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
     );
     assert!(!chain.store.has(&cid::cid_for_block(&other)).await.unwrap());
     assert!(!chain.store.has(&cid::cid_for_block(&huge)).await.unwrap());
+    // An envelope sent inline in a signed post is an upload too: the same
+    // 5 KiB is refused, and not stored.
+    let inline = vec![4u8; 5 * 1024];
+    let to = chain.users[1].address().into_word();
+    let signed = sign_post(
+        &user.wallet,
+        &chain.domain,
+        to,
+        cid::block_digest(&inline),
+        5_000,
+        deadline,
+    )
+    .await
+    .unwrap();
+    let request = cairn::gateway::submit::PostRequest::new(&signed, Some(&inline));
+    let (got, body) = post_raw(&api, &serde_json::to_value(request).unwrap()).await;
+    assert_eq!(
+        (got, body["code"].as_str()),
+        (429, Some("upload_quota")),
+        "{body}"
+    );
+    assert!(!chain.store.has(&cid::cid_for_block(&inline)).await.unwrap());
 
     // 1,024 posts to random recipients: refused after one registry lookup
     // for the sender and one for the first recipient, then from the cache.
@@ -231,6 +253,88 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
     let after_deadlines = unix_now() + 2 * 3600;
     assert_eq!(outbox.prune(after_deadlines).await.unwrap(), 4);
     assert!(outbox.post(ids[0]).await.unwrap().is_none());
+    node.shutdown().await.unwrap();
+}
+
+/// The relayer pays to anchor every post it accepts: a post to a channel
+/// that does not exist, or that refuses its sender, is refused first. The
+/// answer is cached, so a repeat costs no lookup.
+#[tokio::test]
+async fn posts_to_a_channel_need_a_sender_who_may_post_there() {
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    let proxy = RpcProxy::start(&chain.url).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        rpc_url: proxy.url.clone(),
+        ..chain.gateway_config(outbox_url)
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+    let (outsider, member) = (&chain.users[0], &chain.users[1]);
+    let deployer = crate::harness::signer(crate::harness::DEPLOYER_KEY).address();
+    let (channel, _) = chain
+        .client
+        .create_channel(
+            "council",
+            &[deployer],
+            &[member.address()],
+            cairn::chain::Gate::MembersOnly,
+        )
+        .await
+        .unwrap();
+    let post = |wallet: PrivateKeySigner, to: B256, nonce: u64| {
+        let domain = chain.domain.clone();
+        async move {
+            let envelope = format!("sealed for {to} #{nonce}").into_bytes();
+            let signed = sign_post(
+                &wallet,
+                &domain,
+                to,
+                cid::block_digest(&envelope),
+                nonce,
+                unix_now() + 600,
+            )
+            .await
+            .unwrap();
+            let request = cairn::gateway::submit::PostRequest::new(&signed, Some(&envelope));
+            serde_json::to_value(request).unwrap()
+        }
+    };
+
+    let nowhere = B256::repeat_byte(0x42);
+    let refused = [
+        (
+            "an outsider",
+            post(outsider.wallet.clone(), channel, 1).await,
+        ),
+        (
+            "no such channel",
+            post(member.wallet.clone(), nowhere, 1).await,
+        ),
+    ];
+    for (what, body) in &refused {
+        for attempt in ["first", "repeated"] {
+            let before = proxy.calls("eth_call");
+            let (status, answer) = post_raw(&api, body).await;
+            let lookups = proxy.calls("eth_call") - before;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (403, Some("not_a_channel_poster")),
+                "{what}: {answer}"
+            );
+            if attempt == "repeated" {
+                assert_eq!(lookups, 0, "{what}: a repeat is answered from the cache");
+            }
+        }
+    }
+    let (status, answer) = post_raw(&api, &post(member.wallet.clone(), channel, 2).await).await;
+    assert_eq!(status, 202, "a member posts: {answer}");
+    let id: B256 = answer["ids"][0].as_str().unwrap().parse().unwrap();
+    let outbox = node.outbox.clone().unwrap();
+    assert!(
+        outbox.post(id).await.unwrap().is_some(),
+        "the outbox holds it"
+    );
     node.shutdown().await.unwrap();
 }
 
