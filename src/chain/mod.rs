@@ -79,6 +79,10 @@ pub struct CairnClient {
     provider: DynProvider,
     contract: Cairn::CairnInstance<DynProvider>,
     signer: Option<(Address, EthereumWallet)>,
+    /// Held while a transaction is prepared and broadcast: this client's
+    /// transactions share one nonce sequence, but wait for their blocks
+    /// side by side.
+    broadcasting: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CairnClient {
@@ -128,6 +132,7 @@ impl CairnClient {
             contract: Cairn::new(contract, provider.clone()),
             provider,
             signer: sender,
+            broadcasting: Default::default(),
         })
     }
 
@@ -239,6 +244,32 @@ impl CairnClient {
         registration_of(&receipt)
     }
 
+    /// Runs [`register_key_by_sig`](Self::register_key_by_sig) without
+    /// sending it: `Ok` when the contract would take it now, a decoded
+    /// [`ChainError::Reverted`] when not. Costs one `eth_call`, no gas.
+    pub async fn simulate_register_key_by_sig(
+        &self,
+        owner: Address,
+        key: &PublicKey,
+        deadline: U256,
+        signature: &Signature,
+    ) -> Result<(), ChainError> {
+        let call = self.contract.registerKeyBySig(
+            owner,
+            key.to_b256(),
+            deadline,
+            signature.as_bytes().into(),
+        );
+        let call = match &self.signer {
+            Some((from, _)) => call.from(*from),
+            None => call,
+        };
+        call.call()
+            .await
+            .map(drop)
+            .map_err(ChainError::from_contract)
+    }
+
     /// Anchors a batch: its Merkle root, its manifest block's digest and its size.
     pub async fn anchor_batch(
         &self,
@@ -302,15 +333,11 @@ impl CairnClient {
         input: alloy::primitives::Bytes,
     ) -> Result<TransactionReceipt, ChainError> {
         let (from, wallet) = self.signer.as_ref().ok_or(ChainError::MissingSigner)?;
-        send::send_once(
-            &self.provider,
-            wallet,
-            *from,
-            Some(self.address()),
-            input,
-            RECEIPT_TIMEOUT,
-        )
-        .await
+        let sent = {
+            let _turn = self.broadcasting.lock().await;
+            send::broadcast_new(&self.provider, wallet, *from, Some(self.address()), input).await?
+        };
+        send::await_receipt(&self.provider, &sent, RECEIPT_TIMEOUT).await
     }
 }
 

@@ -45,6 +45,28 @@ pub(super) async fn send_once(
     input: Bytes,
     timeout: Duration,
 ) -> Result<TransactionReceipt, ChainError> {
+    let sent = broadcast_new(provider, wallet, from, to, input).await?;
+    await_receipt(provider, &sent, timeout).await
+}
+
+/// A transaction signed and broadcast: its hash, and its bytes to repeat.
+#[derive(Debug)]
+pub(super) struct Sent {
+    hash: alloy::primitives::TxHash,
+    raw: Vec<u8>,
+}
+
+/// Prepares, signs and broadcasts a call of `input` to `to` (a deployment
+/// when `None`) from `from`. Once it returns, the node's pending nonce
+/// counts the transaction, so the next one of `from` may be prepared while
+/// this one waits for its block ([`await_receipt`]).
+pub(super) async fn broadcast_new(
+    provider: &DynProvider,
+    wallet: &EthereumWallet,
+    from: Address,
+    to: Option<Address>,
+    input: Bytes,
+) -> Result<Sent, ChainError> {
     let request = match to {
         Some(to) => TransactionRequest::default().with_to(to).with_input(input),
         None => TransactionRequest::default().with_deploy_code(input),
@@ -86,33 +108,45 @@ pub(super) async fn send_once(
         .build(wallet)
         .await
         .map_err(|e| ChainError::Contract(format!("signing: {e}")))?;
-    let hash = *signed.tx_hash();
-    let raw = alloy::eips::Encodable2718::encoded_2718(&signed);
-    let broadcast = || {
-        let (provider, raw) = (provider.clone(), raw.clone());
-        async move {
-            match provider.send_raw_transaction(&raw).await {
-                Ok(_) => Ok(()),
-                Err(err) => {
-                    let text = err.to_string().to_lowercase();
-                    // Our earlier broadcast got through after all, or is mined.
-                    if text.contains("already known")
-                        || text.contains("already imported")
-                        || text.contains("nonce too low")
-                    {
-                        Ok(())
-                    } else {
-                        Err(ChainError::from_transport(err))
-                    }
-                }
-            }
-        }
+    let sent = Sent {
+        hash: *signed.tx_hash(),
+        raw: alloy::eips::Encodable2718::encoded_2718(&signed),
     };
-    broadcast
+    (|| broadcast(provider, &sent.raw))
         .retry(transient_retries())
         .when(ChainError::is_transient)
         .notify(log_retry("broadcasting the transaction"))
         .await?;
+    Ok(sent)
+}
+
+/// Sends signed bytes; a node that has them already is not an error.
+async fn broadcast(provider: &DynProvider, raw: &[u8]) -> Result<(), ChainError> {
+    match provider.send_raw_transaction(raw).await {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let text = err.to_string().to_lowercase();
+            // Our earlier broadcast got through after all, or is mined.
+            if text.contains("already known")
+                || text.contains("already imported")
+                || text.contains("nonce too low")
+            {
+                Ok(())
+            } else {
+                Err(ChainError::from_transport(err))
+            }
+        }
+    }
+}
+
+/// Waits up to `timeout` for `sent`'s successful receipt, broadcasting its
+/// bytes again now and then for a node that lost them (a restart).
+pub(super) async fn await_receipt(
+    provider: &DynProvider,
+    sent: &Sent,
+    timeout: Duration,
+) -> Result<TransactionReceipt, ChainError> {
+    let hash = sent.hash;
     let started = Instant::now();
     let mut last_broadcast = Instant::now();
     loop {
@@ -131,10 +165,9 @@ pub(super) async fn send_once(
                 "{hash} has no receipt after {timeout:?}"
             )));
         }
-        // A node that lost the transaction (a restart) gets the same bytes again.
         if last_broadcast.elapsed() > Duration::from_secs(10) {
             last_broadcast = Instant::now();
-            let _ = broadcast().await;
+            let _ = broadcast(provider, &sent.raw).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

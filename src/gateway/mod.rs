@@ -90,6 +90,9 @@ pub struct GatewayConfig {
     pub registrar: Option<PrivateKeySigner>,
     /// Registrations one client IP may ask for.
     pub registrations_per_ip: quota::Rate,
+    /// Registrations the registrar pays for one owner in a day: a wallet
+    /// rotating its key without end must not drain the registrar.
+    pub registrations_per_owner_per_day: u32,
 }
 
 impl GatewayConfig {
@@ -136,6 +139,7 @@ impl GatewayConfig {
                 per_second: 1,
                 burst: 10,
             },
+            registrations_per_owner_per_day: 5,
         }
     }
 }
@@ -176,8 +180,8 @@ pub(crate) struct Shared {
     registrar: Option<CairnClient>,
     /// Registrations per client IP.
     ip_registrations: quota::Allowance<std::net::IpAddr>,
-    /// Registrations are sent one at a time.
-    registering: tokio::sync::Mutex<()>,
+    /// Registrations paid per owner.
+    owner_registrations: quota::Allowance<Address>,
     /// Merkle trees of recent batches, for proofs.
     trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
     /// Wakes the batcher when posts arrive.
@@ -274,7 +278,11 @@ impl Gateway {
             sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota"),
             registrar,
             ip_registrations: quota::Allowance::new(config.registrations_per_ip, "ip_quota"),
-            registering: tokio::sync::Mutex::new(()),
+            owner_registrations: quota::Allowance::per_period(
+                config.registrations_per_owner_per_day,
+                Duration::from_secs(24 * 3600),
+                "owner_quota",
+            ),
             trees: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             batching: tokio::sync::watch::Sender::new(false),

@@ -37,6 +37,19 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Allowance<K> {
         }
     }
 
+    /// An allowance of `count` units per `period`, refilled evenly, all of
+    /// them usable at once: for what is rare, such as key rotations.
+    pub fn per_period(count: u32, period: Duration, what: &'static str) -> Self {
+        let count = NonZeroU32::new(count.max(1)).expect("at least 1");
+        let quota = Quota::with_period(period / count.get())
+            .expect("a period longer than zero")
+            .allow_burst(count);
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            what,
+        }
+    }
+
     /// Takes `units` from `key`'s allowance, or says when to come back.
     pub fn take(&self, key: &K, units: usize) -> Result<(), ApiError> {
         // Keys whose allowance is full again are forgotten now and then.

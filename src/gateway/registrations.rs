@@ -2,10 +2,12 @@
 //! its owner signed (`registerKeyBySig`), so a wallet with no ETH can join.
 //!
 //! It uses its own key (`--registrar-key`), never the relayer's: the
-//! relayer's nonces belong to the batcher. Registrations are sent one at a
-//! time (one nonce sequence) and cost their client IP an allowance; the
-//! contract itself refuses a bad signature, a replay, an expired deadline
-//! or an unchanged key, during gas estimation, before any gas is spent.
+//! relayer's nonces belong to the batcher. A registration costs its client
+//! IP an allowance, and, once the contract would take it, its owner one of
+//! a few a day. The contract refuses a bad signature, a replay, an expired
+//! deadline or an unchanged key in a simulation, before any gas is spent.
+//! Transactions are broadcast one at a time (one nonce sequence) and their
+//! receipts awaited side by side.
 
 use cairn_indexer::http::ApiError;
 use std::{net::SocketAddr, sync::Arc};
@@ -82,10 +84,19 @@ pub(super) async fn register(
         )
     })?;
     let key = PublicKey::from(r.pubkey);
-    // One at a time: the registrar's transactions share one nonce sequence.
-    let _turn = gw.registering.lock().await;
+    let deadline = U256::from(r.deadline);
+    // A refusal costs nobody's allowance but the client IP's: nobody can
+    // spend an owner's registrations with signatures the contract refuses.
+    registrar
+        .simulate_register_key_by_sig(r.owner, &key, deadline, &signature)
+        .await
+        .map_err(refusal)?;
+    gw.owner_registrations.take(&r.owner, 1)?;
+    // The client broadcasts its transactions one at a time (one nonce
+    // sequence) and waits for their blocks side by side: a slow receipt
+    // holds up nobody else's registration.
     let (registered, inclusion) = registrar
-        .register_key_by_sig(r.owner, &key, U256::from(r.deadline), &signature)
+        .register_key_by_sig(r.owner, &key, deadline, &signature)
         .await
         .map_err(refusal)?;
     Ok(Json(Registered {

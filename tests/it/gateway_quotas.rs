@@ -420,3 +420,98 @@ async fn a_wallet_without_eth_registers_through_the_gateway() {
     assert_eq!(answer["code"], "registrations_disabled");
     node.shutdown().await.unwrap();
 }
+
+/// A signed registration of a fresh key for `wallet`, as the request body.
+async fn registration(
+    chain: &Chain,
+    wallet: &PrivateKeySigner,
+    signer: &PrivateKeySigner,
+) -> Value {
+    let key = cairn::crypto::SecretKey::generate(&mut rand::thread_rng()).public_key();
+    let nonce = chain
+        .client
+        .registration_nonce(wallet.address())
+        .await
+        .unwrap();
+    let deadline = unix_now() + 600;
+    let signature = cairn::chain::sign_key_registration(
+        signer,
+        &chain.domain,
+        &key,
+        nonce,
+        alloy::primitives::U256::from(deadline),
+    )
+    .await
+    .unwrap();
+    json!({"owner": wallet.address(), "pubkey": key.to_b256(), "deadline": deadline,
+        "signature": format!("0x{}", hex::encode(signature.as_bytes()))})
+}
+
+async fn register_raw(api: &str, body: &Value) -> (u16, Value) {
+    crate::gateway_stack::post_to(&format!("{api}/v1/registrations"), body).await
+}
+
+/// The registrar pays for a few registrations per owner a day, and only
+/// for ones the contract takes: signatures it refuses spend nothing of the
+/// owner's. Registrations wait for their blocks side by side, not one
+/// behind another.
+#[tokio::test]
+async fn the_registrar_pays_a_few_registrations_per_owner_and_sends_side_by_side() {
+    use crate::harness::signer;
+
+    let chain = Chain::start(0, Anvil::start().await, 2).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        registrar: Some(signer(REGISTRAR_KEY)),
+        registrations_per_owner_per_day: 2,
+        ..chain.gateway_config(outbox_url)
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+
+    // Six wallets at once: their transactions share blocks.
+    let wallets: Vec<PrivateKeySigner> = (0..6).map(|_| PrivateKeySigner::random()).collect();
+    let mut bodies = Vec::new();
+    for wallet in &wallets {
+        bodies.push(registration(&chain, wallet, wallet).await);
+    }
+    let answers =
+        futures::future::join_all(bodies.iter().map(|body| register_raw(&api, body))).await;
+    let mut blocks = std::collections::BTreeSet::new();
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+        blocks.insert(answer["block"].as_u64().unwrap());
+    }
+    assert!(
+        blocks.len() < wallets.len(),
+        "one registration at a time: each in a block of its own ({blocks:?})"
+    );
+
+    // Signatures the contract refuses (not the owner's) spend nothing of
+    // the owner's two a day...
+    let owner = PrivateKeySigner::random();
+    let mallory = PrivateKeySigner::random();
+    for _ in 0..3 {
+        let forged = registration(&chain, &owner, &mallory).await;
+        let (status, answer) = register_raw(&api, &forged).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some("bad_signature")),
+            "{answer}"
+        );
+    }
+    // ...which pay for a first key and one rotation, and no more.
+    for version in 1..=2 {
+        let (status, answer) =
+            register_raw(&api, &registration(&chain, &owner, &owner).await).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["version"], version, "{answer}");
+    }
+    let (status, answer) = register_raw(&api, &registration(&chain, &owner, &owner).await).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (429, Some("owner_quota")),
+        "{answer}"
+    );
+    node.shutdown().await.unwrap();
+}

@@ -332,8 +332,13 @@ pub(crate) async fn get_json(url: &str) -> (u16, Value) {
 
 /// Raw `POST /v1/posts`: status and JSON body.
 pub(crate) async fn post_raw(api: &str, body: &Value) -> (u16, Value) {
+    post_to(&format!("{api}/v1/posts"), body).await
+}
+
+/// POSTs `body` as JSON to `url`: the status and the JSON answer (null if none).
+pub(crate) async fn post_to(url: &str, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
-        .post(format!("{api}/v1/posts"))
+        .post(url)
         .json(body)
         .send()
         .await
