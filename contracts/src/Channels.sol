@@ -55,12 +55,17 @@ abstract contract CairnChannels is EIP712 {
     mapping(address => uint256) public adminNonces;
     /// @notice Channels created so far; part of the next channel's id.
     uint64 public channelCount;
+    /// @notice The key bundle published for a channel's epoch (zero: none yet).
+    /// One per epoch: a second would leave the epoch's earlier posts sealed
+    /// under a key that readers, who take the epoch's bundle, never find.
+    mapping(bytes32 => mapping(uint64 => bytes32)) public epochBundle;
 
     /// @notice A channel was created. `gate` is a {Gate}.
     event ChannelCreated(
         bytes32 indexed channel, address indexed creator, string name, uint8 gate, address token, uint256 minBalance
     );
-    /// @notice Members were added or removed; the channel's key epoch is now `epoch`.
+    /// @notice Members were added or removed, or an admin started a new epoch
+    /// with both lists empty ({newEpoch}); the channel's key epoch is now `epoch`.
     event MembersChanged(bytes32 indexed channel, uint64 indexed epoch, address[] added, address[] removed);
     /// @notice Admins were added or removed.
     event AdminsChanged(bytes32 indexed channel, address[] added, address[] removed);
@@ -91,6 +96,8 @@ abstract contract CairnChannels is EIP712 {
     error WrongEpoch(uint64 current);
     /// @notice The zero digest names no bundle.
     error ZeroBundle();
+    /// @notice This epoch has its key bundle already; start a new epoch ({newEpoch}) to rotate.
+    error KeyAlreadyPublished(uint64 epoch);
     /// @notice The signed change's deadline has passed.
     error ChangeExpired(uint256 deadline);
     /// @notice The signature is not the admin's (account or ERC-1271 wallet).
@@ -202,7 +209,19 @@ abstract contract CairnChannels is EIP712 {
         uint64 current = _channels[channel].epoch;
         if (epoch != current) revert WrongEpoch(current);
         if (bundleDigest == bytes32(0)) revert ZeroBundle();
+        if (epochBundle[channel][epoch] != bytes32(0)) revert KeyAlreadyPublished(epoch);
+        epochBundle[channel][epoch] = bundleDigest;
         emit EpochKeyPublished(channel, epoch, bundleDigest);
+    }
+
+    /// @notice Starts a new key epoch with the same members, so that a fresh
+    /// key can be published: after a member registers a key (or replaces a
+    /// weak one), or to retire a key that may have leaked. Admins only.
+    /// @return epoch The channel's new key epoch.
+    function newEpoch(bytes32 channel) external returns (uint64 epoch) {
+        _requireAdmin(channel, msg.sender);
+        epoch = ++_channels[channel].epoch;
+        emit MembersChanged(channel, epoch, new address[](0), new address[](0));
     }
 
     /// @notice A channel's state; `epoch` 0 means it does not exist.

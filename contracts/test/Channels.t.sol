@@ -158,6 +158,27 @@ contract ChannelsTest is CairnTest {
         vm.stopPrank();
     }
 
+    function test_anEpochHasOneBundleAndANewEpochKeepsTheMembers() public {
+        bytes32 channel = create(list(ALICE));
+        bytes32 other = keccak256("another bundle");
+        vm.startPrank(admin);
+        cairn.publishEpochKey(channel, 1, DIGEST);
+        vm.expectRevert(abi.encodeWithSelector(CairnChannels.KeyAlreadyPublished.selector, uint64(1)));
+        cairn.publishEpochKey(channel, 1, other);
+        assertEq(cairn.epochBundle(channel, 1), DIGEST, "the first bundle stays");
+        vm.expectEmit(true, true, false, true);
+        emit MembersChanged(channel, 2, none(), none());
+        assertEq(cairn.newEpoch(channel), 2, "the next epoch");
+        cairn.publishEpochKey(channel, 2, other);
+        vm.stopPrank();
+        assertEq(cairn.epochBundle(channel, 2), other, "its own bundle");
+        assertEq(cairn.channelOf(channel).members, 1, "the same members");
+        assertEq(cairn.isMember(channel, ALICE) ? 1 : 0, 1, "still a member");
+        vm.prank(ALICE);
+        vm.expectRevert(abi.encodeWithSelector(CairnChannels.NotAdmin.selector, channel, ALICE));
+        cairn.newEpoch(channel);
+    }
+
     function test_onlyMembersPostAndRemovalStopsThem() public {
         bytes32 channel = create(list(ALICE));
         vm.prank(ALICE);

@@ -106,6 +106,13 @@ impl CairnClient {
         self.send_members_change(call.calldata().clone()).await
     }
 
+    /// Starts a new key epoch with the same members (admins only); returns
+    /// it. Its key is published with [`publish_epoch_key`](Self::publish_epoch_key).
+    pub async fn new_epoch(&self, channel: B256) -> Result<(u64, Inclusion), ChainError> {
+        let call = self.contract.newEpoch(channel);
+        self.send_members_change(call.calldata().clone()).await
+    }
+
     /// Sends a call that changes members; returns the epoch it started.
     async fn send_members_change(&self, input: Bytes) -> Result<(u64, Inclusion), ChainError> {
         let receipt = self.send(input).await?;
@@ -254,9 +261,10 @@ impl CairnClient {
             .filter(Cairn::EpochKeyPublished::SIGNATURE_HASH)
             .topic1(channel)
             .topic2(B256::from(U256::from(epoch)));
+        // The contract takes one bundle per epoch.
         self.logs(filter)
             .await?
-            .last()
+            .first()
             .map(|log| {
                 log.log_decode::<Cairn::EpochKeyPublished>()
                     .map(|l| l.inner.data.bundleDigest)

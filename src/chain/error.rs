@@ -187,6 +187,7 @@ impl ChainError {
                 | CairnErrors::BadName(_)
                 | CairnErrors::ZeroAccount(_)
                 | CairnErrors::ZeroBundle(_)
+                | CairnErrors::KeyAlreadyPublished(_)
                 | CairnErrors::ChangeExpired(_)
                 | CairnErrors::BadAdminSignature(_)) => Revert::Channel(format!("{other:?}")),
                 // Errors of the OpenZeppelin libraries the contract links.

@@ -45,9 +45,6 @@ pub enum BundleError {
     /// The wrap did not open with the reader's key.
     #[error("the epoch key did not unwrap: another messaging key, or an altered bundle")]
     UnwrapFailed,
-    /// A member's registered key is a low-order point.
-    #[error("the messaging key of {0} is weak")]
-    WeakKey(Address),
     /// More parts than a root can list.
     #[error("too many members for one bundle")]
     TooLarge,
@@ -60,6 +57,10 @@ pub struct Bundle {
     pub root: Vec<u8>,
     /// The parts, in member order.
     pub parts: Vec<Vec<u8>>,
+    /// Members left out because their registered key is weak (a low-order
+    /// point): nothing can be wrapped for it, and one such member must not
+    /// stop the others from getting the key.
+    pub weak: Vec<Address>,
 }
 
 /// A parsed root block.
@@ -115,6 +116,8 @@ pub fn build_with<R: RngCore + CryptoRng>(
     let mut sorted = members.to_vec();
     sorted.sort_by_key(|(address, _)| *address);
     sorted.dedup_by_key(|(address, _)| *address);
+    let (weak, sorted): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|(_, key)| key.is_weak());
+    let weak = weak.into_iter().map(|(address, _)| address).collect();
     let chunks: Vec<_> = sorted.chunks(per_part.max(1)).collect();
     if chunks.len() > usize::from(u16::MAX) {
         return Err(BundleError::TooLarge);
@@ -126,7 +129,7 @@ pub fn build_with<R: RngCore + CryptoRng>(
         for (member, key) in chunk {
             let ephemeral = SecretKey::generate(rng);
             let wrap = wrap_key(WRAP_INFO, &ephemeral, &ephemeral.public_key(), key)
-                .ok_or(BundleError::WeakKey(*member))?;
+                .expect("weak keys were set aside above");
             let wrapped = ChaCha20Poly1305::new(wrap.as_ref().into())
                 .encrypt(
                     &Default::default(),
@@ -149,7 +152,7 @@ pub fn build_with<R: RngCore + CryptoRng>(
         root.extend_from_slice(first.as_slice());
         root.extend_from_slice(digest.as_slice());
     }
-    Ok(Bundle { root, parts })
+    Ok(Bundle { root, parts, weak })
 }
 
 /// Parses a root block, which must be `channel`'s at `epoch`.
@@ -311,6 +314,38 @@ mod tests {
             parse_root(&bundle.root, B256::ZERO, 4),
             Err(BundleError::WrongBundle)
         );
+    }
+
+    #[test]
+    fn a_weak_key_is_left_out_and_reported_and_the_others_get_the_key() {
+        let channel = B256::with_last_byte(0xc1);
+        let key = [7u8; 32];
+        let people = members(3);
+        let mut public: Vec<_> = people.iter().map(|(a, s)| (*a, s.public_key())).collect();
+        let weak = Address::with_last_byte(0x77);
+        // The zero point: every agreement with it is zero.
+        public.push((weak, PublicKey::from_bytes([0; 32])));
+        let bundle = build(channel, 1, &key, &public).unwrap();
+        assert_eq!(bundle.weak, [weak]);
+        let root = parse_root(&bundle.root, channel, 1).unwrap();
+        assert_eq!(root.members, 3);
+        assert_eq!(bundle.parts.len(), 1);
+        assert_eq!(
+            open_part(
+                &bundle.parts[0],
+                channel,
+                1,
+                weak,
+                &SecretKey::from_bytes([0x77; 32])
+            ),
+            Err(BundleError::NotAMember(weak))
+        );
+        for (address, secret) in &people {
+            assert_eq!(
+                *open_part(&bundle.parts[0], channel, 1, *address, secret).unwrap(),
+                key
+            );
+        }
     }
 
     #[test]

@@ -67,8 +67,16 @@ pub struct Rotation {
     pub root: B256,
     /// The members the bundle holds a key for.
     pub members: usize,
-    /// Members with no registered messaging key: they cannot read this epoch.
+    /// Members with no registered messaging key: they cannot read this
+    /// epoch. Once they register, rotate again.
     pub without_key: Vec<Address>,
+    /// Members whose registered key is weak (a low-order point): left out,
+    /// as nothing can be wrapped for it. Once they register a real key,
+    /// rotate again.
+    pub weak_key: Vec<Address>,
+    /// Whether the rotation started a new epoch, because the current one
+    /// had its key already (an epoch has one bundle).
+    pub new_epoch: bool,
     /// Root and parts, in bytes.
     pub size: usize,
     /// Its transaction's gas.
@@ -100,9 +108,20 @@ impl Messenger {
     }
 
     /// Publishes a fresh random key for the channel's current epoch,
-    /// wrapped for every current member's registered key. Admins only.
+    /// wrapped for every current member's registered key. Admins only. An
+    /// epoch has one key bundle (the contract refuses a second, which would
+    /// strand the epoch's earlier posts), so when the current epoch has one
+    /// already, this starts a new epoch first.
     pub async fn rotate_channel(&self, channel: B256) -> Result<Rotation> {
-        let state = self.channel_state(channel).await?;
+        let mut state = self.channel_state(channel).await?;
+        let new_epoch = self
+            .chain()
+            .epoch_bundle(channel, state.epoch)
+            .await?
+            .is_some();
+        if new_epoch {
+            state.epoch = self.chain().new_epoch(channel).await?.0;
+        }
         let members = self.chain().members(channel).await?;
         let mut keyed = Vec::with_capacity(members.len());
         let mut without_key = Vec::new();
@@ -130,8 +149,10 @@ impl Messenger {
         Ok(Rotation {
             epoch: state.epoch,
             root,
-            members: keyed.len(),
+            members: keyed.len() - built.weak.len(),
             without_key,
+            weak_key: built.weak,
+            new_epoch,
             size,
             gas_used: inclusion.gas_used,
         })

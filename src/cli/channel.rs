@@ -220,17 +220,24 @@ impl CreateArgs {
             false => None,
         };
         bar.finish_and_clear();
-        print(
-            global.json,
-            json!({"channel": channel, "tx": inclusion.tx, "gasUsed": inclusion.gas_used,
-                "epoch": rotation.as_ref().map(|r| r.epoch), "bundle": rotation.as_ref().map(|r| r.root)}),
-            || {
-                match &rotation {
-                Some(_) => format!("created channel {channel} ({}) and published its first key", self.name),
-                None => format!("created channel {channel} ({}); an admin must run `cairn channel rotate {channel}` before anyone can post", self.name),
+        let mut answer = json!({"channel": channel, "tx": inclusion.tx, "gasUsed": inclusion.gas_used,
+            "epoch": rotation.as_ref().map(|r| r.epoch), "bundle": rotation.as_ref().map(|r| r.root)});
+        if let Some(r) = &rotation {
+            let key = rotation_json(channel, r);
+            for field in ["members", "withoutKey", "weakKey"] {
+                answer[field] = key[field].clone();
             }
-            },
-        );
+        }
+        print(global.json, answer, || {
+            match &rotation {
+            Some(r) => format!(
+                "created channel {channel} ({})\n{}",
+                self.name,
+                rotation_text(channel, r)
+            ),
+            None => format!("created channel {channel} ({}); an admin must run `cairn channel rotate {channel}` before anyone can post", self.name),
+        }
+        });
         Ok(())
     }
 }
@@ -298,22 +305,45 @@ impl ReadArgs {
 }
 
 fn report(global: &GlobalArgs, channel: B256, r: &Rotation) {
-    print(
-        global.json,
-        json!({"channel": channel, "epoch": r.epoch, "bundle": r.root, "members": r.members,
-            "withoutKey": r.without_key, "bundleBytes": r.size, "gasUsed": r.gas_used}),
-        || {
-            let mut text = format!(
-                "epoch {} key published for {} members ({} bytes, gas {})",
-                r.epoch, r.members, r.size, r.gas_used
-            );
-            if !r.without_key.is_empty() {
-                text.push_str(&format!(
-                    "\nno registered key, so they cannot read this epoch: {:?}",
-                    r.without_key
-                ));
-            }
-            text
-        },
-    );
+    print(global.json, rotation_json(channel, r), || {
+        rotation_text(channel, r)
+    });
+}
+
+/// A rotation as JSON: what was published, and who was left out.
+fn rotation_json(channel: B256, r: &Rotation) -> serde_json::Value {
+    json!({"channel": channel, "epoch": r.epoch, "newEpoch": r.new_epoch, "bundle": r.root,
+        "members": r.members, "withoutKey": r.without_key, "weakKey": r.weak_key,
+        "bundleBytes": r.size, "gasUsed": r.gas_used})
+}
+
+/// A rotation for people, with a warning per kind of member left out.
+fn rotation_text(channel: B256, r: &Rotation) -> String {
+    let mut text = String::new();
+    if r.new_epoch {
+        text.push_str(&format!(
+            "epoch {} had its key already: started epoch {}\n",
+            r.epoch - 1,
+            r.epoch
+        ));
+    }
+    text.push_str(&format!(
+        "epoch {} key published for {} members ({} bytes, gas {})",
+        r.epoch, r.members, r.size, r.gas_used
+    ));
+    let left_out = [
+        (&r.without_key, "have no registered key"),
+        (&r.weak_key, "registered a weak key (a low-order point)"),
+    ];
+    for (who, why) in left_out {
+        if !who.is_empty() {
+            let list: Vec<String> = who.iter().map(|a| a.to_string()).collect();
+            text.push_str(&format!(
+                "\nwarning: {} {why}, so they cannot read this epoch: {}\n  once they register a key, run `cairn channel rotate {channel}`",
+                list.len(),
+                list.join(", ")
+            ));
+        }
+    }
+    text
 }

@@ -66,6 +66,15 @@ impl PublicKey {
     pub fn to_b256(&self) -> B256 {
         B256::from(self.0)
     }
+
+    /// Whether this is a low-order point: every key agreement with it gives
+    /// zero, so nothing can be sealed or wrapped for it. Anyone can
+    /// register one; clients skip such a member rather than fail.
+    pub fn is_weak(&self) -> bool {
+        // Every clamped scalar is a multiple of the cofactor, so any one
+        // tells a low-order point apart.
+        SecretKey::from_bytes([1; 32]).agree(self).is_none()
+    }
 }
 
 impl From<B256> for PublicKey {

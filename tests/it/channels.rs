@@ -701,3 +701,102 @@ async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
         .contains(&erin.to_string().to_lowercase().into()));
     node.shutdown().await.unwrap();
 }
+
+/// The key of epoch 1 is published once: rotating again starts epoch 2,
+/// so every member still reads what was sealed under epoch 1 (a second
+/// bundle for one epoch would have stranded it). Members left out of a
+/// bundle, with no key or with a weak one, are named to the admin, and a
+/// member who registers later reads from the next rotation on.
+#[tokio::test]
+async fn rotating_again_keeps_every_epochs_posts_and_names_who_was_left_out() {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), false, None).await;
+    let api = format!("http://{}", node.addr);
+    let cli = chain.cli(&api, dir.path());
+    for key in [ALICE_KEY, BOB_KEY] {
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    // Dave registers a low-order point (u = 1): nothing can be wrapped for it.
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    CairnClient::connect(&chain.url, chain.contract, Some(signer(DAVE_KEY)))
+        .await
+        .unwrap()
+        .register_key(&cairn::crypto::PublicKey::from_bytes(weak))
+        .await
+        .unwrap();
+    let [alice, bob, carol, dave] =
+        [ALICE_KEY, BOB_KEY, CAROL_KEY, DAVE_KEY].map(|k| signer(k).address().to_string());
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &[
+                "channel", "create", "--name", "keys", "--member", &alice, "--member", &bob,
+                "--member", &carol, "--member", &dave,
+            ],
+        )
+        .await;
+    assert!(out.success, "cairn channel create: {}", out.stderr);
+    let created = out.json();
+    let channel = created["channel"].as_str().unwrap().to_string();
+    assert_eq!(created["epoch"], 1);
+    assert_eq!(created["members"], 2, "{created}");
+    let lower = |a: &str| serde_json::json!([a.to_lowercase()]);
+    assert_eq!(created["withoutKey"], lower(&carol), "{created}");
+    assert_eq!(created["weakKey"], lower(&dave), "{created}");
+
+    let post = |text: &'static str| {
+        let (cli, channel) = (&cli, channel.clone());
+        async move {
+            let out = cli
+                .run(BOB_KEY, &["channel", "post", &channel, "--message", text])
+                .await;
+            assert!(out.success, "cairn channel post: {}", out.stderr);
+        }
+    };
+    post("sealed under epoch 1").await;
+    let out = cli.run(ALICE_KEY, &["channel", "rotate", &channel]).await;
+    assert!(out.success, "cairn channel rotate: {}", out.stderr);
+    let rotated = out.json();
+    assert_eq!(
+        (rotated["epoch"].as_u64(), rotated["newEpoch"].as_bool()),
+        (Some(2), Some(true))
+    );
+    post("sealed under epoch 2").await;
+
+    // Carol registers; the next rotation includes her.
+    let out = cli.run(CAROL_KEY, &["register"]).await;
+    assert!(out.success, "cairn register: {}", out.stderr);
+    let rotated = cli
+        .run(ALICE_KEY, &["channel", "rotate", &channel])
+        .await
+        .json();
+    assert_eq!(rotated["epoch"], 3, "{rotated}");
+    assert_eq!(rotated["withoutKey"], serde_json::json!([]), "{rotated}");
+    post("sealed under epoch 3").await;
+
+    let id: B256 = channel.parse().unwrap();
+    listed(&ReadApi::new(&api), id, 3).await;
+    record(&api, &channel, |r| r["epoch"] == 3).await;
+    let read = |key: &'static str| {
+        let (cli, channel) = (&cli, channel.clone());
+        async move { texts(&cli.run(key, &["channel", "read", &channel]).await.json()) }
+    };
+    assert_eq!(
+        read(ALICE_KEY).await,
+        [
+            Some("sealed under epoch 1".to_string()),
+            Some("sealed under epoch 2".to_string()),
+            Some("sealed under epoch 3".to_string())
+        ],
+        "every epoch's posts stay readable"
+    );
+    assert_eq!(
+        read(CAROL_KEY).await,
+        [None, None, Some("sealed under epoch 3".to_string())],
+        "Carol reads from the epoch that included her"
+    );
+    node.shutdown().await.unwrap();
+}

@@ -277,6 +277,21 @@ try {
     if ((await alice.getByText('after Alice left').count()) !== 0) throw new Error('Alice read a post sealed after she left');
     await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).waitFor({ timeout: STEP });
   });
+  await step('Bob adds a wallet with no messaging key: the page names it, and rotating starts a new epoch', async () => {
+    const region = bob.getByRole('region', { name: 'Channel browser-made' });
+    await bob.locator('#member-add').fill('0x000000000000000000000000000000000000dEaD');
+    await bob.locator('#member-add-button').click();
+    await region.getByText('key epoch 3').waitFor({ timeout: STEP });
+    const notice = bob.getByRole('status', { name: 'Members left out of the key' });
+    await notice.getByText('1 cannot read this epoch').waitFor({ timeout: STEP });
+    await bob.locator('#rotate-key').click();
+    await region.getByText('key epoch 4').waitFor({ timeout: STEP });
+    await notice.getByText('1 cannot read this epoch').waitFor({ timeout: STEP });
+    await bob.locator('#channel-text').fill('after the rotation');
+    await bob.locator('#channel-post').click();
+    await bob.locator('li.channel-post', { hasText: 'after the rotation' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await bob.locator('li.channel-post', { hasText: 'after Alice left' }).locator('.badge.verified').waitFor({ timeout: STEP });
+  });
   await accessibility(bob, 'channel admin');
   await shot(bob, 'channel-admin-390');
   await bob.setViewportSize({ width: 1280, height: 860 });

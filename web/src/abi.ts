@@ -17,6 +17,9 @@ export const cairnAbi = parseAbi([
   'function createChannel(string name, address[] admins, address[] members, uint8 gate, address token, uint256 minBalance) returns (bytes32)',
   'function changeMembers(bytes32 channel, address[] added, address[] removed) returns (uint64)',
   'function publishEpochKey(bytes32 channel, uint64 epoch, bytes32 bundleDigest)',
+  'function epochBundle(bytes32 channel, uint64 epoch) view returns (bytes32)',
+  'function newEpoch(bytes32 channel) returns (uint64)',
+  'error KeyAlreadyPublished(uint64 epoch)',
 ]);
 
 /** The EIP-712 domain every Cairn signature uses. */

@@ -154,6 +154,9 @@ export class App {
       await this.channels.changeMembers(added.map((m) => getAddress(m)), removed.map((m) => getAddress(m)));
     });
 
+  /** Publishes a fresh key for the open channel (admins), for members its bundle left out. */
+  rotateChannelKey = () => this.act(() => this.channels.rotateOpen());
+
   /** Reloads the channel list, a failure in words. */
   loadChannels = () => this.act(() => this.channels.load());
 

@@ -5,10 +5,10 @@
 // epoch, the bundle's digest and who may post are read from the chain
 // through the wallet, and every block is re-hashed.
 
-import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress } from 'viem';
+import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
 import { cairnAbi, domain, postTypes, uploadTypes } from './abi';
 import { textBody } from './crypto/body';
-import { buildBundle, openChannel, openPart, parseRoot, partFor, peekChannel, sealChannel } from './crypto/channel';
+import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, peekChannel, sealChannel } from './crypto/channel';
 import { digestOf } from './crypto/envelope';
 import type { MessagingKey } from './crypto/walletKey';
 import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
@@ -29,10 +29,21 @@ export interface ChannelPost {
 /** Why this wallet cannot post, in words, or nothing when it can. */
 export type PostBlock = string | undefined;
 
+/** Members the current epoch's key bundle leaves out, as an admin sees them. */
+export interface LeftOut {
+  /** No registered key, or one registered after the bundle was built. */
+  unwrapped: Address[];
+  /** A weak (low-order) key: nothing can be wrapped for it. */
+  weak: Address[];
+}
+
 export class Channels {
   list: ChannelRecord[] = [];
-  open?: { record: ChannelRecord; posts: ChannelPost[]; blocked: PostBlock; epoch: bigint };
+  open?: { record: ChannelRecord; posts: ChannelPost[]; blocked: PostBlock; epoch: bigint; leftOut?: LeftOut };
+  /** Epoch keys by the bundle digest the chain anchors (one bundle per epoch). */
   private keys = new Map<string, Uint8Array>();
+  /** Bundle digests by channel and epoch, once the chain has one. */
+  private bundles = new Map<string, Hex>();
   private stream?: Stream;
 
   constructor(
@@ -60,6 +71,9 @@ export class Channels {
     const channel = record.id;
     const state = await this.state(channel);
     this.open = { record, posts: [], blocked: await this.whyNot(channel, state), epoch: state.epoch };
+    if (record.admins.some((a) => a.toLowerCase() === this.deps.address().toLowerCase())) {
+      this.open.leftOut = await this.leftOut(channel, state.epoch).catch(() => undefined);
+    }
     const page = await this.deps.node.channelPage(channel);
     for (const m of page.messages) {
       if (!this.deps.blocked(m.from)) this.open.posts.push(await this.show(m));
@@ -112,26 +126,84 @@ export class Channels {
     return `This channel takes posts from members holding at least ${state.minBalance} of the ${kind} token ${state.token}; you hold ${balance}.`;
   }
 
-  /** The key of `epoch`, unwrapped from the bundle whose digest the chain anchors. */
-  private async epochKey(channel: Hex, epoch: bigint): Promise<Uint8Array> {
-    const cached = this.keys.get(`${channel}/${epoch}`);
-    if (cached) return cached;
-    const logs = await this.deps.client().getContractEvents({
+  /** The digest of `epoch`'s key bundle, as the contract keeps it (it takes one per epoch). */
+  private async bundleOf(channel: Hex, epoch: bigint): Promise<Hex | undefined> {
+    const known = this.bundles.get(`${channel}/${epoch}`);
+    if (known) return known;
+    const digest = await this.deps.client().readContract({
       address: this.deps.chain().contract,
       abi: cairnAbi,
-      eventName: 'EpochKeyPublished',
-      args: { channel, epoch },
-      fromBlock: 0n,
+      functionName: 'epochBundle',
+      args: [channel, epoch],
     });
-    const last = logs.at(-1);
-    if (!last) throw new Error(`No key has been published for epoch ${epoch} of this channel yet: an admin must rotate it.`);
-    const root = parseRoot(await this.deps.node.block(last.args.bundleDigest!), hexToBytes(channel), epoch);
+    if (digest === zeroHash) return undefined;
+    this.bundles.set(`${channel}/${epoch}`, digest);
+    return digest;
+  }
+
+  /** The key of `epoch`, unwrapped from the bundle whose digest the chain anchors. */
+  private async epochKey(channel: Hex, epoch: bigint): Promise<Uint8Array> {
+    const digest = await this.bundleOf(channel, epoch);
+    if (!digest) throw new Error(`No key has been published for epoch ${epoch} of this channel yet: an admin must rotate it.`);
+    const cached = this.keys.get(digest);
+    if (cached) return cached;
+    const root = parseRoot(await this.deps.node.block(digest), hexToBytes(channel), epoch);
     const me = hexToBytes(this.deps.address());
     const part = partFor(root, me);
     if (!part) throw new Error('You are not a member in this epoch’s key bundle.');
     const key = openPart(await this.deps.node.block(bytesToHex(part)), hexToBytes(channel), epoch, me, this.deps.key().secret);
-    this.keys.set(`${channel}/${epoch}`, key);
+    this.keys.set(digest, key);
     return key;
+  }
+
+  /** The channel's members now, replayed from the chain's `MembersChanged` logs (never the node's list). */
+  private async members(channel: Hex): Promise<Address[]> {
+    const changes = await this.deps.client().getContractEvents({
+      address: this.deps.chain().contract,
+      abi: cairnAbi,
+      eventName: 'MembersChanged',
+      args: { channel },
+      fromBlock: 0n,
+    });
+    const members = new Set<Address>();
+    for (const c of changes) {
+      for (const r of c.args.removed ?? []) members.delete(getAddress(r));
+      for (const a of c.args.added ?? []) members.add(getAddress(a));
+    }
+    return [...members];
+  }
+
+  /**
+   * Who cannot read `epoch`: members with no wrap in its bundle (no key
+   * when it was built, or added before they registered), and of those, who
+   * registered a weak key. An admin rotates once they have a real key.
+   */
+  async leftOut(channel: Hex, epoch: bigint): Promise<LeftOut> {
+    const members = await this.members(channel);
+    const digest = await this.bundleOf(channel, epoch);
+    const root = digest ? parseRoot(await this.deps.node.block(digest), hexToBytes(channel), epoch) : undefined;
+    const parts = new Map<string, Uint8Array>();
+    const out: LeftOut = { unwrapped: [], weak: [] };
+    for (const m of members) {
+      const part = root && partFor(root, hexToBytes(m));
+      if (part) {
+        const id = bytesToHex(part);
+        if (!parts.has(id)) parts.set(id, await this.deps.node.block(id));
+        if (partHolds(parts.get(id)!, hexToBytes(m))) continue;
+      }
+      const [pubkey, version] = await this.deps.client().readContract({ address: this.deps.chain().contract, abi: cairnAbi, functionName: 'keyOf', args: [m] });
+      if (version !== 0n && isWeakKey(hexToBytes(pubkey))) out.weak.push(m);
+      else out.unwrapped.push(m);
+    }
+    return out;
+  }
+
+  /** Publishes a fresh key for the open channel (admins), for members who registered since; then shows it again. */
+  async rotateOpen() {
+    const open = this.open!;
+    await this.rotate(open.record.id);
+    await this.untilIndexed((list) => list.some((r) => r.id === open.record.id));
+    await this.select(this.list.find((r) => r.id === open.record.id) ?? open.record);
   }
 
   private async show(m: IndexedMessage): Promise<ChannelPost> {
@@ -212,23 +284,24 @@ export class Channels {
   async rotate(channel: Hex) {
     const client = this.deps.client();
     const contract = this.deps.chain().contract;
-    const changes = await client.getContractEvents({ address: contract, abi: cairnAbi, eventName: 'MembersChanged', args: { channel }, fromBlock: 0n });
-    const members = new Set<Address>();
-    for (const c of changes) {
-      for (const r of c.args.removed ?? []) members.delete(getAddress(r));
-      for (const a of c.args.added ?? []) members.add(getAddress(a));
-    }
     const keyed = [];
-    for (const m of members) {
+    for (const m of await this.members(channel)) {
       const [pubkey, version] = await client.readContract({ address: contract, abi: cairnAbi, functionName: 'keyOf', args: [m] });
       if (version !== 0n) keyed.push({ address: hexToBytes(m), key: hexToBytes(pubkey) });
     }
-    const { epoch } = await this.state(channel);
+    // One bundle per epoch (a second would strand the epoch's earlier
+    // posts): when this epoch has its key, rotating starts the next.
+    let { epoch } = await this.state(channel);
+    if (await this.bundleOf(channel, epoch)) {
+      await this.transact('newEpoch', [channel]);
+      ({ epoch } = await this.state(channel));
+    }
     const epochKey = crypto.getRandomValues(new Uint8Array(32));
     const bundle = buildBundle(hexToBytes(channel), epoch, epochKey, keyed);
     for (const block of [...bundle.parts, bundle.root]) await this.store(block);
-    await this.transact('publishEpochKey', [channel, epoch, bytesToHex(digestOf(bundle.root))]);
-    this.keys.set(`${channel}/${epoch}`, epochKey);
+    const digest = bytesToHex(digestOf(bundle.root));
+    await this.transact('publishEpochKey', [channel, epoch, digest]);
+    this.keys.set(digest, epochKey);
   }
 
   /** Reloads the list until `ready` holds, for ten seconds at most. */
@@ -258,7 +331,7 @@ export class Channels {
 
   /** Sends a contract call from the wallet and waits for its receipt; a revert throws. */
   private async transact(
-    functionName: 'createChannel' | 'changeMembers' | 'publishEpochKey',
+    functionName: 'createChannel' | 'changeMembers' | 'publishEpochKey' | 'newEpoch',
     args: readonly unknown[],
   ) {
     const me = this.deps.address();

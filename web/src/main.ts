@@ -4,6 +4,7 @@
 import './styles.css';
 import { App, type Box, type Outgoing, type Shown } from './app';
 import { h, person, short } from './dom';
+import type { LeftOut } from './channels';
 
 const root = document.getElementById('app')!;
 // What the user typed or chose survives re-renders (a file input cannot be
@@ -370,12 +371,27 @@ function createChannelForm() {
   );
 }
 
+/** Who the current key bundle leaves out, and the action that fixes it once they have a key. */
+function leftOutNotice(leftOut: LeftOut | undefined) {
+  if (!leftOut || leftOut.unwrapped.length + leftOut.weak.length === 0) return null;
+  const line = (who: string[], why: string) =>
+    who.length === 0 ? null : h('p', {}, `${who.length} cannot read this epoch: ${why}: `, ...who.flatMap((m, i) => [i ? ', ' : '', person(m)]));
+  return h(
+    'div',
+    { class: 'notice', role: 'status', 'aria-label': 'Members left out of the key' },
+    line(leftOut.unwrapped, 'no messaging key when it was published (they may have registered since)'),
+    line(leftOut.weak, 'a weak messaging key, which nothing can be sealed for; they must register a new one'),
+    h('button', { id: 'rotate-key', onclick: () => app.rotateChannelKey(), disabled: app.busy }, 'Rotate the key now'),
+  );
+}
+
 /** An admin's view of the members: remove one, or add one; either rotates the key. */
-function membersForm(record: { members: string[] }) {
+function membersForm(record: { members: string[] }, leftOut?: LeftOut) {
   return h(
     'section',
     { 'aria-label': 'Members', class: 'card' },
     h('h3', {}, 'Members (you are an admin)'),
+    leftOutNotice(leftOut),
     h(
       'ul',
       { class: 'members' },
@@ -433,7 +449,7 @@ function channelsView() {
         { 'aria-label': `Channel ${open.record.name}`, class: 'mailbox' },
         h('h2', {}, open.record.name),
         h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} member${open.record.members.length === 1 ? '' : 's'}; every post is checked on chain and decrypted here`),
-        open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record) : null,
+        open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record, open.leftOut) : null,
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
         h(
           'ol',

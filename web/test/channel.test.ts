@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, type Hex, hexToBytes } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { textBody } from '../src/crypto/body';
-import { buildBundle, openChannel, openPart, parseRoot, partFor, sealChannel } from '../src/crypto/channel';
+import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, sealChannel } from '../src/crypto/channel';
 
 const v = JSON.parse(readFileSync(new URL('../../tests/vectors/channel-v1.json', import.meta.url), 'utf8'));
 const channel = hexToBytes(v.channel as Hex);
@@ -64,5 +64,27 @@ describe('channel vectors', () => {
     const stranger = new Uint8Array(20).fill(0x3f);
     const last = built.parts[built.parts.length - 1];
     expect(() => openPart(last, channel, 9n, stranger, new Uint8Array(32).fill(9))).toThrow(/not a member/);
+  });
+
+  it('a weak key is left out and named, and the others still get the key', () => {
+    const key = new Uint8Array(32).fill(6);
+    const people = Array.from({ length: 3 }, (_, i) => {
+      const secret = new Uint8Array(32).fill(i + 1);
+      return { address: new Uint8Array(20).fill(0x40 + i), secret, key: x25519.getPublicKey(secret) };
+    });
+    // u = 1, a low-order point anyone can register (the contract refuses only zero).
+    const weakKey = new Uint8Array(32);
+    weakKey[0] = 1;
+    expect(isWeakKey(weakKey)).toBe(true);
+    expect(isWeakKey(people[0].key)).toBe(false);
+    const weak = { address: new Uint8Array(20).fill(0x41).fill(0x99, 19), key: weakKey };
+    const built = buildBundle(channel, 3n, key, [...people, weak]);
+    expect(built.weak.map((a) => bytesToHex(a))).toEqual([bytesToHex(weak.address)]);
+    expect(parseRoot(built.root, channel, 3n).members).toBe(3);
+    expect(partHolds(built.parts[0], weak.address)).toBe(false);
+    for (const p of people) {
+      expect(partHolds(built.parts[0], p.address)).toBe(true);
+      expect(bytesToHex(openPart(built.parts[0], channel, 3n, p.address, p.secret))).toBe(bytesToHex(key));
+    }
   });
 });

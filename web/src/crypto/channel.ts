@@ -171,16 +171,44 @@ export function openPart(block: Uint8Array, channel: Uint8Array, epoch: bigint, 
   throw new EnvelopeError('not a member in this epoch’s key bundle');
 }
 
-/** Builds the bundle of `epochKey` for `members` (address and registered key). */
+/** Whether `key` is a low-order point: every agreement with it is zero, so nothing can be wrapped for it. */
+export function isWeakKey(key: Uint8Array): boolean {
+  try {
+    return x25519.getSharedSecret(WEAK_PROBE, key).every((b) => b === 0);
+  } catch {
+    // noble refuses a zero result outright.
+    return true;
+  }
+}
+// Any clamped scalar is a multiple of the cofactor, so any one probes.
+const WEAK_PROBE = new Uint8Array(32).fill(1);
+
+/** Whether the part block `part` holds a wrap for `member` (20 bytes). */
+export function partHolds(part: Uint8Array, member: Uint8Array): boolean {
+  const count = (part.length - HEAD) / WRAP;
+  for (let i = 0; i < count; i++) {
+    const at = HEAD + i * WRAP;
+    if (compare(part.subarray(at, at + 20), member) === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Builds the bundle of `epochKey` for `members` (address and registered
+ * key). Members whose key is weak are left out, and listed in `weak`: one
+ * such key must not stop the others from getting the epoch's key.
+ */
 export function buildBundle(
   channel: Uint8Array,
   epoch: bigint,
   epochKey: Uint8Array,
   members: { address: Uint8Array; key: Uint8Array }[],
   perPart = WRAPS_PER_PART,
-): { root: Uint8Array; parts: Uint8Array[] } {
+): { root: Uint8Array; parts: Uint8Array[]; weak: Uint8Array[] } {
   const sorted = [...members].sort((a, b) => compare(a.address, b.address));
-  const unique = sorted.filter((m, i) => i === 0 || compare(sorted[i - 1].address, m.address) !== 0);
+  const distinct = sorted.filter((m, i) => i === 0 || compare(sorted[i - 1].address, m.address) !== 0);
+  const weak = distinct.filter((m) => isWeakKey(m.key)).map((m) => m.address);
+  const unique = distinct.filter((m) => !isWeakKey(m.key));
   const parts: Uint8Array[] = [];
   const entries: Uint8Array[] = [];
   for (let i = 0; i < unique.length; i += perPart) {
@@ -197,5 +225,5 @@ export function buildBundle(
   }
   const count = new Uint8Array(2);
   new DataView(count.buffer).setUint16(0, parts.length);
-  return { root: concat([head(ROOT_MAGIC, channel, epoch, unique.length), count, ...entries]), parts };
+  return { root: concat([head(ROOT_MAGIC, channel, epoch, unique.length), count, ...entries]), parts, weak };
 }
