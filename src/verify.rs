@@ -18,6 +18,13 @@
 //!   sender under the client's own EIP-712 domain, and a deadline not
 //!   before the block.
 //!
+//! A batched post to a channel also needs what the indexer needs: a
+//! members-only channel (a token-gated one takes direct posts only, whose
+//! balance the contract checks), and a sender who was a member just before
+//! the anchor, replayed from the chain's own `MembersChanged` logs. A
+//! removed member can still seal under an old epoch key and anchor it
+//! themselves; a lying indexer could list it as verified.
+//!
 //! A batched post is delivered once. `anchorBatch` is open to anyone, so
 //! the signed posts of a public manifest can be anchored again, in a new
 //! batch, until their deadline; a lying indexer would list each copy as a
@@ -114,6 +121,8 @@ enum Anchor {
     Batch {
         posts: Vec<SignedPost>,
         block_time: u64,
+        /// Where the anchor is: block number and log index.
+        at: (u64, u64),
     },
 }
 
@@ -191,8 +200,18 @@ impl Verifier {
         let anchor = self.anchor(block_hash, log_index, item.is_some()).await?;
         match (&*anchor, item) {
             (Anchor::Direct(posted), None) => check_direct(claim, posted)?,
-            (Anchor::Batch { posts, block_time }, Some(item)) => {
+            (
+                Anchor::Batch {
+                    posts,
+                    block_time,
+                    at,
+                },
+                Some(item),
+            ) => {
                 let post = check_batched(claim, posts, item, *block_time, &self.domain)?;
+                if is_channel(post.to) {
+                    self.check_channel_poster(post.to, post.from, *at).await?;
+                }
                 self.deliver_once(post.from, post.nonce, &claim.id)?;
             }
             _ => {
@@ -203,6 +222,33 @@ impl Verifier {
             }
         }
         self.remember(key);
+        Ok(())
+    }
+
+    /// Whether `from` could post to `channel` by a batch anchored at `at`:
+    /// a members-only channel, of which `from` was a member just before.
+    async fn check_channel_poster(
+        &self,
+        channel: B256,
+        from: Address,
+        at: (u64, u64),
+    ) -> Result<(), VerifyError> {
+        let state =
+            self.chain.channel(channel).await?.ok_or_else(|| {
+                VerifyError::Refuted(format!("no channel {channel} on this chain"))
+            })?;
+        if state.gate != crate::chain::Gate::MembersOnly {
+            return Err(VerifyError::Refuted(
+                "a token-gated channel takes direct posts only (the contract checks the balance)"
+                    .into(),
+            ));
+        }
+        let members = self.chain.members_before(channel, at.0, at.1).await?;
+        if !members.contains(&from) {
+            return Err(VerifyError::Refuted(format!(
+                "{from} was not a member of the channel when the batch was anchored"
+            )));
+        }
         Ok(())
     }
 
@@ -342,6 +388,7 @@ impl Verifier {
             Anchor::Batch {
                 posts,
                 block_time: header.timestamp,
+                at: (number, log_index),
             }
         } else {
             if log.topic0() != Some(&Cairn::Posted::SIGNATURE_HASH) {
@@ -361,6 +408,11 @@ impl Verifier {
             .insert((block_hash, log_index), anchor.clone());
         Ok(anchor)
     }
+}
+
+/// A channel id, not a left-padded address: its top 12 bytes are not all zero.
+fn is_channel(to: B256) -> bool {
+    to[..12].iter().any(|b| *b != 0)
 }
 
 /// `<hash>-<log index>[-<item>]`, parsed as the indexer parses it.

@@ -250,8 +250,39 @@ impl CairnClient {
         Ok(members.into_iter().collect())
     }
 
+    /// The channel's members just before the log at (`block`, `log_index`),
+    /// replayed from its `MembersChanged` logs up to there: who could post
+    /// to it by a batch anchored at that place.
+    pub async fn members_before(
+        &self,
+        channel: B256,
+        block: u64,
+        log_index: u64,
+    ) -> Result<BTreeSet<Address>, ChainError> {
+        let logs = self
+            .logs(
+                self.filter(Cairn::MembersChanged::SIGNATURE_HASH)
+                    .topic1(channel)
+                    .to_block(block),
+            )
+            .await?;
+        let before: Vec<_> = logs
+            .into_iter()
+            .filter(|l| {
+                (
+                    l.block_number.unwrap_or(u64::MAX),
+                    l.log_index.unwrap_or(u64::MAX),
+                ) < (block, log_index)
+            })
+            .collect();
+        Ok(replay_members(&before)?
+            .pop()
+            .map(|(_, m)| m)
+            .unwrap_or_default())
+    }
+
     /// The key bundle root anchored for `epoch`, if an admin published one
-    /// (the newest, if several).
+    /// (the contract takes one per epoch).
     pub async fn epoch_bundle(
         &self,
         channel: B256,

@@ -31,7 +31,7 @@ use alloy::{
 pub use cairn_contracts::Cairn;
 pub use channels::{ChannelState, Gate};
 pub use error::{ChainError, Revert};
-pub use posters::{ChannelPosters, CAN_POST_GAS};
+pub use posters::{ChannelPosters, Refusal, CAN_POST_GAS};
 pub use registry::KeyRegistry;
 pub use relay::{Broadcast, Fees, Relayer, SignedTx};
 

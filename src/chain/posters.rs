@@ -28,11 +28,24 @@ pub const CAN_POST_GAS: u64 = 200_000;
 /// Lookups in flight at once.
 const MAX_ROUND: usize = 16;
 
+/// Why a sender may not post to a channel by a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such channel, not a member now, or (for a direct post) not
+    /// holding its token.
+    NotAPoster,
+    /// A token-gated channel takes direct posts only: the contract checks
+    /// the balance then, while nobody could check it for a batched post.
+    Gated,
+}
+
 /// `canPost` of one contract, with a cache.
 #[derive(Debug)]
 pub struct ChannelPosters {
     chain: CairnClient,
     known: Mutex<HashMap<(B256, Address), (bool, Instant)>>,
+    /// Whether each channel is token-gated; a channel's gate never changes.
+    gated: Mutex<HashMap<B256, bool>>,
 }
 
 impl ChannelPosters {
@@ -41,6 +54,7 @@ impl ChannelPosters {
         Self {
             chain,
             known: Mutex::default(),
+            gated: Mutex::default(),
         }
     }
 
@@ -52,9 +66,43 @@ impl ChannelPosters {
     }
 
     /// The first of `pairs` (channel, sender), in order, whose sender may
-    /// not post to the channel now (no such channel, not a member, or not
-    /// holding its token), or `None`. Stops at the first refusal.
+    /// not post to the channel by a batch now, and why, or `None`. Stops at
+    /// the first refusal.
     pub async fn first_refused(
+        &self,
+        pairs: &[(B256, Address)],
+    ) -> Result<Option<((B256, Address), Refusal)>, ChainError> {
+        for pair in pairs {
+            if self.is_gated(pair.0).await? {
+                return Ok(Some((*pair, Refusal::Gated)));
+            }
+        }
+        Ok(self
+            .first_not_a_poster(pairs)
+            .await?
+            .map(|pair| (pair, Refusal::NotAPoster)))
+    }
+
+    /// Whether `channel` is token-gated (an unknown one is not: `canPost`
+    /// refuses it).
+    async fn is_gated(&self, channel: B256) -> Result<bool, ChainError> {
+        if let Some(gated) = self.gated.lock().expect("not poisoned").get(&channel) {
+            return Ok(*gated);
+        }
+        let Some(state) = self.chain.channel(channel).await? else {
+            return Ok(false);
+        };
+        let gated = state.gate != super::Gate::MembersOnly;
+        let mut known = self.gated.lock().expect("not poisoned");
+        if known.len() >= MAX_ENTRIES {
+            known.clear();
+        }
+        known.insert(channel, gated);
+        Ok(gated)
+    }
+
+    /// The first of `pairs` whose sender may not post to the channel now.
+    async fn first_not_a_poster(
         &self,
         pairs: &[(B256, Address)],
     ) -> Result<Option<(B256, Address)>, ChainError> {

@@ -452,24 +452,27 @@ async fn check_channel_posters(
             format!("cannot read the channel's members: {e}"),
         )
     })?;
-    match refused {
-        Some((channel, sender)) => {
-            let i = checked
-                .iter()
-                .position(|c| (c.new.post.to, c.new.post.from) == (channel, sender))
-                .unwrap_or(0);
-            Err(reject(
-                StatusCode::FORBIDDEN,
-                "not_a_channel_poster",
-                at(i),
-                format!(
-                    "{sender} may not post to channel {channel} now: no such channel, not a member, \
-                     or not holding its token"
-                ),
-            ))
-        }
-        None => Ok(()),
-    }
+    let Some(((channel, sender), why)) = refused else {
+        return Ok(());
+    };
+    let i = checked
+        .iter()
+        .position(|c| (c.new.post.to, c.new.post.from) == (channel, sender))
+        .unwrap_or(0);
+    let (code, message) = match why {
+        crate::chain::Refusal::NotAPoster => (
+            "not_a_channel_poster",
+            format!("{sender} may not post to channel {channel} now: no such channel, or not a member"),
+        ),
+        crate::chain::Refusal::Gated => (
+            "gated_channel_takes_direct_posts",
+            format!(
+                "channel {channel} is token-gated: post to it directly (`cairn channel post` without \
+                 --via-gateway), so that the contract checks the balance"
+            ),
+        ),
+    };
+    Err(reject(StatusCode::FORBIDDEN, code, at(i), message))
 }
 
 /// `to` as an address when it is one left-padded (a channel id is not).

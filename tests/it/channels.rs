@@ -6,7 +6,7 @@
 //! non-member's post is refused by the client; sent anyway, directly it
 //! reverts, and batched it is recorded invalid and never delivered.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::B256;
 use cairn::{
@@ -60,6 +60,35 @@ async fn record(api: &str, channel: &str, ready: impl Fn(&Value) -> bool) -> Val
         }
     })
     .await
+}
+
+/// A chain, a node indexing it, and the CLI pointed at the node, with the
+/// wallets of `keys` registered.
+struct Setup {
+    chain: Chain,
+    node: cairn::server::Node,
+    api: String,
+    cli: crate::harness::CairnCli,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(keys: &[&str]) -> Setup {
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), false, None).await;
+    let api = format!("http://{}", node.addr);
+    let cli = chain.cli(&api, dir.path());
+    for key in keys {
+        let out = cli.run(key, &["register"]).await;
+        assert!(out.success, "cairn register: {}", out.stderr);
+    }
+    Setup {
+        chain,
+        node,
+        api,
+        cli,
+        dir,
+    }
 }
 
 fn texts(out: &Value) -> Vec<Option<String>> {
@@ -347,7 +376,6 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
         client::{fresh_nonce, sign_post, GatewayClient},
         submit::PostRequest,
     };
-    use cairn_contracts::manifest;
     let envelope = b"not a real envelope, never opened".to_vec();
     let digest = cairn::store::cid::block_digest(&envelope);
     let domain = cairn_contracts::eip712::domain(31337, chain.contract);
@@ -374,15 +402,29 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
         refused.to_string().contains("not_a_channel_poster"),
         "{refused}"
     );
-    let manifest_bytes = manifest::encode(std::slice::from_ref(&signed)).unwrap();
+    anchor_alone(chain, MALLORY_KEY, &signed, envelope).await.0
+}
+
+/// Stores `envelope` and a one-post manifest of `signed`, and anchors it
+/// from `key`'s own wallet, as anyone may (`anchorBatch` is open); returns
+/// the batch id and the anchor's (block, block hash, log index).
+async fn anchor_alone(
+    chain: &Chain,
+    key: &str,
+    signed: &cairn_contracts::manifest::SignedPost,
+    envelope: Vec<u8>,
+) -> (String, (u64, String, u64)) {
+    use cairn_contracts::manifest;
+    let domain = cairn_contracts::eip712::domain(31337, chain.contract);
+    let manifest_bytes = manifest::encode(std::slice::from_ref(signed)).unwrap();
     for block in [envelope, manifest_bytes.clone()] {
         chain.store.put(block.into()).await.unwrap();
     }
     let root = manifest::root([signed.signing_hash(&domain)]).unwrap();
-    let mallory = CairnClient::connect(&chain.url, chain.contract, Some(signer(MALLORY_KEY)))
+    let client = CairnClient::connect(&chain.url, chain.contract, Some(signer(key)))
         .await
         .unwrap();
-    let (_, inclusion) = mallory
+    let (_, inclusion) = client
         .anchor_batch(root, cairn::store::cid::block_digest(&manifest_bytes), 1)
         .await
         .unwrap();
@@ -393,12 +435,153 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
     )
     .await;
     let log = &receipt["logs"][0];
-    let index = u64::from_str_radix(
-        log["logIndex"].as_str().unwrap().trim_start_matches("0x"),
-        16,
+    let number = |field: &str| {
+        u64::from_str_radix(log[field].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let hash = log["blockHash"].as_str().unwrap().to_string();
+    let (block, index) = (number("blockNumber"), number("logIndex"));
+    (format!("{hash}-{index}"), (block, hash, index))
+}
+
+/// A lying node in front of `api` that adds post 0 of batch `batch` (at
+/// `at`: block, block hash, log index), `signed`, to every channel page as
+/// a confirmed, verified message.
+async fn lists_anyway(
+    api: &str,
+    batch: &str,
+    at: (u64, &str, u64),
+    signed: &cairn_contracts::manifest::SignedPost,
+) -> String {
+    let p = &signed.post;
+    let listed = serde_json::json!({
+        "id": format!("{batch}-0"), "from": p.from.to_string().to_lowercase(), "to": p.to.to_string(),
+        "cid": cairn::store::cid::cid_for_digest(p.digest).to_string(), "digest": p.digest.to_string(),
+        "block": at.0, "blockHash": at.1, "tx": format!("0x{}", "00".repeat(32)),
+        "logIndex": at.2, "sequence": 0, "item": 0, "nonce": p.nonce,
+        "status": "confirmed", "verification": "verified", "cursor": "0"
+    });
+    crate::lying_indexer::lying_node(
+        api.to_string(),
+        Arc::new(move |path: &str, mut page: Value| {
+            if path.ends_with("/messages") {
+                page["messages"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(listed.clone());
+            }
+            page
+        }),
     )
+    .await
+}
+
+/// A lying node lists, as a channel's message, a batch its sender anchored
+/// alone: a removed member's post sealed under the epoch key they kept. The
+/// indexer refused it; `cairn channel read` through the lying node refuses
+/// it too, from the chain's own membership logs, and shows no text. (A
+/// batch to a token-gated channel: `a_token_gate_and_a_safe_like_admin_on_a_real_chain`.)
+#[tokio::test]
+async fn a_lying_node_cannot_pass_off_a_removed_members_batch() {
+    use cairn::gateway::client::{fresh_nonce, sign_post};
+    let Setup {
+        chain,
+        node,
+        api,
+        cli,
+        dir,
+    } = setup(&[ALICE_KEY, BOB_KEY, ERIN_KEY]).await;
+    let [alice, bob, erin] = [ALICE_KEY, BOB_KEY, ERIN_KEY].map(|k| signer(k).address());
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &[
+                "channel",
+                "create",
+                "--name",
+                "council",
+                "--member",
+                &alice.to_string(),
+                "--member",
+                &bob.to_string(),
+                "--member",
+                &erin.to_string(),
+            ],
+        )
+        .await;
+    assert!(out.success, "cairn channel create: {}", out.stderr);
+    let channel: B256 = out.json()["channel"].as_str().unwrap().parse().unwrap();
+
+    // Erin seals while a member (epoch 1), and keeps the envelope.
+    let erins = {
+        let wallet = signer(ERIN_KEY);
+        let key = cairn::crypto::wallet::derive_with_signer(&wallet)
+            .await
+            .unwrap();
+        let client = CairnClient::connect(&chain.url, chain.contract, Some(wallet.clone()))
+            .await
+            .unwrap();
+        cairn::messenger::Messenger::new(client, chain.store.clone(), erin, key)
+    };
+    let envelope = erins
+        .seal_for_channel(
+            channel,
+            &cairn::envelope::Body::text("after I left"),
+            &|_| {},
+        )
+        .await
+        .unwrap()
+        .to_vec();
+    let out = cli
+        .run(
+            ALICE_KEY,
+            &["channel", "remove", &channel.to_string(), &erin.to_string()],
+        )
+        .await;
+    assert!(out.success, "cairn channel remove: {}", out.stderr);
+    // Then signs a post of it and anchors it herself.
+    let domain = cairn_contracts::eip712::domain(31337, chain.contract);
+    let deadline = crate::gateway_stack::unix_now() + 3600;
+    let digest = cairn::store::cid::block_digest(&envelope);
+    let signed = sign_post(
+        &signer(ERIN_KEY),
+        &domain,
+        channel,
+        digest,
+        fresh_nonce(),
+        deadline,
+    )
+    .await
     .unwrap();
-    format!("{}-{index}", log["blockHash"].as_str().unwrap())
+    let (batch, (block, block_hash, log_index)) =
+        anchor_alone(&chain, ERIN_KEY, &signed, envelope).await;
+    let invalid = eventually("the indexer refuses Erin's batch", || {
+        let url = format!("{api}/v1/batches/{batch}");
+        async move {
+            let (_, record) = crate::gateway_stack::get_json(&url).await;
+            (record["resolution"] == "delivered").then(|| record["invalid"][0]["reason"].clone())
+        }
+    })
+    .await;
+    assert_eq!(invalid, "not_a_member");
+
+    // The lying node lists it as a verified, confirmed message.
+    let liar = lists_anyway(&api, &batch, (block, &block_hash, log_index), &signed).await;
+    let lied_to = chain.cli(&liar, dir.path());
+    let read = lied_to
+        .run(BOB_KEY, &["channel", "read", &channel.to_string()])
+        .await
+        .json();
+    let shown = &read["messages"][0];
+    assert_eq!(shown["verified"], false, "{read}");
+    assert!(shown.get("text").is_none(), "{read}");
+    assert!(
+        shown["error"]
+            .as_str()
+            .unwrap()
+            .contains("was not a member"),
+        "{read}"
+    );
+    node.shutdown().await.unwrap();
 }
 
 /// A reorg that removes a membership change: the indexer's epoch, members
@@ -630,6 +813,62 @@ async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
         "the contract checks the balance: {reverted}"
     );
 
+    // With 99, Bob seals under the key he holds, signs a batched post and
+    // anchors it himself. The indexer refuses it (a gated channel takes
+    // direct posts only); listed anyway by a lying node, `channel read`
+    // refuses it too, and shows no text.
+    let bobs_messenger = {
+        let wallet = signer(BOB_KEY);
+        let key = cairn::crypto::wallet::derive_with_signer(&wallet)
+            .await
+            .unwrap();
+        cairn::messenger::Messenger::new(direct.clone(), chain.store.clone(), bob, key)
+    };
+    let header = cairn::envelope::Header {
+        sender: bob,
+        recipient: id,
+        timestamp: crate::gateway_stack::unix_now(),
+        reply_to: None,
+    };
+    let epoch_key = bobs_messenger.epoch_key(id, 1).await.unwrap();
+    let envelope = cairn::envelope::seal_channel(
+        &header,
+        1,
+        &epoch_key,
+        &cairn::envelope::Body::text("batched with 99"),
+    )
+    .unwrap();
+    let signed = cairn::gateway::client::sign_post(
+        &signer(BOB_KEY),
+        &cairn_contracts::eip712::domain(31337, chain.contract),
+        id,
+        cairn::store::cid::block_digest(&envelope),
+        cairn::gateway::client::fresh_nonce(),
+        crate::gateway_stack::unix_now() + 3600,
+    )
+    .await
+    .unwrap();
+    let (batch, (block, block_hash, log_index)) =
+        anchor_alone(&chain, BOB_KEY, &signed, envelope).await;
+    let liar = lists_anyway(&api, &batch, (block, &block_hash, log_index), &signed).await;
+    let read = chain
+        .cli(&liar, dir.path())
+        .run(BOB_KEY, &["channel", "read", &channel])
+        .await
+        .json();
+    let shown = read["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == format!("{batch}-0"))
+        .unwrap_or_else(|| panic!("listed: {read}"));
+    assert_eq!(shown["verified"], false, "{read}");
+    assert!(shown.get("text").is_none(), "{read}");
+    assert!(
+        shown["error"].as_str().unwrap().contains("token-gated"),
+        "{read}"
+    );
+
     // A Safe-like admin: Dave owns the wallet; Carol pays for his change.
     let safe = fixtures::TestWallet::deploy(&daves, dave).await.unwrap();
     let safe_text = safe.address().to_string();
@@ -709,15 +948,13 @@ async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
 /// member who registers later reads from the next rotation on.
 #[tokio::test]
 async fn rotating_again_keeps_every_epochs_posts_and_names_who_was_left_out() {
-    let chain = Chain::start(0, Anvil::start().await, 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = chain.reader_node(dir.path(), false, None).await;
-    let api = format!("http://{}", node.addr);
-    let cli = chain.cli(&api, dir.path());
-    for key in [ALICE_KEY, BOB_KEY] {
-        let out = cli.run(key, &["register"]).await;
-        assert!(out.success, "cairn register: {}", out.stderr);
-    }
+    let Setup {
+        chain,
+        node,
+        api,
+        cli,
+        dir: _dir,
+    } = setup(&[ALICE_KEY, BOB_KEY]).await;
     // Dave registers a low-order point (u = 1): nothing can be wrapped for it.
     let mut weak = [0u8; 32];
     weak[0] = 1;

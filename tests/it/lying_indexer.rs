@@ -46,6 +46,38 @@ async fn lying_proxy(upstream: String, rewrite: Rewrite) -> String {
     url
 }
 
+/// A node's JSON answer at `path`, rewritten.
+pub(crate) type PathRewrite = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
+
+/// Forwards every GET to `upstream`, passing each JSON answer through
+/// `rewrite` with its path: a lying node in front of a real one.
+pub(crate) async fn lying_node(upstream: String, rewrite: PathRewrite) -> String {
+    async fn forward(
+        State((upstream, rewrite)): State<(String, PathRewrite)>,
+        uri: axum::http::Uri,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let path = uri.path().to_string();
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let answer = reqwest::get(format!("{upstream}{path}{query}"))
+            .await
+            .unwrap();
+        let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        let bytes = answer.bytes().await.unwrap();
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) => (status, Json(rewrite(&path, value))).into_response(),
+            Err(_) => (status, bytes).into_response(),
+        }
+    }
+    let app = Router::new()
+        .fallback(get(forward))
+        .with_state((upstream, rewrite));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 #[tokio::test]
 async fn a_lying_indexer_is_caught_on_every_message() {
     let chain = Chain::start(3, Anvil::start().await, 1).await;

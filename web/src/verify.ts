@@ -96,8 +96,8 @@ async function canonicalBlock(chain: ChainView, hash: Hex, number: bigint | null
   return { timestamp: block.timestamp };
 }
 
-/** A checked batch: its posts when the manifest matches the anchor, and its block's time; else why not. */
-type CheckedBatch = { posts: ManifestPost[]; hashes: Hex[]; blockTime: bigint } | { problem: Verdict };
+/** A checked batch: its posts when the manifest matches the anchor, its block's time and place; else why not. */
+type CheckedBatch = { posts: ManifestPost[]; hashes: Hex[]; blockTime: bigint; at: { block: bigint; logIndex: number } } | { problem: Verdict };
 
 /**
  * Checked batches by anchor (block hash and log index). A page of mail from
@@ -131,6 +131,10 @@ async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
   const signer = await recoverAddress({ hash: batch.hashes[m.item!], signature: mine.signature }).catch(() => null);
   if (signer === null || getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
   if (p.deadline < batch.blockTime) return forged('the post was anchored after its deadline');
+  if (isChannel(p.to)) {
+    const refused = await channelRefuses(chain, p.to, getAddress(p.from), batch.at);
+    if (refused) return forged(refused);
+  }
   const id = `${m.blockHash}-${m.logIndex}-${m.item}`.toLowerCase();
   const first = chain.delivered?.claim(p.from, p.nonce, id) ?? id;
   if (first !== id) return forged(`a replay of a post already delivered as ${first}`);
@@ -154,7 +158,39 @@ async function checkBatch(chain: ChainView, m: Claim): Promise<CheckedBatch> {
   const d = domain(chain.chainId, chain.contract);
   const hashes = posts.map((p) => hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: p.post }));
   if (merkleRoot(hashes) !== root) return { problem: forged('the manifest does not match the anchored root') };
-  return { posts, hashes, blockTime: canonical.timestamp };
+  return { posts, hashes, blockTime: canonical.timestamp, at: { block: anchor.blockNumber!, logIndex: m.logIndex } };
+}
+
+/** A channel id, not a left-padded address: its top 12 bytes are not all zero. */
+const isChannel = (to: Hex) => !/^0x0{24}/i.test(to);
+
+/**
+ * Why `from` could not post to `channel` by a batch anchored at `at`, as
+ * the indexer rules, from the chain's own state and logs: a token-gated
+ * channel takes direct posts only (the contract checks the balance), and
+ * the sender must have been a member just before the anchor. A removed
+ * member can still seal under an old epoch key and anchor it themselves.
+ */
+async function channelRefuses(chain: ChainView, channel: Hex, from: Address, at: { block: bigint; logIndex: number }): Promise<string | undefined> {
+  const state = await chain.client.readContract({ address: chain.contract, abi: cairnAbi, functionName: 'channelOf', args: [channel] });
+  if (state.epoch === 0n) return 'no such channel on this chain';
+  if (state.gate !== 0) return 'a token-gated channel takes direct posts only (the contract checks the balance)';
+  const changes = await chain.client.getContractEvents({
+    address: chain.contract,
+    abi: cairnAbi,
+    eventName: 'MembersChanged',
+    args: { channel },
+    fromBlock: 0n,
+    toBlock: at.block,
+  });
+  const members = new Set<Address>();
+  for (const c of changes) {
+    const before = c.blockNumber! < at.block || (c.blockNumber === at.block && c.logIndex! < at.logIndex);
+    if (!before) continue;
+    for (const r of c.args.removed ?? []) members.delete(getAddress(r));
+    for (const a of c.args.added ?? []) members.add(getAddress(a));
+  }
+  return members.has(from) ? undefined : `${from} was not a member of the channel when the batch was anchored`;
 }
 
 /** Not found where the node said: a block not seen yet, or a lie. */

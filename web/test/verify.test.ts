@@ -21,7 +21,12 @@ function chain(
   logs: unknown[],
   blockExists = true,
   blocks: Record<string, Uint8Array> = {},
-  { reorged = false, timestamp = 1_000n, delivered }: { reorged?: boolean; timestamp?: bigint; delivered?: DeliveredPosts } = {},
+  {
+    reorged = false,
+    timestamp = 1_000n,
+    delivered,
+    channel,
+  }: { reorged?: boolean; timestamp?: bigint; delivered?: DeliveredPosts; channel?: { gate: number; changes: MembersChange[] } } = {},
 ): ChainView {
   let asked = blockHash;
   const client = {
@@ -36,6 +41,9 @@ function chain(
       }
       return { hash: reorged ? (`0x${'ee'.repeat(32)}` as Hex) : asked, timestamp };
     },
+    readContract: async () => ({ epoch: channel ? 1n : 0n, gate: channel?.gate ?? 0 }),
+    getContractEvents: async ({ toBlock }: { toBlock: bigint }) =>
+      (channel?.changes ?? []).filter((c) => c.blockNumber <= toBlock).map((c) => ({ ...c, args: { added: c.added, removed: c.removed } })),
   } as unknown as PublicClient;
   return {
     client,
@@ -61,9 +69,17 @@ const claim = (over: Partial<Claim> = {}): Claim => ({
   ...over,
 });
 
-/** A one-post manifest signed by Alice, and its anchor log. */
-async function batch(signer = alice) {
-  const post = { from: alice.address, to: claim().to, digest: claim().digest, nonce: 7n, deadline: 9_999_999_999n };
+/** A `MembersChanged` log of the stand-in chain. */
+interface MembersChange {
+  blockNumber: bigint;
+  logIndex: number;
+  added: Hex[];
+  removed: Hex[];
+}
+
+/** A one-post manifest signed by Alice, to `to`, and its anchor log. */
+async function batch(signer = alice, to: Hex = claim().to) {
+  const post = { from: alice.address, to, digest: claim().digest, nonce: 7n, deadline: 9_999_999_999n };
   const d = domain(31337, contract);
   const signature = await signer.signTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: post });
   const record = concat([post.from, post.to, post.digest, numberToHex(post.nonce, { size: 8 }), numberToHex(post.deadline, { size: 8 }), signature]);
@@ -122,6 +138,25 @@ describe('verify', () => {
     expect(await verify(view(), copy)).toMatchObject({ state: 'forged', reason: expect.stringMatching(/replay/) });
     // Kept in the storage: a new page load remembers it.
     expect(JSON.parse(stored.get('delivered')!)).toEqual({ [`${alice.address}:7`]: `0x${'08'.repeat(32)}-3-0` });
+  });
+
+  it('a batched channel post needs a member just before the anchor, of a members-only channel', async () => {
+    const channel = `0x80${'c4'.repeat(31)}` as Hex;
+    const { bytes, manifestDigest, log } = await batch(alice, channel);
+    const added = (blockNumber: bigint, logIndex: number): MembersChange => ({ blockNumber, logIndex, added: [alice.address], removed: [] });
+    const removed = (blockNumber: bigint, logIndex: number): MembersChange => ({ blockNumber, logIndex, added: [], removed: [alice.address] });
+    const view = (gate: number, changes: MembersChange[]) => chain([log], true, { [manifestDigest]: bytes }, { channel: { gate, changes } });
+    const post = (n: number) => claim({ to: channel, item: 0, blockHash: `0x${n.toString(16).padStart(2, '0').repeat(32)}` });
+    // The anchor is log 3 of block 5.
+    expect(await verify(view(0, [added(4n, 0)]), post(0x20))).toEqual({ state: 'verified' });
+    expect(await verify(view(0, [added(5n, 1)]), post(0x21))).toEqual({ state: 'verified' });
+    // Removed before the anchor: an old epoch key still seals, but the chain says no.
+    expect(await verify(view(0, [added(2n, 0), removed(4n, 0)]), post(0x22))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/not a member/) });
+    // Added after the anchor, in the same block or later.
+    expect(await verify(view(0, [added(5n, 4)]), post(0x23))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/not a member/) });
+    expect(await verify(view(0, []), post(0x24))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/not a member/) });
+    // A token-gated channel takes direct posts only: a batch could come from a non-holder.
+    expect(await verify(view(1, [added(4n, 0)]), post(0x25))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/token-gated/) });
   });
 
   it('a post signed by someone else than its sender is forged', async () => {
