@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use axum::{extract::State, routing::get, Json, Router};
 use cairn::{
     chain::CairnClient,
@@ -78,12 +78,9 @@ pub(crate) async fn lying_node(upstream: String, rewrite: PathRewrite) -> String
     url
 }
 
-#[tokio::test]
-async fn a_lying_indexer_is_caught_on_every_message() {
-    let chain = Chain::start(3, Anvil::start().await, 1).await;
-    let full = chain.full_node(false).await;
-    let (alice, bob, mallory) = (&chain.users[0], &chain.users[1], &chain.users[2]);
-    for user in [alice, mallory] {
+/// Gives each of `users` ETH for gas, so they post and anchor themselves.
+async fn fund(chain: &Chain, users: &[&crate::gateway_stack::User]) {
+    for user in users {
         rpc(
             &chain.url,
             "anvil_setBalance",
@@ -91,21 +88,28 @@ async fn a_lying_indexer_is_caught_on_every_message() {
         )
         .await;
     }
-    let direct = |user: &crate::gateway_stack::User| {
-        let (wallet, key, store, url, contract) = (
-            user.wallet.clone(),
-            user.key.clone(),
-            chain.store.clone(),
-            chain.url.clone(),
-            chain.contract,
-        );
-        async move {
-            let client = CairnClient::connect(&url, contract, Some(wallet.clone()))
-                .await
-                .unwrap();
-            Messenger::new(client, store, wallet.address(), key)
-        }
-    };
+}
+
+/// `user`'s messenger on `chain`, sending from its own wallet.
+async fn messenger_of(chain: &Chain, user: &crate::gateway_stack::User) -> Messenger {
+    let client = CairnClient::connect(&chain.url, chain.contract, Some(user.wallet.clone()))
+        .await
+        .unwrap();
+    Messenger::new(
+        client,
+        chain.store.clone(),
+        user.wallet.address(),
+        user.key.clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_lying_indexer_is_caught_on_every_message() {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let full = chain.full_node(false).await;
+    let (alice, bob, mallory) = (&chain.users[0], &chain.users[1], &chain.users[2]);
+    fund(&chain, &[alice, mallory]).await;
+    let direct = |user| messenger_of(&chain, user);
 
     // 0: Alice to Bob, direct.
     direct(alice)
@@ -381,4 +385,109 @@ async fn a_lying_indexer_is_caught_on_every_message() {
         alice.address().to_string().to_lowercase()
     );
     full.node.shutdown().await.unwrap();
+}
+
+/// Two more lies `cairn inbox` does not believe: a message in a block that
+/// a reorg removed (the node, or an RPC, may still answer its logs by
+/// hash), and a batched post whose manifest the node withholds. Neither is
+/// shown with its text or its claimed sender.
+#[tokio::test]
+async fn a_reorged_out_block_and_a_withheld_manifest_are_not_verified() {
+    let chain = Chain::start(3, Anvil::start().await, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), false, None).await;
+    let api = format!("http://{}", node.addr);
+    let (alice, bob, mallory) = (&chain.users[0], &chain.users[1], &chain.users[2]);
+    fund(&chain, &[alice, mallory]).await;
+    let messenger = |user| messenger_of(&chain, user);
+
+    // Alice's post, then a reorg that takes its block away.
+    let snapshot = rpc(&chain.url, "evm_snapshot", json!([])).await;
+    let sent = messenger(alice)
+        .await
+        .send(
+            bob.address(),
+            &Body::text("in a block reorged out"),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    rpc(&chain.url, "evm_revert", json!([snapshot])).await;
+    for _ in 0..3 {
+        rpc(&chain.url, "evm_mine", json!([])).await;
+    }
+    // A batch whose manifest nobody is given.
+    let (_, anchored) = messenger(mallory)
+        .await
+        .chain()
+        .anchor_batch(B256::repeat_byte(1), B256::repeat_byte(2), 1)
+        .await
+        .unwrap();
+    let receipt = rpc(
+        &chain.url,
+        "eth_getTransactionReceipt",
+        json!([anchored.tx]),
+    )
+    .await;
+    let batch_log = receipt["logs"][0]["logIndex"].as_str().unwrap().to_string();
+
+    let message = |id: String, block: u64, hash: B256, log: u64, item: Option<u64>| {
+        json!({
+            "id": id, "from": alice.address().to_string().to_lowercase(),
+            "to": bob.address().into_word().to_string(), "cid": sent.cid.to_string(),
+            "digest": sent.digest.to_string(), "block": block, "blockHash": hash.to_string(),
+            "tx": anchored.tx.to_string(), "logIndex": log, "sequence": 0, "item": item,
+            "nonce": item.map(|_| 1), "status": "confirmed", "verification": "verified", "cursor": "0"
+        })
+    };
+    let inclusion = &sent.anchor.inclusion;
+    let batch_log = u64::from_str_radix(batch_log.trim_start_matches("0x"), 16).unwrap();
+    let listed = vec![
+        message(
+            format!("{}-{}", inclusion.block_hash, sent.anchor.log_index),
+            inclusion.block,
+            inclusion.block_hash,
+            sent.anchor.log_index,
+            None,
+        ),
+        message(
+            format!("{}-{batch_log}-0", anchored.block_hash),
+            anchored.block,
+            anchored.block_hash,
+            batch_log,
+            Some(0),
+        ),
+    ];
+    let liar = crate::lying_indexer::lying_node(
+        api.clone(),
+        Arc::new(move |path: &str, mut page: Value| {
+            if path.starts_with("/v1/inbox/") {
+                page["messages"] = json!(listed.clone());
+            }
+            page
+        }),
+    )
+    .await;
+    let cli = CairnCli {
+        data_dir: tempfile::tempdir().unwrap().keep(),
+        api_url: liar,
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    let bob_key = format!("0x{}", hex::encode(bob.wallet.to_bytes()));
+    let out = cli.run(&bob_key, &["inbox"]).await.json();
+    let shown = out["messages"].as_array().unwrap();
+    assert_eq!(shown.len(), 2, "{out}");
+    for m in shown {
+        assert_eq!(m["verified"], false, "{m}");
+        assert!(m.get("text").is_none(), "text shown: {m}");
+        assert!(m.get("from").is_none(), "a sender shown: {m}");
+    }
+    assert!(
+        shown[1]["error"].as_str().unwrap().contains("manifest"),
+        "{}",
+        shown[1]
+    );
+    node.shutdown().await.unwrap();
 }

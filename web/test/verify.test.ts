@@ -159,6 +159,12 @@ describe('verify', () => {
     expect(await verify(view(1, [added(4n, 0)]), post(0x25))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/token-gated/) });
   });
 
+  it('a batch whose manifest the node withholds is never verified', async () => {
+    const { log } = await batch();
+    const withheld = chain([log], true, {});
+    await expect(verify(withheld, claim({ item: 0, blockHash: `0x${'30'.repeat(32)}` }))).rejects.toThrow(/no such block/);
+  });
+
   it('a post signed by someone else than its sender is forged', async () => {
     const mallory = privateKeyToAccount(`0x${'42'.repeat(32)}`);
     const { bytes, manifestDigest, log } = await batch(mallory);
