@@ -72,19 +72,20 @@ impl ChannelPosters {
         &self,
         pairs: &[(B256, Address)],
     ) -> Result<Option<((B256, Address), Refusal)>, ChainError> {
+        // Membership first: its answers are cached either way, so a
+        // channel that does not exist costs one lookup, not one each time.
+        if let Some(pair) = self.first_not_a_poster(pairs).await? {
+            return Ok(Some((pair, Refusal::NotAPoster)));
+        }
         for pair in pairs {
             if self.is_gated(pair.0).await? {
                 return Ok(Some((*pair, Refusal::Gated)));
             }
         }
-        Ok(self
-            .first_not_a_poster(pairs)
-            .await?
-            .map(|pair| (pair, Refusal::NotAPoster)))
+        Ok(None)
     }
 
-    /// Whether `channel` is token-gated (an unknown one is not: `canPost`
-    /// refuses it).
+    /// Whether `channel`, which exists, is token-gated.
     async fn is_gated(&self, channel: B256) -> Result<bool, ChainError> {
         if let Some(gated) = self.gated.lock().expect("not poisoned").get(&channel) {
             return Ok(*gated);

@@ -69,6 +69,9 @@ pub struct GatewayConfig {
     pub max_posts_per_request: usize,
     /// Body limit of `POST /v1/posts` (inline envelopes count).
     pub max_request_bytes: usize,
+    /// Bytes of `POST /v1/posts` bodies read at once across requests; more
+    /// wait a moment, then get `503 busy`. Bounds the memory they take.
+    pub max_request_bytes_in_flight: usize,
     /// A sent anchor with no receipt after this long is broadcast again.
     pub rebroadcast_after: Duration,
     /// An anchor still unmined this long after it was signed is replaced by
@@ -118,6 +121,7 @@ impl GatewayConfig {
             min_deadline_margin: Duration::from_secs(60),
             max_posts_per_request: 1024,
             max_request_bytes: 8 << 20,
+            max_request_bytes_in_flight: 64 << 20,
             rebroadcast_after: Duration::from_secs(12),
             fee_bump_after: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
@@ -182,6 +186,8 @@ pub(crate) struct Shared {
     ip_registrations: quota::Allowance<std::net::IpAddr>,
     /// Registrations paid per owner.
     owner_registrations: quota::Allowance<Address>,
+    /// Bytes of `POST /v1/posts` bodies being read at once.
+    in_flight: submit::InFlight,
     /// Merkle trees of recent batches, for proofs.
     trees: Mutex<HashMap<i64, Arc<MerkleTree>>>,
     /// Wakes the batcher when posts arrive.
@@ -282,6 +288,10 @@ impl Gateway {
                 config.registrations_per_owner_per_day,
                 Duration::from_secs(24 * 3600),
                 "owner_quota",
+            ),
+            in_flight: submit::InFlight::new(
+                config.max_request_bytes_in_flight,
+                config.max_request_bytes,
             ),
             trees: Mutex::default(),
             wake: tokio::sync::Notify::new(),

@@ -19,13 +19,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, Bytes as HexBytes, Signature, B256};
-use axum::{
-    body::Bytes,
-    extract::ConnectInfo,
-    extract::{rejection::BytesRejection, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{body::Bytes, extract::ConnectInfo, extract::State, http::StatusCode, Json};
 use base64::Engine;
 use cairn_contracts::{eip712::Post, manifest::SignedPost};
 use futures::{StreamExt, TryStreamExt};
@@ -146,30 +140,29 @@ struct Checked {
 pub(super) async fn submit(
     State(gw): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let body = body.map_err(ApiError::from)?;
-    let submission: Submission = serde_json::from_slice(&body).map_err(|e| {
-        reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            None,
-            format!("not a signed post or {{\"posts\": [...]}}: {e}"),
-        )
-    })?;
-    let (posts, many) = match submission {
-        Submission::Many { posts } => (posts, true),
-        Submission::One(post) => (vec![post], false),
-    };
-    let max = gw.config.max_posts_per_request;
-    if posts.is_empty() || posts.len() > max {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_post_count",
-            None,
-            format!("a request holds 1 to {max} posts, not {}", posts.len()),
-        ));
-    }
+    // Bodies are read within a budget of bytes in flight across requests,
+    // so that many large ones at once cannot take the node's memory.
+    let claimed = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let _reading = gw.in_flight.reserve(claimed).await?;
+    let body = axum::body::to_bytes(body, gw.config.max_request_bytes)
+        .await
+        .map_err(|e| {
+            reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                None,
+                format!(
+                    "a request body holds at most {} bytes: {e}",
+                    gw.config.max_request_bytes
+                ),
+            )
+        })?;
+    let (posts, many) = parse_submission(&body, gw.config.max_posts_per_request)?;
     // Every post costs its client's allowance before any work is done.
     gw.ip_posts.take(&peer.ip(), posts.len())?;
     let result = accept(&gw, posts, many).await;
@@ -183,6 +176,141 @@ pub(super) async fn submit(
     metrics::counter!("cairn_gateway_posts_accepted_total").increment(ids.len() as u64);
     gw.wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(Accepted { ids, already_held })))
+}
+
+/// Parses `body`: one post, or `{"posts": [...]}` of 1 to `max`. Nothing
+/// is built for the whole document first: the object's members are sliced
+/// from the bytes, and the list stops at its first bad post or at post
+/// `max + 1`, so a large body of junk costs little more than its bytes.
+/// Returns the posts and whether they came as a list.
+pub fn parse_submission(body: &[u8], max: usize) -> Result<(Vec<PostRequest>, bool), ApiError> {
+    use serde::de::{DeserializeSeed, Error as _};
+    let invalid = |e: serde_json::Error| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            None,
+            format!("not a signed post or {{\"posts\": [...]}}: {e}"),
+        )
+    };
+    let count = |n: usize| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "invalid_post_count",
+            None,
+            format!("a request holds 1 to {max} posts, not {n}"),
+        )
+    };
+    let members: HashMap<&str, &serde_json::value::RawValue> =
+        serde_json::from_slice(body).map_err(invalid)?;
+    let Some(list) = members.get("posts") else {
+        let post: PostRequest = serde_json::from_slice(body).map_err(invalid)?;
+        return Ok((vec![post], false));
+    };
+    if members.len() > 1 {
+        return Err(invalid(serde_json::Error::custom(
+            "a list of posts is {\"posts\": [...]} and nothing else",
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_str(list.get());
+    let posts = AtMost(max)
+        .deserialize(&mut de)
+        .map_err(invalid)?
+        .map_err(|()| count(max + 1))?;
+    match posts.len() {
+        0 => Err(count(0)),
+        _ => Ok((posts, true)),
+    }
+}
+
+/// A list of at most `.0` posts: `Err(())` as soon as there is one more.
+struct AtMost(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for AtMost {
+    type Value = Result<Vec<PostRequest>, ()>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AtMost {
+    type Value = Result<Vec<PostRequest>, ()>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a list of at most {} signed posts", self.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut posts = Vec::with_capacity(self.0.min(64));
+        while let Some(post) = seq.next_element::<PostRequest>()? {
+            if posts.len() == self.0 {
+                return Ok(Err(()));
+            }
+            posts.push(post);
+        }
+        Ok(Ok(posts))
+    }
+}
+
+/// Bytes of request bodies being read at once, across requests.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    budget: Arc<tokio::sync::Semaphore>,
+    /// KiB a request of unknown length reserves (the largest body).
+    largest: u32,
+}
+
+/// How long a request waits for room in the budget before `503 busy`.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl InFlight {
+    /// A budget of `budget` bytes, for bodies of at most `largest` bytes.
+    pub(crate) fn new(budget: usize, largest: usize) -> Self {
+        let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        Self {
+            budget: Arc::new(tokio::sync::Semaphore::new(
+                kib(budget.max(largest)) as usize
+            )),
+            largest: kib(largest),
+        }
+    }
+
+    /// Room for a body of `length` bytes (unknown: the largest), held until
+    /// dropped; `503 busy` when none frees up in time.
+    async fn reserve(&self, length: Option<usize>) -> Result<Reading, ApiError> {
+        let kib = length.map_or(self.largest, |n| {
+            u32::try_from(n.div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .min(self.largest)
+        });
+        let wait = self.budget.clone().acquire_many_owned(kib.max(1));
+        match tokio::time::timeout(IN_FLIGHT_WAIT, wait).await {
+            Ok(Ok(permit)) => {
+                metrics::gauge!("cairn_gateway_body_kib_in_flight")
+                    .increment(permit.num_permits() as f64);
+                Ok(Reading(permit))
+            }
+            _ => {
+                metrics::counter!("cairn_gateway_busy_total").increment(1);
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many large requests are being read at once; retry shortly",
+                )
+                .with_retry_after(1))
+            }
+        }
+    }
+}
+
+/// Room held in [`InFlight`] while a body is read and checked.
+struct Reading(tokio::sync::OwnedSemaphorePermit);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        metrics::gauge!("cairn_gateway_body_kib_in_flight").decrement(self.0.num_permits() as f64);
+    }
 }
 
 /// Checks and stores `posts`; returns their ids, and those among them the
@@ -520,5 +648,62 @@ async fn check_envelopes(
             ),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(nonce: u64) -> PostRequest {
+        PostRequest {
+            from: Address::with_last_byte(1),
+            to: B256::with_last_byte(2),
+            digest: B256::with_last_byte(3),
+            nonce,
+            deadline: 4,
+            signature: HexBytes::from(vec![0; 65]),
+            envelope: None,
+        }
+    }
+
+    fn code(body: &[u8], max: usize) -> &'static str {
+        parse_submission(body, max).unwrap_err().code()
+    }
+
+    #[test]
+    fn a_post_or_a_list_of_one_to_max() {
+        let one = serde_json::to_vec(&post(1)).unwrap();
+        assert_eq!(parse_submission(&one, 3).unwrap(), (vec![post(1)], false));
+        let three = serde_json::to_vec(&json_posts(3)).unwrap();
+        let (posts, many) = parse_submission(&three, 3).unwrap();
+        assert_eq!((posts.len(), many), (3, true));
+        let four = serde_json::to_vec(&json_posts(4)).unwrap();
+        assert_eq!(code(&four, 3), "invalid_post_count");
+        assert_eq!(code(br#"{"posts": []}"#, 3), "invalid_post_count");
+        assert_eq!(code(br#"{"posts": [], "from": "0x00"}"#, 3), "invalid_body");
+        assert_eq!(code(b"[1, 2]", 3), "invalid_body");
+        assert_eq!(code(b"{", 3), "invalid_body");
+    }
+
+    #[test]
+    fn a_large_body_of_junk_is_refused_at_its_first_item() {
+        // 7 MiB of `0,`: refused at the first item, never built into a
+        // document of millions of values.
+        let mut body = b"{\"posts\": [".to_vec();
+        body.extend(std::iter::repeat_n(b"0,".as_slice(), 7 << 19).flatten());
+        body.extend(b"0]}");
+        let err = parse_submission(&body, 1024).unwrap_err();
+        assert_eq!(err.code(), "invalid_body");
+        assert!(
+            err.message()
+                .contains("expected struct PostRequest at line 1 column 2"),
+            "{}",
+            err.message()
+        );
+    }
+
+    fn json_posts(n: u64) -> serde_json::Value {
+        serde_json::json!({ "posts": (0..n).map(post).collect::<Vec<_>>() })
     }
 }

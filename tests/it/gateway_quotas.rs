@@ -257,8 +257,9 @@ async fn uploads_and_posts_cost_their_senders_not_the_node() {
 }
 
 /// The relayer pays to anchor every post it accepts: a post to a channel
-/// that does not exist, or that refuses its sender, is refused first. The
-/// answer is cached, so a repeat costs no lookup.
+/// that does not exist, that refuses its sender, or that is token-gated
+/// (direct posts only), is refused first. The answer is cached, so a
+/// repeat costs no lookup.
 #[tokio::test]
 async fn posts_to_a_channel_need_a_sender_who_may_post_there() {
     let chain = Chain::start(2, Anvil::start().await, 0).await;
@@ -327,6 +328,37 @@ async fn posts_to_a_channel_need_a_sender_who_may_post_there() {
             }
         }
     }
+    // A token-gated channel takes direct posts only: the contract checks
+    // the balance then, and readers refuse a batched post to one.
+    let token = crate::channels::fixtures::TestToken::deploy(
+        crate::channels::wallet_provider(&chain.url, crate::channels::DAVE_KEY).await,
+    )
+    .await
+    .unwrap();
+    token
+        .mint(member.address(), alloy::primitives::U256::from(100))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let gate = cairn::chain::Gate::Erc20 {
+        token: *token.address(),
+        min: alloy::primitives::U256::from(100),
+    };
+    let (gated, _) = chain
+        .client
+        .create_channel("holders", &[deployer], &[member.address()], gate)
+        .await
+        .unwrap();
+    let (status, answer) = post_raw(&api, &post(member.wallet.clone(), gated, 3).await).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (403, Some("gated_channel_takes_direct_posts")),
+        "{answer}"
+    );
+
     let (status, answer) = post_raw(&api, &post(member.wallet.clone(), channel, 2).await).await;
     assert_eq!(status, 202, "a member posts: {answer}");
     let id: B256 = answer["ids"][0].as_str().unwrap().parse().unwrap();
@@ -513,5 +545,54 @@ async fn the_registrar_pays_a_few_registrations_per_owner_and_sends_side_by_side
         (429, Some("owner_quota")),
         "{answer}"
     );
+    node.shutdown().await.unwrap();
+}
+
+/// Bodies of `POST /v1/posts` are read within a budget of bytes in flight:
+/// a client holding a large body open makes others wait, then answers
+/// `503 busy` (with `Retry-After`), and once it lets go they are taken.
+#[tokio::test]
+async fn post_bodies_in_flight_are_held_to_a_budget() {
+    use tokio::io::AsyncWriteExt;
+    let chain = Chain::start(2, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(false).await;
+    let config = GatewayConfig {
+        max_request_bytes: 1 << 20,
+        max_request_bytes_in_flight: 1 << 20,
+        ..chain.gateway_config(outbox_url)
+    };
+    let node = chain.node(Some(config), None).await;
+    let api = format!("http://{}", node.addr);
+
+    // A megabyte announced, a few bytes sent, and the rest held back.
+    let mut slow = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/posts HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"posts\": [",
+        node.addr,
+        1 << 20
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    // Until the node has begun reading it, a post could still go first.
+    let status = format!("http://{}", node.status_addr.unwrap());
+    while crate::harness::metric(&status, "cairn_gateway_body_kib_in_flight").await < Some(1024.0) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let post = chain.outgoing(0, 1, 1, "waits its turn").await;
+    let body = serde_json::to_value(post.request()).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{api}/v1/posts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["code"], "busy", "{answer}");
+
+    drop(slow);
+    let (status, answer) = post_raw(&api, &body).await;
+    assert_eq!(status, 202, "taken once the large body is gone: {answer}");
     node.shutdown().await.unwrap();
 }
