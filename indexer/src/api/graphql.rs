@@ -120,19 +120,7 @@ pub(super) async fn http(
             format!("not a GraphQL request: {e}"),
         )
     })?;
-    let response = schema.execute(request).await;
-    // Parse and validation errors (too deep, too complex) leave no data and
-    // name no field; a resolver's error names its field.
-    let refused = response.is_err()
-        && response.data == async_graphql::Value::Null
-        && response.errors.iter().all(|e| e.path.is_empty());
-    let status = if refused {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let bytes =
-        serde_json::to_vec(&response).map_err(|e| ApiError::internal("GraphQL response", e))?;
+    let (status, bytes) = off_the_workers(schema, request).await?;
     if bytes.len() > MAX_RESPONSE {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -141,6 +129,52 @@ pub(super) async fn http(
         ));
     }
     Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// GraphQL operations over HTTP running at once, each on a blocking thread.
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
+/// How long one operation may take, parsing and validation included.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `request` (parse, validation, execution and the answer's JSON) on
+/// the blocking pool, so that a costly document never holds an async
+/// worker (and `/healthz`, streams and other requests with it), 16 at a
+/// time and within [`DEADLINE`]. Returns the status and the JSON.
+async fn off_the_workers(
+    schema: CairnSchema,
+    request: async_graphql::Request,
+) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let _turn = RUNNING
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("GraphQL slots", e))?;
+    let runtime = tokio::runtime::Handle::current();
+    let work = tokio::task::spawn_blocking(move || {
+        let response = runtime.block_on(schema.execute(request));
+        // Parse and validation errors (too deep, too complex) leave no data
+        // and name no field; a resolver's error names its field.
+        let refused = response.is_err()
+            && response.data == async_graphql::Value::Null
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let status = match refused {
+            true => StatusCode::BAD_REQUEST,
+            false => StatusCode::OK,
+        };
+        serde_json::to_vec(&response).map(|bytes| (status, bytes))
+    });
+    match tokio::time::timeout(DEADLINE, work).await {
+        Ok(Ok(answer)) => answer.map_err(|e| ApiError::internal("GraphQL response", e)),
+        Ok(Err(panicked)) => Err(ApiError::internal("GraphQL operation", panicked)),
+        Err(_) => {
+            metrics::counter!("cairn_graphql_deadline_total").increment(1);
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("the operation ran past its {} s deadline", DEADLINE.as_secs()),
+            ))
+        }
+    }
 }
 
 /// `GET /graphql/ws`: subscriptions, with every message bounded like a body.
