@@ -36,7 +36,7 @@ import {
 } from './node';
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
-import { consentMemory, pinContract } from './trust';
+import { acceptsPresence, consentMemory, pinContract } from './trust';
 import { discoverWallets, isRejection, type Wallet } from './wallet';
 
 /** A message as the app shows it. */
@@ -482,6 +482,8 @@ export class App {
   }
 
   private onPresence(p: PresenceFrame) {
+    // By our own list: a lying node could invent presence from anyone.
+    if (!acceptsPresence(this.consent, p.from)) return;
     // Our clock, not the node's: a skewed node must not make indicators stick.
     this.presence.set(p.from.toLowerCase(), { state: p.state, at: Date.now() });
     this.changed();

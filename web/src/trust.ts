@@ -70,3 +70,13 @@ export function consentMemory(memory: Pick<Storage, 'getItem' | 'setItem'>, key:
     },
   };
 }
+
+/**
+ * Whether to show presence said to come from `from`: only from a wallet
+ * our own consent list allows. The node relays presence only between
+ * wallets that allowed each other, but a lying node could invent it, for
+ * a sender we blocked as much as for a stranger.
+ */
+export function acceptsPresence(consent: ReadonlyMap<string, string>, from: string): boolean {
+  return consent.get(from.toLowerCase()) === 'allow';
+}

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../src/node';
-import { consentMemory, type Memory, pinContract } from '../src/trust';
+import { acceptsPresence, consentMemory, type Memory, pinContract } from '../src/trust';
 
 function memory(): Memory & { map: Map<string, string> } {
   const map = new Map<string, string>();
@@ -63,5 +63,17 @@ describe('consentMemory', () => {
     expect(said.keep(peer, { state: 'allow', issuedAt: 100 })).toEqual({ state: 'block', issuedAt: 200 });
     // Remembered across page loads (a new memory over the same storage).
     expect(consentMemory(m, 'consent').all()).toEqual({ [peer.toLowerCase()]: { state: 'block', issuedAt: 200 } });
+  });
+});
+
+describe('presence', () => {
+  it('is shown only from wallets our own list allows, whatever the node relays', () => {
+    const consent = new Map([
+      ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8', 'allow'],
+      ['0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc', 'block'],
+    ]);
+    expect(acceptsPresence(consent, '0x70997970C51812dc3A010C7d01b50e0d17dc79C8')).toBe(true);
+    expect(acceptsPresence(consent, '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')).toBe(false);
+    expect(acceptsPresence(consent, '0x90F79bf6EB2c4f870365E785982E1f101E93b906')).toBe(false);
   });
 });
