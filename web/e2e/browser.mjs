@@ -380,6 +380,65 @@ try {
     await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
     await behind.close();
   });
+  await step('a node that swaps the blocks of two messages is caught: both show as FORGED, their text hidden', async () => {
+    const liar = await open('Bob (swapped blocks)', BOB, 390);
+    await liar.route('**/v1/inbox/**', async (route) => {
+      const page = await (await route.fetch()).json();
+      // Two messages from senders Bob has not blocked, so that both are shown.
+      const [a, b] = page.messages.filter((m) => m.from !== CAROL.toLowerCase());
+      if (a && b) for (const field of ['cid', 'digest']) [a[field], b[field]] = [b[field], a[field]];
+      await route.fulfill({ json: page });
+    });
+    await connectAndUnlock(liar, 'Bob (swapped blocks)');
+    const forged = liar.locator('li.message.forged', { hasText: 'The chain contradicts the node' });
+    await forged.nth(1).waitFor({ timeout: STEP });
+    if ((await liar.getByText(FROM_CLI).count()) !== 0) throw new Error("a swapped block's text was shown");
+    await liar.close();
+  });
+  await step('presence a node invents for a sender Bob blocked is dropped by his own list', async () => {
+    const liar = await open('Bob (invented presence)', BOB, 390);
+    const timers = [];
+    await liar.routeWebSocket('**/v1/stream**', (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((frame) => ws.send(frame));
+      ws.onMessage((frame) => server.send(frame));
+      // Every second, "Carol (blocked) and Alice (allowed) are typing".
+      const at = () => Math.floor(Date.now() / 1000);
+      timers.push(
+        setInterval(() => {
+          for (const from of [CAROL, ALICE]) ws.send(JSON.stringify({ type: 'presence', from: from.toLowerCase(), state: 'typing', at: at() }));
+        }, 1000),
+      );
+    });
+    await connectAndUnlock(liar, 'Bob (invented presence)');
+    const shortOf = (a) => `${a.slice(0, 10)}…${a.slice(-8)}`;
+    await liar.locator('.typing', { hasText: `${shortOf(ALICE)} is typing` }).waitFor({ timeout: STEP });
+    if ((await liar.locator('.typing', { hasText: shortOf(CAROL) }).count()) !== 0) throw new Error('presence from a blocked sender was shown');
+    // Timers left running would keep this script from ever exiting.
+    for (const timer of timers) clearInterval(timer);
+    await liar.close();
+  });
+  await step('a node that withholds batch manifests: batched posts stay unproven, their text hidden', async () => {
+    expected.push(/status of 404/);
+    const liar = await open('Bob (withheld manifests)', BOB, 390);
+    const manifest = new TextEncoder().encode('CAIRNMF1');
+    await liar.route('**/ipfs/**', async (route) => {
+      const answer = await route.fetch();
+      const body = new Uint8Array(await answer.body());
+      const isManifest = manifest.every((b, i) => body[i] === b);
+      if (isManifest) await route.fulfill({ status: 404, json: { code: 'block_not_found', message: 'withheld' } });
+      else await route.fulfill({ response: answer, body: Buffer.from(body) });
+    });
+    await connectAndUnlock(liar, 'Bob (withheld manifests)');
+    await liar.getByRole('tab', { name: 'Channels' }).click();
+    await liar.getByRole('button', { name: 'five (5 members)' }).click({ timeout: STEP });
+    const five = liar.getByRole('region', { name: 'Channel five' });
+    await five.locator('li.channel-post', { hasText: 'member 0 of five, directly' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await liar.waitForTimeout(1000);
+    if ((await five.getByText('of five, batched').count()) !== 0) throw new Error('a batched post was opened without its manifest');
+    await liar.close();
+    expected.pop();
+  });
   await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
     const page = await open('Alice (keystore)', ALICE, 390);
     await page.getByRole('button', { name: "Alice (keystore)'s test wallet" }).click();
@@ -412,3 +471,5 @@ if (failures.length > 0) {
   for (const f of failures) console.log(`FAIL ${f}`);
   process.exit(1);
 }
+// Nothing a step left behind (a timer, a socket) may keep the run open.
+process.exit(0);

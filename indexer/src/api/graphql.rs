@@ -171,7 +171,10 @@ async fn off_the_workers(
             Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
-                format!("the operation ran past its {} s deadline", DEADLINE.as_secs()),
+                format!(
+                    "the operation ran past its {} s deadline",
+                    DEADLINE.as_secs()
+                ),
             ))
         }
     }
