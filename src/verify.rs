@@ -209,7 +209,7 @@ impl Verifier {
                 Some(item),
             ) => {
                 let post = check_batched(claim, posts, item, *block_time, &self.domain)?;
-                if is_channel(post.to) {
+                if cairn_contracts::eip712::is_channel(post.to) {
                     self.check_channel_poster(post.to, post.from, *at).await?;
                 }
                 self.deliver_once(post.from, post.nonce, &claim.id)?;
@@ -408,11 +408,6 @@ impl Verifier {
             .insert((block_hash, log_index), anchor.clone());
         Ok(anchor)
     }
-}
-
-/// A channel id, not a left-padded address: its top 12 bytes are not all zero.
-fn is_channel(to: B256) -> bool {
-    to[..12].iter().any(|b| *b != 0)
 }
 
 /// `<hash>-<log index>[-<item>]`, parsed as the indexer parses it.

@@ -8,7 +8,7 @@
 //! two against each other on a real chain.
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     sol,
     sol_types::Eip712Domain,
 };
@@ -68,6 +68,21 @@ sol! {
         uint256 nonce;
         uint256 deadline;
     }
+}
+
+/// The wallet a post's `to` names, when it is an address left-padded to
+/// 32 bytes; `None` for a channel id (the contract sets its top bit, so its
+/// top 12 bytes are never all zero).
+pub fn recipient_address(to: B256) -> Option<Address> {
+    to[..12]
+        .iter()
+        .all(|b| *b == 0)
+        .then(|| Address::from_slice(&to[12..]))
+}
+
+/// Whether a post's `to` is a channel id rather than a wallet.
+pub fn is_channel(to: B256) -> bool {
+    recipient_address(to).is_none()
 }
 
 /// The Cairn contract's EIP-712 domain on `chain_id` at `contract`.

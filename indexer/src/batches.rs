@@ -32,7 +32,10 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy::{primitives::B256, sol_types::Eip712Domain};
-use cairn_contracts::manifest::{self, SignedPost};
+use cairn_contracts::{
+    eip712::is_channel,
+    manifest::{self, SignedPost},
+};
 use rayon::prelude::*;
 
 use tokio::sync::Notify;
@@ -139,11 +142,6 @@ pub fn audit_manifest(
         plausible,
         invalid: checked.len() - plausible,
     })
-}
-
-/// A channel id, not a left-padded address: its top 12 bytes are not all zero.
-fn is_channel(to: B256) -> bool {
-    to[..12].iter().any(|b| *b != 0)
 }
 
 /// For each channel the batch posts to, who of its senders may post there as

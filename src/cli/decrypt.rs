@@ -84,7 +84,7 @@ async fn decrypt(messenger: &Messenger, m: &Message, claim: &Claim) -> Result<St
         return Err("the indexer's CID does not name the anchored digest".into());
     }
     // A channel id, not a left-padded address: sealed under the epoch key.
-    if claim.to[..12].iter().any(|b| *b != 0) {
+    if cairn_contracts::eip712::is_channel(claim.to) {
         let opened = messenger
             .open_channel_message(claim.digest, claim.from, claim.to)
             .await

@@ -21,7 +21,10 @@ use std::{
 use alloy::primitives::{Address, Bytes as HexBytes, Signature, B256};
 use axum::{body::Bytes, extract::ConnectInfo, extract::State, http::StatusCode, Json};
 use base64::Engine;
-use cairn_contracts::{eip712::Post, manifest::SignedPost};
+use cairn_contracts::{
+    eip712::{recipient_address, Post},
+    manifest::SignedPost,
+};
 use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -601,14 +604,6 @@ async fn check_channel_posters(
         ),
     };
     Err(reject(StatusCode::FORBIDDEN, code, at(i), message))
-}
-
-/// `to` as an address when it is one left-padded (a channel id is not).
-fn recipient_address(to: B256) -> Option<Address> {
-    to[..12]
-        .iter()
-        .all(|b| *b == 0)
-        .then(|| Address::from_slice(&to[12..]))
 }
 
 /// Posts without an inline envelope need their block stored already.

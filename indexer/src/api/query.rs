@@ -65,7 +65,7 @@ pub fn channel(raw: &str) -> Result<B256, ApiError> {
             format!("{raw:?} is not a 32-byte hex channel id"),
         )
     })?;
-    if id[..12].iter().all(|b| *b == 0) {
+    if !cairn_contracts::eip712::is_channel(id) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_channel",
