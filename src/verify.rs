@@ -122,8 +122,21 @@ enum Anchor {
         posts: Vec<SignedPost>,
         block_time: u64,
         /// Where the anchor is: block number and log index.
-        at: (u64, u64),
+        at: Place,
     },
+}
+
+/// Where a log is: block number and log index.
+type Place = (u64, u64);
+
+/// Who may post to a channel by a batch, as of one anchor.
+#[derive(Debug)]
+enum Posters {
+    NoChannel,
+    /// Token-gated: direct posts only.
+    Gated,
+    /// Its members just before the anchor.
+    Members(std::collections::BTreeSet<Address>),
 }
 
 /// Verifies claims, caching what it learns.
@@ -133,6 +146,8 @@ pub struct Verifier {
     store: Arc<dyn BlobStore>,
     domain: Eip712Domain,
     anchors: Mutex<HashMap<(B256, u64), Arc<Anchor>>>,
+    /// Who could post to a channel by a batch at an anchor (block, log index).
+    posters: Mutex<HashMap<(B256, Place), Arc<Posters>>>,
     verified: Mutex<HashSet<String>>,
     /// The message id each (sender, nonce) of a batched post was delivered as.
     delivered: Mutex<HashMap<(Address, u64), String>>,
@@ -184,6 +199,7 @@ impl Verifier {
             store,
             domain,
             anchors: Mutex::default(),
+            posters: Mutex::default(),
             verified: Mutex::new(verified),
             delivered: Mutex::new(delivered),
             cache_file,
@@ -231,25 +247,50 @@ impl Verifier {
         &self,
         channel: B256,
         from: Address,
-        at: (u64, u64),
+        at: Place,
     ) -> Result<(), VerifyError> {
-        let state =
-            self.chain.channel(channel).await?.ok_or_else(|| {
-                VerifyError::Refuted(format!("no channel {channel} on this chain"))
-            })?;
-        if state.gate != crate::chain::Gate::MembersOnly {
-            return Err(VerifyError::Refuted(
+        match &*self.channel_posters(channel, at).await? {
+            Posters::NoChannel => Err(VerifyError::Refuted(format!(
+                "no channel {channel} on this chain"
+            ))),
+            Posters::Gated => Err(VerifyError::Refuted(
                 "a token-gated channel takes direct posts only (the contract checks the balance)"
                     .into(),
-            ));
-        }
-        let members = self.chain.members_before(channel, at.0, at.1).await?;
-        if !members.contains(&from) {
-            return Err(VerifyError::Refuted(format!(
+            )),
+            Posters::Members(members) if members.contains(&from) => Ok(()),
+            Posters::Members(_) => Err(VerifyError::Refuted(format!(
                 "{from} was not a member of the channel when the batch was anchored"
-            )));
+            ))),
         }
-        Ok(())
+    }
+
+    /// Who could post to `channel` by a batch anchored at `at`, asked of
+    /// the chain once per anchor: a page of one batch's posts costs one
+    /// lookup, not one per post.
+    async fn channel_posters(
+        &self,
+        channel: B256,
+        at: Place,
+    ) -> Result<Arc<Posters>, VerifyError> {
+        if let Some(known) = self
+            .posters
+            .lock()
+            .expect("not poisoned")
+            .get(&(channel, at))
+        {
+            return Ok(known.clone());
+        }
+        let posters = match self.chain.channel(channel).await? {
+            None => Posters::NoChannel,
+            Some(state) if state.gate != crate::chain::Gate::MembersOnly => Posters::Gated,
+            Some(_) => Posters::Members(self.chain.members_before(channel, at.0, at.1).await?),
+        };
+        let posters = Arc::new(posters);
+        self.posters
+            .lock()
+            .expect("not poisoned")
+            .insert((channel, at), posters.clone());
+        Ok(posters)
     }
 
     /// Records that `from`'s post `nonce` is delivered as message `id`, or
