@@ -147,7 +147,9 @@ pub struct Verifier {
     domain: Eip712Domain,
     anchors: Mutex<HashMap<(B256, u64), Arc<Anchor>>>,
     /// Who could post to a channel by a batch at an anchor (block, log index).
-    posters: Mutex<HashMap<(B256, Place), Arc<Posters>>>,
+    /// Keyed by the anchor's block hash too: after a reorg, the same
+    /// number is another history.
+    posters: Mutex<HashMap<(B256, B256, Place), Arc<Posters>>>,
     verified: Mutex<HashSet<String>>,
     /// The message id each (sender, nonce) of a batched post was delivered as.
     delivered: Mutex<HashMap<(Address, u64), String>>,
@@ -226,7 +228,8 @@ impl Verifier {
             ) => {
                 let post = check_batched(claim, posts, item, *block_time, &self.domain)?;
                 if cairn_contracts::eip712::is_channel(post.to) {
-                    self.check_channel_poster(post.to, post.from, *at).await?;
+                    self.check_channel_poster(post.to, post.from, block_hash, *at)
+                        .await?;
                 }
                 self.deliver_once(post.from, post.nonce, &claim.id)?;
             }
@@ -241,15 +244,17 @@ impl Verifier {
         Ok(())
     }
 
-    /// Whether `from` could post to `channel` by a batch anchored at `at`:
-    /// a members-only channel, of which `from` was a member just before.
+    /// Whether `from` could post to `channel` by a batch anchored at `at` in
+    /// block `block_hash`: a members-only channel, of which `from` was a
+    /// member just before.
     async fn check_channel_poster(
         &self,
         channel: B256,
         from: Address,
+        block_hash: B256,
         at: Place,
     ) -> Result<(), VerifyError> {
-        match &*self.channel_posters(channel, at).await? {
+        match &*self.channel_posters(channel, block_hash, at).await? {
             Posters::NoChannel => Err(VerifyError::Refuted(format!(
                 "no channel {channel} on this chain"
             ))),
@@ -270,13 +275,14 @@ impl Verifier {
     async fn channel_posters(
         &self,
         channel: B256,
+        block_hash: B256,
         at: Place,
     ) -> Result<Arc<Posters>, VerifyError> {
         if let Some(known) = self
             .posters
             .lock()
             .expect("not poisoned")
-            .get(&(channel, at))
+            .get(&(channel, block_hash, at))
         {
             return Ok(known.clone());
         }
@@ -289,7 +295,7 @@ impl Verifier {
         self.posters
             .lock()
             .expect("not poisoned")
-            .insert((channel, at), posters.clone());
+            .insert((channel, block_hash, at), posters.clone());
         Ok(posters)
     }
 

@@ -12,7 +12,7 @@ import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, part
 import { digestOf } from './crypto/envelope';
 import type { MessagingKey } from './crypto/walletKey';
 import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
-import { type ChainView, verify } from './verify';
+import { type ChainView, replayMembers, verify } from './verify';
 
 export interface ChannelPost {
   id: string;
@@ -165,12 +165,7 @@ export class Channels {
       args: { channel },
       fromBlock: 0n,
     });
-    const members = new Set<Address>();
-    for (const c of changes) {
-      for (const r of c.args.removed ?? []) members.delete(getAddress(r));
-      for (const a of c.args.added ?? []) members.add(getAddress(a));
-    }
-    return [...members];
+    return [...replayMembers(changes)];
   }
 
   /**

@@ -132,7 +132,7 @@ async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
   if (signer === null || getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
   if (p.deadline < batch.blockTime) return forged('the post was anchored after its deadline');
   if (isChannel(p.to)) {
-    const refused = await channelRefuses(chain, p.to, getAddress(p.from), batch.at);
+    const refused = await channelRefuses(chain, p.to, getAddress(p.from), { ...batch.at, hash: m.blockHash });
     if (refused) return forged(refused);
   }
   const id = `${m.blockHash}-${m.logIndex}-${m.item}`.toLowerCase();
@@ -171,7 +171,25 @@ const isChannel = (to: Hex) => !/^0x0{24}/i.test(to);
  * the sender must have been a member just before the anchor. A removed
  * member can still seal under an old epoch key and anchor it themselves.
  */
-async function channelRefuses(chain: ChainView, channel: Hex, from: Address, at: { block: bigint; logIndex: number }): Promise<string | undefined> {
+async function channelRefuses(chain: ChainView, channel: Hex, from: Address, at: { block: bigint; hash: Hex; logIndex: number }): Promise<string | undefined> {
+  // By the anchor's block hash: after a reorg the same number is another history.
+  const key = `${chain.contract}-${channel}-${at.hash}-${at.logIndex}`;
+  let known = posters.get(key);
+  if (!known) {
+    known = channelPosters(chain, channel, at);
+    posters.set(key, known);
+    // Only the chain's answer is kept, never a failure to reach it.
+    known.catch(() => posters.delete(key));
+  }
+  const found = await known;
+  if (typeof found === 'string') return found;
+  return found.has(from) ? undefined : `${from} was not a member of the channel when the batch was anchored`;
+}
+
+/** Who could post to a channel by a batch anchored at one place (by anchor), asked once: its members then, or why nobody. */
+const posters = new Map<string, Promise<Set<Address> | string>>();
+
+async function channelPosters(chain: ChainView, channel: Hex, at: { block: bigint; logIndex: number }): Promise<Set<Address> | string> {
   const state = await chain.client.readContract({ address: chain.contract, abi: cairnAbi, functionName: 'channelOf', args: [channel] });
   if (state.epoch === 0n) return 'no such channel on this chain';
   if (state.gate !== 0) return 'a token-gated channel takes direct posts only (the contract checks the balance)';
@@ -183,14 +201,17 @@ async function channelRefuses(chain: ChainView, channel: Hex, from: Address, at:
     fromBlock: 0n,
     toBlock: at.block,
   });
+  return replayMembers(changes.filter((c) => c.blockNumber! < at.block || (c.blockNumber === at.block && c.logIndex! < at.logIndex)));
+}
+
+/** A channel's members after `changes` (its `MembersChanged` logs, in chain order). */
+export function replayMembers(changes: readonly { args: { added?: readonly Address[]; removed?: readonly Address[] } }[]): Set<Address> {
   const members = new Set<Address>();
   for (const c of changes) {
-    const before = c.blockNumber! < at.block || (c.blockNumber === at.block && c.logIndex! < at.logIndex);
-    if (!before) continue;
     for (const r of c.args.removed ?? []) members.delete(getAddress(r));
     for (const a of c.args.added ?? []) members.add(getAddress(a));
   }
-  return members.has(from) ? undefined : `${from} was not a member of the channel when the batch was anchored`;
+  return members;
 }
 
 /** Not found where the node said: a block not seen yet, or a lie. */
