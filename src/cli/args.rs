@@ -255,6 +255,25 @@ impl GlobalArgs {
         Ok(cairn::verify::Verifier::new(chain.clone(), self.blob_store()?, Some(cache)).await?)
     }
 
+    /// The consent list this machine keeps for `owner` on `domain`'s chain
+    /// and contract: the newest signed entry seen per peer, which no node
+    /// can move back (`cairn::consent::memory`).
+    pub(crate) fn consent_memory(
+        &self,
+        domain: &alloy::sol_types::Eip712Domain,
+        owner: Address,
+    ) -> anyhow::Result<cairn::consent::ConsentMemory> {
+        self.ensure_data_dir()?;
+        let chain_id = domain.chain_id.map_or(0, |c| c.to::<u64>());
+        let contract = domain.verifying_contract.unwrap_or_default();
+        let path = self.data_dir.join("consent").join(format!(
+            "{chain_id}-{}-{}.json",
+            contract.to_string().to_lowercase(),
+            owner.to_string().to_lowercase()
+        ));
+        Ok(cairn::consent::ConsentMemory::open(path, owner)?)
+    }
+
     /// Creates the data directory, readable by its owner only (0700): it
     /// holds keystores and databases.
     pub(crate) fn ensure_data_dir(&self) -> anyhow::Result<()> {

@@ -8,8 +8,9 @@ use alloy::{
 use clap::Args;
 
 use super::args::{print, GlobalArgs};
+use anyhow::Context;
 use cairn::{
-    consent::{signing_hash, ConsentRequest},
+    consent::{memory::signed_by, signing_hash, ConsentRequest},
     read_api::{ReadApi, ReadApiError},
 };
 use cairn_indexer::store::ConsentState;
@@ -27,10 +28,14 @@ impl ConsentArgs {
         let wallet = global.wallet()?;
         let domain = global.chain(false).await?.domain().await?;
         let api = ReadApi::new(&global.api_url);
-        let issued_at = std::time::SystemTime::now()
+        let mut memory = global.consent_memory(&domain, wallet.address())?;
+        let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
         for peer in self.peers {
+            // Later than anything said of this peer before, or the node
+            // (and this machine) would keep the earlier entry.
+            let issued_at = memory.next_issued_at(peer, now);
             let hash = signing_hash(wallet.address(), peer, state, issued_at, &domain);
             let signature = wallet.sign_hash(&hash).await?;
             let entry = ConsentRequest {
@@ -41,6 +46,8 @@ impl ConsentArgs {
                 signature: format!("0x{}", alloy::hex::encode(signature.as_bytes())),
             };
             api.put_consent(&entry).await?;
+            memory.keep(entry);
+            memory.save()?;
             print(
                 global.json,
                 serde_json::json!({"peer": peer.to_string(), "state": state.as_str(), "issuedAt": issued_at}),
@@ -72,7 +79,31 @@ impl ExportArgs {
                 global.api_url
             );
         }
-        println!("{}", serde_json::to_string_pretty(&api.consent().await?)?);
+        let mut export = api.consent().await?;
+        let domain = global.chain(false).await?.domain().await?;
+        let mut memory = global.consent_memory(&domain, wallet.address())?;
+        let served: Vec<ConsentRequest> =
+            serde_json::from_value(export["entries"].take()).context("the node's consent list")?;
+        for entry in served.iter().filter(|e| signed_by(e, &domain)) {
+            memory.keep(entry.clone());
+        }
+        memory.save()?;
+        // What the node left out or served older than this machine has
+        // seen: the newer entry stands, and the user is told.
+        for kept in memory.entries() {
+            let same = |e: &&ConsentRequest| e.peer == kept.peer && e.issued_at == kept.issued_at;
+            if !served.iter().any(|e| same(&e)) {
+                eprintln!(
+                    "warning: {} did not serve your newest entry for {} ({} at {}); this machine's copy is exported",
+                    global.api_url,
+                    kept.peer,
+                    kept.state.as_str(),
+                    kept.issued_at
+                );
+            }
+        }
+        export["entries"] = serde_json::to_value(memory.entries().collect::<Vec<_>>())?;
+        println!("{}", serde_json::to_string_pretty(&export)?);
         Ok(())
     }
 }

@@ -4,8 +4,10 @@
 use serde_json::{json, Value};
 
 use super::terminal;
+use cairn_indexer::store::ConsentState;
 
 use cairn::{
+    consent::ConsentMemory,
     messenger::Messenger,
     read_api::{ContentStatus, Message},
     store::cid,
@@ -14,8 +16,20 @@ use cairn::{
 
 /// A message as the CLI shows it: decrypted, or the reason it is not.
 pub(crate) struct Shown {
+    /// The sender the chain proved, if it did.
+    pub(crate) from: Option<alloy::primitives::Address>,
     pub(crate) json: Value,
     pub(crate) line: String,
+}
+
+impl Shown {
+    /// Whether the chain-proven sender is one `memory` (this machine's own
+    /// consent list) blocks: such a message is not shown, whatever the
+    /// node lists or pushes.
+    pub(crate) fn blocked_by(&self, memory: &ConsentMemory) -> bool {
+        self.from
+            .is_some_and(|from| memory.state(from) == Some(ConsentState::Block))
+    }
 }
 
 /// Checks `m` against the chain with `verifier`, then decrypts it. A
@@ -45,6 +59,7 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
                 ("UNVERIFIED", e.to_string())
             };
             return Shown {
+                from: None,
                 line: format!(
                     "{place}: [{label}: {}; claimed sender {}, text not shown]",
                     terminal::inline(&reason),
@@ -67,10 +82,12 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
     let header = format!("{place} from {}", claim.from);
     match result {
         Ok(text) => Shown {
+            from: Some(claim.from),
             line: terminal::framed(&header, &text),
             json: merge(base, json!({"text": text})),
         },
         Err(reason) => Shown {
+            from: Some(claim.from),
             line: format!("{header}: [{}]", terminal::inline(&reason)),
             json: merge(base, json!({"error": reason})),
         },

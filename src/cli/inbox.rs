@@ -3,6 +3,8 @@
 //! them. For your own inbox the CLI signs in with your wallet, so the node
 //! applies your consent: `inbox` lists the senders you allowed, `requests`
 //! the ones you have not decided on, and blocked senders are in neither.
+//! Whatever a node lists, senders this machine's own consent list blocks
+//! are not shown (`cairn::consent::memory`).
 
 use alloy::primitives::Address;
 use clap::Args;
@@ -64,21 +66,34 @@ impl InboxArgs {
             }),
             Mailbox::Sent => api.sent(address, after, self.limit).await?,
         };
+        // This machine's own consent list: senders it blocks stay hidden
+        // even when a node (lying, or without your session) lists them.
+        let memory = match mailbox {
+            Mailbox::Sent => None,
+            _ if !own => None,
+            _ => Some(global.consent_memory(&messenger.chain().domain().await?, address)?),
+        };
         let mut shown = Vec::with_capacity(page.messages.len());
         for m in &page.messages {
             shown.push(show(&messenger, &verifier, m).await);
         }
+        let listed = shown.len();
+        shown.retain(|s| !memory.as_ref().is_some_and(|memory| s.blocked_by(memory)));
+        let hidden = listed - shown.len();
         if global.json {
             let messages: Vec<_> = shown.into_iter().map(|s| s.json).collect();
             println!(
                 "{}",
-                serde_json::json!({"messages": messages, "next": page.next, "more": page.more})
+                serde_json::json!({"messages": messages, "next": page.next, "more": page.more, "hiddenBlocked": hidden})
             );
         } else {
             for s in &shown {
                 println!("{}", s.line);
             }
-            if shown.is_empty() {
+            if hidden > 0 {
+                println!("{hidden} message(s) from senders you blocked not shown");
+            }
+            if shown.is_empty() && hidden == 0 {
                 println!("no messages");
             }
             if page.more {

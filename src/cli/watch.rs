@@ -6,7 +6,9 @@
 //! signs in with your wallet when the node offers sign-in, so senders you
 //! blocked are never pushed, and it refuses a stream that the node served
 //! as anonymous all the same; when the session ends (logout, expiry) the
-//! node closes the stream and `watch` signs in again. `cairn channel
+//! node closes the stream and `watch` signs in again. Whatever a node
+//! pushes, senders this machine's own consent list blocks are not shown
+//! (a `hidden` line in `--json`). `cairn channel
 //! watch` follows a channel the same way, with its own cursor file.
 
 use std::{path::PathBuf, time::Duration};
@@ -26,7 +28,7 @@ pub(crate) struct WatchArgs {
     /// Resume after this cursor instead of the saved one.
     #[arg(long)]
     after: Option<String>,
-    /// Stop after this many messages (for scripts and tests).
+    /// Stop after this many events, hidden ones included (for scripts and tests).
     #[arg(long)]
     count: Option<u64>,
     /// Reconnect when nothing (not even a heartbeat) arrives for this many seconds.
@@ -51,6 +53,12 @@ impl WatchArgs {
         let verifier = global.verifier(messenger.chain()).await?;
         let wallet = global.wallet()?;
         let mut api = ReadApi::new(&global.api_url);
+        // Senders this machine's own consent list blocks are never shown,
+        // even when a node (lying, or anonymous) pushes them.
+        let memory = match channel {
+            Some(_) => None,
+            None => Some(global.consent_memory(&messenger.chain().domain().await?, address)?),
+        };
         let cursor_file = match channel {
             Some(channel) => global
                 .data_dir
@@ -193,7 +201,16 @@ impl WatchArgs {
                 match event.kind {
                     EventKind::Message => {
                         let shown = show(&messenger, &verifier, &event.message).await;
-                        if global.json {
+                        if memory.as_ref().is_some_and(|m| shown.blocked_by(m)) {
+                            if global.json {
+                                println!(
+                                    "{}",
+                                    serde_json::json!({"type": "hidden", "cursor": event.cursor, "reason": "blocked"})
+                                );
+                            } else {
+                                eprintln!("a message from a sender you blocked, not shown");
+                            }
+                        } else if global.json {
                             println!(
                                 "{}",
                                 serde_json::json!({"type": "message", "cursor": event.cursor, "message": shown.json})

@@ -12,7 +12,9 @@
 //! and only allowed peers get the owner's presence.
 
 pub mod entry;
+pub mod memory;
 pub mod routes;
 
 pub use entry::{signing_hash, ConsentRequest};
+pub use memory::ConsentMemory;
 pub use routes::router;

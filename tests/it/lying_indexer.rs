@@ -49,32 +49,108 @@ async fn lying_proxy(upstream: String, rewrite: Rewrite) -> String {
 /// A node's JSON answer at `path`, rewritten.
 pub(crate) type PathRewrite = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
 
+/// The frames a lying node pushes on `/v1/stream`, asked when a client connects.
+pub(crate) type LyingStream = Arc<dyn Fn() -> Vec<Value> + Send + Sync>;
+
 /// Forwards every GET to `upstream`, passing each JSON answer through
 /// `rewrite` with its path: a lying node in front of a real one.
 pub(crate) async fn lying_node(upstream: String, rewrite: PathRewrite) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    lying_node_on(listener, upstream, rewrite, None).await
+}
+
+/// [`lying_node`] on `listener`, forwarding every method with its body and
+/// cookies (so a client signs in through it, and the session it gets is
+/// real), and, given `stream`, serving `/v1/stream` itself: it claims the
+/// stream is the signed-in owner's and pushes `stream`'s frames.
+pub(crate) async fn lying_node_on(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+    rewrite: PathRewrite,
+    stream: Option<LyingStream>,
+) -> String {
+    type Liar = (String, PathRewrite, Option<LyingStream>, reqwest::Client);
     async fn forward(
-        State((upstream, rewrite)): State<(String, PathRewrite)>,
-        uri: axum::http::Uri,
+        State((upstream, rewrite, stream, http)): State<Liar>,
+        ws: Result<
+            axum::extract::WebSocketUpgrade,
+            axum::extract::ws::rejection::WebSocketUpgradeRejection,
+        >,
+        request: axum::extract::Request,
     ) -> axum::response::Response {
         use axum::response::IntoResponse;
-        let path = uri.path().to_string();
-        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-        let answer = reqwest::get(format!("{upstream}{path}{query}"))
-            .await
-            .unwrap();
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_string();
+        if let (Ok(ws), Some(stream), "/v1/stream") = (ws, stream, path.as_str()) {
+            let frames = stream();
+            let mut response = ws
+                .on_upgrade(|mut socket| async move {
+                    use axum::extract::ws::Message;
+                    for frame in frames {
+                        let text = frame.to_string();
+                        if socket.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Held open, as a live stream is.
+                    while let Some(Ok(_)) = socket.recv().await {}
+                })
+                .into_response();
+            response.headers_mut().insert(
+                cairn_indexer::api::VIEWER_HEADER,
+                axum::http::HeaderValue::from_static("owner"),
+            );
+            return response;
+        }
+        let query = parts
+            .uri
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+        let mut upstream_request = http.request(method, format!("{upstream}{path}{query}"));
+        for name in ["cookie", "content-type", "origin"] {
+            if let Some(value) = parts.headers.get(name) {
+                upstream_request = upstream_request.header(name, value.as_bytes());
+            }
+        }
+        let body = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+        let answer = upstream_request.body(body).send().await.unwrap();
         let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        let cookies: Vec<_> = answer
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         let bytes = answer.bytes().await.unwrap();
-        match serde_json::from_slice::<Value>(&bytes) {
+        let mut response = match serde_json::from_slice::<Value>(&bytes) {
             Ok(value) => (status, Json(rewrite(&path, value))).into_response(),
             Err(_) => (status, bytes).into_response(),
+        };
+        for cookie in cookies {
+            response.headers_mut().append(
+                "set-cookie",
+                axum::http::HeaderValue::from_bytes(&cookie).unwrap(),
+            );
         }
+        response
     }
-    let app = Router::new()
-        .fallback(get(forward))
-        .with_state((upstream, rewrite));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Router::new().fallback(forward).with_state((
+        upstream,
+        rewrite,
+        stream,
+        reqwest::Client::new(),
+    ));
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     url
 }
 
@@ -348,7 +424,7 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     });
     let liar_copy = lying_proxy(full.api.clone(), only_copy).await;
     let again = inbox(CairnCli {
-        data_dir: reader_dir,
+        data_dir: reader_dir.clone(),
         ..honest_cli(&liar_copy)
     })
     .await;
@@ -359,11 +435,22 @@ async fn a_lying_indexer_is_caught_on_every_message() {
         "{again:?}"
     );
 
+    // Handed the copy's id (a link, say), `cairn read --id` asks the chain
+    // alone, and the same reader refuses it as well.
+    let read_copy = CairnCli {
+        data_dir: reader_dir,
+        ..honest_cli("http://127.0.0.1:9")
+    }
+    .run(&bob_key, &["read", "--id", &copy_id])
+    .await;
+    assert!(!read_copy.success, "{}", read_copy.stdout);
+    assert!(read_copy.stderr.contains("replay"), "{}", read_copy.stderr);
+
     // Past its deadline, a post anchored again is refused by any reader,
     // even one that never saw the original.
     rpc(&chain.url, "evm_increaseTime", json!([10 * 24 * 3600])).await;
     let late_id = reanchor().await;
-    let liar_late = lying_proxy(full.api.clone(), replayed_as(late_id)).await;
+    let liar_late = lying_proxy(full.api.clone(), replayed_as(late_id.clone())).await;
     let late = inbox(honest_cli(&liar_late)).await;
     let last = late.last().unwrap();
     assert_eq!(last["verified"], false, "{late:?}");
@@ -371,6 +458,16 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     assert!(
         last["error"].as_str().unwrap().contains("deadline"),
         "{last}"
+    );
+
+    let read_late = honest_cli("http://127.0.0.1:9")
+        .run(&bob_key, &["read", "--id", &late_id])
+        .await;
+    assert!(!read_late.success, "{}", read_late.stdout);
+    assert!(
+        read_late.stderr.contains("deadline"),
+        "{}",
+        read_late.stderr
     );
 
     // `cairn read --id` reads a batched post from the chain alone.
@@ -383,6 +480,18 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     assert_eq!(
         lower(&read["from"]),
         alice.address().to_string().to_lowercase()
+    );
+    // And an envelope that names another sender than the chain's is not
+    // opened by id either.
+    let forged_id = truth[1]["id"].as_str().unwrap();
+    let read_forged = honest_cli("http://127.0.0.1:9")
+        .run(&bob_key, &["read", "--id", forged_id])
+        .await;
+    assert!(!read_forged.success, "{}", read_forged.stdout);
+    assert!(
+        !read_forged.stdout.contains("forged as alice"),
+        "{}",
+        read_forged.stdout
     );
     full.node.shutdown().await.unwrap();
 }
@@ -488,6 +597,187 @@ async fn a_reorged_out_block_and_a_withheld_manifest_are_not_verified() {
         shown[1]["error"].as_str().unwrap().contains("manifest"),
         "{}",
         shown[1]
+    );
+    node.shutdown().await.unwrap();
+}
+
+/// A node that lies about consent, and pushes what it likes on the stream.
+/// Bob allowed Mallory, then blocked her; the node serves the older
+/// "allow" in place of the "block", lists and pushes her messages, and
+/// pushes one of them under Alice's name. `cairn consent`, `inbox`,
+/// `requests` and `watch` keep the newest entry this machine has seen,
+/// never show the blocked sender's text, and never show a sender the chain
+/// did not prove.
+#[tokio::test]
+async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
+    use std::sync::{atomic::AtomicBool, atomic::Ordering, Mutex};
+
+    let chain = Chain::start(3, Anvil::start().await, 0).await;
+    let liar_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar_origin = format!("http://{}", liar_listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("indexer.db").display());
+    // Sign-in through the liar is real: the node's public origin is the
+    // liar's address, as it would be for a node behind a hostile proxy.
+    let limits = cairn::server::Limits {
+        public_origins: vec![liar_origin],
+        ..Default::default()
+    };
+    let node = chain.reader_node_on(&database, true, None, limits).await;
+    let api = format!("http://{}", node.addr);
+    let (alice, bob, mallory) = (&chain.users[0], &chain.users[1], &chain.users[2]);
+    fund(&chain, &[alice, mallory]).await;
+    for (user, text) in [(alice, "hello from alice"), (mallory, "hello from mallory")] {
+        messenger_of(&chain, user)
+            .await
+            .send(bob.address(), &Body::text(text), &|_| {})
+            .await
+            .unwrap();
+    }
+    // Everything the node holds for Bob, consent aside: what the liar
+    // lists and pushes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let everything: Vec<Value> = loop {
+        let page: Value = reqwest::get(format!("{api}/v1/inbox/{}", bob.address()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        if messages.len() == 2 && messages.iter().all(|m| m["status"] == "confirmed") {
+            break messages;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never indexed: {page}"
+        );
+        // Blocks come only with transactions here: one more confirms the last.
+        rpc(&chain.url, "evm_mine", json!([])).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mallory_lower = mallory.address().to_string().to_lowercase();
+    let by_mallory = |m: &Value| m["from"].as_str().unwrap().to_lowercase() == mallory_lower;
+    let from_mallory = everything.iter().find(|m| by_mallory(m)).unwrap().clone();
+    let from_alice = everything.iter().find(|m| !by_mallory(m)).unwrap().clone();
+
+    let lying = Arc::new(AtomicBool::new(false));
+    let older_allow = Arc::new(Mutex::new(Value::Null));
+    let rewrite: PathRewrite = Arc::new({
+        let (lying, older_allow, everything) =
+            (lying.clone(), older_allow.clone(), everything.clone());
+        move |path: &str, mut page: Value| {
+            if !lying.load(Ordering::SeqCst) {
+                return page;
+            }
+            if path == "/v1/consent" {
+                page["entries"] = json!([older_allow.lock().unwrap().clone()]);
+            }
+            if path.starts_with("/v1/inbox/") {
+                page["messages"] = json!(everything);
+            }
+            page
+        }
+    });
+    let mut forged = from_mallory.clone();
+    forged["from"] = json!(alice.address().to_string());
+    let frames: Vec<Value> = [&from_alice, &from_mallory, &forged]
+        .into_iter()
+        .map(|m| json!({"type": "message", "cursor": m["cursor"], "message": m}))
+        .collect();
+    let stream: LyingStream = Arc::new(move || frames.clone());
+    let liar = lying_node_on(liar_listener, api.clone(), rewrite, Some(stream)).await;
+
+    let bob_cli = |data_dir| CairnCli {
+        data_dir,
+        api_url: liar.clone(),
+        rpc_url: chain.url.clone(),
+        contract: chain.contract,
+        store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
+    };
+    let bob_key = format!("0x{}", hex::encode(bob.wallet.to_bytes()));
+    let cli = bob_cli(tempfile::tempdir().unwrap().keep());
+    let mallory_hex = mallory.address().to_string();
+    cli.run(&bob_key, &["allow", &mallory_hex]).await.json();
+    // The "allow" Bob signed, as the node exported it: the lie to come.
+    let export = cli.run(&bob_key, &["consent"]).await.json();
+    let entry = export["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["peer"].as_str().unwrap().to_lowercase() == mallory_lower)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["state"], "allow");
+    *older_allow.lock().unwrap() = entry;
+    let blocked = cli.run(&bob_key, &["block", &mallory_hex]).await.json();
+    assert_eq!(blocked["state"], "block");
+    lying.store(true, Ordering::SeqCst);
+
+    // The export: the node serves the older "allow"; this machine's newer
+    // "block" stands, and Bob is told.
+    let out = cli.run(&bob_key, &["consent"]).await;
+    let export = out.json();
+    let entries = export["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{export}");
+    assert_eq!(entries[0]["state"], "block", "{export}");
+    assert!(
+        out.stderr.contains("did not serve your newest entry"),
+        "{}",
+        out.stderr
+    );
+    // The node's "allow" did not move this machine's list back either.
+    let again = cli.run(&bob_key, &["consent"]).await.json();
+    assert_eq!(again["entries"][0]["state"], "block");
+
+    // Listings: the node lists Mallory in Bob's inbox and requests.
+    for command in ["inbox", "requests"] {
+        let page = cli.run(&bob_key, &[command]).await.json();
+        let shown = page["messages"].as_array().unwrap();
+        assert_eq!(page["hiddenBlocked"], 1, "{command}: {page}");
+        assert!(
+            !page.to_string().contains("hello from mallory"),
+            "{command} shows a blocked sender: {page}"
+        );
+        assert_eq!(shown.len(), 1, "{command}: {page}");
+        assert_eq!(shown[0]["text"], "hello from alice", "{command}: {page}");
+    }
+    // A machine that never saw the "block" believes the node about
+    // consent (never about who sent what): the list above is what hid her.
+    let fresh = bob_cli(tempfile::tempdir().unwrap().keep())
+        .run(&bob_key, &["inbox"])
+        .await
+        .json();
+    assert!(fresh.to_string().contains("hello from mallory"), "{fresh}");
+
+    // The stream: the liar claims it is Bob's own, pushes Mallory's
+    // message, and the same message again under Alice's name.
+    let watched = tokio::time::timeout(
+        Duration::from_secs(120),
+        cli.run(&bob_key, &["watch", "--count", "3"]),
+    )
+    .await
+    .expect("watch ended");
+    assert!(watched.success, "{}", watched.stderr);
+    let lines: Vec<Value> = watched
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", watched.stdout);
+    assert_eq!(lines[0]["type"], "message");
+    assert_eq!(lines[0]["message"]["text"], "hello from alice");
+    assert_eq!(lines[0]["message"]["verified"], true);
+    assert_eq!(lines[1]["type"], "hidden", "{}", lines[1]);
+    assert_eq!(lines[1]["reason"], "blocked");
+    let forged = &lines[2]["message"];
+    assert_eq!(forged["verified"], false, "{forged}");
+    assert!(forged.get("text").is_none(), "{forged}");
+    assert!(forged.get("from").is_none(), "{forged}");
+    assert!(
+        !watched.stdout.contains("hello from mallory"),
+        "{}",
+        watched.stdout
     );
     node.shutdown().await.unwrap();
 }
