@@ -409,7 +409,7 @@ async fn mallory_batched_post(chain: &Chain, api: &str, channel: B256) -> String
 /// Stores `envelope` and a one-post manifest of `signed`, and anchors it
 /// from `key`'s own wallet, as anyone may (`anchorBatch` is open); returns
 /// the batch id and the anchor's (block, block hash, log index).
-async fn anchor_alone(
+pub(crate) async fn anchor_alone(
     chain: &Chain,
     key: &str,
     signed: &cairn_contracts::manifest::SignedPost,
@@ -444,6 +444,24 @@ async fn anchor_alone(
     (format!("{hash}-{index}"), (block, hash, index))
 }
 
+/// Post 0 of batch `batch` (anchored at `at`: block, block hash, log
+/// index), `signed`, as a lying node lists it: a confirmed, verified
+/// channel message.
+pub(crate) fn listed_as_verified(
+    batch: &str,
+    at: (u64, &str, u64),
+    signed: &cairn_contracts::manifest::SignedPost,
+) -> Value {
+    let p = &signed.post;
+    serde_json::json!({
+        "id": format!("{batch}-0"), "from": p.from.to_string().to_lowercase(), "to": p.to.to_string(),
+        "cid": cairn::store::cid::cid_for_digest(p.digest).to_string(), "digest": p.digest.to_string(),
+        "block": at.0, "blockHash": at.1, "tx": format!("0x{}", "00".repeat(32)),
+        "logIndex": at.2, "sequence": 0, "item": 0, "nonce": p.nonce,
+        "status": "confirmed", "verification": "verified", "cursor": "0"
+    })
+}
+
 /// A lying node in front of `api` that adds post 0 of batch `batch` (at
 /// `at`: block, block hash, log index), `signed`, to every channel page as
 /// a confirmed, verified message.
@@ -453,14 +471,7 @@ async fn lists_anyway(
     at: (u64, &str, u64),
     signed: &cairn_contracts::manifest::SignedPost,
 ) -> String {
-    let p = &signed.post;
-    let listed = serde_json::json!({
-        "id": format!("{batch}-0"), "from": p.from.to_string().to_lowercase(), "to": p.to.to_string(),
-        "cid": cairn::store::cid::cid_for_digest(p.digest).to_string(), "digest": p.digest.to_string(),
-        "block": at.0, "blockHash": at.1, "tx": format!("0x{}", "00".repeat(32)),
-        "logIndex": at.2, "sequence": 0, "item": 0, "nonce": p.nonce,
-        "status": "confirmed", "verification": "verified", "cursor": "0"
-    });
+    let listed = listed_as_verified(batch, at, signed);
     crate::lying_indexer::lying_node(
         api.to_string(),
         Arc::new(move |path: &str, mut page: Value| {
@@ -476,6 +487,56 @@ async fn lists_anyway(
     .await
 }
 
+/// The messenger of the wallet `key`, with its wallet-derived messaging
+/// key, sending from its own wallet.
+pub(crate) async fn messenger_for(chain: &Chain, key: &str) -> cairn::messenger::Messenger {
+    let wallet = signer(key);
+    let messaging_key = cairn::crypto::wallet::derive_with_signer(&wallet)
+        .await
+        .unwrap();
+    let client = CairnClient::connect(&chain.url, chain.contract, Some(wallet.clone()))
+        .await
+        .unwrap();
+    cairn::messenger::Messenger::new(client, chain.store.clone(), wallet.address(), messaging_key)
+}
+
+/// `key`'s post of `text` to `channel`, sealed under the key of `epoch`
+/// that `key` holds, and signed for a batch that expires at `deadline`:
+/// the signed post and its envelope, for [`anchor_alone`].
+pub(crate) async fn sealed_batched_post(
+    chain: &Chain,
+    key: &str,
+    (channel, epoch): (B256, u64),
+    text: &str,
+    deadline: u64,
+) -> (cairn_contracts::manifest::SignedPost, Vec<u8>) {
+    use cairn::gateway::client::{fresh_nonce, sign_post};
+    let wallet = signer(key);
+    let messenger = messenger_for(chain, key).await;
+    // Sealed with the key itself, not `seal_for_channel`: that one asks
+    // the chain whether `key` may post, and these posts are lies to tell.
+    let header = cairn::envelope::Header {
+        sender: wallet.address(),
+        recipient: channel,
+        timestamp: crate::gateway_stack::unix_now(),
+        reply_to: None,
+    };
+    let epoch_key = messenger.epoch_key(channel, epoch).await.unwrap();
+    let envelope = cairn::envelope::seal_channel(
+        &header,
+        epoch,
+        &epoch_key,
+        &cairn::envelope::Body::text(text),
+    )
+    .unwrap();
+    let domain = cairn_contracts::eip712::domain(31337, chain.contract);
+    let digest = cairn::store::cid::block_digest(&envelope);
+    let signed = sign_post(&wallet, &domain, channel, digest, fresh_nonce(), deadline)
+        .await
+        .unwrap();
+    (signed, envelope)
+}
+
 /// A lying node lists, as a channel's message, a batch its sender anchored
 /// alone: a removed member's post sealed under the epoch key they kept. The
 /// indexer refused it; `cairn channel read` through the lying node refuses
@@ -483,7 +544,6 @@ async fn lists_anyway(
 /// batch to a token-gated channel: `a_token_gate_and_a_safe_like_admin_on_a_real_chain`.)
 #[tokio::test]
 async fn a_lying_node_cannot_pass_off_a_removed_members_batch() {
-    use cairn::gateway::client::{fresh_nonce, sign_post};
     let Setup {
         chain,
         node,
@@ -512,26 +572,11 @@ async fn a_lying_node_cannot_pass_off_a_removed_members_batch() {
     assert!(out.success, "cairn channel create: {}", out.stderr);
     let channel: B256 = out.json()["channel"].as_str().unwrap().parse().unwrap();
 
-    // Erin seals while a member (epoch 1), and keeps the envelope.
-    let erins = {
-        let wallet = signer(ERIN_KEY);
-        let key = cairn::crypto::wallet::derive_with_signer(&wallet)
-            .await
-            .unwrap();
-        let client = CairnClient::connect(&chain.url, chain.contract, Some(wallet.clone()))
-            .await
-            .unwrap();
-        cairn::messenger::Messenger::new(client, chain.store.clone(), erin, key)
-    };
-    let envelope = erins
-        .seal_for_channel(
-            channel,
-            &cairn::envelope::Body::text("after I left"),
-            &|_| {},
-        )
-        .await
-        .unwrap()
-        .to_vec();
+    // Erin seals while a member (epoch 1), and keeps the envelope and its
+    // signed post; she is removed, then anchors it herself.
+    let deadline = crate::gateway_stack::unix_now() + 3600;
+    let (signed, envelope) =
+        sealed_batched_post(&chain, ERIN_KEY, (channel, 1), "after I left", deadline).await;
     let out = cli
         .run(
             ALICE_KEY,
@@ -539,20 +584,6 @@ async fn a_lying_node_cannot_pass_off_a_removed_members_batch() {
         )
         .await;
     assert!(out.success, "cairn channel remove: {}", out.stderr);
-    // Then signs a post of it and anchors it herself.
-    let domain = cairn_contracts::eip712::domain(31337, chain.contract);
-    let deadline = crate::gateway_stack::unix_now() + 3600;
-    let digest = cairn::store::cid::block_digest(&envelope);
-    let signed = sign_post(
-        &signer(ERIN_KEY),
-        &domain,
-        channel,
-        digest,
-        fresh_nonce(),
-        deadline,
-    )
-    .await
-    .unwrap();
     let (batch, (block, block_hash, log_index)) =
         anchor_alone(&chain, ERIN_KEY, &signed, envelope).await;
     let invalid = eventually("the indexer refuses Erin's batch", || {
@@ -818,37 +849,14 @@ async fn a_token_gate_and_a_safe_like_admin_on_a_real_chain() {
     // anchors it himself. The indexer refuses it (a gated channel takes
     // direct posts only); listed anyway by a lying node, `channel read`
     // refuses it too, and shows no text.
-    let bobs_messenger = {
-        let wallet = signer(BOB_KEY);
-        let key = cairn::crypto::wallet::derive_with_signer(&wallet)
-            .await
-            .unwrap();
-        cairn::messenger::Messenger::new(direct.clone(), chain.store.clone(), bob, key)
-    };
-    let header = cairn::envelope::Header {
-        sender: bob,
-        recipient: id,
-        timestamp: crate::gateway_stack::unix_now(),
-        reply_to: None,
-    };
-    let epoch_key = bobs_messenger.epoch_key(id, 1).await.unwrap();
-    let envelope = cairn::envelope::seal_channel(
-        &header,
-        1,
-        &epoch_key,
-        &cairn::envelope::Body::text("batched with 99"),
-    )
-    .unwrap();
-    let signed = cairn::gateway::client::sign_post(
-        &signer(BOB_KEY),
-        &cairn_contracts::eip712::domain(31337, chain.contract),
-        id,
-        cairn::store::cid::block_digest(&envelope),
-        cairn::gateway::client::fresh_nonce(),
+    let (signed, envelope) = sealed_batched_post(
+        &chain,
+        BOB_KEY,
+        (id, 1),
+        "batched with 99",
         crate::gateway_stack::unix_now() + 3600,
     )
-    .await
-    .unwrap();
+    .await;
     let (batch, (block, block_hash, log_index)) =
         anchor_alone(&chain, BOB_KEY, &signed, envelope).await;
     let liar = lists_anyway(&api, &batch, (block, &block_hash, log_index), &signed).await;

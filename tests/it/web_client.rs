@@ -10,13 +10,18 @@
 //! Dave from his Requests in the browser, and blocks Carol, a stranger, whose
 //! next message is never pushed to him. Dave makes a channel for Bob and
 //! himself and posts to it from the CLI; Bob reads it in the browser and
-//! posts back, and the CLI opens what the browser sealed. `web/e2e/browser.mjs` drives the pages;
+//! posts back, and the CLI opens what the browser sealed. Lies for the
+//! lying-node steps are made on the same chain first: a removed member's
+//! batch, a non-holder's batch to a gated channel, a post anchored again
+//! before and after its deadline, a message in a block a reorg removed,
+//! and an old "allow" Bob signed. `web/e2e/browser.mjs` drives the pages;
 //! it fails on any console error or serious accessibility violation, and
 //! saves screenshots in `target/screenshots/` (`docs/screenshots/` with
 //! `make screenshots`).
 
 use std::time::Duration;
 
+use alloy::{primitives::B256, signers::SignerSync};
 use cairn::{
     server::{Limits, Node, NodeConfig},
     store::BlobStore,
@@ -128,6 +133,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         )
         .await;
     assert!(out.success, "cairn channel create: {}", out.stderr);
+    let holders: B256 = out.json()["channel"].as_str().unwrap().parse().unwrap();
     // A channel of five: Bob, Dave and three more wallets. Each posts from
     // the CLI, directly and batched; Bob reads all ten in the browser.
     let others: Vec<String> = (0..3)
@@ -176,6 +182,22 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
             assert!(out.success, "cairn channel post: {}", out.stderr);
         }
     }
+    let channel_lies = channel_lies(&chain, &cli, holders, &others[0]).await;
+    // An "allow" of Carol that Bob signed long ago (issued at second 1):
+    // a node serves it in place of the "block" he gives her in the page.
+    let older_allow = {
+        let (bob, carol) = (signer(BOB_KEY).address(), signer(CAROL_KEY).address());
+        let domain = cairn_contracts::eip712::domain(31337, chain.contract);
+        let state = cairn_indexer::store::ConsentState::Allow;
+        let hash = cairn::consent::signing_hash(bob, carol, state, 1, &domain);
+        let signature = signer(BOB_KEY).sign_hash_sync(&hash).unwrap();
+        serde_json::json!({
+            "owner": bob.to_string().to_lowercase(), "peer": carol.to_string().to_lowercase(),
+            "state": "allow", "issuedAt": 1,
+            "signature": format!("0x{}", hex::encode(signature.as_bytes())),
+        })
+    };
+    let reorged = reorged_out_message(&chain).await;
     let from_cli = "hello Bob, sealed in Rust";
     let out = cli
         .run(DAVE_KEY, &["send", "--to", &bob, "--message", from_cli])
@@ -197,6 +219,9 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .env("FROM_CLI", from_cli)
         .env("CHANNEL_TEXT", channel_text)
         .env("SCREENSHOTS", &screenshots)
+        .env("CHANNEL_LIES", channel_lies.to_string())
+        .env("OLDER_ALLOW", older_allow.to_string())
+        .env("REORGED", reorged.to_string())
         .output()
         .await
         .expect("node runs");
@@ -260,4 +285,134 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     );
     assert!(texts.contains(&from_cli), "{inbox}");
     node.shutdown().await.unwrap();
+}
+
+/// Lies a node tells about channels, built on the real chain for the page
+/// to refuse (the lying-node suite, issue 19): a removed member's batch
+/// sealed under the key she kept, a batch to the token-gated channel
+/// `holders` from Bob, who holds none of its token, and a post anchored
+/// again (a replay) and again after its deadline. Each is a channel, its
+/// name, the listings the liar adds, and the texts the page must hide.
+async fn channel_lies(
+    chain: &Chain,
+    cli: &crate::harness::CairnCli,
+    holders: B256,
+    leaver_key: &str,
+) -> serde_json::Value {
+    use crate::channels::{anchor_alone, listed_as_verified, sealed_batched_post};
+    /// Anchors `signed` alone from `key`'s wallet; the listing a liar adds.
+    async fn listed(
+        chain: &Chain,
+        key: &str,
+        signed: &cairn_contracts::manifest::SignedPost,
+        envelope: Vec<u8>,
+    ) -> serde_json::Value {
+        let (batch, (block, hash, log)) = anchor_alone(chain, key, signed, envelope).await;
+        listed_as_verified(&batch, (block, &hash, log), signed)
+    }
+    let create = |name: &'static str, members: Vec<String>| async move {
+        let mut args = vec!["channel", "create", "--name", name];
+        for m in &members {
+            args.extend(["--member", m.as_str()]);
+        }
+        let out = cli.run(DAVE_KEY, &args).await;
+        assert!(out.success, "cairn channel create: {}", out.stderr);
+        out.json()["channel"]
+            .as_str()
+            .unwrap()
+            .parse::<B256>()
+            .unwrap()
+    };
+    let [bob, dave, leaver] =
+        [BOB_KEY, DAVE_KEY, leaver_key].map(|k| signer(k).address().to_string());
+    let later = crate::gateway_stack::unix_now() + 3600;
+    // Removed: the leaver seals under epoch 1, is removed, then anchors.
+    let council = create("council", vec![bob.clone(), dave.clone(), leaver.clone()]).await;
+    let (signed, envelope) = sealed_batched_post(
+        chain,
+        leaver_key,
+        (council, 1),
+        "sealed before I left",
+        later,
+    )
+    .await;
+    let out = cli
+        .run(
+            DAVE_KEY,
+            &["channel", "remove", &council.to_string(), &leaver],
+        )
+        .await;
+    assert!(out.success, "cairn channel remove: {}", out.stderr);
+    let removed = listed(chain, leaver_key, &signed, envelope).await;
+
+    // Gated: a batch takes no balance check, so the chain refuses none.
+    let (signed, envelope) = sealed_batched_post(
+        chain,
+        BOB_KEY,
+        (holders, 1),
+        "batched by a non-holder",
+        later,
+    )
+    .await;
+    let gated = listed(chain, BOB_KEY, &signed, envelope).await;
+
+    // Replayed and expired: one signed post, anchored three times.
+    let echo = create("echo", vec![bob, dave]).await;
+    let block = crate::harness::rpc(
+        &chain.url,
+        "eth_getBlockByNumber",
+        serde_json::json!(["latest", false]),
+    )
+    .await;
+    let chain_now = u64::from_str_radix(
+        block["timestamp"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let (signed, envelope) =
+        sealed_batched_post(chain, DAVE_KEY, (echo, 1), "said once", chain_now + 30).await;
+    listed(chain, DAVE_KEY, &signed, envelope.clone()).await;
+    let replayed = listed(chain, DAVE_KEY, &signed, envelope.clone()).await;
+    crate::harness::rpc(&chain.url, "evm_increaseTime", serde_json::json!([60])).await;
+    let expired = listed(chain, DAVE_KEY, &signed, envelope).await;
+
+    serde_json::json!([
+        {"channel": council.to_string(), "name": "council", "posts": [removed], "hidden": ["sealed before I left"]},
+        {"channel": holders.to_string(), "name": "holders", "posts": [gated], "hidden": ["batched by a non-holder"]},
+        {"channel": echo.to_string(), "name": "echo", "posts": [replayed, expired], "once": "said once"},
+    ])
+}
+
+/// Dave's message to Bob in a block that a reorg then removes, as a liar
+/// still lists it: the wallet's RPC may still answer that block by hash.
+async fn reorged_out_message(chain: &Chain) -> serde_json::Value {
+    use crate::harness::rpc;
+    let snapshot = rpc(&chain.url, "evm_snapshot", serde_json::json!([])).await;
+    let bob = signer(BOB_KEY).address();
+    let sent = crate::channels::messenger_for(chain, DAVE_KEY)
+        .await
+        .send(
+            bob,
+            &cairn::envelope::Body::text("in a block reorged out"),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    rpc(&chain.url, "evm_revert", serde_json::json!([snapshot])).await;
+    for _ in 0..3 {
+        rpc(&chain.url, "evm_mine", serde_json::json!([])).await;
+    }
+    let inclusion = &sent.anchor.inclusion;
+    serde_json::json!({
+        "id": format!("{}-{}", inclusion.block_hash, sent.anchor.log_index),
+        "from": signer(DAVE_KEY).address().to_string().to_lowercase(),
+        "to": bob.into_word().to_string(), "cid": sent.cid.to_string(),
+        "digest": sent.digest.to_string(), "block": inclusion.block,
+        "blockHash": inclusion.block_hash.to_string(), "tx": inclusion.tx.to_string(),
+        "logIndex": sent.anchor.log_index, "sequence": 0, "item": null, "nonce": null,
+        "status": "confirmed", "verification": "verified", "cursor": "0"
+    })
 }

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { withWallet } from './wallet.mjs';
 
-const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS } = process.env;
+const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS, CHANNEL_LIES, OLDER_ALLOW, REORGED } = process.env;
 const STEP = 60_000;
 // A keystore the CLI wrote for Alice's wallet (not her registered key).
 const keystore = JSON.parse(readFileSync(new URL('../../tests/vectors/keystore-v3.json', import.meta.url))).cases[0];
@@ -438,6 +438,85 @@ try {
     if ((await five.getByText('of five, batched').count()) !== 0) throw new Error('a batched post was opened without its manifest');
     await liar.close();
     expected.pop();
+  });
+  await step("a node that lists a message from a block a reorg removed: not verified, its text hidden", async () => {
+    const liar = await open('Bob (reorged out)', BOB, 390);
+    await liar.route('**/v1/inbox/**', async (route) => {
+      const page = await (await route.fetch()).json();
+      if (!new URL(route.request().url()).searchParams.has('after')) page.messages.push(JSON.parse(REORGED));
+      await route.fulfill({ json: page });
+    });
+    await connectAndUnlock(liar, 'Bob (reorged out)');
+    const inbox = liar.getByRole('region', { name: 'Inbox' });
+    await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await inbox.locator('li.message.pending, li.message.forged').first().waitFor({ timeout: STEP });
+    await liar.waitForTimeout(1000);
+    if ((await liar.getByText('in a block reorged out').count()) !== 0) throw new Error('a reorged-out message showed its text');
+    await liar.close();
+  });
+  await step('a node that serves an older "allow" of Carol, whom Bob blocked, and lists her: his page keeps the block', async () => {
+    const liar = await open('Bob (older consent)', BOB, 390);
+    // First an honest load: this browser sees Bob's "block" of Carol.
+    await connectAndUnlock(liar, 'Bob (older consent)');
+    const inbox = liar.getByRole('region', { name: 'Inbox' });
+    await inbox.locator('li.message', { hasText: 'after Carol was blocked' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // Then the node turns: an older, validly signed "allow" in place of the
+    // block, and every message to Bob, consent aside, in each folder.
+    const older = JSON.parse(OLDER_ALLOW);
+    await liar.route('**/v1/consent', async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const list = await (await route.fetch()).json();
+      list.entries = [...list.entries.filter((e) => e.peer !== older.peer), older];
+      lied.consent = true;
+      await route.fulfill({ json: list });
+    });
+    const lied = { consent: false, listed: false };
+    await liar.route('**/v1/inbox/**', async (route) => {
+      // Asked without Bob's session (from this script, not the browser):
+      // signed in, the node would leave out the senders he blocked.
+      const url = new URL(route.request().url());
+      url.searchParams.delete('view');
+      const page = await (await fetch(url)).json();
+      lied.listed ||= page.messages.some((m) => m.from === CAROL.toLowerCase());
+      await route.fulfill({ json: page });
+    });
+    await liar.reload();
+    await connectAndUnlock(liar, 'Bob (older consent)');
+    await inbox.locator('li.message', { hasText: 'after Carol was blocked' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await liar.getByRole('tab', { name: 'Requests' }).click();
+    await liar.waitForTimeout(1000);
+    if (!lied.consent || !lied.listed) throw new Error(`the lies were not told: ${JSON.stringify(lied)}`);
+    if ((await liar.getByText(/Carol (here|again)/).count()) !== 0) throw new Error("the older allow brought back Carol's messages");
+    await liar.close();
+  });
+  await step("channel lies: a removed member's batch, a non-holder's batch to a gated channel, a replayed and an expired post are refused, their text hidden", async () => {
+    const lies = JSON.parse(CHANNEL_LIES);
+    const liar = await open('Bob (channel lies)', BOB, 390);
+    await liar.route('**/v1/channels/*/messages**', async (route) => {
+      const page = await (await route.fetch()).json();
+      const url = route.request().url().toLowerCase();
+      const lie = lies.find((l) => url.includes(`/v1/channels/${l.channel.toLowerCase()}/messages`));
+      if (lie && !url.includes('after=')) page.messages.push(...lie.posts);
+      await route.fulfill({ json: page });
+    });
+    await connectAndUnlock(liar, 'Bob (channel lies)');
+    await liar.getByRole('tab', { name: 'Channels' }).click();
+    for (const lie of lies) {
+      await liar.getByRole('button', { name: new RegExp(`^${lie.name} \\(`) }).click({ timeout: STEP });
+      const region = liar.getByRole('region', { name: `Channel ${lie.name}` });
+      const refused = region.locator('li.channel-post.forged', { hasText: 'The chain contradicts the node' });
+      await refused.nth(lie.posts.length - 1).waitFor({ timeout: STEP });
+      if ((await refused.count()) !== lie.posts.length) throw new Error(`${lie.name}: ${await refused.count()} refused, not ${lie.posts.length}`);
+      for (const text of lie.hidden ?? []) {
+        if ((await region.getByText(text).count()) !== 0) throw new Error(`${lie.name}: "${text}" was shown`);
+      }
+      if (lie.once) {
+        // The honest anchor's copy, delivered once whichever copy the page checked first.
+        await region.locator('li.channel-post', { hasText: lie.once }).locator('.badge.verified').waitFor({ timeout: STEP });
+        if ((await region.getByText(lie.once).count()) !== 1) throw new Error(`${lie.name}: "${lie.once}" was delivered more than once`);
+      }
+    }
+    await liar.close();
   });
   await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
     const page = await open('Alice (keystore)', ALICE, 390);
