@@ -222,6 +222,20 @@ impl Node {
                 }
             });
         }
+        // Addresses whose allowance refilled are forgotten each minute, so
+        // one request from each of many addresses does not hold memory.
+        tokio::spawn({
+            let (rate, shutdown) = (rate.clone(), shutdown.clone());
+            async move {
+                let mut minutes = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        _ = minutes.tick() => rate.forget_idle(),
+                    }
+                }
+            }
+        });
         let router = app(state, read_api, &config.limits, &public, &rate);
         let (stop, limits) = (shutdown.clone(), config.limits);
         let server =

@@ -184,6 +184,22 @@ impl PerIpRate {
     }
 }
 
+impl PerIpRate {
+    /// Forgets the addresses whose allowance is full again: otherwise one
+    /// request from each of many addresses would hold memory for good.
+    /// The node calls it every minute.
+    pub fn forget_idle(&self) {
+        let limiter = self.0.limiter();
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+
+    /// How many addresses the limiter holds a state for.
+    pub fn tracked(&self) -> usize {
+        self.0.limiter().len()
+    }
+}
+
 impl std::fmt::Debug for PerIpRate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PerIpRate")
@@ -229,5 +245,41 @@ fn rate_limit_error(err: GovernorError) -> axum::response::Response {
             )
             .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_whose_allowance_refilled_are_forgotten() {
+        let limits = Limits {
+            per_ip_per_second: 1_000_000,
+            per_ip_burst: 1,
+            ..Limits::default()
+        };
+        let rate = limits.per_ip_rate();
+        for i in 0..1_000u32 {
+            assert!(rate.check(IpAddr::from(i.to_be_bytes())).is_ok());
+        }
+        assert_eq!(rate.tracked(), 1_000);
+        // One microsecond refills an allowance; wait well past it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        rate.forget_idle();
+        assert_eq!(rate.tracked(), 0);
+        // A spent allowance is kept: forgetting it would reset the limit.
+        let slow = Limits {
+            per_ip_per_second: 1,
+            per_ip_burst: 1,
+            ..Limits::default()
+        }
+        .per_ip_rate();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        assert!(slow.check(ip).is_ok());
+        assert!(slow.check(ip).is_err());
+        slow.forget_idle();
+        assert_eq!(slow.tracked(), 1);
+        assert!(slow.check(ip).is_err());
     }
 }
