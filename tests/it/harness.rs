@@ -764,3 +764,13 @@ pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConf
         },
     }
 }
+
+/// A fresh directory that outlives the scope that asked for it (a CLI's
+/// data dir made in a closure, a store a node keeps). It is made under
+/// cargo's `target/tmp`, so it goes with the build instead of piling up
+/// in the machine's shared `/tmp`.
+pub(crate) fn kept_dir() -> PathBuf {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep()
+}

@@ -217,7 +217,7 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     }
 
     let honest_cli = |api: &str| CairnCli {
-        data_dir: tempfile::tempdir().unwrap().keep(),
+        data_dir: crate::harness::kept_dir(),
         api_url: api.to_string(),
         rpc_url: chain.url.clone(),
         contract: chain.contract,
@@ -578,7 +578,7 @@ async fn a_reorged_out_block_and_a_withheld_manifest_are_not_verified() {
     )
     .await;
     let cli = CairnCli {
-        data_dir: tempfile::tempdir().unwrap().keep(),
+        data_dir: crate::harness::kept_dir(),
         api_url: liar,
         rpc_url: chain.url.clone(),
         contract: chain.contract,
@@ -696,7 +696,7 @@ async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
         store: StoreUnderTest::Kubo(chain.kubo.api_url.clone()),
     };
     let bob_key = format!("0x{}", hex::encode(bob.wallet.to_bytes()));
-    let cli = bob_cli(tempfile::tempdir().unwrap().keep());
+    let cli = bob_cli(crate::harness::kept_dir());
     let mallory_hex = mallory.address().to_string();
     cli.run(&bob_key, &["allow", &mallory_hex]).await.json();
     // The "allow" Bob signed, as the node exported it: the lie to come.
@@ -744,7 +744,7 @@ async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
     }
     // A machine that never saw the "block" believes the node about
     // consent (never about who sent what): the list above is what hid her.
-    let fresh = bob_cli(tempfile::tempdir().unwrap().keep())
+    let fresh = bob_cli(crate::harness::kept_dir())
         .run(&bob_key, &["inbox"])
         .await
         .json();

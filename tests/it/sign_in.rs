@@ -328,7 +328,7 @@ async fn cookie_token(site: &Site, wallet: &PrivateKeySigner, expires: &str) -> 
 
 /// A fresh SQLite database for an index (and its sign-in state).
 fn sqlite_url() -> String {
-    let dir = tempfile::tempdir().unwrap().keep();
+    let dir = crate::harness::kept_dir();
     format!("sqlite://{}", dir.join("index.db").display())
 }
 
@@ -362,7 +362,7 @@ fn config(anvil: &Anvil, db: &str) -> NodeConfig {
         status_listen: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         store: std::sync::Arc::new(
-            cairn::store::EmbeddedStore::open(tempfile::tempdir().unwrap().keep()).unwrap(),
+            cairn::store::EmbeddedStore::open(crate::harness::kept_dir()).unwrap(),
         ),
         indexer: Some(index(anvil, db)),
         gateway: None,
