@@ -182,14 +182,7 @@ async fn graphql_attacks_get_a_fast_4xx_and_healthz_stays_fast() {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let health = tokio::spawn(watch_health(api.clone(), stop));
     for depth in 10..=31 {
-        let mut query = String::from("query { ...F0 }");
-        for i in 0..depth {
-            query.push_str(&format!(
-                " fragment F{i} on QueryRoot {{ ...F{n} ...F{n} }}",
-                n = i + 1
-            ));
-        }
-        query.push_str(&format!(" fragment F{depth} on QueryRoot {{ __typename }}"));
+        let query = fragment_bomb(depth);
         let (status, body, elapsed) = post_query(&http, &api, &query).await;
         if depth <= 12 {
             assert_eq!(status, 200, "a fragment tree of 2^{depth}: {body}");
@@ -627,4 +620,71 @@ pub(crate) async fn subscribe(
         }
     }
     String::new()
+}
+
+/// Fragment bombs sent as operations on a GraphQL WebSocket are refused
+/// like those sent over HTTP, their documents parsed off the async
+/// workers, and a real operation on the same socket still runs.
+#[tokio::test]
+async fn fragment_bombs_on_a_graphql_socket_are_refused() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let health = tokio::spawn(watch_health(stack.api.clone(), stop));
+    let mut socket = graphql_socket(&stack.api).await;
+    let next_answer = async |socket: &mut crate::read_path::GraphqlSocket, id: &str| loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("an answer within 30 s");
+        let Some(Ok(Message::Text(text))) = frame else {
+            panic!("the socket ended: {frame:?}");
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value["id"] == id && value["type"] != "complete" {
+            return value;
+        }
+    };
+    for depth in [13, 20, 31] {
+        let query = fragment_bomb(depth);
+        let id = format!("bomb-{depth}");
+        let subscribe = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+        socket
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+            .unwrap();
+        let answer = next_answer(&mut socket, &id).await;
+        assert!(
+            answer.to_string().contains("fragments are expanded"),
+            "2^{depth}: {answer}"
+        );
+    }
+    let subscribe =
+        json!({"id": "real", "type": "subscribe", "payload": {"query": "{ __typename }"}});
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    let answer = next_answer(&mut socket, "real").await;
+    assert_eq!(
+        answer["payload"]["data"]["__typename"], "QueryRoot",
+        "{answer}"
+    );
+    stop_tx.send(true).unwrap();
+    let (_, failed) = health.await.unwrap();
+    assert_eq!(failed, 0, "/healthz failed during the bombs");
+}
+
+/// `query { ...F0 }` where each fragment spreads the next one twice: 2^depth
+/// selections once expanded, in about 40 bytes per level.
+fn fragment_bomb(depth: usize) -> String {
+    let mut query = String::from("query { ...F0 }");
+    for i in 0..depth {
+        query.push_str(&format!(
+            " fragment F{i} on QueryRoot {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    query.push_str(&format!(" fragment F{depth} on QueryRoot {{ __typename }}"));
+    query
 }

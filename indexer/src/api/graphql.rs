@@ -180,7 +180,8 @@ async fn off_the_workers(
     }
 }
 
-/// `GET /graphql/ws`: subscriptions, with every message bounded like a body.
+/// `GET /graphql/ws`: subscriptions, with every message bounded like a body,
+/// and each document parsed off the async workers ([`ParsedOffTheWorkers`]).
 /// Each operation a client starts on the socket spends a request of its
 /// address's allowance ([`PerIpRate`]) and one of the connection's own
 /// ([`OPERATIONS_BURST`], [`OPERATIONS_PER_SECOND`]): past either, the node
@@ -217,7 +218,7 @@ pub(super) async fn websocket(
             let served = GraphQLWebSocket::new_with_pair(
                 tokio_util::sync::PollSender::new(out),
                 incoming,
-                schema,
+                ParsedOffTheWorkers(schema),
                 protocol,
             )
             .with_data(data)
@@ -232,6 +233,74 @@ pub(super) async fn websocket(
             };
             tokio::join!(served, write);
         }))
+}
+
+/// The schema as a GraphQL WebSocket runs it: each operation's document is
+/// parsed, and its expansion bounded, on the blocking pool within
+/// [`DEADLINE`], sharing the HTTP operations' slots. Only a document that
+/// passed reaches the async workers, where async-graphql validates it (its
+/// size and expansion bounded, so validation is too) and runs it. The
+/// parsed document stays in the request, so it is parsed once.
+#[derive(Clone)]
+struct ParsedOffTheWorkers(CairnSchema);
+
+impl async_graphql::Executor for ParsedOffTheWorkers {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match parsed_off_the_workers(request).await {
+            Ok(request) => self.0.execute(request).await,
+            Err(refused) => refused,
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        let schema = self.0.clone();
+        futures::stream::once(parsed_off_the_workers(request))
+            .flat_map(move |parsed| match parsed {
+                Ok(request) => {
+                    async_graphql::Executor::execute_stream(&schema, request, session_data.clone())
+                }
+                Err(refused) => futures::stream::once(std::future::ready(refused)).boxed(),
+            })
+            .boxed()
+    }
+}
+
+/// Parses `request`'s document and bounds its expansion on the blocking
+/// pool; the request with its document parsed, or the refusal to send.
+async fn parsed_off_the_workers(
+    mut request: async_graphql::Request,
+) -> Result<async_graphql::Request, async_graphql::Response> {
+    let refuse = |message: String| {
+        async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)])
+    };
+    let _turn = RUNNING
+        .acquire()
+        .await
+        .map_err(|_| refuse("the node is shutting down".into()))?;
+    let work = tokio::task::spawn_blocking(move || {
+        let checked = match request.parsed_query() {
+            Ok(doc) => super::expansion::check(doc, MAX_EXPANDED)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.message),
+        };
+        checked.map(|()| request)
+    });
+    match tokio::time::timeout(DEADLINE, work).await {
+        Ok(Ok(checked)) => checked.map_err(refuse),
+        Ok(Err(panicked)) => Err(refuse(format!("the operation failed: {panicked}"))),
+        Err(_) => {
+            metrics::counter!("cairn_graphql_deadline_total").increment(1);
+            Err(refuse(format!(
+                "the operation ran past its {} s deadline",
+                DEADLINE.as_secs()
+            )))
+        }
+    }
 }
 
 /// Operations one GraphQL WebSocket may start at once, and then per second.
