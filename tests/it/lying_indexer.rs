@@ -154,6 +154,23 @@ pub(crate) async fn lying_node_on(
     url
 }
 
+/// Runs `cairn watch --count count` with `cli` as the wallet `key`, within
+/// two minutes; its JSON lines.
+async fn watch_lines(cli: &CairnCli, key: &str, count: usize) -> Vec<Value> {
+    let count = count.to_string();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        cli.run(key, &["watch", "--count", &count]),
+    )
+    .await
+    .expect("watch ended");
+    assert!(out.success, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Gives each of `users` ETH for gas, so they post and anchor themselves.
 async fn fund(chain: &Chain, users: &[&crate::gateway_stack::User]) {
     for user in users {
@@ -231,6 +248,45 @@ async fn a_lying_indexer_is_caught_on_every_message() {
             out["messages"].as_array().unwrap().clone()
         }
     };
+    // `cairn watch` on a stream that pushes the lies `rewrite` tells in a
+    // listing: what it shows must be what `inbox` showed (`listed`).
+    let watch_agrees = |rewrite: Rewrite, listed: Vec<Value>| {
+        let (bob_key, api, honest_cli) = (bob_key.clone(), full.api.clone(), &honest_cli);
+        let bob_address = bob.address();
+        async move {
+            let honest: Value = reqwest::get(format!("{api}/v1/inbox/{bob_address}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let frames: Vec<Value> = rewrite(honest)["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| json!({"type": "message", "cursor": m["cursor"], "message": m}))
+                .collect();
+            let count = frames.len();
+            let stream: LyingStream = Arc::new(move || frames.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let liar = lying_node_on(listener, api, Arc::new(|_: &str, v| v), Some(stream)).await;
+            let watched: Vec<Value> = watch_lines(&honest_cli(&liar), &bob_key, count)
+                .await
+                .into_iter()
+                .map(|line| line["message"].clone())
+                .collect();
+            assert_eq!(watched.len(), listed.len(), "{watched:?}");
+            for (w, l) in watched.iter().zip(&listed) {
+                for field in ["id", "verified", "from", "text"] {
+                    assert_eq!(
+                        w.get(field),
+                        l.get(field),
+                        "watch and inbox differ on {field}: {w} / {l}"
+                    );
+                }
+            }
+        }
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let truth = loop {
         let messages = inbox(honest_cli(&full.api)).await;
@@ -295,9 +351,10 @@ async fn a_lying_indexer_is_caught_on_every_message() {
         }
         page
     });
-    let liar = lying_proxy(full.api.clone(), rewrite).await;
+    let liar = lying_proxy(full.api.clone(), rewrite.clone()).await;
     let lies = inbox(honest_cli(&liar)).await;
     assert_eq!(lies.len(), 4);
+    watch_agrees(rewrite, lies.clone()).await;
     let verified: Vec<bool> = lies.iter().map(|m| m["verified"] == true).collect();
     assert_eq!(verified, [false, false, true, false], "{lies:?}");
     for m in lies.iter().filter(|m| m["verified"] != true) {
@@ -328,9 +385,10 @@ async fn a_lying_indexer_is_caught_on_every_message() {
             page
         }
     });
-    let liar_unknown = lying_proxy(full.api.clone(), unknown_block).await;
+    let liar_unknown = lying_proxy(full.api.clone(), unknown_block.clone()).await;
     let unproven = inbox(honest_cli(&liar_unknown)).await;
     assert_eq!(unproven.len(), 4);
+    watch_agrees(unknown_block, unproven.clone()).await;
     for m in &unproven {
         assert_eq!(m["verified"], false, "{m}");
         assert!(
@@ -396,6 +454,7 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     let liar = lying_proxy(full.api.clone(), replayed_as(copy_id.clone())).await;
     let replayed = inbox(honest_cli(&liar)).await;
     assert_eq!(replayed.len(), 5, "{replayed:?}");
+    watch_agrees(replayed_as(copy_id.clone()), replayed.clone()).await;
     assert_eq!(replayed[2]["text"], "batched from alice");
     let copy = &replayed[4];
     assert_eq!(copy["id"], copy_id.as_str());
@@ -452,6 +511,7 @@ async fn a_lying_indexer_is_caught_on_every_message() {
     let late_id = reanchor().await;
     let liar_late = lying_proxy(full.api.clone(), replayed_as(late_id.clone())).await;
     let late = inbox(honest_cli(&liar_late)).await;
+    watch_agrees(replayed_as(late_id.clone()), late.clone()).await;
     let last = late.last().unwrap();
     assert_eq!(last["verified"], false, "{late:?}");
     assert!(last.get("text").is_none(), "{last}");
@@ -752,19 +812,8 @@ async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
 
     // The stream: the liar claims it is Bob's own, pushes Mallory's
     // message, and the same message again under Alice's name.
-    let watched = tokio::time::timeout(
-        Duration::from_secs(120),
-        cli.run(&bob_key, &["watch", "--count", "3"]),
-    )
-    .await
-    .expect("watch ended");
-    assert!(watched.success, "{}", watched.stderr);
-    let lines: Vec<Value> = watched
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 3, "{}", watched.stdout);
+    let lines = watch_lines(&cli, &bob_key, 3).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["type"], "message");
     assert_eq!(lines[0]["message"]["text"], "hello from alice");
     assert_eq!(lines[0]["message"]["verified"], true);
@@ -775,9 +824,8 @@ async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
     assert!(forged.get("text").is_none(), "{forged}");
     assert!(forged.get("from").is_none(), "{forged}");
     assert!(
-        !watched.stdout.contains("hello from mallory"),
-        "{}",
-        watched.stdout
+        !json!(lines).to_string().contains("hello from mallory"),
+        "{lines:?}"
     );
     node.shutdown().await.unwrap();
 }
