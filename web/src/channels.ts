@@ -29,6 +29,26 @@ export interface ChannelPost {
 /** Why this wallet cannot post, in words, or nothing when it can. */
 export type PostBlock = string | undefined;
 
+/**
+ * Why this page cannot post to a channel, or undefined when it can: the
+ * chain's `canPost` for us, the channel's gate, and our balance of the gate
+ * token (asked only when it matters). A token-gated channel takes direct
+ * posts only (the contract checks the balance then), which this page, as
+ * it posts through the gateway, does not send yet: it says so rather than
+ * let the gateway refuse the post.
+ */
+export function postBlock(
+  may: boolean,
+  gate: { gate: number; token: Hex; minBalance: bigint },
+  balance?: bigint,
+): PostBlock {
+  const kind = gate.gate === 1 ? 'ERC-20' : 'ERC-721';
+  if (may && gate.gate === 0) return undefined;
+  if (may) return `This channel is gated by the ${kind} token ${gate.token}: it takes posts paid from your wallet, which this page does not send yet. Post with \`cairn channel post\`.`;
+  if (gate.gate === 0) return 'You are not a member of this channel, so you cannot post to it.';
+  return `This channel takes posts from members holding at least ${gate.minBalance} of the ${kind} token ${gate.token}; you hold ${balance ?? 0n}.`;
+}
+
 /** Members the current epoch's key bundle leaves out, as an admin sees them. */
 export interface LeftOut {
   /** No registered key, or one registered after the bundle was built. */
@@ -117,13 +137,11 @@ export class Channels {
     const client = this.deps.client();
     const me = this.deps.address();
     const may = await client.readContract({ address: this.deps.chain().contract, abi: cairnAbi, functionName: 'canPost', args: [channel, me] });
-    if (may) return undefined;
-    if (state.gate === 0) return 'You are not a member of this channel, so you cannot post to it.';
-    const balance = await client
-      .readContract({ address: state.token, abi: cairnAbi, functionName: 'balanceOf', args: [me] })
-      .catch(() => 0n);
-    const kind = state.gate === 1 ? 'ERC-20' : 'ERC-721';
-    return `This channel takes posts from members holding at least ${state.minBalance} of the ${kind} token ${state.token}; you hold ${balance}.`;
+    const balance =
+      may || state.gate === 0
+        ? undefined
+        : await client.readContract({ address: state.token, abi: cairnAbi, functionName: 'balanceOf', args: [me] }).catch(() => 0n);
+    return postBlock(may, state, balance);
   }
 
   /** The digest of `epoch`'s key bundle, as the contract keeps it (it takes one per epoch). */

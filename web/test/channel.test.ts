@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, type Hex, hexToBytes } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { textBody } from '../src/crypto/body';
+import { postBlock } from '../src/channels';
 import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, sealChannel } from '../src/crypto/channel';
 
 const v = JSON.parse(readFileSync(new URL('../../tests/vectors/channel-v1.json', import.meta.url), 'utf8'));
@@ -86,5 +87,23 @@ describe('channel vectors', () => {
       expect(partHolds(built.parts[0], p.address)).toBe(true);
       expect(bytesToHex(openPart(built.parts[0], channel, 3n, p.address, p.secret))).toBe(bytesToHex(key));
     }
+  });
+});
+
+describe('why the page cannot post to a channel', () => {
+  const token = '0x00000000000000000000000000000000000000aa' as Hex;
+  it('a member of an open channel posts', () => {
+    expect(postBlock(true, { gate: 0, token, minBalance: 0n })).toBeUndefined();
+  });
+  it('a non-member is told so', () => {
+    expect(postBlock(false, { gate: 0, token, minBalance: 0n })).toMatch(/not a member/);
+  });
+  it('a non-holder is told the gate and their balance', () => {
+    expect(postBlock(false, { gate: 1, token, minBalance: 100n }, 99n)).toMatch(/at least 100 of the ERC-20 token .*you hold 99/);
+  });
+  it('a holder is told the page does not send the direct post a gated channel takes', () => {
+    const said = postBlock(true, { gate: 2, token, minBalance: 1n });
+    expect(said).toMatch(/ERC-721 token/);
+    expect(said).toMatch(/cairn channel post/);
   });
 });
