@@ -454,6 +454,27 @@ try {
     if ((await liar.getByText('in a block reorged out').count()) !== 0) throw new Error('a reorged-out message showed its text');
     await liar.close();
   });
+  await step('a slow node: the inbox says Loading…, never a false empty state; Disconnect signs out and forgets the wallet', async () => {
+    const slow = await open('Bob (slow node)', BOB, 390);
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await slow.route('**/v1/inbox/**', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await connectAndUnlock(slow, 'Bob (slow node)');
+    const inbox = slow.getByRole('region', { name: 'Inbox' });
+    await inbox.getByText('Loading…').waitFor({ timeout: STEP });
+    if ((await slow.getByText('No messages yet').count()) !== 0) throw new Error('an empty inbox was shown while it loaded');
+    release();
+    await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await slow.locator('#disconnect').click();
+    await slow.getByRole('button', { name: "Bob (slow node)'s test wallet" }).waitFor({ timeout: STEP });
+    if ((await slow.getByText(FROM_CLI).count()) !== 0) throw new Error('mail is still shown after Disconnect');
+    const session = await slow.evaluate(async () => (await fetch('/v1/auth/session')).json());
+    if (session.signedIn) throw new Error(`still signed in after Disconnect: ${JSON.stringify(session)}`);
+    await slow.close();
+  });
   await step('a node that serves an older "allow" of Carol, whom Bob blocked, and lists her: his page keeps the block', async () => {
     const liar = await open('Bob (older consent)', BOB, 390);
     // First an honest load: this browser sees Bob's "block" of Carol.

@@ -37,7 +37,8 @@ import {
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
-import { discoverWallets, isRejection, type Wallet } from './wallet';
+import { discoverWallets, type Wallet } from './wallet';
+import { describe } from './errors';
 
 /** A message as the app shows it. */
 export interface Shown {
@@ -88,10 +89,11 @@ export class App {
   /** The key the registry holds for this wallet: undefined until read, null when none. */
   registered?: Hex | null;
   view: View = 'inbox';
-  boxes: Record<Box, { messages: Shown[]; next: string | null; more: boolean }> = {
-    inbox: { messages: [], next: null, more: false },
-    requests: { messages: [], next: null, more: false },
-    sent: { messages: [], next: null, more: false },
+  /** Each mailbox: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
+  boxes: Record<Box, { messages: Shown[]; next: string | null; more: boolean; loaded: boolean }> = {
+    inbox: { messages: [], next: null, more: false, loaded: false },
+    requests: { messages: [], next: null, more: false, loaded: false },
+    sent: { messages: [], next: null, more: false, loaded: false },
   };
   /**
    * What this wallet said of other wallets (lowercase address → allow or
@@ -268,11 +270,19 @@ export class App {
     this.history = undefined;
     this.results = [];
     this.registered = undefined;
-    for (const box of ['inbox', 'requests', 'sent'] as const) this.boxes[box] = { messages: [], next: null, more: false };
+    for (const box of ['inbox', 'requests', 'sent'] as const) this.boxes[box] = { messages: [], next: null, more: false, loaded: false };
     this.consent.clear();
     this.presence.clear();
     this.signer = createWalletClient({ account: address, transport: custom(this.wallet!.provider) });
   }
+
+  /** Signs out of this node, and forgets the wallet and its key in this page. */
+  leave = () =>
+    this.act(async () => {
+      if (this.session) await this.node.logout().catch(() => {});
+      this.session = undefined;
+      this.disconnect();
+    });
 
   disconnect() {
     this.stream?.stop();
@@ -290,7 +300,7 @@ export class App {
     this.act(async () => {
       await this.openSession();
       this.stream?.stop();
-      for (const box of ['inbox', 'requests'] as const) this.boxes[box] = { messages: [], next: null, more: false };
+      for (const box of ['inbox', 'requests'] as const) this.boxes[box] = { messages: [], next: null, more: false, loaded: false };
       await this.loadConsent();
       await Promise.all([this.loadMore('inbox'), this.loadMore('requests')]);
       this.follow();
@@ -565,6 +575,7 @@ export class App {
     } catch (e) {
       this.notice = describe(e);
     }
+    state.loaded = true;
     this.changed();
   };
 
@@ -760,17 +771,4 @@ export class App {
       const proof = (await this.node.proof(outgoing.id!)) as unknown as Parameters<typeof verifyInclusion>[1];
       outgoing.inclusion = await verifyInclusion(this.chain(), { ...proof, id: outgoing.id! });
     });
-}
-
-/** An error in words a user can act on. */
-export function describe(error: unknown): string {
-  if (isRejection(error)) return 'You declined the request in your wallet.';
-  if (error instanceof NodeError) {
-    if (error.status === 0) return 'The Cairn node does not answer. Is it running?';
-    if (error.code === 'uploads_disabled' || error.status === 404) return `The node refused: ${error.message}`;
-    if (error.status >= 500) return `The node or its gateway is unavailable (${error.code}); try again shortly.`;
-    return `The node refused: ${error.message}`;
-  }
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0];
 }

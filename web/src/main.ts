@@ -39,6 +39,7 @@ function header() {
             : app.key
               ? h('button', { id: 'sign-in', class: 'secondary', onclick: app.signIn, disabled: app.busy }, 'Sign in')
               : null,
+          h('button', { id: 'disconnect', class: 'secondary', onclick: app.leave, disabled: app.busy }, 'Disconnect'),
         )
       : null,
   );
@@ -227,7 +228,11 @@ function mailbox(box: Box) {
   return h(
     'section',
     { 'aria-label': boxNames[box], class: 'mailbox' },
-    list.length === 0 ? h('p', { class: 'empty' }, empty[box]) : null,
+    list.length === 0
+      ? state.loaded
+        ? h('p', { class: 'empty' }, empty[box])
+        : h('p', { class: 'empty', role: 'status' }, 'Loading…')
+      : null,
     h('ol', { class: 'messages' }, ...list.map((m) => message(m, box))),
     state.more ? h('button', { class: 'secondary', onclick: () => app.loadMore(box) }, 'Older messages') : null,
   );

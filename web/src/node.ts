@@ -194,6 +194,9 @@ export class Node {
 
   session = () => this.json<{ signedIn: boolean; address: Address | null; expiresInSecs: number }>('/v1/auth/session');
 
+  /** Ends this browser's session on the node (on every node of its database), and clears the cookie. */
+  logout = () => this.json<unknown>('/v1/auth/logout', { method: 'POST' });
+
   proof = (id: Hex) => this.json<{ status: string; tx?: Hex; block?: number }>(`/v1/proofs/${id}`);
 
   register(owner: Address, pubkey: Hex, deadline: bigint, signature: Hex) {
