@@ -152,6 +152,10 @@ try {
     await item.waitFor({ timeout: STEP });
     await item.locator('.badge.verified').waitFor({ timeout: STEP });
     await item.getByRole('link', { name: 'minutes.txt (14 bytes)' }).waitFor({ timeout: STEP });
+    // Screen readers hear of it too, in a live region (never its text).
+    const announced = await bob.locator('#announce').textContent();
+    if (!/^New message in your inbox/.test(announced ?? '')) throw new Error(`the arrival was not announced: ${announced}`);
+    if (announced.includes(text)) throw new Error('the announcement read out the text');
   });
   await accessibility(bob, 'inbox');
   await shot(bob, 'inbox-390');
@@ -227,6 +231,9 @@ try {
     const request = bobRequests.locator('li.message', { hasText: 'Carol here' });
     await request.getByRole('button', { name: /^Block/ }).click();
     await request.waitFor({ state: 'detached', timeout: STEP });
+    // The keyboard keeps its place: the next decision, or the Requests tab.
+    const focus = await bob.evaluate(() => ({ id: document.activeElement?.id, inConsent: !!document.activeElement?.closest('.consent') }));
+    if (focus.id !== 'tab-requests' && !focus.inConsent) throw new Error(`the focus was lost after Block: ${JSON.stringify(focus)}`);
     const blockedAt = bobFrames.length;
     await carolSends('Carol again, after the block');
     // Alice writes after Carol; once Bob has Alice's message, Carol's would have come before it.
@@ -454,7 +461,7 @@ try {
     if ((await liar.getByText('in a block reorged out').count()) !== 0) throw new Error('a reorged-out message showed its text');
     await liar.close();
   });
-  await step('a slow node: the inbox says Loading…, never a false empty state; Disconnect signs out and forgets the wallet', async () => {
+  await step('a slow node: the inbox says Loading…, never a false empty state; the tabs move with the arrow keys; Disconnect signs out and forgets the wallet', async () => {
     const slow = await open('Bob (slow node)', BOB, 390);
     let release;
     const held = new Promise((resolve) => (release = resolve));
@@ -468,6 +475,14 @@ try {
     if ((await slow.getByText('No messages yet').count()) !== 0) throw new Error('an empty inbox was shown while it loaded');
     release();
     await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // The tabs are one tab stop; the arrow keys, Home and End move along them.
+    await slow.getByRole('tab', { name: 'Inbox' }).focus();
+    for (const [key, name] of [['ArrowRight', /^Requests/], ['End', /^Search$/], ['ArrowRight', /^Inbox$/], ['ArrowLeft', /^Search$/], ['Home', /^Inbox$/]]) {
+      await slow.keyboard.press(key);
+      const tab = slow.getByRole('tab', { name, selected: true });
+      await tab.waitFor({ timeout: STEP });
+      if (!(await tab.evaluate((e) => e === document.activeElement))) throw new Error(`${key}: the selected tab does not have the focus`);
+    }
     await slow.locator('#disconnect').click();
     await slow.getByRole('button', { name: "Bob (slow node)'s test wallet" }).waitFor({ timeout: STEP });
     if ((await slow.getByText(FROM_CLI).count()) !== 0) throw new Error('mail is still shown after Disconnect');

@@ -39,6 +39,7 @@ import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } fr
 import { acceptsPresence, consentMemory, pinContract } from './trust';
 import { discoverWallets, type Wallet } from './wallet';
 import { describe } from './errors';
+import { short } from './dom';
 
 /** A message as the app shows it. */
 export interface Shown {
@@ -89,6 +90,8 @@ export class App {
   /** The key the registry holds for this wallet: undefined until read, null when none. */
   registered?: Hex | null;
   view: View = 'inbox';
+  /** The latest live arrival, in words, for screen readers (an `aria-live` region outside the re-rendered page). */
+  announcement = '';
   /** Each mailbox: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
   boxes: Record<Box, { messages: Shown[]; next: string | null; more: boolean; loaded: boolean }> = {
     inbox: { messages: [], next: null, more: false, loaded: false },
@@ -599,7 +602,9 @@ export class App {
         } else if (at >= 0) {
           box[at] = await this.show(event.message);
         } else if (event.message.block >= since[folder]) {
-          box.push(await this.show(event.message));
+          const shown = await this.show(event.message);
+          box.push(shown);
+          if (shown.from !== this.address) this.announcement = announcement(shown, folder);
         }
         this.changed();
       },
@@ -771,4 +776,13 @@ export class App {
       const proof = (await this.node.proof(outgoing.id!)) as unknown as Parameters<typeof verifyInclusion>[1];
       outgoing.inclusion = await verifyInclusion(this.chain(), { ...proof, id: outgoing.id! });
     });
+}
+
+/**
+ * How a live arrival is announced: its sender only once the chain proved
+ * it (a node could name anyone), and never its text.
+ */
+export function announcement(m: Pick<Shown, 'from' | 'verdict'>, folder: 'inbox' | 'requests'): string {
+  const where = folder === 'inbox' ? 'your inbox' : 'your requests';
+  return m.verdict.state === 'verified' ? `New message in ${where} from ${short(m.from)}.` : `New message in ${where}, not verified yet.`;
 }

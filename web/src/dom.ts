@@ -45,3 +45,23 @@ export function person(address: string, label: string = short(address)): HTMLEle
   icon.className = 'blockie';
   return h('span', { class: 'person', title: checksummed }, icon, label);
 }
+
+/**
+ * Where the arrow keys move in a row of `count` tabs from `index` (the
+ * WAI-ARIA tabs pattern: left and right wrap around, Home and End go to
+ * the ends); undefined for any other key.
+ */
+export function movedTab(count: number, index: number, key: string): number | undefined {
+  switch (key) {
+    case 'ArrowRight':
+      return (index + 1) % count;
+    case 'ArrowLeft':
+      return (index - 1 + count) % count;
+    case 'Home':
+      return 0;
+    case 'End':
+      return count - 1;
+    default:
+      return undefined;
+  }
+}

@@ -3,7 +3,7 @@
 
 import './styles.css';
 import { App, type Box, type Outgoing, type Shown } from './app';
-import { h, person, short } from './dom';
+import { h, movedTab, person, short } from './dom';
 import type { LeftOut } from './channels';
 
 const root = document.getElementById('app')!;
@@ -18,6 +18,9 @@ function render() {
   const active = document.activeElement as HTMLInputElement | null;
   const [focused, caret] = [active?.id, active?.selectionStart ?? null];
   root.replaceChildren(header(), h('main', { id: 'main' }, notice(), body()));
+  // The live region stays put across renders, so screen readers announce changes to it.
+  const live = document.getElementById('announce');
+  if (live && live.textContent !== app.announcement) live.textContent = app.announcement;
   const again = focused ? (document.getElementById(focused) as HTMLInputElement | null) : null;
   again?.focus();
   if (again && caret !== null && 'setSelectionRange' in again) again.setSelectionRange(caret, caret);
@@ -179,33 +182,46 @@ function registration() {
   );
 }
 
+const views: (typeof app.view)[] = ['inbox', 'requests', 'sent', 'compose', 'channels', 'search'];
+
+/** Opens `view`, as its tab does. */
+function show(view: typeof app.view) {
+  app.view = view;
+  if (view === 'channels') void app.loadChannels();
+  render();
+}
+
+/** The tabs, with one tab stop: the arrow keys, Home and End move between them (WAI-ARIA tabs). */
 function tabs() {
-  const tab = (view: typeof app.view, label: string) =>
+  const requests = app.boxes.requests.messages.length;
+  const labels: Record<typeof app.view, string> = {
+    inbox: 'Inbox',
+    requests: requests ? `Requests (${requests})` : 'Requests',
+    sent: 'Sent',
+    compose: 'Compose',
+    channels: 'Channels',
+    search: 'Search',
+  };
+  const tab = (view: typeof app.view) =>
     h(
       'button',
       {
         role: 'tab',
         id: `tab-${view}`,
         'aria-selected': String(app.view === view),
-        onclick: () => {
-          app.view = view;
-          if (view === 'channels') void app.loadChannels();
-          render();
+        tabindex: app.view === view ? 0 : -1,
+        onclick: () => show(view),
+        onkeydown: (event: Event) => {
+          const to = movedTab(views.length, views.indexOf(view), (event as KeyboardEvent).key);
+          if (to === undefined) return;
+          event.preventDefault();
+          show(views[to]);
+          document.getElementById(`tab-${views[to]}`)?.focus();
         },
       },
-      label,
+      labels[view],
     );
-  const requests = app.boxes.requests.messages.length;
-  return h(
-    'nav',
-    { role: 'tablist', 'aria-label': 'Mailboxes' },
-    tab('inbox', 'Inbox'),
-    tab('requests', requests ? `Requests (${requests})` : 'Requests'),
-    tab('sent', 'Sent'),
-    tab('compose', 'Compose'),
-    tab('channels', 'Channels'),
-    tab('search', 'Search'),
-  );
+  return h('nav', { role: 'tablist', 'aria-label': 'Mailboxes' }, ...views.map(tab));
 }
 
 const boxNames: Record<Box, string> = { inbox: 'Inbox', requests: 'Requests', sent: 'Sent' };
@@ -244,7 +260,22 @@ const badges: Record<string, string> = { verified: 'verified on chain', pending:
 function consentButtons(m: Shown, box: Box) {
   if (box === 'sent' || m.from === app.address || !app.signedIn) return null;
   const button = (state: 'allow' | 'block', label: string, cls: string) =>
-    h('button', { class: cls, onclick: () => app.setConsent(m.from, state), disabled: app.busy, 'aria-label': `${label} ${m.from}` }, label);
+    h(
+      'button',
+      {
+        class: cls,
+        onclick: async () => {
+          await app.setConsent(m.from, state);
+          // The message left this list with its buttons: keep the keyboard's
+          // place on the next decision here, or on this list's tab.
+          const next = document.querySelector<HTMLElement>('section.mailbox .consent button');
+          (next ?? document.getElementById(`tab-${box}`))?.focus();
+        },
+        disabled: app.busy,
+        'aria-label': `${label} ${m.from}`,
+      },
+      label,
+    );
   return h(
     'p',
     { class: 'consent' },

@@ -1,7 +1,7 @@
 // How the page writes an address.
 
 import { describe, expect, it } from 'vitest';
-import { short } from '../src/dom';
+import { movedTab, short } from '../src/dom';
 
 describe('short', () => {
   it('shows 8 hex digits at each end, in EIP-55 casing, whatever casing it is given', () => {
@@ -12,5 +12,16 @@ describe('short', () => {
     const vanity = '0x7099000000000000000000000000000000f879C8';
     expect(short(vanity).slice(0, 6)).toBe(short(alice).slice(0, 6));
     expect(short(vanity)).not.toBe(short(alice));
+  });
+});
+
+describe('movedTab', () => {
+  it('moves along the tabs with the arrow keys, wrapping, and to the ends with Home and End', () => {
+    expect(movedTab(6, 0, 'ArrowRight')).toBe(1);
+    expect(movedTab(6, 5, 'ArrowRight')).toBe(0);
+    expect(movedTab(6, 0, 'ArrowLeft')).toBe(5);
+    expect(movedTab(6, 3, 'Home')).toBe(0);
+    expect(movedTab(6, 3, 'End')).toBe(5);
+    expect(movedTab(6, 3, 'Enter')).toBeUndefined();
   });
 });

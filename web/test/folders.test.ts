@@ -1,7 +1,7 @@
 // Where the page files a message: by its own consent list, session or not.
 
 import { describe, expect, it } from 'vitest';
-import { App } from '../src/app';
+import { App, announcement } from '../src/app';
 
 describe('folderOf', () => {
   it('keeps a blocked sender hidden when the session is gone', () => {
@@ -21,5 +21,15 @@ describe('folderOf', () => {
     // The session ended (a node restart, an expiry): blocked stays hidden.
     app.session = undefined;
     expect([blocked, allowed, stranger, me].map((a) => app.folderOf(a))).toEqual([null, 'inbox', 'inbox', 'inbox']);
+  });
+});
+
+describe('announcement', () => {
+  const from = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  it('names a sender only once the chain proved it, and never the text', () => {
+    expect(announcement({ from, verdict: { state: 'verified' } } as never, 'inbox')).toBe('New message in your inbox from 0x70997970…17dc79C8.');
+    const unproven = announcement({ from, verdict: { state: 'pending', reason: 'checking' } } as never, 'requests');
+    expect(unproven).toBe('New message in your requests, not verified yet.');
+    expect(unproven).not.toContain('0x7099');
   });
 });
