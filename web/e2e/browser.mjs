@@ -476,12 +476,17 @@ try {
     release();
     await inbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
     // The tabs are one tab stop; the arrow keys, Home and End move along them.
+    // Each press waits for the focus to be on the selected tab: the page
+    // re-renders as checks finish, and a press must not land in between.
+    const focusedOn = (id) => slow.waitForFunction((id) => document.activeElement?.id === id, id, { timeout: STEP });
     await slow.getByRole('tab', { name: 'Inbox' }).focus();
-    for (const [key, name] of [['ArrowRight', /^Requests/], ['End', /^Search$/], ['ArrowRight', /^Inbox$/], ['ArrowLeft', /^Search$/], ['Home', /^Inbox$/]]) {
+    await focusedOn('tab-inbox');
+    for (const [key, view] of [['ArrowRight', 'requests'], ['End', 'search'], ['ArrowRight', 'inbox'], ['ArrowLeft', 'search'], ['Home', 'inbox']]) {
       await slow.keyboard.press(key);
-      const tab = slow.getByRole('tab', { name, selected: true });
-      await tab.waitFor({ timeout: STEP });
-      if (!(await tab.evaluate((e) => e === document.activeElement))) throw new Error(`${key}: the selected tab does not have the focus`);
+      await slow.locator(`#tab-${view}[aria-selected="true"]`).waitFor({ timeout: STEP });
+      await focusedOn(`tab-${view}`).catch(() => {
+        throw new Error(`${key}: the selected tab ${view} does not have the focus`);
+      });
     }
     await slow.locator('#disconnect').click();
     await slow.getByRole('button', { name: "Bob (slow node)'s test wallet" }).waitFor({ timeout: STEP });
