@@ -137,20 +137,57 @@ static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
 /// How long one operation may take, parsing and validation included.
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why work given to the blocking pool brought no answer.
+#[derive(Debug)]
+enum Unfinished {
+    /// The slots are closed: the node is shutting down.
+    Closed,
+    /// The work panicked.
+    Panicked(tokio::task::JoinError),
+    /// It ran past [`DEADLINE`].
+    Late,
+}
+
+impl std::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the node is shutting down"),
+            Self::Panicked(e) => write!(f, "the operation failed: {e}"),
+            Self::Late => write!(
+                f,
+                "the operation ran past its {} s deadline",
+                DEADLINE.as_secs()
+            ),
+        }
+    }
+}
+
+/// Runs `work` on the blocking pool, in one of the [`RUNNING`] slots and
+/// within [`DEADLINE`], so that a costly GraphQL document never holds an
+/// async worker (and `/healthz`, streams and other requests with it).
+async fn on_the_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Unfinished> {
+    let _turn = RUNNING.acquire().await.map_err(|_| Unfinished::Closed)?;
+    match tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(panicked)) => Err(Unfinished::Panicked(panicked)),
+        Err(_) => {
+            metrics::counter!("cairn_graphql_deadline_total").increment(1);
+            Err(Unfinished::Late)
+        }
+    }
+}
+
 /// Runs `request` (parse, validation, execution and the answer's JSON) on
-/// the blocking pool, so that a costly document never holds an async
-/// worker (and `/healthz`, streams and other requests with it), 16 at a
-/// time and within [`DEADLINE`]. Returns the status and the JSON.
+/// the blocking pool ([`on_the_blocking_pool`]). Returns the status and the
+/// JSON.
 async fn off_the_workers(
     schema: CairnSchema,
     request: async_graphql::Request,
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
-    let _turn = RUNNING
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal("GraphQL slots", e))?;
     let runtime = tokio::runtime::Handle::current();
-    let work = tokio::task::spawn_blocking(move || {
+    let answer = on_the_blocking_pool(move || {
         let response = runtime.block_on(schema.execute(request));
         // Parse and validation errors (too deep, too complex) leave no data
         // and name no field; a resolver's error names its field.
@@ -162,21 +199,17 @@ async fn off_the_workers(
             false => StatusCode::OK,
         };
         serde_json::to_vec(&response).map(|bytes| (status, bytes))
-    });
-    match tokio::time::timeout(DEADLINE, work).await {
-        Ok(Ok(answer)) => answer.map_err(|e| ApiError::internal("GraphQL response", e)),
-        Ok(Err(panicked)) => Err(ApiError::internal("GraphQL operation", panicked)),
-        Err(_) => {
-            metrics::counter!("cairn_graphql_deadline_total").increment(1);
-            Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                format!(
-                    "the operation ran past its {} s deadline",
-                    DEADLINE.as_secs()
-                ),
-            ))
-        }
+    })
+    .await;
+    match answer {
+        Ok(answer) => answer.map_err(|e| ApiError::internal("GraphQL response", e)),
+        Err(late @ Unfinished::Late) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            late.to_string(),
+        )),
+        Err(Unfinished::Closed) => Err(ApiError::internal("GraphQL slots", Unfinished::Closed)),
+        Err(panicked) => Err(ApiError::internal("GraphQL operation", panicked)),
     }
 }
 
@@ -270,18 +303,12 @@ impl async_graphql::Executor for ParsedOffTheWorkers {
 }
 
 /// Parses `request`'s document and bounds its expansion on the blocking
-/// pool; the request with its document parsed, or the refusal to send.
+/// pool ([`on_the_blocking_pool`]); the request with its document parsed,
+/// or the refusal to send.
 async fn parsed_off_the_workers(
     mut request: async_graphql::Request,
 ) -> Result<async_graphql::Request, async_graphql::Response> {
-    let refuse = |message: String| {
-        async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)])
-    };
-    let _turn = RUNNING
-        .acquire()
-        .await
-        .map_err(|_| refuse("the node is shutting down".into()))?;
-    let work = tokio::task::spawn_blocking(move || {
+    let checked = on_the_blocking_pool(move || {
         let checked = match request.parsed_query() {
             Ok(doc) => super::expansion::check(doc, MAX_EXPANDED)
                 .map(|_| ())
@@ -289,18 +316,12 @@ async fn parsed_off_the_workers(
             Err(e) => Err(e.message),
         };
         checked.map(|()| request)
-    });
-    match tokio::time::timeout(DEADLINE, work).await {
-        Ok(Ok(checked)) => checked.map_err(refuse),
-        Ok(Err(panicked)) => Err(refuse(format!("the operation failed: {panicked}"))),
-        Err(_) => {
-            metrics::counter!("cairn_graphql_deadline_total").increment(1);
-            Err(refuse(format!(
-                "the operation ran past its {} s deadline",
-                DEADLINE.as_secs()
-            )))
-        }
-    }
+    })
+    .await
+    .unwrap_or_else(|unfinished| Err(unfinished.to_string()));
+    checked.map_err(|message| {
+        async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)])
+    })
 }
 
 /// Operations one GraphQL WebSocket may start at once, and then per second.

@@ -182,9 +182,7 @@ impl PerIpRate {
                 .max(1)
         })
     }
-}
 
-impl PerIpRate {
     /// Forgets the addresses whose allowance is full again: otherwise one
     /// request from each of many addresses would hold memory for good.
     /// The node calls it every minute.
