@@ -73,14 +73,14 @@ impl ExportArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let wallet = global.wallet()?;
         let mut api = ReadApi::new(&global.api_url);
-        if !sign_in(global, &mut api, &wallet).await? {
+        let domain = global.chain(false).await?.domain().await?;
+        if !sign_in(&mut api, &wallet, &domain).await? {
             anyhow::bail!(
                 "{} offers no sign-in, so it keeps no consent lists",
                 global.api_url
             );
         }
         let mut export = api.consent().await?;
-        let domain = global.chain(false).await?.domain().await?;
         let mut memory = global.consent_memory(&domain, wallet.address())?;
         let served: Vec<ConsentRequest> =
             serde_json::from_value(export["entries"].take()).context("the node's consent list")?;
@@ -108,20 +108,15 @@ impl ExportArgs {
     }
 }
 
-/// Signs `api` in as `wallet`. Returns false when the node has no sign-in
-/// (it runs without the read API's accounts), so callers can go on anonymously.
+/// Signs `api` in as `wallet`, on the chain `domain` names. Returns false
+/// when the node has no sign-in (it runs without the read API's accounts),
+/// so callers can go on anonymously.
 pub(crate) async fn sign_in(
-    global: &GlobalArgs,
     api: &mut ReadApi,
     wallet: &PrivateKeySigner,
+    domain: &alloy::sol_types::Eip712Domain,
 ) -> anyhow::Result<bool> {
-    let chain_id = global
-        .chain(false)
-        .await?
-        .domain()
-        .await?
-        .chain_id
-        .map_or(0, |c| c.to::<u64>());
+    let chain_id = domain.chain_id.map_or(0, |c| c.to::<u64>());
     match api.sign_in(wallet, chain_id).await {
         Ok(()) => Ok(true),
         Err(ReadApiError::Api { status: 404, .. }) => Ok(false),

@@ -45,9 +45,17 @@ impl InboxArgs {
         let verifier = global.verifier(messenger.chain()).await?;
         let mut api = ReadApi::new(&global.api_url);
         let after = self.after.as_deref();
+        // Your own inbox or requests: signed in, and filtered by this
+        // machine's consent list too, both on the chain's domain.
         let own = address == wallet.address();
-        let signed_in =
-            mailbox != Mailbox::Sent && own && sign_in(global, &mut api, &wallet).await?;
+        let domain = match mailbox != Mailbox::Sent && own {
+            true => Some(messenger.chain().domain().await?),
+            false => None,
+        };
+        let signed_in = match &domain {
+            Some(domain) => sign_in(&mut api, &wallet, domain).await?,
+            None => false,
+        };
         let page = match mailbox {
             Mailbox::Inbox if signed_in => {
                 api.folder(address, View::Inbox, after, self.limit).await?
@@ -68,10 +76,9 @@ impl InboxArgs {
         };
         // This machine's own consent list: senders it blocks stay hidden
         // even when a node (lying, or without your session) lists them.
-        let memory = match mailbox {
-            Mailbox::Sent => None,
-            _ if !own => None,
-            _ => Some(global.consent_memory(&messenger.chain().domain().await?, address)?),
+        let memory = match &domain {
+            Some(domain) => Some(global.consent_memory(domain, address)?),
+            None => None,
         };
         let mut shown = Vec::with_capacity(page.messages.len());
         for m in &page.messages {

@@ -53,11 +53,16 @@ impl WatchArgs {
         let verifier = global.verifier(messenger.chain()).await?;
         let wallet = global.wallet()?;
         let mut api = ReadApi::new(&global.api_url);
-        // Senders this machine's own consent list blocks are never shown,
+        // Your inbox (not a channel): signed in on the chain's domain, and
+        // senders this machine's own consent list blocks are never shown,
         // even when a node (lying, or anonymous) pushes them.
-        let memory = match channel {
+        let inbox = match channel {
             Some(_) => None,
-            None => Some(global.consent_memory(&messenger.chain().domain().await?, address)?),
+            None => {
+                let domain = messenger.chain().domain().await?;
+                let memory = global.consent_memory(&domain, address)?;
+                Some((domain, memory))
+            }
         };
         let cursor_file = match channel {
             Some(channel) => global
@@ -85,10 +90,9 @@ impl WatchArgs {
             // the stream never pushes senders you blocked.
             let mut request = url.into_client_request()?;
             let mut signed_in = false;
-            if channel.is_some() {
-                // A channel's stream is the same for every reader.
-            } else {
-                match sign_in(global, &mut api, &wallet).await {
+            // A channel's stream is the same for every reader.
+            if let Some((domain, _)) = &inbox {
+                match sign_in(&mut api, &wallet, domain).await {
                     Ok(true) => {
                         if let Some(cookie) = api.session_cookie() {
                             request.headers_mut().insert("cookie", cookie.parse()?);
@@ -201,7 +205,7 @@ impl WatchArgs {
                 match event.kind {
                     EventKind::Message => {
                         let shown = show(&messenger, &verifier, &event.message).await;
-                        if memory.as_ref().is_some_and(|m| shown.blocked_by(m)) {
+                        if inbox.as_ref().is_some_and(|(_, m)| shown.blocked_by(m)) {
                             if global.json {
                                 println!(
                                     "{}",
