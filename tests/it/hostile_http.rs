@@ -20,7 +20,7 @@ use tokio::{
 
 use crate::{
     harness::{mine, signer, ALICE_KEY, BOB_KEY},
-    read_path::{graphql_socket, GraphqlSocket, Stack, StoreChoice, StreamClient},
+    read_path::{graphql_socket, start_operation, GraphqlSocket, Stack, StoreChoice, StreamClient},
 };
 
 /// The slowest `/healthz` an attack may cause. Generous: on a 2-core
@@ -433,14 +433,12 @@ async fn a_full_connection_cap_makes_room_by_closing_the_oldest_idle_connections
 /// answers came back before the node closed the socket, and its close
 /// frame (code and reason), if it did.
 async fn flood_graphql(socket: &mut GraphqlSocket, count: usize) -> (usize, Option<(u16, String)>) {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let query =
         "{ inbox(address: \"0x0000000000000000000000000000000000000001\", limit: 500) { more } }";
     for i in 0..count {
-        let op = json!({"id": format!("q{i}"), "type": "subscribe", "payload": {"query": query}});
-        if socket
-            .send(Message::Text(op.to_string().into()))
+        if start_operation(socket, &format!("q{i}"), query)
             .await
             .is_err()
         {
@@ -602,14 +600,10 @@ pub(crate) async fn subscribe(
     id: &str,
     address: alloy::primitives::Address,
 ) -> String {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let query = format!("subscription {{ messages(address: \"{address}\") {{ type }} }}");
-    let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
+    start_operation(socket, id, &query).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
         if let Message::Text(text) = frame {
@@ -627,7 +621,7 @@ pub(crate) async fn subscribe(
 /// workers, and a real operation on the same socket still runs.
 #[tokio::test]
 async fn fragment_bombs_on_a_graphql_socket_are_refused() {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -648,21 +642,14 @@ async fn fragment_bombs_on_a_graphql_socket_are_refused() {
     for depth in [13, 20, 31] {
         let query = fragment_bomb(depth);
         let id = format!("bomb-{depth}");
-        let subscribe = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
-        socket
-            .send(Message::Text(subscribe.to_string().into()))
-            .await
-            .unwrap();
+        start_operation(&mut socket, &id, &query).await.unwrap();
         let answer = next_answer(&mut socket, &id).await;
         assert!(
             answer.to_string().contains("fragments are expanded"),
             "2^{depth}: {answer}"
         );
     }
-    let subscribe =
-        json!({"id": "real", "type": "subscribe", "payload": {"query": "{ __typename }"}});
-    socket
-        .send(Message::Text(subscribe.to_string().into()))
+    start_operation(&mut socket, "real", "{ __typename }")
         .await
         .unwrap();
     let answer = next_answer(&mut socket, "real").await;

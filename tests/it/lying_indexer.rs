@@ -254,12 +254,8 @@ async fn a_lying_indexer_is_caught_on_every_message() {
         let (bob_key, api, honest_cli) = (bob_key.clone(), full.api.clone(), &honest_cli);
         let bob_address = bob.address();
         async move {
-            let honest: Value = reqwest::get(format!("{api}/v1/inbox/{bob_address}"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (_, honest) =
+                crate::gateway_stack::get_json(&format!("{api}/v1/inbox/{bob_address}")).await;
             let frames: Vec<Value> = rewrite(honest)["messages"]
                 .as_array()
                 .unwrap()
@@ -698,12 +694,8 @@ async fn the_cli_keeps_its_own_consent_and_believes_no_stream() {
     // lists and pushes.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let everything: Vec<Value> = loop {
-        let page: Value = reqwest::get(format!("{api}/v1/inbox/{}", bob.address()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, page) =
+            crate::gateway_stack::get_json(&format!("{api}/v1/inbox/{}", bob.address())).await;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
         if messages.len() == 2 && messages.iter().all(|m| m["status"] == "confirmed") {
             break messages;

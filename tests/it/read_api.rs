@@ -385,9 +385,6 @@ async fn cli_watch_resumes_after_a_dropped_connection() {
 /// The GraphQL subscription pushes confirmed messages (graphql-transport-ws).
 #[tokio::test]
 async fn graphql_subscription_pushes_confirmed_messages() {
-    use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::Message as WsMessage;
-
     let stack = Stack::start(false, StoreChoice::Embedded, 2).await;
     let alice = stack.messenger(ALICE_KEY).await;
     stack.messenger(BOB_KEY).await;
@@ -397,9 +394,7 @@ async fn graphql_subscription_pushes_confirmed_messages() {
     let query = format!(
         "subscription {{ messages(address: \"{bob}\") {{ type message {{ status digest }} }} }}"
     );
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
-    socket
-        .send(WsMessage::Text(subscribe.to_string().into()))
+    crate::read_path::start_operation(&mut socket, "1", &query)
         .await
         .unwrap();
     // Let the subscription start before the message is sent (it starts from now).

@@ -326,6 +326,21 @@ async fn reconnect_with_cursor_gets_exactly_the_missed_messages_postgres() {
 pub(crate) type GraphqlSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Starts operation `id`, running `query`, on a graphql-transport-ws socket.
+pub(crate) async fn start_operation(
+    socket: &mut GraphqlSocket,
+    id: &str,
+    query: &str,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use futures::SinkExt;
+    let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            message.to_string().into(),
+        ))
+        .await
+}
+
 /// A GraphQL WebSocket (graphql-transport-ws), initialised.
 pub(crate) async fn graphql_socket(api: &str) -> GraphqlSocket {
     use futures::SinkExt;
