@@ -41,6 +41,17 @@ import { discoverWallets, type Wallet } from './wallet';
 import { describe } from './errors';
 import { short } from './dom';
 
+/** A mailbox as the page holds it: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
+interface Mailbox {
+  messages: Shown[];
+  next: string | null;
+  more: boolean;
+  loaded: boolean;
+}
+
+/** A mailbox before its first page. */
+const emptyBox = (): Mailbox => ({ messages: [], next: null, more: false, loaded: false });
+
 /** A message as the app shows it. */
 export interface Shown {
   id: string;
@@ -92,12 +103,7 @@ export class App {
   view: View = 'inbox';
   /** The latest live arrival, in words, for screen readers (an `aria-live` region outside the re-rendered page). */
   announcement = '';
-  /** Each mailbox: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
-  boxes: Record<Box, { messages: Shown[]; next: string | null; more: boolean; loaded: boolean }> = {
-    inbox: { messages: [], next: null, more: false, loaded: false },
-    requests: { messages: [], next: null, more: false, loaded: false },
-    sent: { messages: [], next: null, more: false, loaded: false },
-  };
+  boxes: Record<Box, Mailbox> = { inbox: emptyBox(), requests: emptyBox(), sent: emptyBox() };
   /**
    * What this wallet said of other wallets (lowercase address → allow or
    * block), from entries whose signatures this page checked itself.
@@ -273,7 +279,7 @@ export class App {
     this.history = undefined;
     this.results = [];
     this.registered = undefined;
-    for (const box of ['inbox', 'requests', 'sent'] as const) this.boxes[box] = { messages: [], next: null, more: false, loaded: false };
+    for (const box of ['inbox', 'requests', 'sent'] as const) this.boxes[box] = emptyBox();
     this.consent.clear();
     this.presence.clear();
     this.signer = createWalletClient({ account: address, transport: custom(this.wallet!.provider) });
@@ -303,7 +309,7 @@ export class App {
     this.act(async () => {
       await this.openSession();
       this.stream?.stop();
-      for (const box of ['inbox', 'requests'] as const) this.boxes[box] = { messages: [], next: null, more: false, loaded: false };
+      for (const box of ['inbox', 'requests'] as const) this.boxes[box] = emptyBox();
       await this.loadConsent();
       await Promise.all([this.loadMore('inbox'), this.loadMore('requests')]);
       this.follow();
