@@ -95,11 +95,18 @@ try {
 
   // Alice on a laptop-sized screen: registers from the browser without gas.
   const alice = await open('Alice', ALICE, 1280);
-  await step('Alice, on another chain, is asked to switch; declining the key signature is said plainly', async () => {
-    wallets.Alice.chainId = '0x1';
+  await step('Alice, on another chain her wallet does not know, adds it and switches; declining the key signature is said plainly', async () => {
+    // Her wallet does not know Anvil's chain either: it answers 4902, and
+    // the page offers the chain as viem knows it, not an RPC the node names.
+    Object.assign(wallets.Alice, { chainId: '0x1', knowsChain: false });
     await alice.getByRole('button', { name: "Alice's test wallet" }).click();
     await alice.getByRole('heading', { name: 'Wrong network' }).waitFor({ timeout: STEP });
     await alice.getByRole('button', { name: 'Switch to chain 31337' }).click();
+    await alice.locator('#unlock').waitFor({ timeout: STEP });
+    const [added] = wallets.Alice.added;
+    if (wallets.Alice.added.length !== 1 || added.chainId !== '0x7a69' || added.rpcUrls.join() !== 'http://127.0.0.1:8545') {
+      throw new Error(`wallet_addEthereumChain was not asked as expected: ${JSON.stringify(wallets.Alice.added)}`);
+    }
     wallets.Alice.declineNext = true;
     await alice.locator('#unlock').click({ timeout: STEP });
     await alice.getByRole('alert').getByText('You declined the request in your wallet.').waitFor({ timeout: STEP });
@@ -172,6 +179,18 @@ try {
     const session = cookies.find((c) => c.name === 'cairn_session');
     if (!session || !session.httpOnly || session.sameSite !== 'Strict') throw new Error(`bad session cookie: ${JSON.stringify(session)}`);
     if (await bob.evaluate(() => document.cookie.includes('cairn_session'))) throw new Error('the page can read the session cookie');
+  });
+  await step("Bob's session is ended from elsewhere: his page says so from the stream's close, not a minute later, and he signs in again", async () => {
+    const session = (await bob.context().cookies()).find((c) => c.name === 'cairn_session');
+    // Logged out from this script with the same cookie, so the page is not told.
+    const out = await fetch(`${CAIRN_URL}/v1/auth/logout`, { method: 'POST', headers: { cookie: `${session.name}=${session.value}` } });
+    if (!out.ok) throw new Error(`logout: ${out.status}`);
+    // The stream asks at each heartbeat (15 s) and closes with 4401; the
+    // page's own check comes every 60 s.
+    await bob.getByRole('alert').getByText('Your sign-in has ended: sign in again.').waitFor({ timeout: 40_000 });
+    if ((await bob.locator('.signed-in').count()) !== 0) throw new Error('"signed in" is still shown');
+    await bob.locator('#sign-in').click();
+    await bob.locator('.signed-in').waitFor({ timeout: STEP });
   });
   await shot(bob, 'search-390');
 

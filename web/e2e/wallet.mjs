@@ -23,11 +23,13 @@ function injectWallet({ name }) {
   // The test says when the user switches accounts or chains in the wallet.
   window.__walletEmit = (event, data) => (listeners[event] ?? []).forEach((fn) => fn(data));
   const provider = {
-    // Errors cross from Node as plain Errors: give back the EIP-1193 code.
+    // Errors cross from Node as plain Errors: give back the EIP-1193 code,
+    // which Node puts in front of the message as `[code] `.
     request: ({ method, params }) =>
       window.__wallet(method, params ?? []).catch((e) => {
-        const code = /rejected/i.test(e.message) ? 4001 : -32603;
-        throw Object.assign(new Error(e.message), { code });
+        const coded = /^\[(-?\d+)\] /.exec(e.message);
+        const code = coded ? Number(coded[1]) : /rejected/i.test(e.message) ? 4001 : -32603;
+        throw Object.assign(new Error(coded ? e.message.slice(coded[0].length) : e.message), { code });
       }),
     on(event, fn) {
       (listeners[event] ??= []).push(fn);
@@ -58,13 +60,21 @@ function injectWallet({ name }) {
 export async function withWallet(context, anvilUrl, account, name) {
   // `lagging`: the wallet's RPC has not seen the blocks the node names yet
   // (its log and block-by-hash lookups fail), as an RPC behind the node's does.
-  const controls = { declineNext: false, chainId: null, account, lagging: false };
+  // `knowsChain: false`: the wallet has never heard of Anvil's chain, and
+  // answers a switch with 4902 until it is added (`added` keeps what was).
+  const controls = { declineNext: false, chainId: null, account, lagging: false, knowsChain: true, added: [] };
   const signing = new Set(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
   await context.exposeFunction('__wallet', (method, params) => {
     if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [controls.account];
     if (method === 'eth_chainId' && controls.chainId) return controls.chainId;
     if (method === 'wallet_switchEthereumChain') {
+      if (!controls.knowsChain) throw new Error(`[4902] Unrecognized chain ID "${params[0].chainId}".`);
       controls.chainId = null; // back on Anvil's chain
+      return null;
+    }
+    if (method === 'wallet_addEthereumChain') {
+      controls.added.push(params[0]);
+      controls.knowsChain = true;
       return null;
     }
     if (controls.lagging && (method === 'eth_getLogs' || method === 'eth_getBlockByHash')) {

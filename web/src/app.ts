@@ -37,7 +37,7 @@ import {
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
-import { discoverWallets, type Wallet } from './wallet';
+import { discoverWallets, hasCode, KNOWN_CHAINS, UNRECOGNIZED_CHAIN, type Wallet } from './wallet';
 import { describe } from './errors';
 import { short } from './dom';
 
@@ -134,6 +134,7 @@ export class App {
   readonly channels: Channels;
 
   constructor(private readonly changed: () => void) {
+    this.node.onSessionLost = () => this.sessionEnded();
     this.channels = new Channels({
       node: this.node,
       client: () => this.client!,
@@ -347,8 +348,7 @@ export class App {
       if (s.signedIn && s.address) {
         this.session = { address: getAddress(s.address), until: new Date(Date.now() + s.expiresInSecs * 1000) };
       } else {
-        if (this.session) this.notice = 'Your sign-in has expired: sign in again.';
-        this.session = undefined;
+        this.sessionEnded();
       }
     } catch {
       // The node is away for a moment; the stream says so. Ask again later.
@@ -356,13 +356,37 @@ export class App {
     this.changed();
   }
 
+  /**
+   * The node no longer knows our sign-in (it expired, or it was ended from
+   * elsewhere): said once, as soon as a request or the stream learns it.
+   */
+  private sessionEnded() {
+    if (!this.session) return;
+    this.session = undefined;
+    this.notice = 'Your sign-in has ended: sign in again.';
+    this.changed();
+  }
+
+  /**
+   * Asks the wallet to switch to the node's chain. A wallet that does not
+   * know it (4902) is offered it, when it is one the page knows itself.
+   */
   switchChain = () =>
     this.act(async () => {
-      const chainId = `0x${this.info!.chainId!.toString(16)}`;
-      const provider = this.wallet!.provider;
-      await provider.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+      const id = this.info!.chainId!;
+      const wallet = createWalletClient({ transport: custom(this.wallet!.provider) });
+      try {
+        await wallet.switchChain({ id });
+      } catch (e) {
+        if (!hasCode(e, UNRECOGNIZED_CHAIN)) throw e;
+        const chain = KNOWN_CHAINS.find((c) => c.id === id);
+        if (!chain) throw new Error(`Your wallet does not know chain ${id}. Add it in your wallet, with an RPC you trust, then switch to it.`);
+        await wallet.addChain({ chain });
+        // Adding a chain need not switch to it (EIP-3085).
+        await wallet.switchChain({ id });
+      }
       // Not every wallet says chainChanged at once: ask.
-      this.chainId = Number(await provider.request({ method: 'eth_chainId' }));
+      this.chainId = await wallet.getChainId();
     });
 
   /** Asks the wallet to sign the key message, derives the key, then loads the mail. */

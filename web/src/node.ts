@@ -81,6 +81,9 @@ export interface Stream {
   presence(to: Address, state: PresenceState): boolean;
 }
 
+/** The close code of a signed-in stream whose session ended (the node's `SESSION_ENDED`). */
+export const SESSION_ENDED = 4401;
+
 /** An error the node answered with: its stable code and message. */
 export class NodeError extends Error {
   constructor(
@@ -93,6 +96,13 @@ export class NodeError extends Error {
 }
 
 export class Node {
+  /**
+   * Called when the node says this browser's session is gone: a request
+   * answered 401 `no_session`, or a signed-in stream closed with 4401. The page can then
+   * say "signed out" at once, rather than at its next session check.
+   */
+  onSessionLost: () => void = () => {};
+
   constructor(readonly base = '') {}
 
   private async json<T>(path: string, init?: RequestInit): Promise<T> {
@@ -103,6 +113,7 @@ export class Node {
       throw new NodeError(0, 'unreachable', 'the Cairn node does not answer');
     }
     const body = await response.json().catch(() => ({}));
+    if (response.status === 401 && body.code === 'no_session') this.onSessionLost();
     if (!response.ok) {
       throw new NodeError(response.status, body.code ?? 'error', body.message ?? response.statusText);
     }
@@ -250,8 +261,9 @@ export class Node {
         cursor = event.cursor;
         onEvent(event as StreamEvent);
       };
-      socket.onclose = () => {
+      socket.onclose = (close) => {
         socket = null;
+        if (close.code === SESSION_ENDED) this.onSessionLost();
         onState(false);
         if (stopped) return;
         timer = setTimeout(connect, retry);

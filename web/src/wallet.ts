@@ -2,7 +2,8 @@
 // `window.ethereum` (EIP-1193) as the fallback for wallets that only inject.
 
 import { createStore, type EIP6963ProviderDetail } from 'mipd';
-import type { EIP1193Provider } from 'viem';
+import type { Chain, EIP1193Provider } from 'viem';
+import { anvil, arbitrum, base, gnosis, mainnet, optimism, polygon, sepolia } from 'viem/chains';
 
 export interface Wallet {
   id: string;
@@ -40,10 +41,36 @@ export function discoverWallets(onChange: (wallets: Wallet[]) => void): () => vo
   };
 }
 
-/** Whether an error is the user declining in their wallet (EIP-1193 code 4001). */
-export function isRejection(error: unknown): boolean {
-  for (let e = error as { code?: number; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.code === 4001) return true;
+/**
+ * Chains the page offers to a wallet that does not know them (EIP-3085),
+ * with the RPC and explorer that viem ships. The list is built into the
+ * page: the node never chooses the RPC a wallet adds, because every check
+ * the page makes reads the chain through that wallet.
+ */
+export const KNOWN_CHAINS: readonly Chain[] = [mainnet, sepolia, optimism, base, arbitrum, polygon, gnosis, anvil];
+
+/** EIP-1193 codes the page acts on. */
+export const USER_REJECTED = 4001;
+export const UNRECOGNIZED_CHAIN = 4902;
+
+/**
+ * Whether a wallet's error, or one it wraps, has this EIP-1193 `code`.
+ * viem keeps the wallet's error as `cause`; some wallets put the original
+ * in `data.originalError`.
+ */
+export function hasCode(error: unknown, code: number): boolean {
+  type Coded = { code?: number; cause?: unknown; data?: { originalError?: unknown } };
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [error];
+  while (queue.length > 0) {
+    const e = queue.shift() as Coded | undefined;
+    if (!e || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    if (e.code === code) return true;
+    queue.push(e.cause, e.data?.originalError);
   }
   return false;
 }
+
+/** Whether an error is the user declining in their wallet. */
+export const isRejection = (error: unknown): boolean => hasCode(error, USER_REJECTED);
