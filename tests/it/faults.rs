@@ -638,6 +638,45 @@ pub(crate) fn replay(frames: &[Pushed]) -> (HashMap<B256, i64>, usize, usize) {
     (net, reordered + in_order, redelivered)
 }
 
+/// The frames behind a stream's reordered and redelivered counts (as
+/// [`replay`] counts them), at most `max`, in words.
+fn anomalies(frames: &[Pushed], max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen_seq = HashSet::new();
+    let mut live: HashSet<&str> = HashSet::new();
+    let mut last: Option<&Pushed> = None;
+    for (i, f) in frames.iter().enumerate() {
+        if !seen_seq.insert(f.seq) {
+            out.push(format!("frame {i} repeats seq {}: {f:?}", f.seq));
+            continue;
+        }
+        if f.retracted {
+            live.remove(f.id.as_str());
+            last = None;
+            continue;
+        }
+        if let Some(l) = last.filter(|l| f.position <= l.position) {
+            out.push(format!("frame {i} {f:?} came after {l:?}"));
+        }
+        if !live.insert(&f.id) {
+            out.push(format!("frame {i} delivers {} again, unretracted", f.id));
+        }
+        last = Some(f);
+    }
+    for (i, w) in frames.windows(2).enumerate() {
+        if w[1].seq < w[0].seq {
+            out.push(format!(
+                "frame {} has seq {} after {}",
+                i + 1,
+                w[1].seq,
+                w[0].seq
+            ));
+        }
+    }
+    out.truncate(max);
+    out
+}
+
 fn table(rows: &[Row], direct: usize) -> String {
     let mut out = String::from(
         "| stream | its sender | accepted | anchored | indexed (serve) | indexed (index) | pushed | retracted | lost | duplicated | reordered |\n\
@@ -888,6 +927,9 @@ async fn faults() {
     );
     let mut rows = Vec::new();
     let mut unexpected = 0;
+    // What went wrong, in words, for the failure message: a run that fails
+    // on a shared machine must say what it saw.
+    let mut problems = Vec::new();
     for (r, who) in addresses.iter().enumerate() {
         let mine: Vec<B256> = accepted
             .iter()
@@ -928,11 +970,18 @@ async fn faults() {
                     .filter(|m| m.digest.parse::<B256>().ok() == Some(*d))
                     .map(|m| (&m.id, m.status.as_str()))
                     .collect();
-                eprintln!("faults: lost {d} on stream {r}: counts {counts:?}, frames {frames:?}, serve rows {rows:?}");
+                problems.push(format!("lost {d} on stream {r}: counts (chain, serve, index) {counts:?}, net pushes {net}, frames {frames:?}, serve rows {rows:?}"));
             }
             if counts.iter().any(|&c| c > 1) || net > 1 {
                 row.duplicated += 1;
+                problems.push(format!(
+                    "duplicated {d} on stream {r}: counts (chain, serve, index) {counts:?}, net pushes {net}"
+                ));
             }
+        }
+        if row.reordered + redelivered > 0 {
+            let seen = anomalies(&pushed[r], 5);
+            problems.push(format!("stream {r}: {seen:?}"));
         }
         // Pushed but never accepted: a refused send may land after all (its
         // client cannot know), but only once.
@@ -975,11 +1024,20 @@ async fn faults() {
         .iter()
         .map(|r| r.lost + r.duplicated + r.reordered)
         .sum();
+    for problem in &problems {
+        eprintln!("faults: {problem}");
+    }
     assert_eq!(
         total,
         0,
-        "lost, duplicated or reordered posts; logs in {}",
-        logs.display()
+        "lost, duplicated or reordered posts (seed {seed}); logs in {}:\n{}",
+        logs.display(),
+        problems
+            .iter()
+            .take(12)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert_eq!(
         unexpected, 0,
