@@ -113,6 +113,19 @@ impl Messenger {
         body: &Body,
         progress: &(dyn Fn(SendStep) + Sync),
     ) -> Result<Bytes> {
+        self.seal_reply(to, body, None, progress).await
+    }
+
+    /// As [`seal`](Self::seal), answering the message whose digest is
+    /// `reply_to`. The envelope's header carries it, inside the AAD, so a
+    /// reader knows the thread from the sender, not from any node.
+    pub async fn seal_reply(
+        &self,
+        to: Address,
+        body: &Body,
+        reply_to: Option<B256>,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Bytes> {
         progress(SendStep::ResolvingKey);
         let recipient = self
             .chain
@@ -120,7 +133,10 @@ impl Messenger {
             .await?
             .ok_or(Error::RecipientNotRegistered(to))?;
         progress(SendStep::Sealing);
-        let header = Header::direct(self.wallet, to, unix_now());
+        let header = Header {
+            reply_to,
+            ..Header::direct(self.wallet, to, unix_now())
+        };
         let bytes = envelope::seal(&header, body, &[recipient.key, self.key.public_key()])?;
         Ok(Bytes::from(bytes))
     }
@@ -132,7 +148,18 @@ impl Messenger {
         body: &Body,
         progress: &(dyn Fn(SendStep) + Sync),
     ) -> Result<Sent> {
-        let bytes = self.seal(to, body, progress).await?;
+        self.send_reply(to, body, None, progress).await
+    }
+
+    /// As [`send`](Self::send), answering the message whose digest is `reply_to`.
+    pub async fn send_reply(
+        &self,
+        to: Address,
+        body: &Body,
+        reply_to: Option<B256>,
+        progress: &(dyn Fn(SendStep) + Sync),
+    ) -> Result<Sent> {
+        let bytes = self.seal_reply(to, body, reply_to, progress).await?;
         self.store_and_anchor(to.into_word(), bytes, progress).await
     }
 

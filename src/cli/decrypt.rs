@@ -81,10 +81,10 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
     let base = merge(base, json!({"from": claim.from, "verified": true}));
     let header = format!("{place} from {}", claim.from);
     match result {
-        Ok(text) => Shown {
+        Ok((text, reply_to)) => Shown {
             from: Some(claim.from),
             line: terminal::framed(&header, &text),
-            json: merge(base, json!({"text": text})),
+            json: merge(base, json!({"text": text, "replyTo": reply_to})),
         },
         Err(reason) => Shown {
             from: Some(claim.from),
@@ -94,8 +94,13 @@ pub(crate) async fn show(messenger: &Messenger, verifier: &Verifier, m: &Message
     }
 }
 
-/// Opens `m`'s block, whose sender and recipient the chain has confirmed.
-async fn decrypt(messenger: &Messenger, m: &Message, claim: &Claim) -> Result<String, String> {
+/// Opens `m`'s block, whose sender and recipient the chain has confirmed:
+/// its text, and the digest of the message it answers.
+async fn decrypt(
+    messenger: &Messenger,
+    m: &Message,
+    claim: &Claim,
+) -> Result<(String, Option<alloy::primitives::B256>), String> {
     let cid = cid::parse(&m.cid).map_err(|e| e.to_string())?;
     if cid::digest_of(&cid).ok() != Some(claim.digest) {
         return Err("the indexer's CID does not name the anchored digest".into());
@@ -106,13 +111,13 @@ async fn decrypt(messenger: &Messenger, m: &Message, claim: &Claim) -> Result<St
             .open_channel_message(claim.digest, claim.from, claim.to)
             .await
             .map_err(|e| e.to_string())?;
-        return Ok(opened.body.text);
+        return Ok((opened.body.text, opened.header.reply_to));
     }
     let opened = messenger
         .open_anchored(&cid, claim.from, claim.to)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(opened.body.text)
+    Ok((opened.body.text, opened.header.reply_to))
 }
 
 fn merge(mut a: Value, b: Value) -> Value {

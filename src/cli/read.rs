@@ -66,6 +66,7 @@ impl ReadArgs {
         }
         let mut out = json!({
             "from": header.sender, "to": header.recipient, "timestamp": header.timestamp,
+            "replyTo": header.reply_to,
             "text": body.text, "kind": format!("{:?}", body.kind),
             "attachments": body.attachments.iter().map(|a| json!({"name": a.name, "size": a.data.len()})).collect::<Vec<_>>(),
         });

@@ -34,6 +34,10 @@ pub(crate) struct SendArgs {
     /// Send a file (at most about 1 MiB) as an attachment.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// Answer the message with this digest (as `inbox --json` lists it);
+    /// the reader's client shows the answered message above this one.
+    #[arg(long, value_name = "DIGEST")]
+    reply_to: Option<B256>,
     #[command(flatten)]
     gateway: ViaGateway,
 }
@@ -81,7 +85,9 @@ impl SendArgs {
             let messenger = global.messenger(false).await?;
             let bar = spinner(global.json, "sending");
             let progress = |step: SendStep| bar.set_message(step_message(step));
-            let envelope = messenger.seal(self.to, &body, &progress).await?;
+            let envelope = messenger
+                .seal_reply(self.to, &body, self.reply_to, &progress)
+                .await?;
             return self
                 .gateway
                 .submit(
@@ -97,7 +103,9 @@ impl SendArgs {
         let messenger = global.messenger(true).await?;
         let bar = spinner(global.json, "sending");
         let progress = |step: SendStep| bar.set_message(step_message(step));
-        let sent = messenger.send(self.to, &body, &progress).await;
+        let sent = messenger
+            .send_reply(self.to, &body, self.reply_to, &progress)
+            .await;
         bar.finish_and_clear();
         let sent = sent?;
         let anchor = &sent.anchor;

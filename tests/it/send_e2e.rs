@@ -45,8 +45,9 @@ async fn alice_sends_bob_twenty_messages_via_kubo() {
         store,
     )
     .await;
-    // Exactly the 20 envelopes were added; the refused send stored nothing.
-    assert_eq!(kubo.local_block_count().await, before + MESSAGES);
+    // Exactly the 20 envelopes and Bob's reply were added; the refused
+    // send stored nothing.
+    assert_eq!(kubo.local_block_count().await, before + MESSAGES + 1);
 }
 
 #[tokio::test]
@@ -58,8 +59,8 @@ async fn alice_sends_bob_twenty_messages_via_embedded_store() {
     let blocks = block_files(&store_dir.join("blocks"));
     assert_eq!(
         blocks.len(),
-        MESSAGES,
-        "exactly one block per message, none for the refused send"
+        MESSAGES + 1,
+        "exactly one block per message and Bob's reply, none for the refused send"
     );
 
     // Overwrite one stored envelope: reading it must report tampering, not decrypt.
@@ -206,6 +207,38 @@ async fn run_scenario(
         "{}",
         stranger_read.stderr
     );
+
+    // Bob answers the last one: his envelope names it, and Alice reads that.
+    let answered = sent.last().unwrap()["digest"].as_str().unwrap().to_string();
+    let reply = cli
+        .run(
+            BOB_KEY,
+            &[
+                "send",
+                "--to",
+                &alice.to_string(),
+                "--message",
+                "agreed",
+                "--reply-to",
+                &answered,
+            ],
+        )
+        .await
+        .json();
+    let cid = reply["cid"].as_str().unwrap();
+    let read = cli.run(ALICE_KEY, &["read", "--cid", cid]).await.json();
+    assert_eq!(
+        (&read["text"], &read["replyTo"]),
+        (&"agreed".into(), &answered.clone().into())
+    );
+    let plain = cli
+        .run(
+            BOB_KEY,
+            &["read", "--cid", sent[0]["cid"].as_str().unwrap()],
+        )
+        .await
+        .json();
+    assert_eq!(plain["replyTo"], Value::Null, "{plain}");
     Scenario {
         _anvil: anvil,
         cli,

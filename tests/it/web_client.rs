@@ -284,6 +284,29 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         "the CLI opens the browser's envelope: {inbox}"
     );
     assert!(texts.contains(&from_cli), "{inbox}");
+
+    // Alice's CLI opens Bob's browser-sealed reply (in her requests: she
+    // never allowed him), and the envelope names her message as answered.
+    let digest_of = |m: &serde_json::Value| {
+        let cid = cairn::store::cid::parse(m["cid"].as_str().unwrap()).unwrap();
+        cairn::store::cid::digest_of(&cid).unwrap()
+    };
+    let answered = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == sent_in_browser.as_str())
+        .map(digest_of)
+        .unwrap();
+    let replied = reported("replied: ");
+    let requests = cli.run(ALICE_KEY, &["requests"]).await.json();
+    let reply = requests["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == replied.as_str())
+        .unwrap_or_else(|| panic!("Alice's CLI lists Bob's reply: {requests}"));
+    assert_eq!(reply["replyTo"], answered.to_string(), "{reply}");
     node.shutdown().await.unwrap();
 }
 

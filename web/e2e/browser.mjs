@@ -166,6 +166,24 @@ try {
   });
   await accessibility(bob, 'inbox');
   await shot(bob, 'inbox-390');
+  const reply = `Agreed, Alice; replied from the browser at ${new Date().toISOString()}`;
+  await step("Bob replies to Alice's message; Alice's page shows his reply under a quote of hers", async () => {
+    await bobInbox.locator('li.message', { hasText: text }).getByRole('button', { name: /^Reply to/ }).click();
+    await bob.locator('.replying .quote', { hasText: 'gm Bob, sealed in the browser' }).waitFor({ timeout: STEP });
+    const to = await bob.locator('#to').inputValue();
+    if (to !== ALICE) throw new Error(`the reply is addressed to ${to}, not Alice`);
+    await bob.locator('#text').fill(reply);
+    await bob.locator('#send').click();
+    await bob.locator('.sending .state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
+    // Alice never allowed Bob, so his answer waits in her Requests (the
+    // conversations of issue 20 are to put it in the thread).
+    await alice.getByRole('tab', { name: /^Requests/ }).click();
+    const answered = alice.getByRole('region', { name: 'Requests' }).locator('li.message', { hasText: reply });
+    await answered.locator('.badge.verified').waitFor({ timeout: STEP });
+    await answered.locator('.quote', { hasText: 'In reply to' }).filter({ hasText: 'gm Bob, sealed in the browser' }).waitFor({ timeout: STEP });
+    await alice.getByRole('tab', { name: 'Compose' }).click();
+  });
+  console.log(`replied: ${reply}`);
   await step("Bob finds Alice's message by a word of it, searched in the browser", async () => {
     await bob.getByRole('tab', { name: 'Search' }).click();
     await bob.locator('#query').fill('sealed brow');

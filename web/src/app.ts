@@ -70,9 +70,25 @@ export interface Shown {
   attachments: Attachment[];
   sentAt?: Date;
   problem?: string;
+  /** The anchored digest: what a reply names. */
+  digest: Hex;
+  /**
+   * The digest of the message this one answers, from the opened envelope
+   * (inside its AAD, so the sender set it, not a node).
+   */
+  replyTo?: Hex;
   /** The listing it came from, to check again as blocks arrive while it is pending. */
   listed: IndexedMessage;
 }
+
+/** The message a draft answers: its digest, and who wrote what, for the quote above the draft. */
+export interface Replying {
+  digest: Hex;
+  from: Address;
+  text: string;
+}
+
+const NO_REPLY = new Uint8Array(32);
 
 export type Box = 'inbox' | 'requests' | 'sent';
 export type View = Box | 'compose' | 'search' | 'channels';
@@ -657,6 +673,7 @@ export class App {
       status: m.status,
       verdict: { state: 'pending', reason: 'checking' },
       attachments: [],
+      digest: m.digest,
       listed: m,
     };
     try {
@@ -677,6 +694,7 @@ export class App {
       shown.text = opened.body.text;
       shown.attachments = opened.body.attachments;
       shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
+      if (opened.header.replyTo.some((b) => b !== 0)) shown.replyTo = bytesToHex(opened.header.replyTo);
       const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
       await this.history?.add(doc).catch(() => this.history?.index.add(doc));
     } catch (e) {
@@ -715,8 +733,23 @@ export class App {
     this.searchMs = performance.now() - started;
   }
 
-  /** Seals, signs and hands a message to the gateway, then follows it to confirmation. */
-  send = (to: string, text: string, file: File | null) =>
+  /**
+   * The proven, opened message with this digest among those this page
+   * holds, for the quote above a reply; undefined when it has none.
+   */
+  quoted(digest: Hex): Shown | undefined {
+    for (const box of ['inbox', 'requests', 'sent'] as const) {
+      const found = this.boxes[box].messages.find((m) => m.digest === digest && m.verdict.state === 'verified' && m.text !== undefined);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * Seals, signs and hands a message to the gateway, then follows it to
+   * confirmation. With `replying`, the envelope names the answered message.
+   */
+  send = (to: string, text: string, file: File | null, replying?: Replying) =>
     this.act(async () => {
       if (!isAddress(to)) throw new Error('That is not an Ethereum address.');
       const recipient = getAddress(to);
@@ -737,7 +770,7 @@ export class App {
             sender: hexToBytes(this.address!),
             recipient: hexToBytes(pad(recipient)),
             timestamp: BigInt(Math.floor(Date.now() / 1000)),
-            replyTo: new Uint8Array(32),
+            replyTo: replying ? hexToBytes(replying.digest) : NO_REPLY,
           },
           { ...textBody(text), attachments },
           [hexToBytes(pubkey), this.key!.public],

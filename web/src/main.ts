@@ -2,14 +2,15 @@
 // compose form keeps what was typed.
 
 import './styles.css';
-import { App, type Box, type Outgoing, type Shown } from './app';
+import { getAddress, type Address } from 'viem';
+import { App, type Box, type Outgoing, type Replying, type Shown } from './app';
 import { h, movedTab, person, short } from './dom';
 import type { LeftOut } from './channels';
 
 const root = document.getElementById('app')!;
 // What the user typed or chose survives re-renders (a file input cannot be
 // refilled, so the chosen files are kept here and named beside it).
-let draft: { to: string; text: string; file: File | null } = { to: '', text: '', file: null };
+let draft: { to: string; text: string; file: File | null; replying?: Replying } = { to: '', text: '', file: null };
 let query = '';
 const keystoreDraft: { open: boolean; file: File | null; passphrase: string } = { open: false, file: null, passphrase: '' };
 const app = new App(render);
@@ -316,12 +317,48 @@ function message(m: Shown, box: Box) {
       : m.verdict.state === 'pending'
         ? unproven(m.verdict.reason)
         : m.text !== undefined
-          ? h('p', { class: 'text' }, m.text)
+          ? h('div', {}, replied(m), h('p', { class: 'text' }, m.text))
           : h('p', { class: 'problem' }, m.problem ?? 'Not readable here.'),
     ...m.attachments.map((a) =>
       h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
     ),
     proven ? consentButtons(m, box) : null,
+    proven && m.text !== undefined ? replyButton(m, box) : null,
+  );
+}
+
+/** The line above a message that answers another: who wrote what, shortened. */
+function quote(from: Address, text: string, label: string) {
+  const short = text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS - 1)}…` : text;
+  return h('blockquote', { class: 'quote' }, h('span', { class: 'quoted-who' }, `${label} `, person(from), ': '), short);
+}
+
+const QUOTE_CHARS = 140;
+
+/** What a reply shows of the message it answers, if this page holds it. */
+function replied(m: Shown) {
+  if (!m.replyTo) return null;
+  const answered = app.quoted(m.replyTo);
+  return answered
+    ? quote(answered.from, answered.text!, 'In reply to')
+    : h('p', { class: 'quote missing' }, 'In reply to a message this page does not hold.');
+}
+
+/** Answers `m` from Compose: to its other party, naming it in the envelope. */
+function replyButton(m: Shown, box: Box) {
+  const to = box === 'sent' ? getAddress(`0x${m.to.slice(26)}`) : m.from;
+  return h(
+    'button',
+    {
+      class: 'secondary reply',
+      'aria-label': `Reply to ${box === 'sent' ? 'your message to' : 'the message from'} ${to}`,
+      onclick: () => {
+        draft = { ...draft, to, replying: { digest: m.digest, from: m.from, text: m.text! } };
+        show('compose');
+        document.getElementById('text')?.focus();
+      },
+    },
+    'Reply',
   );
 }
 
@@ -332,12 +369,20 @@ function compose() {
       class: 'card compose',
       onsubmit: (event: Event) => {
         event.preventDefault();
-        void app.send(draft.to.trim(), draft.text, draft.file).then(() => {
+        void app.send(draft.to.trim(), draft.text, draft.file, draft.replying).then(() => {
           if (!app.notice) draft = { to: '', text: '', file: null };
           render();
         });
       },
     },
+    draft.replying
+      ? h(
+          'div',
+          { class: 'replying' },
+          quote(draft.replying.from, draft.replying.text, 'Replying to'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => ((draft.replying = undefined), render()) }, 'Cancel the reply'),
+        )
+      : null,
     h('label', { for: 'to' }, 'To (wallet address)'),
     h('input', {
       id: 'to',
