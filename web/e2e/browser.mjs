@@ -210,6 +210,24 @@ try {
     await bob.locator('#sign-in').click();
     await bob.locator('.signed-in').waitFor({ timeout: STEP });
   });
+  await step('a message that arrives while Bob looks elsewhere is unread: in the title, on the favicon and the Inbox tab, until he opens it', async () => {
+    if ((await bob.title()) !== 'Cairn') throw new Error(`unread before anything arrived: ${await bob.title()}`);
+    await alice.locator('#to').fill(BOB);
+    await alice.locator('#text').fill('one more thing, Bob');
+    await alice.locator('#send').click();
+    await bob.waitForFunction(() => document.title === '(1) Cairn', null, { timeout: STEP });
+    await bob.getByRole('tab', { name: 'Inbox (1 unread)' }).waitFor({ timeout: STEP });
+    const icon = decodeURIComponent((await bob.locator('link[rel="icon"]').getAttribute('href')) ?? '');
+    if (!icon.includes('>1</text>')) throw new Error(`the favicon has no badge: ${icon}`);
+    // A reload keeps the count: the mark is on this device.
+    await bob.reload();
+    await connectAndUnlock(bob, 'Bob');
+    await bob.getByRole('tab', { name: 'Search' }).click({ timeout: STEP });
+    await bob.waitForFunction(() => document.title === '(1) Cairn', null, { timeout: STEP });
+    await bob.getByRole('tab', { name: /^Inbox/ }).click();
+    await bobInbox.locator('li.message', { hasText: 'one more thing, Bob' }).waitFor({ timeout: STEP });
+    await bob.waitForFunction(() => document.title === 'Cairn', null, { timeout: STEP });
+  });
   await shot(bob, 'search-390');
 
   const fromBrowser = `gm dao, sealed in the browser at ${new Date().toISOString()}`;

@@ -37,6 +37,7 @@ import {
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
+import { type Countable, ReadMarks } from './unread';
 import { discoverWallets, hasCode, KNOWN_CHAINS, UNRECOGNIZED_CHAIN, type Wallet } from './wallet';
 import { describe } from './errors';
 import { short } from './dom';
@@ -145,6 +146,8 @@ export class App {
   /** Stops following the wallet's blocks (for re-checking pending messages). */
   private unwatchBlocks?: () => void;
   private signer?: WalletClient;
+  /** Where the user last looked in each mailbox, on this device. */
+  private marks?: ReadMarks;
 
   /** The wallet's channels, and the one open. */
   readonly channels: Channels;
@@ -293,6 +296,7 @@ export class App {
     this.channels.list = [];
     this.address = address;
     this.key = undefined;
+    this.marks = undefined;
     this.history = undefined;
     this.results = [];
     this.registered = undefined;
@@ -427,6 +431,7 @@ export class App {
   private async unlocked(key: MessagingKey) {
     const address = this.address!;
     this.key = key;
+    this.marks = new ReadMarks(localStorage, `cairn-read-${this.chain().chainId}-${this.info!.contract.toLowerCase()}-${address.toLowerCase()}`);
     this.history = new History(historyKey(key.secret, address), indexedDbStore(address));
     await this.history.load().catch(() => 0);
     await this.readRegistration();
@@ -621,6 +626,8 @@ export class App {
       state.messages.push(...shown);
       state.next = page.next;
       state.more = page.more;
+      // A box's first page on a new device: its history counts as read.
+      if (box !== 'sent') this.marks?.mark(box, state.messages.map((m) => this.countable(m)), true);
     } catch (e) {
       this.notice = describe(e);
     }
@@ -661,6 +668,26 @@ export class App {
       },
       (p) => this.onPresence(p),
     );
+  }
+
+  /** A message as the unread count sees it: proven, from someone else, not retracted. */
+  private countable(m: Shown): Countable {
+    return {
+      position: { block: m.block, logIndex: m.listed.logIndex, item: m.listed.item ?? 0 },
+      counts: m.verdict.state === 'verified' && m.from !== this.address && m.status !== 'retracted',
+    };
+  }
+
+  /** Messages in `box` that came after the user last looked at it on this device. */
+  unread(box: 'inbox' | 'requests'): number {
+    return this.marks?.unread(box, this.boxes[box].messages.map((m) => this.countable(m))) ?? 0;
+  }
+
+  /** The open mailbox counts as read while the page is in sight. */
+  markRead() {
+    const box = this.view;
+    if ((box !== 'inbox' && box !== 'requests') || document.visibilityState !== 'visible') return;
+    this.marks?.mark(box, this.boxes[box].messages.map((m) => this.countable(m)));
   }
 
   /** Checks one listed message against the chain, then opens it. */

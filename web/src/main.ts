@@ -5,6 +5,7 @@ import './styles.css';
 import { getAddress, type Address } from 'viem';
 import { App, type Box, type Outgoing, type Replying, type Shown } from './app';
 import { h, movedTab, person, short } from './dom';
+import { favicon, titled } from './unread';
 import type { LeftOut } from './channels';
 
 const root = document.getElementById('app')!;
@@ -16,6 +17,8 @@ const keystoreDraft: { open: boolean; file: File | null; passphrase: string } = 
 const app = new App(render);
 
 function render() {
+  app.markRead();
+  showUnread(app.key ? app.unread('inbox') + app.unread('requests') : 0);
   const active = document.activeElement as HTMLInputElement | null;
   const [focused, caret] = [active?.id, active?.selectionStart ?? null];
   root.replaceChildren(header(), h('main', { id: 'main' }, notice(), body()));
@@ -25,6 +28,14 @@ function render() {
   const again = focused ? (document.getElementById(focused) as HTMLInputElement | null) : null;
   again?.focus();
   if (again && caret !== null && 'setSelectionRange' in again) again.setSelectionRange(caret, caret);
+}
+
+/** The unread total in the tab's title and on the favicon, changed only when it changes. */
+function showUnread(total: number) {
+  const title = titled(total);
+  if (document.title === title) return;
+  document.title = title;
+  document.querySelector<HTMLLinkElement>('link[rel="icon"]')?.setAttribute('href', favicon(total));
 }
 
 function header() {
@@ -185,19 +196,28 @@ function registration() {
 
 const views: (typeof app.view)[] = ['inbox', 'requests', 'sent', 'compose', 'channels', 'search'];
 
+/** The open view is kept, so a reload lands where the user was. */
+const VIEW_KEY = 'cairn-view';
+const kept = localStorage.getItem(VIEW_KEY);
+if (views.includes(kept as typeof app.view)) app.view = kept as typeof app.view;
+
 /** Opens `view`, as its tab does. */
 function show(view: typeof app.view) {
   app.view = view;
+  localStorage.setItem(VIEW_KEY, view);
   if (view === 'channels') void app.loadChannels();
   render();
 }
 
 /** The tabs, with one tab stop: the arrow keys, Home and End move between them (WAI-ARIA tabs). */
 function tabs() {
-  const requests = app.boxes.requests.messages.length;
+  const unread = (box: 'inbox' | 'requests', name: string) => {
+    const n = app.unread(box);
+    return n ? `${name} (${n} unread)` : name;
+  };
   const labels: Record<typeof app.view, string> = {
-    inbox: 'Inbox',
-    requests: requests ? `Requests (${requests})` : 'Requests',
+    inbox: unread('inbox', 'Inbox'),
+    requests: unread('requests', 'Requests'),
     sent: 'Sent',
     compose: 'Compose',
     channels: 'Channels',
@@ -675,4 +695,10 @@ render();
 void app.start().then(render);
 // A session ends after an hour; say so when it does, and after a laptop wakes.
 setInterval(() => app.session && void app.checkSession(), 60_000);
-document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && app.session && void app.checkSession());
+document.addEventListener('visibilitychange', () => {
+  // Only on coming back in sight (the open mailbox is read now): a page
+  // going away is not re-rendered while it closes.
+  if (document.visibilityState !== 'visible') return;
+  render();
+  if (app.session) void app.checkSession();
+});
