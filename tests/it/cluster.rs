@@ -33,8 +33,8 @@ use serde_json::Value;
 use crate::{
     faults::{
         anchored, await_delivery, direct_senders, fund_direct_senders, health_client, indexed,
-        indexer_args, replay, seed_and_logs, send_until, stream_client, Ledger, Proc, CLIENTS,
-        DIRECT,
+        indexer_args, replay, seed_and_logs, send_until, stream_client, Ledger, Proc, Replayed,
+        CLIENTS, DIRECT,
     },
     gateway_stack::{Chain, RELAYER_KEY},
     harness::{free_port, rpc_u64, Anvil, BlockCluster, Kubo, Postgres},
@@ -255,7 +255,12 @@ async fn cluster_survives_its_lease_holders_and_a_kubo_node_dying() {
     let (mut lost, mut duplicated, mut reordered) = (0, 0, 0);
     for (r, who) in addresses.iter().enumerate() {
         let in_index = indexed(index_store.as_ref(), *who).await;
-        let (net, out_of_order, redelivered) = replay(&pushed[r]);
+        let Replayed {
+            net,
+            reordered: out_of_order,
+            redelivered,
+            ..
+        } = replay(&pushed[r]);
         reordered += out_of_order;
         duplicated += redelivered;
         let count = |m: &HashMap<B256, usize>, d: &B256| m.get(d).copied().unwrap_or(0);
