@@ -228,6 +228,44 @@ try {
     await bobInbox.locator('li.message', { hasText: 'one more thing, Bob' }).waitFor({ timeout: STEP });
     await bob.waitForFunction(() => document.title === 'Cairn', null, { timeout: STEP });
   });
+  await step('Alice and Bob chat in one thread: oldest first, Enter sends, a message shows at once with its state, a reply quotes; his answer joins her thread, not her Requests', async () => {
+    await bob.getByRole('tab', { name: /^Chats/ }).click();
+    await alice.getByRole('tab', { name: /^Chats/ }).click();
+    await alice.getByRole('button', { name: new RegExp(`^Chat with ${BOB.slice(0, 10)}`) }).click();
+    const thread = alice.getByRole('region', { name: /^Chat with/ });
+    await thread.locator('li.line.theirs', { hasText: reply }).locator('.quote', { hasText: 'gm Bob, sealed' }).waitFor({ timeout: STEP });
+    const order = await thread.locator('li.line p.text').allTextContents();
+    const [first, answer] = [order.findIndex((t) => t.startsWith('gm Bob, sealed')), order.indexOf(reply)];
+    if (first < 0 || answer < first) throw new Error(`the thread is not oldest first: ${JSON.stringify(order)}`);
+    await alice.locator('#chat-text').fill('Shall we vote on Friday?');
+    await alice.locator('#chat-text').press('Enter');
+    await thread.locator('li.line.travelling', { hasText: 'Shall we vote on Friday?' }).waitFor({ timeout: STEP });
+    await thread.locator('li.line.mine:not(.travelling)', { hasText: 'Shall we vote on Friday?' }).waitFor({ timeout: STEP });
+    // Bob, on his conversation list, sees it unread at the top.
+    const row = bob.getByRole('button', { name: new RegExp(`^Chat with ${ALICE.slice(0, 10)}.* 1 unread`) });
+    await row.waitFor({ timeout: STEP });
+    await bob.waitForFunction(() => document.title === '(1) Cairn', null, { timeout: STEP });
+    await row.click();
+    const bobThread = bob.getByRole('region', { name: /^Chat with/ });
+    await bob.waitForFunction(() => document.title === 'Cairn', null, { timeout: STEP });
+    await bobThread.locator('li.line.theirs', { hasText: 'Shall we vote on Friday?' }).getByRole('button', { name: /^Reply/ }).click();
+    await bob.locator('#chat-text').fill('Friday works.');
+    await bob.locator('#chat-text').press('Shift+Enter');
+    await bob.locator('#chat-text').pressSequentially('See you there.');
+    if ((await bobThread.locator('li.line.travelling').count()) !== 0) throw new Error('Shift+Enter sent the message');
+    await bob.locator('#chat-text').press('Enter');
+    const sent = bobThread.locator('li.line.mine:not(.travelling)', { hasText: 'See you there.' });
+    await sent.locator('.quote', { hasText: 'Shall we vote on Friday?' }).waitFor({ timeout: STEP });
+    if (!(await sent.locator('p.text').textContent()).includes('Friday works.\nSee you there.')) throw new Error('the new line was lost');
+    await thread.locator('li.line.theirs', { hasText: 'See you there.' }).waitFor({ timeout: STEP });
+  });
+  await accessibility(alice, 'chat');
+  await shot(alice, 'chat-1280');
+  await shot(bob, 'chat-390');
+  await bob.locator('#chats-back').click();
+  await accessibility(bob, 'chats');
+  await shot(bob, 'chats-390');
+  await alice.getByRole('tab', { name: 'Compose' }).click();
   await shot(bob, 'search-390');
 
   const fromBrowser = `gm dao, sealed in the browser at ${new Date().toISOString()}`;
@@ -536,7 +574,7 @@ try {
     const focusedOn = (id) => slow.waitForFunction((id) => document.activeElement?.id === id, id, { timeout: STEP });
     await slow.getByRole('tab', { name: 'Inbox' }).focus();
     await focusedOn('tab-inbox');
-    for (const [key, view] of [['ArrowRight', 'requests'], ['End', 'search'], ['ArrowRight', 'inbox'], ['ArrowLeft', 'search'], ['Home', 'inbox']]) {
+    for (const [key, view] of [['ArrowRight', 'requests'], ['End', 'search'], ['ArrowRight', 'chats'], ['ArrowRight', 'inbox'], ['ArrowLeft', 'chats'], ['ArrowLeft', 'search'], ['Home', 'chats']]) {
       await slow.keyboard.press(key);
       await slow.locator(`#tab-${view}[aria-selected="true"]`).waitFor({ timeout: STEP });
       await focusedOn(`tab-${view}`).catch(() => {

@@ -37,6 +37,7 @@ import {
 import { History, historyKey, type Indexed, indexedDbStore } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
+import { type Conversation, conversations, type Line, thread } from './chats';
 import { type Countable, ReadMarks } from './unread';
 import { discoverWallets, hasCode, KNOWN_CHAINS, UNRECOGNIZED_CHAIN, type Wallet } from './wallet';
 import { describe } from './errors';
@@ -91,8 +92,25 @@ export interface Replying {
 
 const NO_REPLY = new Uint8Array(32);
 
+/** The read mark of the device's first look, for conversations it never opened. */
+const DEVICE = 'device';
+const chatMark = (peer: string) => `chat:${peer.toLowerCase()}`;
+
+/** The wallet a direct message went to. */
+const recipientOf = (m: Shown) => getAddress(`0x${m.to.slice(26)}`);
+
+/** `messages` by sender. */
+function byPeer(messages: Shown[]): Map<string, Shown[]> {
+  const groups = new Map<string, Shown[]>();
+  for (const m of messages) groups.set(m.from, [...(groups.get(m.from) ?? []), m]);
+  return groups;
+}
+
 export type Box = 'inbox' | 'requests' | 'sent';
-export type View = Box | 'compose' | 'search' | 'channels';
+export type View = 'chats' | Box | 'compose' | 'search' | 'channels';
+
+/** A proven, opened message in a conversation, with what the page shows of it. */
+export type ChatLine = Line & { shown: Shown };
 
 /** How long a typing indicator lasts without a new frame, and presence counts as online. */
 const TYPING_MS = 6_000;
@@ -101,6 +119,10 @@ const ONLINE_MS = 90_000;
 export interface Outgoing {
   id?: Hex;
   to: Address;
+  /** What was written, shown in the thread while it travels, and sent again by Retry. */
+  text: string;
+  replying?: Replying;
+  file?: File | null;
   state: 'sealing' | 'signing' | 'accepted' | 'anchored' | 'confirmed' | 'failed';
   digest?: Hex;
   detail?: string;
@@ -146,8 +168,10 @@ export class App {
   /** Stops following the wallet's blocks (for re-checking pending messages). */
   private unwatchBlocks?: () => void;
   private signer?: WalletClient;
-  /** Where the user last looked in each mailbox, on this device. */
+  /** Where the user last looked in each conversation, on this device. */
   private marks?: ReadMarks;
+  /** The conversation open in Chats (the other party, EIP-55), if any. */
+  chat?: string;
 
   /** The wallet's channels, and the one open. */
   readonly channels: Channels;
@@ -626,12 +650,14 @@ export class App {
       state.messages.push(...shown);
       state.next = page.next;
       state.more = page.more;
-      // A box's first page on a new device: its history counts as read.
-      if (box !== 'sent') this.marks?.mark(box, state.messages.map((m) => this.countable(m)), true);
     } catch (e) {
       this.notice = describe(e);
     }
     state.loaded = true;
+    // The first pages on a new device: the history counts as read.
+    if (box !== 'sent' && this.boxes.inbox.loaded && (this.boxes.requests.loaded || !this.signedIn)) {
+      this.marks?.mark(DEVICE, this.received().map((m) => this.countable(m)), true);
+    }
     this.changed();
   };
 
@@ -678,16 +704,85 @@ export class App {
     };
   }
 
-  /** Messages in `box` that came after the user last looked at it on this device. */
-  unread(box: 'inbox' | 'requests'): number {
-    return this.marks?.unread(box, this.boxes[box].messages.map((m) => this.countable(m))) ?? 0;
+  /** What reached us: the inbox and the requests. */
+  private received(): Shown[] {
+    return [...this.boxes.inbox.messages, ...this.boxes.requests.messages];
   }
 
-  /** The open mailbox counts as read while the page is in sight. */
+  /**
+   * Messages of `messages` that came after the user last looked at their
+   * sender's conversation (or mailbox) on this device. Marks are per
+   * conversation, so reading a thread and reading the inbox agree.
+   */
+  private unreadOf(messages: Shown[]): number {
+    const marks = this.marks;
+    if (!marks) return 0;
+    let total = 0;
+    for (const [peer, theirs] of byPeer(messages)) {
+      total += marks.unread(chatMark(peer), theirs.map((m) => this.countable(m)), DEVICE);
+    }
+    return total;
+  }
+
+  /** Unread messages in a mailbox. */
+  unread(box: 'inbox' | 'requests'): number {
+    return this.unreadOf(this.boxes[box].messages);
+  }
+
+  /** What is on screen counts as read while the page is in sight: an open mailbox, or an open conversation. */
   markRead() {
-    const box = this.view;
-    if ((box !== 'inbox' && box !== 'requests') || document.visibilityState !== 'visible') return;
-    this.marks?.mark(box, this.boxes[box].messages.map((m) => this.countable(m)));
+    if (!this.marks || document.visibilityState !== 'visible') return;
+    const seen =
+      this.view === 'inbox' || this.view === 'requests'
+        ? this.boxes[this.view].messages
+        : this.view === 'chats' && this.chat
+          ? this.received().filter((m) => m.from === this.chat)
+          : [];
+    for (const [peer, theirs] of byPeer(seen)) this.marks.mark(chatMark(peer), theirs.map((m) => this.countable(m)));
+  }
+
+  /** Every proven, opened message, as a line of its conversation. */
+  private lines(): ChatLine[] {
+    const line = (m: Shown, peer: string, mine: boolean): ChatLine => ({
+      id: m.id,
+      peer,
+      mine,
+      position: this.countable(m).position,
+      text: m.text!,
+      sentAt: m.sentAt,
+      shown: m,
+    });
+    const readable = (m: Shown) => m.verdict.state === 'verified' && m.text !== undefined && m.status !== 'retracted';
+    const sent = this.boxes.sent.messages.filter(readable).map((m) => line(m, recipientOf(m), true));
+    // A request from someone this wallet wrote to is an answer: it belongs
+    // in that conversation, whatever the node's folders say.
+    const wroteTo = new Set(sent.map((l) => l.peer));
+    const requests = this.boxes.requests.messages.filter((m) => readable(m) && wroteTo.has(m.from));
+    return [
+      ...this.boxes.inbox.messages.filter(readable).map((m) => line(m, m.from, m.from === this.address)),
+      ...requests.map((m) => line(m, m.from, false)),
+      ...sent,
+    ];
+  }
+
+  /** The conversation list: one row per other party, the latest first. */
+  conversations(): Conversation<ChatLine>[] {
+    const lines = this.lines();
+    return conversations(lines, (peer) => this.unreadOf(thread(lines, peer).filter((l) => !l.mine).map((l) => l.shown)));
+  }
+
+  /** Whether older messages than the loaded ones exist in a box a conversation draws on. */
+  get olderMessages(): boolean {
+    return this.boxes.inbox.more || this.boxes.sent.more || this.boxes.requests.more;
+  }
+
+  /** Loads the next older page of every box a conversation draws on. */
+  loadOlder = () =>
+    Promise.all((['inbox', 'requests', 'sent'] as const).filter((b) => this.boxes[b].more).map((b) => this.loadMore(b)));
+
+  /** The open conversation, oldest first. */
+  thread(peer: string): ChatLine[] {
+    return thread(this.lines(), peer);
   }
 
   /** Checks one listed message against the chain, then opens it. */
@@ -780,7 +875,7 @@ export class App {
     this.act(async () => {
       if (!isAddress(to)) throw new Error('That is not an Ethereum address.');
       const recipient = getAddress(to);
-      const outgoing: Outgoing = { to: recipient, state: 'sealing' };
+      const outgoing: Outgoing = { to: recipient, text, replying, file, state: 'sealing' };
       this.outgoing.unshift(outgoing);
       try {
         const [pubkey, version] = await this.client!.readContract({
@@ -831,6 +926,12 @@ export class App {
         throw e;
       }
     });
+
+  /** Sends a failed message again, as it was written (a new post: the failed one never reached the chain). */
+  retry = (failed: Outgoing) => {
+    this.outgoing = this.outgoing.filter((o) => o !== failed);
+    return this.send(failed.to, failed.text, failed.file ?? null, failed.replying);
+  };
 
   /** Follows a post from accepted to anchored (the gateway's proof) to confirmed (the indexer). */
   private async track(outgoing: Outgoing) {

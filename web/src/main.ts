@@ -3,7 +3,8 @@
 
 import './styles.css';
 import { getAddress, type Address } from 'viem';
-import { App, type Box, type Outgoing, type Replying, type Shown } from './app';
+import { App, type Box, type ChatLine, type Outgoing, type Replying, type Shown } from './app';
+import { preview } from './chats';
 import { h, movedTab, person, short } from './dom';
 import { favicon, titled } from './unread';
 import type { LeftOut } from './channels';
@@ -28,6 +29,7 @@ function render() {
   const again = focused ? (document.getElementById(focused) as HTMLInputElement | null) : null;
   again?.focus();
   if (again && caret !== null && 'setSelectionRange' in again) again.setSelectionRange(caret, caret);
+  scrollThread();
 }
 
 /** The unread total in the tab's title and on the favicon, changed only when it changes. */
@@ -93,6 +95,7 @@ function body(): HTMLElement {
   }
   if (!app.keyIsRegistered) return registration();
   const view = {
+    chats: chatsView,
     compose,
     search: searchView,
     inbox: () => mailbox('inbox'),
@@ -194,7 +197,7 @@ function registration() {
   );
 }
 
-const views: (typeof app.view)[] = ['inbox', 'requests', 'sent', 'compose', 'channels', 'search'];
+const views: (typeof app.view)[] = ['chats', 'inbox', 'requests', 'sent', 'compose', 'channels', 'search'];
 
 /** The open view is kept, so a reload lands where the user was. */
 const VIEW_KEY = 'cairn-view';
@@ -215,7 +218,9 @@ function tabs() {
     const n = app.unread(box);
     return n ? `${name} (${n} unread)` : name;
   };
+  const chats = app.conversations().reduce((n, c) => n + c.unread, 0);
   const labels: Record<typeof app.view, string> = {
+    chats: chats ? `Chats (${chats} unread)` : 'Chats',
     inbox: unread('inbox', 'Inbox'),
     requests: unread('requests', 'Requests'),
     sent: 'Sent',
@@ -345,6 +350,186 @@ function message(m: Shown, box: Box) {
     proven ? consentButtons(m, box) : null,
     proven && m.text !== undefined ? replyButton(m, box) : null,
   );
+}
+
+/** Chats: the conversation list, or the open conversation. */
+function chatsView() {
+  return app.chat ? threadView(app.chat) : conversationList();
+}
+
+/** Opens the conversation with `peer`, its composer in focus. */
+function openChat(peer: string) {
+  app.chat = peer;
+  show('chats');
+  document.getElementById('chat-text')?.focus();
+}
+
+function conversationList() {
+  const rows = app.conversations();
+  const loaded = app.boxes.inbox.loaded;
+  return h(
+    'section',
+    { 'aria-label': 'Chats', class: 'chats' },
+    rows.length === 0
+      ? loaded
+        ? h('p', { class: 'empty' }, 'No conversations yet: write to someone from Compose.')
+        : h('p', { class: 'empty', role: 'status' }, 'Loading…')
+      : null,
+    h(
+      'ol',
+      { class: 'conversations' },
+      ...rows.map((c) =>
+        h(
+          'li',
+          {},
+          h(
+            'button',
+            { class: 'conversation', onclick: () => openChat(c.peer) },
+            // The visible text is the button's name (WCAG 2.5.3); screen
+            // readers also hear what the layout says by itself.
+            h('span', { class: 'sr-only' }, 'Chat with '),
+            person(c.peer),
+            c.last.sentAt ? h('time', { datetime: c.last.sentAt.toISOString() }, c.last.sentAt.toLocaleString()) : null,
+            c.unread ? h('span', { class: 'unread' }, String(c.unread), h('span', { class: 'sr-only' }, ' unread')) : null,
+            h('span', { class: 'last' }, `${c.last.mine ? 'You: ' : ''}${preview(c.last.text)}`),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The draft of each conversation, kept while the user looks elsewhere. */
+const chatDrafts = new Map<string, { text: string; replying?: Replying }>();
+/** Long messages shown whole, by id. */
+const expanded = new Set<string>();
+const LONG = 600;
+/** How many lines the open thread showed last, to scroll only when one arrives. */
+let shownLines = 0;
+
+function threadView(peer: string) {
+  const lines = app.thread(peer);
+  const travelling = app.outgoing.filter((o) => o.to === peer && o.state !== 'confirmed');
+  return h(
+    'section',
+    { 'aria-label': `Chat with ${short(peer)}`, class: 'thread' },
+    h(
+      'p',
+      { class: 'thread-head' },
+      h('button', { id: 'chats-back', class: 'secondary', onclick: () => ((app.chat = undefined), render()) }, '← All chats'),
+      person(peer),
+    ),
+    app.olderMessages ? h('button', { class: 'secondary', onclick: () => void app.loadOlder() }, 'Older messages') : null,
+    h('ol', { class: 'lines', 'aria-label': 'Messages' }, ...lines.map((l) => bubble(l, peer)), ...travelling.map(travellingBubble)),
+    chatComposer(peer),
+  );
+}
+
+function bubble(l: ChatLine, peer: string) {
+  const long = l.text.length > LONG && !expanded.has(l.id);
+  return h(
+    'li',
+    { class: `line ${l.mine ? 'mine' : 'theirs'}`, 'data-id': l.id },
+    replied(l.shown),
+    h('p', { class: 'text' }, long ? `${l.text.slice(0, LONG)}…` : l.text),
+    long ? h('button', { class: 'secondary', onclick: () => (expanded.add(l.id), render()) }, 'Show more') : null,
+    ...l.shown.attachments.map((a) =>
+      h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
+    ),
+    h(
+      'p',
+      { class: 'meta' },
+      l.sentAt ? h('time', { datetime: l.sentAt.toISOString() }, l.sentAt.toLocaleTimeString()) : null,
+      h('span', { class: 'badge verified' }, 'verified on chain'),
+      h(
+        'button',
+        {
+          class: 'secondary reply',
+          'aria-label': `Reply to ${l.mine ? 'your message' : 'their message'}: ${preview(l.text, 40)}`,
+          onclick: () => {
+            chatDrafts.set(peer, { text: chatDrafts.get(peer)?.text ?? '', replying: { digest: l.shown.digest, from: l.shown.from, text: l.text } });
+            render();
+            document.getElementById('chat-text')?.focus();
+          },
+        },
+        'Reply',
+      ),
+    ),
+  );
+}
+
+/** Our message on its way: shown at once, with its state, and Retry if it failed. */
+function travellingBubble(o: Outgoing) {
+  return h(
+    'li',
+    { class: `line mine travelling ${o.state}` },
+    o.replying ? quote(o.replying.from, o.replying.text, 'In reply to') : null,
+    h('p', { class: 'text' }, o.text),
+    h(
+      'p',
+      { class: 'meta' },
+      h('strong', { class: 'state' }, o.state === 'failed' ? 'failed' : `${o.state}…`),
+      o.state === 'failed' ? h('span', { class: 'problem' }, o.detail ?? '') : null,
+      o.state === 'failed' ? h('button', { class: 'secondary', onclick: () => void app.retry(o).then(render) }, 'Retry') : null,
+    ),
+  );
+}
+
+function chatComposer(peer: string) {
+  const draft = chatDrafts.get(peer) ?? { text: '' };
+  const send = () => {
+    // The draft as typed since this render, not as it was then.
+    const now = chatDrafts.get(peer) ?? { text: '' };
+    const text = now.text.trim();
+    if (!text || app.busy) return;
+    void app.send(peer, text, null, now.replying).then(() => {
+      if (!app.notice) chatDrafts.delete(peer);
+      render();
+    });
+  };
+  const area = h('textarea', {
+    id: 'chat-text',
+    rows: 2,
+    'aria-label': `Message to ${short(peer)} (Enter sends, Shift+Enter starts a new line)`,
+    oninput: (e: Event) => {
+      chatDrafts.set(peer, { ...(chatDrafts.get(peer) ?? draft), text: (e.target as HTMLTextAreaElement).value });
+      app.typing(peer);
+    },
+    onkeydown: (e: Event) => {
+      const key = e as KeyboardEvent;
+      if (key.key !== 'Enter' || key.shiftKey || key.isComposing) return;
+      e.preventDefault();
+      send();
+    },
+  }) as HTMLTextAreaElement;
+  area.value = draft.text;
+  return h(
+    'form',
+    {
+      class: 'chat-compose',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        send();
+      },
+    },
+    draft.replying
+      ? h(
+          'div',
+          { class: 'replying' },
+          quote(draft.replying.from, draft.replying.text, 'Replying to'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => (chatDrafts.set(peer, { text: draft.text }), render()) }, 'Cancel the reply'),
+        )
+      : null,
+    area,
+    h('button', { id: 'chat-send', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Send'),
+  );
+}
+
+/** Keeps the newest message of the open thread in view when one arrives. */
+function scrollThread() {
+  const lines = document.querySelectorAll('.thread ol.lines > li');
+  if (lines.length !== shownLines) lines[lines.length - 1]?.scrollIntoView({ block: 'nearest' });
+  shownLines = lines.length;
 }
 
 /** The line above a message that answers another: who wrote what, shortened. */

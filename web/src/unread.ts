@@ -16,8 +16,10 @@ export interface Countable {
   counts: boolean;
 }
 
-const after = (a: Position, b: Position) =>
-  a.block !== b.block ? a.block > b.block : a.logIndex !== b.logIndex ? a.logIndex > b.logIndex : a.item > b.item;
+/** Chain order: negative when `a` comes first. */
+export const compare = (a: Position, b: Position) => a.block - b.block || a.logIndex - b.logIndex || a.item - b.item;
+
+const after = (a: Position, b: Position) => compare(a, b) > 0;
 
 /** The mark of a box seen empty: everything after it counts. */
 const BEFORE_ALL: Position = { block: -1, logIndex: -1, item: -1 };
@@ -55,9 +57,14 @@ export class ReadMarks {
     this.memory.setItem(this.key, JSON.stringify({ ...all, [box]: top }));
   }
 
-  /** How many counting messages of `box` came after its mark. */
-  unread(box: string, messages: Countable[]): number {
-    const mark = this.all()[box];
+  /**
+   * How many counting messages of `box` came after its mark, or after the
+   * mark of `fallback` when `box` has none (a conversation this device has
+   * not opened yet counts from the device's first look).
+   */
+  unread(box: string, messages: Countable[], fallback?: string): number {
+    const all = this.all();
+    const mark = all[box] ?? (fallback ? all[fallback] : undefined);
     if (!mark) return 0;
     return messages.filter((m) => m.counts && after(m.position, mark)).length;
   }

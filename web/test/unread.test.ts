@@ -38,6 +38,14 @@ describe('read marks', () => {
     // Items of one batch are ordered too.
     expect(alice.unread('inbox', [at(5, 0, 1)])).toBe(1);
   });
+  it("count a conversation this device never opened from the device's first look", () => {
+    const marks = new ReadMarks(store(), 'k');
+    marks.mark('device', [at(5)], true);
+    expect(marks.unread('chat:alice', [at(4), at(6)], 'device')).toBe(1);
+    marks.mark('chat:alice', [at(6)]);
+    expect(marks.unread('chat:alice', [at(4), at(6), at(7)], 'device')).toBe(1);
+    expect(marks.unread('chat:bob', [at(9)])).toBe(0);
+  });
   it('put the total in the title and on the favicon', () => {
     expect(titled(0)).toBe('Cairn');
     expect(titled(3)).toBe('(3) Cairn');
