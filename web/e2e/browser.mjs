@@ -265,6 +265,35 @@ try {
   await bob.locator('#chats-back').click();
   await accessibility(bob, 'chats');
   await shot(bob, 'chats-390');
+  await step("Alice's messages on their way survive a reload: one the gateway took is followed to its confirmation, one it refused waits with Retry", async () => {
+    const thread = alice.getByRole('region', { name: /^Chat with/ });
+    const openBob = () => alice.getByRole('button', { name: new RegExp(`^Chat with ${BOB.slice(0, 10)}`) }).click({ timeout: STEP });
+    // The gateway takes the first, but its proof is held, so it stays accepted.
+    expected.push(/status of 503/);
+    await alice.route('**/v1/proofs/**', (route) => route.fulfill({ status: 503, json: { code: 'unavailable', message: 'held by the test' } }));
+    await alice.locator('#chat-text').fill('kept across a reload');
+    await alice.locator('#chat-text').press('Enter');
+    await thread.locator('li.line.travelling.accepted', { hasText: 'kept across a reload' }).waitFor({ timeout: STEP });
+    await alice.route('**/v1/posts', (route) => route.fulfill({ status: 503, json: { code: 'unavailable', message: 'the gateway is restarting' } }));
+    await alice.locator('#chat-text').fill('refused, then retried');
+    await alice.locator('#chat-text').press('Enter');
+    await thread.locator('li.line.travelling.failed', { hasText: 'refused, then retried' }).waitFor({ timeout: STEP });
+    await alice.reload();
+    await connectAndUnlock(alice, 'Alice');
+    await openBob();
+    await thread.locator('li.line.travelling.accepted', { hasText: 'kept across a reload' }).waitFor({ timeout: STEP });
+    const failed = thread.locator('li.line.travelling.failed', { hasText: 'refused, then retried' });
+    await failed.waitFor({ timeout: STEP });
+    await alice.unroute('**/v1/proofs/**');
+    await alice.unroute('**/v1/posts');
+    await thread.locator('li.line.mine:not(.travelling)', { hasText: 'kept across a reload' }).waitFor({ timeout: STEP });
+    await failed.getByRole('button', { name: 'Retry' }).click();
+    await thread.locator('li.line.mine:not(.travelling)', { hasText: 'refused, then retried' }).waitFor({ timeout: STEP });
+    if ((await thread.locator('li.line.travelling', { hasText: /kept across a reload|refused, then retried/ }).count()) !== 0) {
+      throw new Error('a confirmed message is still shown as on its way');
+    }
+    expected.pop();
+  });
   await alice.getByRole('tab', { name: 'Compose' }).click();
   await shot(bob, 'search-390');
 

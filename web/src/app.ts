@@ -34,7 +34,8 @@ import {
   type PresenceState,
   type Stream,
 } from './node';
-import { History, historyKey, type Indexed, indexedDbStore } from './search';
+import { type Kept, Outbox, resumed } from './outbox';
+import { History, historyKey, type Indexed, indexedDbStore, recordKey } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
 import { type Conversation, conversations, type Line, thread } from './chats';
@@ -116,16 +117,13 @@ export type ChatLine = Line & { shown: Shown };
 const TYPING_MS = 6_000;
 const ONLINE_MS = 90_000;
 
-export interface Outgoing {
-  id?: Hex;
-  to: Address;
-  /** What was written, shown in the thread while it travels, and sent again by Retry. */
-  text: string;
-  replying?: Replying;
+/**
+ * A message on its way: what the outbox keeps across reloads (its text,
+ * shown in the thread while it travels and sent again by Retry), plus what
+ * only this page load has.
+ */
+export interface Outgoing extends Kept {
   file?: File | null;
-  state: 'sealing' | 'signing' | 'accepted' | 'anchored' | 'confirmed' | 'failed';
-  digest?: Hex;
-  detail?: string;
   inclusion?: Verdict;
 }
 
@@ -170,6 +168,8 @@ export class App {
   private signer?: WalletClient;
   /** Where the user last looked in each conversation, on this device. */
   private marks?: ReadMarks;
+  /** Messages on their way, kept across reloads. */
+  private outbox?: Outbox;
   /** The conversation open in Chats (the other party, EIP-55), if any. */
   chat?: string;
 
@@ -321,6 +321,8 @@ export class App {
     this.address = address;
     this.key = undefined;
     this.marks = undefined;
+    this.outbox = undefined;
+    this.outgoing = [];
     this.history = undefined;
     this.results = [];
     this.registered = undefined;
@@ -458,6 +460,8 @@ export class App {
     this.marks = new ReadMarks(localStorage, `cairn-read-${this.chain().chainId}-${this.info!.contract.toLowerCase()}-${address.toLowerCase()}`);
     this.history = new History(historyKey(key.secret, address), indexedDbStore(address));
     await this.history.load().catch(() => 0);
+    this.outbox = new Outbox(recordKey(key.secret, address, 'outbox'), indexedDbStore(address, 'outbox'));
+    await this.resumeOutbox();
     await this.readRegistration();
     await this.checkSession();
     if (!this.signedIn) {
@@ -875,8 +879,9 @@ export class App {
     this.act(async () => {
       if (!isAddress(to)) throw new Error('That is not an Ethereum address.');
       const recipient = getAddress(to);
-      const outgoing: Outgoing = { to: recipient, text, replying, file, state: 'sealing' };
+      const outgoing: Outgoing = { local: crypto.randomUUID(), at: Date.now(), to: recipient, text, replying, file, state: 'sealing' };
       this.outgoing.unshift(outgoing);
+      this.keep(outgoing);
       try {
         const [pubkey, version] = await this.client!.readContract({
           address: this.info!.contract,
@@ -900,6 +905,7 @@ export class App {
         const digest = bytesToHex(sha256(envelope));
         outgoing.digest = digest;
         outgoing.state = 'signing';
+        this.keep(outgoing);
         this.changed();
         const message = {
           from: this.address!,
@@ -918,20 +924,50 @@ export class App {
         const [id] = await this.node.submit([{ ...message, signature, envelope }]);
         outgoing.id = id;
         outgoing.state = 'accepted';
+        this.keep(outgoing);
         this.changed();
         void this.track(outgoing);
       } catch (e) {
         outgoing.state = 'failed';
         outgoing.detail = describe(e);
+        this.keep(outgoing);
         throw e;
       }
     });
 
   /** Sends a failed message again, as it was written (a new post: the failed one never reached the chain). */
   retry = (failed: Outgoing) => {
-    this.outgoing = this.outgoing.filter((o) => o !== failed);
+    this.discard(failed);
     return this.send(failed.to, failed.text, failed.file ?? null, failed.replying);
   };
+
+  /** Drops a failed message from the outbox, unsent. */
+  discard = (failed: Outgoing) => {
+    this.outgoing = this.outgoing.filter((o) => o !== failed);
+    void this.outbox?.forget(failed.local).catch(() => {});
+    this.changed();
+  };
+
+  /**
+   * Keeps a message's state in the outbox, without its attachment. A
+   * failure to write is not the send's failure: the message is on its way.
+   */
+  private keep(o: Outgoing) {
+    const { file: _file, inclusion: _inclusion, ...kept } = o;
+    void this.outbox?.save(kept).catch(() => {});
+  }
+
+  /** The outbox of an earlier page load: each message shown with its state, followed again when the gateway has it. */
+  private async resumeOutbox() {
+    const kept = (await this.outbox!.load().catch(() => [] as Kept[])).map(resumed);
+    const fresh = new Set(this.outgoing.map((o) => o.local));
+    for (const k of kept.filter((k) => !fresh.has(k.local))) {
+      const o: Outgoing = k;
+      this.outgoing.push(o);
+      this.keep(o);
+      if (o.state === 'accepted' || o.state === 'anchored') void this.track(o);
+    }
+  }
 
   /** Follows a post from accepted to anchored (the gateway's proof) to confirmed (the indexer). */
   private async track(outgoing: Outgoing) {
@@ -940,10 +976,14 @@ export class App {
       try {
         if (outgoing.state === 'accepted') {
           const proof = await this.node.proof(outgoing.id!);
-          if (proof.status === 'anchored') outgoing.state = 'anchored';
+          if (proof.status === 'anchored') {
+            outgoing.state = 'anchored';
+            this.keep(outgoing);
+          }
           if (proof.status === 'expired') {
             outgoing.state = 'failed';
             outgoing.detail = 'The post expired before it was anchored.';
+            this.keep(outgoing);
             return this.changed();
           }
         } else {
@@ -951,7 +991,8 @@ export class App {
           const mine = page.messages.find((m) => m.digest === outgoing.digest && m.status === 'confirmed');
           if (mine) {
             outgoing.state = 'confirmed';
-            this.boxes.sent.messages.push(await this.show(mine));
+            this.keep(outgoing);
+            if (!this.boxes.sent.messages.some((m) => m.id === mine.id)) this.boxes.sent.messages.push(await this.show(mine));
           }
         }
       } catch {

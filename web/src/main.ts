@@ -471,6 +471,7 @@ function travellingBubble(o: Outgoing) {
       h('strong', { class: 'state' }, o.state === 'failed' ? 'failed' : `${o.state}…`),
       o.state === 'failed' ? h('span', { class: 'problem' }, o.detail ?? '') : null,
       o.state === 'failed' ? h('button', { class: 'secondary', onclick: () => void app.retry(o).then(render) }, 'Retry') : null,
+      o.state === 'failed' ? h('button', { class: 'secondary', onclick: () => app.discard(o) }, 'Discard') : null,
     ),
   );
 }

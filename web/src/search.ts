@@ -6,10 +6,9 @@
 // under a key derived from the messaging key: another site, or someone
 // reading the disk, sees ciphertext. Unlocking again rebuilds the index.
 
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+import { openRecord, sealRecord } from './crypto/records';
 
 /** What is indexed of one message. */
 export interface Indexed {
@@ -89,13 +88,17 @@ export class SearchIndex {
 export interface RecordStore {
   put(id: string, record: Uint8Array): Promise<void>;
   all(): Promise<Uint8Array[]>;
+  delete(id: string): Promise<void>;
 }
 
-/** The history's at-rest key: HKDF of the messaging secret, for this wallet only. */
-export function historyKey(messagingSecret: Uint8Array, address: string): Uint8Array {
-  const info = new TextEncoder().encode(`cairn/v1/search ${address.toLowerCase()}`);
+/** An at-rest key for `purpose`: HKDF of the messaging secret, for this wallet only. */
+export function recordKey(messagingSecret: Uint8Array, address: string, purpose: 'search' | 'outbox'): Uint8Array {
+  const info = new TextEncoder().encode(`cairn/v1/${purpose} ${address.toLowerCase()}`);
   return hkdf(sha256, messagingSecret, new Uint8Array(0), info, 32);
 }
+
+/** The history's at-rest key. */
+export const historyKey = (messagingSecret: Uint8Array, address: string) => recordKey(messagingSecret, address, 'search');
 
 /** Encrypted, searchable history: records sealed with XChaCha20-Poly1305 under `key`. */
 export class History {
@@ -110,9 +113,7 @@ export class History {
   async load(): Promise<number> {
     for (const record of await this.store.all()) {
       try {
-        const nonce = record.subarray(0, 24);
-        const plain = xchacha20poly1305(this.key, nonce).decrypt(record.subarray(24));
-        this.index.add(JSON.parse(new TextDecoder().decode(plain)));
+        this.index.add(openRecord<Indexed>(this.key, record));
       } catch {
         // Another key's record (a rotated key), or damage: not ours to show.
       }
@@ -124,19 +125,14 @@ export class History {
   async add(doc: Indexed) {
     if (this.index.has(doc.id)) return;
     this.index.add(doc);
-    const nonce = randomBytes(24);
-    const sealed = xchacha20poly1305(this.key, nonce).encrypt(new TextEncoder().encode(JSON.stringify(doc)));
-    const record = new Uint8Array(24 + sealed.length);
-    record.set(nonce);
-    record.set(sealed, 24);
-    await this.store.put(doc.id, record);
+    await this.store.put(doc.id, sealRecord(this.key, doc));
   }
 }
 
-/** The records in IndexedDB, one database per wallet. */
-export function indexedDbStore(address: string): RecordStore {
+/** The records in IndexedDB, one database per wallet and purpose. */
+export function indexedDbStore(address: string, purpose: 'history' | 'outbox' = 'history'): RecordStore {
   const opened = new Promise<IDBDatabase>((resolve, reject) => {
-    const request = indexedDB.open(`cairn-history-${address.toLowerCase()}`, 1);
+    const request = indexedDB.open(`cairn-${purpose}-${address.toLowerCase()}`, 1);
     request.onupgradeneeded = () => request.result.createObjectStore('records');
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
@@ -153,5 +149,6 @@ export function indexedDbStore(address: string): RecordStore {
   return {
     put: async (id, record) => void (await run('readwrite', (s) => s.put(record, id))),
     all: () => run('readonly', (s) => s.getAll() as IDBRequest<Uint8Array[]>),
+    delete: async (id) => void (await run('readwrite', (s) => s.delete(id))),
   };
 }

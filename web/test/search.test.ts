@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { History, historyKey, type RecordStore, SearchIndex, words } from '../src/search';
+import { History, historyKey, SearchIndex, words } from '../src/search';
 
-const memory = (): RecordStore & { records: Map<string, Uint8Array> } => {
-  const records = new Map<string, Uint8Array>();
-  return { records, put: async (id, r) => void records.set(id, r), all: async () => [...records.values()] };
-};
+import { memoryStore as memory } from './memory';
 
 describe('search', () => {
   it('splits words across scripts and punctuation', () => {
