@@ -295,6 +295,34 @@ try {
     expected.pop();
   });
   await alice.getByRole('tab', { name: 'Compose' }).click();
+  await step('notifications, turned on by Bob, come from the service worker while his page is hidden, naming Alice and showing no text unless he asks', async () => {
+    const visibility = (state) =>
+      bob.evaluate((state) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    const notes = () =>
+      bob.evaluate(async () => {
+        const worker = await navigator.serviceWorker.getRegistration('/assets/sw.js');
+        return ((await worker?.getNotifications()) ?? []).map((n) => ({ title: n.title, body: n.body }));
+      });
+    if ((await notes()).length !== 0) throw new Error('notifications before they were turned on');
+    await bob.context().grantPermissions(['notifications'], { origin: CAIRN_URL });
+    await bob.locator('#notify-on').click();
+    await bob.locator('#notify-text').waitFor({ timeout: STEP });
+    await visibility('hidden');
+    await alice.locator('#to').fill(BOB);
+    await alice.locator('#text').fill('a note for a hidden page');
+    await alice.locator('#send').click();
+    let shown = [];
+    for (const until = Date.now() + STEP; shown.length === 0 && Date.now() < until; await bob.waitForTimeout(250)) shown = await notes();
+    const [note] = shown;
+    if (!note) throw new Error('no notification was shown');
+    if (!note.title.startsWith(`New message from ${ALICE.slice(0, 10)}`) || note.body !== 'Open Cairn to read it.') {
+      throw new Error(`the notification says ${JSON.stringify(note)}`);
+    }
+    await visibility('visible');
+  });
   await shot(bob, 'search-390');
 
   const fromBrowser = `gm dao, sealed in the browser at ${new Date().toISOString()}`;

@@ -34,6 +34,15 @@ import {
   type PresenceState,
   type Stream,
 } from './node';
+import {
+  enable as enableNotifications,
+  notificationOf,
+  type NotifySettings,
+  saveSettings as saveNotifySettings,
+  settings as notifySettings,
+  show as showNotification,
+  supported as notificationsSupported,
+} from './notify';
 import { type Kept, Outbox, resumed } from './outbox';
 import { History, historyKey, type Indexed, indexedDbStore, recordKey } from './search';
 import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
@@ -687,7 +696,10 @@ export class App {
         } else if (event.message.block >= since[folder]) {
           const shown = await this.show(event.message);
           box.push(shown);
-          if (shown.from !== this.address) this.announcement = announcement(shown, folder);
+          if (shown.from !== this.address) {
+            this.announcement = announcement(shown, folder);
+            this.notifyOf(shown, folder);
+          }
         }
         this.changed();
       },
@@ -940,6 +952,42 @@ export class App {
     this.discard(failed);
     return this.send(failed.to, failed.text, failed.file ?? null, failed.replying);
   };
+
+  /** Notifications: off until the user turns them on here. */
+  notifications: NotifySettings = notifySettings();
+
+  /** Turns notifications on: the browser asks for permission now, because the user clicked for it. */
+  turnOnNotifications = () =>
+    this.act(async () => {
+      const permission = await enableNotifications();
+      if (permission !== 'granted') {
+        throw new Error(
+          permission === 'denied'
+            ? 'Notifications are blocked for this site in your browser settings.'
+            : 'Notifications were not allowed.',
+        );
+      }
+      this.setNotifications({ ...this.notifications, on: true });
+    });
+
+  setNotifications(value: NotifySettings) {
+    this.notifications = value;
+    saveNotifySettings(value);
+    this.changed();
+  }
+
+  /**
+   * Notifies of a live arrival the user is not looking at: the page is
+   * hidden, or shows something else. Only a proven sender is named; an
+   * unproven message shows nothing and notifies of nothing.
+   */
+  private notifyOf(m: Shown, folder: 'inbox' | 'requests') {
+    if (!this.notifications.on || !notificationsSupported() || Notification.permission !== 'granted') return;
+    if (m.verdict.state !== 'verified' || m.text === undefined) return;
+    const looking = this.view === folder || (this.view === 'chats' && this.chat === m.from);
+    if (looking && document.visibilityState === 'visible') return;
+    void showNotification(notificationOf(m.from, m.text, folder, this.notifications.showText), m.from).catch(() => {});
+  }
 
   /** Drops a failed message from the outbox, unsent. */
   discard = (failed: Outgoing) => {

@@ -5,6 +5,7 @@ import './styles.css';
 import { getAddress, type Address } from 'viem';
 import { App, type Box, type ChatLine, type Outgoing, type Replying, type Shown } from './app';
 import { preview } from './chats';
+import { supported } from './notify';
 import { h, movedTab, person, short } from './dom';
 import { favicon, titled } from './unread';
 import type { LeftOut } from './channels';
@@ -364,12 +365,40 @@ function openChat(peer: string) {
   document.getElementById('chat-text')?.focus();
 }
 
+/** Notifications, turned on by the user here, never asked for on load. */
+function notificationSettings() {
+  if (!supported()) return null;
+  const n = app.notifications;
+  const on = n.on && Notification.permission === 'granted';
+  return h(
+    'div',
+    { class: 'notify-settings' },
+    ...(on
+      ? [
+          h(
+            'label',
+            {},
+            h('input', {
+              id: 'notify-text',
+              type: 'checkbox',
+              checked: n.showText,
+              onchange: (e: Event) => app.setNotifications({ ...n, showText: (e.target as HTMLInputElement).checked }),
+            }),
+            ' Show message text in notifications',
+          ),
+          h('button', { id: 'notify-off', class: 'secondary', onclick: () => app.setNotifications({ ...n, on: false }) }, 'Turn off notifications'),
+        ]
+      : [h('button', { id: 'notify-on', class: 'secondary', onclick: app.turnOnNotifications, disabled: app.busy }, 'Turn on notifications')]),
+  );
+}
+
 function conversationList() {
   const rows = app.conversations();
   const loaded = app.boxes.inbox.loaded;
   return h(
     'section',
     { 'aria-label': 'Chats', class: 'chats' },
+    notificationSettings(),
     rows.length === 0
       ? loaded
         ? h('p', { class: 'empty' }, 'No conversations yet: write to someone from Compose.')
@@ -879,6 +908,10 @@ function outgoing(o: Outgoing) {
 
 render();
 void app.start().then(render);
+// A clicked notification (the worker brings the page forward) opens its conversation.
+navigator.serviceWorker?.addEventListener('message', (event: MessageEvent) => {
+  if (event.data?.type === 'open-chat' && typeof event.data.peer === 'string' && app.key) openChat(event.data.peer);
+});
 // A session ends after an hour; say so when it does, and after a laptop wakes.
 setInterval(() => app.session && void app.checkSession(), 60_000);
 document.addEventListener('visibilitychange', () => {
