@@ -17,9 +17,9 @@ export interface NotifySettings {
   showText: boolean;
 }
 
-export function settings(memory: Pick<Storage, 'getItem'> = localStorage): NotifySettings {
+export function settings(memory: Pick<Storage, 'getItem'> | undefined = globalThis.localStorage): NotifySettings {
   try {
-    return { on: false, showText: false, ...JSON.parse(memory.getItem(SETTINGS) ?? '{}') };
+    return { on: false, showText: false, ...JSON.parse(memory?.getItem(SETTINGS) ?? '{}') };
   } catch {
     return { on: false, showText: false };
   }
