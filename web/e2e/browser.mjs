@@ -134,6 +134,14 @@ try {
     await alice.unroute('**/v1/posts');
     expected.pop();
   });
+  await step('a file too large for a message is said as soon as it is picked, and Send waits until it is removed', async () => {
+    await alice.locator('#attachment').setInputFiles({ name: 'treasury.csv', mimeType: 'text/csv', buffer: Buffer.alloc(1_100_000, 0x41) });
+    await alice.locator('#limit.over', { hasText: 'Too large by' }).waitFor({ timeout: STEP });
+    if (!(await alice.locator('#send').isDisabled())) throw new Error('Send is enabled for a message too large');
+    await alice.getByRole('button', { name: 'Remove' }).click();
+    await alice.locator('#limit:not(.over)', { hasText: 'of 1,024 KiB' }).waitFor({ timeout: STEP });
+    if (await alice.locator('#send').isDisabled()) throw new Error('Send stays disabled after the file was removed');
+  });
   const text = `gm Bob, sealed in the browser at ${new Date().toISOString()}`;
   await step('Alice sends; the post goes accepted, anchored, confirmed', async () => {
     await alice.locator('#to').fill(BOB);

@@ -5,6 +5,7 @@ import './styles.css';
 import { getAddress, type Address } from 'viem';
 import { App, type Box, type ChatLine, type Outgoing, type Replying, type Shown } from './app';
 import { preview } from './chats';
+import { messageSize, sizeNote } from './limits';
 import { supported } from './notify';
 import { h, movedTab, person, short } from './dom';
 import { favicon, titled } from './unread';
@@ -522,7 +523,9 @@ function chatComposer(peer: string) {
     rows: 2,
     'aria-label': `Message to ${short(peer)} (Enter sends, Shift+Enter starts a new line)`,
     oninput: (e: Event) => {
-      chatDrafts.set(peer, { ...(chatDrafts.get(peer) ?? draft), text: (e.target as HTMLTextAreaElement).value });
+      const text = (e.target as HTMLTextAreaElement).value;
+      chatDrafts.set(peer, { ...(chatDrafts.get(peer) ?? draft), text });
+      refreshLimit('chat-limit', 'chat-send', text, null);
       app.typing(peer);
     },
     onkeydown: (e: Event) => {
@@ -551,7 +554,8 @@ function chatComposer(peer: string) {
         )
       : null,
     area,
-    h('button', { id: 'chat-send', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Send'),
+    limitNote('chat-limit', draft.text, null),
+    h('button', { id: 'chat-send', type: 'submit', disabled: app.busy || !app.info?.gateway || messageSize(draft.text, null).over }, 'Send'),
   );
 }
 
@@ -560,6 +564,19 @@ function scrollThread() {
   const lines = document.querySelectorAll('.thread ol.lines > li');
   if (lines.length !== shownLines) lines[lines.length - 1]?.scrollIntoView({ block: 'nearest' });
   shownLines = lines.length;
+}
+
+/** How much of a message's size limit a draft uses, or by how much it passes it (a file counts from when it is picked). */
+function limitNote(id: string, text: string, file: File | null) {
+  const size = messageSize(text, file);
+  return h('p', { id, class: size.over ? 'limit over' : 'limit', 'aria-live': 'polite' }, sizeNote(size));
+}
+
+/** Updates the limit line and its Send button as the user types, without re-rendering the form under them. */
+function refreshLimit(id: string, button: string, text: string, file: File | null) {
+  document.getElementById(id)?.replaceWith(limitNote(id, text, file));
+  const send = document.getElementById(button) as HTMLButtonElement | null;
+  if (send) send.disabled = app.busy || !app.info?.gateway || messageSize(text, file).over;
 }
 
 /** The line above a message that answers another: who wrote what, shortened. */
@@ -630,11 +647,15 @@ function compose() {
     }),
     h('label', { for: 'text' }, 'Message'),
     textarea(),
+    limitNote('limit', draft.text, draft.file),
     h('label', { for: 'attachment' }, 'Attachment (optional, up to 1 MiB)'),
     h('input', {
       id: 'attachment',
       type: 'file',
-      onchange: (e: Event) => (draft.file = (e.target as HTMLInputElement).files?.[0] ?? null),
+      onchange: (e: Event) => {
+        draft.file = (e.target as HTMLInputElement).files?.[0] ?? null;
+        render();
+      },
     }),
     draft.file
       ? h(
@@ -644,7 +665,7 @@ function compose() {
           h('button', { type: 'button', class: 'secondary', onclick: () => ((draft.file = null), render()) }, 'Remove'),
         )
       : null,
-    h('button', { id: 'send', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Encrypt and send'),
+    h('button', { id: 'send', type: 'submit', disabled: app.busy || !app.info?.gateway || messageSize(draft.text, draft.file).over }, 'Encrypt and send'),
     app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
   );
   return h('div', {}, form, h('ol', { class: 'outgoing', 'aria-label': 'Sending' }, ...app.outgoing.map(outgoing)));
@@ -882,6 +903,7 @@ function textarea() {
     required: true,
     oninput: (e: Event) => {
       draft.text = (e.target as HTMLTextAreaElement).value;
+      refreshLimit('limit', 'send', draft.text, draft.file);
       app.typing(draft.to.trim());
     },
   }) as HTMLTextAreaElement;

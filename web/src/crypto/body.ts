@@ -43,6 +43,12 @@ export function encodeBody(body: Body): Uint8Array {
   return concat(parts);
 }
 
+/** The length of `encodeBody` of a body with this text and these attachments (name, size), without encoding it. */
+export function bodySize(text: string, attachments: { name: string; size: number }[]): number {
+  const bytes = (s: string) => utf8.encode(s).length;
+  return 5 + bytes(text) + 1 + attachments.reduce((n, a) => n + 2 + bytes(a.name) + 4 + a.size, 0);
+}
+
 /** Decodes strictly: trailing bytes, truncation, bad UTF-8 and unknown kinds fail. */
 export function decodeBody(bytes: Uint8Array): Body {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -99,6 +99,15 @@ export function seal(
   return envelope;
 }
 
+/**
+ * The size of the envelope `seal` makes of a body of `bodyBytes` for
+ * `readers` distinct readers, without sealing: a page can show the limit
+ * while the user types.
+ */
+export function sealedSize(bodyBytes: number, readers: number): number {
+  return HEADER + 1 + STANZA * readers + bodyBytes + 16;
+}
+
 /** The header, without opening anything. */
 export function parseHeader(envelope: Uint8Array): Header {
   checkFrame(envelope);
