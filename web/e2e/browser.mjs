@@ -199,6 +199,13 @@ try {
     if ((await bob.locator('li.result').count()) !== 1) throw new Error('the search found more than the one message');
   });
   await accessibility(bob, 'search');
+  await step('a search result opens the message in its thread', async () => {
+    await bob.locator('li.result', { hasText: text }).getByRole('button', { name: 'Open in its chat' }).click();
+    await bob.getByRole('region', { name: new RegExp(`^Chat with ${ALICE.slice(0, 10)}`) }).locator('li.line.focused', { hasText: text }).waitFor({ timeout: STEP });
+    await bob.locator('#chats-back').click();
+    await bob.getByRole('tab', { name: 'Search' }).click();
+    await bob.locator('li.result', { hasText: text }).waitFor({ timeout: STEP });
+  });
   await step('Bob signed in to the node with Sign-In with Ethereum; the session is an HttpOnly cookie', async () => {
     await bob.getByText('signed in').waitFor({ timeout: STEP });
     const cookies = await bob.context().cookies();

@@ -796,6 +796,11 @@ export class App {
   loadOlder = () =>
     Promise.all((['inbox', 'requests', 'sent'] as const).filter((b) => this.boxes[b].more).map((b) => this.loadMore(b)));
 
+  /** The other party of the conversation a message is in, if this page holds it as proven. */
+  peerOf(id: string): string | undefined {
+    return this.lines().find((l) => l.id === id)?.peer;
+  }
+
   /** The open conversation, oldest first. */
   thread(peer: string): ChatLine[] {
     return thread(this.lines(), peer);

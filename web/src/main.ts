@@ -366,6 +366,27 @@ function openChat(peer: string) {
   document.getElementById('chat-text')?.focus();
 }
 
+/** The message a search result opened, shown in its thread until the thread closes. */
+let focusedLine: string | undefined;
+
+/** A search result's way to its conversation, when the page holds the message as proven. */
+function openInChat(id: string) {
+  const peer = app.peerOf(id);
+  if (!peer) return null;
+  return h(
+    'button',
+    {
+      class: 'secondary',
+      onclick: () => {
+        focusedLine = id;
+        shownLines = -1;
+        openChat(peer);
+      },
+    },
+    'Open in its chat',
+  );
+}
+
 /** Notifications, turned on by the user here, never asked for on load. */
 function notificationSettings() {
   if (!supported()) return null;
@@ -446,7 +467,7 @@ function threadView(peer: string) {
     h(
       'p',
       { class: 'thread-head' },
-      h('button', { id: 'chats-back', class: 'secondary', onclick: () => ((app.chat = undefined), render()) }, '← All chats'),
+      h('button', { id: 'chats-back', class: 'secondary', onclick: () => ((app.chat = focusedLine = undefined), render()) }, '← All chats'),
       person(peer),
     ),
     app.olderMessages ? h('button', { class: 'secondary', onclick: () => void app.loadOlder() }, 'Older messages') : null,
@@ -459,7 +480,7 @@ function bubble(l: ChatLine, peer: string) {
   const long = l.text.length > LONG && !expanded.has(l.id);
   return h(
     'li',
-    { class: `line ${l.mine ? 'mine' : 'theirs'}`, 'data-id': l.id },
+    { class: `line ${l.mine ? 'mine' : 'theirs'}${l.id === focusedLine ? ' focused' : ''}`, 'data-id': l.id },
     replied(l.shown),
     h('p', { class: 'text' }, long ? `${l.text.slice(0, LONG)}…` : l.text),
     long ? h('button', { class: 'secondary', onclick: () => (expanded.add(l.id), render()) }, 'Show more') : null,
@@ -562,7 +583,10 @@ function chatComposer(peer: string) {
 /** Keeps the newest message of the open thread in view when one arrives. */
 function scrollThread() {
   const lines = document.querySelectorAll('.thread ol.lines > li');
-  if (lines.length !== shownLines) lines[lines.length - 1]?.scrollIntoView({ block: 'nearest' });
+  if (lines.length !== shownLines) {
+    const focused = document.querySelector('.thread ol.lines > li.focused');
+    (focused ?? lines[lines.length - 1])?.scrollIntoView({ block: focused ? 'center' : 'nearest' });
+  }
   shownLines = lines.length;
 }
 
@@ -889,6 +913,7 @@ function searchView() {
           { class: 'message result' },
           h('p', { class: 'meta' }, person(r.from), h('time', { datetime: new Date(r.at).toISOString() }, new Date(r.at).toLocaleString())),
           h('p', { class: 'text' }, r.text),
+          openInChat(r.id),
         ),
       ),
     ),
