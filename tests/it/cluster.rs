@@ -239,13 +239,15 @@ async fn cluster_survives_its_lease_holders_and_a_kubo_node_dying() {
             (takeovers.0, takeovers.1)
         };
         let drain = async {
-            let takeovers = chaos.await;
+            // The senders finish first: a send in flight when the faults
+            // stop may be accepted later, and must be waited for too.
+            let ((), takeovers) = tokio::join!(senders, chaos);
             let within = Duration::from_secs(180);
             await_delivery(&ledger, &addresses, &index_url, within, "cluster").await;
             stop_streams.store(true, Ordering::Relaxed);
             takeovers
         };
-        tokio::join!(senders, streams, drain).2
+        tokio::join!(streams, drain).1
     };
 
     let accepted = ledger.accepted.lock().unwrap().clone();

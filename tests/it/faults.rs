@@ -930,14 +930,18 @@ async fn faults() {
             stop_sending.store(true, Ordering::Relaxed);
         };
         let drain = async {
-            chaos.await;
-            // Wait for the senders to finish, then for every accepted post to
-            // be pushed to its stream and indexed by the separate indexer.
+            // Wait for the senders to finish (a send in flight when the
+            // faults stop may be accepted seconds later), then for every
+            // accepted post to be pushed to its stream and indexed by the
+            // separate indexer. Waiting from the end of the faults instead
+            // let a run end while the last direct posts, accepted after an
+            // Anvil restart, were still pending.
+            tokio::join!(senders, chaos);
             let within = Duration::from_secs(300);
             await_delivery(&ledger, &addresses, &index_url, within, "faults").await;
             stop_streams.store(true, Ordering::Relaxed);
         };
-        tokio::join!(senders, streams, drain);
+        tokio::join!(streams, drain);
     }
     let elapsed = started.elapsed();
 
