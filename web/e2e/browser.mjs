@@ -280,6 +280,13 @@ try {
   await bob.locator('#chats-back').click();
   await accessibility(bob, 'chats');
   await shot(bob, 'chats-390');
+  await step('a channel is a row of Chats too, and opens in Channels', async () => {
+    const row = bob.getByRole('list', { name: 'Your channels' }).getByRole('button').first();
+    const name = (await row.locator('.channel-name').textContent()).replace(/^# /, '');
+    await row.click();
+    await bob.getByRole('region', { name: `Channel ${name}` }).waitFor({ timeout: STEP });
+    await bob.getByRole('tab', { name: /^Chats/ }).click();
+  });
   await step("Alice's messages on their way survive a reload: one the gateway took is followed to its confirmation, one it refused waits with Retry", async () => {
     const thread = alice.getByRole('region', { name: /^Chat with/ });
     const openBob = () => alice.getByRole('button', { name: new RegExp(`^Chat with ${BOB.slice(0, 10)}`) }).click({ timeout: STEP });

@@ -414,6 +414,35 @@ function notificationSettings() {
   );
 }
 
+/** The wallet's channels, as rows of Chats: each opens in the Channels view. */
+function channelRows() {
+  const channels = app.channels.list;
+  if (channels.length === 0) return null;
+  return h(
+    'ol',
+    { class: 'conversations', 'aria-label': 'Your channels' },
+    ...channels.map((r) =>
+      h(
+        'li',
+        {},
+        h(
+          'button',
+          {
+            class: 'conversation channel',
+            onclick: () => {
+              show('channels');
+              void app.openChannel(r);
+            },
+          },
+          h('span', { class: 'sr-only' }, 'Channel '),
+          h('span', { class: 'channel-name' }, `# ${r.name}`),
+          h('span', { class: 'last' }, `${r.members.length} member${r.members.length === 1 ? '' : 's'}`),
+        ),
+      ),
+    ),
+  );
+}
+
 function conversationList() {
   const rows = app.conversations();
   const loaded = app.boxes.inbox.loaded;
@@ -447,6 +476,7 @@ function conversationList() {
         ),
       ),
     ),
+    channelRows(),
   );
 }
 
