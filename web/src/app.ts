@@ -107,12 +107,16 @@ const DEVICE = 'device';
 const chatMark = (peer: string) => `chat:${peer.toLowerCase()}`;
 
 /** The wallet a direct message went to. */
-const recipientOf = (m: Shown) => getAddress(`0x${m.to.slice(26)}`);
+export const recipientOf = (m: Pick<Shown, 'to'>) => getAddress(`0x${m.to.slice(26)}`);
 
 /** `messages` by sender. */
 function byPeer(messages: Shown[]): Map<string, Shown[]> {
   const groups = new Map<string, Shown[]>();
-  for (const m of messages) groups.set(m.from, [...(groups.get(m.from) ?? []), m]);
+  for (const m of messages) {
+    const theirs = groups.get(m.from);
+    if (theirs) theirs.push(m);
+    else groups.set(m.from, [m]);
+  }
   return groups;
 }
 
@@ -745,15 +749,16 @@ export class App {
     return this.unreadOf(this.boxes[box].messages);
   }
 
-  /** What is on screen counts as read while the page is in sight: an open mailbox, or an open conversation. */
+  /** Whether `m`, in `folder`, is before the user's eyes: its mailbox or its conversation open, the page in sight. */
+  private inSight(m: Shown, folder: 'inbox' | 'requests'): boolean {
+    const open = this.view === folder || (this.view === 'chats' && this.chat === m.from);
+    return open && document.visibilityState === 'visible';
+  }
+
+  /** What is before the user's eyes counts as read. */
   markRead() {
-    if (!this.marks || document.visibilityState !== 'visible') return;
-    const seen =
-      this.view === 'inbox' || this.view === 'requests'
-        ? this.boxes[this.view].messages
-        : this.view === 'chats' && this.chat
-          ? this.received().filter((m) => m.from === this.chat)
-          : [];
+    if (!this.marks) return;
+    const seen = (['inbox', 'requests'] as const).flatMap((f) => this.boxes[f].messages.filter((m) => this.inSight(m, f)));
     for (const [peer, theirs] of byPeer(seen)) this.marks.mark(chatMark(peer), theirs.map((m) => this.countable(m)));
   }
 
@@ -774,17 +779,21 @@ export class App {
     // in that conversation, whatever the node's folders say.
     const wroteTo = new Set(sent.map((l) => l.peer));
     const requests = this.boxes.requests.messages.filter((m) => readable(m) && wroteTo.has(m.from));
-    return [
+    const all = [
       ...this.boxes.inbox.messages.filter(readable).map((m) => line(m, m.from, m.from === this.address)),
       ...requests.map((m) => line(m, m.from, false)),
       ...sent,
     ];
+    // Each once: a message listed in two boxes is one line.
+    const seen = new Set<string>();
+    return all.filter((l) => !seen.has(l.id) && seen.add(l.id));
   }
 
   /** The conversation list: one row per other party, the latest first. */
   conversations(): Conversation<ChatLine>[] {
     const lines = this.lines();
-    return conversations(lines, (peer) => this.unreadOf(thread(lines, peer).filter((l) => !l.mine).map((l) => l.shown)));
+    const received = byPeer(lines.filter((l) => !l.mine).map((l) => l.shown));
+    return conversations(lines, (peer) => this.unreadOf(received.get(peer) ?? []));
   }
 
   /** Whether older messages than the loaded ones exist in a box a conversation draws on. */
@@ -989,8 +998,7 @@ export class App {
   private notifyOf(m: Shown, folder: 'inbox' | 'requests') {
     if (!this.notifications.on || !notificationsSupported() || Notification.permission !== 'granted') return;
     if (m.verdict.state !== 'verified' || m.text === undefined) return;
-    const looking = this.view === folder || (this.view === 'chats' && this.chat === m.from);
-    if (looking && document.visibilityState === 'visible') return;
+    if (this.inSight(m, folder)) return;
     void showNotification(notificationOf(m.from, m.text, folder, this.notifications.showText), m.from).catch(() => {});
   }
 

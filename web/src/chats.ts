@@ -3,6 +3,7 @@
 // what the chain proved is here: a message whose sender is not proven has
 // no conversation to be in.
 
+import { shorten } from './dom';
 import { compare, type Position } from './unread';
 
 /** One message of a conversation. */
@@ -46,7 +47,4 @@ export function conversations<T extends Line>(lines: T[], unread: (peer: string)
 }
 
 /** A message's first line, shortened, for the conversation list. */
-export function preview(text: string, max = 80): string {
-  const line = text.trim().split('\n')[0];
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
+export const preview = (text: string, max = 80): string => shorten(text.trim().split('\n')[0], max);

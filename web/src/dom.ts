@@ -33,6 +33,9 @@ export const short = (address: string) => {
   return `${checksummed.slice(0, 10)}…${checksummed.slice(-8)}`;
 };
 
+/** `text` cut to at most `max` characters, an ellipsis marking the cut. */
+export const shorten = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 /**
  * Someone's address as the page shows it: a blockie (MetaMask's identicon,
  * drawn from the whole address), `label` (by default `short`), and the

@@ -5,6 +5,7 @@
 // reason:' and nothing after it. So the cause is looked up, not cut off.
 
 import { BaseError, ContractFunctionRevertedError, InsufficientFundsError } from 'viem';
+import { shorten } from './dom';
 import { NodeError } from './node';
 import { isRejection } from './wallet';
 
@@ -33,6 +34,5 @@ export function describe(error: unknown): string {
 }
 
 function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ').trim();
-  return line.length > MAX_SHOWN ? `${line.slice(0, MAX_SHOWN - 1)}…` : line;
+  return shorten(text.replace(/\s*\n\s*/g, ' ').trim(), MAX_SHOWN);
 }

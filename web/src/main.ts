@@ -2,12 +2,12 @@
 // compose form keeps what was typed.
 
 import './styles.css';
-import { getAddress, type Address } from 'viem';
-import { App, type Box, type ChatLine, type Outgoing, type Replying, type Shown } from './app';
+import type { Address } from 'viem';
+import { App, type Box, type ChatLine, type Outgoing, recipientOf, type Replying, type Shown } from './app';
 import { preview } from './chats';
 import { messageSize, sizeNote } from './limits';
 import { supported } from './notify';
-import { h, movedTab, person, short } from './dom';
+import { h, movedTab, person, short, shorten } from './dom';
 import { favicon, titled } from './unread';
 import type { LeftOut } from './channels';
 
@@ -322,7 +322,7 @@ function message(m: Shown, box: Box) {
   const proven = m.verdict.state === 'verified';
   const who =
     box === 'sent'
-      ? h('span', {}, 'To ', person(`0x${m.to.slice(26)}`))
+      ? h('span', {}, 'To ', person(recipientOf(m)))
       : proven
         ? h('span', {}, 'From ', person(m.from))
         : h('span', {}, 'Sender not proven');
@@ -346,9 +346,7 @@ function message(m: Shown, box: Box) {
         : m.text !== undefined
           ? h('div', {}, replied(m), h('p', { class: 'text' }, m.text))
           : h('p', { class: 'problem' }, m.problem ?? 'Not readable here.'),
-    ...m.attachments.map((a) =>
-      h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
-    ),
+    ...attachmentLinks(m),
     proven ? consentButtons(m, box) : null,
     proven && m.text !== undefined ? replyButton(m, box) : null,
   );
@@ -514,9 +512,7 @@ function bubble(l: ChatLine, peer: string) {
     replied(l.shown),
     h('p', { class: 'text' }, long ? `${l.text.slice(0, LONG)}…` : l.text),
     long ? h('button', { class: 'secondary', onclick: () => (expanded.add(l.id), render()) }, 'Show more') : null,
-    ...l.shown.attachments.map((a) =>
-      h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
-    ),
+    ...attachmentLinks(l.shown),
     h(
       'p',
       { class: 'meta' },
@@ -596,17 +592,10 @@ function chatComposer(peer: string) {
         send();
       },
     },
-    draft.replying
-      ? h(
-          'div',
-          { class: 'replying' },
-          quote(draft.replying.from, draft.replying.text, 'Replying to'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => (chatDrafts.set(peer, { text: draft.text }), render()) }, 'Cancel the reply'),
-        )
-      : null,
+    draft.replying ? replyingTo(draft.replying, () => chatDrafts.set(peer, { text: draft.text })) : null,
     area,
     limitNote('chat-limit', draft.text, null),
-    h('button', { id: 'chat-send', type: 'submit', disabled: app.busy || !app.info?.gateway || messageSize(draft.text, null).over }, 'Send'),
+    h('button', { id: 'chat-send', type: 'submit', disabled: sendHeld(draft.text, null) }, 'Send'),
   );
 }
 
@@ -630,13 +619,34 @@ function limitNote(id: string, text: string, file: File | null) {
 function refreshLimit(id: string, button: string, text: string, file: File | null) {
   document.getElementById(id)?.replaceWith(limitNote(id, text, file));
   const send = document.getElementById(button) as HTMLButtonElement | null;
-  if (send) send.disabled = app.busy || !app.info?.gateway || messageSize(text, file).over;
+  if (send) send.disabled = sendHeld(text, file);
+}
+
+/** Whether Send must wait: the page is busy, the node has no gateway, or the draft passes the size limit. */
+function sendHeld(text: string, file: File | null): boolean {
+  return app.busy || !app.info?.gateway || messageSize(text, file).over;
 }
 
 /** The line above a message that answers another: who wrote what, shortened. */
 function quote(from: Address, text: string, label: string) {
-  const short = text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS - 1)}…` : text;
-  return h('blockquote', { class: 'quote' }, h('span', { class: 'quoted-who' }, `${label} `, person(from), ': '), short);
+  return h('blockquote', { class: 'quote' }, h('span', { class: 'quoted-who' }, `${label} `, person(from), ': '), shorten(text, QUOTE_CHARS));
+}
+
+/** The message a draft answers, above the draft, and a way to drop it. */
+function replyingTo(replying: Replying, cancel: () => void) {
+  return h(
+    'div',
+    { class: 'replying' },
+    quote(replying.from, replying.text, 'Replying to'),
+    h('button', { type: 'button', class: 'secondary', onclick: () => (cancel(), render()) }, 'Cancel the reply'),
+  );
+}
+
+/** A message's attachments, each a link that saves it. */
+function attachmentLinks(m: Shown) {
+  return m.attachments.map((a) =>
+    h('a', { href: URL.createObjectURL(new Blob([a.data as BlobPart])), download: a.name, class: 'attachment' }, `${a.name} (${a.data.length} bytes)`),
+  );
 }
 
 const QUOTE_CHARS = 140;
@@ -652,7 +662,7 @@ function replied(m: Shown) {
 
 /** Answers `m` from Compose: to its other party, naming it in the envelope. */
 function replyButton(m: Shown, box: Box) {
-  const to = box === 'sent' ? getAddress(`0x${m.to.slice(26)}`) : m.from;
+  const to = box === 'sent' ? recipientOf(m) : m.from;
   return h(
     'button',
     {
@@ -681,14 +691,7 @@ function compose() {
         });
       },
     },
-    draft.replying
-      ? h(
-          'div',
-          { class: 'replying' },
-          quote(draft.replying.from, draft.replying.text, 'Replying to'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => ((draft.replying = undefined), render()) }, 'Cancel the reply'),
-        )
-      : null,
+    draft.replying ? replyingTo(draft.replying, () => (draft.replying = undefined)) : null,
     h('label', { for: 'to' }, 'To (wallet address)'),
     h('input', {
       id: 'to',
@@ -719,7 +722,7 @@ function compose() {
           h('button', { type: 'button', class: 'secondary', onclick: () => ((draft.file = null), render()) }, 'Remove'),
         )
       : null,
-    h('button', { id: 'send', type: 'submit', disabled: app.busy || !app.info?.gateway || messageSize(draft.text, draft.file).over }, 'Encrypt and send'),
+    h('button', { id: 'send', type: 'submit', disabled: sendHeld(draft.text, draft.file) }, 'Encrypt and send'),
     app.info?.gateway ? null : h('p', {}, 'This node runs no gateway: send with the CLI (cairn send).'),
   );
   return h('div', {}, form, h('ol', { class: 'outgoing', 'aria-label': 'Sending' }, ...app.outgoing.map(outgoing)));

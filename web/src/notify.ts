@@ -4,7 +4,7 @@
 // load, and a notification shows no message text unless the user opts in:
 // a lock screen is not a private place.
 
-import { short } from './dom';
+import { short, shorten } from './dom';
 
 /** Where the worker lives; its scope is its folder, which is enough to notify. */
 export const WORKER = '/assets/sw.js';
@@ -35,7 +35,7 @@ export const supported = () => 'Notification' in globalThis && 'serviceWorker' i
 /** What a notification of a proven message says: its sender, and its text only if the user asked for it. */
 export function notificationOf(from: string, text: string, where: 'inbox' | 'requests', showText: boolean) {
   const title = where === 'inbox' ? `New message from ${short(from)}` : `New request from ${short(from)}`;
-  const body = showText ? (text.length > 140 ? `${text.slice(0, 139)}…` : text) : 'Open Cairn to read it.';
+  const body = showText ? shorten(text, 140) : 'Open Cairn to read it.';
   return { title, body };
 }
 

@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { notificationOf, saveSettings, settings } from '../src/notify';
+import { memoryStorage } from './memory';
 
 const alice = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
@@ -18,12 +19,11 @@ describe('notifications', () => {
     expect(notificationOf(alice, 'x'.repeat(500), 'inbox', true).body.length).toBe(140);
   });
   it('are off until turned on, and remember the choice', () => {
-    const items = new Map<string, string>();
-    const memory = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v) };
+    const memory = memoryStorage();
     expect(settings(memory)).toEqual({ on: false, showText: false });
     saveSettings({ on: true, showText: false }, memory);
     expect(settings(memory)).toEqual({ on: true, showText: false });
-    items.set('cairn-notify', '{broken');
+    memory.setItem('cairn-notify', '{broken');
     expect(settings(memory).on).toBe(false);
   });
 });

@@ -3,20 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../src/node';
-import { acceptsPresence, consentMemory, type Memory, pinContract } from '../src/trust';
+import { acceptsPresence, consentMemory, pinContract } from '../src/trust';
+import { memoryStorage } from './memory';
 
-function memory(): Memory & { map: Map<string, string> } {
-  const map = new Map<string, string>();
-  return {
-    map,
-    getItem: (k) => map.get(k) ?? null,
-    setItem: (k, v) => void map.set(k, v),
-    key: (i) => [...map.keys()][i] ?? null,
-    get length() {
-      return map.size;
-    },
-  };
-}
+const memory = memoryStorage;
 
 const real = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const fake = '0x000000000000000000000000000000000000dEaD';

@@ -2,11 +2,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { favicon, ReadMarks, titled, type Countable } from '../src/unread';
+import { memoryStorage } from './memory';
 
-const store = () => {
-  const items = new Map<string, string>();
-  return { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v) };
-};
+const store = memoryStorage;
 const at = (block: number, logIndex = 0, item = 0, counts = true): Countable => ({ position: { block, logIndex, item }, counts });
 
 describe('read marks', () => {
