@@ -626,83 +626,55 @@ pub(crate) struct Replayed {
     /// reached the node late (a restart, a slow Kubo) is pushed after every
     /// cursor handed out before it, as docs/API.md promises.
     pub(crate) late: usize,
+    /// Each reordered or redelivered frame, in words, for a failure to say.
+    pub(crate) anomalies: Vec<String>,
 }
 
 /// Replays one stream's frames in the order they came.
 pub(crate) fn replay(frames: &[Pushed]) -> Replayed {
     let mut out = Replayed::default();
     let mut seen_seq = HashSet::new();
-    let mut last: Option<(u64, u64, u64)> = None;
-    let mut live: HashSet<String> = HashSet::new();
-    for f in frames {
+    let mut last: Option<&Pushed> = None;
+    let mut live: HashSet<&str> = HashSet::new();
+    for (i, f) in frames.iter().enumerate() {
         if !seen_seq.insert(f.seq) {
             out.redelivered += 1;
+            out.anomalies
+                .push(format!("frame {i} repeats seq {}: {f:?}", f.seq));
             continue;
         }
         if f.retracted {
             // Re-ingestion restarts below the retracted block.
-            live.remove(&f.id);
+            live.remove(f.id.as_str());
             *out.net.entry(f.digest).or_default() -= 1;
             last = None;
             continue;
         }
-        match last.is_some_and(|l| f.position <= l) {
-            true if f.batched => out.late += 1,
-            true => {
-                out.reordered += 1;
-                last = Some(f.position);
-            }
-            false => last = Some(f.position),
-        }
-        if !live.insert(f.id.clone()) {
-            out.redelivered += 1;
-        }
-        *out.net.entry(f.digest).or_default() += 1;
-    }
-    out.reordered += frames.windows(2).filter(|w| w[1].seq < w[0].seq).count();
-    out
-}
-
-/// The frames behind a stream's reordered and redelivered counts (as
-/// [`replay`] counts them), at most `max`, in words.
-fn anomalies(frames: &[Pushed], max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut seen_seq = HashSet::new();
-    let mut live: HashSet<&str> = HashSet::new();
-    let mut last: Option<&Pushed> = None;
-    for (i, f) in frames.iter().enumerate() {
-        if !seen_seq.insert(f.seq) {
-            out.push(format!("frame {i} repeats seq {}: {f:?}", f.seq));
-            continue;
-        }
-        if f.retracted {
-            live.remove(f.id.as_str());
-            last = None;
-            continue;
-        }
         match last.filter(|l| f.position <= l.position) {
-            Some(_) if f.batched => {} // late, and allowed (see `Replayed::late`)
+            Some(_) if f.batched => out.late += 1,
             Some(l) => {
-                out.push(format!("frame {i} {f:?} came after {l:?}"));
+                out.reordered += 1;
+                out.anomalies
+                    .push(format!("frame {i} {f:?} came after {l:?}"));
                 last = Some(f);
             }
             None => last = Some(f),
         }
         if !live.insert(&f.id) {
-            out.push(format!("frame {i} delivers {} again, unretracted", f.id));
+            out.redelivered += 1;
+            out.anomalies
+                .push(format!("frame {i} delivers {} again, unretracted", f.id));
         }
+        *out.net.entry(f.digest).or_default() += 1;
     }
     for (i, w) in frames.windows(2).enumerate() {
         if w[1].seq < w[0].seq {
-            out.push(format!(
-                "frame {} has seq {} after {}",
-                i + 1,
-                w[1].seq,
-                w[0].seq
-            ));
+            out.reordered += 1;
+            let (seq, before) = (w[1].seq, w[0].seq);
+            out.anomalies
+                .push(format!("frame {} has seq {seq} after {before}", i + 1));
         }
     }
-    out.truncate(max);
     out
 }
 
@@ -977,6 +949,7 @@ async fn faults() {
             reordered,
             redelivered,
             late: late_here,
+            anomalies,
         } = replay(&pushed[r]);
         late += late_here;
         let count = |m: &HashMap<B256, usize>, d: &B256| m.get(d).copied().unwrap_or(0);
@@ -1019,9 +992,9 @@ async fn faults() {
                 ));
             }
         }
-        if row.reordered + redelivered > 0 {
-            let seen = anomalies(&pushed[r], 5);
-            problems.push(format!("stream {r}: {seen:?}"));
+        if !anomalies.is_empty() {
+            let first = &anomalies[..anomalies.len().min(5)];
+            problems.push(format!("stream {r}: {first:?}"));
         }
         // Pushed but never accepted: a refused send may land after all (its
         // client cannot know), but only once.
@@ -1109,11 +1082,11 @@ fn a_late_batch_is_allowed_and_a_direct_post_behind_is_reordered() {
     let late = [frame(1, 5, false), frame(2, 3, true), frame(3, 6, false)];
     let seen = replay(&late);
     assert_eq!((seen.late, seen.reordered, seen.redelivered), (1, 0, 0));
-    assert!(anomalies(&late, 5).is_empty());
+    assert!(seen.anomalies.is_empty());
     let behind = [frame(1, 5, false), frame(2, 4, false), frame(3, 6, false)];
     let seen = replay(&behind);
     assert_eq!((seen.late, seen.reordered), (0, 1));
-    assert_eq!(anomalies(&behind, 5).len(), 1);
+    assert_eq!(seen.anomalies.len(), 1);
     let again = [frame(1, 5, false), frame(1, 5, false)];
     assert_eq!(replay(&again).redelivered, 1);
 }
