@@ -127,7 +127,7 @@ enum Anchor {
 }
 
 /// Where a log is: block number and log index.
-type Place = (u64, u64);
+use cairn_contracts::signers::Place;
 
 /// Who may post to a channel by a batch, as of one anchor.
 #[derive(Debug)]
@@ -226,7 +226,10 @@ impl Verifier {
                 },
                 Some(item),
             ) => {
-                let post = check_batched(claim, posts, item, *block_time, &self.domain)?;
+                let (post, key) = check_batched(claim, posts, item, *block_time, &self.domain)?;
+                if key != post.from {
+                    self.check_signer(post.from, key, *at, *block_time).await?;
+                }
                 if cairn_contracts::eip712::is_channel(post.to) {
                     self.check_channel_poster(post.to, post.from, block_hash, *at)
                         .await?;
@@ -242,6 +245,21 @@ impl Verifier {
         }
         self.remember(key);
         Ok(())
+    }
+
+    /// Whether device key `key` signed for `from` at `at`, replayed from the
+    /// chain's own signer logs (docs/SIGNERS.md).
+    async fn check_signer(
+        &self,
+        from: Address,
+        key: Address,
+        at: Place,
+        block_time: u64,
+    ) -> Result<(), VerifyError> {
+        let history = self.chain.signer_history(from, key, at.0).await?;
+        cairn_contracts::signers::authorized_at(&history, at, block_time).map_err(|refusal| {
+            VerifyError::Refuted(format!("signed by {key} for {from}: {refusal}"))
+        })
     }
 
     /// Whether `from` could post to `channel` by a batch anchored at `at` in
@@ -474,14 +492,15 @@ fn check_direct(claim: &Claim, posted: &Cairn::Posted) -> Result<(), VerifyError
     Ok(())
 }
 
-/// Checks `claim` against post `item` of an anchored batch; returns the post.
+/// Checks `claim` against post `item` of an anchored batch; returns the
+/// post and who signed it (`from`, or a device key still to be judged).
 fn check_batched<'a>(
     claim: &Claim,
     posts: &'a [SignedPost],
     item: u64,
     block_time: u64,
     domain: &Eip712Domain,
-) -> Result<&'a cairn_contracts::eip712::Post, VerifyError> {
+) -> Result<(&'a cairn_contracts::eip712::Post, Address), VerifyError> {
     let p = usize::try_from(item)
         .ok()
         .and_then(|i| posts.get(i))
@@ -497,14 +516,15 @@ fn check_batched<'a>(
             post.from, post.to, post.digest
         )));
     }
-    p.verify(domain)
-        .map_err(|_| VerifyError::Refuted(format!("post {item} is not signed by {}", post.from)))?;
+    let (_, signer) = p
+        .signer(domain)
+        .map_err(|_| VerifyError::Refuted(format!("post {item} has a malformed signature")))?;
     if post.deadline < block_time {
         return Err(VerifyError::Refuted(format!(
             "post {item} was anchored after its deadline"
         )));
     }
-    Ok(post)
+    Ok((post, signer))
 }
 
 #[cfg(test)]

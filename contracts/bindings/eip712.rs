@@ -3,7 +3,9 @@
 //! `Post` is what a sender signs for a batched message; `RegisterKey` is
 //! what a user signs so a relayer can publish their key; `Upload` is what
 //! a user signs to store a block on a node; `Consent` is what a user signs
-//! to allow or block a sender. The contract's
+//! to allow or block a sender; `AuthorizeSigner` and `RevokeSigner` are
+//! what a wallet signs to let a device key sign for it, or stop it
+//! (docs/SIGNERS.md). The contract's
 //! `hashPost` and `recoverPost` compute the same hashes; a test checks the
 //! two against each other on a real chain.
 
@@ -56,6 +58,29 @@ sol! {
         bytes32 channel;
         address[] added;
         address[] removed;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// A device key `owner` lets sign for it until `expiry` (unix seconds),
+    /// submitted by a relayer (`authorizeSignerBySig`). A non-zero
+    /// `messagingKey` publishes the x25519 key in the same transaction.
+    #[derive(Debug, PartialEq, Eq)]
+    struct AuthorizeSigner {
+        address owner;
+        address signer;
+        uint64 expiry;
+        bytes32 messagingKey;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// A revocation of `signer`, signed by `owner` or by the signer itself
+    /// (`revokeSignerBySig`).
+    #[derive(Debug, PartialEq, Eq)]
+    struct RevokeSigner {
+        address owner;
+        address signer;
         uint256 nonce;
         uint256 deadline;
     }

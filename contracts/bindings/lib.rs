@@ -1,6 +1,7 @@
 //! The Cairn contract's alloy bindings and the formats it anchors: the
 //! EIP-712 types it verifies ([`eip712`]), the Merkle tree over batches
-//! ([`merkle`]) and the batch manifest block ([`manifest`]). Client, gateway and indexer all use this crate, so they
+//! ([`merkle`]), the batch manifest block ([`manifest`]) and the rule
+//! that judges a device signer ([`signers`]). Client, gateway and indexer all use this crate, so they
 //! cannot disagree on a hash.
 //!
 //! Generated at compile time by `sol!` from `contracts/artifacts/Cairn.json`,
@@ -12,6 +13,7 @@ pub mod eip712;
 pub mod manifest;
 pub mod merkle;
 pub mod rpc;
+pub mod signers;
 
 #[allow(missing_docs)]
 mod bindings {

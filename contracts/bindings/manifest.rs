@@ -63,17 +63,24 @@ impl SignedPost {
     /// As the contract's `recoverPost` (OpenZeppelin `ECDSA`), a signature
     /// with a high `s` is refused, so Rust and Solidity always agree.
     pub fn verify(&self, domain: &Eip712Domain) -> Result<B256, PostError> {
+        match self.signer(domain)? {
+            (hash, signer) if signer == self.post.from => Ok(hash),
+            _ => Err(PostError::BadSignature),
+        }
+    }
+
+    /// The signing hash and who signed: `from` itself, or a device key
+    /// that must then be authorized for `from` at the anchor
+    /// ([`crate::signers::authorized_at`]). A malformed or high-`s`
+    /// signature is refused, as in [`verify`](Self::verify).
+    pub fn signer(&self, domain: &Eip712Domain) -> Result<(B256, Address), PostError> {
         let hash = self.signing_hash(domain);
         let signer = self
             .signature
             .filter(|s| s.normalize_s().is_none())
             .and_then(|s| recover(hash, &s))
             .ok_or(PostError::BadSignature)?;
-        if signer == self.post.from {
-            Ok(hash)
-        } else {
-            Err(PostError::BadSignature)
-        }
+        Ok((hash, signer))
     }
 }
 

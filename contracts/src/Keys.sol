@@ -60,6 +60,11 @@ abstract contract CairnKeys is EIP712 {
         return _registerKey(owner, pubkey);
     }
 
+    /// @dev Publishes `pubkey` for `owner` unless it is the current key already.
+    function _registerKeyIfNew(address owner, bytes32 pubkey) internal {
+        if (_keys[owner].pubkey != pubkey) _registerKey(owner, pubkey);
+    }
+
     function _registerKey(address owner, bytes32 pubkey) private returns (uint64 version) {
         if (pubkey == bytes32(0)) revert ZeroKey();
         MessagingKey storage key = _keys[owner];

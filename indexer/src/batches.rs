@@ -66,6 +66,9 @@ const ROUND: u32 = 64;
 enum Verdict {
     /// Signature and deadline hold; registration and nonce still to check.
     Plausible,
+    /// As `Plausible`, but signed by this device key, which must also be
+    /// authorized for `from` at the anchor (docs/SIGNERS.md).
+    Delegated(alloy::primitives::Address),
     /// Invalid for this stable reason.
     Invalid(&'static str),
 }
@@ -89,14 +92,15 @@ fn check_manifest(
     }
     let checked: Vec<(B256, Verdict)> = posts
         .par_iter()
-        .map(|p| match p.verify(domain) {
+        .map(|p| match p.signer(domain) {
             Err(_) => (p.signing_hash(domain), Verdict::Invalid("bad_signature")),
             // The store keeps nonces as signed 64-bit integers.
-            Ok(hash) if i64::try_from(p.post.nonce).is_err() => {
+            Ok((hash, _)) if i64::try_from(p.post.nonce).is_err() => {
                 (hash, Verdict::Invalid("nonce_out_of_range"))
             }
-            Ok(hash) if p.post.deadline < block_time => (hash, Verdict::Invalid("expired")),
-            Ok(hash) => (hash, Verdict::Plausible),
+            Ok((hash, _)) if p.post.deadline < block_time => (hash, Verdict::Invalid("expired")),
+            Ok((hash, signer)) if signer == p.post.from => (hash, Verdict::Plausible),
+            Ok((hash, signer)) => (hash, Verdict::Delegated(signer)),
         })
         .collect();
     let root = manifest::root(checked.iter().map(|(h, _)| *h)).expect("count checked non-zero");
@@ -110,6 +114,40 @@ fn check_manifest(
         .zip(checked)
         .map(|(p, (_, v))| (p, v))
         .collect())
+}
+
+/// Turns each post signed by a device key into `Plausible` when the chain's
+/// signer events say the key signed for its `from` at the anchor, or into
+/// `Invalid` with the reason. One `eth_getLogs` per 128 distinct pairs.
+async fn judge_signers(
+    source: &ChainSource,
+    mut checked: Vec<(SignedPost, Verdict)>,
+    at: cairn_contracts::signers::Place,
+    block_time: u64,
+) -> Result<Vec<(SignedPost, Verdict)>, IndexerError> {
+    let pairs: Vec<_> = checked
+        .iter()
+        .filter_map(|(p, v)| match v {
+            Verdict::Delegated(key) => Some((p.post.from, *key)),
+            _ => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if pairs.is_empty() {
+        return Ok(checked);
+    }
+    let events = source.signer_events(&pairs, at.0).await?;
+    for (p, verdict) in &mut checked {
+        if let Verdict::Delegated(key) = *verdict {
+            let history = events.get(&(p.post.from, key)).map_or(&[][..], |e| e);
+            *verdict = match cairn_contracts::signers::authorized_at(history, at, block_time) {
+                Ok(()) => Verdict::Plausible,
+                Err(refusal) => Verdict::Invalid(refusal.code()),
+            };
+        }
+    }
+    Ok(checked)
 }
 
 /// What [`audit_manifest`] found: posts whose signature and deadline hold
@@ -136,7 +174,7 @@ pub fn audit_manifest(
     let checked = check_manifest(anchor_root, anchor_count, block_time, bytes, domain)?;
     let plausible = checked
         .iter()
-        .filter(|(_, v)| *v == Verdict::Plausible)
+        .filter(|(_, v)| matches!(v, Verdict::Plausible | Verdict::Delegated(_)))
         .count();
     Ok(ManifestAudit {
         plausible,
@@ -325,6 +363,7 @@ async fn check(
         Ok(c) => c,
         Err(reason) => return Ok(outcome(Resolution::Rejected, reason)),
     };
+    let checked = judge_signers(source, checked, (a.block_number, a.log_index), block_time).await?;
 
     let senders: Vec<String> = checked
         .iter()
@@ -352,6 +391,8 @@ async fn check(
         let from = lower(p.post.from);
         let reason = match verdict {
             Verdict::Invalid(reason) => Some(reason),
+            // `judge_signers` judged every device key; never deliver one unjudged.
+            Verdict::Delegated(_) => Some("signer_not_authorized"),
             Verdict::Plausible if !registered.contains(&from) => Some("sender_not_registered"),
             Verdict::Plausible if is_channel(p.post.to) => match channels
                 .get(&p.post.to.to_string())
@@ -431,15 +472,25 @@ mod tests {
     fn judges_each_post_alone() {
         let d = domain(31337, Address::repeat_byte(1));
         let (alice, mallory) = (PrivateKeySigner::random(), PrivateKeySigner::random());
-        let mut forged = signed(&mallory, 2, 100, &d);
-        forged.post.from = alice.address();
+        // Signed by Mallory's key for Alice: a device key whose
+        // authorization `judge_signers` still has to find on chain.
+        let mut by_other_key = signed(&mallory, 2, 100, &d);
+        by_other_key.post.from = alice.address();
+        by_other_key.signature = Some(
+            mallory
+                .sign_hash_sync(&by_other_key.signing_hash(&d))
+                .unwrap(),
+        );
+        let mut unsigned = signed(&alice, 4, 100, &d);
+        unsigned.signature = None;
         let posts = vec![
             signed(&alice, 1, 100, &d),
-            forged,
+            by_other_key,
             signed(&alice, 3, 49, &d),
+            unsigned,
         ];
         let bytes = manifest::encode(&posts).unwrap();
-        let verdicts: Vec<_> = check_manifest(root_of(&posts, &d), 3, 50, &bytes, &d)
+        let verdicts: Vec<_> = check_manifest(root_of(&posts, &d), 4, 50, &bytes, &d)
             .unwrap()
             .into_iter()
             .map(|(_, v)| v)
@@ -448,8 +499,9 @@ mod tests {
             verdicts,
             [
                 Verdict::Plausible,
-                Verdict::Invalid("bad_signature"),
-                Verdict::Invalid("expired")
+                Verdict::Delegated(mallory.address()),
+                Verdict::Invalid("expired"),
+                Verdict::Invalid("bad_signature")
             ]
         );
     }

@@ -91,6 +91,9 @@ pub enum Revert {
     UnknownChannel(B256),
     /// Any other channel rule (the error's name and arguments).
     Channel(String),
+    /// A device-signer rule: an invalid key, a past expiry, a key revoked
+    /// for good, or one that is no signer (the error's name and arguments).
+    Signer(String),
     /// Revert data this client does not know.
     Unknown(String),
 }
@@ -124,7 +127,7 @@ impl std::fmt::Display for Revert {
             Self::UnknownChannel(channel) => {
                 return write!(f, "UnknownChannel (no channel {channel})")
             }
-            Self::Channel(what) => return write!(f, "{what}"),
+            Self::Channel(what) | Self::Signer(what) => return write!(f, "{what}"),
             Self::Unknown(data) => return write!(f, "unrecognised revert data {data}"),
         })
     }
@@ -169,6 +172,12 @@ impl ChainError {
                 CairnErrors::EmptyBatch(_) => Revert::EmptyBatch,
                 CairnErrors::BadSignature(_) => Revert::BadSignature,
                 CairnErrors::Expired(e) => Revert::Expired(e.deadline.saturating_to()),
+                CairnErrors::SignatureExpired(e) => Revert::Expired(e.deadline.saturating_to()),
+                CairnErrors::BadSignerSignature(_) => Revert::BadSignature,
+                other @ (CairnErrors::InvalidSigner(_)
+                | CairnErrors::ExpiryPassed(_)
+                | CairnErrors::SignerWasRevoked(_)
+                | CairnErrors::NotASigner(_)) => Revert::Signer(format!("{other:?}")),
                 CairnErrors::NotAllowedToPost(e) => Revert::NotAllowedToPost {
                     channel: e.channel,
                     account: e.account,

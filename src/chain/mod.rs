@@ -17,6 +17,7 @@ mod posters;
 mod registry;
 mod relay;
 mod send;
+mod signers;
 
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub use error::{ChainError, Revert};
 pub use posters::{ChannelPosters, Refusal, CAN_POST_GAS};
 pub use registry::KeyRegistry;
 pub use relay::{Broadcast, Fees, Relayer, SignedTx};
+pub use signers::{
+    sign_signer_authorization, sign_signer_revocation, SignerAuthorization, SignerRevocation,
+};
 
 use crate::crypto::PublicKey;
 

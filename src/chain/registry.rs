@@ -7,10 +7,12 @@
 //! so a new registration is seen soon. [`KeyRegistry::first_unregistered`]
 //! looks addresses up in growing rounds (1, 2, 4, … 16 at once) and stops
 //! at the first unregistered one: a request of random recipients costs one
-//! lookup before it is refused.
+//! lookup before it is refused. Device signers are looked up the same way
+//! ([`KeyRegistry::first_unauthorized`]), and believed for 10 s.
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -20,24 +22,102 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{CairnClient, ChainError};
 
-/// How long "not registered" is believed.
+/// How long "not registered" (or "not a signer") is believed.
 const NEGATIVE_TTL: Duration = Duration::from_secs(12);
-/// Entries kept at most; past it, the unregistered ones are forgotten.
+/// How long "this key signs for that wallet" is believed: a revocation
+/// reaches the gateway's checks within this time. The indexer and the
+/// clients judge each post at its anchor, so a post that slips through in
+/// that time is refused there (docs/SIGNERS.md).
+const SIGNER_TTL: Duration = Duration::from_secs(10);
+/// Entries kept at most; past it, the expired ones are forgotten.
 const MAX_ENTRIES: usize = 200_000;
 /// Lookups in flight at once.
 const MAX_ROUND: usize = 16;
 
-#[derive(Debug, Clone, Copy)]
-enum Known {
-    Registered,
-    Absent(Instant),
+/// Answers of the chain, each believed for a while: yes for `yes_ttl`
+/// (`None`: for good), no for [`NEGATIVE_TTL`].
+#[derive(Debug)]
+struct Answers<K> {
+    known: Mutex<HashMap<K, (bool, Instant)>>,
+    yes_ttl: Option<Duration>,
 }
 
-/// The key registry of one contract, with a cache.
+impl<K: Hash + Eq + Copy> Answers<K> {
+    fn new(yes_ttl: Option<Duration>) -> Self {
+        Self {
+            known: Mutex::default(),
+            yes_ttl,
+        }
+    }
+
+    fn fresh(&self, (yes, at): (bool, Instant)) -> bool {
+        match (yes, self.yes_ttl) {
+            (true, None) => true,
+            (true, Some(ttl)) => at.elapsed() < ttl,
+            (false, _) => at.elapsed() < NEGATIVE_TTL,
+        }
+    }
+
+    fn cached(&self, key: &K) -> Option<bool> {
+        let known = self.known.lock().expect("not poisoned");
+        known.get(key).filter(|k| self.fresh(**k)).map(|k| k.0)
+    }
+
+    fn remember(&self, key: K, yes: bool) {
+        let mut known = self.known.lock().expect("not poisoned");
+        if known.len() >= MAX_ENTRIES {
+            known.retain(|_, k| k.0 && self.yes_ttl.is_none());
+        }
+        known.insert(key, (yes, Instant::now()));
+    }
+
+    fn forget(&self, key: &K) {
+        self.known.lock().expect("not poisoned").remove(key);
+    }
+
+    /// The first of `keys` (in order) the chain says no to, asking
+    /// `lookup` in growing rounds and stopping at the first no.
+    async fn first_no<F, Fut>(&self, keys: &[K], lookup: F) -> Result<Option<K>, ChainError>
+    where
+        F: Fn(K) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ChainError>>,
+    {
+        let mut unknown = Vec::new();
+        for k in keys {
+            match self.cached(k) {
+                Some(false) => return Ok(Some(*k)),
+                Some(true) => {}
+                None if unknown.contains(k) => {}
+                None => unknown.push(*k),
+            }
+        }
+        for chunk in rounds(&unknown) {
+            let answers: Vec<(K, bool)> = futures::stream::iter(chunk.iter().copied())
+                .map(|k| {
+                    let asked = lookup(k);
+                    async move { Ok::<_, ChainError>((k, asked.await?)) }
+                })
+                .buffered(MAX_ROUND)
+                .try_collect()
+                .await?;
+            metrics::counter!("cairn_key_lookups_total").increment(answers.len() as u64);
+            for (k, yes) in &answers {
+                self.remember(*k, *yes);
+            }
+            if let Some((k, _)) = answers.iter().find(|(_, yes)| !yes) {
+                return Ok(Some(*k));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The key registry and device signers of one contract, with a cache.
 #[derive(Debug)]
 pub struct KeyRegistry {
     chain: CairnClient,
-    known: Mutex<HashMap<Address, Known>>,
+    registered: Answers<Address>,
+    signers: Answers<(Address, Address)>,
 }
 
 impl KeyRegistry {
@@ -45,29 +125,10 @@ impl KeyRegistry {
     pub fn new(chain: CairnClient) -> Self {
         Self {
             chain,
-            known: Mutex::default(),
+            // A key is only ever rotated, never removed.
+            registered: Answers::new(None),
+            signers: Answers::new(Some(SIGNER_TTL)),
         }
-    }
-
-    fn cached(&self, address: &Address) -> Option<bool> {
-        match self.known.lock().expect("not poisoned").get(address) {
-            Some(Known::Registered) => Some(true),
-            Some(Known::Absent(at)) if at.elapsed() < NEGATIVE_TTL => Some(false),
-            _ => None,
-        }
-    }
-
-    fn remember(&self, address: Address, registered: bool) {
-        let mut known = self.known.lock().expect("not poisoned");
-        if known.len() >= MAX_ENTRIES {
-            known.retain(|_, k| matches!(k, Known::Registered));
-        }
-        let entry = if registered {
-            Known::Registered
-        } else {
-            Known::Absent(Instant::now())
-        };
-        known.insert(address, entry);
     }
 
     /// Whether `address` has a registered key.
@@ -81,33 +142,32 @@ impl KeyRegistry {
         &self,
         addresses: &[Address],
     ) -> Result<Option<Address>, ChainError> {
-        let mut unknown = Vec::new();
-        for a in addresses {
-            match self.cached(a) {
-                Some(false) => return Ok(Some(*a)),
-                Some(true) => {}
-                None if unknown.contains(a) => {}
-                None => unknown.push(*a),
-            }
-        }
-        for chunk in rounds(&unknown) {
-            let answers: Vec<(Address, bool)> =
-                futures::stream::iter(chunk.iter().copied())
-                    .map(|a| async move {
-                        Ok::<_, ChainError>((a, self.chain.key_of(a).await?.is_some()))
-                    })
-                    .buffered(MAX_ROUND)
-                    .try_collect()
-                    .await?;
-            metrics::counter!("cairn_key_lookups_total").increment(answers.len() as u64);
-            for (a, registered) in &answers {
-                self.remember(*a, *registered);
-            }
-            if let Some((a, _)) = answers.iter().find(|(_, registered)| !registered) {
-                return Ok(Some(*a));
-            }
-        }
-        Ok(None)
+        self.registered
+            .first_no(addresses, |a| async move {
+                Ok(self.chain.key_of(a).await?.is_some())
+            })
+            .await
+    }
+
+    /// Forgets what was believed of a pair: this node just revoked it.
+    pub fn forget_signer(&self, owner: Address, signer: Address) {
+        self.signers.forget(&(owner, signer));
+    }
+
+    /// The first of the (wallet, device key) `pairs` in which the key does
+    /// not sign for the wallet now (never authorized, revoked, or expired
+    /// by `now`, unix seconds), or `None`. Stops at the first miss: a
+    /// request signed by random keys costs one lookup.
+    pub async fn first_unauthorized(
+        &self,
+        pairs: &[(Address, Address)],
+        now: u64,
+    ) -> Result<Option<(Address, Address)>, ChainError> {
+        self.signers
+            .first_no(pairs, |(owner, key)| async move {
+                Ok(self.chain.signer_expiry(owner, key).await? > now)
+            })
+            .await
     }
 }
 

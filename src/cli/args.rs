@@ -290,6 +290,23 @@ impl GlobalArgs {
         keystore::default_path(&self.data_dir, address)
     }
 
+    /// This device's signer for `wallet`, when `cairn signer new` made one.
+    pub(crate) fn device_signer(
+        &self,
+        wallet: Address,
+    ) -> anyhow::Result<Option<PrivateKeySigner>> {
+        let path = keystore::signer_path(&self.data_dir, wallet);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = zeroize::Zeroizing::new(keystore::load_bytes(&path, || {
+            self.passphrase(&path, false)
+        })?);
+        let key = PrivateKeySigner::from_slice(bytes.as_slice())
+            .with_context(|| format!("{} holds no secp256k1 key", path.display()))?;
+        Ok(Some(key))
+    }
+
     /// The wallet's messaging key, from the configured source.
     pub(crate) async fn messaging_key(
         &self,

@@ -17,6 +17,7 @@ mod read;
 mod register;
 mod send;
 mod serve;
+mod signer;
 mod terminal;
 mod watch;
 
@@ -45,6 +46,9 @@ pub(crate) enum Command {
     Key(key::KeyCommand),
     /// Publish (or rotate to) your messaging key in the on-chain registry.
     Register(register::RegisterArgs),
+    /// A device key that signs batched posts for your wallet: new, revoke, show.
+    #[command(subcommand)]
+    Signer(signer::SignerCommand),
     /// Encrypt a message, store it and anchor it on chain.
     Send(send::SendArgs),
     /// Check a batched post's inclusion proof against the chain, trusting no gateway.
@@ -82,6 +86,7 @@ impl Cli {
         match self.cmd {
             Command::Key(cmd) => cmd.run(&self.global).await,
             Command::Register(args) => args.run(&self.global).await,
+            Command::Signer(cmd) => cmd.run(&self.global).await,
             Command::Send(args) => args.run(&self.global).await,
             Command::Read(args) => args.run(&self.global).await,
             Command::Proof(args) => args.run(&self.global).await,

@@ -12,7 +12,7 @@ use super::args::{print, read_file, spinner, GlobalArgs};
 use cairn::{
     envelope::{Attachment, Body},
     gateway::{
-        client::{fresh_nonce, sign_post, GatewayClient},
+        client::{fresh_nonce, sign_post, sign_post_for, GatewayClient},
         proofs::ProofStatus,
         submit::PostRequest,
     },
@@ -159,7 +159,22 @@ impl ViaGateway {
         bar.set_message("signing the post");
         let domain = messenger.chain().domain().await?;
         let deadline = unix_now() + self.deadline_secs;
-        let signed = sign_post(&wallet, &domain, to, digest, fresh_nonce(), deadline).await?;
+        // This device's key signs for the wallet when `cairn signer new` made one.
+        let signed = match global.device_signer(wallet.address())? {
+            Some(key) => {
+                sign_post_for(
+                    &key,
+                    wallet.address(),
+                    &domain,
+                    to,
+                    digest,
+                    fresh_nonce(),
+                    deadline,
+                )
+                .await?
+            }
+            None => sign_post(&wallet, &domain, to, digest, fresh_nonce(), deadline).await?,
+        };
         bar.set_message("submitting to the gateway");
         let id = gateway
             .submit(vec![PostRequest::new(&signed, Some(envelope))])

@@ -39,6 +39,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> KeyError + '_ {
 /// Encrypts `secret` under `passphrase` into a new keystore at `path`; its
 /// directory is created 0700 if needed. An existing file is never replaced.
 pub fn create(path: &Path, secret: &SecretKey, passphrase: &str) -> Result<(), KeyError> {
+    create_bytes(path, &secret.to_bytes(), passphrase)
+}
+
+/// As [`create`], for any 32-byte secret (a device signer's secp256k1 key).
+pub fn create_bytes(path: &Path, secret: &[u8; 32], passphrase: &str) -> Result<(), KeyError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io(path))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(path))?;
@@ -49,17 +54,11 @@ pub fn create(path: &Path, secret: &SecretKey, passphrase: &str) -> Result<(), K
     // readable by others), restricted to 0600, then linked into place:
     // linking fails if the name was taken meanwhile.
     let tmp = format!(".tmp-{}", hex::encode(rand::random::<[u8; 8]>()));
-    eth_keystore::encrypt_key(
-        dir,
-        &mut rand::rngs::OsRng,
-        secret.to_bytes(),
-        passphrase,
-        Some(&tmp),
-    )
-    .map_err(|e| KeyError::MalformedKeystore {
-        path: path.to_path_buf(),
-        reason: format!("encrypting: {e}"),
-    })?;
+    eth_keystore::encrypt_key(dir, &mut rand::rngs::OsRng, secret, passphrase, Some(&tmp))
+        .map_err(|e| KeyError::MalformedKeystore {
+            path: path.to_path_buf(),
+            reason: format!("encrypting: {e}"),
+        })?;
     let tmp = dir.join(tmp);
     let placed = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
         .and_then(|()| fs::File::open(&tmp)?.sync_all())
@@ -81,13 +80,7 @@ pub fn load(
         path: path.to_path_buf(),
         reason,
     };
-    let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::InsecurePermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
+    check_mode(path)?;
     let bytes = fs::read(path).map_err(io(path))?;
     if let Ok(plain) = serde_json::from_slice::<PlainKeystore>(&bytes) {
         if plain.version != 1 || plain.kind != PLAIN_KIND {
@@ -109,20 +102,59 @@ pub fn load(
         }
         return Ok(secret);
     }
+    load_encrypted(path, passphrase).map(SecretKey::from_bytes)
+}
+
+/// The 32-byte secret of the encrypted keystore at `path`, which must be
+/// readable by its owner alone.
+pub fn load_bytes(
+    path: &Path,
+    passphrase: impl FnOnce() -> Result<String, KeyError>,
+) -> Result<[u8; 32], KeyError> {
+    check_mode(path)?;
+    load_encrypted(path, passphrase)
+}
+
+/// Refuses a file that group or others can read, as ssh does.
+fn check_mode(path: &Path) -> Result<(), KeyError> {
+    let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+fn load_encrypted(
+    path: &Path,
+    passphrase: impl FnOnce() -> Result<String, KeyError>,
+) -> Result<[u8; 32], KeyError> {
+    let malformed = |reason: String| KeyError::MalformedKeystore {
+        path: path.to_path_buf(),
+        reason,
+    };
     let passphrase = passphrase()?;
     let secret = eth_keystore::decrypt_key(path, passphrase).map_err(|e| match e {
         eth_keystore::KeystoreError::MacMismatch => KeyError::WrongPassphrase(path.to_path_buf()),
         other => malformed(other.to_string()),
     })?;
-    let secret: [u8; 32] = secret
+    secret
         .try_into()
-        .map_err(|_| malformed("the secret is not 32 bytes".into()))?;
-    Ok(SecretKey::from_bytes(secret))
+        .map_err(|_| malformed("the secret is not 32 bytes".into()))
 }
 
 /// Where the keystore for `address` lives inside a data directory.
 pub fn default_path(data_dir: &Path, address: alloy::primitives::Address) -> PathBuf {
     data_dir.join("keys").join(format!("{address:#x}.json"))
+}
+
+/// Where the device signer of wallet `address` lives inside a data directory.
+pub fn signer_path(data_dir: &Path, address: alloy::primitives::Address) -> PathBuf {
+    data_dir
+        .join("keys")
+        .join(format!("{address:#x}.signer.json"))
 }
 
 #[cfg(test)]

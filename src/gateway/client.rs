@@ -161,6 +161,33 @@ impl GatewayClient {
         .await
     }
 
+    /// Asks the gateway to pay for a wallet's signed authorization of a
+    /// device key.
+    pub async fn authorize_signer(
+        &self,
+        request: &super::registrations::SignerRequest,
+    ) -> Result<super::registrations::SignerChanged, ClientError> {
+        self.answer(
+            self.http
+                .post(format!("{}/v1/signers", self.base))
+                .json(request),
+        )
+        .await
+    }
+
+    /// Asks the gateway to pay for a signed revocation of a device key.
+    pub async fn revoke_signer(
+        &self,
+        request: &super::registrations::RevocationRequest,
+    ) -> Result<super::registrations::SignerChanged, ClientError> {
+        self.answer(
+            self.http
+                .post(format!("{}/v1/signers/revoke", self.base))
+                .json(request),
+        )
+        .await
+    }
+
     /// The gateway's proof for post `id`.
     pub async fn proof(&self, id: B256) -> Result<Proof, ClientError> {
         self.answer(self.http.get(format!("{}/v1/proofs/{id}", self.base)))
@@ -208,7 +235,7 @@ impl GatewayClient {
     }
 }
 
-/// Signs a post as `signer` under `domain`.
+/// Signs a post from `signer` itself under `domain`.
 pub async fn sign_post<S: Signer + Sync>(
     signer: &S,
     domain: &Eip712Domain,
@@ -217,8 +244,31 @@ pub async fn sign_post<S: Signer + Sync>(
     nonce: u64,
     deadline: u64,
 ) -> Result<SignedPost, ClientError> {
+    sign_post_for(
+        signer,
+        signer.address(),
+        domain,
+        to,
+        digest,
+        nonce,
+        deadline,
+    )
+    .await
+}
+
+/// Signs a post from `from` with `signer`: the wallet itself, or a device
+/// key authorized for it (docs/SIGNERS.md).
+pub async fn sign_post_for<S: Signer + Sync>(
+    signer: &S,
+    from: alloy::primitives::Address,
+    domain: &Eip712Domain,
+    to: B256,
+    digest: B256,
+    nonce: u64,
+    deadline: u64,
+) -> Result<SignedPost, ClientError> {
     let post = Post {
-        from: signer.address(),
+        from,
         to,
         digest,
         nonce,

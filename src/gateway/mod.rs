@@ -304,6 +304,8 @@ impl Gateway {
             .route("/v1/posts", post(submit::submit))
             .route("/v1/proofs/{id}", get(proofs::proof))
             .route("/v1/registrations", post(registrations::register))
+            .route("/v1/signers", post(registrations::authorize_signer))
+            .route("/v1/signers/revoke", post(registrations::revoke_signer))
             .layer(DefaultBodyLimit::max(shared.config.max_request_bytes))
             .with_state(shared);
         Ok(Self {
@@ -319,7 +321,13 @@ impl Gateway {
 /// The OpenAPI document of the gateway's routes.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(submit::submit, proofs::proof, registrations::register),
+    paths(
+        submit::submit,
+        proofs::proof,
+        registrations::register,
+        registrations::authorize_signer,
+        registrations::revoke_signer
+    ),
     components(schemas(
         submit::PostRequest,
         submit::Submission,
@@ -327,7 +335,10 @@ impl Gateway {
         proofs::Proof,
         proofs::ProofStatus,
         registrations::RegistrationRequest,
-        registrations::Registered
+        registrations::Registered,
+        registrations::SignerRequest,
+        registrations::RevocationRequest,
+        registrations::SignerChanged
     ))
 )]
 pub struct GatewayDoc;

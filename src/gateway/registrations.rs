@@ -1,5 +1,7 @@
 //! `POST /v1/registrations`: the gateway pays for a key registration that
 //! its owner signed (`registerKeyBySig`), so a wallet with no ETH can join.
+//! `POST /v1/signers` and `POST /v1/signers/revoke` do the same for a
+//! device key's authorization and revocation (docs/SIGNERS.md).
 //!
 //! It uses its own key (`--registrar-key`), never the relayer's: the
 //! relayer's nonces belong to the batcher. A registration costs its client
@@ -66,23 +68,8 @@ pub(super) async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<RegistrationRequest>, JsonRejection>,
 ) -> Result<Json<Registered>, ApiError> {
-    let Some(registrar) = &gw.registrar else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "registrations_disabled",
-            "this gateway pays for no registrations (it runs without --registrar-key)",
-        ));
-    };
-    let Json(r) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
-    gw.ip_registrations.take(&peer.ip(), 1)?;
-    let signature = Signature::from_raw(&r.signature).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_signature",
-            "the signature is not 65 bytes",
-        )
-    })?;
+    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let signature = parse_signature(&r.signature)?;
     let key = PublicKey::from(r.pubkey);
     let deadline = U256::from(r.deadline);
     // A refusal costs nobody's allowance but the client IP's: nobody can
@@ -129,6 +116,192 @@ fn refusal(e: ChainError) -> ApiError {
             "invalid_key",
             "the key is zero".into(),
         ),
+        ChainError::Reverted(Revert::Signer(what)) => client(
+            StatusCode::CONFLICT,
+            "signer_refused",
+            format!("the contract refused the signer change: {what}"),
+        ),
         other => ApiError::internal("chain", other),
     }
+}
+
+/// A wallet's signed authorization of a device key (`authorizeSignerBySig`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignerRequest {
+    /// The wallet, which signed.
+    #[schema(value_type = String)]
+    pub owner: Address,
+    /// The device key's address.
+    #[schema(value_type = String)]
+    pub signer: Address,
+    /// Unix seconds until which the key signs for the wallet.
+    pub expiry: u64,
+    /// The x25519 key to publish with it, hex; zero or absent for none.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub messaging_key: B256,
+    /// Unix seconds after which the signature is void.
+    pub deadline: u64,
+    /// The 65-byte EIP-712 `AuthorizeSigner` signature, hex.
+    #[schema(value_type = String)]
+    pub signature: HexBytes,
+}
+
+/// A signed revocation of a device key, by its wallet or by the key itself.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevocationRequest {
+    /// The wallet.
+    #[schema(value_type = String)]
+    pub owner: Address,
+    /// The device key's address.
+    #[schema(value_type = String)]
+    pub signer: Address,
+    /// Unix seconds after which the signature is void.
+    pub deadline: u64,
+    /// The 65-byte EIP-712 `RevokeSigner` signature, hex.
+    #[schema(value_type = String)]
+    pub signature: HexBytes,
+}
+
+impl From<&crate::chain::SignerAuthorization> for SignerRequest {
+    fn from(a: &crate::chain::SignerAuthorization) -> Self {
+        Self {
+            owner: a.owner,
+            signer: a.signer,
+            expiry: a.expiry,
+            messaging_key: a.messaging_key,
+            deadline: a.deadline,
+            signature: a.signature.as_bytes().to_vec().into(),
+        }
+    }
+}
+
+impl From<&crate::chain::SignerRevocation> for RevocationRequest {
+    fn from(r: &crate::chain::SignerRevocation) -> Self {
+        Self {
+            owner: r.owner,
+            signer: r.signer,
+            deadline: r.deadline,
+            signature: r.signature.as_bytes().to_vec().into(),
+        }
+    }
+}
+
+/// Where a signer change was mined.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignerChanged {
+    /// The transaction.
+    #[schema(value_type = String)]
+    pub tx: B256,
+    /// Its block: the change holds from this block on.
+    pub block: u64,
+}
+
+/// Authorizes a signed device key (and publishes the messaging key signed
+/// with it), paying the gas. Costs the client IP and the wallet one
+/// registration of their allowances, as `POST /v1/registrations` does.
+#[utoipa::path(post, path = "/v1/signers", request_body = SignerRequest,
+    responses((status = 200, body = SignerChanged), (status = 400, body = cairn_indexer::http::ErrorBody),
+        (status = 403, body = cairn_indexer::http::ErrorBody), (status = 409, body = cairn_indexer::http::ErrorBody),
+        (status = 429, body = cairn_indexer::http::ErrorBody)))]
+pub(super) async fn authorize_signer(
+    State(gw): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<SignerRequest>, JsonRejection>,
+) -> Result<Json<SignerChanged>, ApiError> {
+    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let authorization = crate::chain::SignerAuthorization {
+        owner: r.owner,
+        signer: r.signer,
+        expiry: r.expiry,
+        messaging_key: r.messaging_key,
+        deadline: r.deadline,
+        signature: parse_signature(&r.signature)?,
+    };
+    registrar
+        .authorize_signer_by_sig(&authorization, true)
+        .await
+        .map_err(refusal)?;
+    gw.owner_registrations.take(&r.owner, 1)?;
+    let inclusion = registrar
+        .authorize_signer_by_sig(&authorization, false)
+        .await
+        .map_err(refusal)?
+        .expect("a sent transaction has an inclusion");
+    Ok(Json(SignerChanged {
+        tx: inclusion.tx,
+        block: inclusion.block,
+    }))
+}
+
+/// Revokes a device key on a signature by its wallet or by the key itself,
+/// paying the gas. "Forget this device" needs no wallet prompt.
+#[utoipa::path(post, path = "/v1/signers/revoke", request_body = RevocationRequest,
+    responses((status = 200, body = SignerChanged), (status = 400, body = cairn_indexer::http::ErrorBody),
+        (status = 403, body = cairn_indexer::http::ErrorBody), (status = 409, body = cairn_indexer::http::ErrorBody),
+        (status = 429, body = cairn_indexer::http::ErrorBody)))]
+pub(super) async fn revoke_signer(
+    State(gw): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<RevocationRequest>, JsonRejection>,
+) -> Result<Json<SignerChanged>, ApiError> {
+    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let revocation = crate::chain::SignerRevocation {
+        owner: r.owner,
+        signer: r.signer,
+        deadline: r.deadline,
+        signature: parse_signature(&r.signature)?,
+    };
+    registrar
+        .revoke_signer_by_sig(&revocation, true)
+        .await
+        .map_err(refusal)?;
+    // A revocation is never refused for want of allowance: stopping a lost
+    // device must always be possible. It is good once per key, so it
+    // cannot be repeated to spend the registrar's gas.
+    let inclusion = registrar
+        .revoke_signer_by_sig(&revocation, false)
+        .await
+        .map_err(refusal)?
+        .expect("a sent transaction has an inclusion");
+    // This gateway refuses the key's posts at once; others within the
+    // registry's 10 s, and every reader from the revocation's block on.
+    gw.registry.forget_signer(r.owner, r.signer);
+    Ok(Json(SignerChanged {
+        tx: inclusion.tx,
+        block: inclusion.block,
+    }))
+}
+
+/// The registrar (or 403 when this gateway has none), the parsed body, and
+/// one registration of the client IP's allowance spent.
+fn registrar_and_body<'a, T>(
+    gw: &'a Shared,
+    peer: &SocketAddr,
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<(&'a crate::chain::CairnClient, T), ApiError> {
+    let Some(registrar) = &gw.registrar else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registrations_disabled",
+            "this gateway pays for no registrations (it runs without --registrar-key)",
+        ));
+    };
+    let Json(r) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
+    gw.ip_registrations.take(&peer.ip(), 1)?;
+    Ok((registrar, r))
+}
+
+fn parse_signature(bytes: &[u8]) -> Result<Signature, ApiError> {
+    Signature::from_raw(bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_signature",
+            "the signature is not 65 bytes",
+        )
+    })
 }

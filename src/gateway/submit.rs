@@ -4,7 +4,8 @@
 //! `max_posts_per_request`. It is all or nothing: every post is checked
 //! first, and if any fails the answer names it (`post 3: ...`) and nothing
 //! is stored, neither post nor envelope. Checks, cheapest first: size and
-//! shape, deadline, signature (recovered on every core), duplicate nonce in
+//! shape, deadline, signature (recovered on every core; by `from`, or by a
+//! device key that signs for `from` now), duplicate nonce in
 //! the request, registered sender and recipient, a channel that lets the
 //! sender post, nonce already used in the outbox, envelope block present
 //! (or given inline, within the sender's upload KiB, and stored in one Kubo
@@ -133,6 +134,8 @@ fn reject(
 struct Checked {
     new: NewPost,
     envelope: Option<Bytes>,
+    /// The device key that signed for `from`, when not `from` itself.
+    key: Option<Address>,
 }
 
 /// Accept signed posts into the outbox, all or none.
@@ -353,6 +356,9 @@ async fn accept(
             ));
         }
     }
+    // Before anything is charged to a sender: a post signed by a key that
+    // does not sign for its `from` spends nobody's allowance.
+    check_signers(gw, &checked, now, at).await?;
     let news: Vec<NewPost> = checked.iter().map(|c| c.new.clone()).collect();
     let known = gw
         .outbox
@@ -491,10 +497,10 @@ fn check(
             "the signature is not 65 bytes of r, s and v".into(),
         )
     })?;
-    let id = signed.verify(domain).map_err(|_| {
+    let (id, signer) = signed.signer(domain).map_err(|_| {
         bad(
             "bad_signature",
-            format!("the signature is not from {}", p.from),
+            "the signature is malformed (or has a high s)".into(),
         )
     })?;
     Ok(Checked {
@@ -504,7 +510,51 @@ fn check(
             signature,
         },
         envelope,
+        key: (signer != p.from).then_some(signer),
     })
+}
+
+/// A post signed by a device key needs that key to sign for its `from`
+/// now: authorized, not revoked, not expired (docs/SIGNERS.md).
+async fn check_signers(
+    gw: &Arc<Shared>,
+    checked: &[Checked],
+    now: u64,
+    at: impl Fn(usize) -> Option<usize>,
+) -> Result<(), ApiError> {
+    let pairs: Vec<(Address, Address)> = checked
+        .iter()
+        .filter_map(|c| c.key.map(|k| (c.new.post.from, k)))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let refused = gw
+        .registry
+        .first_unauthorized(&pairs, now)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                format!("cannot read the signer registry: {e}"),
+            )
+        })?;
+    match refused {
+        None => Ok(()),
+        Some((from, key)) => {
+            let i = checked
+                .iter()
+                .position(|c| c.key == Some(key) && c.new.post.from == from)
+                .unwrap_or(0);
+            Err(reject(
+                StatusCode::FORBIDDEN,
+                "signer_not_authorized",
+                at(i),
+                format!("the post is signed by {key}, which does not sign for {from} (never authorized, revoked or expired)"),
+            ))
+        }
+    }
 }
 
 /// The sender, and a recipient that is an address, must have a registered

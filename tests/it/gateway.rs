@@ -268,7 +268,8 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
     )
     .await;
     forged.signed.post.from = claimed;
-    let message = assert_post_rejected(&chain, &api, &forged, 400, "bad_signature").await;
+    // Its signature recovers to user 2, who does not sign for user 0.
+    let message = assert_post_rejected(&chain, &api, &forged, 403, "signer_not_authorized").await;
     assert!(message.contains(&claimed.to_string()), "{message}");
 
     // Expired deadline.
@@ -337,8 +338,8 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
         &body,
         &[good.id(&chain.domain)],
         &[&good.envelope],
-        400,
-        "bad_signature",
+        403,
+        "signer_not_authorized",
     )
     .await;
     assert!(message.starts_with("post 1:"), "{message}");
@@ -399,7 +400,17 @@ async fn bad_posts_are_rejected_with_a_reason_and_nothing_is_stored() {
 }
 
 /// `GET /v1/batches/{id}` once its resolution is `want`.
-async fn await_batch(api: &str, id: &str, want: &str) -> serde_json::Value {
+/// The (item, reason) of each invalid post a batch record lists.
+pub(crate) fn invalid_reasons(batch: &serde_json::Value) -> Vec<(u64, &str)> {
+    batch["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["item"].as_u64().unwrap(), p["reason"].as_str().unwrap()))
+        .collect()
+}
+
+pub(crate) async fn await_batch(api: &str, id: &str, want: &str) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let response = reqwest::get(format!("{api}/v1/batches/{id}"))
@@ -421,7 +432,7 @@ async fn await_batch(api: &str, id: &str, want: &str) -> serde_json::Value {
 
 /// Anchors `posts` as one batch from the deployer (anyone may), storing the
 /// manifest only if `store_manifest`. Returns the batch id and the manifest.
-async fn anchor_by_hand(
+pub(crate) async fn anchor_by_hand(
     chain: &Chain,
     posts: &[SignedPost],
     store_manifest: bool,
@@ -494,16 +505,10 @@ async fn forged_manifest(postgres: bool) {
     let batch = await_batch(&api, &batch_id, "delivered").await;
     assert_eq!(batch["count"], 5);
     assert_eq!(batch["delivered"], 2);
-    let invalid: Vec<(u64, &str)> = batch["invalid"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["item"].as_u64().unwrap(), p["reason"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        invalid,
+        invalid_reasons(&batch),
         [
-            (1, "bad_signature"),
+            (1, "signer_not_authorized"),
             (3, "sender_not_registered"),
             (4, "nonce_replayed")
         ]

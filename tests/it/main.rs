@@ -37,6 +37,7 @@ mod secrets;
 mod send_e2e;
 mod server;
 mod sign_in;
+mod signers;
 mod store_suite;
 mod vectors;
 mod web_client;

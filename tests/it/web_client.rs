@@ -35,9 +35,9 @@ use crate::{
     },
 };
 
-/// Anvil accounts 5 (a CLI sender) and 6 (the gateway's registrar).
+/// Anvil account 5, a CLI sender; the registrar is account 6 (`REGISTRAR_KEY`).
 const DAVE_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
-const REGISTRAR_KEY: &str = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e";
+use crate::gateway_quotas::REGISTRAR_KEY;
 
 #[tokio::test]
 async fn wallet_users_read_and_write_in_a_real_browser() {

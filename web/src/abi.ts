@@ -20,6 +20,10 @@ export const cairnAbi = parseAbi([
   'function epochBundle(bytes32 channel, uint64 epoch) view returns (bytes32)',
   'function newEpoch(bytes32 channel) returns (uint64)',
   'error KeyAlreadyPublished(uint64 epoch)',
+  'event SignerAuthorized(address indexed owner, address indexed signer, uint64 expiry)',
+  'event SignerRevoked(address indexed owner, address indexed signer)',
+  'function signerExpiry(address owner, address signer) view returns (uint64)',
+  'function signerNonces(address owner) view returns (uint256)',
 ]);
 
 /** The EIP-712 domain every Cairn signature uses. */

@@ -129,8 +129,13 @@ async function verifyBatched(chain: ChainView, m: Claim): Promise<Verdict> {
   // Its own signature, checked when asked for: one bad post never hides the
   // others, and a page of mail does not recover a thousand signatures.
   const signer = await recoverAddress({ hash: batch.hashes[m.item!], signature: mine.signature }).catch(() => null);
-  if (signer === null || getAddress(signer) !== getAddress(p.from)) return forged('the post is not signed by its sender');
+  if (signer === null) return forged('the post is not signed by its sender');
   if (p.deadline < batch.blockTime) return forged('the post was anchored after its deadline');
+  if (getAddress(signer) !== getAddress(p.from)) {
+    // A device key (docs/SIGNERS.md): it must sign for `from` at the anchor.
+    const refused = await signerRefuses(chain, getAddress(p.from), getAddress(signer), batch.at, batch.blockTime);
+    if (refused) return forged(refused);
+  }
   if (isChannel(p.to)) {
     const refused = await channelRefuses(chain, p.to, getAddress(p.from), { ...batch.at, hash: m.blockHash });
     if (refused) return forged(refused);
@@ -159,6 +164,43 @@ async function checkBatch(chain: ChainView, m: Claim): Promise<CheckedBatch> {
   const hashes = posts.map((p) => hashTypedData({ domain: d, types: postTypes, primaryType: 'Post', message: p.post }));
   if (merkleRoot(hashes) !== root) return { problem: forged('the manifest does not match the anchored root') };
   return { posts, hashes, blockTime: canonical.timestamp, at: { block: anchor.blockNumber!, logIndex: m.logIndex } };
+}
+
+/** One signer event of a (wallet, key) pair at its place: authorized until an expiry, or revoked. */
+export interface SignerEvent {
+  block: bigint;
+  logIndex: number;
+  expiry: bigint | null;
+}
+
+/**
+ * Why `key` did not sign for `owner` at a place, or undefined when it did
+ * (contracts/bindings/signers.rs, the same rule): an authorization before
+ * the place, no revocation before it, and the latest expiry not before the
+ * anchor block's time.
+ */
+export function signerRefusal(events: readonly SignerEvent[], at: { block: bigint; logIndex: number }, blockTime: bigint): string | undefined {
+  const before = events
+    .filter((e) => e.block < at.block || (e.block === at.block && e.logIndex < at.logIndex))
+    .sort((a, b) => (a.block === b.block ? a.logIndex - b.logIndex : a.block < b.block ? -1 : 1));
+  if (before.some((e) => e.expiry === null)) return 'signed by a device key revoked before the post was anchored';
+  const last = before.at(-1);
+  if (!last) return 'signed by a key never authorized to sign for its sender';
+  return last.expiry! >= blockTime ? undefined : "signed by a device key whose authorization had expired";
+}
+
+/** The chain's signer events of (owner, key) up to the anchor's block, through the wallet's RPC. */
+async function signerRefuses(chain: ChainView, owner: Address, key: Address, at: { block: bigint; logIndex: number }, blockTime: bigint): Promise<string | undefined> {
+  const query = { address: chain.contract, abi: cairnAbi, args: { owner, signer: key }, fromBlock: 0n, toBlock: at.block } as const;
+  const [authorized, revoked] = await Promise.all([
+    chain.client.getContractEvents({ ...query, eventName: 'SignerAuthorized' }),
+    chain.client.getContractEvents({ ...query, eventName: 'SignerRevoked' }),
+  ]);
+  const events: SignerEvent[] = [
+    ...authorized.map((e) => ({ block: e.blockNumber!, logIndex: e.logIndex!, expiry: BigInt(e.args.expiry!) })),
+    ...revoked.map((e) => ({ block: e.blockNumber!, logIndex: e.logIndex!, expiry: null })),
+  ];
+  return signerRefusal(events, at, blockTime);
 }
 
 /** A channel id, not a left-padded address: its top 12 bytes are not all zero. */

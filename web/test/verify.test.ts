@@ -6,7 +6,7 @@ import { bytesToHex, concat, type Hex, hashTypedData, keccak256, numberToHex, ty
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { domain, postTypes } from '../src/abi';
-import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, verify, verifyPath } from '../src/verify';
+import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, type SignerEvent, signerRefusal, verify, verifyPath } from '../src/verify';
 import { memoryStorage } from './memory';
 
 const contract = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
@@ -27,7 +27,8 @@ function chain(
     timestamp = 1_000n,
     delivered,
     channel,
-  }: { reorged?: boolean; timestamp?: bigint; delivered?: DeliveredPosts; channel?: { gate: number; changes: MembersChange[] } } = {},
+    signers = [],
+  }: { reorged?: boolean; timestamp?: bigint; delivered?: DeliveredPosts; channel?: { gate: number; changes: MembersChange[] }; signers?: SignerEvent[] } = {},
 ): ChainView {
   let asked = blockHash;
   const client = {
@@ -43,8 +44,14 @@ function chain(
       return { hash: reorged ? (`0x${'ee'.repeat(32)}` as Hex) : asked, timestamp };
     },
     readContract: async () => ({ epoch: channel ? 1n : 0n, gate: channel?.gate ?? 0 }),
-    getContractEvents: async ({ toBlock }: { toBlock: bigint }) =>
-      (channel?.changes ?? []).filter((c) => c.blockNumber <= toBlock).map((c) => ({ ...c, args: { added: c.added, removed: c.removed } })),
+    getContractEvents: async ({ toBlock, eventName }: { toBlock: bigint; eventName: string }) => {
+      if (eventName === 'SignerAuthorized' || eventName === 'SignerRevoked') {
+        return signers
+          .filter((e) => e.block <= toBlock && (e.expiry === null) === (eventName === 'SignerRevoked'))
+          .map((e) => ({ blockNumber: e.block, logIndex: e.logIndex, args: { expiry: e.expiry ?? undefined } }));
+      }
+      return (channel?.changes ?? []).filter((c) => c.blockNumber <= toBlock).map((c) => ({ ...c, args: { added: c.added, removed: c.removed } }));
+    },
   } as unknown as PublicClient;
   return {
     client,
@@ -119,6 +126,27 @@ describe('verify', () => {
     const { bytes, manifestDigest, log } = await batch();
     const view = chain([log], true, { [manifestDigest]: bytes }, { reorged: true });
     expect(await verify(view, claim({ item: 0, blockHash: `0x${'06'.repeat(32)}` }))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/canonical/) });
+  });
+
+  it('a post signed by a device key holds only while the chain says the key signs for its sender', async () => {
+    const device = privateKeyToAccount('0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a');
+    const { bytes, manifestDigest, log } = await batch(device);
+    const view = (signers: SignerEvent[]) => chain([log], true, { [manifestDigest]: bytes }, { signers });
+    const at = (n: number) => claim({ item: 0, blockHash: `0x${(0xd0 + n).toString(16).repeat(32)}` as Hex });
+    expect(await verify(view([{ block: 4n, logIndex: 0, expiry: 2_000n }]), at(0))).toEqual({ state: 'verified' });
+    expect(await verify(view([]), at(1))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/never authorized/) });
+    expect(await verify(view([{ block: 4n, logIndex: 0, expiry: 2_000n }, { block: 4n, logIndex: 1, expiry: null }]), at(2))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/revoked/) });
+    expect(await verify(view([{ block: 4n, logIndex: 0, expiry: 999n }]), at(3))).toMatchObject({ state: 'forged', reason: expect.stringMatching(/expired/) });
+  });
+
+  it('the signer rule counts only what comes before the anchor, as the Rust one', () => {
+    const auth = [{ block: 10n, logIndex: 1, expiry: 1_000n }];
+    expect(signerRefusal(auth, { block: 11n, logIndex: 0 }, 999n)).toBeUndefined();
+    expect(signerRefusal(auth, { block: 10n, logIndex: 2 }, 1_000n)).toBeUndefined();
+    expect(signerRefusal(auth, { block: 10n, logIndex: 0 }, 1n)).toMatch(/never authorized/);
+    const later = [...auth, { block: 11n, logIndex: 0, expiry: 5_000n }, { block: 12n, logIndex: 0, expiry: null }];
+    expect(signerRefusal(later, { block: 11n, logIndex: 1 }, 4_000n)).toBeUndefined();
+    expect(signerRefusal(later, { block: 12n, logIndex: 1 }, 10n)).toMatch(/revoked/);
   });
 
   it('a post anchored after its deadline is refused', async () => {

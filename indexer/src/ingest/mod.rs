@@ -27,7 +27,7 @@ use tokio::sync::{watch, Notify};
 use crate::fanout::Fanout;
 
 pub use crate::block::{cid_for_digest, BlockRef};
-pub use source::ChainSource;
+pub use source::{ChainSource, SignerEvents};
 pub use window::{Continuity, ReorgWindow};
 
 use crate::{

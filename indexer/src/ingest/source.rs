@@ -32,6 +32,15 @@ pub struct ChainSource {
 /// log is about 750 bytes of JSON, a `BatchAnchored` one about 1 KiB.
 const BYTES_PER_LOG: usize = 2048;
 
+/// Signer events by (wallet, key) pair, each at its place.
+pub type SignerEvents = std::collections::HashMap<
+    (Address, Address),
+    Vec<(
+        cairn_contracts::signers::Place,
+        cairn_contracts::signers::SignerEvent,
+    )>,
+>;
+
 /// What a capped `eth_getLogs` found.
 enum Fetched {
     Logs(Vec<Log>),
@@ -203,6 +212,31 @@ impl ChainSource {
         let filter = self.filter().at_block_hash(hash);
         self.call("eth_getLogs", || self.provider.get_logs(&filter))
             .await
+    }
+
+    /// The signer events of the pairs `(wallet, key)` up to block
+    /// `to_block`, by pair, with their places. Asked in chunks of 128
+    /// pairs: a forged manifest of 4,096 posts by as many keys costs 32
+    /// calls, not 4,096.
+    pub async fn signer_events(
+        &self,
+        pairs: &[(Address, Address)],
+        to_block: u64,
+    ) -> Result<SignerEvents, IndexerError> {
+        use cairn_contracts::signers::{decode_signer_log, signer_filter};
+        let mut out = SignerEvents::new();
+        for chunk in pairs.chunks(128) {
+            let owners: Vec<Address> = chunk.iter().map(|p| p.0).collect();
+            let keys: Vec<Address> = chunk.iter().map(|p| p.1).collect();
+            let filter = signer_filter(self.contract, &owners, &keys, to_block);
+            let logs = self
+                .call("eth_getLogs", || self.provider.get_logs(&filter))
+                .await?;
+            for (pair, place, event) in logs.iter().filter_map(decode_signer_log) {
+                out.entry(pair).or_default().push((place, event));
+            }
+        }
+        Ok(out)
     }
 
     /// The contract's logs from the start of `range` on, at most `cap` of
