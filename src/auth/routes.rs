@@ -45,6 +45,8 @@ impl AuthConfig {
 struct AuthState {
     sessions: Arc<Sessions>,
     provider: DynProvider,
+    /// The Cairn contract, whose device signers may sign in for a wallet.
+    contract: alloy::primitives::Address,
     chain_id: Option<u64>,
     public: PublicOrigins,
 }
@@ -61,6 +63,7 @@ const MAX_MESSAGE: usize = 4096;
 /// is signed in. A sign-in must be made for one of the `public` origins.
 pub fn router(
     provider: DynProvider,
+    contract: alloy::primitives::Address,
     chain_id: Option<u64>,
     sessions: Arc<Sessions>,
     public: PublicOrigins,
@@ -68,6 +71,7 @@ pub fn router(
     let state = AuthState {
         sessions,
         provider,
+        contract,
         chain_id,
         public,
     };
@@ -179,16 +183,22 @@ async fn sign_in(
             "the nonce was not issued here, or is used or expired: ask for a new one".to_string(),
         ));
     }
-    let signer = signature::check(&s.provider, message.address, &request.message, &signature)
-        .await
-        .map_err(|e| match e {
-            SignatureError::NotSigner(_) => refuse("bad_signature", e.to_string()),
-            SignatureError::Chain(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "chain_unavailable",
-                e.to_string(),
-            ),
-        })?;
+    let signer = signature::check(
+        &s.provider,
+        s.contract,
+        message.address,
+        &request.message,
+        &signature,
+    )
+    .await
+    .map_err(|e| match e {
+        SignatureError::NotSigner(_) => refuse("bad_signature", e.to_string()),
+        SignatureError::Chain(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            e.to_string(),
+        ),
+    })?;
     let token = s
         .sessions
         .open(message.address)

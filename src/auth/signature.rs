@@ -1,5 +1,7 @@
 //! Whose signature a sign-in or a consent entry carries: an externally
-//! owned account's (recovered), a contract wallet's (ERC-1271
+//! owned account's (recovered), a device key's that the account authorized
+//! on the Cairn contract and that signs for it now (docs/SIGNERS.md), a
+//! contract wallet's (ERC-1271
 //! `isValidSignature`, asked at one pinned block), as DAO multisigs such as
 //! Safe sign, or a contract wallet's that is not deployed yet (ERC-6492).
 //!
@@ -44,6 +46,14 @@ const VALIDATOR: &str = include_str!("erc6492_validator.hex");
 pub enum Signer {
     /// Recovered from an ECDSA signature.
     Account,
+    /// A device key that signs for the account (`signerExpiry` after the
+    /// time of this block).
+    Device {
+        /// The device key's address.
+        key: Address,
+        /// The block the contract was asked at.
+        block: u64,
+    },
     /// A contract wallet said yes at this block.
     Contract {
         /// The block the wallet was asked at.
@@ -62,6 +72,7 @@ impl Signer {
     pub fn kind(self) -> &'static str {
         match self {
             Self::Account => "account",
+            Self::Device { .. } => "device",
             Self::Contract { .. } => "contract",
             Self::Counterfactual { .. } => "counterfactual",
         }
@@ -79,14 +90,23 @@ pub enum SignatureError {
     Chain(String),
 }
 
-/// Checks that `signature` over the EIP-191 `message` is `address`'s.
+/// Checks that `signature` over the EIP-191 `message` is `address`'s, or
+/// that of a device key signing for it on the Cairn contract at `contract`.
 pub async fn check(
     provider: &DynProvider,
+    contract: Address,
     address: Address,
     message: &str,
     signature: &[u8],
 ) -> Result<Signer, SignatureError> {
-    check_hash(provider, address, eip191_hash_message(message), signature).await
+    check_hash(
+        provider,
+        contract,
+        address,
+        eip191_hash_message(message),
+        signature,
+    )
+    .await
 }
 
 fn chain(e: &dyn std::fmt::Display) -> SignatureError {
@@ -101,9 +121,11 @@ pub const ERC1271_GAS: u64 = 300_000;
 /// factory, then its ERC-1271 check.
 pub const ERC6492_GAS: u64 = 1_500_000;
 
-/// Checks that `signature` over `hash` (an EIP-191 or EIP-712 digest) is `address`'s.
+/// Checks that `signature` over `hash` (an EIP-191 or EIP-712 digest) is
+/// `address`'s, or a device key's that signs for it (see [`check`]).
 pub async fn check_hash(
     provider: &DynProvider,
+    contract: Address,
     address: Address,
     hash: B256,
     signature: &[u8],
@@ -111,13 +133,19 @@ pub async fn check_hash(
     if signature.len() > ERC6492_MAGIC.len() && signature.ends_with(&ERC6492_MAGIC) {
         return counterfactual(provider, address, hash, signature).await;
     }
-    if let Ok(sig) = Signature::try_from(signature) {
-        if sig.recover_address_from_prehash(&hash).ok() == Some(address) {
-            return Ok(Signer::Account);
-        }
+    let recovered = Signature::try_from(signature)
+        .ok()
+        .and_then(|sig| sig.recover_address_from_prehash(&hash).ok());
+    if recovered == Some(address) {
+        return Ok(Signer::Account);
     }
     // Pin one block, so the code and the answer come from the same state.
     let block = provider.get_block_number().await.map_err(|e| chain(&e))?;
+    if let Some(key) = recovered {
+        if device_signs(provider, contract, address, key, block).await? {
+            return Ok(Signer::Device { key, block });
+        }
+    }
     let code = provider
         .get_code_at(address)
         .block_id(BlockId::number(block))
@@ -138,6 +166,38 @@ pub async fn check_hash(
         // A revert or any other answer is a no.
         _ => Err(SignatureError::NotSigner(address)),
     }
+}
+
+/// Whether `key` signs for `address` at `block`: the contract's
+/// `signerExpiry` there is not before that block's time.
+async fn device_signs(
+    provider: &DynProvider,
+    contract: Address,
+    address: Address,
+    key: Address,
+    block: u64,
+) -> Result<bool, SignatureError> {
+    let cairn = cairn_contracts::Cairn::new(contract, provider);
+    let expiry = match cairn
+        .signerExpiry(address, key)
+        .block(BlockId::number(block))
+        .call()
+        .await
+    {
+        Ok(expiry) => expiry,
+        Err(alloy::contract::Error::TransportError(e)) => return Err(chain(&e)),
+        // No Cairn contract there (no code, another ABI): no device signs.
+        Err(_) => return Ok(false),
+    };
+    if expiry == 0 {
+        return Ok(false);
+    }
+    let header = provider
+        .get_block_by_number(block.into())
+        .await
+        .map_err(|e| chain(&e))?
+        .ok_or_else(|| chain(&format!("block {block} is gone")))?;
+    Ok(expiry >= header.header.timestamp)
 }
 
 /// Checks an ERC-6492 wrapped signature by simulating the validator's

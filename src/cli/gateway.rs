@@ -66,8 +66,9 @@ pub(crate) struct GatewayArgs {
     /// with no ETH can join. Not the relayer's. Without it the gateway pays for none.
     #[arg(long, env = "CAIRN_REGISTRAR_KEY", hide_env_values = true)]
     registrar_key: Option<String>,
-    /// Registrations (first keys and rotations) the registrar pays for one wallet in a day.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Registrations (first keys, rotations and device-signer authorizations) the registrar
+    /// pays for one wallet in a day.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     registrations_per_owner_per_day: u32,
 }
 

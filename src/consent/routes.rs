@@ -179,14 +179,15 @@ async fn put(
         request.issued_at,
         &domain,
     );
-    let signer = signature::check_hash(&api.provider, request.owner, hash, &signature)
-        .await
-        .map_err(|e| match e {
-            SignatureError::NotSigner(_) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
-            }
-            SignatureError::Chain(_) => unavailable(&e),
-        })?;
+    let signer =
+        signature::check_hash(&api.provider, api.contract, request.owner, hash, &signature)
+            .await
+            .map_err(|e| match e {
+                SignatureError::NotSigner(_) => {
+                    ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+                }
+                SignatureError::Chain(_) => unavailable(&e),
+            })?;
     let entry = ConsentEntry {
         owner: query::owner_key(request.owner),
         peer: query::owner_key(request.peer),

@@ -143,7 +143,7 @@ impl GatewayConfig {
                 per_second: 1,
                 burst: 10,
             },
-            registrations_per_owner_per_day: 5,
+            registrations_per_owner_per_day: 20,
         }
     }
 }

@@ -157,6 +157,7 @@ impl Node {
                 if let Some((auth, provider)) = &auth {
                     let sign_in = crate::auth::router(
                         provider.clone(),
+                        auth.contract,
                         auth.chain_id,
                         sessions.clone(),
                         public.clone(),

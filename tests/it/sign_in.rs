@@ -24,10 +24,10 @@ const APPROVING_WALLET: &str = "0x631626ba7e60e01b60005260206000f3";
 /// Returns 32 zero bytes to every call: a wallet that refuses.
 const REFUSING_WALLET: &str = "0x60206000f3";
 
-struct Site {
-    api: String,
-    host: String,
-    http: reqwest::Client,
+pub(crate) struct Site {
+    pub(crate) api: String,
+    pub(crate) host: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Site {
@@ -45,7 +45,7 @@ impl Site {
     }
 
     /// A message for this site and chain, with a nonce just issued.
-    async fn fresh(&self, address: Address, expires: &str) -> String {
+    pub(crate) async fn fresh(&self, address: Address, expires: &str) -> String {
         self.message(address, &self.nonce().await, &self.host, 31337, expires)
     }
 
@@ -65,7 +65,11 @@ impl Site {
         )
     }
 
-    async fn sign_in(&self, message: &str, signature: &[u8]) -> (u16, Value, Option<String>) {
+    pub(crate) async fn sign_in(
+        &self,
+        message: &str,
+        signature: &[u8],
+    ) -> (u16, Value, Option<String>) {
         let response = self
             .http
             .post(format!("{}/v1/auth/siwe", self.api))

@@ -389,3 +389,131 @@ async fn the_cli_keeps_a_device_signer_and_revokes_it() {
     assert_eq!(show["signer"], serde_json::Value::Null, "{show}");
     node.shutdown().await.unwrap();
 }
+
+/// A device key signs in, and signs consent entries, for its wallet: the
+/// node checks the contract's `signerExpiry` at the current block. A key
+/// never authorized, or revoked, is refused.
+#[tokio::test]
+async fn a_device_key_signs_in_and_signs_consent_until_revoked() {
+    use alloy::signers::Signer;
+    use cairn::consent::{signing_hash, ConsentRequest};
+    use cairn_indexer::store::ConsentState;
+
+    let chain = Chain::start(2, Anvil::start().await, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = chain.reader_node(dir.path(), true, None).await;
+    let host = node.addr.to_string();
+    let api = format!("http://{host}");
+    let http = reqwest::Client::new();
+    let (owner, peer) = (&chain.users[0].wallet, chain.users[1].address());
+    let device = PrivateKeySigner::random();
+    let nonce = chain.client.signer_nonce(owner.address()).await.unwrap();
+    let a = sign_signer_authorization(
+        owner,
+        &chain.domain,
+        device.address(),
+        unix_now() + 3600,
+        B256::ZERO,
+        nonce,
+        unix_now() + 600,
+    )
+    .await
+    .unwrap();
+    chain
+        .client
+        .authorize_signer_by_sig(&a, false)
+        .await
+        .unwrap();
+
+    let site = crate::sign_in::Site {
+        api: api.clone(),
+        host,
+        http: http.clone(),
+    };
+    let sign_in = |key: PrivateKeySigner| {
+        let site = &site;
+        async move {
+            let message = site.fresh(owner.address(), "2099-01-01T00:00:00Z").await;
+            let signature = key.sign_message(message.as_bytes()).await.unwrap();
+            let (status, body, _) = site
+                .sign_in(&message, signature.as_bytes().as_slice())
+                .await;
+            (status, body)
+        }
+    };
+    let consent = |key: PrivateKeySigner, issued_at: u64| {
+        let (http, api, domain) = (http.clone(), api.clone(), chain.domain.clone());
+        let owner = owner.address();
+        async move {
+            let hash = signing_hash(owner, peer, ConsentState::Block, issued_at, &domain);
+            let signature = key.sign_hash(&hash).await.unwrap();
+            let request = ConsentRequest {
+                owner,
+                peer,
+                state: ConsentState::Block,
+                issued_at,
+                signature: format!("0x{}", hex::encode(signature.as_bytes())),
+            };
+            let response = http
+                .post(format!("{api}/v1/consent"))
+                .json(&request)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    let (status, body) = sign_in(device.clone()).await;
+    assert_eq!(
+        (status, body["signer"].as_str()),
+        (200, Some("device")),
+        "{body}"
+    );
+    let (status, body) = consent(device.clone(), unix_now()).await;
+    assert_eq!(
+        (status, body["signer"].as_str()),
+        (200, Some("device")),
+        "{body}"
+    );
+    let stranger = PrivateKeySigner::random();
+    let (status, body) = sign_in(stranger.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    let (status, body) = consent(stranger, unix_now() + 1).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+
+    let nonce = chain.client.signer_nonce(owner.address()).await.unwrap();
+    let r = sign_signer_revocation(
+        &device,
+        &chain.domain,
+        owner.address(),
+        device.address(),
+        nonce,
+        unix_now() + 600,
+    )
+    .await
+    .unwrap();
+    chain.client.revoke_signer_by_sig(&r, false).await.unwrap();
+    let (status, body) = sign_in(device.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    let (status, body) = consent(device, unix_now() + 2).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    node.shutdown().await.unwrap();
+}

@@ -52,6 +52,13 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     let database = format!("sqlite://{}", index_dir.path().join("indexer.db").display());
     let gateway = cairn::gateway::GatewayConfig {
         registrar: Some(signer(REGISTRAR_KEY)),
+        // Every page of the test unlocks, and authorizes its own device
+        // key: Bob alone opens a dozen pages, all from this machine.
+        registrations_per_owner_per_day: 100,
+        registrations_per_ip: cairn::gateway::quota::Rate {
+            per_second: 10,
+            burst: 100,
+        },
         ..chain.gateway_config(outbox_url)
     };
     let store: std::sync::Arc<dyn BlobStore> = chain.store.clone();

@@ -9,6 +9,7 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { generatePrivateKey } from 'viem/accounts';
 import { withWallet } from './wallet.mjs';
 
 const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS, CHANNEL_LIES, OLDER_ALLOW, REORGED } = process.env;
@@ -111,10 +112,12 @@ try {
     await alice.locator('#unlock').click({ timeout: STEP });
     await alice.getByRole('alert').getByText('You declined the request in your wallet.').waitFor({ timeout: STEP });
   });
-  await step('Alice unlocks and registers without gas', async () => {
+  await step('Alice unlocks: a second signature authorizes this device and registers her key, without gas; signing in asks nothing', async () => {
+    const before = wallets.Alice.prompts;
     await alice.locator('#unlock').click({ timeout: STEP });
-    await alice.locator('#register-gasless').click({ timeout: STEP });
     await alice.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await alice.locator('.signed-in').waitFor({ timeout: STEP });
+    if (wallets.Alice.prompts - before !== 2) throw new Error(`unlocking took ${wallets.Alice.prompts - before} prompts, not 2`);
   });
   await accessibility(alice, 'compose');
   await shot(alice, 'compose');
@@ -390,7 +393,6 @@ try {
   };
   await step("a stranger, Carol, registers and writes to Bob: it lands in his Requests, live, not in his inbox", async () => {
     await connectAndUnlock(carol, 'Carol');
-    await carol.locator('#register-gasless').click({ timeout: STEP });
     await carol.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
     await carolSends('Carol here, a first message');
     await bob.getByRole('tab', { name: /^Requests/ }).click();
@@ -730,6 +732,52 @@ try {
       }
     }
     await liar.close();
+  });
+  await step('Erin, a new wallet with no ETH, is chatting after 2 signatures, sends 20 messages and reloads with no more prompts', async () => {
+    const erin = await open('Erin', { privateKey: generatePrivateKey() }, 1280);
+    const erinWallet = wallets.Erin;
+    await erin.getByRole('button', { name: "Erin's test wallet" }).click();
+    await erin.locator('#remember-device').check({ timeout: STEP });
+    await erin.locator('#unlock').click();
+    await erin.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await erin.locator('.signed-in').waitFor({ timeout: STEP });
+    if (erinWallet.prompts !== 2) throw new Error(`onboarding took ${erinWallet.prompts} prompts, not 2`);
+    for (let i = 1; i <= 20; i++) {
+      await erin.locator('#to').fill(BOB);
+      await erin.locator('#text').fill(`Erin ${i} of 20`);
+      await erin.locator('#send').click();
+      await erin.locator('.sending').first().locator('.state', { hasText: /accepted|anchored|confirmed/ }).waitFor({ timeout: STEP });
+    }
+    if (erinWallet.prompts !== 2) throw new Error(`20 messages took ${erinWallet.prompts - 2} more prompts`);
+    // Bob's page proves the posts, signed by Erin's device key for her wallet, from the chain.
+    const reader = await open('Bob (reads Erin)', BOB, 390);
+    await connectAndUnlock(reader, 'Bob (reads Erin)');
+    await reader.getByRole('tab', { name: /^Requests/ }).click({ timeout: STEP });
+    const requests = reader.getByRole('region', { name: 'Requests' });
+    await requests.locator('li.message', { hasText: 'Erin 20 of 20' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await reader.close();
+    await erin.reload();
+    await erin.getByRole('tab', { name: 'Compose' }).waitFor({ timeout: STEP });
+    await erin.locator('.signed-in').waitFor({ timeout: STEP });
+    if (erinWallet.prompts !== 2) throw new Error(`the remembered reload took ${erinWallet.prompts - 2} prompts`);
+    await shot(erin, 'remembered-device');
+  });
+  await step('a forgotten device revokes itself, with no prompt, and a tab that still holds it can no longer post', async () => {
+    const [, erin] = pages.find(([who]) => who === 'Erin');
+    const stale = await erin.context().newPage();
+    pages.push(['Erin (second tab)', stale]);
+    stale.on('pageerror', (e) => failures.push(`Erin (second tab): page error: ${e.message}`));
+    await stale.goto(CAIRN_URL);
+    await stale.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await erin.locator('#forget-device').click();
+    await erin.getByRole('button', { name: "Erin's test wallet" }).waitFor({ timeout: STEP });
+    expected.push(/status of 403/);
+    await stale.locator('#to').fill(BOB);
+    await stale.locator('#text').fill('from a forgotten device');
+    await stale.locator('#send').click();
+    await stale.getByRole('alert').getByText(/does not sign for/).waitFor({ timeout: STEP });
+    if (wallets.Erin.prompts !== 2) throw new Error(`forgetting the device took ${wallets.Erin.prompts - 2} prompts`);
+    await stale.close();
   });
   await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
     const page = await open('Alice (keystore)', ALICE, 390);

@@ -51,18 +51,49 @@ function injectWallet({ name }) {
 }
 
 /**
+ * A wallet that holds `privateKey` itself, as a real one does: it signs in
+ * Node (viem), never through Anvil's unlocked accounts, and sends a
+ * transaction only as a signed raw one (a wallet with no ETH cannot).
+ */
+async function localSigner(privateKey, anvilUrl) {
+  const { privateKeyToAccount } = await import('viem/accounts');
+  const account = privateKeyToAccount(privateKey);
+  return {
+    address: account.address,
+    personal_sign: ([message]) => account.signMessage({ message: { raw: message } }),
+    eth_signTypedData_v4: ([, json]) => {
+      const { domain, types, primaryType, message } = JSON.parse(json);
+      delete types.EIP712Domain;
+      return account.signTypedData({ domain, types, primaryType, message });
+    },
+    eth_sendTransaction: async ([tx]) => {
+      const chainId = Number(await anvil(anvilUrl, 'eth_chainId', []));
+      const nonce = Number(await anvil(anvilUrl, 'eth_getTransactionCount', [account.address, 'pending']));
+      const gas = BigInt(await anvil(anvilUrl, 'eth_estimateGas', [{ ...tx, from: account.address }]));
+      const gasPrice = BigInt(await anvil(anvilUrl, 'eth_gasPrice', []));
+      const raw = await account.signTransaction({ chainId, nonce, gas, gasPrice, to: tx.to, data: tx.data, value: BigInt(tx.value ?? 0) });
+      return anvil(anvilUrl, 'eth_sendRawTransaction', [raw]);
+    },
+  };
+}
+
+/**
  * Gives every page of `context` a wallet holding `account`, on the chain at
- * `anvilUrl`. The returned controls make it behave as users do: decline the
+ * `anvilUrl`: one of Anvil's unlocked accounts (an address), or a key the
+ * wallet holds itself (`{ privateKey }`). `prompts` counts every request
+ * a real wallet would ask its user about: signatures and transactions. The returned controls make it behave as users do: decline the
  * next signature, sit on another chain until asked to switch, hold another
  * account (then say so with `page.evaluate(() => __walletEmit(...))`), or
  * lag behind the node's chain.
  */
 export async function withWallet(context, anvilUrl, account, name) {
+  const local = typeof account === 'object' ? await localSigner(account.privateKey, anvilUrl) : null;
+  if (local) account = local.address;
   // `lagging`: the wallet's RPC has not seen the blocks the node names yet
   // (its log and block-by-hash lookups fail), as an RPC behind the node's does.
   // `knowsChain: false`: the wallet has never heard of Anvil's chain, and
   // answers a switch with 4902 until it is added (`added` keeps what was).
-  const controls = { declineNext: false, chainId: null, account, lagging: false, knowsChain: true, added: [] };
+  const controls = { declineNext: false, chainId: null, account, lagging: false, knowsChain: true, added: [], prompts: 0 };
   const signing = new Set(['personal_sign', 'eth_signTypedData_v4', 'eth_sendTransaction']);
   await context.exposeFunction('__wallet', (method, params) => {
     if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [controls.account];
@@ -80,10 +111,12 @@ export async function withWallet(context, anvilUrl, account, name) {
     if (controls.lagging && (method === 'eth_getLogs' || method === 'eth_getBlockByHash')) {
       throw new Error('block not found');
     }
+    if (signing.has(method)) controls.prompts += 1;
     if (signing.has(method) && controls.declineNext) {
       controls.declineNext = false;
       throw Object.assign(new Error('User rejected the request.'), { code: 4001 });
     }
+    if (local && signing.has(method)) return local[method](params);
     return anvil(anvilUrl, method, params);
   });
   await context.addInitScript(injectWallet, { name });

@@ -67,3 +67,25 @@ export const uploadTypes = {
     { name: 'deadline', type: 'uint64' },
   ],
 } as const;
+
+/** What a wallet signs to let a device key sign for it (docs/SIGNERS.md); a non-zero messagingKey is published too. */
+export const authorizeSignerTypes = {
+  AuthorizeSigner: [
+    { name: 'owner', type: 'address' },
+    { name: 'signer', type: 'address' },
+    { name: 'expiry', type: 'uint64' },
+    { name: 'messagingKey', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+/** What the wallet, or the device key itself, signs to revoke a device key. */
+export const revokeSignerTypes = {
+  RevokeSigner: [
+    { name: 'owner', type: 'address' },
+    { name: 'signer', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;

@@ -15,10 +15,11 @@ import {
   isAddress,
   pad,
   type PublicClient,
+  recoverTypedDataAddress,
   type WalletClient,
 } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
-import { cairnAbi, consentTypes, domain, postTypes, registerKeyTypes } from './abi';
+import { authorizeSignerTypes, cairnAbi, consentTypes, domain, postTypes, registerKeyTypes, revokeSignerTypes } from './abi';
 import { Channels } from './channels';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
@@ -44,8 +45,9 @@ import {
   supported as notificationsSupported,
 } from './notify';
 import { type Kept, Outbox, resumed } from './outbox';
-import { History, historyKey, type Indexed, indexedDbStore, recordKey } from './search';
-import { type ChainView, deliveredIn, type Verdict, verify, verifyInclusion } from './verify';
+import { History, historyKey, idbRecords, type Indexed, indexedDbStore, recordKey } from './search';
+import { DEVICE_DAYS, type Device, deviceId, forgetDevice, newDeviceKey, recallDevice, rememberDevice } from './device';
+import { type ChainView, deliveredIn, signerSignedAt, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
 import { type Conversation, conversations, type Line, thread } from './chats';
 import { type Countable, ReadMarks } from './unread';
@@ -140,6 +142,9 @@ export interface Outgoing extends Kept {
   inclusion?: Verdict;
 }
 
+/** The wallet (its EIP-6963 id) whose device this browser remembers, connected again on the next visit. */
+const REMEMBERED_WALLET = 'cairn-remembered-wallet';
+
 export class App {
   readonly node = new Node();
   info?: NodeInfo;
@@ -179,6 +184,13 @@ export class App {
   /** Stops following the wallet's blocks (for re-checking pending messages). */
   private unwatchBlocks?: () => void;
   private signer?: WalletClient;
+  /**
+   * This device's signer, once the wallet authorized it: it signs posts,
+   * consent entries and sign-ins, so they ask the wallet nothing.
+   */
+  device?: Device;
+  /** Whether to keep the device's keys in this browser (wrapped, in IndexedDB) for the next visit. */
+  rememberDevice = false;
   /** Where the user last looked in each conversation, on this device. */
   private marks?: ReadMarks;
   /** Messages on their way, kept across reloads. */
@@ -195,6 +207,7 @@ export class App {
       node: this.node,
       client: () => this.client!,
       signer: () => this.signer!,
+      signTyped: this.signTyped,
       chain: () => this.chain(),
       address: () => this.address!,
       key: () => this.key!,
@@ -245,6 +258,10 @@ export class App {
     }
     discoverWallets((wallets) => {
       this.wallets = wallets;
+      // A remembered device: connect its wallet again without a click
+      // (a wallet that already let this site in asks nothing).
+      const remembered = wallets.find((w) => w.id === localStorage.getItem(REMEMBERED_WALLET));
+      if (remembered && !this.wallet && !this.busy) void this.connect(remembered);
       this.changed();
     });
   }
@@ -297,6 +314,13 @@ export class App {
       });
       this.chainId = chainId;
       this.setAccount(getAddress(account));
+      if (!this.wrongChain) {
+        const device = await this.recallDevice().catch(() => undefined);
+        if (device) {
+          this.device = device;
+          await this.unlocked(device.key);
+        }
+      }
       provider.on?.('accountsChanged', (accounts: Address[]) => {
         if (accounts[0]) this.setAccount(getAddress(accounts[0]));
         else this.disconnect();
@@ -333,6 +357,7 @@ export class App {
     this.channels.list = [];
     this.address = address;
     this.key = undefined;
+    this.device = undefined;
     this.marks = undefined;
     this.outbox = undefined;
     this.outgoing = [];
@@ -345,17 +370,116 @@ export class App {
     this.signer = createWalletClient({ account: address, transport: custom(this.wallet!.provider) });
   }
 
-  /** Signs out of this node, and forgets the wallet and its key in this page. */
-  leave = () =>
+  /**
+   * Signs EIP-712 data for our wallet: with the device key when the wallet
+   * authorized one (no prompt), else with the wallet itself.
+   */
+  signTyped = (params: Omit<Parameters<WalletClient['signTypedData']>[0], 'account'>): Promise<Hex> =>
+    this.device
+      ? this.device.account.signTypedData(params as Parameters<Device['account']['signTypedData']>[0])
+      : this.signer!.signTypedData({ ...params, account: this.address! } as Parameters<WalletClient['signTypedData']>[0]);
+
+  private deviceRecords = () => idbRecords('cairn-devices');
+  private deviceId = () => deviceId(this.chain().chainId, this.info!.contract, this.address!);
+
+  /**
+   * Makes this device's signer: one wallet signature authorizes it, and
+   * publishes the messaging key too when none is registered, through the
+   * gateway's registrar (no ETH needed). Without a registrar, or if the
+   * user declines, messages keep asking the wallet.
+   */
+  private async makeDevice(key: MessagingKey) {
+    if (!this.info?.gateway) return;
+    const owner = this.address!;
+    const { account, privateKey } = newDeviceKey();
+    // A key kept only in this page's memory is gone with it: it signs for a day.
+    const days = this.rememberDevice ? DEVICE_DAYS : 1;
+    const expiry = BigInt(Math.floor(Date.now() / 1000) + days * 86_400);
+    await this.readRegistration();
+    const messagingKey = this.registered === null ? bytesToHex(key.public) : (`0x${'00'.repeat(32)}` as Hex);
+    const nonce = await this.client!.readContract({ address: this.info.contract, abi: cairnAbi, functionName: 'signerNonces', args: [owner] });
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
+    const message = { owner, signer: account.address, expiry, messagingKey, nonce, deadline };
+    const signature = await this.signer!.signTypedData({
+      account: owner,
+      domain: domain(this.chain().chainId, this.info.contract),
+      types: authorizeSignerTypes,
+      primaryType: 'AuthorizeSigner',
+      message,
+    });
+    await this.node.authorizeSigner({ ...message, signature });
+    this.device = { account, key, expiry };
+    if (this.rememberDevice) {
+      await rememberDevice(this.deviceRecords(), this.deviceId(), privateKey, this.device);
+      // The next visit connects this wallet by itself, and the device opens the mail.
+      localStorage.setItem(REMEMBERED_WALLET, this.wallet!.id);
+    }
+  }
+
+  /**
+   * A device remembered in this browser, when the chain still lets it sign
+   * for this wallet: then the page opens with no prompt at all. A revoked
+   * or expired one is wiped.
+   */
+  private async recallDevice(): Promise<Device | undefined> {
+    const records = this.deviceRecords();
+    const id = this.deviceId();
+    const device = await recallDevice(records, id);
+    if (!device) return undefined;
+    const expiry = await this.client!.readContract({
+      address: this.info!.contract,
+      abi: cairnAbi,
+      functionName: 'signerExpiry',
+      args: [this.address!, device.account.address],
+    });
+    if (expiry <= BigInt(Math.floor(Date.now() / 1000))) {
+      await forgetDevice(records, id);
+      return undefined;
+    }
+    return device;
+  }
+
+  /**
+   * "Forget this device": the device key revokes itself on chain (no wallet
+   * prompt), and its keys are wiped from this browser. Then the page signs
+   * out and disconnects.
+   */
+  forgetThisDevice = () =>
     this.act(async () => {
+      const device = this.device;
+      if (device) {
+        const owner = this.address!;
+        const nonce = await this.client!.readContract({ address: this.info!.contract, abi: cairnAbi, functionName: 'signerNonces', args: [owner] });
+        const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
+        const message = { owner, signer: device.account.address, nonce, deadline };
+        const signature = await device.account.signTypedData({
+          domain: domain(this.chain().chainId, this.info!.contract),
+          types: revokeSignerTypes,
+          primaryType: 'RevokeSigner',
+          message,
+        });
+        await this.node.revokeSigner({ ...message, signature });
+      }
+      await forgetDevice(this.deviceRecords(), this.deviceId());
+      localStorage.removeItem(REMEMBERED_WALLET);
       if (this.session) await this.node.logout().catch(() => {});
       this.session = undefined;
       this.disconnect();
     });
 
+  /** Signs out of this node, and forgets the wallet and its key in this page. */
+  leave = () =>
+    this.act(async () => {
+      if (this.session) await this.node.logout().catch(() => {});
+      this.session = undefined;
+      // A remembered device stays, but the next visit waits for a click.
+      localStorage.removeItem(REMEMBERED_WALLET);
+      this.disconnect();
+    });
+
   disconnect() {
     this.stream?.stop();
-    this.wallet = this.address = this.key = this.registered = undefined;
+    this.wallet = this.address = this.key = this.registered = this.device = undefined;
   }
 
   /**
@@ -390,7 +514,7 @@ export class App {
       issuedAt: new Date(),
       expirationTime: new Date(Date.now() + 3600_000),
     });
-    const signature = await this.signer!.signMessage({ account: address, message });
+    const signature = this.device ? await this.device.account.signMessage({ message }) : await this.signer!.signMessage({ account: address, message });
     const answer = await this.node.signIn(message, signature);
     this.session = { address: answer.address, until: new Date(Date.now() + answer.expiresInSecs * 1000) };
   }
@@ -453,7 +577,11 @@ export class App {
     this.act(async () => {
       const address = this.address!;
       const signature = await this.signer!.signMessage({ account: address, message: keyMessage(address) });
-      await this.unlocked(await keyFromSignature(address, signature));
+      const key = await keyFromSignature(address, signature);
+      await this.makeDevice(key).catch((e) => {
+        this.notice = `This device has no signer, so each message asks your wallet: ${describe(e)}`;
+      });
+      await this.unlocked(key);
     });
 
   /** Uses the key in a CLI keystore file (`cairn key new`) instead of the wallet-derived one. */
@@ -495,8 +623,7 @@ export class App {
     this.consent.clear();
     const newest = this.consentMemory();
     for (const entry of entries) {
-      const signed = await this.client!.verifyTypedData({
-        address: this.address!,
+      const typed = {
         domain: domain(this.chain().chainId, this.info!.contract),
         types: consentTypes,
         primaryType: 'Consent',
@@ -506,8 +633,14 @@ export class App {
           state: entry.state === 'allow' ? 1 : 2,
           issuedAt: BigInt(entry.issuedAt),
         },
-        signature: entry.signature,
-      }).catch(() => false);
+      } as const;
+      // The wallet's own signature (an account's, or a contract wallet's
+      // by ERC-1271), or one of its device keys' at the entry's time.
+      let signed = await this.client!.verifyTypedData({ ...typed, address: this.address!, signature: entry.signature }).catch(() => false);
+      if (!signed) {
+        const key = await recoverTypedDataAddress({ ...typed, signature: entry.signature }).catch(() => null);
+        signed = !!key && (await signerSignedAt(this.chain(), this.address!, key, BigInt(entry.issuedAt)).catch(() => false));
+      }
       if (signed && getAddress(entry.owner) === this.address) newest.keep(entry.peer, { state: entry.state, issuedAt: Number(entry.issuedAt) });
     }
     // What this browser saw signed stands, whatever the node left out or
@@ -543,8 +676,7 @@ export class App {
     this.act(async () => {
       const owner = this.address!;
       const issuedAt = Math.floor(Date.now() / 1000);
-      const signature = await this.signer!.signTypedData({
-        account: owner,
+      const signature = await this.signTyped({
         domain: domain(this.chain().chainId, this.info!.contract),
         types: consentTypes,
         primaryType: 'Consent',
@@ -940,8 +1072,7 @@ export class App {
           nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
           deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
         };
-        const signature = await this.signer!.signTypedData({
-          account: this.address!,
+        const signature = await this.signTyped({
           domain: domain(this.chain().chainId, this.info!.contract),
           types: postTypes,
           primaryType: 'Post',

@@ -71,6 +71,8 @@ export class Channels {
       node: Node;
       client: () => PublicClient;
       signer: () => WalletClient;
+      /** Signs EIP-712 data for the wallet: with its device key when there is one (no prompt). */
+      signTyped: (params: Omit<Parameters<WalletClient['signTypedData']>[0], 'account'>) => Promise<Hex>;
       chain: () => ChainView;
       address: () => Address;
       key: () => MessagingKey;
@@ -383,8 +385,7 @@ export class Channels {
       deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
     };
     const chain = this.deps.chain();
-    const signature = await this.deps.signer().signTypedData({
-      account: me,
+    const signature = await this.deps.signTyped({
       domain: domain(chain.chainId, chain.contract),
       types: postTypes,
       primaryType: 'Post',

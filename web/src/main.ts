@@ -58,6 +58,13 @@ function header() {
             : app.key
               ? h('button', { id: 'sign-in', class: 'secondary', onclick: app.signIn, disabled: app.busy }, 'Sign in')
               : null,
+          app.device
+            ? h(
+                'button',
+                { id: 'forget-device', class: 'secondary', onclick: app.forgetThisDevice, disabled: app.busy, title: 'Revokes this device key on chain and wipes it here' },
+                'Forget this device',
+              )
+            : null,
           h('button', { id: 'disconnect', class: 'secondary', onclick: app.leave, disabled: app.busy }, 'Disconnect'),
         )
       : null,
@@ -91,6 +98,24 @@ function body(): HTMLElement {
         'Your wallet signs a fixed message; your encryption key is derived from that signature, here in the browser. ' +
           'It never leaves this page, and any device with your wallet gets the same key back.',
       ),
+      app.info.gateway
+        ? h(
+            'p',
+            {},
+            'A second signature lets a key made on this device sign your messages, so none of them asks your wallet again. ',
+            h(
+              'label',
+              { class: 'remember' },
+              h('input', {
+                id: 'remember-device',
+                type: 'checkbox',
+                checked: app.rememberDevice,
+                onchange: (e: Event) => (app.rememberDevice = (e.target as HTMLInputElement).checked),
+              }),
+              ' Remember this device (keeps the keys in this browser, so the next visit asks nothing)',
+            ),
+          )
+        : null,
       h('button', { id: 'unlock', onclick: app.unlock, disabled: app.busy }, 'Sign to unlock'),
       keystoreForm(),
     );

@@ -196,7 +196,7 @@ export class Node {
 
   /** Posts a signed SIWE message; the node answers with an HttpOnly session cookie. */
   signIn(message: string, signature: Hex) {
-    return this.json<{ address: Address; signer: 'account' | 'contract' | 'counterfactual'; expiresInSecs: number }>('/v1/auth/siwe', {
+    return this.json<{ address: Address; signer: 'account' | 'device' | 'contract' | 'counterfactual'; expiresInSecs: number }>('/v1/auth/siwe', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ message, signature }),
@@ -209,6 +209,31 @@ export class Node {
   logout = () => this.json<unknown>('/v1/auth/logout', { method: 'POST' });
 
   proof = (id: Hex) => this.json<{ status: string; tx?: Hex; block?: number }>(`/v1/proofs/${id}`);
+
+  /** Has the gateway's registrar send a wallet's signed authorization of a device key. */
+  authorizeSigner(body: { owner: Address; signer: Address; expiry: bigint; messagingKey: Hex; deadline: bigint; signature: Hex }) {
+    return this.json<{ tx: Hex; block: number }>('/v1/signers', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        owner: body.owner,
+        signer: body.signer,
+        expiry: Number(body.expiry),
+        messagingKey: body.messagingKey,
+        deadline: Number(body.deadline),
+        signature: body.signature,
+      }),
+    });
+  }
+
+  /** Has the gateway's registrar send a revocation, signed by the wallet or by the device key itself. */
+  revokeSigner(body: { owner: Address; signer: Address; deadline: bigint; signature: Hex }) {
+    return this.json<{ tx: Hex; block: number }>('/v1/signers/revoke', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ owner: body.owner, signer: body.signer, deadline: Number(body.deadline), signature: body.signature }),
+    });
+  }
 
   register(owner: Address, pubkey: Hex, deadline: bigint, signature: Hex) {
     return this.json<unknown>('/v1/registrations', {

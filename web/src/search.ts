@@ -131,8 +131,18 @@ export class History {
 
 /** The records in IndexedDB, one database per wallet and purpose. */
 export function indexedDbStore(address: string, purpose: 'history' | 'outbox' = 'history'): RecordStore {
+  const records = idbRecords(`cairn-${purpose}-${address.toLowerCase()}`);
+  return {
+    put: (id, record) => records.put(id, record),
+    all: () => records.all() as Promise<Uint8Array[]>,
+    delete: (id) => records.delete(id),
+  };
+}
+
+/** One IndexedDB database of keyed records (any structured-cloneable value, CryptoKeys included). */
+export function idbRecords(name: string) {
   const opened = new Promise<IDBDatabase>((resolve, reject) => {
-    const request = indexedDB.open(`cairn-${purpose}-${address.toLowerCase()}`, 1);
+    const request = indexedDB.open(name, 1);
     request.onupgradeneeded = () => request.result.createObjectStore('records');
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
@@ -147,8 +157,9 @@ export function indexedDbStore(address: string, purpose: 'history' | 'outbox' = 
         }),
     );
   return {
-    put: async (id, record) => void (await run('readwrite', (s) => s.put(record, id))),
-    all: () => run('readonly', (s) => s.getAll() as IDBRequest<Uint8Array[]>),
-    delete: async (id) => void (await run('readwrite', (s) => s.delete(id))),
+    get: (id: string) => run<unknown>('readonly', (s) => s.get(id)),
+    put: async (id: string, record: unknown) => void (await run('readwrite', (s) => s.put(record, id))),
+    all: () => run<unknown[]>('readonly', (s) => s.getAll()),
+    delete: async (id: string) => void (await run('readwrite', (s) => s.delete(id))),
   };
 }

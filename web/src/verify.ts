@@ -189,18 +189,42 @@ export function signerRefusal(events: readonly SignerEvent[], at: { block: bigin
   return last.expiry! >= blockTime ? undefined : "signed by a device key whose authorization had expired";
 }
 
-/** The chain's signer events of (owner, key) up to the anchor's block, through the wallet's RPC. */
-async function signerRefuses(chain: ChainView, owner: Address, key: Address, at: { block: bigint; logIndex: number }, blockTime: bigint): Promise<string | undefined> {
-  const query = { address: chain.contract, abi: cairnAbi, args: { owner, signer: key }, fromBlock: 0n, toBlock: at.block } as const;
+/** The chain's signer events of (owner, key) up to `toBlock` (default: the head), through the wallet's RPC. */
+async function signerEvents(chain: ChainView, owner: Address, key: Address, toBlock?: bigint): Promise<SignerEvent[]> {
+  const query = { address: chain.contract, abi: cairnAbi, args: { owner, signer: key }, fromBlock: 0n, toBlock } as const;
   const [authorized, revoked] = await Promise.all([
     chain.client.getContractEvents({ ...query, eventName: 'SignerAuthorized' }),
     chain.client.getContractEvents({ ...query, eventName: 'SignerRevoked' }),
   ]);
-  const events: SignerEvent[] = [
+  return [
     ...authorized.map((e) => ({ block: e.blockNumber!, logIndex: e.logIndex!, expiry: BigInt(e.args.expiry!) })),
     ...revoked.map((e) => ({ block: e.blockNumber!, logIndex: e.logIndex!, expiry: null })),
   ];
-  return signerRefusal(events, at, blockTime);
+}
+
+async function signerRefuses(chain: ChainView, owner: Address, key: Address, at: { block: bigint; logIndex: number }, blockTime: bigint): Promise<string | undefined> {
+  return signerRefusal(await signerEvents(chain, owner, key, at.block), at, blockTime);
+}
+
+/**
+ * How far a block's time and a device's clock may disagree (the node takes
+ * consent entries up to as far ahead of its own clock).
+ */
+const CLOCK_SKEW = 300n;
+
+/**
+ * Whether device key `key` signed for `owner` at unix time `time` (a
+ * consent entry's `issuedAt`): the same rule, over the events whose blocks
+ * are not later than that time, give or take `CLOCK_SKEW`. A key revoked
+ * later keeps what it signed before (an entry made in the last minutes
+ * before the revocation is dropped, to be safe); a stolen key cannot sign
+ * anything newer than its revocation.
+ */
+export async function signerSignedAt(chain: ChainView, owner: Address, key: Address, time: bigint): Promise<boolean> {
+  const events = await signerEvents(chain, owner, key);
+  const times = await Promise.all(events.map((e) => chain.client.getBlock({ blockNumber: e.block }).then((b) => b.timestamp)));
+  const before = events.filter((_, i) => times[i] <= time + CLOCK_SKEW);
+  return signerRefusal(before, { block: 2n ** 64n, logIndex: 0 }, time) === undefined;
 }
 
 /** A channel id, not a left-padded address: its top 12 bytes are not all zero. */

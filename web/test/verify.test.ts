@@ -6,7 +6,7 @@ import { bytesToHex, concat, type Hex, hashTypedData, keccak256, numberToHex, ty
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { domain, postTypes } from '../src/abi';
-import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, type SignerEvent, signerRefusal, verify, verifyPath } from '../src/verify';
+import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, type SignerEvent, signerRefusal, signerSignedAt, verify, verifyPath } from '../src/verify';
 import { memoryStorage } from './memory';
 
 const contract = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
@@ -147,6 +147,26 @@ describe('verify', () => {
     const later = [...auth, { block: 11n, logIndex: 0, expiry: 5_000n }, { block: 12n, logIndex: 0, expiry: null }];
     expect(signerRefusal(later, { block: 11n, logIndex: 1 }, 4_000n)).toBeUndefined();
     expect(signerRefusal(later, { block: 12n, logIndex: 1 }, 10n)).toMatch(/revoked/);
+  });
+
+  it("a device key's consent entry counts at its time: after the authorization, before any revocation", async () => {
+    // Blocks 10 and 20 at times 1,000 and 2,000: authorized in 10 until 5,000,
+    // revoked in 20. Block times and clocks may differ by 300 s.
+    const events = [
+      { blockNumber: 10n, logIndex: 0, args: { expiry: 5_000n }, revoked: false },
+      { blockNumber: 20n, logIndex: 0, args: {}, revoked: true },
+    ];
+    const client = {
+      getContractEvents: async ({ eventName }: { eventName: string }) => events.filter((e) => e.revoked === (eventName === 'SignerRevoked')),
+      getBlock: async ({ blockNumber }: { blockNumber: bigint }) => ({ timestamp: blockNumber * 100n }),
+    } as unknown as PublicClient;
+    const view: ChainView = { client, contract, chainId: 31337, fetchBlock: async () => new Uint8Array() };
+    const key = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
+    expect(await signerSignedAt(view, alice.address, key, 699n)).toBe(false);
+    expect(await signerSignedAt(view, alice.address, key, 900n)).toBe(true);
+    expect(await signerSignedAt(view, alice.address, key, 1_500n)).toBe(true);
+    expect(await signerSignedAt(view, alice.address, key, 1_700n)).toBe(false);
+    expect(await signerSignedAt(view, alice.address, key, 2_000n)).toBe(false);
   });
 
   it('a post anchored after its deadline is refused', async () => {
