@@ -109,20 +109,38 @@ impl Uploads {
             deadline,
         };
         let hash = upload.eip712_signing_hash(&self.domain);
-        if signature.recover_address_from_prehash(&hash).ok() != Some(from) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
-                format!("the signature is not {from}'s over this block"),
-            ));
-        }
-        let registered = self.registry.is_registered(from).await.map_err(|e| {
+        let unavailable = |e: crate::chain::ChainError| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "chain_unavailable",
                 format!("cannot read the key registry: {e}"),
             )
-        })?;
+        };
+        let signed = match signature.recover_address_from_prehash(&hash).ok() {
+            Some(key) if key == from => true,
+            // A device key that signs for `from` now (docs/SIGNERS.md).
+            Some(key) => self
+                .registry
+                .first_unauthorized(&[(from, key)], now)
+                .await
+                .map_err(unavailable)?
+                .is_none(),
+            None => false,
+        };
+        if !signed {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!(
+                    "the signature is not {from}'s, nor a device key's of {from}, over this block"
+                ),
+            ));
+        }
+        let registered = self
+            .registry
+            .is_registered(from)
+            .await
+            .map_err(unavailable)?;
         if !registered {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -151,15 +169,27 @@ pub async fn sign(
     block: &[u8],
     deadline: u64,
 ) -> Result<[(&'static str, String); 3], alloy::signers::Error> {
+    sign_for(signer, signer.address(), domain, block, deadline).await
+}
+
+/// The three headers that sign an upload of `block` from wallet `from` by
+/// `signer`: the wallet itself, or a device key that signs for it.
+pub async fn sign_for(
+    signer: &(impl Signer + Sync),
+    from: alloy::primitives::Address,
+    domain: &Eip712Domain,
+    block: &[u8],
+    deadline: u64,
+) -> Result<[(&'static str, String); 3], alloy::signers::Error> {
     let upload = Upload {
-        from: signer.address(),
+        from,
         digest: cid::block_digest(block),
         deadline,
     };
     let hash: B256 = upload.eip712_signing_hash(domain);
     let signature = signer.sign_hash(&hash).await?;
     Ok([
-        (FROM, signer.address().to_string()),
+        (FROM, from.to_string()),
         (DEADLINE, deadline.to_string()),
         (SIGNATURE, signature.to_string()),
     ])

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {CairnBatches} from "./Batches.sol";
 import {CairnChannels} from "./Channels.sol";
 import {CairnKeys} from "./Keys.sol";
@@ -24,6 +25,10 @@ contract Cairn is CairnKeys, CairnSigners, CairnPosts, CairnBatches, CairnChanne
 
     function _checkChannelPoster(bytes32 channel, address sender) internal view override {
         _requirePoster(channel, sender);
+    }
+
+    function _signsFor(address account, bytes32 hash, bytes calldata signature) internal view override returns (bool) {
+        return SignatureChecker.isValidSignatureNow(account, hash, signature) || _deviceSigns(account, hash, signature);
     }
 
     function _publishKey(address owner, bytes32 pubkey) internal override {

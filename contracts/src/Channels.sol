@@ -43,6 +43,18 @@ abstract contract CairnChannels is EIP712 {
         "ChangeMembers(bytes32 channel,address[] added,address[] removed,uint256 nonce,uint256 deadline)"
     );
 
+    /// @notice EIP-712 type of a members-only channel an account (or its
+    /// device key) signs for a relayer to create, with the signer as its
+    /// only admin and a member.
+    bytes32 public constant CREATE_CHANNEL_TYPEHASH =
+        keccak256("CreateChannel(address creator,string name,address[] members,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type of a key bundle an admin signs for a relayer to publish.
+    bytes32 public constant PUBLISH_EPOCH_KEY_TYPEHASH = keccak256(
+        "PublishEpochKey(bytes32 channel,uint64 epoch,bytes32 bundleDigest,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice EIP-712 type of a new epoch an admin signs for a relayer to start.
+    bytes32 public constant NEW_EPOCH_TYPEHASH = keccak256("NewEpoch(bytes32 channel,uint256 nonce,uint256 deadline)");
+
     /// @notice The longest channel name, in bytes.
     uint256 public constant MAX_NAME = 64;
 
@@ -100,7 +112,8 @@ abstract contract CairnChannels is EIP712 {
     error KeyAlreadyPublished(uint64 epoch);
     /// @notice The signed change's deadline has passed.
     error ChangeExpired(uint256 deadline);
-    /// @notice The signature is not the admin's (account or ERC-1271 wallet).
+    /// @notice The signature is not the admin's (account, ERC-1271 wallet,
+    /// or a device key that signs for the admin now).
     error BadAdminSignature();
 
     /// @notice Creates a channel with its first admins and members (epoch 1).
@@ -114,19 +127,88 @@ abstract contract CairnChannels is EIP712 {
         address token,
         uint256 minBalance
     ) external returns (bytes32 channel) {
+        return _create(msg.sender, name, admins, members, gate, token, minBalance);
+    }
+
+    /// @notice Creates a members-only channel for `creator`, on its signature
+    /// (an account's, an ERC-1271 wallet's, or its device key's), with the
+    /// creator as the only admin and a member besides `members`. Each
+    /// signature is good once (the creator's `adminNonces`) and only until
+    /// `deadline`.
+    function createChannelBySig(
+        address creator,
+        string calldata name,
+        address[] calldata members,
+        uint256 deadline,
+        bytes calldata signature
+    ) external returns (bytes32 channel) {
+        _checkCreate(creator, keccak256(bytes(name)), keccak256(abi.encodePacked(members)), deadline, signature);
+        return _create(creator, name, _one(creator), _withCreator(creator, members), Gate.MembersOnly, address(0), 0);
+    }
+
+    function _checkCreate(
+        address creator,
+        bytes32 nameHash,
+        bytes32 membersHash,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        if (block.timestamp > deadline) revert ChangeExpired(deadline);
+        bytes32 hash = _hashCreate(creator, nameHash, membersHash, adminNonces[creator]++, deadline);
+        if (!_signsFor(creator, hash, signature)) revert BadAdminSignature();
+    }
+
+    function _hashCreate(address creator, bytes32 nameHash, bytes32 membersHash, uint256 nonce, uint256 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(CREATE_CHANNEL_TYPEHASH, creator, nameHash, membersHash, nonce, deadline))
+        );
+    }
+
+    function _withCreator(address creator, address[] calldata members) private pure returns (address[] memory all) {
+        all = new address[](members.length + 1);
+        all[0] = creator;
+        for (uint256 i = 0; i < members.length; i++) {
+            all[i + 1] = members[i];
+        }
+    }
+
+    /// @notice The EIP-712 digest a creator signs for `createChannelBySig`.
+    function hashCreateChannel(
+        address creator,
+        string calldata name,
+        address[] calldata members,
+        uint256 nonce,
+        uint256 deadline
+    ) public view returns (bytes32) {
+        return _hashCreate(creator, keccak256(bytes(name)), keccak256(abi.encodePacked(members)), nonce, deadline);
+    }
+
+    function _create(
+        address creator,
+        string calldata name,
+        address[] memory admins,
+        address[] memory members,
+        Gate gate,
+        address token,
+        uint256 minBalance
+    ) private returns (bytes32 channel) {
         if (bytes(name).length == 0 || bytes(name).length > MAX_NAME) revert BadName();
         if ((gate == Gate.MembersOnly) != (token == address(0) && minBalance == 0)) revert BadGate();
         if (gate != Gate.MembersOnly && (token == address(0) || minBalance == 0)) revert BadGate();
         if (admins.length == 0) revert LastAdmin();
         channel = bytes32(
-            uint256(keccak256(abi.encode(block.chainid, address(this), msg.sender, channelCount++))) | (1 << 255)
+            uint256(keccak256(abi.encode(block.chainid, address(this), creator, channelCount++))) | (1 << 255)
         );
         Channel storage c = _channels[channel];
-        c.creator = msg.sender;
+        c.creator = creator;
         c.gate = gate;
         c.token = token;
         c.minBalance = minBalance;
-        emit ChannelCreated(channel, msg.sender, name, uint8(gate), token, minBalance);
+        emit ChannelCreated(channel, creator, name, uint8(gate), token, minBalance);
         _changeAdmins(channel, admins, new address[](0));
         c.epoch = 1;
         _applyMembers(channel, members, new address[](0));
@@ -169,7 +251,7 @@ abstract contract CairnChannels is EIP712 {
         if (block.timestamp > deadline) revert ChangeExpired(deadline);
         _requireAdmin(channel, admin);
         bytes32 hash = hashChangeMembers(channel, added, removed, adminNonces[admin]++, deadline);
-        if (!SignatureChecker.isValidSignatureNow(admin, hash, signature)) revert BadAdminSignature();
+        if (!_signsFor(admin, hash, signature)) revert BadAdminSignature();
         return _changeMembers(channel, added, removed);
     }
 
@@ -206,6 +288,30 @@ abstract contract CairnChannels is EIP712 {
     /// @notice Anchors the key bundle of the channel's current epoch.
     function publishEpochKey(bytes32 channel, uint64 epoch, bytes32 bundleDigest) external {
         _requireAdmin(channel, msg.sender);
+        _publishEpochKey(channel, epoch, bundleDigest);
+    }
+
+    /// @notice {publishEpochKey} on an admin's signature, submitted by anyone.
+    function publishEpochKeyBySig(
+        address admin,
+        bytes32 channel,
+        uint64 epoch,
+        bytes32 bundleDigest,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert ChangeExpired(deadline);
+        _requireAdmin(channel, admin);
+        bytes32 hash = _hashTypedDataV4(
+            keccak256(
+                abi.encode(PUBLISH_EPOCH_KEY_TYPEHASH, channel, epoch, bundleDigest, adminNonces[admin]++, deadline)
+            )
+        );
+        if (!_signsFor(admin, hash, signature)) revert BadAdminSignature();
+        _publishEpochKey(channel, epoch, bundleDigest);
+    }
+
+    function _publishEpochKey(bytes32 channel, uint64 epoch, bytes32 bundleDigest) private {
         uint64 current = _channels[channel].epoch;
         if (epoch != current) revert WrongEpoch(current);
         if (bundleDigest == bytes32(0)) revert ZeroBundle();
@@ -220,6 +326,23 @@ abstract contract CairnChannels is EIP712 {
     /// @return epoch The channel's new key epoch.
     function newEpoch(bytes32 channel) external returns (uint64 epoch) {
         _requireAdmin(channel, msg.sender);
+        return _newEpoch(channel);
+    }
+
+    /// @notice {newEpoch} on an admin's signature, submitted by anyone.
+    function newEpochBySig(address admin, bytes32 channel, uint256 deadline, bytes calldata signature)
+        external
+        returns (uint64 epoch)
+    {
+        if (block.timestamp > deadline) revert ChangeExpired(deadline);
+        _requireAdmin(channel, admin);
+        bytes32 hash =
+            _hashTypedDataV4(keccak256(abi.encode(NEW_EPOCH_TYPEHASH, channel, adminNonces[admin]++, deadline)));
+        if (!_signsFor(admin, hash, signature)) revert BadAdminSignature();
+        return _newEpoch(channel);
+    }
+
+    function _newEpoch(bytes32 channel) private returns (uint64 epoch) {
         epoch = ++_channels[channel].epoch;
         emit MembersChanged(channel, epoch, new address[](0), new address[](0));
     }
@@ -240,6 +363,10 @@ abstract contract CairnChannels is EIP712 {
             return false;
         }
     }
+
+    /// @dev Whether `signature` over `hash` is `account`'s: an account's
+    /// ECDSA, an ERC-1271 wallet's, or a device key's that signs for it now.
+    function _signsFor(address account, bytes32 hash, bytes calldata signature) internal view virtual returns (bool);
 
     /// @dev Reverts unless `sender` may post to `channel` now; direct posts ask it.
     function _requirePoster(bytes32 channel, address sender) internal view {

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /// @title Signer keys: a device key that signs for a wallet.
@@ -123,6 +124,15 @@ abstract contract CairnSigners is EIP712 {
                 abi.encode(AUTHORIZE_SIGNER_TYPEHASH, owner, signer, expiry, messagingKey, signerNonces[owner], deadline)
             )
         );
+    }
+
+    /// @dev Whether `signature` over `hash` recovers to a device key that
+    /// signs for `owner` now.
+    function _deviceSigns(address owner, bytes32 hash, bytes calldata signature) internal view returns (bool) {
+        (address key, ECDSA.RecoverError err,) = ECDSA.tryRecover(hash, signature);
+        if (err != ECDSA.RecoverError.NoError) return false;
+        SignerState storage s = _signers[owner][key];
+        return !s.revoked && s.expiry >= block.timestamp;
     }
 
     function _authorize(address owner, address signer, uint64 expiry) private {

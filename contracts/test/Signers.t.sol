@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Cairn} from "../src/Cairn.sol";
+import {CairnChannels} from "../src/Channels.sol";
 import {CairnSigners} from "../src/Signers.sol";
 import {TestWallet} from "./Fixtures.sol";
 import {CairnTest} from "./Vm.sol";
@@ -37,9 +38,13 @@ contract CairnSignersTest is CairnTest {
     }
 
     function revokeHash(address signer, uint256 deadline) internal view returns (bytes32) {
-        bytes32 typed = keccak256(
-            abi.encode(cairn.REVOKE_SIGNER_TYPEHASH(), owner, signer, cairn.signerNonces(owner), deadline)
+        return typedHash(
+            keccak256(abi.encode(cairn.REVOKE_SIGNER_TYPEHASH(), owner, signer, cairn.signerNonces(owner), deadline))
         );
+    }
+
+    /// The EIP-712 digest of `typed` under the contract's domain.
+    function typedHash(bytes32 typed) internal view returns (bytes32) {
         (, string memory name, string memory version, uint256 chainId, address verifying,,) = cairn.eip712Domain();
         bytes32 domainSeparator = keccak256(
             abi.encode(
@@ -145,5 +150,52 @@ contract CairnSignersTest is CairnTest {
         bytes32 hash = cairn.hashAuthorizeSigner(address(safe), device, EXPIRY, 0, deadline);
         cairn.authorizeSignerBySig(address(safe), device, EXPIRY, 0, deadline, sign(OWNER_KEY, hash));
         assertEq(cairn.signerExpiry(address(safe), device), EXPIRY, "expiry");
+    }
+
+    /// A device key administers its wallet's channel through a relayer:
+    /// create, add a member, start an epoch, publish its key; once revoked,
+    /// it can do none of it.
+    function test_aDeviceKeyAdministersItsWalletsChannelUntilRevoked() public {
+        authorizeBySig(0);
+        address bob = address(0xB0B);
+        address carol = address(0xCA201);
+        uint256 deadline = block.timestamp + 600;
+        address[] memory members = new address[](1);
+        members[0] = bob;
+        bytes32 hash = cairn.hashCreateChannel(owner, "dao", members, cairn.adminNonces(owner), deadline);
+        bytes32 channel = cairn.createChannelBySig(owner, "dao", members, deadline, sign(DEVICE_KEY, hash));
+        assertEq(cairn.channelOf(channel).creator, owner, "creator");
+        if (!cairn.isAdmin(channel, owner) || !cairn.isMember(channel, owner) || !cairn.isMember(channel, bob)) {
+            revert("the creator is the admin and a member, beside Bob");
+        }
+
+        address[] memory added = new address[](1);
+        added[0] = carol;
+        address[] memory none = new address[](0);
+        hash = cairn.hashChangeMembers(channel, added, none, cairn.adminNonces(owner), deadline);
+        assertEq(cairn.changeMembersBySig(channel, added, none, owner, deadline, sign(DEVICE_KEY, hash)), 2, "epoch");
+
+        hash = typedHash(keccak256(abi.encode(cairn.NEW_EPOCH_TYPEHASH(), channel, cairn.adminNonces(owner), deadline)));
+        assertEq(cairn.newEpochBySig(owner, channel, deadline, sign(DEVICE_KEY, hash)), 3, "new epoch");
+
+        bytes32 bundle = bytes32(uint256(5));
+        hash = typedHash(
+            keccak256(
+                abi.encode(cairn.PUBLISH_EPOCH_KEY_TYPEHASH(), channel, uint64(3), bundle, cairn.adminNonces(owner), deadline)
+            )
+        );
+        cairn.publishEpochKeyBySig(owner, channel, 3, bundle, deadline, sign(DEVICE_KEY, hash));
+        assertEq(cairn.epochBundle(channel, 3), bundle, "bundle");
+
+        // A stranger's key is no admin's.
+        hash = typedHash(keccak256(abi.encode(cairn.NEW_EPOCH_TYPEHASH(), channel, cairn.adminNonces(owner), deadline)));
+        vm.expectRevert(CairnChannels.BadAdminSignature.selector);
+        cairn.newEpochBySig(owner, channel, deadline, sign(0xBAD, hash));
+
+        vm.prank(owner);
+        cairn.revokeSigner(device);
+        hash = typedHash(keccak256(abi.encode(cairn.NEW_EPOCH_TYPEHASH(), channel, cairn.adminNonces(owner), deadline)));
+        vm.expectRevert(CairnChannels.BadAdminSignature.selector);
+        cairn.newEpochBySig(owner, channel, deadline, sign(DEVICE_KEY, hash));
     }
 }

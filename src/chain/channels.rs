@@ -378,3 +378,122 @@ fn replay_members(
     }
     Ok(channels)
 }
+
+/// A channel change an admin, or a device key of the admin's, signed for a
+/// relayer to send (docs/SIGNERS.md): no wallet prompt, no ETH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// A members-only channel with its signer as the only admin and a member.
+    Create {
+        /// The new channel's name.
+        name: String,
+        /// Its members besides the creator.
+        members: Vec<Address>,
+    },
+    /// Members added and removed, bumping the epoch once.
+    ChangeMembers {
+        /// The channel.
+        channel: B256,
+        /// Added members.
+        added: Vec<Address>,
+        /// Removed members.
+        removed: Vec<Address>,
+    },
+    /// A new key epoch with the same members.
+    NewEpoch {
+        /// The channel.
+        channel: B256,
+    },
+    /// The key bundle of the current epoch.
+    PublishEpochKey {
+        /// The channel.
+        channel: B256,
+        /// The current epoch.
+        epoch: u64,
+        /// sha2-256 of the bundle's first block.
+        bundle_digest: B256,
+    },
+}
+
+/// What a relayed channel change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelChanged {
+    /// Where it was mined.
+    pub inclusion: Inclusion,
+    /// The channel (new for `Create`).
+    pub channel: B256,
+}
+
+impl CairnClient {
+    /// Sends `action`, signed by `admin` (or its device key) until
+    /// `deadline`, as relayer; with `dry_run` only asks whether the contract
+    /// would take it now (`None`, one `eth_call`, no gas).
+    pub async fn relay_channel_action(
+        &self,
+        admin: Address,
+        action: &ChannelAction,
+        deadline: u64,
+        signature: &[u8],
+        dry_run: bool,
+    ) -> Result<Option<ChannelChanged>, ChainError> {
+        let (deadline, sig) = (U256::from(deadline), Bytes::copy_from_slice(signature));
+        let c = &self.contract;
+        let (receipt, channel) = match action {
+            ChannelAction::Create { name, members } => {
+                let call =
+                    c.createChannelBySig(admin, name.clone(), members.clone(), deadline, sig);
+                (self.submit_or_simulate(call, dry_run).await?, None)
+            }
+            ChannelAction::ChangeMembers {
+                channel,
+                added,
+                removed,
+            } => {
+                let call = c.changeMembersBySig(
+                    *channel,
+                    added.clone(),
+                    removed.clone(),
+                    admin,
+                    deadline,
+                    sig,
+                );
+                (
+                    self.submit_or_simulate(call, dry_run).await?,
+                    Some(*channel),
+                )
+            }
+            ChannelAction::NewEpoch { channel } => {
+                let call = c.newEpochBySig(admin, *channel, deadline, sig);
+                (
+                    self.submit_or_simulate(call, dry_run).await?,
+                    Some(*channel),
+                )
+            }
+            ChannelAction::PublishEpochKey {
+                channel,
+                epoch,
+                bundle_digest,
+            } => {
+                let call =
+                    c.publishEpochKeyBySig(admin, *channel, *epoch, *bundle_digest, deadline, sig);
+                (
+                    self.submit_or_simulate(call, dry_run).await?,
+                    Some(*channel),
+                )
+            }
+        };
+        let Some(receipt) = receipt else {
+            return Ok(None);
+        };
+        let inclusion = inclusion_of(&receipt)?;
+        let channel = match channel {
+            Some(channel) => channel,
+            None => {
+                decode_event::<Cairn::ChannelCreated>(&receipt, inclusion.tx, "ChannelCreated")?
+                    .event
+                    .channel
+            }
+        };
+        Ok(Some(ChannelChanged { inclusion, channel }))
+    }
+}

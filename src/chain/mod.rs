@@ -30,7 +30,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 pub use cairn_contracts::Cairn;
-pub use channels::{ChannelState, Gate};
+pub use channels::{ChannelAction, ChannelChanged, ChannelState, Gate};
 pub use error::{ChainError, Revert};
 pub use posters::{ChannelPosters, Refusal, CAN_POST_GAS};
 pub use registry::KeyRegistry;

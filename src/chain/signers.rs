@@ -116,7 +116,10 @@ impl CairnClient {
             U256::from(a.deadline),
             a.signature.as_bytes().into(),
         );
-        self.submit_or_simulate(call, dry_run).await
+        self.submit_or_simulate(call, dry_run)
+            .await?
+            .map(|r| inclusion_of(&r))
+            .transpose()
     }
 
     /// Submits a signed revocation as relayer; `dry_run` as above.
@@ -131,19 +134,21 @@ impl CairnClient {
             U256::from(r.deadline),
             r.signature.as_bytes().into(),
         );
-        self.submit_or_simulate(call, dry_run).await
+        self.submit_or_simulate(call, dry_run)
+            .await?
+            .map(|r| inclusion_of(&r))
+            .transpose()
     }
 
-    /// Sends `call` as relayer, or with `dry_run` only asks whether the
-    /// contract would take it now.
-    async fn submit_or_simulate<C: alloy::sol_types::SolCall + Send + Sync>(
+    /// Sends `call` as relayer and returns its receipt, or with `dry_run`
+    /// only asks whether the contract would take it now (`None`).
+    pub(super) async fn submit_or_simulate<C: alloy::sol_types::SolCall + Send + Sync>(
         &self,
         call: alloy::contract::SolCallBuilder<&alloy::providers::DynProvider, C>,
         dry_run: bool,
-    ) -> Result<Option<Inclusion>, ChainError> {
+    ) -> Result<Option<alloy::rpc::types::TransactionReceipt>, ChainError> {
         if !dry_run {
-            let receipt = self.send(call.calldata().clone()).await?;
-            return inclusion_of(&receipt).map(Some);
+            return self.send(call.calldata().clone()).await.map(Some);
         }
         let call = match &self.signer {
             Some((from, _)) => call.from(*from),

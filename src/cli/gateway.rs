@@ -70,6 +70,10 @@ pub(crate) struct GatewayArgs {
     /// pays for one wallet in a day.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     registrations_per_owner_per_day: u32,
+    /// Channel changes (create, members, epochs, key bundles) the registrar pays for one
+    /// admin in a day, sent for a signature of the admin's or its device key's.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    channel_actions_per_admin_per_day: u32,
 }
 
 impl GatewayArgs {
@@ -95,6 +99,7 @@ impl GatewayArgs {
         Ok(GatewayConfig {
             registrar,
             registrations_per_owner_per_day: self.registrations_per_owner_per_day,
+            channel_actions_per_admin_per_day: self.channel_actions_per_admin_per_day,
             max_batch: self.max_batch as usize,
             max_age: Duration::from_millis(self.max_batch_age_ms),
             confirmations: self.anchor_confirmations,

@@ -17,6 +17,7 @@
 //! signature, checked again by every reader, is what makes it valid.
 
 pub mod batcher;
+pub mod channel_admin;
 pub mod client;
 pub mod outbox;
 pub mod proofs;
@@ -96,6 +97,9 @@ pub struct GatewayConfig {
     /// Registrations the registrar pays for one owner in a day: a wallet
     /// rotating its key without end must not drain the registrar.
     pub registrations_per_owner_per_day: u32,
+    /// Channel changes (`POST /v1/channels/admin`) the registrar pays for
+    /// one admin in a day.
+    pub channel_actions_per_admin_per_day: u32,
 }
 
 impl GatewayConfig {
@@ -144,6 +148,7 @@ impl GatewayConfig {
                 burst: 10,
             },
             registrations_per_owner_per_day: 20,
+            channel_actions_per_admin_per_day: 100,
         }
     }
 }
@@ -186,6 +191,8 @@ pub(crate) struct Shared {
     ip_registrations: quota::Allowance<std::net::IpAddr>,
     /// Registrations paid per owner.
     owner_registrations: quota::Allowance<Address>,
+    /// Channel changes paid per admin.
+    admin_actions: quota::Allowance<Address>,
     /// Bytes of `POST /v1/posts` bodies being read at once.
     in_flight: submit::InFlight,
     /// Merkle trees of recent batches, for proofs.
@@ -289,6 +296,11 @@ impl Gateway {
                 Duration::from_secs(24 * 3600),
                 "owner_quota",
             ),
+            admin_actions: quota::Allowance::per_period(
+                config.channel_actions_per_admin_per_day,
+                Duration::from_secs(24 * 3600),
+                "admin_quota",
+            ),
             in_flight: submit::InFlight::new(
                 config.max_request_bytes_in_flight,
                 config.max_request_bytes,
@@ -306,6 +318,7 @@ impl Gateway {
             .route("/v1/registrations", post(registrations::register))
             .route("/v1/signers", post(registrations::authorize_signer))
             .route("/v1/signers/revoke", post(registrations::revoke_signer))
+            .route("/v1/channels/admin", post(channel_admin::relay))
             .layer(DefaultBodyLimit::max(shared.config.max_request_bytes))
             .with_state(shared);
         Ok(Self {
@@ -338,7 +351,9 @@ impl Gateway {
         registrations::Registered,
         registrations::SignerRequest,
         registrations::RevocationRequest,
-        registrations::SignerChanged
+        registrations::SignerChanged,
+        channel_admin::ChannelAdminRequest,
+        channel_admin::ChannelAdminDone
     ))
 )]
 pub struct GatewayDoc;

@@ -278,7 +278,7 @@ pub(super) async fn revoke_signer(
 
 /// The registrar (or 403 when this gateway has none), the parsed body, and
 /// one registration of the client IP's allowance spent.
-fn registrar_and_body<'a, T>(
+pub(super) fn registrar_and_body<'a, T>(
     gw: &'a Shared,
     peer: &SocketAddr,
     body: Result<Json<T>, JsonRejection>,

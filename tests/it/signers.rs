@@ -517,3 +517,108 @@ async fn a_device_key_signs_in_and_signs_consent_until_revoked() {
     );
     node.shutdown().await.unwrap();
 }
+
+/// Through the gateway, a device key administers its wallet's channels
+/// (`POST /v1/channels/admin`) and uploads its key bundles, with no ETH; a
+/// stranger's key does neither, and a change naming too many members is
+/// refused before any chain call.
+#[tokio::test]
+async fn a_device_key_administers_channels_and_uploads_through_the_gateway() {
+    use alloy::signers::Signer;
+
+    let chain = Chain::start(2, Anvil::start().await, 1).await;
+    let (node, api, _databases) = gateway_and_indexer(&chain).await;
+    let gateway = GatewayClient::new(&api);
+    let (owner, member) = (&chain.users[0].wallet, chain.users[1].address());
+    let device = PrivateKeySigner::random();
+    authorize(
+        &chain,
+        &gateway,
+        owner,
+        device.address(),
+        unix_now() + 3600,
+        B256::ZERO,
+    )
+    .await;
+
+    let create = |key: PrivateKeySigner, members: Vec<Address>| {
+        let (api, contract) = (api.clone(), chain.contract);
+        let client = chain.client.clone();
+        let creator = owner.address();
+        async move {
+            let cairn = cairn_contracts::Cairn::new(contract, client.provider());
+            let nonce = cairn.adminNonces(creator).call().await.unwrap();
+            let deadline = alloy::primitives::U256::from(unix_now() + 600);
+            let hash = cairn
+                .hashCreateChannel(
+                    creator,
+                    "by device".into(),
+                    members.clone(),
+                    nonce,
+                    deadline,
+                )
+                .call()
+                .await
+                .unwrap();
+            let signature = key.sign_hash(&hash).await.unwrap();
+            crate::gateway_stack::post_to(
+                &format!("{api}/v1/channels/admin"),
+                &serde_json::json!({"action": "create", "admin": creator, "name": "by device",
+                    "members": members, "deadline": unix_now() + 600,
+                    "signature": format!("0x{}", hex::encode(signature.as_bytes()))}),
+            )
+            .await
+        }
+    };
+    let (status, body) = create(device.clone(), vec![member]).await;
+    assert_eq!(status, 200, "{body}");
+    let channel: B256 = body["channel"].as_str().unwrap().parse().unwrap();
+    let state = chain.client.channel(channel).await.unwrap().unwrap();
+    assert_eq!(state.members, 2, "the creator and the member");
+    let (status, body) = create(PrivateKeySigner::random(), vec![member]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("bad_signature")),
+        "{body}"
+    );
+    let crowd: Vec<Address> = (0..257)
+        .map(|_| PrivateKeySigner::random().address())
+        .collect();
+    let (status, body) = create(device.clone(), crowd).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("too_many_members")),
+        "{body}"
+    );
+
+    // A key bundle block, uploaded under the device key's signature.
+    let block = vec![7u8; 1024];
+    let upload = |key: PrivateKeySigner| {
+        let (api, domain, block) = (api.clone(), chain.domain.clone(), block.clone());
+        let from = owner.address();
+        async move {
+            let headers = cairn::uploads::sign_for(&key, from, &domain, &block, unix_now() + 600)
+                .await
+                .unwrap();
+            let mut request = reqwest::Client::new()
+                .post(format!("{api}/v1/blobs"))
+                .header("content-type", "application/octet-stream")
+                .body(block);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = upload(PrivateKeySigner::random()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    let (status, body) = upload(device).await;
+    assert_eq!(status, 201, "{body}");
+    node.shutdown().await.unwrap();
+}

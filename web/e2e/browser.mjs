@@ -421,7 +421,8 @@ try {
     if ((await bob.getByText('Carol again').count()) !== 0) throw new Error("Carol's message is shown");
   });
 
-  await step('Bob creates a channel for Alice, Carol and himself in the page; Alice reads his post', async () => {
+  await step('Bob creates a channel for Alice, Carol and himself in the page, with no prompt and no ETH; Alice reads his post', async () => {
+    const prompts = wallets.Bob.prompts;
     await bob.getByRole('tab', { name: 'Channels' }).click();
     await bob.getByText('New channel').click();
     await bob.locator('#channel-name').fill('browser-made');
@@ -432,6 +433,8 @@ try {
     await bob.locator('#channel-text').fill('first, for Alice and Bob');
     await bob.locator('#channel-post').click();
     await channel.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // Created, its key bundle uploaded and published, and a post: all signed by Bob's device key.
+    if (wallets.Bob.prompts !== prompts) throw new Error(`creating a channel and posting took ${wallets.Bob.prompts - prompts} prompts`);
     await alice.getByRole('tab', { name: 'Channels' }).click();
     await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
     await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
@@ -447,9 +450,11 @@ try {
     if ((await bob.getByText('Carol in the channel').count()) !== 0) throw new Error("Bob's page shows a post of Carol's, whom he blocked");
   });
   await carol.close();
-  await step('Bob removes Alice; the key rotates, and she reads the old post but not the next', async () => {
+  await step('Bob removes Alice, with no prompt; the key rotates, and she reads the old post but not the next', async () => {
+    const prompts = wallets.Bob.prompts;
     await bob.getByRole('button', { name: new RegExp(`^Remove ${ALICE}$`, 'i') }).click();
     await bob.getByRole('region', { name: 'Channel browser-made' }).getByText('key epoch 2').waitFor({ timeout: STEP });
+    if (wallets.Bob.prompts !== prompts) throw new Error(`removing a member took ${wallets.Bob.prompts - prompts} prompts`);
     await bob.locator('#channel-text').fill('after Alice left');
     await bob.locator('#channel-post').click();
     await bob.locator('li.channel-post', { hasText: 'after Alice left' }).locator('.badge.verified').waitFor({ timeout: STEP });

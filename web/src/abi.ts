@@ -24,6 +24,7 @@ export const cairnAbi = parseAbi([
   'event SignerRevoked(address indexed owner, address indexed signer)',
   'function signerExpiry(address owner, address signer) view returns (uint64)',
   'function signerNonces(address owner) view returns (uint256)',
+  'function adminNonces(address admin) view returns (uint256)',
 ]);
 
 /** The EIP-712 domain every Cairn signature uses. */
@@ -85,6 +86,39 @@ export const revokeSignerTypes = {
   RevokeSigner: [
     { name: 'owner', type: 'address' },
     { name: 'signer', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+/**
+ * What an admin, or its device key, signs for the gateway to send a channel
+ * change (`POST /v1/channels/admin`, docs/SIGNERS.md).
+ */
+export const channelAdminTypes = {
+  CreateChannel: [
+    { name: 'creator', type: 'address' },
+    { name: 'name', type: 'string' },
+    { name: 'members', type: 'address[]' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+  ChangeMembers: [
+    { name: 'channel', type: 'bytes32' },
+    { name: 'added', type: 'address[]' },
+    { name: 'removed', type: 'address[]' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+  NewEpoch: [
+    { name: 'channel', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+  PublishEpochKey: [
+    { name: 'channel', type: 'bytes32' },
+    { name: 'epoch', type: 'uint64' },
+    { name: 'bundleDigest', type: 'bytes32' },
     { name: 'nonce', type: 'uint256' },
     { name: 'deadline', type: 'uint256' },
   ],

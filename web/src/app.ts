@@ -208,6 +208,7 @@ export class App {
       client: () => this.client!,
       signer: () => this.signer!,
       signTyped: this.signTyped,
+      gasless: () => !!this.device && !!this.info?.gateway,
       chain: () => this.chain(),
       address: () => this.address!,
       key: () => this.key!,

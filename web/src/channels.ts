@@ -6,7 +6,7 @@
 // through the wallet, and every block is re-hashed.
 
 import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
-import { cairnAbi, domain, postTypes, uploadTypes } from './abi';
+import { cairnAbi, channelAdminTypes, domain, postTypes, uploadTypes } from './abi';
 import { textBody } from './crypto/body';
 import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, peekChannel, sealChannel } from './crypto/channel';
 import { digestOf } from './crypto/envelope';
@@ -73,6 +73,8 @@ export class Channels {
       signer: () => WalletClient;
       /** Signs EIP-712 data for the wallet: with its device key when there is one (no prompt). */
       signTyped: (params: Omit<Parameters<WalletClient['signTypedData']>[0], 'account'>) => Promise<Hex>;
+      /** Whether channel changes go through the gateway, signed by this device's key (no prompt, no ETH). */
+      gasless: () => boolean;
       chain: () => ChainView;
       address: () => Address;
       key: () => MessagingKey;
@@ -260,8 +262,14 @@ export class Channels {
   /** Creates a channel with us as admin and member, and publishes its first key; returns its id. */
   async create(name: string, members: Address[]): Promise<Hex> {
     const me = this.deps.address();
-    const all = [me, ...members.filter((m) => m !== me)];
-    const receipt = await this.transact('createChannel', [name, [me], all, 0, zeroAddress, 0n]);
+    const others = members.filter((m) => m !== me);
+    if (this.deps.gasless()) {
+      const { channel } = await this.relay('CreateChannel', { creator: me, name, members: others }, { action: 'create', admin: me, name, members: others });
+      await this.rotate(channel);
+      await this.untilIndexed((list) => list.some((r) => r.id.toLowerCase() === channel.toLowerCase()));
+      return channel;
+    }
+    const receipt = await this.transact('createChannel', [name, [me], [me, ...others], 0, zeroAddress, 0n]);
     const created = receipt.logs
       .map((log) => {
         try {
@@ -282,7 +290,12 @@ export class Channels {
   async changeMembers(added: Address[], removed: Address[]) {
     const open = this.open!;
     const channel = open.record.id;
-    await this.transact('changeMembers', [channel, added, removed]);
+    if (this.deps.gasless()) {
+      const me = this.deps.address();
+      await this.relay('ChangeMembers', { channel, added, removed }, { action: 'changeMembers', admin: me, channel, added, removed });
+    } else {
+      await this.transact('changeMembers', [channel, added, removed]);
+    }
     await this.rotate(channel);
     const { epoch } = await this.state(channel);
     // The node catches up with the chain within a block or two.
@@ -307,15 +320,21 @@ export class Channels {
     // One bundle per epoch (a second would strand the epoch's earlier
     // posts): when this epoch has its key, rotating starts the next.
     let { epoch } = await this.state(channel);
+    const me = this.deps.address();
     if (await this.bundleOf(channel, epoch)) {
-      await this.transact('newEpoch', [channel]);
+      if (this.deps.gasless()) await this.relay('NewEpoch', { channel }, { action: 'newEpoch', admin: me, channel });
+      else await this.transact('newEpoch', [channel]);
       ({ epoch } = await this.state(channel));
     }
     const epochKey = crypto.getRandomValues(new Uint8Array(32));
     const bundle = buildBundle(hexToBytes(channel), epoch, epochKey, keyed);
     for (const block of [...bundle.parts, bundle.root]) await this.store(block);
     const digest = bytesToHex(digestOf(bundle.root));
-    await this.transact('publishEpochKey', [channel, epoch, digest]);
+    if (this.deps.gasless()) {
+      await this.relay('PublishEpochKey', { channel, epoch, bundleDigest: digest }, { action: 'publishEpochKey', admin: me, channel, epoch, bundleDigest: digest });
+    } else {
+      await this.transact('publishEpochKey', [channel, epoch, digest]);
+    }
     this.keys.set(digest, epochKey);
   }
 
@@ -334,14 +353,34 @@ export class Channels {
     const chain = this.deps.chain();
     const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
     const digest = bytesToHex(digestOf(block));
-    const signature = await this.deps.signer().signTypedData({
-      account: me,
+    const signature = await this.deps.signTyped({
       domain: domain(chain.chainId, chain.contract),
       types: uploadTypes,
       primaryType: 'Upload',
       message: { from: me, digest, deadline },
     });
     await this.deps.node.upload(block, me, deadline, signature);
+  }
+
+  /**
+   * Has the gateway send a channel change signed by our device key (EIP-712
+   * `primaryType` over `message` plus our nonce and a deadline), and waits
+   * until the wallet's RPC has its block.
+   */
+  private async relay(primaryType: keyof typeof channelAdminTypes, message: Record<string, unknown>, body: Record<string, unknown>) {
+    const me = this.deps.address();
+    const chain = this.deps.chain();
+    const nonce = await this.deps.client().readContract({ address: chain.contract, abi: cairnAbi, functionName: 'adminNonces', args: [me] });
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
+    const signature = await this.deps.signTyped({
+      domain: domain(chain.chainId, chain.contract),
+      types: channelAdminTypes,
+      primaryType,
+      message: { ...message, nonce, deadline },
+    } as Parameters<typeof this.deps.signTyped>[0]);
+    const done = await this.deps.node.channelAdmin({ ...body, deadline, signature });
+    await this.deps.client().waitForTransactionReceipt({ hash: done.tx });
+    return done;
   }
 
   /** Sends a contract call from the wallet and waits for its receipt; a revert throws. */

@@ -235,6 +235,15 @@ export class Node {
     });
   }
 
+  /** Has the gateway's registrar send a channel change an admin (or its device key) signed. */
+  channelAdmin(body: Record<string, unknown>) {
+    return this.json<{ channel: Hex; tx: Hex; block: number }>('/v1/channels/admin', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body, (_, v) => (typeof v === 'bigint' ? Number(v) : v)),
+    });
+  }
+
   register(owner: Address, pubkey: Hex, deadline: bigint, signature: Hex) {
     return this.json<unknown>('/v1/registrations', {
       method: 'POST',
