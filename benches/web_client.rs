@@ -1,7 +1,9 @@
 //! The web client's figures (`make bench-web`; they go in
 //! docs/BENCHMARKS.md): bundle size, first render of an inbox of 1,000
-//! messages, envelopes opened per second and search over 10,000 messages,
-//! all in headless Chromium (`web/e2e/bench.mjs`).
+//! messages, the same for a remembered device, the time from Send to the
+//! message shown in the other user's open page (batched from the page,
+//! direct from the CLI), envelopes opened per second and search over 10,000
+//! messages, all in headless Chromium (`web/e2e/bench.mjs`).
 //!
 //! This sets up what the first render needs: Anvil (1 s blocks), Kubo and one
 //! node (indexer, gateway, web client), and 1,000 batched messages to Bob
@@ -28,7 +30,9 @@ use cairn::{
     store::{cid, BlobStore, KuboStore},
 };
 use cairn_indexer::IndexerConfig;
-use harness::{repo_root, signer, Anvil, Kubo, BOB_KEY, CAROL_KEY, DEPLOYER_KEY};
+use harness::{
+    repo_root, signer, Anvil, Kubo, ALICE_KEY, BOB_KEY, CAROL_KEY, DEPLOYER_KEY, REGISTRAR_KEY,
+};
 
 const INBOX: usize = 1_000;
 const SENDERS: usize = 4;
@@ -86,6 +90,8 @@ async fn main() {
         gateway: Some(GatewayConfig {
             max_age: Duration::from_millis(500),
             confirmations: 1,
+            // Pays for the browser's device keys, as a public gateway would.
+            registrar: Some(signer(REGISTRAR_KEY)),
             ..GatewayConfig::new(
                 anvil.url.clone(),
                 contract,
@@ -165,6 +171,11 @@ async fn main() {
         .env("CAIRN_URL", &api)
         .env("ANVIL_URL", &anvil.url)
         .env("BOB", bob.address().to_string())
+        .env("ALICE", signer(ALICE_KEY).address().to_string())
+        .env("ALICE_KEY", ALICE_KEY)
+        .env("CONTRACT", contract.to_string())
+        .env("KUBO_URL", &kubo.api_url)
+        .env("CAIRN_BIN", env!("CARGO_BIN_EXE_cairn"))
         .env("INBOX", INBOX.to_string())
         .status()
         .await

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::{
     gateway_stack::{await_anchored, outbox_db, post_raw, unix_now, Chain},
-    harness::Anvil,
+    harness::{Anvil, REGISTRAR_KEY},
     rpc_proxy::RpcProxy,
 };
 
@@ -369,10 +369,6 @@ async fn posts_to_a_channel_need_a_sender_who_may_post_there() {
     );
     node.shutdown().await.unwrap();
 }
-
-/// Anvil account 6: pays for registrations here (never the relayer).
-pub(crate) const REGISTRAR_KEY: &str =
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e";
 
 /// A wallet with no ETH registers its key through a gateway that pays; a
 /// replay of its signature is refused; a gateway without a registrar pays

@@ -382,6 +382,11 @@ pub(crate) enum StoreUnderTest {
 }
 
 /// The passphrase of keystores the CLI creates in tests.
+/// Anvil account 6: a gateway's registrar, which pays for registrations
+/// and device signers (never the relayer).
+pub(crate) const REGISTRAR_KEY: &str =
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e";
+
 pub(crate) const TEST_PASSPHRASE: &str = "correct horse battery staple";
 
 /// Runs the real `cairn` binary against one chain, contract and data dir.

@@ -26,9 +26,8 @@ use cairn_contracts::manifest::SignedPost;
 
 use crate::{
     gateway::{anchor_by_hand, await_batch, invalid_reasons},
-    gateway_quotas::REGISTRAR_KEY,
     gateway_stack::{await_anchored, outbox_db, outgoing, unix_now, Chain, Outgoing, User},
-    harness::{signer, Anvil, Database},
+    harness::{signer, Anvil, Database, REGISTRAR_KEY},
 };
 
 /// A node with a gateway that pays for signer changes, and an indexer.

@@ -37,7 +37,7 @@ use crate::{
 
 /// Anvil account 5, a CLI sender; the registrar is account 6 (`REGISTRAR_KEY`).
 const DAVE_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
-use crate::gateway_quotas::REGISTRAR_KEY;
+use crate::harness::REGISTRAR_KEY;
 
 #[tokio::test]
 async fn wallet_users_read_and_write_in_a_real_browser() {
@@ -292,8 +292,9 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     );
     assert!(texts.contains(&from_cli), "{inbox}");
 
-    // Alice's CLI opens Bob's browser-sealed reply (in her requests: she
-    // never allowed him), and the envelope names her message as answered.
+    // Alice's CLI opens Bob's browser-sealed reply (in her inbox: writing to
+    // him from the page allowed him, an entry her device key signed), and
+    // the envelope names her message as answered.
     let digest_of = |m: &serde_json::Value| {
         let cid = cairn::store::cid::parse(m["cid"].as_str().unwrap()).unwrap();
         cairn::store::cid::digest_of(&cid).unwrap()
@@ -306,13 +307,13 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         .map(digest_of)
         .unwrap();
     let replied = reported("replied: ");
-    let requests = cli.run(ALICE_KEY, &["requests"]).await.json();
-    let reply = requests["messages"]
+    let alices = cli.run(ALICE_KEY, &["inbox"]).await.json();
+    let reply = alices["messages"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["text"] == replied.as_str())
-        .unwrap_or_else(|| panic!("Alice's CLI lists Bob's reply: {requests}"));
+        .unwrap_or_else(|| panic!("Alice's CLI lists Bob's reply in her inbox: {alices}"));
     assert_eq!(reply["replyTo"], answered.to_string(), "{reply}");
     node.shutdown().await.unwrap();
 }

@@ -14,6 +14,7 @@ import { withWallet } from './wallet.mjs';
 
 const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS, CHANNEL_LIES, OLDER_ALLOW, REORGED } = process.env;
 const STEP = 60_000;
+const BOB_LOWER = BOB.toLowerCase();
 // A keystore the CLI wrote for Alice's wallet (not her registered key).
 const keystore = JSON.parse(readFileSync(new URL('../../tests/vectors/keystore-v3.json', import.meta.url))).cases[0];
 mkdirSync(SCREENSHOTS, { recursive: true });
@@ -83,13 +84,15 @@ try {
   await step('Bob sees the no-key state, connects and unlocks (which signs him in)', () => connectAndUnlock(bob, 'Bob'));
   const bobInbox = bob.getByRole('region', { name: 'Inbox' });
   const bobRequests = bob.getByRole('region', { name: 'Requests' });
-  await step("Dave's CLI-sealed message waits in Bob's Requests, verified; Bob allows Dave and it moves to his inbox", async () => {
+  await step("Dave's CLI-sealed message waits in Bob's Requests, verified; Bob allows Dave, with no prompt, and it moves to his inbox", async () => {
     await bob.getByRole('tab', { name: /^Requests/ }).click({ timeout: STEP });
     const item = bobRequests.locator('li.message', { hasText: FROM_CLI });
     await item.waitFor({ timeout: STEP });
     await item.locator('.badge.verified').waitFor({ timeout: STEP });
+    const prompts = wallets.Bob.prompts;
     await item.getByRole('button', { name: /^Allow/ }).click();
     await item.waitFor({ state: 'detached', timeout: STEP });
+    if (wallets.Bob.prompts !== prompts) throw new Error(`allowing took ${wallets.Bob.prompts - prompts} prompts`);
     await bob.getByRole('tab', { name: 'Inbox' }).click();
     await bobInbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
   });
@@ -178,7 +181,7 @@ try {
   await accessibility(bob, 'inbox');
   await shot(bob, 'inbox-390');
   const reply = `Agreed, Alice; replied from the browser at ${new Date().toISOString()}`;
-  await step("Bob replies to Alice's message; Alice's page shows his reply under a quote of hers", async () => {
+  await step("Bob replies to Alice's message; Alice's page shows his reply under a quote of hers, in her inbox: writing to him allowed him", async () => {
     await bobInbox.locator('li.message', { hasText: text }).getByRole('button', { name: /^Reply to/ }).click();
     await bob.locator('.replying .quote', { hasText: 'gm Bob, sealed in the browser' }).waitFor({ timeout: STEP });
     const to = await bob.locator('#to').inputValue();
@@ -186,10 +189,10 @@ try {
     await bob.locator('#text').fill(reply);
     await bob.locator('#send').click();
     await bob.locator('.sending .state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
-    // Alice never allowed Bob, so his answer waits in her Requests (the
-    // conversations of issue 20 are to put it in the thread).
-    await alice.getByRole('tab', { name: /^Requests/ }).click();
-    const answered = alice.getByRole('region', { name: 'Requests' }).locator('li.message', { hasText: reply });
+    // Alice wrote to Bob, which allowed him (signed by her device key, no
+    // prompt): his answer comes to her inbox, not her Requests.
+    await alice.getByRole('tab', { name: /^Inbox/ }).click();
+    const answered = alice.getByRole('region', { name: 'Inbox' }).locator('li.message', { hasText: reply });
     await answered.locator('.badge.verified').waitFor({ timeout: STEP });
     await answered.locator('.quote', { hasText: 'In reply to' }).filter({ hasText: 'gm Bob, sealed in the browser' }).waitFor({ timeout: STEP });
     await alice.getByRole('tab', { name: 'Compose' }).click();
@@ -401,10 +404,12 @@ try {
   });
   await accessibility(bob, 'requests');
   await shot(bob, 'requests-390');
-  await step('Bob blocks Carol; her next message is never pushed to him', async () => {
+  await step('Bob blocks Carol, with no prompt; her next message is never pushed to him', async () => {
+    const prompts = wallets.Bob.prompts;
     const request = bobRequests.locator('li.message', { hasText: 'Carol here' });
     await request.getByRole('button', { name: /^Block/ }).click();
     await request.waitFor({ state: 'detached', timeout: STEP });
+    if (wallets.Bob.prompts !== prompts) throw new Error(`blocking took ${wallets.Bob.prompts - prompts} prompts`);
     // The keyboard keeps its place: the next decision, or the Requests tab.
     const focus = await bob.evaluate(() => ({ id: document.activeElement?.id, inConsent: !!document.activeElement?.closest('.consent') }));
     if (focus.id !== 'tab-requests' && !focus.inConsent) throw new Error(`the focus was lost after Block: ${JSON.stringify(focus)}`);
@@ -438,6 +443,14 @@ try {
     await alice.getByRole('tab', { name: 'Channels' }).click();
     await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
     await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await shot(alice, 'channel-1280');
+    // Alice's conversations, on a laptop: the new channel is a row too.
+    await alice.getByRole('tab', { name: 'Chats' }).click();
+    if (await alice.locator('#chats-back').count()) await alice.locator('#chats-back').click();
+    await alice.getByText('browser-made').first().waitFor({ timeout: STEP });
+    await shot(alice, 'chats-1280');
+    await alice.getByRole('tab', { name: 'Channels' }).click();
+    await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
   });
   await step('Carol, whom Bob blocked, posts to the channel: Alice sees it, Bob does not', async () => {
     await carol.getByRole('tab', { name: 'Channels' }).click();
@@ -463,7 +476,8 @@ try {
     if ((await alice.getByText('after Alice left').count()) !== 0) throw new Error('Alice read a post sealed after she left');
     await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).waitFor({ timeout: STEP });
   });
-  await step('Bob adds a wallet with no messaging key: the page names it, and rotating starts a new epoch', async () => {
+  await step('Bob adds a wallet with no messaging key, with no prompt: the page names it, and rotating starts a new epoch', async () => {
+    const prompts = wallets.Bob.prompts;
     const region = bob.getByRole('region', { name: 'Channel browser-made' });
     await bob.locator('#member-add').fill('0x000000000000000000000000000000000000dEaD');
     await bob.locator('#member-add-button').click();
@@ -477,6 +491,7 @@ try {
     await bob.locator('#channel-post').click();
     await bob.locator('li.channel-post', { hasText: 'after the rotation' }).locator('.badge.verified').waitFor({ timeout: STEP });
     await bob.locator('li.channel-post', { hasText: 'after Alice left' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    if (wallets.Bob.prompts !== prompts) throw new Error(`adding a member and rotating took ${wallets.Bob.prompts - prompts} prompts`);
   });
   await accessibility(bob, 'channel admin');
   await shot(bob, 'channel-admin-390');
@@ -754,6 +769,11 @@ try {
       await erin.locator('.sending').first().locator('.state', { hasText: /accepted|anchored|confirmed/ }).waitFor({ timeout: STEP });
     }
     if (erinWallet.prompts !== 2) throw new Error(`20 messages took ${erinWallet.prompts - 2} more prompts`);
+    // Writing to Bob allowed him, signed by the device key: the node holds the entry.
+    const allowed = await erin.evaluate(async () => (await fetch('/v1/consent')).json());
+    if (!allowed.entries?.some((e) => e.peer.toLowerCase() === BOB_LOWER && e.state === 'allow')) {
+      throw new Error(`writing to Bob did not allow him: ${JSON.stringify(allowed)}`);
+    }
     // Bob's page proves the posts, signed by Erin's device key for her wallet, from the chain.
     const reader = await open('Bob (reads Erin)', BOB, 390);
     await connectAndUnlock(reader, 'Bob (reads Erin)');
@@ -765,7 +785,6 @@ try {
     await erin.getByRole('tab', { name: 'Compose' }).waitFor({ timeout: STEP });
     await erin.locator('.signed-in').waitFor({ timeout: STEP });
     if (erinWallet.prompts !== 2) throw new Error(`the remembered reload took ${erinWallet.prompts - 2} prompts`);
-    await shot(erin, 'remembered-device');
   });
   await step('a forgotten device revokes itself, with no prompt, and a tab that still holds it can no longer post', async () => {
     const [, erin] = pages.find(([who]) => who === 'Erin');

@@ -672,32 +672,46 @@ export class App {
     return said === 'allow' ? 'inbox' : 'requests';
   }
 
-  /** Signs an EIP-712 `Consent` with the wallet, publishes it, and moves the mail it concerns. */
-  setConsent = (peer: Address, state: ConsentState) =>
-    this.act(async () => {
-      const owner = this.address!;
-      const issuedAt = Math.floor(Date.now() / 1000);
-      const signature = await this.signTyped({
-        domain: domain(this.chain().chainId, this.info!.contract),
-        types: consentTypes,
-        primaryType: 'Consent',
-        message: { owner, peer, state: state === 'allow' ? 1 : 2, issuedAt: BigInt(issuedAt) },
-      });
-      await this.node.putConsent({ owner, peer, state, issuedAt, signature });
-      this.consentMemory().keep(peer, { state, issuedAt });
-      this.consent.set(peer.toLowerCase(), state);
-      const theirs = (m: Shown) => m.from === peer;
-      const moving = this.boxes.requests.messages.filter(theirs);
-      this.boxes.requests.messages = this.boxes.requests.messages.filter((m) => !theirs(m));
-      if (state === 'block') {
-        this.boxes.inbox.messages = this.boxes.inbox.messages.filter((m) => !theirs(m));
-        this.presence.delete(peer.toLowerCase());
-      } else {
-        this.boxes.inbox.messages.push(...moving);
-        this.boxes.inbox.messages.sort((a, b) => a.block - b.block);
-        this.stream?.presence(peer, 'online');
-      }
+  /** Allows or blocks a sender, a failure in words. */
+  setConsent = (peer: Address, state: ConsentState) => this.act(() => this.putConsent(peer, state));
+
+  /** Signs a consent entry (with the device key when there is one), publishes it, and moves the mail it concerns. */
+  private async putConsent(peer: Address, state: ConsentState) {
+    const owner = this.address!;
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const signature = await this.signTyped({
+      domain: domain(this.chain().chainId, this.info!.contract),
+      types: consentTypes,
+      primaryType: 'Consent',
+      message: { owner, peer, state: state === 'allow' ? 1 : 2, issuedAt: BigInt(issuedAt) },
     });
+    await this.node.putConsent({ owner, peer, state, issuedAt, signature });
+    this.consentMemory().keep(peer, { state, issuedAt });
+    this.consent.set(peer.toLowerCase(), state);
+    const theirs = (m: Shown) => m.from === peer;
+    const moving = this.boxes.requests.messages.filter(theirs);
+    this.boxes.requests.messages = this.boxes.requests.messages.filter((m) => !theirs(m));
+    if (state === 'block') {
+      this.boxes.inbox.messages = this.boxes.inbox.messages.filter((m) => !theirs(m));
+      this.presence.delete(peer.toLowerCase());
+    } else {
+      this.boxes.inbox.messages.push(...moving);
+      this.boxes.inbox.messages.sort((a, b) => a.block - b.block);
+      this.stream?.presence(peer, 'online');
+    }
+  }
+
+  /**
+   * Writing to someone means allowing them: their answers come to the
+   * inbox, on this node and any other. Signed by the device key, so it asks
+   * nothing; without one, nothing is signed (the wallet would prompt).
+   */
+  private allowOnWrite(peer: Address) {
+    if (!this.device || !this.signedIn || this.consent.get(peer.toLowerCase()) === 'allow') return;
+    void this.putConsent(peer, 'allow')
+      .catch((e) => (this.notice = `Could not allow ${short(peer)}: ${describe(e)}`))
+      .finally(() => this.changed());
+  }
 
   /** Tells `to` that we are typing to them, at most every few seconds; the node drops it unless they allowed us. */
   typing(to: string) {
@@ -1085,6 +1099,7 @@ export class App {
         this.keep(outgoing);
         this.changed();
         void this.track(outgoing);
+        this.allowOnWrite(recipient);
       } catch (e) {
         outgoing.state = 'failed';
         outgoing.detail = describe(e);
