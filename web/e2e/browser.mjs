@@ -293,9 +293,18 @@ try {
     await bob.getByRole('region', { name: `Channel ${name}` }).waitFor({ timeout: STEP });
     await bob.getByRole('tab', { name: /^Chats/ }).click();
   });
-  await step("Alice's messages on their way survive a reload: one the gateway took is followed to its confirmation, one it refused waits with Retry", async () => {
+  await step('Alice names Bob on her device: the name shows beside his address, never instead of it', async () => {
     const thread = alice.getByRole('region', { name: /^Chat with/ });
-    const openBob = () => alice.getByRole('button', { name: new RegExp(`^Chat with ${BOB.slice(0, 10)}`) }).click({ timeout: STEP });
+    await alice.locator('#label-input').fill('Bob, treasurer');
+    await alice.locator('#label-save').click();
+    const head = thread.locator('.thread-head .person');
+    await head.locator('.label', { hasText: 'Bob, treasurer' }).waitFor({ timeout: STEP });
+    if (!(await head.textContent()).includes(BOB.slice(0, 10))) throw new Error('the label replaced the address');
+  });
+  await step("Alice's messages on their way survive a reload (and so does her name for Bob): one the gateway took is followed to its confirmation, one it refused waits with Retry", async () => {
+    const thread = alice.getByRole('region', { name: /^Chat with/ });
+    // Her name for Bob comes first in the row, then his address.
+    const openBob = () => alice.getByRole('button', { name: new RegExp(`^Chat with Bob, treasurer ${BOB.slice(0, 10)}`) }).click({ timeout: STEP });
     // The gateway takes the first, but its proof is held, so it stays accepted.
     expected.push(/status of 503/);
     await alice.route('**/v1/proofs/**', (route) => route.fulfill({ status: 503, json: { code: 'unavailable', message: 'held by the test' } }));
@@ -309,6 +318,7 @@ try {
     await alice.reload();
     await connectAndUnlock(alice, 'Alice');
     await openBob();
+    await thread.locator('.thread-head .label', { hasText: 'Bob, treasurer' }).waitFor({ timeout: STEP });
     await thread.locator('li.line.travelling.accepted', { hasText: 'kept across a reload' }).waitFor({ timeout: STEP });
     const failed = thread.locator('li.line.travelling.failed', { hasText: 'refused, then retried' });
     await failed.waitFor({ timeout: STEP });

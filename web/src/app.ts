@@ -53,7 +53,8 @@ import { type Conversation, conversations, type Line, thread } from './chats';
 import { type Countable, ReadMarks } from './unread';
 import { discoverWallets, hasCode, KNOWN_CHAINS, UNRECOGNIZED_CHAIN, type Wallet } from './wallet';
 import { describe } from './errors';
-import { short } from './dom';
+import { short, useLabels } from './dom';
+import { Labels } from './labels';
 
 /** A mailbox as the page holds it: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
 interface Mailbox {
@@ -195,6 +196,8 @@ export class App {
   private marks?: ReadMarks;
   /** Messages on their way, kept across reloads. */
   private outbox?: Outbox;
+  /** The user's own names for wallets, kept sealed on this device. */
+  labels?: Labels;
   /** The conversation open in Chats (the other party, EIP-55), if any. */
   chat?: string;
 
@@ -361,6 +364,7 @@ export class App {
     this.device = undefined;
     this.marks = undefined;
     this.outbox = undefined;
+    this.labels = undefined;
     this.outgoing = [];
     this.history = undefined;
     this.results = [];
@@ -603,6 +607,10 @@ export class App {
     this.history = new History(historyKey(key.secret, address), indexedDbStore(address));
     await this.history.load().catch(() => 0);
     this.outbox = new Outbox(recordKey(key.secret, address, 'outbox'), indexedDbStore(address, 'outbox'));
+    const labels = new Labels(recordKey(key.secret, address, 'labels'), indexedDbStore(address, 'labels'));
+    await labels.load().catch(() => {});
+    this.labels = labels;
+    useLabels((a) => this.labels?.get(a));
     await this.resumeOutbox();
     await this.readRegistration();
     await this.checkSession();
@@ -671,6 +679,9 @@ export class App {
     if (!this.signedIn) return 'inbox';
     return said === 'allow' ? 'inbox' : 'requests';
   }
+
+  /** Names a wallet on this device (an empty label removes it). */
+  setLabel = (address: string, label: string) => this.act(async () => this.labels?.set(address, label));
 
   /** Allows or blocks a sender, a failure in words. */
   setConsent = (peer: Address, state: ConsentState) => this.act(() => this.putConsent(peer, state));

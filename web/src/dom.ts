@@ -46,7 +46,16 @@ export function person(address: string, label: string = short(address)): HTMLEle
   const icon = createIcon({ seed: checksummed.toLowerCase(), size: 8, scale: 2 });
   icon.setAttribute('aria-hidden', 'true');
   icon.className = 'blockie';
-  return h('span', { class: 'person', title: checksummed }, icon, label);
+  // The user's own label for this wallet goes beside the address, never in its place.
+  const named = labelOf(checksummed);
+  return h('span', { class: 'person', title: checksummed }, icon, named ? h('strong', { class: 'label' }, named) : null, named ? ' ' : null, label);
+}
+
+let labelOf: (address: string) => string | undefined = () => undefined;
+
+/** Where `person` finds the labels the user gave wallets (none until the mail is unlocked). */
+export function useLabels(lookup: (address: string) => string | undefined) {
+  labelOf = lookup;
 }
 
 /**

@@ -10,6 +10,7 @@ import { supported } from './notify';
 import { h, movedTab, person, short, shorten } from './dom';
 import { favicon, titled } from './unread';
 import type { LeftOut } from './channels';
+import { MAX_LABEL } from './labels';
 
 const root = document.getElementById('app')!;
 // What the user typed or chose survives re-renders (a file input cannot be
@@ -523,9 +524,37 @@ function threadView(peer: string) {
       h('button', { id: 'chats-back', class: 'secondary', onclick: () => ((app.chat = focusedLine = undefined), render()) }, '← All chats'),
       person(peer),
     ),
+    labelForm(peer),
     app.olderMessages ? h('button', { class: 'secondary', onclick: () => void app.loadOlder() }, 'Older messages') : null,
     h('ol', { class: 'lines', 'aria-label': 'Messages' }, ...lines.map((l) => bubble(l, peer)), ...travelling.map(travellingBubble)),
     chatComposer(peer),
+  );
+}
+
+/** Label drafts by conversation, kept while the page re-renders. */
+const labelDrafts = new Map<string, string>();
+
+/** The user's own name for the other party, kept on this device (shown beside the address). */
+function labelForm(peer: string) {
+  const current = app.labels?.get(peer) ?? '';
+  return h(
+    'form',
+    {
+      class: 'label-form',
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        void app.setLabel(peer, labelDrafts.get(peer) ?? current).then(() => labelDrafts.delete(peer));
+      },
+    },
+    h('label', { for: 'label-input' }, 'Your name for them (this device only)'),
+    h('input', {
+      id: 'label-input',
+      maxlength: String(MAX_LABEL),
+      autocomplete: 'off',
+      value: labelDrafts.get(peer) ?? current,
+      oninput: (e: Event) => labelDrafts.set(peer, (e.target as HTMLInputElement).value),
+    }),
+    h('button', { id: 'label-save', type: 'submit', class: 'secondary' }, 'Save name'),
   );
 }
 

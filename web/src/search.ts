@@ -92,7 +92,7 @@ export interface RecordStore {
 }
 
 /** An at-rest key for `purpose`: HKDF of the messaging secret, for this wallet only. */
-export function recordKey(messagingSecret: Uint8Array, address: string, purpose: 'search' | 'outbox'): Uint8Array {
+export function recordKey(messagingSecret: Uint8Array, address: string, purpose: 'search' | 'outbox' | 'labels'): Uint8Array {
   const info = new TextEncoder().encode(`cairn/v1/${purpose} ${address.toLowerCase()}`);
   return hkdf(sha256, messagingSecret, new Uint8Array(0), info, 32);
 }
@@ -130,7 +130,7 @@ export class History {
 }
 
 /** The records in IndexedDB, one database per wallet and purpose. */
-export function indexedDbStore(address: string, purpose: 'history' | 'outbox' = 'history'): RecordStore {
+export function indexedDbStore(address: string, purpose: 'history' | 'outbox' | 'labels' = 'history'): RecordStore {
   const records = idbRecords(`cairn-${purpose}-${address.toLowerCase()}`);
   return {
     put: (id, record) => records.put(id, record),
