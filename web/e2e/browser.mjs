@@ -44,6 +44,20 @@ async function connectAndUnlock(page, who) {
   await page.locator('#unlock').click({ timeout: STEP });
 }
 
+/**
+ * Opens a tab by its name, again if a re-render moved the tabs under the
+ * click: the tabs' widths change while the mail loads (unread counts).
+ */
+async function openTab(page, name) {
+  const id = (typeof name === 'string' ? name : name.source.replace('^', '')).toLowerCase();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await page.getByRole('tab', { name }).click({ timeout: STEP });
+    const opened = await page.locator(`#tab-${id}[aria-selected="true"]`).waitFor({ timeout: 2_000 }).then(() => true, () => false);
+    if (opened) return;
+  }
+  throw new Error(`the ${id} tab does not open`);
+}
+
 async function accessibility(page, what) {
   const { violations } = await new AxeBuilder({ page }).analyze();
   for (const v of violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
@@ -85,7 +99,7 @@ try {
   const bobInbox = bob.getByRole('region', { name: 'Inbox' });
   const bobRequests = bob.getByRole('region', { name: 'Requests' });
   await step("Dave's CLI-sealed message waits in Bob's Requests, verified; Bob allows Dave, with no prompt, and it moves to his inbox", async () => {
-    await bob.getByRole('tab', { name: /^Requests/ }).click({ timeout: STEP });
+    await openTab(bob, /^Requests/);
     const item = bobRequests.locator('li.message', { hasText: FROM_CLI });
     await item.waitFor({ timeout: STEP });
     await item.locator('.badge.verified').waitFor({ timeout: STEP });
@@ -93,7 +107,7 @@ try {
     await item.getByRole('button', { name: /^Allow/ }).click();
     await item.waitFor({ state: 'detached', timeout: STEP });
     if (wallets.Bob.prompts !== prompts) throw new Error(`allowing took ${wallets.Bob.prompts - prompts} prompts`);
-    await bob.getByRole('tab', { name: 'Inbox' }).click();
+    await openTab(bob, 'Inbox');
     await bobInbox.locator('li.message', { hasText: FROM_CLI }).locator('.badge.verified').waitFor({ timeout: STEP });
   });
 
@@ -118,7 +132,7 @@ try {
   await step('Alice unlocks: a second signature authorizes this device and registers her key, without gas; signing in asks nothing', async () => {
     const before = wallets.Alice.prompts;
     await alice.locator('#unlock').click({ timeout: STEP });
-    await alice.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await openTab(alice, 'Compose');
     await alice.locator('.signed-in').waitFor({ timeout: STEP });
     if (wallets.Alice.prompts - before !== 2) throw new Error(`unlocking took ${wallets.Alice.prompts - before} prompts, not 2`);
   });
@@ -191,15 +205,15 @@ try {
     await bob.locator('.sending .state', { hasText: 'confirmed' }).waitFor({ timeout: STEP });
     // Alice wrote to Bob, which allowed him (signed by her device key, no
     // prompt): his answer comes to her inbox, not her Requests.
-    await alice.getByRole('tab', { name: /^Inbox/ }).click();
+    await openTab(alice, /^Inbox/);
     const answered = alice.getByRole('region', { name: 'Inbox' }).locator('li.message', { hasText: reply });
     await answered.locator('.badge.verified').waitFor({ timeout: STEP });
     await answered.locator('.quote', { hasText: 'In reply to' }).filter({ hasText: 'gm Bob, sealed in the browser' }).waitFor({ timeout: STEP });
-    await alice.getByRole('tab', { name: 'Compose' }).click();
+    await openTab(alice, 'Compose');
   });
   console.log(`replied: ${reply}`);
   await step("Bob finds Alice's message by a word of it, searched in the browser", async () => {
-    await bob.getByRole('tab', { name: 'Search' }).click();
+    await openTab(bob, 'Search');
     await bob.locator('#query').fill('sealed brow');
     await bob.locator('li.result', { hasText: text }).waitFor({ timeout: STEP });
     if ((await bob.locator('li.result').count()) !== 1) throw new Error('the search found more than the one message');
@@ -209,7 +223,7 @@ try {
     await bob.locator('li.result', { hasText: text }).getByRole('button', { name: 'Open in its chat' }).click();
     await bob.getByRole('region', { name: new RegExp(`^Chat with ${ALICE.slice(0, 10)}`) }).locator('li.line.focused', { hasText: text }).waitFor({ timeout: STEP });
     await bob.locator('#chats-back').click();
-    await bob.getByRole('tab', { name: 'Search' }).click();
+    await openTab(bob, 'Search');
     await bob.locator('li.result', { hasText: text }).waitFor({ timeout: STEP });
   });
   await step('Bob signed in to the node with Sign-In with Ethereum; the session is an HttpOnly cookie', async () => {
@@ -243,15 +257,15 @@ try {
     // A reload keeps the count: the mark is on this device.
     await bob.reload();
     await connectAndUnlock(bob, 'Bob');
-    await bob.getByRole('tab', { name: 'Search' }).click({ timeout: STEP });
+    await openTab(bob, 'Search');
     await bob.waitForFunction(() => document.title === '(1) Cairn', null, { timeout: STEP });
-    await bob.getByRole('tab', { name: /^Inbox/ }).click();
+    await openTab(bob, /^Inbox/);
     await bobInbox.locator('li.message', { hasText: 'one more thing, Bob' }).waitFor({ timeout: STEP });
     await bob.waitForFunction(() => document.title === 'Cairn', null, { timeout: STEP });
   });
   await step('Alice and Bob chat in one thread: oldest first, Enter sends, a message shows at once with its state, a reply quotes; his answer joins her thread, not her Requests', async () => {
-    await bob.getByRole('tab', { name: /^Chats/ }).click();
-    await alice.getByRole('tab', { name: /^Chats/ }).click();
+    await openTab(bob, /^Chats/);
+    await openTab(alice, /^Chats/);
     await alice.getByRole('button', { name: new RegExp(`^Chat with ${BOB.slice(0, 10)}`) }).click();
     const thread = alice.getByRole('region', { name: /^Chat with/ });
     await thread.locator('li.line.theirs', { hasText: reply }).locator('.quote', { hasText: 'gm Bob, sealed' }).waitFor({ timeout: STEP });
@@ -291,7 +305,7 @@ try {
     const name = (await row.locator('.channel-name').textContent()).replace(/^# /, '');
     await row.click();
     await bob.getByRole('region', { name: `Channel ${name}` }).waitFor({ timeout: STEP });
-    await bob.getByRole('tab', { name: /^Chats/ }).click();
+    await openTab(bob, /^Chats/);
   });
   await step('Alice names Bob on her device: the name shows beside his address, never instead of it', async () => {
     const thread = alice.getByRole('region', { name: /^Chat with/ });
@@ -332,7 +346,7 @@ try {
     }
     expected.pop();
   });
-  await alice.getByRole('tab', { name: 'Compose' }).click();
+  await openTab(alice, 'Compose');
   await step('notifications, turned on by Bob, come from the service worker while his page is hidden, naming Alice and showing no text unless he asks', async () => {
     const visibility = (state) =>
       bob.evaluate((state) => {
@@ -365,7 +379,7 @@ try {
 
   const fromBrowser = `gm dao, sealed in the browser at ${new Date().toISOString()}`;
   await step("Bob reads Dave's channel post, verified and opened with the epoch key, and posts back; it arrives live", async () => {
-    await bob.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(bob, 'Channels');
     await bob.getByRole('button', { name: 'dao (2 members)' }).click({ timeout: STEP });
     const channel = bob.getByRole('region', { name: 'Channel dao' });
     await channel.locator('li.channel-post', { hasText: CHANNEL_TEXT }).locator('.badge.verified').waitFor({ timeout: STEP });
@@ -406,9 +420,9 @@ try {
   };
   await step("a stranger, Carol, registers and writes to Bob: it lands in his Requests, live, not in his inbox", async () => {
     await connectAndUnlock(carol, 'Carol');
-    await carol.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await openTab(carol, 'Compose');
     await carolSends('Carol here, a first message');
-    await bob.getByRole('tab', { name: /^Requests/ }).click();
+    await openTab(bob, /^Requests/);
     await bobRequests.locator('li.message', { hasText: 'Carol here' }).locator('.badge.verified').waitFor({ timeout: STEP });
     if (!bobFrames.some((f) => f.message?.from === CAROL.toLowerCase())) throw new Error('the frame log missed Carol');
   });
@@ -429,7 +443,7 @@ try {
     await alice.locator('#to').fill(BOB);
     await alice.locator('#text').fill('after Carol was blocked');
     await alice.locator('#send').click();
-    await bob.getByRole('tab', { name: 'Inbox' }).click();
+    await openTab(bob, 'Inbox');
     await bobInbox.locator('li.message', { hasText: 'after Carol was blocked' }).waitFor({ timeout: STEP });
     const pushed = bobFrames.slice(blockedAt).filter((f) => f.message?.from === CAROL.toLowerCase());
     if (pushed.length !== 0) throw new Error(`Carol was pushed to Bob after the block: ${JSON.stringify(pushed)}`);
@@ -438,7 +452,7 @@ try {
 
   await step('Bob creates a channel for Alice, Carol and himself in the page, with no prompt and no ETH; Alice reads his post', async () => {
     const prompts = wallets.Bob.prompts;
-    await bob.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(bob, 'Channels');
     await bob.getByText('New channel').click();
     await bob.locator('#channel-name').fill('browser-made');
     await bob.locator('#channel-members').fill(`${ALICE} ${CAROL}`);
@@ -450,20 +464,20 @@ try {
     await channel.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
     // Created, its key bundle uploaded and published, and a post: all signed by Bob's device key.
     if (wallets.Bob.prompts !== prompts) throw new Error(`creating a channel and posting took ${wallets.Bob.prompts - prompts} prompts`);
-    await alice.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(alice, 'Channels');
     await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
     await alice.locator('li.channel-post', { hasText: 'first, for Alice and Bob' }).locator('.badge.verified').waitFor({ timeout: STEP });
     await shot(alice, 'channel-1280');
     // Alice's conversations, on a laptop: the new channel is a row too.
-    await alice.getByRole('tab', { name: 'Chats' }).click();
+    await openTab(alice, 'Chats');
     if (await alice.locator('#chats-back').count()) await alice.locator('#chats-back').click();
     await alice.getByText('browser-made').first().waitFor({ timeout: STEP });
     await shot(alice, 'chats-1280');
-    await alice.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(alice, 'Channels');
     await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
   });
   await step('Carol, whom Bob blocked, posts to the channel: Alice sees it, Bob does not', async () => {
-    await carol.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(carol, 'Channels');
     await carol.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
     await carol.locator('#channel-text').fill('Carol in the channel');
     await carol.locator('#channel-post').click();
@@ -641,7 +655,7 @@ try {
       else await route.fulfill({ response: answer, body: Buffer.from(body) });
     });
     await connectAndUnlock(liar, 'Bob (withheld manifests)');
-    await liar.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(liar, 'Channels');
     await liar.getByRole('button', { name: 'five (5 members)' }).click({ timeout: STEP });
     const five = liar.getByRole('region', { name: 'Channel five' });
     await five.locator('li.channel-post', { hasText: 'member 0 of five, directly' }).locator('.badge.verified').waitFor({ timeout: STEP });
@@ -728,7 +742,7 @@ try {
     await liar.reload();
     await connectAndUnlock(liar, 'Bob (older consent)');
     await inbox.locator('li.message', { hasText: 'after Carol was blocked' }).locator('.badge.verified').waitFor({ timeout: STEP });
-    await liar.getByRole('tab', { name: 'Requests' }).click();
+    await openTab(liar, 'Requests');
     await liar.waitForTimeout(1000);
     if (!lied.consent || !lied.listed) throw new Error(`the lies were not told: ${JSON.stringify(lied)}`);
     if ((await liar.getByText(/Carol (here|again)/).count()) !== 0) throw new Error("the older allow brought back Carol's messages");
@@ -745,7 +759,7 @@ try {
       await route.fulfill({ json: page });
     });
     await connectAndUnlock(liar, 'Bob (channel lies)');
-    await liar.getByRole('tab', { name: 'Channels' }).click();
+    await openTab(liar, 'Channels');
     for (const lie of lies) {
       await liar.getByRole('button', { name: new RegExp(`^${lie.name} \\(`) }).click({ timeout: STEP });
       const region = liar.getByRole('region', { name: `Channel ${lie.name}` });
@@ -769,7 +783,7 @@ try {
     await erin.getByRole('button', { name: "Erin's test wallet" }).click();
     await erin.locator('#remember-device').check({ timeout: STEP });
     await erin.locator('#unlock').click();
-    await erin.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await openTab(erin, 'Compose');
     await erin.locator('.signed-in').waitFor({ timeout: STEP });
     if (erinWallet.prompts !== 2) throw new Error(`onboarding took ${erinWallet.prompts} prompts, not 2`);
     for (let i = 1; i <= 20; i++) {
@@ -787,7 +801,7 @@ try {
     // Bob's page proves the posts, signed by Erin's device key for her wallet, from the chain.
     const reader = await open('Bob (reads Erin)', BOB, 390);
     await connectAndUnlock(reader, 'Bob (reads Erin)');
-    await reader.getByRole('tab', { name: /^Requests/ }).click({ timeout: STEP });
+    await openTab(reader, /^Requests/);
     const requests = reader.getByRole('region', { name: 'Requests' });
     await requests.locator('li.message', { hasText: 'Erin 20 of 20' }).locator('.badge.verified').waitFor({ timeout: STEP });
     await reader.close();
@@ -802,7 +816,7 @@ try {
     pages.push(['Erin (second tab)', stale]);
     stale.on('pageerror', (e) => failures.push(`Erin (second tab): page error: ${e.message}`));
     await stale.goto(CAIRN_URL);
-    await stale.getByRole('tab', { name: 'Compose' }).click({ timeout: STEP });
+    await openTab(stale, 'Compose');
     await erin.locator('#forget-device').click();
     await erin.getByRole('button', { name: "Erin's test wallet" }).waitFor({ timeout: STEP });
     expected.push(/status of 403/);
@@ -826,7 +840,7 @@ try {
     await page.getByText('Your wallet has a different key registered').waitFor({ timeout: STEP });
     await page.close();
   });
-  await alice.getByRole('tab', { name: 'Sent' }).click();
+  await openTab(alice, 'Sent');
   await alice.getByRole('region', { name: 'Sent' }).locator('li.message', { hasText: text }).waitFor({ timeout: STEP });
   await accessibility(alice, 'sent');
   await alice.setViewportSize({ width: 390, height: 860 });
