@@ -52,7 +52,7 @@ async function openTab(page, name) {
   const id = (typeof name === 'string' ? name : name.source.replace('^', '')).toLowerCase();
   for (let attempt = 0; attempt < 5; attempt++) {
     await page.getByRole('tab', { name }).click({ timeout: STEP });
-    const opened = await page.locator(`#tab-${id}[aria-selected="true"]`).waitFor({ timeout: 2_000 }).then(() => true, () => false);
+    const opened = await page.locator(`#tab-${id}[aria-selected="true"]`).waitFor({ timeout: 5_000 }).then(() => true, () => false);
     if (opened) return;
   }
   throw new Error(`the ${id} tab does not open`);
@@ -759,6 +759,10 @@ try {
       await route.fulfill({ json: page });
     });
     await connectAndUnlock(liar, 'Bob (channel lies)');
+    // Unlocking (the device key, the mail, the channel list) is done before
+    // a channel opens: the two must not race.
+    await liar.locator('.signed-in').waitFor({ timeout: STEP });
+    await liar.locator('#disconnect:not([disabled])').waitFor({ timeout: STEP });
     await openTab(liar, 'Channels');
     for (const lie of lies) {
       await liar.getByRole('button', { name: new RegExp(`^${lie.name} \\(`) }).click({ timeout: STEP });
