@@ -621,7 +621,64 @@ async fn a_device_key_administers_channels_and_uploads_through_the_gateway() {
         (401, Some("bad_signature")),
         "{body}"
     );
-    let (status, body) = upload(device).await;
+    let (status, body) = upload(device.clone()).await;
     assert_eq!(status, 201, "{body}");
+
+    // Bad input to the signer routes: a clear 4xx, and the chain unchanged.
+    let post = |path: &str, body: serde_json::Value| {
+        let url = format!("{api}{path}");
+        async move { crate::gateway_stack::post_to(&url, &body).await }
+    };
+    let owner_addr = owner.address();
+    for (path, body, status, code) in [
+        (
+            "/v1/signers",
+            serde_json::json!({"owner": owner_addr}),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/v1/signers/revoke",
+            serde_json::json!("not an object"),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/v1/signers",
+            serde_json::json!({"owner": owner_addr, "signer": device.address(), "expiry": unix_now() + 60,
+                "deadline": unix_now() + 600, "signature": "0x0102"}),
+            400,
+            "bad_signature",
+        ),
+        (
+            "/v1/signers/revoke",
+            serde_json::json!({"owner": owner_addr, "signer": device.address(),
+                "deadline": unix_now() + 600, "signature": format!("0x{}", "11".repeat(65))}),
+            400,
+            "bad_signature",
+        ),
+        (
+            "/v1/channels/admin",
+            serde_json::json!({"action": "dissolve", "admin": owner_addr}),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        let (got, answer) = post(path, body).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {answer}"
+        );
+    }
+    assert!(
+        chain
+            .client
+            .signer_expiry(owner_addr, device.address())
+            .await
+            .unwrap()
+            > unix_now(),
+        "the device is still authorized"
+    );
     node.shutdown().await.unwrap();
 }
