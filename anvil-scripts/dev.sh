@@ -34,6 +34,9 @@ trap 'exit 130' INT TERM
 pids+=($!)
 "$(dirname "$0")/wait-for-rpc.sh"
 "$(dirname "$0")/deploy.sh"
+# ENS at its canonical registry address, as on mainnet: the page shows
+# alice.eth and bob.eth, and takes them in To (web/e2e/ens.mjs).
+node web/e2e/ens.mjs "$RPC_URL" "alice=$ALICE_ADDRESS" "bob=$BOB_ADDRESS"
 
 # The web client is rebuilt on every change in web/src; a reload shows it.
 (cd web && exec npx vite build --watch --logLevel warn) > "$CAIRN_DATA_DIR/web.log" 2>&1 &
@@ -64,6 +67,7 @@ cat <<NEXT
 Cairn is running:
   web client     http://$LISTEN/   (a wallet on chain $CHAIN_ID, RPC $RPC_URL; see the README)
   chain          $RPC_URL (chain id $CHAIN_ID, block time ${BLOCK_TIME:-automine}s)
+  ENS            alice.eth = $ALICE_ADDRESS, bob.eth = $BOB_ADDRESS (registry 0x00000000000C2E074eC69A0dFb2997BA6C7d2e1e)
   REST           http://$LISTEN/v1/inbox/$BOB_ADDRESS   (OpenAPI: http://$LISTEN/openapi.json)
   GraphQL        POST http://$LISTEN/graphql   (GraphiQL is off on the web client's origin)
   stream         ws://$LISTEN/v1/stream?address=$BOB_ADDRESS

@@ -45,8 +45,11 @@ pub struct NodeInfo {
     pub gateway: bool,
 }
 
+/// `img-src https:` is for ENS avatars, which the page loads only when the
+/// user turns them on (`web/src/dom.ts`, `person`); no image ever comes
+/// from message text, which is never rendered as HTML.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    img-src 'self' data: blob: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
 /// The app's routes, each with the security headers.

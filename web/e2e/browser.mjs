@@ -9,7 +9,8 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import { generatePrivateKey } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { deployEns, nameAccount } from './ens.mjs';
 import { withWallet } from './wallet.mjs';
 
 const { CAIRN_URL, ANVIL_URL, ALICE, BOB, CAROL, FROM_CLI, CHANNEL_TEXT, SCREENSHOTS, CHANNEL_LIES, OLDER_ALLOW, REORGED } = process.env;
@@ -399,6 +400,18 @@ try {
     await bob.locator('#channel-text').fill(inFive);
     await bob.locator('#channel-post').click();
     await five.locator('li.channel-post', { hasText: inFive }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // A thread: oldest at the top, each post with its time and its sender (his own as "You").
+    const order = await five.locator('li.channel-post p.text').allTextContents();
+    if (!(order.indexOf('member 0 of five, directly') < order.indexOf('member 4 of five, directly') && order.indexOf(inFive) === order.length - 1)) {
+      throw new Error(`the channel is not oldest first: ${JSON.stringify(order)}`);
+    }
+    if ((await five.locator('li.channel-post time').count()) !== order.length) throw new Error('a channel post has no time');
+    await five.locator('li.channel-post.mine', { hasText: inFive }).getByText('You').waitFor({ timeout: STEP });
+    // Its posts are in search, and a result opens the channel.
+    await openTab(bob, 'Search');
+    await bob.locator('#query').fill('member 3 of five');
+    await bob.locator('li.result', { hasText: 'member 3 of five, batched' }).getByRole('button', { name: 'Open in # five' }).click();
+    await bob.getByRole('region', { name: 'Channel five' }).locator('li.channel-post', { hasText: 'member 3 of five' }).first().waitFor({ timeout: STEP });
   });
   console.log(`five: ${inFive}`);
   await step('in a token-gated channel, Bob is told why he cannot post', async () => {
@@ -830,6 +843,50 @@ try {
     await stale.getByRole('alert').getByText(/does not sign for/).waitFor({ timeout: STEP });
     if (wallets.Erin.prompts !== 2) throw new Error(`forgetting the device took ${wallets.Erin.prompts - 2} prompts`);
     await stale.close();
+  });
+  await step('ENS names in and out: a zero-ETH wallet with a name writes to bob.eth, both names show beside the addresses, and a picture from another site waits for consent', async () => {
+    // ENS's registry at its canonical address on this Anvil, as on mainnet.
+    await deployEns(ANVIL_URL);
+    const fayKey = generatePrivateKey();
+    const fay = privateKeyToAccount(fayKey).address;
+    const dot = 'data:image/svg+xml;base64,' + Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><circle cx="4" cy="4" r="4" fill="#174ea6"/></svg>').toString('base64');
+    await nameAccount(ANVIL_URL, 'fay', fay, dot);
+    await nameAccount(ANVIL_URL, 'bob', BOB, 'https://avatar.invalid/bob.png');
+    const page = await open('Fay', { privateKey: fayKey }, 1280);
+    await connectAndUnlock(page, 'Fay');
+    // Her own name, and her picture (a data: URI needs no other site), in the header.
+    const me = page.locator('header .person');
+    await me.locator('.ens', { hasText: 'fay.eth' }).waitFor({ timeout: STEP });
+    if (!(await me.textContent()).includes(fay.slice(0, 10))) throw new Error('the name replaced the address');
+    if ((await me.locator('img.avatar').getAttribute('src')) !== dot) throw new Error('her data: avatar is not shown');
+    await openTab(page, 'Compose');
+    await page.locator('#to').fill('nobody.eth');
+    await page.locator('#text').fill('hello?');
+    await page.locator('#send').click();
+    await page.getByRole('alert').getByText('nobody.eth has no address on this chain.').waitFor({ timeout: STEP });
+    await page.locator('#to').fill('Bob.eth');
+    await page.locator('#text').fill('gm bob.eth, from fay.eth');
+    await page.locator('#send').click();
+    await page.locator('.sending').first().locator('.state', { hasText: /accepted|anchored|confirmed/ }).waitFor({ timeout: STEP });
+    await openTab(page, /^Chats/);
+    const row = page.getByRole('button', { name: /^Chat with bob\.eth 0x3C44CdDd/ });
+    await row.waitFor({ timeout: STEP });
+    // Bob's avatar is on another site: not loaded until Fay says so.
+    if ((await row.locator('img.avatar').count()) !== 0) throw new Error("Bob's https avatar was loaded without consent");
+    expected.push(/Failed to load resource|ERR_NAME_NOT_RESOLVED/);
+    await page.locator('#ens-pictures').check();
+    await row.locator('img.avatar[src="https://avatar.invalid/bob.png"]').waitFor({ state: 'attached', timeout: STEP });
+    await accessibility(page, 'names');
+    await shot(page, 'names-1280');
+    // Bob reads it under her name, proven from the chain.
+    const reader = await open('Bob (reads Fay)', BOB, 390);
+    await connectAndUnlock(reader, 'Bob (reads Fay)');
+    await openTab(reader, /^Requests/);
+    const message = reader.getByRole('region', { name: 'Requests' }).locator('li.message', { hasText: 'gm bob.eth, from fay.eth' });
+    await message.locator('.badge.verified').waitFor({ timeout: STEP });
+    await message.locator('.person .ens', { hasText: 'fay.eth' }).waitFor({ timeout: STEP });
+    await reader.close();
+    await page.close();
   });
   await step("a CLI keystore opens in the page; the page says it is not Alice's registered key", async () => {
     const page = await open('Alice (keystore)', ALICE, 390);

@@ -53,7 +53,8 @@ import { type Conversation, conversations, type Line, thread } from './chats';
 import { type Countable, ReadMarks } from './unread';
 import { discoverWallets, hasCode, KNOWN_CHAINS, UNRECOGNIZED_CHAIN, type Wallet } from './wallet';
 import { describe } from './errors';
-import { short, useLabels } from './dom';
+import { short, useLabels, useNames } from './dom';
+import { Names, type EnsReader } from './names';
 import { Labels } from './labels';
 
 /** A mailbox as the page holds it: its messages, where the next page starts, and whether a first page came (until then it is loading, not empty). */
@@ -145,6 +146,8 @@ export interface Outgoing extends Kept {
 
 /** The wallet (its EIP-6963 id) whose device this browser remembers, connected again on the next visit. */
 const REMEMBERED_WALLET = 'cairn-remembered-wallet';
+/** Whether ENS avatars from other sites may be loaded, by this browser's choice. */
+const PICTURES_KEY = 'cairn-ens-pictures';
 
 export class App {
   readonly node = new Node();
@@ -204,7 +207,11 @@ export class App {
   /** The wallet's channels, and the one open. */
   readonly channels: Channels;
 
+  /** ENS primary names of the addresses shown, read through the wallet's RPC. */
+  readonly names = new Names(() => this.client as EnsReader | undefined, () => this.changed());
+
   constructor(private readonly changed: () => void) {
+    useNames((a) => this.names.of(a), () => this.showPictures);
     this.node.onSessionLost = () => this.sessionEnded();
     this.channels = new Channels({
       node: this.node,
@@ -216,8 +223,26 @@ export class App {
       address: () => this.address!,
       key: () => this.key!,
       blocked: (from) => this.consent.get(from.toLowerCase()) === 'block',
+      remember: (doc) => this.remember(doc),
       changed: () => this.changed(),
     });
+  }
+
+  /** Addresses typed or ENS names, each resolved now through the wallet's RPC. */
+  private recipients = (entries: string[]) => Promise.all(entries.map((e) => this.names.resolve(e)));
+
+  /** Whether ENS avatars hosted on other sites are loaded (off until the user says so). */
+  showPictures = globalThis.localStorage?.getItem(PICTURES_KEY) === 'on';
+
+  setShowPictures(on: boolean) {
+    this.showPictures = on;
+    localStorage.setItem(PICTURES_KEY, on ? 'on' : 'off');
+    this.changed();
+  }
+
+  /** Keeps a decrypted, proven message for search: sealed in IndexedDB, or in memory when that fails. */
+  private remember(doc: Indexed) {
+    return this.history?.add(doc).catch(() => this.history?.index.add(doc));
   }
 
   /** Opens a channel, a failure in words. */
@@ -226,17 +251,13 @@ export class App {
   /** Creates a channel (we are its admin and a member) and publishes its first key. */
   createChannel = (name: string, members: string[]) =>
     this.act(async () => {
-      const bad = members.find((m) => !isAddress(m));
-      if (bad) throw new Error(`${bad} is not an Ethereum address.`);
-      await this.channels.create(name, members.map((m) => getAddress(m)));
+      await this.channels.create(name, await this.recipients(members));
     });
 
   /** Adds or removes members of the open channel (admins), rotating its key. */
   changeChannelMembers = (added: string[], removed: string[]) =>
     this.act(async () => {
-      const bad = [...added, ...removed].find((m) => !isAddress(m));
-      if (bad) throw new Error(`${bad} is not an Ethereum address.`);
-      await this.channels.changeMembers(added.map((m) => getAddress(m)), removed.map((m) => getAddress(m)));
+      await this.channels.changeMembers(await this.recipients(added), await this.recipients(removed));
     });
 
   /** Publishes a fresh key for the open channel (admins), for members its bundle left out. */
@@ -1006,7 +1027,7 @@ export class App {
       shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
       if (opened.header.replyTo.some((b) => b !== 0)) shown.replyTo = bytesToHex(opened.header.replyTo);
       const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
-      await this.history?.add(doc).catch(() => this.history?.index.add(doc));
+      await this.remember(doc);
     } catch (e) {
       shown.problem = describe(e);
     }
@@ -1061,8 +1082,7 @@ export class App {
    */
   send = (to: string, text: string, file: File | null, replying?: Replying) =>
     this.act(async () => {
-      if (!isAddress(to)) throw new Error('That is not an Ethereum address.');
-      const recipient = getAddress(to);
+      const recipient = await this.names.resolve(to);
       const outgoing: Outgoing = { local: crypto.randomUUID(), at: Date.now(), to: recipient, text, replying, file, state: 'sealing' };
       this.outgoing.unshift(outgoing);
       this.keep(outgoing);

@@ -12,6 +12,7 @@ import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, part
 import { digestOf } from './crypto/envelope';
 import type { MessagingKey } from './crypto/walletKey';
 import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
+import type { Indexed } from './search';
 import { type ChainView, replayMembers, verify } from './verify';
 
 export interface ChannelPost {
@@ -21,6 +22,8 @@ export interface ChannelPost {
   verdict: 'verified' | 'pending' | 'forged';
   /** Present only when verified and decrypted (see `Shown.text`). */
   text?: string;
+  /** When the sender says they wrote it (the sealed header's time), once decrypted. */
+  sentAt?: Date;
   problem?: string;
   /** The listing, to check again while pending. */
   listed: IndexedMessage;
@@ -78,6 +81,8 @@ export class Channels {
       chain: () => ChainView;
       address: () => Address;
       key: () => MessagingKey;
+      /** Keeps a post the chain proved and the page opened, for search. */
+      remember: (doc: Indexed) => void;
       /** Whether we blocked this wallet (consent): its channel posts are not shown either. */
       blocked: (from: Address) => boolean;
       changed: () => void;
@@ -237,6 +242,8 @@ export class Channels {
         return post;
       }
       post.text = openChannel(bytes, await this.epochKey(m.to, epoch)).body.text;
+      post.sentAt = new Date(Number(header.timestamp) * 1000);
+      this.deps.remember({ id: m.id, from: m.from, text: post.text, at: post.sentAt.getTime(), channel: m.to });
     } catch (e) {
       post.problem = e instanceof Error ? e.message : String(e);
     }

@@ -1,4 +1,5 @@
 import { createIcon } from '@download/blockies';
+import type { Named } from './names';
 import { getAddress } from 'viem';
 
 // A small element builder. Text always goes in as text nodes, never as
@@ -38,8 +39,11 @@ export const shorten = (text: string, max: number) => (text.length > max ? `${te
 
 /**
  * Someone's address as the page shows it: a blockie (MetaMask's identicon,
- * drawn from the whole address), `label` (by default `short`), and the
- * whole address as the title.
+ * drawn from the whole address), the user's own label, the ENS primary
+ * name when both its records agree (`names.ts`), and `label` (by default
+ * `short`), with the whole address as the title. A name or a picture never
+ * replaces the blockie and the address: they are what a look-alike cannot
+ * copy.
  */
 export function person(address: string, label: string = short(address)): HTMLElement {
   const checksummed = getAddress(address);
@@ -47,15 +51,41 @@ export function person(address: string, label: string = short(address)): HTMLEle
   icon.setAttribute('aria-hidden', 'true');
   icon.className = 'blockie';
   // The user's own label for this wallet goes beside the address, never in its place.
-  const named = labelOf(checksummed);
-  return h('span', { class: 'person', title: checksummed }, icon, named ? h('strong', { class: 'label' }, named) : null, named ? ' ' : null, label);
+  const labelled = labelOf(checksummed);
+  const named = nameOf(checksummed);
+  const picture = named?.avatar && (named.avatar.startsWith('data:') || picturesShown())
+    ? h('img', { class: 'avatar', src: named.avatar, alt: '', referrerpolicy: 'no-referrer', loading: 'lazy' })
+    : null;
+  return h(
+    'span',
+    { class: 'person', title: checksummed },
+    picture,
+    icon,
+    labelled ? h('strong', { class: 'label' }, labelled) : null,
+    labelled ? ' ' : null,
+    named ? h('span', { class: 'ens' }, named.name) : null,
+    named ? ' ' : null,
+    named ? h('span', { class: 'address' }, label) : label,
+  );
 }
 
 let labelOf: (address: string) => string | undefined = () => undefined;
+let nameOf: (address: string) => Named | undefined = () => undefined;
+let picturesShown: () => boolean = () => false;
 
 /** Where `person` finds the labels the user gave wallets (none until the mail is unlocked). */
 export function useLabels(lookup: (address: string) => string | undefined) {
   labelOf = lookup;
+}
+
+/**
+ * Where `person` finds ENS names (`Names.of`), and whether it may load an
+ * avatar from another site (the user's choice: that site learns the
+ * reader's IP address and when they read). `data:` avatars need no site.
+ */
+export function useNames(lookup: (address: string) => Named | undefined, pictures: () => boolean) {
+  nameOf = lookup;
+  picturesShown = pictures;
 }
 
 /**

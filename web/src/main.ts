@@ -9,7 +9,8 @@ import { messageSize, sizeNote } from './limits';
 import { supported } from './notify';
 import { h, movedTab, person, short, shorten } from './dom';
 import { favicon, titled } from './unread';
-import type { LeftOut } from './channels';
+import type { ChannelPost, LeftOut } from './channels';
+import type { ChannelRecord } from './node';
 import { MAX_LABEL } from './labels';
 
 const root = document.getElementById('app')!;
@@ -411,6 +412,23 @@ function openInChat(id: string) {
   );
 }
 
+/** A search result's way to the channel its post was written to, while the wallet is still in it. */
+function openInChannel(id: string) {
+  const record = app.channels.list.find((c) => c.id.toLowerCase() === id.toLowerCase());
+  if (!record) return null;
+  return h(
+    'button',
+    {
+      class: 'secondary',
+      onclick: () => {
+        show('channels');
+        void app.openChannel(record);
+      },
+    },
+    `Open in # ${record.name}`,
+  );
+}
+
 /** Notifications, turned on by the user here, never asked for on load. */
 function notificationSettings() {
   if (!supported()) return null;
@@ -435,6 +453,25 @@ function notificationSettings() {
           h('button', { id: 'notify-off', class: 'secondary', onclick: () => app.setNotifications({ ...n, on: false }) }, 'Turn off notifications'),
         ]
       : [h('button', { id: 'notify-on', class: 'secondary', onclick: app.turnOnNotifications, disabled: app.busy }, 'Turn on notifications')]),
+  );
+}
+
+/**
+ * Whether ENS avatars hosted on other sites are loaded: off until the user
+ * ticks it, since the site then learns the reader's IP address and when
+ * they read. Names and `data:` avatars need no other site.
+ */
+function pictureSetting() {
+  return h(
+    'label',
+    { class: 'pictures-setting' },
+    h('input', {
+      id: 'ens-pictures',
+      type: 'checkbox',
+      checked: app.showPictures,
+      onchange: (e: Event) => app.setShowPictures((e.target as HTMLInputElement).checked),
+    }),
+    ' Show ENS profile pictures from other sites (they see your IP address)',
   );
 }
 
@@ -474,6 +511,7 @@ function conversationList() {
     'section',
     { 'aria-label': 'Chats', class: 'chats' },
     notificationSettings(),
+    pictureSetting(),
     rows.length === 0
       ? loaded
         ? h('p', { class: 'empty' }, 'No conversations yet: write to someone from Compose.')
@@ -653,9 +691,9 @@ function chatComposer(peer: string) {
   );
 }
 
-/** Keeps the newest message of the open thread in view when one arrives. */
+/** Keeps the newest message of the open thread (a chat or a channel) in view when one arrives. */
 function scrollThread() {
-  const lines = document.querySelectorAll('.thread ol.lines > li');
+  const lines = document.querySelectorAll('.thread ol.lines > li, .channels ol.lines > li');
   if (lines.length !== shownLines) {
     const focused = document.querySelector('.thread ol.lines > li.focused');
     (focused ?? lines[lines.length - 1])?.scrollIntoView({ block: focused ? 'center' : 'nearest' });
@@ -746,7 +784,7 @@ function compose() {
       },
     },
     draft.replying ? replyingTo(draft.replying, () => (draft.replying = undefined)) : null,
-    h('label', { for: 'to' }, 'To (wallet address)'),
+    h('label', { for: 'to' }, 'To (wallet address or ENS name)'),
     h('input', {
       id: 'to',
       name: 'to',
@@ -872,6 +910,49 @@ function membersForm(record: { members: string[] }, leftOut?: LeftOut) {
   );
 }
 
+/** The open channel's posts as a thread: in chain order, oldest at the top. */
+function channelThread(posts: ChannelPost[]): ChannelPost[] {
+  const at = (p: ChannelPost) => [p.block, p.listed.logIndex, p.listed.item ?? -1];
+  return [...posts].sort((a, b) => {
+    const [x, y] = [at(a), at(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  });
+}
+
+/** One channel post: a bubble under its proven sender, with the time they give; what the chain refutes says so, and nothing else. */
+function channelPost(p: ChannelPost) {
+  const mine = p.verdict === 'verified' && p.from.toLowerCase() === app.address?.toLowerCase();
+  return h(
+    'li',
+    { class: `message channel-post line ${mine ? 'mine' : 'theirs'} ${p.verdict}` },
+    h(
+      'p',
+      { class: 'meta' },
+      p.verdict === 'verified' ? h('span', {}, mine ? 'You' : person(p.from)) : h('span', {}, 'Sender not proven'),
+      p.sentAt ? h('time', { datetime: p.sentAt.toISOString() }, p.sentAt.toLocaleString()) : null,
+      h('span', { class: `badge ${p.verdict}` }, badges[p.verdict]),
+    ),
+    p.verdict === 'forged'
+      ? h('p', { class: 'problem' }, 'The chain contradicts the node. Not shown.')
+      : p.verdict === 'pending'
+        ? unproven(p.problem ?? 'checking')
+        : p.text !== undefined
+          ? h('p', { class: 'text' }, p.text)
+          : h('p', { class: 'problem' }, p.problem ?? 'Not readable here.'),
+  );
+}
+
+/** Who is in the channel, with their names: for members (an admin sees them in the members form). */
+function memberList(record: ChannelRecord) {
+  if (record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase())) return null;
+  return h(
+    'details',
+    { class: 'member-list' },
+    h('summary', {}, `Members (${record.members.length})`),
+    h('ul', { class: 'members' }, ...record.members.map((m) => h('li', {}, person(m)))),
+  );
+}
+
 /** The wallet's channels; the open one's posts, live, and a box to post to it. */
 function channelsView() {
   const c = app.channels;
@@ -898,30 +979,9 @@ function channelsView() {
         h('h2', {}, open.record.name),
         h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} member${open.record.members.length === 1 ? '' : 's'}; every post is checked on chain and decrypted here`),
         open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record, open.leftOut) : null,
+        memberList(open.record),
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
-        h(
-          'ol',
-          { class: 'messages' },
-          ...[...open.posts].reverse().map((p) =>
-            h(
-              'li',
-              { class: `message channel-post ${p.verdict}` },
-              h(
-                'p',
-                { class: 'meta' },
-                p.verdict === 'verified' ? h('span', {}, 'From ', person(p.from)) : h('span', {}, 'Sender not proven'),
-                h('span', { class: `badge ${p.verdict}` }, badges[p.verdict]),
-              ),
-              p.verdict === 'forged'
-                ? h('p', { class: 'problem' }, 'The chain contradicts the node. Not shown.')
-                : p.verdict === 'pending'
-                  ? unproven(p.problem ?? 'checking')
-                  : p.text !== undefined
-                    ? h('p', { class: 'text' }, p.text)
-                    : h('p', { class: 'problem' }, p.problem ?? 'Not readable here.'),
-            ),
-          ),
-        ),
+        h('ol', { class: 'lines', 'aria-label': 'Posts' }, ...channelThread(open.posts).map(channelPost)),
         open.blocked
           ? h('p', { class: 'notice', role: 'status' }, open.blocked)
           : h(
@@ -942,11 +1002,19 @@ function channelsView() {
                   id: 'channel-text',
                   rows: 3,
                   required: true,
+                  'aria-describedby': 'channel-keys',
                   oninput: (e: Event) => (channelDraft = (e.target as HTMLTextAreaElement).value),
+                  onkeydown: (e: Event) => {
+                    const key = e as KeyboardEvent;
+                    if (key.key !== 'Enter' || key.shiftKey || key.isComposing) return;
+                    e.preventDefault();
+                    (key.target as HTMLTextAreaElement).form?.requestSubmit();
+                  },
                 }) as HTMLTextAreaElement;
                 area.value = channelDraft;
                 return area;
               })(),
+              h('p', { id: 'channel-keys', class: 'hint' }, 'Enter posts; Shift+Enter starts a new line.'),
               h('button', { id: 'channel-post', type: 'submit', disabled: app.busy || !app.info?.gateway }, 'Encrypt and post'),
             ),
       )
@@ -976,7 +1044,7 @@ function searchView() {
           render();
         },
       },
-      h('label', { for: 'query' }, `Search your ${app.history?.index.size ?? 0} decrypted messages (here, in this browser)`),
+      h('label', { for: 'query' }, `Search your ${app.history?.index.size ?? 0} decrypted messages and channel posts (here, in this browser)`),
       h('input', {
         id: 'query',
         type: 'search',
@@ -1000,7 +1068,7 @@ function searchView() {
           { class: 'message result' },
           h('p', { class: 'meta' }, person(r.from), h('time', { datetime: new Date(r.at).toISOString() }, new Date(r.at).toLocaleString())),
           h('p', { class: 'text' }, r.text),
-          openInChat(r.id),
+          r.channel ? openInChannel(r.channel) : openInChat(r.id),
         ),
       ),
     ),

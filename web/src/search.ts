@@ -17,6 +17,8 @@ export interface Indexed {
   text: string;
   /** Unix milliseconds. */
   at: number;
+  /** The channel a channel post was written to (its id); absent for a direct message. */
+  channel?: string;
 }
 
 /** Words: runs of letters and digits, lower-cased. */
