@@ -131,7 +131,7 @@ async fn crash_and_resume(postgres: bool) {
     let mut after = None;
     loop {
         let page = store
-            .sent(&SENDER.to_lowercase(), after, 500)
+            .sent(&SENDER.to_lowercase(), after.into(), 500)
             .await
             .unwrap();
         let Some(last) = page.last() else { break };

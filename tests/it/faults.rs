@@ -580,7 +580,7 @@ pub(crate) async fn indexed(store: &dyn Store, user: Address) -> HashMap<B256, u
     let mut after = None;
     loop {
         let recipient = user.into_word().to_string();
-        let page = store.inbox(&recipient, after, 500).await.unwrap();
+        let page = store.inbox(&recipient, after.into(), 500).await.unwrap();
         let Some(last) = page.last() else {
             return counts;
         };
@@ -975,7 +975,7 @@ async fn faults() {
                 row.lost += 1;
                 let frames: Vec<_> = pushed[r].iter().filter(|f| f.digest == *d).collect();
                 let rows = serve_store
-                    .inbox(&who.into_word().to_string(), None, 10_000)
+                    .inbox(&who.into_word().to_string(), None.into(), 10_000)
                     .await
                     .unwrap();
                 let rows: Vec<_> = rows

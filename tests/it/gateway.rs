@@ -60,6 +60,30 @@ async fn inbox(api: &str, who: Address) -> Vec<serde_json::Value> {
     page["messages"].as_array().unwrap().clone()
 }
 
+/// Every message id of `who`'s inbox, newest first, by pages of 7 that
+/// each start `before` the last one's `next`.
+async fn newest_first(api: &str, who: Address) -> Vec<serde_json::Value> {
+    let (mut ids, mut before) = (Vec::new(), None::<String>);
+    loop {
+        let url = match &before {
+            None => format!("{api}/v1/inbox/{who}?order=newest&limit=7"),
+            Some(cursor) => format!("{api}/v1/inbox/{who}?before={cursor}&limit=7"),
+        };
+        let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        ids.extend(
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].clone()),
+        );
+        if page["more"] == false {
+            return ids;
+        }
+        before = Some(page["next"].as_str().unwrap().to_string());
+    }
+}
+
 async fn thousand_posts(postgres: bool) {
     let chain = Chain::start(SENDERS, Anvil::start().await, 1).await;
     let full = chain.full_node(postgres).await;
@@ -152,6 +176,11 @@ async fn thousand_posts(postgres: bool) {
         let user = &chain.users[*r];
         let messages = inbox(&api, user.address()).await;
         assert_eq!(messages.len(), want.len(), "inbox of user {r}");
+        // Newest first, as a chat loads it, is the same list backwards.
+        let mut ids: Vec<serde_json::Value> = newest_first(&api, user.address()).await;
+        ids.reverse();
+        let oldest_first: Vec<_> = messages.iter().map(|m| m["id"].clone()).collect();
+        assert_eq!(ids, oldest_first, "newest-first pages of user {r}");
         for m in messages {
             let digest = m["digest"].as_str().unwrap();
             let bytes = chain

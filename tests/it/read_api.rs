@@ -31,6 +31,22 @@ async fn bad_inputs_get_400_with_stable_codes() {
             400,
             "invalid_cursor",
         ),
+        (
+            format!("/v1/inbox/{bob}?order=sideways"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/v1/inbox/{bob}?order=newest&after=x"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/v1/sent/{bob}?before=garbage"),
+            400,
+            "invalid_cursor",
+        ),
+        (format!("/v1/inbox/{bob}?order=newest"), 200, ""),
         ("/v1/messages/42".to_string(), 400, "invalid_id"),
         (
             format!("/v1/messages/0x{}-0", "00".repeat(32)),

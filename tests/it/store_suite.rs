@@ -5,7 +5,7 @@ use cairn_indexer::{
     ingest::BlockRef,
     store::{
         ChannelChange, ChannelPosters, ContentCheck, ContentStatus, EventKind, IngestBatch,
-        ListCursor, NewChannelEvent, NewMessage, RowStatus, Store, StreamCursor,
+        ListCursor, NewChannelEvent, NewMessage, RowStatus, Seek, Store, StreamCursor,
     },
 };
 
@@ -55,7 +55,7 @@ fn batch(blocks: &[BlockRef], confirm_upto: Option<u64>) -> IngestBatch {
 
 async fn statuses(store: &dyn Store) -> Vec<(u64, RowStatus)> {
     store
-        .inbox(BOB, None, 100)
+        .inbox(BOB, Seek::After(None), 100)
         .await
         .unwrap()
         .into_iter()
@@ -126,11 +126,11 @@ async fn contract(postgres: bool) {
     let page = store
         .inbox(
             BOB,
-            Some(ListCursor {
+            Seek::After(Some(ListCursor {
                 block: 2,
                 log_index: 0,
                 item: None,
-            }),
+            })),
             2,
         )
         .await
@@ -472,7 +472,10 @@ async fn upgrade(postgres: bool) {
     let ids: Vec<&str> = events.iter().map(|e| e.message.id.as_str()).collect();
     assert_eq!(ids.len(), 3, "the old event and two new ones: {ids:?}");
     assert_eq!(ids[0], "0xaa-3");
-    assert_eq!(store.inbox(BOB, None, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.inbox(BOB, Seek::After(None), 10).await.unwrap().len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -527,69 +530,94 @@ async fn deep_pages_seek(postgres: bool) {
         log_index: 4,
         item: None,
     };
-    let page = store.inbox(BOB, Some(cursor), 20).await.unwrap();
+    let page = store
+        .inbox(BOB, Seek::After(Some(cursor)), 20)
+        .await
+        .unwrap();
     assert_eq!(page.len(), 20);
     assert_eq!((page[0].block, page[0].log_index), (390, 5));
     assert_eq!((page[19].block, page[19].log_index), (392, 4));
+    // Newest first, as a chat loads history upward: from the end, then
+    // before a cursor.
+    let latest = store.inbox(BOB, Seek::Before(None), 3).await.unwrap();
+    let at = |m: &cairn_indexer::store::Message| (m.block, m.log_index);
+    assert_eq!(
+        latest.iter().map(at).collect::<Vec<_>>(),
+        [(400, 9), (400, 8), (400, 7)]
+    );
+    let page = store
+        .inbox(BOB, Seek::Before(Some(cursor)), 20)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 20);
+    assert_eq!(at(&page[0]), (390, 3));
+    assert_eq!(at(&page[19]), (388, 4));
 
-    let sql = cairn_indexer::store::page_query("recipient");
-    if postgres {
-        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
-        sqlx::query("ANALYZE messages")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let (plan,): (serde_json::Value,) =
-            sqlx::query_as(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))
-                .bind(BOB)
-                .bind(390i64)
-                .bind(4i64)
-                .bind(-1i64)
-                .bind(20i64)
-                .fetch_one(&pool)
+    for newest_first in [false, true] {
+        let sql = cairn_indexer::store::page_query("recipient", newest_first);
+        let op = if newest_first { "<" } else { ">" };
+        if postgres {
+            let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+            sqlx::query("ANALYZE messages")
+                .execute(&pool)
                 .await
                 .unwrap();
-        let text = plan.to_string();
-        assert!(
-            text.contains(r#""Index Name":"messages_inbox""#),
-            "the inbox index is used: {text}"
-        );
-        let scan = find_node(&plan[0]["Plan"], "messages_inbox").expect("an index scan");
-        let condition = scan["Index Cond"].as_str().unwrap_or_default();
-        assert!(
-            condition.contains("block_number") && condition.contains("item"),
-            "the cursor is in the index condition, not a filter: {condition}"
-        );
-        assert!(scan["Actual Rows"].as_u64().unwrap() <= 20, "{scan}");
-        assert_eq!(
-            scan["Rows Removed by Filter"].as_u64().unwrap_or(0),
-            0,
-            "{scan}"
-        );
-    } else {
-        let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(BOB)
-                .bind(390i64)
-                .bind(4i64)
-                .bind(-1i64)
-                .bind(20i64)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
-        assert!(
-            details
-                .iter()
-                .any(|d| d.contains("USING INDEX messages_inbox")
-                    && d.contains("(block_number,log_index,item)>")),
-            "the cursor is part of the index search: {details:?}"
-        );
-        assert!(
-            !details.iter().any(|d| d.contains("TEMP B-TREE")),
-            "no sort: the index gives the order: {details:?}"
-        );
+            let (plan,): (serde_json::Value,) =
+                sqlx::query_as(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))
+                    .bind(BOB)
+                    .bind(390i64)
+                    .bind(4i64)
+                    .bind(-1i64)
+                    .bind(20i64)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            let text = plan.to_string();
+            assert!(
+                text.contains(r#""Index Name":"messages_inbox""#),
+                "the inbox index is used: {text}"
+            );
+            let scan = find_node(&plan[0]["Plan"], "messages_inbox").expect("an index scan");
+            let condition = scan["Index Cond"].as_str().unwrap_or_default();
+            assert!(
+                condition.contains("block_number") && condition.contains("item"),
+                "the cursor is in the index condition, not a filter: {condition}"
+            );
+            assert!(scan["Actual Rows"].as_u64().unwrap() <= 20, "{scan}");
+            assert_eq!(
+                scan["Rows Removed by Filter"].as_u64().unwrap_or(0),
+                0,
+                "{scan}"
+            );
+            assert!(
+                !text.contains(r#""Node Type":"Sort""#),
+                "the index gives the order: {text}"
+            );
+        } else {
+            let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind(BOB)
+                    .bind(390i64)
+                    .bind(4i64)
+                    .bind(-1i64)
+                    .bind(20i64)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.contains("USING INDEX messages_inbox")
+                        && d.contains(&format!("(block_number,log_index,item){op}"))),
+                "the cursor is part of the index search: {details:?}"
+            );
+            assert!(
+                !details.iter().any(|d| d.contains("TEMP B-TREE")),
+                "no sort: the index gives the order: {details:?}"
+            );
+        }
     }
 }
 

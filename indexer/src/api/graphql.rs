@@ -388,22 +388,38 @@ fn gql(e: ApiError) -> async_graphql::Error {
 #[derive(Debug)]
 pub struct QueryRoot;
 
+/// A list query's position arguments, as `query::ListFrom`.
+fn list_from<'a>(
+    after: &'a Option<String>,
+    before: &'a Option<String>,
+    order: &'a Option<String>,
+) -> query::ListFrom<'a> {
+    query::ListFrom {
+        after: after.as_deref(),
+        before: before.as_deref(),
+        order: order.as_deref(),
+    }
+}
+
 #[Object]
 impl QueryRoot {
-    /// Messages to `address`, oldest first.
+    /// Messages to `address`, oldest first; newest first with
+    /// `order: "newest"`, then `before` the previous page's `next`.
     #[graphql(complexity = "page_cost(limit, child_complexity)")]
     async fn inbox(
         &self,
         ctx: &Context<'_>,
         address: String,
         after: Option<String>,
+        before: Option<String>,
+        order: Option<String>,
         limit: Option<u32>,
     ) -> async_graphql::Result<Page> {
         query::page(
             ctx.data_unchecked::<ApiState>(),
             Mailbox::Inbox(None),
             &address,
-            after.as_deref(),
+            list_from(&after, &before, &order),
             limit,
         )
         .await
@@ -429,20 +445,22 @@ impl QueryRoot {
             .map_err(gql)
     }
 
-    /// Messages from `address`, oldest first.
+    /// Messages from `address`, oldest first (or newest first, as `inbox`).
     #[graphql(complexity = "page_cost(limit, child_complexity)")]
     async fn sent(
         &self,
         ctx: &Context<'_>,
         address: String,
         after: Option<String>,
+        before: Option<String>,
+        order: Option<String>,
         limit: Option<u32>,
     ) -> async_graphql::Result<Page> {
         query::page(
             ctx.data_unchecked::<ApiState>(),
             Mailbox::Sent,
             &address,
-            after.as_deref(),
+            list_from(&after, &before, &order),
             limit,
         )
         .await
@@ -469,19 +487,21 @@ impl QueryRoot {
             .map_err(gql)
     }
 
-    /// A channel's messages, oldest first.
+    /// A channel's messages, oldest first (or newest first, as `inbox`).
     #[graphql(complexity = "page_cost(limit, child_complexity)")]
     async fn channel_messages(
         &self,
         ctx: &Context<'_>,
         id: String,
         after: Option<String>,
+        before: Option<String>,
+        order: Option<String>,
         limit: Option<u32>,
     ) -> async_graphql::Result<Page> {
         query::channel_page(
             ctx.data_unchecked::<ApiState>(),
             &id,
-            after.as_deref(),
+            list_from(&after, &before, &order),
             limit,
         )
         .await

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
 use crate::store::{
-    BatchRecord, ChannelRecord, Folder, KeyRecord, ListCursor, Message, StreamCursor, StreamEvent,
+    BatchRecord, ChannelRecord, Folder, KeyRecord, ListCursor, Message, Seek, StreamCursor,
+    StreamEvent,
 };
 
 /// Channels listed per member at most; a member of more sees the first ones.
@@ -21,10 +22,12 @@ pub const MAX_LIMIT: u32 = 500;
 /// One page of messages.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Page {
-    /// The messages, oldest first.
+    /// The messages, oldest first (newest first with `order=newest` or
+    /// `before`).
     pub messages: Vec<Message>,
-    /// Pass as `after` for the next page (the last message's cursor, or the
-    /// `after` given when the page is empty).
+    /// Pass as `after` (or, newest first, as `before`) for the next page:
+    /// the last message's cursor, or the cursor given when the page is
+    /// empty.
     pub next: Option<String>,
     /// Whether the page was full, so more may follow.
     pub more: bool,
@@ -109,17 +112,14 @@ pub async fn channels_of(state: &ApiState, member: &str) -> Result<Vec<ChannelRe
 pub async fn channel_page(
     state: &ApiState,
     channel: &str,
-    after: Option<&str>,
+    from: ListFrom<'_>,
     limit_raw: Option<u32>,
 ) -> Result<Page, ApiError> {
     let channel = self::channel(channel)?;
-    let after_cursor = list_cursor(after)?;
+    let seek = from.seek()?;
     let limit = limit(limit_raw)?;
-    let messages = state
-        .store
-        .inbox(&channel.to_string(), after_cursor, limit)
-        .await?;
-    Ok(page_of(messages, limit, after))
+    let messages = state.store.inbox(&channel.to_string(), seek, limit).await?;
+    Ok(page_of(messages, limit, from.given()))
 }
 
 /// How the store spells a recipient: the address as a left-padded bytes32.
@@ -141,6 +141,58 @@ pub fn limit(raw: Option<u32>) -> Result<u32, ApiError> {
             "invalid_limit",
             format!("limit must be 1 to {MAX_LIMIT}, not {n}"),
         )),
+    }
+}
+
+/// Where a list request starts: `after` a cursor, oldest first (the
+/// default), or newest first with `order=newest`, `before` a cursor for
+/// the pages that follow.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListFrom<'a> {
+    /// A cursor from a previous oldest-first page.
+    pub after: Option<&'a str>,
+    /// A cursor from a previous newest-first page.
+    pub before: Option<&'a str>,
+    /// `oldest` (the default) or `newest`.
+    pub order: Option<&'a str>,
+}
+
+impl ListFrom<'_> {
+    /// Only `after`, as the feeds and the CLI page.
+    pub fn after(after: Option<&str>) -> ListFrom<'_> {
+        ListFrom {
+            after,
+            ..ListFrom::default()
+        }
+    }
+
+    /// The store's seek; a cursor that does not fit the order is refused.
+    pub fn seek(&self) -> Result<Seek, ApiError> {
+        let newest = match self.order {
+            None | Some("oldest") => self.before.is_some(),
+            Some("newest") => true,
+            Some(other) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("order is oldest or newest, not {other:?}"),
+                ))
+            }
+        };
+        match (newest, self.after, self.before) {
+            (true, Some(_), _) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "newest first pages with before=, not after=",
+            )),
+            (false, after, _) => Ok(Seek::After(list_cursor(after)?)),
+            (true, None, before) => Ok(Seek::Before(list_cursor(before)?)),
+        }
+    }
+
+    /// The cursor given, for the `next` of an empty page.
+    fn given(&self) -> Option<&str> {
+        self.after.or(self.before).filter(|s| !s.is_empty())
     }
 }
 
@@ -208,17 +260,17 @@ pub async fn page(
     state: &ApiState,
     mailbox: Mailbox,
     address: &str,
-    after: Option<&str>,
+    from: ListFrom<'_>,
     limit_raw: Option<u32>,
 ) -> Result<Page, ApiError> {
     let address = self::address(address)?;
-    let after_cursor = list_cursor(after)?;
+    let seek = from.seek()?;
     let limit = limit(limit_raw)?;
     let messages = match mailbox {
         Mailbox::Inbox(None) => {
             state
                 .store
-                .inbox(&recipient_key(address), after_cursor, limit)
+                .inbox(&recipient_key(address), seek, limit)
                 .await?
         }
         Mailbox::Inbox(Some(folder)) => {
@@ -228,27 +280,22 @@ pub async fn page(
                     &recipient_key(address),
                     &owner_key(address),
                     folder,
-                    after_cursor,
+                    seek,
                     limit,
                 )
                 .await?
         }
-        Mailbox::Sent => {
-            state
-                .store
-                .sent(&owner_key(address), after_cursor, limit)
-                .await?
-        }
+        Mailbox::Sent => state.store.sent(&owner_key(address), seek, limit).await?,
     };
-    Ok(page_of(messages, limit, after))
+    Ok(page_of(messages, limit, from.given()))
 }
 
-fn page_of(messages: Vec<Message>, limit: u32, after: Option<&str>) -> Page {
+fn page_of(messages: Vec<Message>, limit: u32, given: Option<&str>) -> Page {
     let more = messages.len() == limit as usize;
     let next = messages
         .last()
         .map(|m| m.cursor.clone())
-        .or_else(|| after.map(str::to_string));
+        .or_else(|| given.map(str::to_string));
     Page {
         messages,
         next,

@@ -13,22 +13,42 @@ use super::{
 };
 use crate::store::{BatchRecord, ChannelRecord, KeyRecord, Message};
 
-/// `?after=&limit=` of list endpoints.
+/// `?after=&before=&order=&limit=` of message lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
-    /// A cursor from a previous page or message.
+    /// A cursor from a previous oldest-first page or message.
     after: Option<String>,
+    /// A cursor from a previous newest-first page: the messages before it,
+    /// newest first.
+    before: Option<String>,
+    /// `oldest` (the default) or `newest`: newest first, from the newest.
+    order: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
 }
 
-/// `?after=&limit=&view=` of the inbox.
+impl ListParams {
+    fn from(&self) -> query::ListFrom<'_> {
+        query::ListFrom {
+            after: self.after.as_deref(),
+            before: self.before.as_deref(),
+            order: self.order.as_deref(),
+        }
+    }
+}
+
+/// `?after=&before=&order=&limit=&view=` of the inbox.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct InboxParams {
-    /// A cursor from a previous page or message.
+    /// A cursor from a previous oldest-first page or message.
     after: Option<String>,
+    /// A cursor from a previous newest-first page: the messages before it,
+    /// newest first.
+    before: Option<String>,
+    /// `oldest` (the default) or `newest`: newest first, from the newest.
+    order: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
     /// `inbox` (senders the owner allowed), `requests` (senders the owner
@@ -43,7 +63,8 @@ fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
 }
 
-/// Messages to an address, oldest first, pending and confirmed; for its
+/// Messages to an address, oldest first (newest first with `order=newest`
+/// or `before`), pending and confirmed; for its
 /// signed-in owner, narrowed by their consent.
 #[utoipa::path(get, path = "/v1/inbox/{address}", params(("address" = String, Path), InboxParams),
     responses((status = 200, body = Page), (status = 400, body = super::ErrorBody),
@@ -61,7 +82,11 @@ pub(super) async fn inbox(
             &state,
             Mailbox::Inbox(folder),
             &address,
-            p.after.as_deref(),
+            query::ListFrom {
+                after: p.after.as_deref(),
+                before: p.before.as_deref(),
+                order: p.order.as_deref(),
+            },
             p.limit,
         )
         .await?,
@@ -126,7 +151,7 @@ pub(super) async fn sent(
 ) -> Result<Json<Page>, ApiError> {
     let p = params(q)?;
     Ok(Json(
-        query::page(&state, Mailbox::Sent, &address, p.after.as_deref(), p.limit).await?,
+        query::page(&state, Mailbox::Sent, &address, p.from(), p.limit).await?,
     ))
 }
 
@@ -176,7 +201,7 @@ pub(super) async fn channel_messages(
 ) -> Result<Json<Page>, ApiError> {
     let p = params(q)?;
     Ok(Json(
-        query::channel_page(&state, &id, p.after.as_deref(), p.limit).await?,
+        query::channel_page(&state, &id, p.from(), p.limit).await?,
     ))
 }
 

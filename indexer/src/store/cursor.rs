@@ -16,6 +16,34 @@ pub struct ListCursor {
     pub item: Option<u64>,
 }
 
+/// Where a page of a chain-ordered list starts, and which way it runs.
+///
+/// Oldest first suits a client that reads everything once (the CLI, a
+/// poller); newest first suits a chat, which shows the latest messages at
+/// once and loads older ones as the reader scrolls up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// Oldest first, after the cursor (from the first item without one).
+    After(Option<ListCursor>),
+    /// Newest first, before the cursor (from the newest item without one).
+    Before(Option<ListCursor>),
+}
+
+impl Seek {
+    /// The cursor a page starts from, if any.
+    pub fn cursor(&self) -> Option<ListCursor> {
+        match *self {
+            Seek::After(c) | Seek::Before(c) => c,
+        }
+    }
+}
+
+impl From<Option<ListCursor>> for Seek {
+    fn from(after: Option<ListCursor>) -> Self {
+        Seek::After(after)
+    }
+}
+
 /// A position in the event stream: after this event sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StreamCursor(pub u64);

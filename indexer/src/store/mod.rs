@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 pub use crate::lease::Lease;
 pub(crate) use cursor::position as cursor_position;
-pub use cursor::{InvalidCursor, ListCursor, StreamCursor};
+pub use cursor::{InvalidCursor, ListCursor, Seek, StreamCursor};
 pub use lease::CommitFeed;
 pub use model::*;
 #[doc(hidden)]
@@ -90,23 +90,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Returns the number of retracted messages.
     async fn rollback_to(&self, fork: &BlockRef) -> Result<u64>;
 
-    /// Messages to `recipient` (bytes32 hex), not retracted, in chain order.
-    async fn inbox(
-        &self,
-        recipient: &str,
-        after: Option<ListCursor>,
-        limit: u32,
-    ) -> Result<Vec<Message>>;
+    /// Messages to `recipient` (bytes32 hex), not retracted, in chain
+    /// order from `seek` (oldest or newest first).
+    async fn inbox(&self, recipient: &str, seek: Seek, limit: u32) -> Result<Vec<Message>>;
 
     /// Messages to `recipient` (bytes32 hex) in one of `owner`'s consent
     /// folders (`owner` is the recipient as a lowercase address), not
-    /// retracted, in chain order. Blocked senders are in neither folder.
+    /// retracted, in chain order from `seek`. Blocked senders are in
+    /// neither folder.
     async fn folder(
         &self,
         recipient: &str,
         owner: &str,
         folder: Folder,
-        after: Option<ListCursor>,
+        seek: Seek,
         limit: u32,
     ) -> Result<Vec<Message>>;
 
@@ -164,13 +161,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         log_index: u64,
     ) -> Result<ChannelPosters>;
 
-    /// Messages from `sender` (address hex), not retracted, in chain order.
-    async fn sent(
-        &self,
-        sender: &str,
-        after: Option<ListCursor>,
-        limit: u32,
-    ) -> Result<Vec<Message>>;
+    /// Messages from `sender` (address hex), not retracted, in chain order
+    /// from `seek`.
+    async fn sent(&self, sender: &str, seek: Seek, limit: u32) -> Result<Vec<Message>>;
 
     /// One message by block hash, log index and (for a batched post) item.
     async fn message(

@@ -14,7 +14,7 @@ use sqlx::{
 };
 
 use super::{
-    cursor::{ListCursor, StreamCursor},
+    cursor::{ListCursor, Seek, StreamCursor},
     lease::{CommitFeed, EVENTS_CHANNEL, FENCE_POSTGRES, INGEST, ORDER_EVENTS_POSTGRES},
     model::*,
     PoolConfig, Result, Store, StoreError, INVALID_POSTS_KEPT,
@@ -104,20 +104,26 @@ const PRUNE_BLOCKS: &str = "DELETE FROM blocks WHERE number < $1";
 /// databases seek straight to the cursor: written as `a > x OR (a = x AND
 /// ...)`, PostgreSQL seeks only to `column` and filters every row before the
 /// cursor, and a deep page costs as much as all the pages before it.
-fn list_query(column: &str, also: &str) -> String {
+fn list_query(column: &str, also: &str, newest_first: bool) -> String {
+    let (op, dir) = if newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 AND status <> 'retracted' \
-         AND (block_number, log_index, item) > ($2, $3, $4) \
-         {also} ORDER BY block_number, log_index, item LIMIT $5"
+         AND (block_number, log_index, item) {op} ($2, $3, $4) \
+         {also} ORDER BY block_number {dir}, log_index {dir}, item {dir} LIMIT $5"
     )
 }
 
 /// The SQL of a page of the list whose `column` (`recipient` or `sender`)
-/// is `$1`, after the cursor `$2..$4`, at most `$5`: for the test that
-/// checks both databases seek to the cursor through the index.
+/// is `$1`, after (or, `newest_first`, before) the cursor `$2..$4`, at most
+/// `$5`: for the test that checks both databases seek to the cursor
+/// through the index, either way.
 #[doc(hidden)]
-pub fn page_query(column: &str) -> String {
-    list_query(column, "")
+pub fn page_query(column: &str, newest_first: bool) -> String {
+    list_query(column, "", newest_first)
 }
 
 /// Stream events after the seq `$1` (of the recipient `$3`, when `for_one`),
@@ -268,8 +274,14 @@ impl BlockRow {
     }
 }
 
-fn after_bounds(after: Option<ListCursor>) -> (i64, i64, i64) {
-    after.map_or((-1, -1, -1), |c| {
+/// The cursor as the three columns a page seeks past: from the very
+/// start (or, newest first, the very end) without one.
+fn seek_bounds(seek: Seek) -> (i64, i64, i64) {
+    let edge = match seek {
+        Seek::After(_) => -1,
+        Seek::Before(_) => i64::MAX,
+    };
+    seek.cursor().map_or((edge, edge, edge), |c| {
         (
             c.block as i64,
             c.log_index as i64,
@@ -586,12 +598,12 @@ macro_rules! sql_store {
                 Ok(retracted)
             }
 
-            async fn inbox(&self, recipient: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                self.list("recipient", recipient, after, limit, None).await
+            async fn inbox(&self, recipient: &str, seek: Seek, limit: u32) -> Result<Vec<Message>> {
+                self.list("recipient", recipient, seek, limit, None).await
             }
 
-            async fn folder(&self, recipient: &str, owner: &str, folder: Folder, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                self.list("recipient", recipient, after, limit, Some((folder, owner))).await
+            async fn folder(&self, recipient: &str, owner: &str, folder: Folder, seek: Seek, limit: u32) -> Result<Vec<Message>> {
+                self.list("recipient", recipient, seek, limit, Some((folder, owner))).await
             }
 
             async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>> {
@@ -698,8 +710,8 @@ macro_rules! sql_store {
                     .transpose()
             }
 
-            async fn sent(&self, sender: &str, after: Option<ListCursor>, limit: u32) -> Result<Vec<Message>> {
-                self.list("sender", sender, after, limit, None).await
+            async fn sent(&self, sender: &str, seek: Seek, limit: u32) -> Result<Vec<Message>> {
+                self.list("sender", sender, seek, limit, None).await
             }
 
             async fn put_consent(&self, entry: &ConsentEntry) -> Result<bool> {
@@ -1083,9 +1095,9 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn list(&self, column: &str, value: &str, after: Option<ListCursor>, limit: u32, folder: Option<(Folder, &str)>) -> Result<Vec<Message>> {
-                let (block, log, item) = after_bounds(after);
-                let sql = list_query(column, folder.map_or("", |(f, _)| folder_clause(f)));
+            async fn list(&self, column: &str, value: &str, seek: Seek, limit: u32, folder: Option<(Folder, &str)>) -> Result<Vec<Message>> {
+                let (block, log, item) = seek_bounds(seek);
+                let sql = list_query(column, folder.map_or("", |(f, _)| folder_clause(f)), matches!(seek, Seek::Before(_)));
                 let mut query = sqlx::query_as::<_, MessageRow>(&sql)
                     .bind(value)
                     .bind(block)
