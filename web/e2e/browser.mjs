@@ -489,13 +489,23 @@ try {
     await openTab(alice, 'Channels');
     await alice.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
   });
-  await step('Carol, whom Bob blocked, posts to the channel: Alice sees it, Bob does not', async () => {
+  await step("Carol, whom Bob blocked, posts to the channel: Alice's Chats row shows it unread, with its text, until she opens it; Bob never sees it", async () => {
+    await openTab(alice, /^Chats/);
+    if (await alice.locator('#chats-back').count()) await alice.locator('#chats-back').click();
+    const row = alice.getByRole('list', { name: 'Your channels' }).getByRole('button', { name: /browser-made/ });
+    await row.locator('.last', { hasText: 'first, for Alice and Bob' }).waitFor({ timeout: STEP });
     await openTab(carol, 'Channels');
     await carol.getByRole('button', { name: 'browser-made (3 members)' }).click({ timeout: STEP });
     await carol.locator('#channel-text').fill('Carol in the channel');
     await carol.locator('#channel-post').click();
     await carol.locator('li.channel-post', { hasText: 'Carol in the channel' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await row.locator('.last', { hasText: 'Carol in the channel' }).waitFor({ timeout: STEP });
+    await row.locator('.unread', { hasText: '1' }).waitFor({ timeout: STEP });
+    await row.click();
     await alice.locator('li.channel-post', { hasText: 'Carol in the channel' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await openTab(alice, /^Chats/);
+    if ((await row.locator('.unread').count()) !== 0) throw new Error('an opened channel still counts unread');
+    await openTab(alice, 'Channels');
     await bob.waitForTimeout(2000);
     if ((await bob.getByText('Carol in the channel').count()) !== 0) throw new Error("Bob's page shows a post of Carol's, whom he blocked");
   });
@@ -622,8 +632,9 @@ try {
     const liar = await open('Bob (swapped blocks)', BOB, 390);
     await liar.route('**/v1/inbox/**', async (route) => {
       const page = await (await route.fetch()).json();
-      // Two messages from senders Bob has not blocked, so that both are shown.
-      const [a, b] = page.messages.filter((m) => m.from !== CAROL.toLowerCase());
+      // The two oldest messages (Dave's from the CLI among them) from
+      // senders Bob has not blocked, so that both are shown.
+      const [a, b] = page.messages.filter((m) => m.from !== CAROL.toLowerCase()).sort((x, y) => x.block - y.block || x.logIndex - y.logIndex);
       if (a && b) for (const field of ['cid', 'digest']) [a[field], b[field]] = [b[field], a[field]];
       await route.fulfill({ json: page });
     });
@@ -681,7 +692,7 @@ try {
     const liar = await open('Bob (reorged out)', BOB, 390);
     await liar.route('**/v1/inbox/**', async (route) => {
       const page = await (await route.fetch()).json();
-      if (!new URL(route.request().url()).searchParams.has('after')) page.messages.push(JSON.parse(REORGED));
+      if (!new URL(route.request().url()).searchParams.has('before')) page.messages.push(JSON.parse(REORGED));
       await route.fulfill({ json: page });
     });
     await connectAndUnlock(liar, 'Bob (reorged out)');
@@ -768,7 +779,7 @@ try {
       const page = await (await route.fetch()).json();
       const url = route.request().url().toLowerCase();
       const lie = lies.find((l) => url.includes(`/v1/channels/${l.channel.toLowerCase()}/messages`));
-      if (lie && !url.includes('after=')) page.messages.push(...lie.posts);
+      if (lie && !url.includes('before=')) page.messages.push(...lie.posts);
       await route.fulfill({ json: page });
     });
     await connectAndUnlock(liar, 'Bob (channel lies)');
@@ -794,7 +805,7 @@ try {
     }
     await liar.close();
   });
-  await step('Erin, a new wallet with no ETH, is chatting after 2 signatures, sends 20 messages and reloads with no more prompts', async () => {
+  await step('Erin, a new wallet with no ETH, is chatting after 2 signatures, sends 55 messages (20 asked for) and reloads with no more prompts; Bob sees her latest at once, and older ones as he scrolls', async () => {
     const erin = await open('Erin', { privateKey: generatePrivateKey() }, 1280);
     const erinWallet = wallets.Erin;
     await erin.getByRole('button', { name: "Erin's test wallet" }).click();
@@ -803,13 +814,13 @@ try {
     await openTab(erin, 'Compose');
     await erin.locator('.signed-in').waitFor({ timeout: STEP });
     if (erinWallet.prompts !== 2) throw new Error(`onboarding took ${erinWallet.prompts} prompts, not 2`);
-    for (let i = 1; i <= 20; i++) {
+    for (let i = 1; i <= 55; i++) {
       await erin.locator('#to').fill(BOB);
-      await erin.locator('#text').fill(`Erin ${i} of 20`);
+      await erin.locator('#text').fill(`Erin ${i} of 55`);
       await erin.locator('#send').click();
       await erin.locator('.sending').first().locator('.state', { hasText: /accepted|anchored|confirmed/ }).waitFor({ timeout: STEP });
     }
-    if (erinWallet.prompts !== 2) throw new Error(`20 messages took ${erinWallet.prompts - 2} more prompts`);
+    if (erinWallet.prompts !== 2) throw new Error(`55 messages took ${erinWallet.prompts - 2} more prompts`);
     // Writing to Bob allowed him, signed by the device key: the node holds the entry.
     const allowed = await erin.evaluate(async () => (await fetch('/v1/consent')).json());
     if (!allowed.entries?.some((e) => e.peer.toLowerCase() === BOB_LOWER && e.state === 'allow')) {
@@ -820,7 +831,12 @@ try {
     await connectAndUnlock(reader, 'Bob (reads Erin)');
     await openTab(reader, /^Requests/);
     const requests = reader.getByRole('region', { name: 'Requests' });
-    await requests.locator('li.message', { hasText: 'Erin 20 of 20' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    await requests.locator('li.message', { hasText: 'Erin 55 of 55' }).locator('.badge.verified').waitFor({ timeout: STEP });
+    // The first page is the newest 50: her first messages come when Bob
+    // scrolls to the end of the list, with no click.
+    if ((await requests.locator('li.message', { hasText: 'Erin 1 of 55' }).count()) !== 0) throw new Error('the first page is not the newest');
+    await requests.locator('button.load-older').scrollIntoViewIfNeeded();
+    await requests.locator('li.message', { hasText: 'Erin 1 of 55' }).locator('.badge.verified').waitFor({ timeout: STEP });
     await reader.close();
     await erin.reload();
     await erin.getByRole('tab', { name: 'Compose' }).waitFor({ timeout: STEP });

@@ -20,7 +20,7 @@ import {
 } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
 import { authorizeSignerTypes, cairnAbi, consentTypes, domain, postTypes, registerKeyTypes, revokeSignerTypes } from './abi';
-import { Channels } from './channels';
+import { byPosition, type ChannelPost, Channels } from './channels';
 import { type Attachment, textBody } from './crypto/body';
 import { MAX_BLOCK, open, seal } from './crypto/envelope';
 import { openKeystore } from './crypto/keystore';
@@ -109,6 +109,9 @@ const NO_REPLY = new Uint8Array(32);
 /** The read mark of the device's first look, for conversations it never opened. */
 const DEVICE = 'device';
 const chatMark = (peer: string) => `chat:${peer.toLowerCase()}`;
+const channelMark = (id: string) => `channel:${id.toLowerCase()}`;
+/** How often the rows of channels other than the open one are read again. */
+const SUMMARY_MS = 30_000;
 
 /** The wallet a direct message went to. */
 export const recipientOf = (m: Pick<Shown, 'to'>) => getAddress(`0x${m.to.slice(26)}`);
@@ -206,6 +209,8 @@ export class App {
 
   /** The wallet's channels, and the one open. */
   readonly channels: Channels;
+
+  private summaryTimer?: ReturnType<typeof setInterval>;
 
   /** ENS primary names of the addresses shown, read through the wallet's RPC. */
   readonly names = new Names(() => this.client as EnsReader | undefined, () => this.changed());
@@ -378,8 +383,10 @@ export class App {
   private setAccount(address: Address) {
     if (this.address === address) return;
     this.stream?.stop();
+    clearInterval(this.summaryTimer);
     this.channels.close();
     this.channels.list = [];
+    this.channels.recent.clear();
     this.address = address;
     this.key = undefined;
     this.device = undefined;
@@ -645,6 +652,9 @@ export class App {
     await Promise.all([this.loadMore('inbox'), this.loadMore('requests'), this.loadMore('sent')]);
     await this.channels.load().catch((e) => (this.notice = describe(e)));
     this.follow();
+    clearInterval(this.summaryTimer);
+    void this.refreshChannels();
+    this.summaryTimer = setInterval(() => void this.refreshChannels(), SUMMARY_MS);
   }
 
   /** Our consent list from the node, keeping only the entries this page finds signed by us. */
@@ -842,8 +852,10 @@ export class App {
           : await this.node.page('inbox', this.address!, state.next ?? undefined, 50, this.signedIn ? box : undefined);
       // Blocked senders are dropped here too, by this page's own list.
       const listed = box === 'sent' ? page.messages : page.messages.filter((m) => this.folderOf(getAddress(m.from)) !== null);
+      // Pages come newest first, each older than the last; the box is kept oldest first.
       const shown = await Promise.all(listed.map((m) => this.show(m)));
-      state.messages.push(...shown);
+      const held = new Set(state.messages.map((m) => m.id));
+      state.messages.unshift(...shown.filter((m) => !held.has(m.id)).reverse());
       state.next = page.next;
       state.more = page.more;
     } catch (e) {
@@ -934,11 +946,55 @@ export class App {
     return open && document.visibilityState === 'visible';
   }
 
-  /** What is before the user's eyes counts as read. */
+  /** What is before the user's eyes counts as read: a mailbox, a chat, or the open channel. */
   markRead() {
     if (!this.marks) return;
     const seen = (['inbox', 'requests'] as const).flatMap((f) => this.boxes[f].messages.filter((m) => this.inSight(m, f)));
     for (const [peer, theirs] of byPeer(seen)) this.marks.mark(chatMark(peer), theirs.map((m) => this.countable(m)));
+    const open = this.channels.open;
+    if (open && this.view === 'channels' && document.visibilityState === 'visible') {
+      this.marks.mark(channelMark(open.record.id), open.posts.map((p) => this.countablePost(p)));
+    }
+  }
+
+  /** A channel post as the unread count sees it: proven and opened, by someone else. */
+  private countablePost(p: ChannelPost): Countable {
+    return {
+      position: { block: p.block, logIndex: p.listed.logIndex, item: p.listed.item ?? 0 },
+      counts: p.verdict === 'verified' && p.text !== undefined && p.from !== this.address,
+    };
+  }
+
+  /**
+   * A channel's row in Chats: its newest proven post, and how many proven
+   * posts of others came after the user last looked at it on this device
+   * (at most `RECENT`). Undefined for a channel past `SUMMARIZED`.
+   */
+  channelSummary(id: string): { last?: ChannelPost; unread: number } | undefined {
+    const open = this.channels.open;
+    const posts = open?.record.id === id ? open.posts : this.channels.recent.get(id);
+    if (!posts) return undefined;
+    const proven = posts.filter((p) => p.verdict === 'verified' && p.text !== undefined);
+    const last = proven.sort(byPosition).at(-1);
+    const unread = this.marks?.unread(channelMark(id), posts.map((p) => this.countablePost(p)), DEVICE) ?? 0;
+    return { last, unread };
+  }
+
+  /**
+   * Reads the rows of the channels again. A channel this device sees for
+   * the first time counts its history as read, as the mail does.
+   */
+  private async refreshChannels() {
+    await this.channels.summarize().catch(() => {});
+    for (const [id, posts] of this.channels.recent) {
+      this.marks?.mark(channelMark(id), posts.map((p) => this.countablePost(p)), true);
+    }
+    this.changed();
+  }
+
+  /** Unread channel posts, over every summarized channel. */
+  channelUnread(): number {
+    return this.channels.list.reduce((n, c) => n + (this.channelSummary(c.id)?.unread ?? 0), 0);
   }
 
   /** Every proven, opened message, as a line of its conversation. */

@@ -15,6 +15,11 @@ import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
 import type { Indexed } from './search';
 import { type ChainView, replayMembers, verify } from './verify';
 
+/** Channels whose rows in Chats show their last post and unread count; others show their members. */
+export const SUMMARIZED = 30;
+/** Posts read per channel for its row: an unread count above this shows as this many. */
+export const RECENT = 20;
+
 export interface ChannelPost {
   id: string;
   from: Address;
@@ -27,6 +32,11 @@ export interface ChannelPost {
   problem?: string;
   /** The listing, to check again while pending. */
   listed: IndexedMessage;
+}
+
+/** Chain order of channel posts (block, log index, item), for sorting oldest first. */
+export function byPosition(a: ChannelPost, b: ChannelPost): number {
+  return a.block - b.block || a.listed.logIndex - b.listed.logIndex || (a.listed.item ?? -1) - (b.listed.item ?? -1);
 }
 
 /** Why this wallet cannot post, in words, or nothing when it can. */
@@ -62,7 +72,23 @@ export interface LeftOut {
 
 export class Channels {
   list: ChannelRecord[] = [];
-  open?: { record: ChannelRecord; posts: ChannelPost[]; blocked: PostBlock; epoch: bigint; leftOut?: LeftOut };
+  open?: {
+    record: ChannelRecord;
+    posts: ChannelPost[];
+    blocked: PostBlock;
+    epoch: bigint;
+    leftOut?: LeftOut;
+    /** Where the next older page starts, while there is one. */
+    older?: string;
+  };
+  /**
+   * Each channel's newest posts (at most `RECENT`, newest first), as proven
+   * and opened here, for its row in Chats: the last post and the unread
+   * count. Refreshed by `summarize`.
+   */
+  readonly recent = new Map<string, ChannelPost[]>();
+  /** Posts already checked for `recent`, by id: a refresh checks only what is new (or was pending). */
+  private checked = new Map<string, ChannelPost>();
   /** Epoch keys by the bundle digest the chain anchors (one bundle per epoch). */
   private keys = new Map<string, Uint8Array>();
   /** Bundle digests by channel and epoch, once the chain has one. */
@@ -94,6 +120,29 @@ export class Channels {
     this.deps.changed();
   }
 
+  /**
+   * Reads the newest posts of each channel (the first `SUMMARIZED`), each
+   * checked on chain and opened as in the channel itself, for the rows of
+   * Chats. Posts seen before are not checked again. The caller redraws.
+   */
+  async summarize() {
+    const keep = new Map<string, ChannelPost>();
+    for (const record of this.list.slice(0, SUMMARIZED)) {
+      const page = await this.deps.node.channelPage(record.id, undefined, RECENT).catch(() => undefined);
+      if (!page) continue;
+      const recent: ChannelPost[] = [];
+      for (const m of page.messages) {
+        if (this.deps.blocked(m.from)) continue;
+        let post = this.checked.get(m.id);
+        if (!post || post.verdict === 'pending') post = await this.show(m);
+        keep.set(m.id, post);
+        recent.push(post);
+      }
+      this.recent.set(record.id, recent);
+    }
+    this.checked = keep;
+  }
+
   /** Opens a channel: its messages, live updates, and whether we may post. */
   async select(record: ChannelRecord) {
     this.stream?.stop();
@@ -103,11 +152,7 @@ export class Channels {
     if (record.admins.some((a) => a.toLowerCase() === this.deps.address().toLowerCase())) {
       this.open.leftOut = await this.leftOut(channel, state.epoch).catch(() => undefined);
     }
-    const page = await this.deps.node.channelPage(channel);
-    for (const m of page.messages) {
-      if (!this.deps.blocked(m.from)) this.open.posts.push(await this.show(m));
-    }
-    this.deps.changed();
+    await this.loadOlder();
     this.stream = this.deps.node.stream(
       { channel },
       null,
@@ -124,6 +169,19 @@ export class Channels {
       },
       () => {},
     );
+  }
+
+  /** The open channel's next older page (the newest first, when none is loaded). */
+  async loadOlder() {
+    const open = this.open;
+    if (!open) return;
+    const page = await this.deps.node.channelPage(open.record.id, open.older);
+    const held = new Set(open.posts.map((p) => p.id));
+    for (const m of page.messages) {
+      if (!held.has(m.id) && !this.deps.blocked(m.from)) open.posts.push(await this.show(m));
+    }
+    open.older = page.more && page.next ? page.next : undefined;
+    this.deps.changed();
   }
 
   close() {

@@ -9,7 +9,7 @@ import { messageSize, sizeNote } from './limits';
 import { supported } from './notify';
 import { h, movedTab, person, short, shorten } from './dom';
 import { favicon, titled } from './unread';
-import type { ChannelPost, LeftOut } from './channels';
+import { byPosition, type ChannelPost, type LeftOut } from './channels';
 import type { ChannelRecord } from './node';
 import { MAX_LABEL } from './labels';
 
@@ -23,7 +23,7 @@ const app = new App(render);
 
 function render() {
   app.markRead();
-  showUnread(app.key ? app.unread('inbox') + app.unread('requests') : 0);
+  showUnread(app.key ? app.unread('inbox') + app.unread('requests') + app.channelUnread() : 0);
   const active = document.activeElement as HTMLInputElement | null;
   const [focused, caret] = [active?.id, active?.selectionStart ?? null];
   root.replaceChildren(header(), h('main', { id: 'main' }, notice(), body()));
@@ -247,7 +247,7 @@ function tabs() {
     const n = app.unread(box);
     return n ? `${name} (${n} unread)` : name;
   };
-  const chats = app.conversations().reduce((n, c) => n + c.unread, 0);
+  const chats = app.conversations().reduce((n, c) => n + c.unread, 0) + app.channelUnread();
   const labels: Record<typeof app.view, string> = {
     chats: chats ? `Chats (${chats} unread)` : 'Chats',
     inbox: unread('inbox', 'Inbox'),
@@ -305,7 +305,7 @@ function mailbox(box: Box) {
         : h('p', { class: 'empty', role: 'status' }, 'Loading…')
       : null,
     h('ol', { class: 'messages' }, ...list.map((m) => message(m, box))),
-    state.more ? h('button', { class: 'secondary', onclick: () => app.loadMore(box) }, 'Older messages') : null,
+    state.more ? olderButton('Older messages', () => app.loadMore(box)) : null,
   );
 }
 
@@ -475,9 +475,22 @@ function pictureSetting() {
   );
 }
 
-/** The wallet's channels, as rows of Chats: each opens in the Channels view. */
+/** A channel row's last post (its proven sender, the time, a preview) and unread count; its member count until a post is proven. */
+function channelRowLast(r: ChannelRecord) {
+  const summary = app.channelSummary(r.id);
+  const last = summary?.last;
+  const members = `${r.members.length} member${r.members.length === 1 ? '' : 's'}`;
+  return [
+    h('span', { class: 'last' }, last ? `${last.from === app.address ? 'You' : short(last.from)}: ${preview(last.text ?? '', 60)}` : members),
+    last?.sentAt ? h('time', { datetime: last.sentAt.toISOString() }, last.sentAt.toLocaleString()) : null,
+    summary?.unread ? h('span', { class: 'unread' }, String(summary.unread), h('span', { class: 'sr-only' }, ' unread')) : null,
+  ];
+}
+
+/** The wallet's channels, as rows of Chats (latest activity first): each opens in the Channels view. */
 function channelRows() {
-  const channels = app.channels.list;
+  const activity = (r: ChannelRecord) => app.channelSummary(r.id)?.last?.block ?? -1;
+  const channels = [...app.channels.list].sort((a, b) => activity(b) - activity(a));
   if (channels.length === 0) return null;
   return h(
     'ol',
@@ -497,7 +510,7 @@ function channelRows() {
           },
           h('span', { class: 'sr-only' }, 'Channel '),
           h('span', { class: 'channel-name' }, `# ${r.name}`),
-          h('span', { class: 'last' }, `${r.members.length} member${r.members.length === 1 ? '' : 's'}`),
+          ...channelRowLast(r),
         ),
       ),
     ),
@@ -563,7 +576,7 @@ function threadView(peer: string) {
       person(peer),
     ),
     labelForm(peer),
-    app.olderMessages ? h('button', { class: 'secondary', onclick: () => void app.loadOlder() }, 'Older messages') : null,
+    app.olderMessages ? olderButton('Older messages', app.loadOlder) : null,
     h('ol', { class: 'lines', 'aria-label': 'Messages' }, ...lines.map((l) => bubble(l, peer)), ...travelling.map(travellingBubble)),
     chatComposer(peer),
   );
@@ -694,12 +707,56 @@ function chatComposer(peer: string) {
 /** Keeps the newest message of the open thread (a chat or a channel) in view when one arrives. */
 function scrollThread() {
   const lines = document.querySelectorAll('.thread ol.lines > li, .channels ol.lines > li');
-  if (lines.length !== shownLines) {
+  if (lines.length !== shownLines && !loadingOlder) {
     const focused = document.querySelector('.thread ol.lines > li.focused');
     (focused ?? lines[lines.length - 1])?.scrollIntoView({ block: focused ? 'center' : 'nearest' });
   }
   shownLines = lines.length;
 }
+
+let loadingOlder = false;
+
+/**
+ * A button that loads an older page: clicked, or scrolled into view (see
+ * the scroll listener below). What the reader was looking at stays where it
+ * was on the screen while the older page lands above it.
+ */
+function olderButton(label: string, load: () => Promise<unknown>) {
+  return h('button', { class: 'secondary load-older', onclick: () => void loadOlderKeepingPlace(load), disabled: loadingOlder }, label);
+}
+
+async function loadOlderKeepingPlace(load: () => Promise<unknown>) {
+  if (loadingOlder) return;
+  loadingOlder = true;
+  const first = document.querySelector<HTMLElement>('ol.lines > li[data-id]');
+  const [id, top] = [first?.dataset.id, first?.getBoundingClientRect().top ?? 0];
+  render();
+  try {
+    await load();
+  } finally {
+    render();
+    const again = id ? document.querySelector<HTMLElement>(`ol.lines > li[data-id="${CSS.escape(id)}"]`) : null;
+    if (again) scrollBy(0, again.getBoundingClientRect().top - top);
+    shownLines = document.querySelectorAll('.thread ol.lines > li, .channels ol.lines > li').length;
+    loadingOlder = false;
+    render();
+  }
+}
+
+// History on scroll: a reader who scrolls an "Older …" button into view
+// loads that page, as chat apps do. Only a scroll does it, so a short list
+// never pages through a whole mailbox by itself; the button stays for
+// keyboards and screen readers.
+addEventListener(
+  'scroll',
+  () => {
+    const button = document.querySelector<HTMLButtonElement>('button.load-older');
+    if (!button || loadingOlder) return;
+    const { top, bottom } = button.getBoundingClientRect();
+    if (bottom >= 0 && top <= innerHeight) button.click();
+  },
+  { passive: true },
+);
 
 /** How much of a message's size limit a draft uses, or by how much it passes it (a file counts from when it is picked). */
 function limitNote(id: string, text: string, file: File | null) {
@@ -910,21 +967,12 @@ function membersForm(record: { members: string[] }, leftOut?: LeftOut) {
   );
 }
 
-/** The open channel's posts as a thread: in chain order, oldest at the top. */
-function channelThread(posts: ChannelPost[]): ChannelPost[] {
-  const at = (p: ChannelPost) => [p.block, p.listed.logIndex, p.listed.item ?? -1];
-  return [...posts].sort((a, b) => {
-    const [x, y] = [at(a), at(b)];
-    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
-  });
-}
-
 /** One channel post: a bubble under its proven sender, with the time they give; what the chain refutes says so, and nothing else. */
 function channelPost(p: ChannelPost) {
   const mine = p.verdict === 'verified' && p.from.toLowerCase() === app.address?.toLowerCase();
   return h(
     'li',
-    { class: `message channel-post line ${mine ? 'mine' : 'theirs'} ${p.verdict}` },
+    { class: `message channel-post line ${mine ? 'mine' : 'theirs'} ${p.verdict}`, 'data-id': p.id },
     h(
       'p',
       { class: 'meta' },
@@ -981,7 +1029,8 @@ function channelsView() {
         open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record, open.leftOut) : null,
         memberList(open.record),
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
-        h('ol', { class: 'lines', 'aria-label': 'Posts' }, ...channelThread(open.posts).map(channelPost)),
+        open.older ? olderButton('Older posts', () => app.channels.loadOlder()) : null,
+        h('ol', { class: 'lines', 'aria-label': 'Posts' }, ...[...open.posts].sort(byPosition).map(channelPost)),
         open.blocked
           ? h('p', { class: 'notice', role: 'status' }, open.blocked)
           : h(

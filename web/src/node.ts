@@ -122,10 +122,13 @@ export class Node {
 
   config = () => this.json<NodeInfo>('/v1/config');
 
-  /** A page of a mailbox; `view` narrows an inbox by the signed-in owner's consent. */
-  page(box: 'inbox' | 'sent', address: Address, after?: string, limit = 50, view?: 'inbox' | 'requests' | 'all'): Promise<Page> {
-    const query = new URLSearchParams({ limit: String(limit) });
-    if (after) query.set('after', after);
+  /**
+   * A page of a mailbox, newest first: the latest messages, or those
+   * `before` a previous page's `next` (a chat loads history upward).
+   * `view` narrows an inbox by the signed-in owner's consent.
+   */
+  page(box: 'inbox' | 'sent', address: Address, before?: string, limit = 50, view?: 'inbox' | 'requests' | 'all'): Promise<Page> {
+    const query = newestFirst(before, limit);
     if (view) query.set('view', view);
     return this.json<Page>(`/v1/${box}/${address}?${query}`);
   }
@@ -133,11 +136,9 @@ export class Node {
   /** The channels `member` belongs to, as the node indexes them. */
   channels = (member: Address) => this.json<ChannelRecord[]>(`/v1/channels?member=${member}`);
 
-  /** A page of a channel's messages. */
-  channelPage(channel: Hex, after?: string, limit = 50): Promise<Page> {
-    const query = new URLSearchParams({ limit: String(limit) });
-    if (after) query.set('after', after);
-    return this.json<Page>(`/v1/channels/${channel}/messages?${query}`);
+  /** A page of a channel's messages, newest first, as `page`. */
+  channelPage(channel: Hex, before?: string, limit = 50): Promise<Page> {
+    return this.json<Page>(`/v1/channels/${channel}/messages?${newestFirst(before, limit)}`);
   }
 
   /** Stores a raw block, signed by its uploader (EIP-712 `Upload`); returns its CID. */
@@ -345,3 +346,9 @@ function base64(bytes: Uint8Array): string {
   return btoa(text);
 }
 
+/** The query of a newest-first page: from the newest, or `before` a cursor. */
+function newestFirst(before: string | undefined, limit: number): URLSearchParams {
+  const query = new URLSearchParams({ order: 'newest', limit: String(limit) });
+  if (before) query.set('before', before);
+  return query;
+}
