@@ -106,6 +106,9 @@ export function showableAvatar(record: string | undefined): string | undefined {
   }
 }
 
+/** Name lookups at once, each a few calls to the wallet's RPC. */
+export const NAME_LOOKUPS = 4;
+
 /** How long a looked-up name (or the lack of one) is believed. */
 export const NAME_TTL_MS = 5 * 60_000;
 
@@ -117,6 +120,9 @@ export const NAME_TTL_MS = 5 * 60_000;
 export class Names {
   private readonly known = new Map<Address, { named?: Named; at: number }>();
   private readonly pending = new Set<Address>();
+  /** Lookups waiting for a slot: a page of 50 strangers must not send the wallet 250 calls at once. */
+  private readonly queue: Address[] = [];
+  private running = 0;
 
   constructor(
     private readonly client: () => EnsReader | undefined,
@@ -133,17 +139,29 @@ export class Names {
   }
 
   private lookUp(address: Address) {
-    const client = this.client();
-    if (!client || this.pending.has(address)) return;
+    if (!this.client() || this.pending.has(address)) return;
     this.pending.add(address);
-    void primaryName(client, address)
-      .catch(() => undefined)
-      .then((named) => {
-        this.pending.delete(address);
-        const before = this.known.get(address)?.named;
-        this.known.set(address, { named, at: this.now() });
-        if (before?.name !== named?.name || before?.avatar !== named?.avatar) this.changed();
-      });
+    this.queue.push(address);
+    this.next();
+  }
+
+  /** Starts queued lookups while fewer than `NAME_LOOKUPS` run. */
+  private next() {
+    const client = this.client();
+    while (client && this.running < NAME_LOOKUPS && this.queue.length > 0) {
+      const address = this.queue.shift()!;
+      this.running++;
+      void primaryName(client, address)
+        .catch(() => undefined)
+        .then((named) => {
+          this.running--;
+          this.pending.delete(address);
+          const before = this.known.get(address)?.named;
+          this.known.set(address, { named, at: this.now() });
+          if (before?.name !== named?.name || before?.avatar !== named?.avatar) this.changed();
+          this.next();
+        });
+    }
   }
 
   /**

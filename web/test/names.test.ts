@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { getAddress, namehash, zeroAddress, type Address } from 'viem';
-import { ENS_REGISTRY, Names, primaryName, showableAvatar, type EnsReader } from '../src/names';
+import { ENS_REGISTRY, NAME_LOOKUPS, Names, primaryName, showableAvatar, type EnsReader } from '../src/names';
 
 const ALICE = getAddress('0x70997970c51812dc3a010c7d01b50e0d17dc79c8');
 const MALLORY = getAddress('0x90f79bf6eb2c4f870365e785982e1f101e93b906');
@@ -92,6 +92,26 @@ describe('Names', () => {
     // The same name again is no change to draw.
     await new Promise((r) => setTimeout(r, 10));
     expect(changed).toBe(1);
+  });
+
+  it('runs a few lookups at once, however many addresses a page shows', async () => {
+    let [running, most, finished] = [0, 0, 0];
+    const slow: EnsReader = {
+      async readContract() {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        finished++;
+        return zeroAddress;
+      },
+    };
+    const names = new Names(() => slow, () => {});
+    const many = Array.from({ length: 12 }, (_, i) => getAddress(`0x${(i + 1).toString(16).padStart(40, '0')}`));
+    for (const a of many) names.of(a);
+    // An address with no reverse record costs one call: twelve in all.
+    await expect.poll(() => finished).toBe(12);
+    expect(most).toBe(NAME_LOOKUPS);
   });
 
   it('resolves what is typed in To: an address as it is, a name through its resolver, and says what is wrong', async () => {
