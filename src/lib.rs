@@ -32,6 +32,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod gateway;
+pub mod health;
 pub mod messenger;
 pub mod read_api;
 pub mod server;

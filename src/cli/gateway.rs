@@ -74,6 +74,14 @@ pub(crate) struct GatewayArgs {
     /// admin in a day, sent for a signature of the admin's or its device key's.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     channel_actions_per_admin_per_day: u32,
+    /// Below this balance (wei) the relayer makes `/readyz` answer 503: it may soon be unable
+    /// to pay for an anchor.
+    #[arg(long, default_value_t = 1_000_000_000_000_000)]
+    min_relayer_balance_wei: u128,
+    /// A post still unanchored this many seconds after it was accepted makes `/readyz`
+    /// answer 503.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    max_anchor_delay_secs: u64,
 }
 
 impl GatewayArgs {
@@ -100,6 +108,8 @@ impl GatewayArgs {
             registrar,
             registrations_per_owner_per_day: self.registrations_per_owner_per_day,
             channel_actions_per_admin_per_day: self.channel_actions_per_admin_per_day,
+            min_relayer_balance: alloy::primitives::U256::from(self.min_relayer_balance_wei),
+            max_anchor_delay: Duration::from_secs(self.max_anchor_delay_secs),
             max_batch: self.max_batch as usize,
             max_age: Duration::from_millis(self.max_batch_age_ms),
             confirmations: self.anchor_confirmations,

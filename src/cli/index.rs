@@ -87,7 +87,8 @@ impl IndexerArgs {
 pub(crate) struct IndexArgs {
     #[command(flatten)]
     indexer: IndexerArgs,
-    /// Address of `/healthz` and `/metrics` (no other route is served).
+    /// Address of `/healthz`, `/livez`, `/readyz` and `/metrics` (no other
+    /// route is served).
     #[arg(long, env = "CAIRN_INDEX_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
 }
@@ -100,7 +101,11 @@ impl IndexArgs {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.listen))?;
         let store = cairn_indexer::store::open(&database_url).await?;
         // Batch manifests and envelopes are read for checking, never served.
-        let blocks = Arc::new(StoreBlocks(global.blob_store()?));
+        let blob_store = global.blob_store()?;
+        let mut probes = blob_store.probes();
+        probes.push(cairn::health::rpc_probe(&config.rpc_url).await);
+        probes.push(cairn::health::database_probe(store.clone()));
+        let blocks = Arc::new(StoreBlocks(blob_store));
         let shutdown = CancellationToken::new();
         let running =
             cairn_indexer::spawn(config, store, blocks, Default::default(), shutdown.clone())
@@ -114,7 +119,13 @@ impl IndexArgs {
             self.indexer.confirmations,
         ));
         let limits = Limits::default().status();
-        let app = server::status_app(running.progress, &limits);
+        let readiness = cairn::health::spawn(
+            probes,
+            cairn::health::PROBE_EVERY,
+            cairn::health::PROBE_TIMEOUT,
+            shutdown.clone(),
+        );
+        let app = server::status_app(running.progress, readiness, &limits);
         let server = server::serve(listener, app, &limits, shutdown.clone());
         tokio::select! {
             result = server => result?,

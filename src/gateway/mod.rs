@@ -31,7 +31,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner, sol_types::Eip712Domain};
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+    sol_types::Eip712Domain,
+};
 use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
@@ -100,6 +105,12 @@ pub struct GatewayConfig {
     /// Channel changes (`POST /v1/channels/admin`) the registrar pays for
     /// one admin in a day.
     pub channel_actions_per_admin_per_day: u32,
+    /// Below this balance (wei) the relayer counts as down in `/readyz`: it
+    /// may soon fail to pay for an anchor.
+    pub min_relayer_balance: U256,
+    /// A post accepted this long ago and still not anchored makes the
+    /// gateway not ready (`/readyz`, `anchors`).
+    pub max_anchor_delay: Duration,
 }
 
 impl GatewayConfig {
@@ -126,6 +137,8 @@ impl GatewayConfig {
             max_posts_per_request: 1024,
             max_request_bytes: 8 << 20,
             max_request_bytes_in_flight: 64 << 20,
+            min_relayer_balance: U256::from(10u64.pow(15)),
+            max_anchor_delay: Duration::from_secs(300),
             rebroadcast_after: Duration::from_secs(12),
             fee_bump_after: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
@@ -217,6 +230,9 @@ pub struct Gateway {
     pub uploads: Arc<crate::uploads::Uploads>,
     /// Whether this gateway holds the batcher lease (always, on SQLite).
     pub batching: tokio::sync::watch::Receiver<bool>,
+    /// Readiness checks: the outbox, the relayer's balance, and how long
+    /// the oldest post has waited for its anchor.
+    pub probes: Vec<crate::health::Probe>,
 }
 
 /// Connects the registry's client and the relayer. A gateway (re)started
@@ -311,6 +327,7 @@ impl Gateway {
             config,
         });
         let batching = shared.batching.subscribe();
+        let probes = probes(&shared);
         let batcher = tokio::spawn(batcher::run(shared.clone(), shutdown));
         let router = Router::new()
             .route("/v1/posts", post(submit::submit))
@@ -327,8 +344,67 @@ impl Gateway {
             batcher,
             uploads,
             batching,
+            probes,
         })
     }
+}
+
+/// The gateway's readiness checks; each also sets its gauge
+/// (`cairn_relayer_balance_wei`, `cairn_oldest_unanchored_post_seconds`).
+fn probes(shared: &Arc<Shared>) -> Vec<crate::health::Probe> {
+    use crate::health::Probe;
+    let outbox = {
+        let outbox = shared.outbox.clone();
+        Probe::new("outbox", "outbox", move || {
+            let outbox = outbox.clone();
+            async move { outbox.queue().await.map(drop).map_err(|e| e.to_string()) }
+        })
+    };
+    let balance = {
+        let shared = shared.clone();
+        Probe::new("relayer_balance", "relayer", move || {
+            let shared = shared.clone();
+            async move {
+                let relayer = &shared.relayer;
+                let balance = relayer
+                    .provider()
+                    .get_balance(relayer.address())
+                    .await
+                    .map_err(|e| format!("the RPC did not say: {e}"))?;
+                metrics::gauge!("cairn_relayer_balance_wei").set(f64::from(balance));
+                let min = shared.config.min_relayer_balance;
+                if balance < min {
+                    return Err(format!(
+                        "{balance} wei, below the {min} wei it needs to keep anchoring"
+                    ));
+                }
+                Ok(())
+            }
+        })
+    };
+    let anchors = {
+        let shared = shared.clone();
+        Probe::new("anchors", "anchors", move || {
+            let shared = shared.clone();
+            async move {
+                let oldest = shared
+                    .outbox
+                    .oldest_unanchored()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let waited = oldest.map_or(0, |t| now_ms().saturating_sub(t)) / 1000;
+                metrics::gauge!("cairn_oldest_unanchored_post_seconds").set(waited as f64);
+                let max = shared.config.max_anchor_delay.as_secs();
+                if waited > max {
+                    return Err(format!(
+                        "a post has waited {waited} s for its anchor (more than {max} s)"
+                    ));
+                }
+                Ok(())
+            }
+        })
+    };
+    vec![outbox, balance, anchors]
 }
 
 /// The OpenAPI document of the gateway's routes.

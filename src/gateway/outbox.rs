@@ -189,6 +189,10 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// The queue's size and age.
     async fn queue(&self) -> Result<Queue>;
 
+    /// When the oldest post not yet anchored was accepted (unix ms): queued,
+    /// or in a batch sealed or sent but not anchored.
+    async fn oldest_unanchored(&self) -> Result<Option<u64>>;
+
     /// Marks queued posts with a deadline before `expire_before` expired, then
     /// seals up to `max` of the oldest queued posts into a new batch.
     async fn seal(
@@ -561,6 +565,20 @@ macro_rules! sql_outbox {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(Queue { queued: queued as u64, oldest: oldest.map(|t| t as u64) })
+            }
+
+            async fn oldest_unanchored(&self) -> Result<Option<u64>> {
+                let (oldest,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(t) FROM ( \
+                       SELECT MIN(accepted_at) AS t FROM posts WHERE state = 'queued' \
+                       UNION ALL \
+                       SELECT MIN(p.accepted_at) FROM batches b JOIN posts p ON p.batch = b.id \
+                       WHERE b.state IN ('sealed', 'sent') \
+                     ) AS unanchored",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(oldest.map(|t| t as u64))
             }
 
             async fn seal(&self, max: usize, expire_before: u64, now_ms: u64, seal: Seal<'_>) -> Result<Option<BatchRecord>> {

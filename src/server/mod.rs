@@ -46,6 +46,8 @@ pub struct AppState {
     pub uploads: Option<Arc<Uploads>>,
     /// Whether the gateway holds the batcher lease, when a gateway runs.
     pub batching: Option<watch::Receiver<bool>>,
+    /// The last round of readiness checks ([`crate::health`]).
+    pub readiness: watch::Receiver<crate::health::Readiness>,
 }
 
 /// The OpenAPI document of the node's own routes; [`openapi`] adds the rest.
@@ -93,6 +95,8 @@ pub fn app(
         )
         .route("/v1/blobs", axum::routing::post(blocks::put_block))
         .route("/healthz", get(health))
+        .route("/livez", get(live))
+        .route("/readyz", get(ready_public))
         .route(
             "/openapi.json",
             get(|State(s): State<AppState>| async move { Json(s.openapi.as_ref().clone()) }),
@@ -113,6 +117,8 @@ pub fn app(
 pub fn status(state: AppState, limits: &Limits) -> Router {
     let router = Router::new()
         .route("/healthz", get(health))
+        .route("/livez", get(live))
+        .route("/readyz", get(ready))
         .route(
             "/metrics",
             get(|State(s): State<AppState>| async move { s.metrics.render() }),
@@ -121,17 +127,59 @@ pub fn status(state: AppState, limits: &Limits) -> Router {
     limits.apply_status(router)
 }
 
-/// `/healthz` and `/metrics` alone, as [`status`]: what `cairn index` (an
-/// indexer without the read API) serves.
-pub fn status_app(progress: watch::Receiver<Progress>, limits: &Limits) -> Router {
+/// `/healthz`, `/livez`, `/readyz` and `/metrics` alone, as [`status`]:
+/// what `cairn index` (an indexer without the read API) serves.
+pub fn status_app(
+    progress: watch::Receiver<Progress>,
+    readiness: watch::Receiver<crate::health::Readiness>,
+    limits: &Limits,
+) -> Router {
     let metrics = metrics_handle();
     let router = Router::new()
         .route(
             "/healthz",
             get(move || async move { cairn_indexer::api::health(&progress.borrow()) }),
         )
+        .route("/livez", get(live))
+        .route(
+            "/readyz",
+            get(move || async move { readiness_response(&readiness.borrow()) }),
+        )
         .route("/metrics", get(move || async move { metrics.render() }));
     limits.apply_status(router)
+}
+
+/// Liveness: the process answers HTTP. It asks nothing else, so a load
+/// balancer or supervisor restarts only a node that is really stuck.
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "live"}))
+}
+
+/// Readiness: 200 while every dependency group answers, else 503, with
+/// each check ([`crate::health`]). Reads the last round; waits on nothing.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    readiness_response(&state.readiness.borrow())
+}
+
+/// Readiness on the public port: the same code, and only the status. The
+/// checks name private addresses (Kubo's, the database's errors), which a
+/// stranger must not learn; the status listener shows them.
+async fn ready_public(State(state): State<AppState>) -> axum::response::Response {
+    let readiness = state.readiness.borrow();
+    let code = readiness_code(&readiness);
+    (code, Json(serde_json::json!({"status": readiness.status}))).into_response()
+}
+
+fn readiness_code(readiness: &crate::health::Readiness) -> axum::http::StatusCode {
+    if readiness.ready() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+fn readiness_response(readiness: &crate::health::Readiness) -> axum::response::Response {
+    (readiness_code(readiness), Json(readiness)).into_response()
 }
 
 /// The indexer's health when it runs, and the gateway's `batcher` role

@@ -126,9 +126,19 @@ impl Node {
             return Err(NodeError::SignInWithoutIndex);
         }
         let mut accounts = None;
+        let mut probes = config.store.probes();
+        let rpc_url = config
+            .indexer
+            .as_ref()
+            .map(|(indexer, _)| indexer.rpc_url.clone())
+            .or_else(|| config.gateway.as_ref().map(|g| g.rpc_url.clone()));
+        if let Some(url) = rpc_url {
+            probes.push(crate::health::rpc_probe(&url).await);
+        }
         let (read_api, progress, indexer_store) = match config.indexer {
             Some((indexer, database_url)) => {
                 let store = cairn_indexer::store::open(&database_url).await?;
+                probes.push(crate::health::database_probe(store.clone()));
                 // Its own pool, so that queries cannot starve ingestion.
                 let api_store =
                     cairn_indexer::store::open_with(&database_url, PoolConfig::API).await?;
@@ -184,6 +194,7 @@ impl Node {
             Some(gateway) => {
                 let gateway =
                     Gateway::start(gateway, config.store.clone(), shutdown.clone()).await?;
+                probes.extend(gateway.probes.iter().cloned());
                 let router = match read_api {
                     Some(api) => api.merge(gateway.router),
                     None => gateway.router,
@@ -197,6 +208,12 @@ impl Node {
             }
             None => (read_api, None, None, None),
         };
+        let readiness = crate::health::spawn(
+            probes,
+            crate::health::PROBE_EVERY,
+            crate::health::PROBE_TIMEOUT,
+            shutdown.clone(),
+        );
         let state = AppState {
             store: config.store,
             metrics: metrics_handle(),
@@ -204,6 +221,7 @@ impl Node {
             openapi: Arc::new(openapi),
             uploads,
             batching,
+            readiness,
         };
         let read_api = [
             read_api,

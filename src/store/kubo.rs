@@ -497,8 +497,36 @@ impl KuboNode {
     }
 }
 
+impl KuboNode {
+    /// Whether the node (or the cluster proxy's Kubo behind it) answers
+    /// `version`, the cheapest RPC call that reaches Kubo itself.
+    async fn version(&self) -> Result<(), String> {
+        self.call("version", &[], Vec::new())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[async_trait::async_trait]
 impl BlobStore for KuboStore {
+    fn probes(&self) -> Vec<crate::health::Probe> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let node = node.clone();
+                crate::health::Probe::new(
+                    format!("blockstore:{}", node.api),
+                    "blockstore",
+                    move || {
+                        let node = node.clone();
+                        async move { node.version().await }
+                    },
+                )
+            })
+            .collect()
+    }
+
     async fn put(&self, block: Bytes) -> Result<Cid, StoreError> {
         let mut cids = self.put_many(vec![block]).await?;
         Ok(cids.remove(0))

@@ -147,6 +147,12 @@ pub trait BlobStore: Send + Sync + Debug {
         cid::verify(cid, &bytes)?;
         Ok(bytes)
     }
+
+    /// Readiness checks of each endpoint behind this store (none for a
+    /// store inside the process): a node stays ready while one answers.
+    fn probes(&self) -> Vec<crate::health::Probe> {
+        Vec::new()
+    }
 }
 
 /// `NotFound` as `None`: for callers to whom a missing block is an answer.

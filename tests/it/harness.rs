@@ -592,6 +592,19 @@ impl Postgres {
         self.daemon = Self::run_server(self.dir.path(), self.port, &self.url).await;
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`): every session is cut, and
+    /// nothing answers on its port until [`Postgres::start_again`].
+    #[allow(dead_code)] // used by the health test, not by every includer
+    pub(crate) async fn stop(&mut self) {
+        self.daemon.stop("-INT", Duration::from_secs(15)).await;
+    }
+
+    /// Starts a stopped server again on the same port and data.
+    #[allow(dead_code)] // used by the health test, not by every includer
+    pub(crate) async fn start_again(&mut self) {
+        self.daemon = Self::run_server(self.dir.path(), self.port, &self.url).await;
+    }
+
     /// A URL for database `name` on this server, created first.
     #[allow(dead_code)] // used by the fault suite, not by every includer
     pub(crate) async fn database(&self, name: &str) -> String {

@@ -29,6 +29,13 @@ fn state(dir: &std::path::Path) -> AppState {
         // No gateway, no key registry: uploads are refused (tests/it/gateway.rs signs them).
         uploads: None,
         batching: None,
+        // An embedded store and no database: nothing to probe.
+        readiness: cairn::health::spawn(
+            Vec::new(),
+            cairn::health::PROBE_EVERY,
+            cairn::health::PROBE_TIMEOUT,
+            Default::default(),
+        ),
     }
 }
 

@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// sessions expired by `now_ms`.
     async fn close_session(&self, token_hash: &[u8], now_ms: i64) -> Result<()>;
 
+    /// Answers when the database does: one trivial query, for readiness.
+    async fn ping(&self) -> Result<()>;
+
     /// A channel (bytes32 hex id) as its events describe it.
     async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>>;
 

@@ -606,6 +606,11 @@ macro_rules! sql_store {
                 self.list("recipient", recipient, seek, limit, Some((folder, owner))).await
             }
 
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>> {
                 let row: Option<(String, String, i64, String, String, i64)> = sqlx::query_as(
                     "SELECT name, creator, gate, token, min_balance, block_number FROM channels \
