@@ -23,9 +23,11 @@ tools:
 web: tools
 	cd web && npx vite build --logLevel warn
 
-lint:
+lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	promtool check rules deploy/prometheus/cairn-alerts.yml
+	cd deploy/prometheus && promtool test rules cairn-alerts.test.yml
 
 test-contracts:
 	contracts/artifacts.sh check

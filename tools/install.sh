@@ -79,4 +79,10 @@ if [[ ! -x /usr/bin/chromium ]]; then
   apt_install chromium "the web client's browser test"
 fi
 
+# promtool: `make lint` checks and unit-tests the alert rules in
+# deploy/prometheus/ with it. Debian ships it in the prometheus package.
+if ! command -v promtool >/dev/null; then
+  apt_install prometheus "promtool, which checks the alert rules"
+fi
+
 echo "tools ready: $(bin/ipfs version), $(bin/ipfs-cluster-service --version), $(node_modules/.bin/anvil --version | head -1)"
