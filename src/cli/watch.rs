@@ -195,6 +195,15 @@ impl WatchArgs {
                 };
                 let value: serde_json::Value =
                     serde_json::from_str(&text).context("stream sent invalid JSON")?;
+                // The first frame (a heartbeat) names where this connection
+                // starts: with no cursor yet, resume from there, so a drop
+                // before the first message loses nothing confirmed meanwhile.
+                if value["type"] == "heartbeat" && cursor.is_none() {
+                    if let Some(start) = value["cursor"].as_str() {
+                        cursor = Some(start.to_string());
+                        save_cursor(&cursor_file, start)?;
+                    }
+                }
                 // Heartbeats, and presence from wallets you allowed (shown by
                 // the web client): nothing to print here.
                 if value["type"] != "message" && value["type"] != "retracted" {

@@ -322,6 +322,28 @@ async fn cli_watch_stops_on_a_permanent_error() {
     );
 }
 
+/// Drops every stream connection: stops the node, has `alice` send
+/// `<what> 0` and `<what> 1` to `bob` (confirmed), then starts the node
+/// again on the same address.
+async fn send_while_the_node_is_down(
+    stack: &mut Stack,
+    alice: &cairn::messenger::Messenger,
+    bob: alloy::primitives::Address,
+    what: &str,
+) {
+    let node = stack.node.take().unwrap();
+    let addr = node.addr;
+    node.shutdown().await.unwrap();
+    for i in 0..2 {
+        alice
+            .send(bob, &Body::text(format!("{what} {i}")), &|_| {})
+            .await
+            .unwrap();
+    }
+    mine(&stack.anvil.url, 2).await;
+    stack.start_node_at(addr, 2).await;
+}
+
 /// `cairn watch` decrypts live, and resumes after the server goes away and
 /// comes back, printing every message exactly once.
 #[tokio::test]
@@ -360,18 +382,7 @@ async fn cli_watch_resumes_after_a_dropped_connection() {
     mine(&stack.anvil.url, 2).await;
     stack.await_inbox(bob, 2, "confirmed").await;
 
-    // Drop every connection: stop the node, then start it on the same address.
-    let node = stack.node.take().unwrap();
-    let addr = node.addr;
-    node.shutdown().await.unwrap();
-    for i in 0..2 {
-        alice
-            .send(bob, &Body::text(format!("after restart {i}")), &|_| {})
-            .await
-            .unwrap();
-    }
-    mine(&stack.anvil.url, 2).await;
-    stack.start_node_at(addr, 2).await;
+    send_while_the_node_is_down(&mut stack, &alice, bob, "after restart").await;
 
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
@@ -456,4 +467,51 @@ async fn graphql(stack: &Stack, query: &Value) -> Value {
         .await
         .unwrap();
     response.json().await.unwrap()
+}
+
+/// A `cairn watch` with no saved cursor starts "from now". The stream's
+/// first frame names that place, so when the connection drops before any
+/// message, the messages confirmed while it was away still come, once.
+#[tokio::test]
+async fn cli_watch_resumes_from_its_first_frame_when_dropped_before_any_message() {
+    let mut stack = Stack::start(false, StoreChoice::Embedded, 2).await;
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    let bob = signer(BOB_KEY).address();
+    let cli = stack.cli();
+    let cursors = cli.data_dir.join("cursors");
+    let mut watch = cli.command(BOB_KEY, &["watch", "--count", "2"]);
+    watch
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let child = watch.spawn().unwrap();
+    // The first frame arrived and was kept: a cursor file, before any message.
+    let kept = async {
+        while std::fs::read_dir(&cursors).map_or(true, |mut d| d.next().is_none()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), kept)
+        .await
+        .expect("the first frame's cursor was saved");
+
+    send_while_the_node_is_down(&mut stack, &alice, bob, "while away").await;
+
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("watch printed both messages sent while it was away")
+        .unwrap();
+    assert!(output.status.success());
+    let texts: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["while away 0", "while away 1"]);
 }

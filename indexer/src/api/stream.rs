@@ -14,6 +14,11 @@
 //! cannot see ping frames). The server also pings, and closes a connection
 //! that has not answered the previous ping.
 //!
+//! The first frame is always a heartbeat with the cursor the connection
+//! starts from. A client that connected without one ("from now") keeps it,
+//! and resumes from there after a drop: events confirmed before its first
+//! message are not lost.
+//!
 //! Slow consumers: each connection has its own bounded send buffer. A client
 //! that leaves it full for longer than the send timeout is closed with code
 //! 1008 and the reason `slow consumer`; it can reconnect with its last cursor.
@@ -288,6 +293,12 @@ async fn pump(
     let config = &state.stream;
     // Subscribe first, then catch up: see `crate::fanout`.
     let mut live = state.fanout.subscribe(recipient);
+    // Where this connection starts, before anything else: a client that
+    // came without a cursor resumes from here, not from a later "now".
+    let start = json!({"type": "heartbeat", "cursor": after.encode()}).to_string();
+    if let Err(end) = send(out, start.into(), config.send_timeout).await {
+        return end;
+    }
     if let Err(end) = catch_up(state, recipient, owner, &mut after, out).await {
         return end;
     }
