@@ -154,12 +154,19 @@ The Cairn cluster is running (logs in $DIR):
   PostgreSQL     $DATABASE_URL
   chain          $RPC_URL (chain id $CHAIN_ID)
 
-Try a failover: kill the node that says "ingesting", or the gateway that
-says "batching"; another takes over within a second or two.
+Try a failover: kill the node that says "ingesting" (the web client above
+is served by the node on ${SERVE_PORTS[0]}: kill another one to keep the page,
+or that one to watch the page reconnect through the round-robin), or the
+gateway that says "batching"; another takes over within a second or two.
+Readiness of each: curl -s http://127.0.0.1:9481/readyz (status listeners
+:9481-:9483 for the nodes, :9491-:9492 for the gateways).
 
-Read the demo as Bob, through the front:
+Read the demo as Bob, through the front. Bob has not allowed Alice yet, so
+her messages wait in his requests:
   export CAIRN_DATA_DIR=$DIR CAIRN_RPC_URL=$RPC_URL CAIRN_API_URL=http://$FRONT
   export CAIRN_STORE=kubo CAIRN_KUBO_URL=$KUBO_URLS
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn requests
+  CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn allow $ALICE_ADDRESS
   CAIRN_PRIVATE_KEY=$BOB_KEY target/debug/cairn inbox
 Press Ctrl-C to stop.
 NEXT

@@ -30,9 +30,10 @@ pub(crate) struct ServerArgs {
     /// Burst of requests per client IP above the sustained rate.
     #[arg(long, default_value_t = Limits::default().per_ip_burst, value_parser = clap::value_parser!(u32).range(1..))]
     burst_per_ip: u32,
-    /// Open connections at most, WebSockets included; keep it well below `ulimit -n`.
-    #[arg(long, default_value_t = Limits::default().max_connections as u64, value_parser = clap::value_parser!(u64).range(1..))]
-    max_connections: u64,
+    /// Open connections at most, WebSockets included. Default: three quarters of the open-file
+    /// limit (`ulimit -n`), between 256 and 65,536; the rest is for databases, Kubo and files.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
     /// Open connections at most from one client IP.
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip as u64, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections_per_ip: u64,
@@ -67,7 +68,19 @@ impl ServerArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             per_ip_per_second: self.rate_per_ip,
             per_ip_burst: self.burst_per_ip,
-            max_connections: self.max_connections as usize,
+            max_connections: match self.max_connections {
+                Some(n) => n as usize,
+                None => {
+                    let files = open_file_limit();
+                    let cap = connection_cap(files);
+                    tracing::info!(
+                        max_connections = cap,
+                        open_file_limit = files,
+                        "connection cap from the open-file limit (--max-connections sets it)"
+                    );
+                    cap
+                }
+            },
             max_connections_per_ip: self.max_connections_per_ip as usize,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             allowed_origins: self.allowed_origins.clone(),
@@ -77,8 +90,40 @@ impl ServerArgs {
     }
 }
 
+/// The process's soft limit of open files (`ulimit -n`), from
+/// `/proc/self/limits`; `None` where that cannot be read.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The default connection cap for `files` open files: three quarters of
+/// them (each connection is one), between 256 and 65,536; 4,096 when the
+/// limit is unknown.
+fn connection_cap(files: Option<u64>) -> usize {
+    files.map_or(Limits::default().max_connections, |n| {
+        (n / 4 * 3).clamp(256, 65_536) as usize
+    })
+}
+
 /// Resolves on Ctrl-C (or SIGINT).
 pub(crate) async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_follows_the_open_file_limit() {
+        assert_eq!(connection_cap(Some(1024)), 768);
+        assert_eq!(connection_cap(Some(1_048_576)), 65_536);
+        assert_eq!(connection_cap(Some(100)), 256);
+        assert_eq!(connection_cap(None), 4096);
+        // This machine's limit is read as a number.
+        assert!(open_file_limit().is_some_and(|n| n > 0));
+    }
 }
