@@ -397,6 +397,93 @@ async fn channels(postgres: bool) {
     assert_eq!(store.channels_of(&b).await.unwrap(), [channel]);
 }
 
+/// A channel read while ingestion commits new epochs is one moment's
+/// state: epoch n always comes with the n members added by then. Read in
+/// separate statements, a commit between them paired a new epoch with the
+/// old members (seen once under load in `channels::a_token_gate_…`).
+async fn a_channel_is_read_as_of_one_moment(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let reader = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let channel = format!("0x{}", "cd".repeat(32));
+    let member = |n: u64| format!("0x{n:040x}");
+    let event = {
+        let channel = channel.clone();
+        move |block: &BlockRef, change: ChannelChange| NewChannelEvent {
+            block_number: block.number,
+            block_hash: block.hash.to_string(),
+            log_index: 0,
+            channel: channel.clone(),
+            change,
+        }
+    };
+    let first = block(1, 1);
+    let mut created = batch(&[first], None);
+    created.messages.clear();
+    created.channel_events = vec![event(
+        &first,
+        ChannelChange::Created {
+            name: "race".into(),
+            creator: member(1),
+            gate: 0,
+            token: "0x0".into(),
+            min_balance: "0".into(),
+        },
+    )];
+    store.apply(&created).await.unwrap();
+    // `batch` numbers blocks in a byte: 25 epochs stay within it.
+    const EPOCHS: u64 = 25;
+    let writer = tokio::spawn(async move {
+        for n in 2..=EPOCHS {
+            let b = block(n, 1);
+            let mut step = batch(&[b], None);
+            step.messages.clear();
+            step.channel_events = vec![event(
+                &b,
+                ChannelChange::Members {
+                    epoch: n,
+                    added: vec![member(n)],
+                    removed: vec![],
+                },
+            )];
+            store.apply(&step).await.unwrap();
+        }
+    });
+    let mut reads = 0;
+    loop {
+        assert!(
+            !writer.is_finished() || reads < 100_000,
+            "the writer ended early"
+        );
+        let record = reader.channel(&channel).await.unwrap().unwrap();
+        // Epoch 1 has no members yet; epoch n >= 2 has members 2..=n.
+        let want = record.epoch.saturating_sub(1) as usize;
+        assert_eq!(
+            record.members.len(),
+            want,
+            "epoch {} with {:?}",
+            record.epoch,
+            record.members
+        );
+        reads += 1;
+        if record.epoch == EPOCHS {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert!(reads > 1);
+}
+
+#[tokio::test]
+async fn a_channel_is_read_as_of_one_moment_sqlite() {
+    a_channel_is_read_as_of_one_moment(false).await;
+}
+
+#[tokio::test]
+async fn a_channel_is_read_as_of_one_moment_postgres() {
+    a_channel_is_read_as_of_one_moment(true).await;
+}
+
 #[tokio::test]
 async fn channels_sqlite() {
     channels(false).await;

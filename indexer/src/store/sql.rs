@@ -434,6 +434,10 @@ macro_rules! insert_channel_event {
 }
 
 /// Runs the backend's [`ORDER_EVENTS_POSTGRES`] statement, if it has one.
+/// Reads several statements as of one moment (PostgreSQL's default, READ
+/// COMMITTED, sees each commit as it lands).
+const SNAPSHOT_POSTGRES: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 macro_rules! order_events {
     ($tx:ident, $statement:expr) => {
         if let Some(statement) = $statement {
@@ -459,7 +463,7 @@ macro_rules! fence {
 }
 
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr) => {
+    ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr, $snapshot:expr) => {
         #[async_trait]
         impl Store for $name {
             async fn try_ingest_lease(&self, holder: &str) -> Result<Option<Lease>> {
@@ -612,12 +616,18 @@ macro_rules! sql_store {
             }
 
             async fn channel(&self, id: &str) -> Result<Option<ChannelRecord>> {
+                // One snapshot for the four reads: an ingestion committed
+                // between them must not pair a new epoch with old members.
+                let mut tx = self.pool.begin().await?;
+                if let Some(statement) = $snapshot {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
                 let row: Option<(String, String, i64, String, String, i64)> = sqlx::query_as(
                     "SELECT name, creator, gate, token, min_balance, block_number FROM channels \
                      WHERE channel = $1 ORDER BY block_number, log_index LIMIT 1",
                 )
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
                 let Some((name, creator, gate, token, min_balance, created_block)) = row else { return Ok(None) };
                 let changes: Vec<(String, String, bool)> = sqlx::query_as(
@@ -625,7 +635,7 @@ macro_rules! sql_store {
                      ORDER BY block_number, log_index, position",
                 )
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let (mut members, mut admins) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
                 for (account, role, added) in changes {
@@ -634,7 +644,7 @@ macro_rules! sql_store {
                 }
                 let (epoch,): (Option<i64>,) = sqlx::query_as("SELECT MAX(epoch) FROM channel_epochs WHERE channel = $1 AND bundle IS NULL")
                     .bind(id)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
                 let epoch = epoch.unwrap_or(1);
                 let bundle: Option<(String,)> = sqlx::query_as(
@@ -643,8 +653,9 @@ macro_rules! sql_store {
                 )
                 .bind(id)
                 .bind(epoch)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(Some(ChannelRecord {
                     id: id.to_string(),
                     name,
@@ -1213,13 +1224,23 @@ impl PostgresStore {
     }
 }
 
-sql_store!(SqliteStore, Sqlite, SqlitePool, None::<&str>, None::<&str>);
+// SQLite: a transaction's first read fixes its snapshot (WAL). PostgreSQL
+// reads each statement afresh unless the transaction is REPEATABLE READ.
+sql_store!(
+    SqliteStore,
+    Sqlite,
+    SqlitePool,
+    None::<&str>,
+    None::<&str>,
+    None::<&str>
+);
 sql_store!(
     PostgresStore,
     Postgres,
     PgPool,
     Some(ORDER_EVENTS_POSTGRES),
-    Some(FENCE_POSTGRES)
+    Some(FENCE_POSTGRES),
+    Some(SNAPSHOT_POSTGRES)
 );
 
 #[cfg(test)]
