@@ -341,7 +341,10 @@ impl BlockCluster {
         }
         // Ready when every peer holds a free-space metric of every peer:
         // the allocator places a pin only on peers it has metrics for.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Metrics go out every 15 s (half their 30 s TTL), and on a loaded
+        // 2-core machine the peers took over 60 s to hear each other once
+        // (a fresh clone's `make test`, 2026-12-07): wait up to 3 minutes.
+        let deadline = Instant::now() + Duration::from_secs(180);
         for rest in &rest_urls {
             loop {
                 let metrics = async {
