@@ -287,7 +287,9 @@ export class Channels {
   }
 
   private async show(m: IndexedMessage): Promise<ChannelPost> {
-    const post: ChannelPost = { id: m.id, from: m.from, block: m.block, verdict: 'pending', listed: m };
+    // EIP-55, as the mail's `Shown.from`: the node lists senders in lower case,
+    // and "mine" and the unread count compare with the wallet's address.
+    const post: ChannelPost = { id: m.id, from: getAddress(m.from), block: m.block, verdict: 'pending', listed: m };
     try {
       const verdict = await verify(this.deps.chain(), m);
       post.verdict = verdict.state;

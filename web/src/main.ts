@@ -476,8 +476,7 @@ function pictureSetting() {
 }
 
 /** A channel row's last post (its proven sender, the time, a preview) and unread count; its member count until a post is proven. */
-function channelRowLast(r: ChannelRecord) {
-  const summary = app.channelSummary(r.id);
+function channelRowLast(r: ChannelRecord, summary: ReturnType<typeof app.channelSummary>) {
   const last = summary?.last;
   const members = `${r.members.length} member${r.members.length === 1 ? '' : 's'}`;
   return [
@@ -489,7 +488,9 @@ function channelRowLast(r: ChannelRecord) {
 
 /** The wallet's channels, as rows of Chats (latest activity first): each opens in the Channels view. */
 function channelRows() {
-  const activity = (r: ChannelRecord) => app.channelSummary(r.id)?.last?.block ?? -1;
+  // Each row's summary once per render, not once per comparison of the sort.
+  const summaries = new Map(app.channels.list.map((r) => [r.id, app.channelSummary(r.id)]));
+  const activity = (r: ChannelRecord) => summaries.get(r.id)?.last?.block ?? -1;
   const channels = [...app.channels.list].sort((a, b) => activity(b) - activity(a));
   if (channels.length === 0) return null;
   return h(
@@ -510,7 +511,7 @@ function channelRows() {
           },
           h('span', { class: 'sr-only' }, 'Channel '),
           h('span', { class: 'channel-name' }, `# ${r.name}`),
-          ...channelRowLast(r),
+          ...channelRowLast(r, summaries.get(r.id)),
         ),
       ),
     ),
@@ -969,7 +970,7 @@ function membersForm(record: { members: string[] }, leftOut?: LeftOut) {
 
 /** One channel post: a bubble under its proven sender, with the time they give; what the chain refutes says so, and nothing else. */
 function channelPost(p: ChannelPost) {
-  const mine = p.verdict === 'verified' && p.from.toLowerCase() === app.address?.toLowerCase();
+  const mine = p.verdict === 'verified' && p.from === app.address;
   return h(
     'li',
     { class: `message channel-post line ${mine ? 'mine' : 'theirs'} ${p.verdict}`, 'data-id': p.id },
@@ -990,9 +991,8 @@ function channelPost(p: ChannelPost) {
   );
 }
 
-/** Who is in the channel, with their names: for members (an admin sees them in the members form). */
+/** Who is in the channel, with their names, for a member who is not an admin (an admin sees them in the members form). */
 function memberList(record: ChannelRecord) {
-  if (record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase())) return null;
   return h(
     'details',
     { class: 'member-list' },
@@ -1026,8 +1026,7 @@ function channelsView() {
         { 'aria-label': `Channel ${open.record.name}`, class: 'mailbox' },
         h('h2', {}, open.record.name),
         h('p', { class: 'meta' }, `key epoch ${open.epoch}; ${open.record.members.length} member${open.record.members.length === 1 ? '' : 's'}; every post is checked on chain and decrypted here`),
-        open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record, open.leftOut) : null,
-        memberList(open.record),
+        open.record.admins.some((a) => a.toLowerCase() === app.address?.toLowerCase()) ? membersForm(open.record, open.leftOut) : memberList(open.record),
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
         open.older ? olderButton('Older posts', () => app.channels.loadOlder()) : null,
         h('ol', { class: 'lines', 'aria-label': 'Posts' }, ...[...open.posts].sort(byPosition).map(channelPost)),
