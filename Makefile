@@ -47,9 +47,12 @@ screenshots: web
 ## The fault suite: SIGKILLs, restarts, reorgs and a failing RPC under live traffic; prints the table
 ## recorded in docs/RELIABILITY.md (logs in target/faults/). Then the cluster suite: three nodes and two
 ## gateways on one PostgreSQL, blocks on two Kubo nodes with IPFS Cluster, while the lease holders are
-## SIGKILLed ten times each and a Kubo node once (logs in target/cluster/). CAIRN_FAULTS_SEED=<n> replays a schedule.
+## SIGKILLed ten times each and a Kubo node once (logs in target/cluster/). Between them, the send suite: the CLI sends
+## through two gateways while PostgreSQL stops and both gateways die, and must never report a false failure
+## (logs in target/send-faults/). CAIRN_FAULTS_SEED=<n> replays a schedule.
 faults: tools
 	cargo test --locked --test it faults::faults -- --ignored --exact --nocapture
+	cargo test --locked --test it send_faults::sends_never_fail_falsely -- --ignored --exact --nocapture
 	cargo test --locked --test it cluster::cluster_survives_its_lease_holders_and_a_kubo_node_dying -- --ignored --exact --nocapture
 
 ## Refresh the committed contract artifacts after changing contracts/src.

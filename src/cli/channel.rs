@@ -134,14 +134,14 @@ impl ChannelCommand {
             Self::Post(args) => {
                 let bar = spinner(global.json, "posting");
                 let progress = |step: SendStep| bar.set_message(step_message(step));
-                if let Some(url) = &args.gateway.via_gateway {
+                if !args.gateway.via_gateway.is_empty() {
                     let body = Body::text(args.message.clone());
                     let envelope = messenger
                         .seal_for_channel(args.channel, &body, &progress)
                         .await?;
                     return args
                         .gateway
-                        .submit(global, &messenger, &bar, url, args.channel, &envelope)
+                        .submit(global, &messenger, &bar, args.channel, &envelope)
                         .await;
                 }
                 let sent = messenger

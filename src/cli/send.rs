@@ -8,11 +8,15 @@ use clap::Args;
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use super::args::{print, read_file, spinner, GlobalArgs};
+use super::{
+    args::{print, read_file, spinner, GlobalArgs},
+    outbox::KeptPost,
+};
 use cairn::{
     envelope::{Attachment, Body},
     gateway::{
-        client::{fresh_nonce, sign_post, sign_post_for, GatewayClient},
+        client::{fresh_nonce, sign_post, sign_post_for},
+        delivery::{Delivered, DeliveryError, Until},
         proofs::ProofStatus,
         submit::PostRequest,
     },
@@ -47,16 +51,20 @@ pub(crate) struct SendArgs {
 pub(crate) struct ViaGateway {
     /// Sign the post and hand it to this gateway to anchor in a batch, instead
     /// of paying for a transaction yourself (e.g. http://127.0.0.1:8080).
-    #[arg(long, value_name = "URL")]
-    pub(crate) via_gateway: Option<String>,
+    /// Give several (repeated, or separated by commas) gateways of one outbox:
+    /// when one does not answer, the same signed post goes to the next.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub(crate) via_gateway: Vec<String>,
     /// With --via-gateway: seconds the gateway has to anchor the post.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(90..=30 * 86_400))]
     deadline_secs: u64,
-    /// With --via-gateway: return once the gateway accepted the post, without
+    /// With --via-gateway: return once a gateway holds the post, without
     /// waiting for the anchor.
     #[arg(long)]
     no_wait: bool,
-    /// With --via-gateway: seconds to wait for the anchor.
+    /// With --via-gateway: seconds to wait for the anchor (or, with
+    /// --no-wait, for a gateway to take the post). A post not settled by
+    /// then is kept for `cairn outbox`, and the command exits with 75.
     #[arg(long, default_value_t = 120)]
     wait_secs: u64,
 }
@@ -81,7 +89,7 @@ impl SendArgs {
             }
             (None, None) => unreachable!("clap requires --message or --file"),
         };
-        if let Some(url) = self.gateway.via_gateway.clone() {
+        if !self.gateway.via_gateway.is_empty() {
             let messenger = global.messenger(false).await?;
             let bar = spinner(global.json, "sending");
             let progress = |step: SendStep| bar.set_message(step_message(step));
@@ -90,14 +98,7 @@ impl SendArgs {
                 .await?;
             return self
                 .gateway
-                .submit(
-                    global,
-                    &messenger,
-                    &bar,
-                    &url,
-                    self.to.into_word(),
-                    &envelope,
-                )
+                .submit(global, &messenger, &bar, self.to.into_word(), &envelope)
                 .await;
         }
         let messenger = global.messenger(true).await?;
@@ -142,19 +143,20 @@ pub(super) fn step_message(step: SendStep) -> &'static str {
 }
 
 impl ViaGateway {
-    /// Signs a post of `envelope` (sealed here) to `to`, and lets the gateway
-    /// at `url` store and anchor it; waits for the anchor unless --no-wait.
+    /// Signs a post of `envelope` (sealed here) to `to`, keeps it in the
+    /// outbox, and delivers it through the gateways until it is anchored
+    /// (accepted, with --no-wait). Reports a failure only when the post was
+    /// refused or expired; a post left undecided exits with 75 and stays in
+    /// the outbox (`cairn outbox` sends it again).
     pub(crate) async fn submit(
         &self,
         global: &GlobalArgs,
         messenger: &Messenger,
         bar: &ProgressBar,
-        url: &str,
         to: B256,
         envelope: &[u8],
     ) -> anyhow::Result<()> {
         let wallet = global.wallet()?;
-        let gateway = GatewayClient::new(url);
         let digest = cid::block_digest(envelope);
         bar.set_message("signing the post");
         let domain = messenger.chain().domain().await?;
@@ -175,31 +177,39 @@ impl ViaGateway {
             }
             None => sign_post(&wallet, &domain, to, digest, fresh_nonce(), deadline).await?,
         };
-        bar.set_message("submitting to the gateway");
-        let id = gateway
-            .submit(vec![PostRequest::new(&signed, Some(envelope))])
-            .await?
-            .remove(0);
-        let proof = if self.no_wait {
-            None
-        } else {
-            let status = |s: ProofStatus| {
-                bar.set_message(format!("waiting for the batch anchor ({s:?})").to_lowercase())
-            };
-            Some(
-                gateway
-                    .wait(id, Duration::from_secs(self.wait_secs), false, &status)
-                    .await?,
-            )
+        let kept = KeptPost {
+            id: signed.signing_hash(&domain),
+            gateways: self.via_gateway.clone(),
+            post: PostRequest::new(&signed, Some(envelope)),
         };
+        kept.keep(global)?;
+        let id = kept.id;
+        let until = if self.no_wait {
+            Until::Accepted
+        } else {
+            Until::Anchored
+        };
+        let delivered = kept
+            .deliver(global, bar, until, Duration::from_secs(self.wait_secs))
+            .await;
         bar.finish_and_clear();
+        let delivered = delivered.map_err(|e| match e {
+            DeliveryError::Undecided { .. } => anyhow::Error::new(e)
+                .context("the post is kept in the outbox: `cairn outbox` sends it again"),
+            e => e.into(),
+        });
+        let proof = match delivered? {
+            Delivered::Anchored(proof) => Some(proof),
+            Delivered::Accepted => None,
+        };
+        let url = &self.via_gateway[0];
         let cid = cid::cid_for_digest(digest);
         print(
             global.json,
             json!({
                 "id": id, "cid": cid.to_string(), "digest": digest, "size": envelope.len(),
                 "nonce": signed.post.nonce, "deadline": deadline,
-                "status": proof.as_ref().map(|p| p.status),
+                "status": proof.as_ref().map_or(ProofStatus::Queued, |p| p.status),
                 "tx": proof.as_ref().and_then(|p| p.tx), "block": proof.as_ref().and_then(|p| p.block),
                 "root": proof.as_ref().and_then(|p| p.root),
             }),

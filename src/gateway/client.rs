@@ -33,7 +33,7 @@ use crate::chain::{Cairn, CairnClient, ChainError};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The gateway could not be reached.
-    #[error("gateway at {url} is unreachable: {source}")]
+    #[error("gateway at {url} is unreachable: {}", causes(source))]
     Unreachable {
         /// The gateway URL.
         url: String,
@@ -67,14 +67,51 @@ pub enum ClientError {
 
 impl ClientError {
     /// Whether the same request may succeed later: the gateway was
-    /// unreachable, timed out, was rate limiting or failing (5xx).
+    /// unreachable, timed out, was rate limiting or failing (5xx). A TLS
+    /// certificate this machine does not trust is no passing trouble.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => true,
+            Self::Unreachable { source, .. } => !tls_rejected(source),
             Self::Refused { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
         }
     }
+}
+
+/// `error` and its causes, each said once (reqwest's own message names
+/// none: "error sending request" hides "invalid peer certificate").
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        let cause = e.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+        next = e.source();
+    }
+    text
+}
+
+/// Whether `error` comes from a TLS handshake that failed (an untrusted or
+/// wrong certificate), which sending again will not mend.
+pub fn tls_rejected(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(mut e) = next {
+        // io::Error hides its inner error from `source` (and may wrap
+        // another io::Error): look inside.
+        while let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            e = inner;
+        }
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A client of one gateway.
@@ -117,6 +154,19 @@ impl GatewayClient {
             code: body["code"].as_str().unwrap_or("unknown").to_string(),
             message: body["message"].as_str().unwrap_or("").to_string(),
         })
+    }
+
+    /// The gateway's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Submits one post, once. Whether it arrived when this fails is for
+    /// [`super::delivery::Delivery`] to find out, by its id.
+    pub async fn submit_once(&self, post: &PostRequest) -> Result<B256, ClientError> {
+        let request = self.http.post(format!("{}/v1/posts", self.base)).json(post);
+        let mut ids = self.answer::<Accepted>(request).await?.ids;
+        Ok(ids.pop().unwrap_or_default())
     }
 
     /// Submits posts, all or none; returns their ids. A submission that may

@@ -12,6 +12,8 @@
 //! - [`proofs`]: `GET /v1/proofs/{id}`, the inclusion proof of a post.
 //! - [`client`]: a gateway client, and [`client::verify_proof`], which
 //!   checks a proof against the chain without trusting the gateway.
+//! - [`delivery`]: one signed post delivered through gateways, asked for by
+//!   its id on any doubt, so that a send never reports a false failure.
 //!
 //! The gateway can delay a post but not forge or alter one: the sender's
 //! signature, checked again by every reader, is what makes it valid.
@@ -19,6 +21,7 @@
 pub mod batcher;
 pub mod channel_admin;
 pub mod client;
+pub mod delivery;
 pub mod outbox;
 pub mod proofs;
 pub mod quota;

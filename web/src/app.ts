@@ -10,6 +10,7 @@ import {
   createWalletClient,
   custom,
   getAddress,
+  hashTypedData,
   type Hex,
   hexToBytes,
   isAddress,
@@ -44,7 +45,7 @@ import {
   show as showNotification,
   supported as notificationsSupported,
 } from './notify';
-import { type Kept, Outbox, resumed } from './outbox';
+import { deliver, type Kept, keptPost, Outbox, resumed } from './outbox';
 import { History, historyKey, idbRecords, type Indexed, indexedDbStore, recordKey } from './search';
 import { DEVICE_DAYS, type Device, deviceId, forgetDevice, newDeviceKey, recallDevice, rememberDevice } from './device';
 import { type ChainView, deliveredIn, signerSignedAt, type Verdict, verify, verifyInclusion } from './verify';
@@ -1174,19 +1175,16 @@ export class App {
           nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
           deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
         };
-        const signature = await this.signTyped({
-          domain: domain(this.chain().chainId, this.info!.contract),
-          types: postTypes,
-          primaryType: 'Post',
-          message,
-        });
-        const [id] = await this.node.submit([{ ...message, signature, envelope }]);
-        outgoing.id = id;
-        outgoing.state = 'accepted';
+        const typed = { domain: domain(this.chain().chainId, this.info!.contract), types: postTypes, primaryType: 'Post', message } as const;
+        const signature = await this.signTyped(typed);
+        // The id is known before anything is sent: a lost answer is asked about, not guessed.
+        outgoing.id = hashTypedData(typed);
+        outgoing.post = keptPost({ ...message, signature, envelope });
+        outgoing.state = 'sending';
         this.keep(outgoing);
         this.changed();
-        void this.track(outgoing);
         this.allowOnWrite(recipient);
+        void this.deliverOutgoing(outgoing);
       } catch (e) {
         outgoing.state = 'failed';
         outgoing.detail = describe(e);
@@ -1195,7 +1193,34 @@ export class App {
       }
     });
 
-  /** Sends a failed message again, as it was written (a new post: the failed one never reached the chain). */
+  /**
+   * Hands a signed message to the gateway, the same signed post again and
+   * again while no answer comes, then follows it. It fails only when the
+   * gateway refused it or its deadline passed: never on a lost answer.
+   */
+  private async deliverOutgoing(outgoing: Outgoing) {
+    const waiting = (reason: unknown, pauseMs: number) => {
+      outgoing.detail = `${describe(reason)} Sending the same signed message again in ${Math.ceil(pauseMs / 1000)} s.`;
+      this.changed();
+    };
+    try {
+      await deliver(this.node, outgoing.post!, outgoing.id!, waiting);
+    } catch (e) {
+      outgoing.state = 'failed';
+      outgoing.detail = describe(e);
+      this.keep(outgoing);
+      return this.changed();
+    }
+    outgoing.state = 'accepted';
+    outgoing.detail = undefined;
+    // Held by the gateway: the envelope need not be kept any longer.
+    outgoing.post = undefined;
+    this.keep(outgoing);
+    this.changed();
+    void this.track(outgoing);
+  }
+
+  /** Writes a failed message again, as it was written: a new post, since the failed one was refused or expired and will never be anchored. */
   retry = (failed: Outgoing) => {
     this.discard(failed);
     return this.send(failed.to, failed.text, failed.file ?? null, failed.replying);
@@ -1260,6 +1285,7 @@ export class App {
       const o: Outgoing = k;
       this.outgoing.push(o);
       this.keep(o);
+      if (o.state === 'sending') void this.deliverOutgoing(o);
       if (o.state === 'accepted' || o.state === 'anchored') void this.track(o);
     }
   }

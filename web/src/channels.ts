@@ -5,13 +5,15 @@
 // epoch, the bundle's digest and who may post are read from the chain
 // through the wallet, and every block is re-hashed.
 
-import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
+import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hashTypedData, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
 import { cairnAbi, channelAdminTypes, domain, postTypes, uploadTypes } from './abi';
 import { textBody } from './crypto/body';
 import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, peekChannel, sealChannel } from './crypto/channel';
 import { digestOf } from './crypto/envelope';
 import type { MessagingKey } from './crypto/walletKey';
+import { describe } from './errors';
 import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
+import { deliver, keptPost } from './outbox';
 import type { Indexed } from './search';
 import { type ChainView, replayMembers, verify } from './verify';
 
@@ -80,6 +82,8 @@ export class Channels {
     leftOut?: LeftOut;
     /** Where the next older page starts, while there is one. */
     older?: string;
+    /** Why a post on its way waits, while no gateway answers for it. */
+    sending?: string;
   };
   /**
    * Each channel's newest posts (at most `RECENT`, newest first), as proven
@@ -491,12 +495,17 @@ export class Channels {
       deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
     };
     const chain = this.deps.chain();
-    const signature = await this.deps.signTyped({
-      domain: domain(chain.chainId, chain.contract),
-      types: postTypes,
-      primaryType: 'Post',
-      message,
-    });
-    await this.deps.node.submit([{ ...message, signature, envelope }]);
+    const typed = { domain: domain(chain.chainId, chain.contract), types: postTypes, primaryType: 'Post', message } as const;
+    const signature = await this.deps.signTyped(typed);
+    // A lost answer is asked about by the post's id, and the same signed post sent again: never a false failure, never twice.
+    const waiting = (reason: unknown, pauseMs: number) => {
+      open.sending = `${describe(reason)} Sending the same signed post again in ${Math.ceil(pauseMs / 1000)} s.`;
+      this.deps.changed();
+    };
+    try {
+      await deliver(this.deps.node, keptPost({ ...message, signature, envelope }), hashTypedData(typed), waiting);
+    } finally {
+      open.sending = undefined;
+    }
   }
 }

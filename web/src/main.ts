@@ -653,6 +653,7 @@ function travellingBubble(o: Outgoing) {
       { class: 'meta' },
       h('strong', { class: 'state' }, o.state === 'failed' ? 'failed' : `${o.state}…`),
       o.state === 'failed' ? h('span', { class: 'problem' }, o.detail ?? '') : null,
+      o.state === 'sending' && o.detail ? h('span', { class: 'waiting' }, o.detail) : null,
       o.state === 'failed' ? h('button', { class: 'secondary', onclick: () => void app.retry(o).then(render) }, 'Retry') : null,
       o.state === 'failed' ? h('button', { class: 'secondary', onclick: () => app.discard(o) }, 'Discard') : null,
     ),
@@ -1030,6 +1031,7 @@ function channelsView() {
         open.posts.length === 0 ? h('p', { class: 'empty' }, 'No posts yet.') : null,
         open.older ? olderButton('Older posts', () => app.channels.loadOlder()) : null,
         h('ol', { class: 'lines', 'aria-label': 'Posts' }, ...[...open.posts].sort(byPosition).map(channelPost)),
+        open.sending ? h('p', { class: 'waiting', role: 'status' }, open.sending) : null,
         open.blocked
           ? h('p', { class: 'notice', role: 'status' }, open.blocked)
           : h(
@@ -1139,7 +1141,7 @@ function textarea() {
   return area;
 }
 
-const steps: Outgoing['state'][] = ['sealing', 'signing', 'accepted', 'anchored', 'confirmed'];
+const steps: Outgoing['state'][] = ['sealing', 'signing', 'sending', 'accepted', 'anchored', 'confirmed'];
 
 function outgoing(o: Outgoing) {
   return h(
@@ -1149,6 +1151,7 @@ function outgoing(o: Outgoing) {
     o.state === 'failed'
       ? h('p', { class: 'problem' }, o.detail ?? 'failed')
       : h('p', { class: 'steps' }, steps.map((s) => (steps.indexOf(s) <= steps.indexOf(o.state) ? `✓ ${s}` : s)).join(' → ')),
+    o.state === 'sending' && o.detail ? h('p', { class: 'waiting' }, o.detail) : null,
     o.id && (o.state === 'anchored' || o.state === 'confirmed')
       ? h('button', { class: 'secondary', onclick: () => app.checkInclusion(o) }, 'Check its inclusion proof')
       : null,
