@@ -72,6 +72,9 @@ CAIRN_DATA_DIR=$DIR "$(dirname "$0")/deploy.sh"
 
 echo "==> two Kubo nodes and two IPFS Cluster peers"
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The cluster REST API's password (user cairn), kept in the logs directory, readable by you alone.
+export CLUSTER_REST_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077 && echo "$CLUSTER_REST_PASSWORD" >"$DIR/cluster-rest-password")
 for i in 0 1; do
   export IPFS_PATH=$DIR/kubo-$i
   "$BIN/ipfs" init --profile test,pebbleds >/dev/null
@@ -99,6 +102,8 @@ for i in 0 1; do
       monitor_ping_interval: "2s", pin_recover_interval: "1m",
     });
     c.api.restapi.http_listen_multiaddress = at(base + 4);
+    // The REST API is an admin API: basic auth (docs/DEPLOY.md).
+    c.api.restapi.basic_auth_credentials = { cairn: process.env.CLUSTER_REST_PASSWORD };
     c.api.ipfsproxy.listen_multiaddress = at(base + 5);
     c.api.ipfsproxy.node_multiaddress = kubo;
     c.api.pinsvcapi.http_listen_multiaddress = at(base + 7);
@@ -112,7 +117,7 @@ wait_port 5101 && wait_port 5102
 for i in 0 1; do run "cluster-$i" env IPFS_CLUSTER_PATH="$DIR/cluster-$i" "$BIN/ipfs-cluster-service" daemon; done
 # The allocator places pins only on peers it has metrics of.
 for _ in $(seq 1 150); do
-  n=$( (curl -s http://127.0.0.1:9104/monitor/metrics/freespace || true) | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).length)}catch{console.log(0)}})')
+  n=$( (curl -s -u "cairn:$CLUSTER_REST_PASSWORD" http://127.0.0.1:9104/monitor/metrics/freespace || true) | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).length)}catch{console.log(0)}})')
   [[ $n == 2 ]] && break
   sleep 0.2
 done
@@ -150,7 +155,7 @@ The Cairn cluster is running (logs in $DIR):
   roles          curl -s http://127.0.0.1:8081/healthz   ("role": ingesting|standby)
                  curl -s http://127.0.0.1:8091/healthz   ("batcher": batching|standby)
   blocks         Kubo APIs 127.0.0.1:5101, :5102; IPFS Cluster REST :9104, :9114
-                 tools/bin/ipfs-cluster-ctl --host /ip4/127.0.0.1/tcp/9104 peers ls
+                 tools/bin/ipfs-cluster-ctl --host /ip4/127.0.0.1/tcp/9104 --basic-auth cairn:$CLUSTER_REST_PASSWORD peers ls
   PostgreSQL     $DATABASE_URL
   chain          $RPC_URL (chain id $CHAIN_ID)
 

@@ -279,6 +279,7 @@ async fn main() {
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        tls: None,
         auth: None,
     })
     .await
@@ -296,6 +297,7 @@ async fn main() {
                 limits: Limits::default(),
                 stream: Default::default(),
                 web: None,
+                tls: None,
                 auth: None,
             })
             .await

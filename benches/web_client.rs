@@ -102,6 +102,7 @@ async fn main() {
         limits: Limits::default(),
         stream: Default::default(),
         web: Some(harness::built_web_client(contract)),
+        tls: None,
         auth: Some(harness::accounts(&anvil.url, contract)),
     })
     .await

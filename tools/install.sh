@@ -85,4 +85,9 @@ if ! command -v promtool >/dev/null; then
   apt_install prometheus "promtool, which checks the alert rules"
 fi
 
+# openssl: the TLS test (tests/it/tls.rs) makes its test CA and certificates with it.
+if ! command -v openssl >/dev/null; then
+  apt_install openssl "the TLS test's certificates"
+fi
+
 echo "tools ready: $(bin/ipfs version), $(bin/ipfs-cluster-service --version), $(node_modules/.bin/anvil --version | head -1)"

@@ -345,6 +345,62 @@ pub(crate) fn spinner(json: bool, message: &str) -> ProgressBar {
     bar
 }
 
+/// A secret kept in a file (a database URL with its password, a key): the
+/// file must be readable by its owner alone, as ssh demands of keys, and
+/// its text is trimmed. Unlike a flag's value, a file's content is not in
+/// the process list for every user to read.
+pub(crate) fn secret_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    keystore::check_mode(path)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the secret in {}", path.display()))?;
+    Ok(zeroize::Zeroizing::new(text.trim().to_string()))
+}
+
+/// The database URL of `--<flag>` or of `--<flag>-file`; `None` without either.
+pub(crate) fn url_or_file(
+    url: &Option<String>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    match (url, file) {
+        (Some(url), _) => Ok(Some(url.clone())),
+        (None, Some(path)) => Ok(Some(secret_file(path)?.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A private key (hex) given as `--<what>`, or from `--<what>-file`: a
+/// file with the hex key, or an encrypted keystore (JSON, as `cairn key
+/// new` and other Ethereum tools write), opened with the passphrase of
+/// --keystore-password-file.
+pub(crate) fn key_or_file(
+    global: &GlobalArgs,
+    what: &str,
+    raw: &Option<String>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<PrivateKeySigner>> {
+    let parse = |hex: &str| {
+        // The parse error could echo the secret; replace it with a fixed message.
+        hex.trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|_| anyhow::anyhow!("--{what} is not a valid 32-byte hex private key"))
+    };
+    let path = match (raw, file) {
+        (Some(raw), _) => return parse(raw).map(Some),
+        (None, Some(path)) => path,
+        (None, None) => return Ok(None),
+    };
+    let text = secret_file(path)?;
+    if text.starts_with('{') {
+        let secret = keystore::load_bytes(path, || global.passphrase(path, false))?;
+        let key = PrivateKeySigner::from_bytes(&secret.into())
+            .map_err(|_| anyhow::anyhow!("{} holds no valid private key", path.display()))?;
+        return Ok(Some(key));
+    }
+    parse(&text)
+        .map(Some)
+        .with_context(|| format!("in {}", path.display()))
+}
+
 /// Reads a file that must exist, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))

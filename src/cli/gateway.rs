@@ -1,11 +1,14 @@
 //! `cairn gateway`: the block server plus the relaying gateway, without the
 //! indexer; and the gateway flags `cairn serve --gateway` shares.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::{args::GlobalArgs, http_server::ServerArgs};
+use super::{
+    args::{key_or_file, url_or_file, GlobalArgs},
+    http_server::ServerArgs,
+};
 use cairn::{
     gateway::{quota::Rate, GatewayConfig},
     server::{Node, NodeConfig},
@@ -24,11 +27,30 @@ pub(crate) struct GatewayCmd {
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
     /// Key that pays for anchors (hex). It must serve this gateway only. Defaults to --private-key.
+    /// Prefer --relayer-key-file: a flag's value is in the process list.
     #[arg(long, env = "CAIRN_RELAYER_KEY", hide_env_values = true)]
     relayer_key: Option<String>,
+    /// A file (readable by its owner alone) holding --relayer-key: hex, or an encrypted
+    /// keystore opened with --keystore-password-file.
+    #[arg(
+        long,
+        env = "CAIRN_RELAYER_KEY_FILE",
+        conflicts_with = "relayer_key",
+        value_name = "FILE"
+    )]
+    relayer_key_file: Option<PathBuf>,
     /// Outbox database: sqlite://<path> (default <data-dir>/gateway.db) or postgres://...
-    #[arg(long, env = "CAIRN_GATEWAY_DATABASE_URL")]
+    #[arg(long, env = "CAIRN_GATEWAY_DATABASE_URL", hide_env_values = true)]
     gateway_database_url: Option<String>,
+    /// A file (readable by its owner alone) holding --gateway-database-url, so that its
+    /// password is not in the process list.
+    #[arg(
+        long,
+        env = "CAIRN_GATEWAY_DATABASE_URL_FILE",
+        conflicts_with = "gateway_database_url",
+        value_name = "FILE"
+    )]
+    gateway_database_url_file: Option<PathBuf>,
     /// Close a batch at this many posts.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=cairn_contracts::manifest::MAX_POSTS as u64))]
     max_batch: u64,
@@ -66,6 +88,15 @@ pub(crate) struct GatewayArgs {
     /// with no ETH can join. Not the relayer's. Without it the gateway pays for none.
     #[arg(long, env = "CAIRN_REGISTRAR_KEY", hide_env_values = true)]
     registrar_key: Option<String>,
+    /// A file (readable by its owner alone) holding --registrar-key: hex, or an encrypted
+    /// keystore opened with --keystore-password-file.
+    #[arg(
+        long,
+        env = "CAIRN_REGISTRAR_KEY_FILE",
+        conflicts_with = "registrar_key",
+        value_name = "FILE"
+    )]
+    registrar_key_file: Option<PathBuf>,
     /// Registrations (first keys, rotations and device-signer authorizations) the registrar
     /// pays for one wallet in a day.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
@@ -87,23 +118,27 @@ pub(crate) struct GatewayArgs {
 impl GatewayArgs {
     /// The validated gateway settings.
     pub(crate) fn config(&self, global: &GlobalArgs) -> anyhow::Result<GatewayConfig> {
-        let relayer = match &self.relayer_key {
-            // The parse error could echo the secret; replace it with a fixed message.
-            Some(raw) => raw.trim().parse().map_err(|_| {
-                anyhow::anyhow!("--relayer-key is not a valid 32-byte hex private key")
-            })?,
+        let relayer = match key_or_file(
+            global,
+            "relayer-key",
+            &self.relayer_key,
+            &self.relayer_key_file,
+        )? {
+            Some(key) => key,
             None => global.wallet()?,
         };
         global.ensure_data_dir()?;
-        let database_url = self.gateway_database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", global.data_dir.join("gateway.db").display())
-        });
-        let registrar = match &self.registrar_key {
-            Some(raw) => Some(raw.trim().parse().map_err(|_| {
-                anyhow::anyhow!("--registrar-key is not a valid 32-byte hex private key")
-            })?),
-            None => None,
-        };
+        let database_url =
+            url_or_file(&self.gateway_database_url, &self.gateway_database_url_file)?
+                .unwrap_or_else(|| {
+                    format!("sqlite://{}", global.data_dir.join("gateway.db").display())
+                });
+        let registrar = key_or_file(
+            global,
+            "registrar-key",
+            &self.registrar_key,
+            &self.registrar_key_file,
+        )?;
         Ok(GatewayConfig {
             registrar,
             registrations_per_owner_per_day: self.registrations_per_owner_per_day,
@@ -137,6 +172,8 @@ impl GatewayArgs {
 
 impl GatewayCmd {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        let tls = self.server.tls.load()?;
+        let scheme = super::http_server::scheme(&tls);
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
             status_listen: self.server.metrics_listen,
@@ -146,11 +183,12 @@ impl GatewayCmd {
             limits: self.server.limits()?,
             stream: Default::default(),
             web: None,
+            tls,
             auth: None,
         })
         .await?;
         eprintln!(
-            "cairn gateway on http://{} (POST /v1/posts, GET /v1/proofs/<id>)",
+            "cairn gateway on {scheme}://{} (POST /v1/posts, GET /v1/proofs/<id>)",
             node.addr
         );
         node.run_until(super::http_server::ctrl_c()).await?;

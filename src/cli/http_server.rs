@@ -1,16 +1,61 @@
 //! The HTTP server's flags (address and limits) and its shutdown signal,
 //! shared by `cairn serve`, `cairn gateway` and `cairn index`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 
-use cairn::server::{Limits, PublicOrigins};
+use cairn::server::{tls::Tls, Limits, PublicOrigins};
+
+/// TLS served by the process itself, shared by `cairn serve`, `cairn gateway` and `cairn index`.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// PEM certificate chain: serve https:// and wss:// on every listener, without a proxy in
+    /// front. Read again on SIGHUP (after a renewal); a file that does not load then leaves
+    /// the running certificate in place.
+    #[arg(
+        long,
+        env = "CAIRN_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1). Keep it readable by this user only.
+    #[arg(
+        long,
+        env = "CAIRN_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The certificate, reloaded on SIGHUP; `None` without --tls-cert.
+    pub(crate) fn load(&self) -> anyhow::Result<Option<Arc<Tls>>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let tls = Tls::load(cert, key)?;
+        tls.reload_on_sighup()?;
+        Ok(Some(tls))
+    }
+}
+
+/// `https` with TLS, else `http`, for the address a command prints.
+pub(crate) fn scheme(tls: &Option<Arc<Tls>>) -> &'static str {
+    if tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
 
 /// The HTTP server's address and limits, shared by `cairn serve` and `cairn gateway`.
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
-    /// Address to listen on. Loopback by default: put a reverse proxy with TLS in front for anything else.
+    /// Address to listen on. Loopback by default: for anything else serve TLS (--tls-cert) or put
+    /// a reverse proxy with TLS in front.
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
     /// Address of the status listener: `/healthz` and Prometheus `/metrics`, which are never
@@ -57,6 +102,8 @@ pub(crate) struct ServerArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
 }
 
 impl ServerArgs {

@@ -6,7 +6,7 @@
 //! killed) apart from the processes that answer users. Two indexers must not
 //! write one database: give each its own.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use cairn::server::{self, Limits, StoreBlocks};
 use cairn_indexer::IndexerConfig;
@@ -19,8 +19,17 @@ use super::{args::GlobalArgs, http_server::ctrl_c};
 #[derive(Debug, Args)]
 pub(crate) struct IndexerArgs {
     /// Indexer database: sqlite://<path> (default <data-dir>/indexer.db) or postgres://...
-    #[arg(long, env = "DATABASE_URL")]
+    /// Prefer --database-url-file: a flag's value (and its password) is in the process list.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// A file (readable by its owner alone) holding --database-url.
+    #[arg(
+        long,
+        env = "DATABASE_URL_FILE",
+        conflicts_with = "database_url",
+        value_name = "FILE"
+    )]
+    database_url_file: Option<PathBuf>,
     /// Blocks that must sit on top of a message before it is confirmed and pushed (K).
     #[arg(long, env = "CAIRN_CONFIRMATIONS", default_value_t = 2)]
     pub(crate) confirmations: u64,
@@ -62,9 +71,10 @@ impl IndexerArgs {
             .start_block
             .or_else(|| global.deployment().ok().map(|d| d.deploy_block))
             .unwrap_or(0);
-        let database_url = self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", global.data_dir.join("indexer.db").display())
-        });
+        let database_url = super::args::url_or_file(&self.database_url, &self.database_url_file)?
+            .unwrap_or_else(|| {
+                format!("sqlite://{}", global.data_dir.join("indexer.db").display())
+            });
         global.ensure_data_dir()?;
         let config = IndexerConfig {
             start_block,
@@ -91,11 +101,14 @@ pub(crate) struct IndexArgs {
     /// route is served).
     #[arg(long, env = "CAIRN_INDEX_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
+    #[command(flatten)]
+    tls: super::http_server::TlsArgs,
 }
 
 impl IndexArgs {
     pub(crate) async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let (config, database_url) = self.indexer.config(global)?;
+        let tls = self.tls.load()?;
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.listen))?;
@@ -111,7 +124,8 @@ impl IndexArgs {
             cairn_indexer::spawn(config, store, blocks, Default::default(), shutdown.clone())
                 .await?;
         eprintln!(
-            "cairn indexing; status on http://{}",
+            "cairn indexing; status on {}://{}",
+            super::http_server::scheme(&tls),
             listener.local_addr()?
         );
         tokio::spawn(show_backfill(
@@ -126,7 +140,7 @@ impl IndexArgs {
             shutdown.clone(),
         );
         let app = server::status_app(running.progress, readiness, &limits);
-        let server = server::serve(listener, app, &limits, shutdown.clone());
+        let server = server::serve_with(listener, app, &limits, tls, shutdown.clone());
         tokio::select! {
             result = server => result?,
             _ = ctrl_c() => shutdown.cancel(),

@@ -12,6 +12,7 @@ mod http_server;
 mod inbox;
 mod index;
 mod key;
+mod outbox;
 mod proof;
 mod read;
 mod register;
@@ -51,6 +52,8 @@ pub(crate) enum Command {
     Signer(signer::SignerCommand),
     /// Encrypt a message, store it and anchor it on chain.
     Send(send::SendArgs),
+    /// Send again the signed posts an earlier `send --via-gateway` left undecided (exit 75).
+    Outbox(outbox::OutboxArgs),
     /// Check a batched post's inclusion proof against the chain, trusting no gateway.
     Proof(proof::ProofArgs),
     /// Fetch a message by CID, verify it against the chain and decrypt it.
@@ -77,7 +80,7 @@ pub(crate) enum Command {
     /// Run the indexer alone: keep a database up to date, serve only /healthz and /metrics.
     Index(index::IndexArgs),
     /// Run the relaying gateway: accept signed posts and anchor them in Merkle batches.
-    Gateway(gateway::GatewayCmd),
+    Gateway(Box<gateway::GatewayCmd>),
 }
 
 impl Cli {
@@ -90,6 +93,7 @@ impl Cli {
             Command::Send(args) => args.run(&self.global).await,
             Command::Read(args) => args.run(&self.global).await,
             Command::Proof(args) => args.run(&self.global).await,
+            Command::Outbox(args) => args.run(&self.global).await,
             Command::Inbox(args) => args.run(&self.global, inbox::Mailbox::Inbox).await,
             Command::Sent(args) => args.run(&self.global, inbox::Mailbox::Sent).await,
             Command::Requests(args) => args.run(&self.global, inbox::Mailbox::Requests).await,

@@ -88,6 +88,8 @@ impl ServeArgs {
             }),
             None => None,
         };
+        let tls = self.server.tls.load()?;
+        let scheme = super::http_server::scheme(&tls);
         let node = Node::start(NodeConfig {
             listen: self.server.listen,
             status_listen: self.server.metrics_listen,
@@ -97,10 +99,11 @@ impl ServeArgs {
             limits,
             stream,
             web,
+            tls,
             auth,
         })
         .await?;
-        eprintln!("cairn serving on http://{}", node.addr);
+        eprintln!("cairn serving on {scheme}://{}", node.addr);
         if let Some(progress) = node.progress.clone() {
             tokio::spawn(show_backfill(progress, self.indexer.confirmations));
         }

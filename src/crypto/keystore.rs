@@ -116,7 +116,7 @@ pub fn load_bytes(
 }
 
 /// Refuses a file that group or others can read, as ssh does.
-fn check_mode(path: &Path) -> Result<(), KeyError> {
+pub fn check_mode(path: &Path) -> Result<(), KeyError> {
     let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::InsecurePermissions {

@@ -38,7 +38,7 @@ pub enum KeyError {
     #[error("keystore {0} already exists; refusing to overwrite it")]
     KeystoreExists(std::path::PathBuf),
     /// The keystore file is readable by other users.
-    #[error("keystore {path} has mode {mode:o}; it must be 0600 (run `chmod 600 {path}`)")]
+    #[error("{path} has mode {mode:o}: a file holding a secret must be readable by its owner alone (run `chmod 600 {path}`)")]
     InsecurePermissions {
         /// The keystore path.
         path: std::path::PathBuf,

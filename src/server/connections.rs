@@ -89,8 +89,22 @@ pub async fn serve(
     limits: &Limits,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake must end within
+/// [`Limits::header_read_timeout`], and the connection holds its slots
+/// from the first byte, so a slow handshake costs what a slow request does.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    tls: Option<Arc<super::tls::Tls>>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     tracing::info!(
         addr = %listener.local_addr()?,
+        tls = tls.is_some(),
         max_connections = limits.max_connections,
         max_per_ip = limits.max_connections_per_ip,
         "listening"
@@ -139,30 +153,49 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Held {
+        let held = Held {
             stream,
             _slots: (slot, ip_slot),
-        });
+        };
         let entry = open.register();
-        tokio::spawn(serve_connection(
-            io,
-            peer,
-            router.clone(),
-            limits.header_read_timeout,
-            shutdown.clone(),
-            entry,
-        ));
+        let (router, timeout, shutdown) =
+            (router.clone(), limits.header_read_timeout, shutdown.clone());
+        let Some(tls) = &tls else {
+            tokio::spawn(serve_connection(
+                held, peer, router, timeout, shutdown, entry,
+            ));
+            continue;
+        };
+        let acceptor = tls.acceptor();
+        tokio::spawn(async move {
+            match tokio::time::timeout(timeout, acceptor.accept(held)).await {
+                Ok(Ok(stream)) => {
+                    serve_connection(stream, peer, router, timeout, shutdown, entry).await
+                }
+                Ok(Err(err)) => {
+                    metrics::counter!("cairn_tls_handshakes_failed_total").increment(1);
+                    tracing::debug!(%err, %peer, "TLS handshake failed");
+                }
+                Err(_) => {
+                    metrics::counter!("cairn_tls_handshakes_failed_total").increment(1);
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
+            }
+        });
     }
 }
 
-async fn serve_connection(
-    io: TokioIo<Held>,
+async fn serve_connection<I>(
+    io: I,
     peer: SocketAddr,
     router: Router,
     header_read_timeout: Duration,
     shutdown: CancellationToken,
     entry: Entry,
-) {
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     metrics::gauge!("cairn_connections").increment(1.0);
     let busy = entry.busy.clone();
     let service = tower::service_fn(move |mut request: axum::extract::Request<_>| {

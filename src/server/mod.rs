@@ -12,6 +12,7 @@ mod blocks;
 mod connections;
 mod content;
 mod node;
+pub mod tls;
 pub mod web;
 
 use std::sync::Arc;
@@ -221,4 +222,4 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-pub use connections::serve;
+pub use connections::{serve, serve_with};

@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub stream: StreamConfig,
     /// The web client, served at `/`; `None` serves none.
     pub web: Option<super::web::WebConfig>,
+    /// TLS on every listener (`https://`, `wss://`); `None` serves plain HTTP.
+    pub tls: Option<Arc<super::tls::Tls>>,
     /// Sign-in, consent and presence, which need the indexer (its database
     /// keeps sessions); `None` runs none of them, and every reader is
     /// anonymous.
@@ -111,6 +113,11 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         let (listener, addr) = bind(config.listen).await?;
         let public = config.limits.public_origins_at(addr)?;
+        // A node serving TLS itself is reached at https://, in development too.
+        let public = match config.tls {
+            Some(_) => public.over_tls(),
+            None => public,
+        };
         let rate = config.limits.per_ip_rate();
         let status = match config.status_listen {
             Some(listen) => Some(bind(listen).await?),
@@ -234,9 +241,9 @@ impl Node {
         if let Some((listener, _)) = status {
             let limits = config.limits.status();
             let router = super::status(state.clone(), &limits);
-            let stop = shutdown.clone();
+            let (stop, tls) = (shutdown.clone(), config.tls.clone());
             tokio::spawn(async move {
-                if let Err(err) = super::serve(listener, router, &limits, stop).await {
+                if let Err(err) = super::serve_with(listener, router, &limits, tls, stop).await {
                     tracing::error!(%err, "the status listener stopped");
                 }
             });
@@ -256,9 +263,11 @@ impl Node {
             }
         });
         let router = app(state, read_api, &config.limits, &public, &rate);
-        let (stop, limits) = (shutdown.clone(), config.limits);
+        let (stop, limits, tls) = (shutdown.clone(), config.limits, config.tls);
         let server =
-            tokio::spawn(async move { super::serve(listener, router, &limits, stop).await });
+            tokio::spawn(
+                async move { super::serve_with(listener, router, &limits, tls, stop).await },
+            );
         Ok(Self {
             addr,
             status_addr,

@@ -187,6 +187,7 @@ impl Chain {
             limits,
             stream: Default::default(),
             web: None,
+            tls: None,
             auth: auth.then(|| crate::harness::accounts(&self.url, self.contract)),
         })
         .await
@@ -233,6 +234,7 @@ impl Chain {
             limits: Limits::default(),
             stream: Default::default(),
             web: None,
+            tls: None,
             auth: None,
         })
         .await

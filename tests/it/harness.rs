@@ -260,6 +260,9 @@ fn set_addresses(repo: &Path, api_port: u16, gateway_port: u16) {
 /// node is down). Cairn's kubo store is given the peers' Kubo-compatible
 /// proxies, [`store_url`](Self::store_url).
 #[allow(dead_code)] // used by the cluster suite, not by every includer
+/// The IPFS Cluster REST API's password (user `cairn`) in the tests.
+const CLUSTER_REST_PASSWORD: &str = "cluster-rest-test-password";
+
 pub(crate) struct BlockCluster {
     pub(crate) kubos: Vec<Kubo>,
     _peers: Vec<Daemon>,
@@ -319,6 +322,8 @@ impl BlockCluster {
             let api = &mut config["api"];
             api["restapi"]["http_listen_multiaddress"] =
                 json!(format!("/ip4/127.0.0.1/tcp/{rest}"));
+            // An admin API: basic auth, as docs/DEPLOY.md says to run it.
+            api["restapi"]["basic_auth_credentials"] = json!({ "cairn": CLUSTER_REST_PASSWORD });
             api["ipfsproxy"]["listen_multiaddress"] = json!(format!("/ip4/127.0.0.1/tcp/{proxy}"));
             api["ipfsproxy"]["node_multiaddress"] = json!(kubo_api);
             api["pinsvcapi"]["http_listen_multiaddress"] =
@@ -348,7 +353,10 @@ impl BlockCluster {
         for rest in &rest_urls {
             loop {
                 let metrics = async {
-                    let response = reqwest::get(format!("{rest}/monitor/metrics/freespace"))
+                    let response = reqwest::Client::new()
+                        .get(format!("{rest}/monitor/metrics/freespace"))
+                        .basic_auth("cairn", Some(CLUSTER_REST_PASSWORD))
+                        .send()
                         .await
                         .ok()?;
                     response.json::<Value>().await.ok()
@@ -362,6 +370,9 @@ impl BlockCluster {
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            // Without credentials the admin API refuses.
+            let anonymous = reqwest::get(format!("{rest}/id")).await.unwrap();
+            assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
         }
         Self {
             kubos,
@@ -662,6 +673,7 @@ pub(crate) async fn indexing_node(
         limits: cairn::server::Limits::default(),
         stream: cairn_indexer::api::StreamConfig::default(),
         web: None,
+        tls: None,
         auth: None,
     })
     .await
@@ -767,6 +779,27 @@ pub(crate) fn accounts(rpc_url: &str, contract: Address) -> cairn::auth::AuthCon
         chain_id: Some(31337),
         contract,
     }
+}
+
+/// Runs the browser script `web/e2e/<script>` with node and `env`, prints
+/// its output, and returns it; fails the test, with both streams, when the
+/// script fails.
+pub(crate) async fn run_browser_script(script: &str, env: &[(&str, String)]) -> String {
+    let run = tokio::process::Command::new("node")
+        .arg(format!("e2e/{script}"))
+        .current_dir(repo_root().join("web"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
 }
 
 pub(crate) fn built_web_client(contract: Address) -> cairn::server::web::WebConfig {

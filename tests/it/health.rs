@@ -36,6 +36,7 @@ async fn node(rpc_url: &str, contract: Address, db: &str, store: Arc<dyn BlobSto
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        tls: None,
         auth: None,
     })
     .await

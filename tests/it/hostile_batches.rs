@@ -90,6 +90,7 @@ async fn bogus_anchors_neither_stall_confirmations_nor_starve_a_late_batch() {
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        tls: None,
         auth: None,
     })
     .await

@@ -110,6 +110,7 @@ impl Stack {
             limits: self.limits.clone(),
             stream: self.stream.clone(),
             web: None,
+            tls: None,
             auth: None,
         })
         .await

@@ -181,3 +181,154 @@ async fn a_full_run_logs_no_key_material_and_keeps_files_private() {
         }
     }
 }
+
+/// A node that takes every secret from a file: the indexer's and the
+/// outbox's PostgreSQL URLs (with a password), the relayer's key as an
+/// encrypted keystore and the registrar's as hex. Neither appears in the
+/// process's command line or environment, it anchors and pays for a
+/// registration with them, and a key file others may read is refused.
+#[tokio::test]
+async fn a_node_takes_its_database_urls_and_keys_from_private_files() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let anvil = Anvil::start_on(free_port(), &["--block-time", "1"]).await;
+    let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
+        .await
+        .unwrap();
+    let kubo = Kubo::start().await;
+    let postgres = crate::harness::Postgres::start().await;
+    // A role with a password, as production has.
+    let admin = sqlx::PgPool::connect(&postgres.url).await.unwrap();
+    let password = "s3cret-db-password";
+    sqlx::query(&format!(
+        "CREATE ROLE cairn LOGIN SUPERUSER PASSWORD '{password}'"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let with_password = |db: String| db.replacen("://", &format!("://cairn:{password}@"), 1);
+    let index_url = with_password(postgres.database("idx").await);
+    let outbox_url = with_password(postgres.database("outbox").await);
+    let root = tempfile::tempdir().unwrap();
+    let private = |name: &str, text: &str| {
+        let path = root.path().join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+        path
+    };
+    let index_file = private("index-url", &index_url);
+    let outbox_file = private("outbox-url", &outbox_url);
+    let registrar_file = private("registrar.hex", crate::harness::REGISTRAR_KEY);
+    let passphrase_file = private("passphrase", TEST_PASSPHRASE);
+    let relayer_keystore = root.path().join("relayer.json");
+    let relayer_secret: [u8; 32] = hex::decode(&RELAYER_KEY[2..]).unwrap().try_into().unwrap();
+    keystore::create_bytes(&relayer_keystore, &relayer_secret, TEST_PASSPHRASE).unwrap();
+
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let node = |extra: &[&std::path::Path]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
+            .args([
+                "serve",
+                "--gateway",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--confirmations", "1", "--anchor-confirmations", "1"])
+            .arg("--database-url-file")
+            .arg(&index_file)
+            .arg("--gateway-database-url-file")
+            .arg(&outbox_file)
+            .arg("--registrar-key-file")
+            .arg(&registrar_file)
+            .arg("--keystore-password-file")
+            .arg(&passphrase_file)
+            .arg("--relayer-key-file")
+            .arg(extra.first().copied().unwrap_or(&relayer_keystore))
+            .env("CAIRN_DATA_DIR", root.path().join("node"))
+            .env("CAIRN_RPC_URL", &anvil.url)
+            .env("CAIRN_CONTRACT", contract.to_string())
+            .env("CAIRN_STORE", "kubo")
+            .env("CAIRN_KUBO_URL", &kubo.api_url)
+            .env_remove("CAIRN_PRIVATE_KEY")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    };
+
+    // A key file others may read is refused, naming the file, not the key.
+    let loose = root.path().join("loose.hex");
+    std::fs::write(&loose, RELAYER_KEY).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = node(&[&loose]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("loose.hex") && !stderr.contains(&RELAYER_KEY[2..]),
+        "{stderr}"
+    );
+
+    let mut serve = node(&[]).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while reqwest::get(format!("{api}/healthz")).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "cairn serve did not start from its files"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What `ps` shows of it, and its environment: no secret.
+    let pid = serve.id().unwrap();
+    for what in ["cmdline", "environ"] {
+        let shown = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/{what}")).unwrap())
+            .to_lowercase();
+        for secret in [
+            password,
+            &RELAYER_KEY[2..],
+            &crate::harness::REGISTRAR_KEY[2..],
+        ] {
+            assert!(!shown.contains(secret), "/proc/{pid}/{what} shows a secret");
+        }
+    }
+
+    // The registrar (hex file) pays for Bob's registration, and the
+    // relayer (keystore) anchors Alice's batched post to him.
+    let cli = |name: &str| CairnCli {
+        data_dir: root.path().join(name),
+        api_url: api.clone(),
+        rpc_url: anvil.url.clone(),
+        contract,
+        store: StoreUnderTest::Kubo(kubo.api_url.clone()),
+    };
+    let out = cli("bob")
+        .run(BOB_KEY, &["register", "--via-gateway", &api])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let out = cli("alice").run(ALICE_KEY, &["register"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let bob = signer(BOB_KEY).address().to_string();
+    let sent = cli("alice")
+        .run(
+            ALICE_KEY,
+            &[
+                "send",
+                "--to",
+                &bob,
+                "--message",
+                "from files",
+                "--via-gateway",
+                &api,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(sent["status"], "anchored", "{sent}");
+    serve.kill().await.unwrap();
+}

@@ -117,6 +117,7 @@ async fn sign_in_with_ethereum_opens_a_session_and_refuses_the_rest() {
     let anvil = Anvil::start().await;
     let node = Node::start(NodeConfig {
         web: Some(built_web_client(Address::ZERO)),
+        tls: None,
         ..config(&anvil, &sqlite_url())
     })
     .await
@@ -373,6 +374,7 @@ fn config(anvil: &Anvil, db: &str) -> NodeConfig {
         limits: Limits::default(),
         stream: Default::default(),
         web: None,
+        tls: None,
         auth: Some(accounts(&anvil.url, Address::ZERO)),
     }
 }

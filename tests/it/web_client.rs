@@ -71,6 +71,7 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
         limits: Limits::default(),
         stream: Default::default(),
         web: Some(built_web_client(chain.contract)),
+        tls: None,
         auth: Some(accounts(&chain.url, chain.contract)),
     })
     .await
@@ -215,30 +216,20 @@ async fn wallet_users_read_and_write_in_a_real_browser() {
     let screenshots = std::env::var_os("CAIRN_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/screenshots"));
-    let run = tokio::process::Command::new("node")
-        .arg("e2e/browser.mjs")
-        .current_dir(repo_root().join("web"))
-        .env("CAIRN_URL", &api)
-        .env("ANVIL_URL", &chain.url)
-        .env("ALICE", &alice)
-        .env("BOB", &bob)
-        .env("CAROL", signer(CAROL_KEY).address().to_string())
-        .env("FROM_CLI", from_cli)
-        .env("CHANNEL_TEXT", channel_text)
-        .env("SCREENSHOTS", &screenshots)
-        .env("CHANNEL_LIES", channel_lies.to_string())
-        .env("OLDER_ALLOW", older_allow.to_string())
-        .env("REORGED", reorged.to_string())
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    println!("{stdout}");
-    assert!(
-        run.status.success(),
-        "the browser test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let env = [
+        ("CAIRN_URL", api.clone()),
+        ("ANVIL_URL", chain.url.clone()),
+        ("ALICE", alice.clone()),
+        ("BOB", bob.clone()),
+        ("CAROL", signer(CAROL_KEY).address().to_string()),
+        ("FROM_CLI", from_cli.to_string()),
+        ("CHANNEL_TEXT", channel_text.to_string()),
+        ("SCREENSHOTS", screenshots.display().to_string()),
+        ("CHANNEL_LIES", channel_lies.to_string()),
+        ("OLDER_ALLOW", older_allow.to_string()),
+        ("REORGED", reorged.to_string()),
+    ];
+    let stdout = crate::harness::run_browser_script("browser.mjs", &env).await;
     let sent_in_browser = stdout
         .lines()
         .find_map(|l| l.strip_prefix("sent: "))

@@ -162,6 +162,28 @@ impl PublicOrigins {
         })
     }
 
+    /// The same origins for a node that serves TLS itself: its own
+    /// addresses are `https://`, and so are development's public origins.
+    pub fn over_tls(self) -> Self {
+        let https = |places: &Vec<Place>| {
+            places
+                .iter()
+                .map(|p| Place {
+                    scheme: "https".into(),
+                    ..p.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        Self {
+            public: match self.configured {
+                true => self.public,
+                false => Arc::new(https(&self.public)),
+            },
+            own: Arc::new(https(&self.own)),
+            configured: self.configured,
+        }
+    }
+
     /// Whether the origins were configured, rather than development's.
     pub fn configured(&self) -> bool {
         self.configured
@@ -391,5 +413,18 @@ mod tests {
         assert_eq!(split_authority("a.example"), ("a.example", None));
         assert_eq!(split_authority("[::1]:8080"), ("[::1]", Some("8080")));
         assert_eq!(split_authority("[::1]"), ("[::1]", None));
+    }
+
+    #[test]
+    fn a_node_serving_tls_is_reached_at_https() {
+        let dev = public(&[], "127.0.0.1:8443").over_tls();
+        assert!(dev.is_public_origin("https://127.0.0.1:8443"));
+        assert!(dev.is_public_origin("https://localhost:8443"));
+        assert!(!dev.is_public_origin("http://127.0.0.1:8443"));
+        assert!(dev.all_https());
+        assert!(dev.allows_host("127.0.0.1:8443"));
+        // Configured origins stay as configured.
+        let configured = public(&["http://chat.dao.example"], "127.0.0.1:8443").over_tls();
+        assert!(configured.is_public_origin("http://chat.dao.example"));
     }
 }
