@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev cluster test tools web screenshots lint test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
+.PHONY: dev cluster test tools web screenshots lint restore-test test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools web
@@ -54,6 +54,11 @@ faults: tools
 	cargo test --locked --test it faults::faults -- --ignored --exact --nocapture
 	cargo test --locked --test it send_faults::sends_never_fail_falsely -- --ignored --exact --nocapture
 	cargo test --locked --test it cluster::cluster_survives_its_lease_holders_and_a_kubo_node_dying -- --ignored --exact --nocapture
+
+## Back up a node (PostgreSQL and its Kubo blocks) with deploy/backup.sh, throw both away, restore into fresh
+## ones with deploy/restore.sh, and read every message back (also part of `make test`; docs/DEPLOY.md).
+restore-test: tools
+	cargo test --locked --test it backup::a_restored_node_serves_every_message -- --exact --nocapture
 
 ## Refresh the committed contract artifacts after changing contracts/src.
 artifacts: tools

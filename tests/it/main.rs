@@ -6,6 +6,7 @@
 
 mod backfill;
 mod backpressure;
+mod backup;
 mod bad_input_catalogue;
 mod batching;
 mod blobstore;
