@@ -40,6 +40,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 # Starts "$@" in the background with its output in $DIR/<name>.log.
 run() { local name=$1; shift; "$@" > "$DIR/$name.log" 2>&1 & pids+=($!); }
+# Starts "$@" as `run` does, and again whenever it dies, as a supervisor
+# does (systemd's Restart=on-failure in deploy/systemd/): each exit and
+# restart is written to its log. Stopping the supervisor stops the process.
+supervise() {
+  local name=$1; shift
+  : >"$DIR/$name.log"
+  (
+    child=
+    trap '[[ -n $child ]] && kill "$child" 2>/dev/null; exit 0' TERM INT
+    while true; do
+      "$@" >>"$DIR/$name.log" 2>&1 &
+      child=$!
+      wait "$child" && code=0 || code=$?
+      echo "supervisor: $name exited with status $code; starting it again in 1 s" >>"$DIR/$name.log"
+      sleep 1
+    done
+  ) &
+  pids+=($!)
+}
 wait_port() {
   for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -129,12 +148,12 @@ echo "==> three cairn serve nodes and two gateways"
 for i in 0 1 2; do
   # Users reach the nodes through the round-robin, and the web client on
   # each node's own port: both are public origins (sign-in domains).
-  run "serve-$i" target/debug/cairn serve --listen "127.0.0.1:${SERVE_PORTS[$i]}" --metrics-listen "127.0.0.1:$((SERVE_PORTS[i] + 1400))" \
+  supervise "serve-$i" target/debug/cairn serve --listen "127.0.0.1:${SERVE_PORTS[$i]}" --metrics-listen "127.0.0.1:$((SERVE_PORTS[i] + 1400))" \
     --database-url "$DATABASE_URL" --web-dir web/dist \
     --public-origin "http://$FRONT,http://127.0.0.1:${SERVE_PORTS[$i]}"
 done
 for i in 0 1; do
-  run "gateway-$i" env CAIRN_RELAYER_KEY="$RELAYER_KEY" CAIRN_GATEWAY_DATABASE_URL="$DATABASE_URL" \
+  supervise "gateway-$i" env CAIRN_RELAYER_KEY="$RELAYER_KEY" CAIRN_GATEWAY_DATABASE_URL="$DATABASE_URL" \
     target/debug/cairn gateway --listen "127.0.0.1:${GATEWAY_PORTS[$i]}" --metrics-listen "127.0.0.1:$((GATEWAY_PORTS[i] + 1400))" \
     --public-origin "http://$GATEWAY_FRONT"
 done
@@ -162,7 +181,8 @@ The Cairn cluster is running (logs in $DIR):
 Try a failover: kill the node that says "ingesting" (the web client above
 is served by the node on ${SERVE_PORTS[0]}: kill another one to keep the page,
 or that one to watch the page reconnect through the round-robin), or the
-gateway that says "batching"; another takes over within a second or two.
+gateway that says "batching"; another takes over within a second or two,
+and the supervisor starts the killed one again (its log in $DIR says so).
 Readiness of each: curl -s http://127.0.0.1:9481/readyz (status listeners
 :9481-:9483 for the nodes, :9491-:9492 for the gateways).
 

@@ -90,4 +90,9 @@ if ! command -v openssl >/dev/null; then
   apt_install openssl "the TLS test's certificates"
 fi
 
+# systemd-analyze: the docs test verifies deploy/systemd/'s units with it.
+if ! command -v systemd-analyze >/dev/null; then
+  apt_install systemd "systemd-analyze, which checks the systemd units"
+fi
+
 echo "tools ready: $(bin/ipfs version), $(bin/ipfs-cluster-service --version), $(node_modules/.bin/anvil --version | head -1)"

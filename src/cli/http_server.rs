@@ -154,9 +154,22 @@ fn connection_cap(files: Option<u64>) -> usize {
     })
 }
 
-/// Resolves on Ctrl-C (or SIGINT).
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what systemd and container
+/// runtimes send to stop a service): open requests then finish, and the
+/// leases go with the database connections.
 pub(crate) async fn ctrl_c() {
-    let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
     tracing::info!("shutting down");
 }
 

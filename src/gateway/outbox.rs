@@ -299,9 +299,11 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("src/gateway/migrations/postgres")
-            .run(&pool)
-            .await?;
+        // An older gateway tolerates a newer one's (additive) migrations
+        // during a rolling upgrade (docs/DEPLOY.md, "Upgrades").
+        let mut migrator = sqlx::migrate!("src/gateway/migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         let fence = Fence::default();
         Ok(std::sync::Arc::new(PostgresOutbox {
             pool,

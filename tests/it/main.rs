@@ -43,5 +43,6 @@ mod sign_in;
 mod signers;
 mod store_suite;
 mod tls;
+mod upgrades;
 mod vectors;
 mod web_client;

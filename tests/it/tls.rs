@@ -256,6 +256,28 @@ async fn cairn_serves_https_and_wss_and_reloads_its_certificate_on_sighup() {
     assert!(log.contains("TLS certificate reloaded"), "{log}");
     assert!(log.contains("TLS certificate not reloaded"), "{log}");
 
+    // SIGTERM (what systemd sends) stops it cleanly: exit 0, said in its log.
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut child = serve.child.take().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "SIGTERM did not stop it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+
     // `cairn index` serves its status over TLS too.
     let index_port = free_port();
     let index_db = format!("sqlite://{}", dir.path().join("index.db").display());

@@ -1206,7 +1206,13 @@ impl PostgresStore {
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // Nodes on one database are upgraded one at a time, so an older
+        // node must start on a schema a newer one has already migrated:
+        // migrations it does not know are tolerated, and they are additive
+        // only (docs/DEPLOY.md, "Upgrades"; `upgrades::*`).
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         let fence = Fence::default();
         Ok(Self {
             pool,
