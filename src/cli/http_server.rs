@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use clap::Args;
 
 use cairn::server::{tls::Tls, Limits, PublicOrigins};
+use cairn_indexer::api::TrustedProxies;
 
 /// TLS served by the process itself, shared by `cairn serve`, `cairn gateway` and `cairn index`.
 #[derive(Debug, Args)]
@@ -102,8 +103,27 @@ pub(crate) struct ServerArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// A load balancer or reverse proxy (an address or a network, e.g. 10.0.0.0/8) whose
+    /// X-Forwarded-For names the client; repeat for more. Its connections are exempt from the
+    /// per-IP connection cap, and every per-IP limit counts the client it names. Anyone
+    /// else's X-Forwarded-For is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CAIRN_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR",
+        value_parser = parse_network
+    )]
+    trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
+}
+
+/// A network (`10.0.0.0/8`), or one address (`192.0.2.7`, taken as /32 or /128).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a network (e.g. 10.0.0.0/8)"))
 }
 
 impl ServerArgs {
@@ -132,6 +152,7 @@ impl ServerArgs {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             allowed_origins: self.allowed_origins.clone(),
             public_origins: self.public_origins.clone(),
+            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             ..Limits::default()
         })
     }
@@ -176,6 +197,23 @@ pub(crate) async fn ctrl_c() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trusted_proxy_is_an_address_or_a_network() {
+        assert_eq!(
+            parse_network("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_network("192.0.2.7").unwrap().to_string(),
+            "192.0.2.7/32"
+        );
+        assert_eq!(parse_network("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_network("10.0.0.0/33").is_err());
+        assert!(parse_network("lb.internal")
+            .unwrap_err()
+            .contains("not an address"));
+    }
 
     #[test]
     fn the_connection_cap_follows_the_open_file_limit() {

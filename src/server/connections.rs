@@ -22,7 +22,7 @@ use std::{
 };
 
 use axum::{extract::ConnectInfo, Router};
-use cairn_indexer::api::{Limits, Slot, Slots};
+use cairn_indexer::api::{Limits, Slot, Slots, TrustedProxies};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
@@ -35,10 +35,11 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// A socket that holds its slots until it is dropped.
+/// A socket that holds its slots until it is dropped (a trusted proxy's
+/// takes none of its address's: it carries many clients).
 struct Held {
     stream: TcpStream,
-    _slots: (OwnedSemaphorePermit, Slot<IpAddr>),
+    _slots: (OwnedSemaphorePermit, Option<Slot<IpAddr>>),
 }
 
 impl AsyncRead for Held {
@@ -110,6 +111,7 @@ pub async fn serve_with(
         "listening"
     );
     let total = Arc::new(Semaphore::new(limits.max_connections));
+    let proxies = Arc::new(limits.trusted_proxies.clone());
     let per_ip = Arc::new(Slots::default());
     let open = Arc::new(Open::default());
     // Below this many free slots, each new connection first closes the
@@ -130,9 +132,15 @@ pub async fn serve_with(
             },
         };
         // An address at its own cap makes no room by closing others'.
-        let Some(ip_slot) = per_ip.try_take(peer.ip(), limits.max_connections_per_ip) else {
-            metrics::counter!("cairn_connections_refused_total", "cap" => "per_ip").increment(1);
-            continue;
+        let ip_slot = if limits.trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let Some(slot) = per_ip.try_take(peer.ip(), limits.max_connections_per_ip) else {
+                metrics::counter!("cairn_connections_refused_total", "cap" => "per_ip")
+                    .increment(1);
+                continue;
+            };
+            Some(slot)
         };
         if total.available_permits() <= headroom {
             open.close_oldest_idle();
@@ -160,6 +168,10 @@ pub async fn serve_with(
         let entry = open.register();
         let (router, timeout, shutdown) =
             (router.clone(), limits.header_read_timeout, shutdown.clone());
+        let peer = Peer {
+            addr: peer,
+            proxies: proxies.clone(),
+        };
         let Some(tls) = &tls else {
             tokio::spawn(serve_connection(
                 held, peer, router, timeout, shutdown, entry,
@@ -174,20 +186,26 @@ pub async fn serve_with(
                 }
                 Ok(Err(err)) => {
                     metrics::counter!("cairn_tls_handshakes_failed_total").increment(1);
-                    tracing::debug!(%err, %peer, "TLS handshake failed");
+                    tracing::debug!(%err, peer = %peer.addr, "TLS handshake failed");
                 }
                 Err(_) => {
                     metrics::counter!("cairn_tls_handshakes_failed_total").increment(1);
-                    tracing::debug!(%peer, "TLS handshake timed out");
+                    tracing::debug!(peer = %peer.addr, "TLS handshake timed out");
                 }
             }
         });
     }
 }
 
+/// A connection's TCP peer, and the proxies whose word on the client it takes.
+struct Peer {
+    addr: SocketAddr,
+    proxies: Arc<TrustedProxies>,
+}
+
 async fn serve_connection<I>(
     io: I,
-    peer: SocketAddr,
+    peer: Peer,
     router: Router,
     header_read_timeout: Duration,
     shutdown: CancellationToken,
@@ -198,8 +216,11 @@ async fn serve_connection<I>(
     let io = TokioIo::new(io);
     metrics::gauge!("cairn_connections").increment(1.0);
     let busy = entry.busy.clone();
+    let addr = peer.addr;
     let service = tower::service_fn(move |mut request: axum::extract::Request<_>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        // The client: the peer, or whom a trusted proxy says it forwards.
+        let client = peer.proxies.client(peer.addr, request.headers());
+        request.extensions_mut().insert(ConnectInfo(client));
         // Busy from the request until its response's last byte is sent.
         let working = Working::start(busy.clone());
         let response = router.clone().oneshot(request.map(axum::body::Body::new));
@@ -222,7 +243,7 @@ async fn serve_connection<I>(
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(err) = result {
-                tracing::debug!(%err, %peer, "connection ended");
+                tracing::debug!(%err, peer = %addr, "connection ended");
             }
         }
         _ = shutdown.cancelled() => {

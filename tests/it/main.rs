@@ -31,6 +31,7 @@ mod health;
 mod hostile_batches;
 mod hostile_http;
 mod lying_indexer;
+mod proxies;
 mod read_api;
 mod read_path;
 mod reorg;

@@ -53,6 +53,11 @@ pub struct Limits {
     /// development, where they are the node's own address. See
     /// [`PublicOrigins`].
     pub public_origins: Vec<String>,
+    /// Load balancers and proxies whose `X-Forwarded-For` names the client
+    /// (`--trusted-proxy`); they are exempt from the per-IP connection cap,
+    /// and every per-IP limit counts the client they name. See
+    /// [`TrustedProxies`](super::TrustedProxies).
+    pub trusted_proxies: super::TrustedProxies,
 }
 
 impl Default for Limits {
@@ -74,6 +79,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             public_origins: Vec::new(),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -98,9 +104,9 @@ impl Limits {
 
     /// Wraps `router` in every limit, `rate` among them, the origin and
     /// `Host` checks against `public`, and the rewriting of every error to
-    /// `{code, message}`. The rate limit keys on the TCP peer address
-    /// (axum's `ConnectInfo`), never on client-supplied headers that could
-    /// be forged to dodge it; behind a reverse proxy, limit there.
+    /// `{code, message}`. The rate limit keys on the client address of
+    /// axum's `ConnectInfo`: the TCP peer's, or, from a trusted proxy only,
+    /// the one its `X-Forwarded-For` names (set per request by the server).
     pub fn apply(&self, router: Router, public: &PublicOrigins, rate: &PerIpRate) -> Router {
         let origins = Origins::new(public.clone(), self.allowed_origins.clone());
         let hosts = origins.clone();
