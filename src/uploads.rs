@@ -49,11 +49,18 @@ pub struct Uploads {
 impl Uploads {
     /// Uploads signed under `domain` by wallets `registry` knows, within
     /// `rate` KiB per wallet.
-    pub fn new(registry: Arc<KeyRegistry>, domain: Eip712Domain, rate: Rate) -> Self {
+    /// With `shared` buckets (a PostgreSQL outbox's), the allowance is
+    /// shared with every gateway of that outbox.
+    pub fn new(
+        registry: Arc<KeyRegistry>,
+        domain: Eip712Domain,
+        rate: Rate,
+        shared: Option<crate::gateway::quota::SharedBuckets>,
+    ) -> Self {
         Self {
             registry,
             domain,
-            kib: Allowance::new(rate, "upload_quota"),
+            kib: Allowance::new(rate, "upload_quota").shared(shared, "upload_kib"),
         }
     }
 
@@ -152,13 +159,14 @@ impl Uploads {
     }
 
     /// Takes a block of `size` bytes from `from`'s KiB allowance.
-    pub fn charge(&self, from: &Address, size: usize) -> Result<(), ApiError> {
-        self.charge_kib(from, size.div_ceil(1024))
+    pub async fn charge(&self, from: &Address, size: usize) -> Result<(), ApiError> {
+        self.kib.take(from, size.div_ceil(1024)).await
     }
 
-    /// Takes `kib` from `from`'s allowance (inline envelopes of signed posts).
-    pub fn charge_kib(&self, from: &Address, kib: usize) -> Result<(), ApiError> {
-        self.kib.take(from, kib)
+    /// Takes each sender's KiB from its allowance (inline envelopes of
+    /// signed posts; senders distinct).
+    pub async fn charge_kib(&self, wants: &[(Address, usize)]) -> Result<(), ApiError> {
+        self.kib.take_each(wants).await
     }
 }
 

@@ -115,7 +115,7 @@ async fn put(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Stored>, ApiError> {
-    api.per_ip.take(&peer.ip(), 1)?;
+    api.per_ip.take(&peer.ip(), 1).await?;
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
     if body.len() > MAX_BODY {

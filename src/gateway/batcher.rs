@@ -157,6 +157,11 @@ async fn batch(gw: &Arc<Shared>) {
                 }
                 Err(err) => tracing::warn!(%err, "could not prune the outbox"),
             }
+            if let Some(buckets) = &gw.buckets {
+                if let Err(err) = buckets.prune().await {
+                    tracing::warn!(%err, "could not prune the shared allowances");
+                }
+            }
         }
         let delay = match round(gw, &mut nonce, resend_all).await {
             Ok(()) => {

@@ -194,7 +194,7 @@ pub(super) async fn relay(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<ChannelAdminRequest>, JsonRejection>,
 ) -> Result<Json<ChannelAdminDone>, ApiError> {
-    let (registrar, request) = registrar_and_body(&gw, &peer, body)?;
+    let (registrar, request) = registrar_and_body(&gw, &peer, body).await?;
     let (admin, action, deadline, signature) = request.parts();
     let named = match &action {
         ChannelAction::Create { members, .. } => members.len(),
@@ -212,7 +212,7 @@ pub(super) async fn relay(
         .relay_channel_action(admin, &action, deadline, &signature, true)
         .await
         .map_err(refusal)?;
-    gw.admin_actions.take(&admin, 1)?;
+    gw.admin_actions.take(&admin, 1).await?;
     let done = registrar
         .relay_channel_action(admin, &action, deadline, &signature, false)
         .await

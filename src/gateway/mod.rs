@@ -209,6 +209,8 @@ pub(crate) struct Shared {
     owner_registrations: quota::Allowance<Address>,
     /// Channel changes paid per admin.
     admin_actions: quota::Allowance<Address>,
+    /// The allowances' buckets in a PostgreSQL outbox, shared by its gateways.
+    buckets: Option<quota::SharedBuckets>,
     /// Bytes of `POST /v1/posts` bodies being read at once.
     in_flight: submit::InFlight,
     /// Merkle trees of recent batches, for proofs.
@@ -293,10 +295,20 @@ impl Gateway {
             ),
             None => None,
         };
+        // On a PostgreSQL outbox the allowances are shared by its gateways.
+        let buckets = match outbox::is_postgres(&config.database_url) {
+            true => Some(
+                quota::SharedBuckets::connect(&config.database_url)
+                    .await
+                    .map_err(|e| GatewayError::Outbox(e.into()))?,
+            ),
+            false => None,
+        };
         let uploads = Arc::new(crate::uploads::Uploads::new(
             registry.clone(),
             domain.clone(),
             config.upload_kib_per_sender,
+            buckets.clone(),
         ));
         let shared = Arc::new(Shared {
             outbox: outbox.clone(),
@@ -306,20 +318,26 @@ impl Gateway {
             registry: registry.clone(),
             posters,
             uploads: uploads.clone(),
-            ip_posts: quota::Allowance::new(config.posts_per_ip, "ip_quota"),
-            sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota"),
+            ip_posts: quota::Allowance::new(config.posts_per_ip, "ip_quota")
+                .shared(buckets.clone(), "ip_posts"),
+            sender_posts: quota::Allowance::new(config.posts_per_sender, "sender_quota")
+                .shared(buckets.clone(), "sender_posts"),
             registrar,
-            ip_registrations: quota::Allowance::new(config.registrations_per_ip, "ip_quota"),
+            ip_registrations: quota::Allowance::new(config.registrations_per_ip, "ip_quota")
+                .shared(buckets.clone(), "ip_registrations"),
             owner_registrations: quota::Allowance::per_period(
                 config.registrations_per_owner_per_day,
                 Duration::from_secs(24 * 3600),
                 "owner_quota",
-            ),
+            )
+            .shared(buckets.clone(), "owner_registrations"),
             admin_actions: quota::Allowance::per_period(
                 config.channel_actions_per_admin_per_day,
                 Duration::from_secs(24 * 3600),
                 "admin_quota",
-            ),
+            )
+            .shared(buckets.clone(), "admin_actions"),
+            buckets,
             in_flight: submit::InFlight::new(
                 config.max_request_bytes_in_flight,
                 config.max_request_bytes,

@@ -34,7 +34,7 @@ use cairn_indexer::{
 };
 
 /// The PostgreSQL schema that holds the outbox.
-const PG_SCHEMA: &str = "cairn_gateway";
+pub(crate) const PG_SCHEMA: &str = "cairn_gateway";
 
 /// The batcher lease ("cairn" + 2 as its lock key; the indexer's is 1).
 const BATCHER: LeaseKind = LeaseKind {
@@ -253,6 +253,11 @@ pub struct Known {
     pub held: Vec<usize>,
     /// Posts whose (sender, nonce) another stored post holds.
     pub conflicts: Vec<usize>,
+}
+
+/// Whether `url` names a PostgreSQL outbox (which gateways may share).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
 }
 
 /// Opens (and migrates) the outbox at `url`: `sqlite://<path>` or `postgres://...`.

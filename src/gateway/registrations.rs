@@ -68,7 +68,7 @@ pub(super) async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<RegistrationRequest>, JsonRejection>,
 ) -> Result<Json<Registered>, ApiError> {
-    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let (registrar, r) = registrar_and_body(&gw, &peer, body).await?;
     let signature = parse_signature(&r.signature)?;
     let key = PublicKey::from(r.pubkey);
     let deadline = U256::from(r.deadline);
@@ -78,7 +78,7 @@ pub(super) async fn register(
         .simulate_register_key_by_sig(r.owner, &key, deadline, &signature)
         .await
         .map_err(refusal)?;
-    gw.owner_registrations.take(&r.owner, 1)?;
+    gw.owner_registrations.take(&r.owner, 1).await?;
     // The client broadcasts its transactions one at a time (one nonce
     // sequence) and waits for their blocks side by side: a slow receipt
     // holds up nobody else's registration.
@@ -212,7 +212,7 @@ pub(super) async fn authorize_signer(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<SignerRequest>, JsonRejection>,
 ) -> Result<Json<SignerChanged>, ApiError> {
-    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let (registrar, r) = registrar_and_body(&gw, &peer, body).await?;
     let authorization = crate::chain::SignerAuthorization {
         owner: r.owner,
         signer: r.signer,
@@ -225,7 +225,7 @@ pub(super) async fn authorize_signer(
         .authorize_signer_by_sig(&authorization, true)
         .await
         .map_err(refusal)?;
-    gw.owner_registrations.take(&r.owner, 1)?;
+    gw.owner_registrations.take(&r.owner, 1).await?;
     let inclusion = registrar
         .authorize_signer_by_sig(&authorization, false)
         .await
@@ -248,7 +248,7 @@ pub(super) async fn revoke_signer(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<RevocationRequest>, JsonRejection>,
 ) -> Result<Json<SignerChanged>, ApiError> {
-    let (registrar, r) = registrar_and_body(&gw, &peer, body)?;
+    let (registrar, r) = registrar_and_body(&gw, &peer, body).await?;
     let revocation = crate::chain::SignerRevocation {
         owner: r.owner,
         signer: r.signer,
@@ -278,7 +278,7 @@ pub(super) async fn revoke_signer(
 
 /// The registrar (or 403 when this gateway has none), the parsed body, and
 /// one registration of the client IP's allowance spent.
-pub(super) fn registrar_and_body<'a, T>(
+pub(super) async fn registrar_and_body<'a, T>(
     gw: &'a Shared,
     peer: &SocketAddr,
     body: Result<Json<T>, JsonRejection>,
@@ -292,7 +292,7 @@ pub(super) fn registrar_and_body<'a, T>(
     };
     let Json(r) =
         body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
-    gw.ip_registrations.take(&peer.ip(), 1)?;
+    gw.ip_registrations.take(&peer.ip(), 1).await?;
     Ok((registrar, r))
 }
 

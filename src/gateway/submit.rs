@@ -170,7 +170,7 @@ pub(super) async fn submit(
         })?;
     let (posts, many) = parse_submission(&body, gw.config.max_posts_per_request)?;
     // Every post costs its client's allowance before any work is done.
-    gw.ip_posts.take(&peer.ip(), posts.len())?;
+    gw.ip_posts.take(&peer.ip(), posts.len()).await?;
     let result = accept(&gw, posts, many).await;
     let outcome = if result.is_ok() {
         "accepted"
@@ -379,9 +379,8 @@ async fn accept(
             *per_sender.entry(c.new.post.from).or_default() += 1;
         }
     }
-    for (sender, posts) in &per_sender {
-        gw.sender_posts.take(sender, *posts)?;
-    }
+    let per_sender: Vec<(Address, usize)> = per_sender.into_iter().collect();
+    gw.sender_posts.take_each(&per_sender).await?;
     // Inline envelopes are uploads: they spend their sender's KiB, as
     // `POST /v1/blobs` does, unless the outbox holds their post already.
     let mut kib_per_sender: HashMap<Address, usize> = HashMap::new();
@@ -390,9 +389,8 @@ async fn accept(
             *kib_per_sender.entry(c.new.post.from).or_default() += envelope.len().div_ceil(1024);
         }
     }
-    for (sender, kib) in &kib_per_sender {
-        gw.uploads.charge_kib(sender, *kib)?;
-    }
+    let kib_per_sender: Vec<(Address, usize)> = kib_per_sender.into_iter().collect();
+    gw.uploads.charge_kib(&kib_per_sender).await?;
     check_registered(gw, &checked, at).await?;
     check_channel_posters(gw, &checked, at).await?;
     check_envelopes(gw, &checked, at).await?;

@@ -102,7 +102,7 @@ pub(super) async fn put_block(
             }),
         ));
     }
-    uploads.charge(&uploader, size)?;
+    uploads.charge(&uploader, size).await?;
     let cid = state.store.put(body).await?;
     tracing::debug!(%uploader, %cid, size, "block uploaded");
     metrics::counter!("cairn_blocks_stored_total").increment(1);

@@ -593,3 +593,99 @@ async fn post_bodies_in_flight_are_held_to_a_budget() {
     assert_eq!(status, 202, "taken once the large body is gone: {answer}");
     node.shutdown().await.unwrap();
 }
+
+/// Two gateways on one PostgreSQL outbox share every allowance: a sender,
+/// a client IP and an uploader get what one gateway would give them, not
+/// twice that. (On SQLite, one gateway's memory keeps them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_on_one_outbox_share_their_allowances() {
+    let chain = Chain::start(3, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(true).await;
+    let config = || GatewayConfig {
+        posts_per_sender: Rate {
+            per_second: 1,
+            burst: 4,
+        },
+        posts_per_ip: Rate {
+            per_second: 1,
+            burst: 60,
+        },
+        upload_kib_per_sender: Rate {
+            per_second: 1,
+            burst: 4,
+        },
+        ..chain.gateway_config(outbox_url.clone())
+    };
+    let (a, b) = (
+        chain.node(Some(config()), None).await,
+        chain.node(Some(config()), None).await,
+    );
+    let (a, b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    let mut nonce = 1;
+    let mut posts = |from: usize, n: usize| {
+        let first = nonce;
+        nonce += n as u64;
+        let chain = &chain;
+        async move {
+            let mut list = Vec::new();
+            for i in 0..n as u64 {
+                let post = chain.outgoing(from, 2, first + i, "shared allowance").await;
+                list.push(serde_json::to_value(post.request()).unwrap());
+            }
+            json!({ "posts": list })
+        }
+    };
+
+    // The sender: 3 through A, then 2 through B is one too many; 1 is not.
+    let (status, body) = post_raw(&a, &posts(0, 3).await).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = post_raw(&b, &posts(0, 2).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("sender_quota")),
+        "{body}"
+    );
+    let (status, body) = post_raw(&b, &posts(0, 1).await).await;
+    assert_eq!(status, 202, "{body}");
+
+    // The client IP (this test's, 127.0.0.1) pays before any other check:
+    // 6 posts so far, 40 more through A (refused for their sender, but
+    // paid), and B has fewer than 40 left, where alone it would have 54.
+    let (status, body) = post_raw(&a, &posts(1, 40).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("sender_quota")),
+        "{body}"
+    );
+    let (status, body) = post_raw(&b, &posts(1, 40).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("ip_quota")),
+        "{body}"
+    );
+
+    // The uploader's KiB: 3 through A, 3 more through B is over the 4.
+    let user = &chain.users[1];
+    let deadline = unix_now() + 600;
+    let block = vec![7u8; 3 * 1024];
+    let signed = uploads::sign(&user.wallet, &chain.domain, &block, deadline)
+        .await
+        .unwrap();
+    let octet = "application/octet-stream";
+    let (status, body) = upload(&a, &block, &signed, octet).await;
+    assert_eq!(status, 201, "{body}");
+    let other = vec![8u8; 3 * 1024];
+    let signed = uploads::sign(&user.wallet, &chain.domain, &other, deadline)
+        .await
+        .unwrap();
+    let (status, body) = upload(&b, &other, &signed, octet).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("upload_quota")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("retry in"),
+        "{body}"
+    );
+}
