@@ -40,6 +40,10 @@ pub enum ChainError {
     /// Any other contract-binding failure (ABI encoding, decoding).
     #[error("contract call failed: {0}")]
     Contract(String),
+    /// Another process signing with the same key could not be waited for
+    /// (its shared turn, in a database, was unreachable).
+    #[error("cannot take a turn to send with this key: {0}")]
+    Turn(String),
     /// The wallet cannot pay for gas.
     #[error("the wallet has no ETH to pay for gas on this chain ({0}); fund it, or let a gateway pay: `cairn register --via-gateway <url>`, `cairn send --via-gateway <url>`")]
     NoFunds(String),
@@ -141,7 +145,7 @@ impl ChainError {
             Self::Rpc(RpcError::Transport(_)) => true,
             // 429 and -32005 are how nodes and providers say "slow down".
             Self::Rpc(RpcError::ErrorResp(payload)) => matches!(payload.code, 429 | -32005),
-            Self::NotMined(_) => true,
+            Self::NotMined(_) | Self::Turn(_) => true,
             _ => false,
         }
     }

@@ -87,6 +87,18 @@ pub struct CairnClient {
     /// transactions share one nonce sequence, but wait for their blocks
     /// side by side.
     broadcasting: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The same, across processes that sign with this key.
+    shared_turn: Option<std::sync::Arc<dyn SharedTurn>>,
+}
+
+/// Turns to prepare and broadcast, taken with other processes that sign
+/// with the same key (gateways sharing a registrar key): without them two
+/// would read the same pending nonce and send two transactions under it.
+#[async_trait::async_trait]
+pub trait SharedTurn: Send + Sync + std::fmt::Debug {
+    /// Waits for this process's turn, which lasts until the returned guard
+    /// is dropped.
+    async fn take(&self) -> Result<Box<dyn std::any::Any + Send>, ChainError>;
 }
 
 impl CairnClient {
@@ -137,7 +149,15 @@ impl CairnClient {
             provider,
             signer: sender,
             broadcasting: Default::default(),
+            shared_turn: None,
         })
+    }
+
+    /// This client, taking `turns` with the other processes that sign with
+    /// its key before each transaction it prepares and broadcasts.
+    pub fn with_shared_turn(mut self, turns: std::sync::Arc<dyn SharedTurn>) -> Self {
+        self.shared_turn = Some(turns);
+        self
     }
 
     /// Deploys a new Cairn contract from the committed artifact's bytecode.
@@ -339,6 +359,10 @@ impl CairnClient {
         let (from, wallet) = self.signer.as_ref().ok_or(ChainError::MissingSigner)?;
         let sent = {
             let _turn = self.broadcasting.lock().await;
+            let _shared = match &self.shared_turn {
+                Some(turns) => Some(turns.take().await?),
+                None => None,
+            };
             send::broadcast_new(&self.provider, wallet, *from, Some(self.address()), input).await?
         };
         send::await_receipt(&self.provider, &sent, RECEIPT_TIMEOUT).await

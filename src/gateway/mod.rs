@@ -14,6 +14,8 @@
 //!   checks a proof against the chain without trusting the gateway.
 //! - [`delivery`]: one signed post delivered through gateways, asked for by
 //!   its id on any doubt, so that a send never reports a false failure.
+//! - [`quota`]: allowances per IP, sender and uploader, shared by the
+//!   gateways of a PostgreSQL outbox; [`turns`]: their shared registrar key.
 //!
 //! The gateway can delay a post but not forge or alter one: the sender's
 //! signature, checked again by every reader, is what makes it valid.
@@ -27,6 +29,7 @@ pub mod proofs;
 pub mod quota;
 pub mod registrations;
 pub mod submit;
+pub mod turns;
 
 use std::{
     collections::HashMap,
@@ -290,9 +293,21 @@ impl Gateway {
                         .into(),
                 ))
             }
-            Some(key) => Some(
-                CairnClient::connect(&config.rpc_url, config.contract, Some(key.clone())).await?,
-            ),
+            Some(key) => {
+                let client =
+                    CairnClient::connect(&config.rpc_url, config.contract, Some(key.clone()))
+                        .await?;
+                // Gateways of one PostgreSQL outbox take turns sending with
+                // the registrar key, so they may share it.
+                Some(match outbox::is_postgres(&config.database_url) {
+                    true => client.with_shared_turn(Arc::new(
+                        turns::PgTurns::connect(&config.database_url, key.address())
+                            .await
+                            .map_err(|e| GatewayError::Outbox(e.into()))?,
+                    )),
+                    false => client,
+                })
+            }
             None => None,
         };
         // On a PostgreSQL outbox the allowances are shared by its gateways.

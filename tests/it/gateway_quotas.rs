@@ -689,3 +689,48 @@ async fn gateways_on_one_outbox_share_their_allowances() {
         "{body}"
     );
 }
+
+/// Two gateways on one PostgreSQL outbox share one registrar key: they
+/// take turns preparing and broadcasting (a lock in the database), so
+/// registrations sent to both at once all land, none under a nonce the
+/// other used. Without the turns, two read the same pending nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_on_one_outbox_share_a_registrar_key() {
+    use crate::harness::signer;
+
+    let chain = Chain::start(0, Anvil::start().await, 1).await;
+    let (_outbox, outbox_url) = outbox_db(true).await;
+    let config = || GatewayConfig {
+        registrar: Some(signer(REGISTRAR_KEY)),
+        ..chain.gateway_config(outbox_url.clone())
+    };
+    let (a, b) = (
+        chain.node(Some(config()), None).await,
+        chain.node(Some(config()), None).await,
+    );
+    let apis = [format!("http://{}", a.addr), format!("http://{}", b.addr)];
+    let wallets: Vec<PrivateKeySigner> = (0..10).map(|_| PrivateKeySigner::random()).collect();
+    let mut bodies = Vec::new();
+    for wallet in &wallets {
+        bodies.push(registration(&chain, wallet, wallet).await);
+    }
+    let answers = futures::future::join_all(
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| register_raw(&apis[i % 2], body)),
+    )
+    .await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    for wallet in &wallets {
+        let registered = chain.client.key_of(wallet.address()).await.unwrap();
+        assert_eq!(
+            registered.map(|k| k.version),
+            Some(1),
+            "{} is registered",
+            wallet.address()
+        );
+    }
+}
