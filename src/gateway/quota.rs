@@ -67,13 +67,15 @@ impl SharedBuckets {
     ) -> Result<Vec<(usize, f64)>, SharedError> {
         let (keys, units): (Vec<String>, Vec<f64>) = wants.iter().cloned().unzip();
         // A new key starts full; an old one is refilled by the time since
-        // it was last taken from, capped at the burst. The refused are
-        // read from the snapshot before the insert, which they did not change.
+        // it was last taken from, capped at the burst. Rows are locked in
+        // key order, so that two requests over the same keys cannot
+        // deadlock. The refused are read from the snapshot before the
+        // insert, which they did not change.
         let refused: Vec<(String, f64, f64)> = sqlx::query_as(
             "WITH want AS (SELECT * FROM unnest($2::text[], $3::float8[]) AS w(key, n)), \
              taken AS ( \
                INSERT INTO allowances AS a (scope, key, tokens, at) \
-               SELECT $1, key, $5 - n, now() FROM want WHERE n <= $5 \
+               SELECT $1, key, $5 - n, now() FROM want WHERE n <= $5 ORDER BY key \
                ON CONFLICT (scope, key) DO UPDATE \
                  SET tokens = LEAST($5, a.tokens + EXTRACT(EPOCH FROM now() - a.at)::float8 * $4) \
                               - ($5 - EXCLUDED.tokens), \
