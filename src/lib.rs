@@ -35,6 +35,7 @@ pub mod gateway;
 pub mod health;
 pub mod messenger;
 pub mod read_api;
+pub mod roots;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -62,7 +62,7 @@ struct ErrorBody {
 impl ReadApi {
     /// A client for `base_url`.
     pub fn new(base_url: &str) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::roots::trust_local_roots(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()

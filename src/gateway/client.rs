@@ -124,7 +124,7 @@ pub struct GatewayClient {
 impl GatewayClient {
     /// A client for the gateway at `base_url`, e.g. `http://127.0.0.1:8080`.
     pub fn new(base_url: &str) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::roots::trust_local_roots(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
