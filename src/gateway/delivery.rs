@@ -7,16 +7,18 @@
 //! does not guess: it asks the gateways for that id, and it sends the same
 //! signed post again, never a new nonce, until the post is settled.
 //!
-//! A delivery ends in one of four ways:
+//! A delivery ends in one of five ways:
 //! - it reached the state asked for ([`Delivered`]);
 //! - a gateway refused the post and none holds it ([`DeliveryError::Refused`]):
 //!   it will never be anchored, and sending it again would be refused too;
+//! - it could not be handed over for a reason retrying will not mend, such
+//!   as an untrusted TLS certificate ([`DeliveryError::Unsent`]);
 //! - its deadline passed unanchored ([`DeliveryError::Expired`]);
 //! - the time the caller gave ran out first ([`DeliveryError::Undecided`]):
 //!   the post may still be anchored until its deadline, so this is not a
 //!   failure, and a new post with the same text could be a duplicate.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 
@@ -145,11 +147,6 @@ impl Delivery {
         }
     }
 
-    /// The post id.
-    pub fn id(&self) -> B256 {
-        self.id
-    }
-
     /// Delivers the post until `until`, for at most `limit`, calling
     /// `progress` at each step. Never reports a failure the post might not
     /// have met: see the module's doc.
@@ -216,7 +213,7 @@ impl Delivery {
                     Err(e) => last = e.to_string(),
                 }
             }
-            if unix_now() > deadline + 60 && !accepted {
+            if crate::messenger::unix_now() > deadline + 60 && !accepted {
                 // Past its deadline no gateway takes it and no anchor may
                 // hold it; a minute's grace covers clocks that disagree.
                 return Err(DeliveryError::Expired {
@@ -297,10 +294,4 @@ impl Delivery {
             deadline: self.request.deadline,
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -286,6 +286,15 @@ impl Gateway {
         let domain = cairn_contracts::eip712::domain(relayer.chain_id(), config.contract);
         let posters = crate::chain::ChannelPosters::new(chain.clone());
         let registry = Arc::new(KeyRegistry::new(chain));
+        // On a PostgreSQL outbox the allowances are shared by its gateways.
+        let buckets = match outbox::is_postgres(&config.database_url) {
+            true => Some(
+                quota::SharedBuckets::connect(&config.database_url)
+                    .await
+                    .map_err(|e| GatewayError::Outbox(e.into()))?,
+            ),
+            false => None,
+        };
         let registrar = match &config.registrar {
             Some(key) if key.address() == config.relayer.address() => {
                 return Err(GatewayError::Config(
@@ -299,25 +308,15 @@ impl Gateway {
                         .await?;
                 // Gateways of one PostgreSQL outbox take turns sending with
                 // the registrar key, so they may share it.
-                Some(match outbox::is_postgres(&config.database_url) {
-                    true => client.with_shared_turn(Arc::new(
-                        turns::PgTurns::connect(&config.database_url, key.address())
-                            .await
-                            .map_err(|e| GatewayError::Outbox(e.into()))?,
-                    )),
-                    false => client,
+                Some(match &buckets {
+                    Some(buckets) => client.with_shared_turn(Arc::new(turns::PgTurns::new(
+                        buckets.pool().clone(),
+                        key.address(),
+                    ))),
+                    None => client,
                 })
             }
             None => None,
-        };
-        // On a PostgreSQL outbox the allowances are shared by its gateways.
-        let buckets = match outbox::is_postgres(&config.database_url) {
-            true => Some(
-                quota::SharedBuckets::connect(&config.database_url)
-                    .await
-                    .map_err(|e| GatewayError::Outbox(e.into()))?,
-            ),
-            false => None,
         };
         let uploads = Arc::new(crate::uploads::Uploads::new(
             registry.clone(),

@@ -290,7 +290,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
             pool,
             fence: Fence::default(),
         }))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+    } else if is_postgres(url) {
         // Its own schema, so the outbox can share a database (and its
         // migrations table) with the indexer.
         let setup = PgPoolOptions::new().max_connections(1).connect(url).await?;

@@ -54,6 +54,12 @@ impl SharedBuckets {
         Ok(Self { pool })
     }
 
+    /// The connections to the outbox's database, for other shared state
+    /// of its gateways ([`super::turns`]).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Takes `wants[i].1` units from bucket `wants[i].0` of `scope` (keys
     /// distinct), each on its own, refilled at `per_second` up to `burst`.
     /// Returns, for each key refused, its index and the seconds until it

@@ -5,13 +5,10 @@
 //! connection), so no two read the same pending nonce. Receipts are still
 //! awaited side by side, outside the turn.
 
-use std::{any::Any, str::FromStr, time::Duration};
+use std::any::Any;
 
 use alloy::primitives::{keccak256, Address};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool,
-};
+use sqlx::PgPool;
 
 use crate::chain::{ChainError, SharedTurn};
 
@@ -23,17 +20,13 @@ pub struct PgTurns {
 }
 
 impl PgTurns {
-    /// Turns for transactions signed by `key`, through the database at `url`.
-    pub async fn connect(url: &str, key: Address) -> Result<Self, sqlx::Error> {
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(PgConnectOptions::from_str(url)?)
-            .await?;
+    /// Turns for transactions signed by `key`, through `pool` (the shared
+    /// allowances' connections to the outbox's database).
+    pub fn new(pool: PgPool, key: Address) -> Self {
         // One lock per key, apart from the leases' (cairn_indexer::lease).
         let digest = keccak256([b"cairn turns to send as ".as_slice(), key.as_slice()].concat());
         let lock = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-        Ok(Self { pool, lock })
+        Self { pool, lock }
     }
 }
 
