@@ -26,6 +26,7 @@ web: tools
 lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 	promtool check rules deploy/prometheus/cairn-alerts.yml
 	cd deploy/prometheus && promtool test rules cairn-alerts.test.yml
 

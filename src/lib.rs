@@ -1,45 +1,37 @@
-//! `cairn`: end-to-end encrypted messages between wallets, stored on IPFS and
-//! anchored on an EVM chain.
+//! `cairn`: the command-line tool, and the crates it is made of under one
+//! roof.
 //!
-//! The library holds everything a client needs to write and read a message:
+//! The work lives in crates by role (`docs/LAYOUT.md`):
 //!
-//! - [`crypto`]: x25519 messaging keys, derived from a wallet signature or kept
-//!   in a 0600 keystore.
-//! - [`envelope`]: the versioned wire format (`docs/ENVELOPE.md`). Sealing
-//!   happens on the sender's device; only ciphertext leaves it.
-//! - [`store`]: the [`store::BlobStore`] seam with Kubo and embedded backends.
-//!   Every object is one IPFS raw block whose CID is rebuilt from the on-chain
-//!   digest, and every read re-hashes the bytes.
-//! - [`chain`]: the alloy client for the Cairn contract.
-//! - [`messenger`]: the send and read flows that tie the four together.
-//! - [`server`]: the node behind `cairn serve`: block gateway, indexer, read API.
-//! - [`auth`]: Sign-In with Ethereum and the sessions it opens.
-//! - [`consent`]: users' signed allow and block lists.
-//! - [`channel`]: group messages: epoch key bundles for channel members.
-//! - [`uploads`]: signed block uploads to a node, within per-wallet quotas.
-//! - [`read_api`]: a client of the read API for `cairn inbox` and `cairn watch`.
+//! - [`cairn_proto`]: the envelope, crypto, wire formats and shared types;
+//!   pure, with no I/O.
+//! - [`cairn_client`]: send, read and verify, trusting nothing between the
+//!   chain and the reader. No server inside.
+//! - [`cairn_node`]: the server, the relaying gateway, sign-in, consent and
+//!   uploads, beside [`cairn_indexer`].
 //!
-//! Invariants: plaintext never reaches a [`store::BlobStore`] or the chain; a
-//! block whose bytes do not hash to its CID is never returned as valid; and
-//! nothing is stored or anchored for a recipient without a registered key.
+//! This library re-exports their modules under the paths the CLI, the
+//! integration tests and the benchmarks use. A program that only sends and
+//! reads messages should depend on `cairn-client` alone.
 
-pub mod auth;
-pub mod block;
-pub mod chain;
-pub mod channel;
-pub mod consent;
-pub mod crypto;
-pub mod envelope;
-pub mod error;
-pub mod gateway;
-pub mod health;
-pub mod messenger;
-pub mod read_api;
-pub mod roots;
-pub mod server;
-pub mod store;
+pub use cairn_client::{
+    block, chain, channel, crypto, envelope, error, messenger, read_api, roots, store, verify,
+    Error, Result,
+};
+pub use cairn_node::{auth, health, server, uploads};
+
 pub mod telemetry;
-pub mod uploads;
-pub mod verify;
 
-pub use error::{Error, Result};
+/// Consent: the signed entries and a client's memory of them
+/// ([`cairn_client::consent`]), and the node's routes ([`cairn_node::consent`]).
+pub mod consent {
+    pub use cairn_client::consent::*;
+    pub use cairn_node::consent::*;
+}
+
+/// The relaying gateway ([`cairn_node::gateway`]) and its clients
+/// ([`cairn_client::gateway`]).
+pub mod gateway {
+    pub use cairn_client::gateway::{client, delivery};
+    pub use cairn_node::gateway::*;
+}

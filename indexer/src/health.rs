@@ -8,7 +8,33 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::ingest::Progress;
+/// How far ingestion has come, for progress bars and `/healthz`
+/// ([`assess`] judges it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The first block to ingest.
+    pub start: u64,
+    /// The last block ingested.
+    pub indexed: Option<u64>,
+    /// The chain head, polled apart from ingestion.
+    pub head: u64,
+    /// When the head was last read.
+    pub head_seen: Option<Instant>,
+    /// When ingestion last completed a step: ingested, rolled back, or
+    /// found itself at the head.
+    pub progressed: Option<Instant>,
+    /// Why the chain cannot be read, while it cannot.
+    pub rpc_error: Option<String>,
+    /// Why ingestion will not run at all.
+    pub fatal: Option<String>,
+    /// Whether this node holds the ingest lease (see
+    /// [`crate::store::lease`]); a standby follows the shared checkpoint.
+    pub ingesting: bool,
+    /// Confirmations (K).
+    pub confirmations: u64,
+    /// How long without progress (or without the head) is a stall.
+    pub stall_after: Duration,
+}
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

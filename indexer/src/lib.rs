@@ -148,7 +148,7 @@ pub struct Running {
     /// Pushes confirmed events to stream subscribers.
     pub fanout: Arc<fanout::Fanout>,
     /// Ingestion progress.
-    pub progress: watch::Receiver<ingest::Progress>,
+    pub progress: watch::Receiver<health::Progress>,
     /// The read API's load, which background work steps aside for; the
     /// API marks its requests in it.
     pub reads: Arc<read_load::ReadLoad>,
@@ -183,7 +183,7 @@ pub async fn spawn(
     if let Some(feed) = store.commit_feed().await? {
         tokio::spawn(wake_on_commits(feed, fanout.clone(), shutdown.clone()));
     }
-    let (progress_tx, progress) = watch::channel(ingest::Progress {
+    let (progress_tx, progress) = watch::channel(health::Progress {
         start: config.start_block,
         indexed: store.checkpoint().await?.map(|c| c.number),
         progressed: Some(std::time::Instant::now()),
@@ -232,7 +232,7 @@ struct Leader {
     blocks: Arc<dyn content::BlockSource>,
     fanout: Arc<fanout::Fanout>,
     reads: Arc<read_load::ReadLoad>,
-    progress: watch::Sender<ingest::Progress>,
+    progress: watch::Sender<health::Progress>,
 }
 
 /// How often a standby asks for the ingest lease (and reads the shared
@@ -410,7 +410,7 @@ const UNREACHABLE_BACKOFF: retry::Backoff = retry::Backoff {
 async fn connect(
     config: &IndexerConfig,
     store: &Arc<dyn store::Store>,
-    progress: &watch::Sender<ingest::Progress>,
+    progress: &watch::Sender<health::Progress>,
 ) -> Option<(ingest::ChainSource, u64)> {
     let mut failures = 0u32;
     loop {
@@ -449,7 +449,7 @@ async fn connect(
 async fn poll_head(
     source: ingest::ChainSource,
     interval: Duration,
-    progress: watch::Sender<ingest::Progress>,
+    progress: watch::Sender<health::Progress>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {

@@ -257,7 +257,7 @@ impl GlobalArgs {
 
     /// The consent list this machine keeps for `owner` on `domain`'s chain
     /// and contract: the newest signed entry seen per peer, which no node
-    /// can move back (`cairn::consent::memory`).
+    /// can move back (`cairn_client::consent`).
     pub(crate) fn consent_memory(
         &self,
         domain: &alloy::sol_types::Eip712Domain,

@@ -10,7 +10,7 @@ use clap::Args;
 use super::args::{print, GlobalArgs};
 use anyhow::Context;
 use cairn::{
-    consent::{memory::signed_by, signing_hash, ConsentRequest},
+    consent::{signed_by, signing_hash, ConsentRequest},
     read_api::{ReadApi, ReadApiError},
 };
 use cairn_indexer::store::ConsentState;

@@ -151,7 +151,7 @@ impl IndexArgs {
 
 /// A progress bar with blocks per second while the indexer is behind the head.
 pub(crate) async fn show_backfill(
-    mut progress: tokio::sync::watch::Receiver<cairn_indexer::ingest::Progress>,
+    mut progress: tokio::sync::watch::Receiver<cairn_indexer::health::Progress>,
     confirmations: u64,
 ) {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {

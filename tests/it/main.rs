@@ -30,6 +30,7 @@ mod harness;
 mod health;
 mod hostile_batches;
 mod hostile_http;
+mod layout;
 mod lying_indexer;
 mod proxies;
 mod read_api;

@@ -16,8 +16,8 @@ use crate::{
 const BASELINE: [(&str, u32); 4] = [
     ("indexer/migrations/postgres", 8),
     ("indexer/migrations/sqlite", 7),
-    ("src/gateway/migrations/postgres", 4),
-    ("src/gateway/migrations/sqlite", 3),
+    ("node/src/gateway/migrations/postgres", 4),
+    ("node/src/gateway/migrations/sqlite", 3),
 ];
 
 /// Today's node, on a schema one release ahead (a newer node added a

@@ -41,7 +41,7 @@ pub use slots::{Slot, Slots};
 pub use stream::{StreamConfig, SESSION_ENDED, VIEWER_HEADER};
 pub use viewer::Viewers;
 
-use crate::{ingest::Progress, store::Store};
+use crate::{health::Progress, store::Store};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]

@@ -19,43 +19,17 @@ pub const DEFAULT_LIMIT: u32 = 50;
 /// The largest page a client may ask for.
 pub const MAX_LIMIT: u32 = 500;
 
-/// One page of messages.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
-pub struct Page {
-    /// The messages, oldest first (newest first with `order=newest` or
-    /// `before`).
-    pub messages: Vec<Message>,
-    /// Pass as `after` (or, newest first, as `before`) for the next page:
-    /// the last message's cursor, or the cursor given when the page is
-    /// empty.
-    pub next: Option<String>,
-    /// Whether the page was full, so more may follow.
-    pub more: bool,
-}
-
 /// Parses a wallet address: all lowercase, all uppercase, or mixed case
 /// with a valid EIP-55 checksum. Mixed case that breaks its checksum is
 /// most likely a typo, and is refused rather than read as another address.
 pub fn address(raw: &str) -> Result<Address, ApiError> {
-    let text = raw.trim();
-    let parsed: Address = text.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_address",
-            format!("{raw:?} is not a 20-byte hex address"),
-        )
-    })?;
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    let mixed = digits.bytes().any(|b| b.is_ascii_lowercase())
-        && digits.bytes().any(|b| b.is_ascii_uppercase());
-    if mixed && Address::parse_checksummed(text, None).is_err() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_checksum",
-            format!("{raw:?} mixes upper and lower case but fails its EIP-55 checksum: a typo?"),
-        ));
-    }
-    Ok(parsed)
+    cairn_proto::ids::parse_address(raw).map_err(|e| {
+        let code = match e {
+            cairn_proto::ids::AddressError::Invalid => "invalid_address",
+            cairn_proto::ids::AddressError::BadChecksum => "invalid_checksum",
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{raw:?} {e}"))
+    })
 }
 
 /// Parses a channel id: 32 bytes whose top 12 are not all zero (those
@@ -343,20 +317,7 @@ pub async fn changes(
     })
 }
 
-/// Parses `<block hash>-<log index>` followed by at most `extra` more
-/// `-<number>` parts; every number must fit the database (at most 2^63 − 1).
-/// Clients that check ids against the chain use it too.
-pub fn parse_log_id(id: &str, extra: usize) -> Option<(B256, u64, Vec<u64>)> {
-    let mut parts = id.split('-');
-    let hash: B256 = parts.next()?.parse().ok()?;
-    let numbers = parts
-        .map(|p| crate::store::cursor_position(p).ok())
-        .collect::<Option<Vec<_>>>()?;
-    match numbers.split_first() {
-        Some((index, rest)) if rest.len() <= extra => Some((hash, *index, rest.to_vec())),
-        _ => None,
-    }
-}
+pub use cairn_proto::{ids::parse_log_id, listing::Page};
 
 /// [`parse_log_id`], refusing with `invalid_id` and what was `expected`.
 fn log_id(id: &str, extra: usize, expected: &str) -> Result<(B256, u64, Vec<u64>), ApiError> {

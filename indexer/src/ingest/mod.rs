@@ -24,7 +24,7 @@ use std::{
 
 use tokio::sync::{watch, Notify};
 
-use crate::fanout::Fanout;
+use crate::{fanout::Fanout, health::Progress};
 
 pub use crate::block::{cid_for_digest, BlockRef};
 pub use source::{ChainSource, SignerEvents};
@@ -45,34 +45,6 @@ const FAILURE_BACKOFF: crate::retry::Backoff = crate::retry::Backoff {
     first: Duration::from_millis(400),
     cap: Duration::from_millis(12_800),
 };
-
-/// How far ingestion has come, for progress bars and `/healthz`
-/// ([`crate::health::assess`] judges it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The first block to ingest.
-    pub start: u64,
-    /// The last block ingested.
-    pub indexed: Option<u64>,
-    /// The chain head, polled apart from ingestion.
-    pub head: u64,
-    /// When the head was last read.
-    pub head_seen: Option<Instant>,
-    /// When ingestion last completed a step: ingested, rolled back, or
-    /// found itself at the head.
-    pub progressed: Option<Instant>,
-    /// Why the chain cannot be read, while it cannot.
-    pub rpc_error: Option<String>,
-    /// Why ingestion will not run at all.
-    pub fatal: Option<String>,
-    /// Whether this node holds the ingest lease (see
-    /// [`crate::store::lease`]); a standby follows the shared checkpoint.
-    pub ingesting: bool,
-    /// Confirmations (K).
-    pub confirmations: u64,
-    /// How long without progress (or without the head) is a stall.
-    pub stall_after: Duration,
-}
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

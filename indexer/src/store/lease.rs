@@ -1,7 +1,7 @@
 //! Many nodes on one PostgreSQL database: who ingests, and how the others
 //! hear of new events.
 //!
-//! **The ingest lease** is a [`crate::lease`] on [`INGEST`]: one node at a
+//! **The ingest lease** is a [`crate::lease`] on `INGEST`: one node at a
 //! time follows the chain and writes; the others serve reads and stand by.
 //! Every ingestion transaction on PostgreSQL starts with the fence read of
 //! `ingest_lease`, so a node that lost the lease fails with

@@ -7,7 +7,7 @@
 //! commits in one transaction, so a crash at any point resumes with no gap
 //! and no duplicate.
 
-mod cursor;
+use cairn_proto::cursor;
 pub mod lease;
 mod model;
 mod sql;
@@ -17,7 +17,6 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 pub use crate::lease::Lease;
-pub(crate) use cursor::position as cursor_position;
 pub use cursor::{InvalidCursor, ListCursor, Seek, StreamCursor};
 pub use lease::CommitFeed;
 pub use model::*;
