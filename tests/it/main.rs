@@ -37,6 +37,7 @@ mod read_api;
 mod read_path;
 mod reorg;
 mod rpc_proxy;
+mod sdk;
 mod secrets;
 mod send_e2e;
 mod send_faults;

@@ -2,7 +2,6 @@
 // key, register it, read (checked against the chain, decrypted here) and
 // write (sealed here, signed by the wallet, batched by the gateway).
 
-import { sha256 } from '@noble/hashes/sha2.js';
 import {
   type Address,
   bytesToHex,
@@ -10,32 +9,51 @@ import {
   createWalletClient,
   custom,
   getAddress,
-  hashTypedData,
   type Hex,
-  hexToBytes,
   isAddress,
-  pad,
   type PublicClient,
   recoverTypedDataAddress,
   type WalletClient,
 } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
-import { authorizeSignerTypes, cairnAbi, consentTypes, domain, postTypes, registerKeyTypes, revokeSignerTypes } from './abi';
-import { byPosition, type ChannelPost, Channels } from './channels';
-import { type Attachment, textBody } from './crypto/body';
-import { MAX_BLOCK, open, seal } from './crypto/envelope';
-import { openKeystore } from './crypto/keystore';
-import { keyFromSignature, keyMessage, type MessagingKey } from './crypto/walletKey';
 import {
+  type Attachment,
+  authorizeSignerTypes,
+  cairnAbi,
+  type ChainView,
   type ConsentState,
+  consentTypes,
+  deliveredIn,
+  type Device,
+  DEVICE_DAYS,
+  deviceId,
+  domain,
+  forgetDevice,
   type IndexedMessage,
+  keyFromSignature,
+  keyMessage,
+  MAX_BLOCK,
+  type MessagingKey,
+  newDeviceKey,
   Node,
   NodeError,
   type NodeInfo,
+  openKeystore,
   type PresenceFrame,
   type PresenceState,
+  readMessage,
+  sealDirect,
+  signPost,
+  recallDevice,
+  registerKeyTypes,
+  rememberDevice,
+  revokeSignerTypes,
+  signerSignedAt,
   type Stream,
-} from './node';
+  type Verdict,
+  verifyInclusion,
+} from '@cairn/client';
+import { byPosition, type ChannelPost, Channels } from './channels';
 import {
   enable as enableNotifications,
   notificationOf,
@@ -47,8 +65,6 @@ import {
 } from './notify';
 import { deliver, type Kept, keptPost, Outbox, resumed } from './outbox';
 import { History, historyKey, idbRecords, type Indexed, indexedDbStore, recordKey } from './search';
-import { DEVICE_DAYS, type Device, deviceId, forgetDevice, newDeviceKey, recallDevice, rememberDevice } from './device';
-import { type ChainView, deliveredIn, signerSignedAt, type Verdict, verify, verifyInclusion } from './verify';
 import { acceptsPresence, consentMemory, pinContract } from './trust';
 import { type Conversation, conversations, type Line, thread } from './chats';
 import { type Countable, ReadMarks } from './unread';
@@ -104,8 +120,6 @@ export interface Replying {
   from: Address;
   text: string;
 }
-
-const NO_REPLY = new Uint8Array(32);
 
 /** The read mark of the device's first look, for conversations it never opened. */
 const DEVICE = 'device';
@@ -1064,30 +1078,25 @@ export class App {
       digest: m.digest,
       listed: m,
     };
+    let chain: ChainView;
     try {
-      shown.verdict = await verify(this.chain(), m);
+      chain = this.chain();
     } catch (e) {
       shown.verdict = { state: 'pending', reason: `cannot check the chain now: ${describe(e)}` };
+      return shown;
     }
-    // Only what the chain proved is opened: a pending message keeps its
-    // text (and the page its claimed sender) hidden until a re-check.
-    if (shown.verdict.state !== 'verified') return shown;
-    try {
-      const opened = open(await this.node.block(m.digest), [this.key!.secret]);
-      const sender = getAddress(bytesToHex(opened.header.sender));
-      if (sender !== shown.from || bytesToHex(opened.header.recipient) !== m.to.toLowerCase()) {
-        shown.verdict = { state: 'forged', reason: 'the envelope names another sender or recipient than the chain' };
-        return shown;
-      }
-      shown.text = opened.body.text;
-      shown.attachments = opened.body.attachments;
-      shown.sentAt = new Date(Number(opened.header.timestamp) * 1000);
-      if (opened.header.replyTo.some((b) => b !== 0)) shown.replyTo = bytesToHex(opened.header.replyTo);
-      const doc = { id: m.id, from: shown.from, text: shown.text, at: shown.sentAt.getTime() };
-      await this.remember(doc);
-    } catch (e) {
-      shown.problem = describe(e);
-    }
+    // Only what the chain proved is opened (the package's rule, shared with
+    // every other client): a pending message keeps its text (and the page
+    // its claimed sender) hidden until a re-check.
+    const read = await readMessage(chain, m, this.key!.secret);
+    shown.verdict = read.verdict;
+    shown.problem = read.problem;
+    if (read.text === undefined) return shown;
+    shown.text = read.text;
+    shown.attachments = read.attachments ?? [];
+    shown.sentAt = read.sentAt;
+    shown.replyTo = read.replyTo;
+    await this.remember({ id: m.id, from: shown.from, text: read.text, at: read.sentAt!.getTime() });
     return shown;
   }
 
@@ -1153,33 +1162,27 @@ export class App {
         if (version === 0n) throw new Error(`${recipient} has no registered Cairn key yet: they must register before you can write to them.`);
         const attachments = file ? [{ name: file.name, data: new Uint8Array(await file.arrayBuffer()) }] : [];
         if (attachments.some((a) => a.data.length > MAX_BLOCK)) throw new Error('The attachment is larger than a block (1 MiB).');
-        const envelope = seal(
-          {
-            sender: hexToBytes(this.address!),
-            recipient: hexToBytes(pad(recipient)),
-            timestamp: BigInt(Math.floor(Date.now() / 1000)),
-            replyTo: replying ? hexToBytes(replying.digest) : NO_REPLY,
-          },
-          { ...textBody(text), attachments },
-          [hexToBytes(pubkey), this.key!.public],
-        );
-        const digest = bytesToHex(sha256(envelope));
+        const { envelope, digest } = sealDirect({
+          from: this.address!,
+          to: recipient,
+          recipientKey: pubkey,
+          senderKey: this.key!,
+          text,
+          attachments,
+          replyTo: replying?.digest,
+        });
         outgoing.digest = digest;
         outgoing.state = 'signing';
         this.keep(outgoing);
         this.changed();
-        const message = {
-          from: this.address!,
-          to: pad(recipient),
-          digest,
-          nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
-          deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
-        };
-        const typed = { domain: domain(this.chain().chainId, this.info!.contract), types: postTypes, primaryType: 'Post', message } as const;
-        const signature = await this.signTyped(typed);
+        const signed = await signPost(
+          { signTypedData: (typed) => this.signTyped(typed) },
+          { chainId: this.chain().chainId, contract: this.info!.contract },
+          { from: this.address!, to: recipient, envelope, nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)) },
+        );
         // The id is known before anything is sent: a lost answer is asked about, not guessed.
-        outgoing.id = hashTypedData(typed);
-        outgoing.post = keptPost({ ...message, signature, envelope });
+        outgoing.id = signed.id;
+        outgoing.post = keptPost(signed.post);
         outgoing.state = 'sending';
         this.keep(outgoing);
         this.changed();

@@ -6,16 +6,35 @@
 // through the wallet, and every block is re-hashed.
 
 import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hashTypedData, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
-import { cairnAbi, channelAdminTypes, domain, postTypes, uploadTypes } from './abi';
-import { textBody } from './crypto/body';
-import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, peekChannel, sealChannel } from './crypto/channel';
-import { digestOf } from './crypto/envelope';
-import type { MessagingKey } from './crypto/walletKey';
+import {
+  buildBundle,
+  cairnAbi,
+  type ChainView,
+  channelAdminTypes,
+  type ChannelRecord,
+  digestOf,
+  domain,
+  type IndexedMessage,
+  isWeakKey,
+  type MessagingKey,
+  type Node,
+  openChannel,
+  openPart,
+  parseRoot,
+  partFor,
+  partHolds,
+  peekChannel,
+  postTypes,
+  replayMembers,
+  sealChannel,
+  type Stream,
+  textBody,
+  uploadTypes,
+  verify,
+} from '@cairn/client';
 import { describe } from './errors';
-import type { ChannelRecord, IndexedMessage, Node, Stream } from './node';
 import { deliver, keptPost } from './outbox';
 import type { Indexed } from './search';
-import { type ChainView, replayMembers, verify } from './verify';
 
 /** Channels whose rows in Chats show their last post and unread count; others show their members. */
 export const SUMMARIZED = 30;

@@ -6,7 +6,7 @@
 
 import { BaseError, ContractFunctionRevertedError, InsufficientFundsError } from 'viem';
 import { shorten } from './dom';
-import { NodeError } from './node';
+import { NodeError } from '@cairn/client';
 import { isRejection } from './wallet';
 
 /** The longest text shown for an error we have no words of our own for. */

@@ -1,8 +1,7 @@
 // The size limit of a message, shown while the user types and as soon as
 // a file is picked, not only when Send fails.
 
-import { bodySize } from './crypto/body';
-import { MAX_BLOCK, sealedSize } from './crypto/envelope';
+import { bodySize, MAX_BLOCK, sealedSize } from '@cairn/client';
 
 /** Readers of a direct message: the recipient and the sender's own copy. */
 const READERS = 2;

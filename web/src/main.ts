@@ -10,7 +10,7 @@ import { supported } from './notify';
 import { h, movedTab, person, short, shorten } from './dom';
 import { favicon, titled } from './unread';
 import { byPosition, type ChannelPost, type LeftOut } from './channels';
-import type { ChannelRecord } from './node';
+import { type ChannelRecord } from '@cairn/client';
 import { MAX_LABEL } from './labels';
 
 const root = document.getElementById('app')!;

@@ -11,7 +11,7 @@
 
 import { type Address, bytesToHex, type Hex, hexToBytes } from 'viem';
 import { openRecord, sealRecord } from './crypto/records';
-import { NodeError, type PostSubmission } from './node';
+import { NodeError, type PostSubmission } from '@cairn/client';
 import type { RecordStore } from './search';
 
 /** A signed post as kept: JSON, so numbers as decimal strings and the envelope as hex. */

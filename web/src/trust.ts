@@ -2,7 +2,7 @@
 // contract it checks messages against, and the newest consent entry it has
 // seen per peer. Both live in the browser's storage, never on the node.
 
-import type { ConsentState, NodeInfo } from './node';
+import { type ConsentState, type NodeInfo } from '@cairn/client';
 
 /** The storage the page uses (localStorage), as much of it as these need. */
 export type Memory = Pick<Storage, 'getItem' | 'setItem' | 'key' | 'length'>;

@@ -8,9 +8,18 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, type Hex, hexToBytes } from 'viem';
 import { describe, expect, it } from 'vitest';
-import { textBody } from '../src/crypto/body';
+import {
+  buildBundle,
+  isWeakKey,
+  openChannel,
+  openPart,
+  parseRoot,
+  partFor,
+  partHolds,
+  sealChannel,
+  textBody,
+} from '@cairn/client';
 import { postBlock } from '../src/channels';
-import { buildBundle, isWeakKey, openChannel, openPart, parseRoot, partFor, partHolds, sealChannel } from '../src/crypto/channel';
 
 const v = JSON.parse(readFileSync(new URL('../../tests/vectors/channel-v1.json', import.meta.url), 'utf8'));
 const channel = hexToBytes(v.channel as Hex);

@@ -3,7 +3,7 @@
 import { BaseError, ContractFunctionExecutionError, ContractFunctionRevertedError, InsufficientFundsError, parseAbi } from 'viem';
 import { describe as suite, expect, it } from 'vitest';
 import { describe } from '../src/errors';
-import { NodeError } from '../src/node';
+import { NodeError } from '@cairn/client';
 
 const abi = parseAbi(['function createChannel(string name)']);
 

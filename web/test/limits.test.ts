@@ -1,8 +1,13 @@
 // The size shown while typing is the size Send would seal.
 
 import { describe, expect, it } from 'vitest';
-import { bodySize, encodeBody, textBody } from '../src/crypto/body';
-import { MAX_BLOCK, seal } from '../src/crypto/envelope';
+import {
+  bodySize,
+  encodeBody,
+  MAX_BLOCK,
+  seal,
+  textBody,
+} from '@cairn/client';
 import { messageSize, sizeNote } from '../src/limits';
 
 const key = (n: number) => {

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { deliver, type Kept, type KeptPost, Outbox, resumed, submission, Undeliverable } from '../src/outbox';
-import { NodeError, type PostSubmission } from '../src/node';
+import { NodeError, type PostSubmission } from '@cairn/client';
 import { recordKey } from '../src/search';
 import { memoryStore } from './memory';
 

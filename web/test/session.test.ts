@@ -2,7 +2,7 @@
 // that says so, not from its next periodic session check.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Node, NodeError, SESSION_ENDED } from '../src/node';
+import { Node, NodeError, SESSION_ENDED } from '@cairn/client';
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });

@@ -2,7 +2,7 @@
 // the newest consent entry per peer.
 
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../src/node';
+import { type NodeInfo } from '@cairn/client';
 import { acceptsPresence, consentMemory, pinContract } from '../src/trust';
 import { memoryStorage } from './memory';
 

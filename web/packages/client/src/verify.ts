@@ -14,7 +14,7 @@ import {
   type PublicClient,
   recoverAddress,
 } from 'viem';
-import { cairnAbi, domain, postTypes } from './abi';
+import { cairnAbi, domain, postTypes } from './abi.js';
 
 /** What the chain says of one message. */
 export type Verdict =

@@ -3,8 +3,8 @@
 // checked against the chain (verify.ts) and blocks re-hashed.
 
 import { type Address, type Hex, hexToBytes } from 'viem';
-import { cidForDigest } from './crypto/cid';
-import { checkBlock } from './verify';
+import { cidForDigest } from './crypto/cid.js';
+import { checkBlock } from './verify.js';
 
 export interface NodeInfo {
   contract: Address;
@@ -271,7 +271,7 @@ export class Node {
     let retry = 500;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const url = () => {
-      const origin = (this.base || location.origin).replace(/^http/, 'ws');
+      const origin = (this.base || globalThis.location.origin).replace(/^http/, 'ws');
       const what = typeof address === 'string' ? `address=${address}` : `channel=${address.channel}`;
       return `${origin}/v1/stream?${what}${cursor ? `&after=${cursor}` : ''}`;
     };
@@ -308,15 +308,22 @@ export class Node {
     const wake = () => {
       if (document.visibilityState === 'visible') connect();
     };
-    addEventListener('online', connect);
-    document.addEventListener('visibilitychange', wake);
+    // In a page, reconnect at once when the network or the tab comes back;
+    // elsewhere (Node, a worker) the retry timer alone does.
+    const inPage = typeof document !== 'undefined';
+    if (inPage) {
+      addEventListener('online', connect);
+      document.addEventListener('visibilitychange', wake);
+    }
     connect();
     return {
       stop: () => {
         stopped = true;
         clearTimeout(timer);
-        removeEventListener('online', connect);
-        document.removeEventListener('visibilitychange', wake);
+        if (inPage) {
+          removeEventListener('online', connect);
+          document.removeEventListener('visibilitychange', wake);
+        }
         socket?.close();
       },
       presence: (to, state) => {

@@ -14,7 +14,7 @@
 import { bytesToHex, hexToBytes, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { x25519 } from '@noble/curves/ed25519.js';
-import type { MessagingKey } from './crypto/walletKey';
+import type { MessagingKey } from './crypto/walletKey.js';
 
 /** How long a device key signs for the wallet: a year. */
 export const DEVICE_DAYS = 365;

@@ -9,7 +9,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { type Body, concat, decodeBody, encodeBody } from './body';
+import { type Body, concat, decodeBody, encodeBody } from './body.js';
 import {
   EnvelopeError,
   encodeHeader,
@@ -20,7 +20,7 @@ import {
   sameBytes,
   VERSION,
   wrapKey,
-} from './envelope';
+} from './envelope.js';
 
 export const KIND_CHANNEL = 2;
 const HEADER = 122;

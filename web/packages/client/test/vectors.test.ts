@@ -5,14 +5,14 @@ import { readFileSync } from 'node:fs';
 import { bytesToHex, type Hex, hexToBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
-import { decodeBody, encodeBody } from '../src/crypto/body';
-import { cidForDigest } from '../src/crypto/cid';
-import { digestOf, open, seal } from '../src/crypto/envelope';
-import { openKeystore } from '../src/crypto/keystore';
-import { keyFromSignature, keyMessage } from '../src/crypto/walletKey';
+import { decodeBody, encodeBody } from '../src/index.js';
+import { cidForDigest } from '../src/index.js';
+import { digestOf, open, seal } from '../src/index.js';
+import { openKeystore } from '../src/index.js';
+import { keyFromSignature, keyMessage } from '../src/index.js';
 
 const vectors = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../tests/vectors/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`../../../../tests/vectors/${name}`, import.meta.url), 'utf8'));
 
 interface EnvelopeCase {
   name: string;

@@ -6,7 +6,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { type Body, concat, decodeBody, encodeBody } from './body';
+import { type Body, concat, decodeBody, encodeBody } from './body.js';
 
 export const MAGIC = Uint8Array.of(0x43, 0x52, 0x4e, 0x45); // "CRNE"
 export const VERSION = 1;

@@ -5,9 +5,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concat, type Hex, hashTypedData, keccak256, numberToHex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
-import { domain, postTypes } from '../src/abi';
-import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, type SignerEvent, signerRefusal, signerSignedAt, verify, verifyPath } from '../src/verify';
-import { memoryStorage } from './memory';
+import { domain, postTypes } from '../src/index.js';
+import { type ChainView, type Claim, type DeliveredPosts, deliveredIn, merkleRoot, type SignerEvent, signerRefusal, signerSignedAt, verify, verifyPath } from '../src/index.js';
 
 const contract = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const alice = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
@@ -177,7 +176,8 @@ describe('verify', () => {
 
   it('a batched (sender, nonce) is delivered once: a copy anchored again is a replay', async () => {
     const { bytes, manifestDigest, log } = await batch();
-    const storage = memoryStorage();
+    const map = new Map<string, string>();
+    const storage = { getItem: (k: string) => map.get(k) ?? null, setItem: (k: string, v: string) => void map.set(k, v) };
     const view = () => chain([log], true, { [manifestDigest]: bytes }, { delivered: deliveredIn(storage, 'delivered') });
     const original = claim({ item: 0, blockHash: `0x${'08'.repeat(32)}` });
     expect(await verify(view(), original)).toEqual({ state: 'verified' });
@@ -185,7 +185,7 @@ describe('verify', () => {
     const copy = claim({ item: 0, blockHash: `0x${'09'.repeat(32)}` });
     expect(await verify(view(), copy)).toMatchObject({ state: 'forged', reason: expect.stringMatching(/replay/) });
     // Kept in the storage: a new page load remembers it.
-    expect(JSON.parse(storage.map.get('delivered')!)).toEqual({ [`${alice.address}:7`]: `0x${'08'.repeat(32)}-3-0` });
+    expect(JSON.parse(map.get('delivered')!)).toEqual({ [`${alice.address}:7`]: `0x${'08'.repeat(32)}-3-0` });
   });
 
   it('a batched channel post needs a member just before the anchor, of a members-only channel', async () => {

@@ -4,7 +4,7 @@
 
 import { bytesToHex } from 'viem';
 import { describe, expect, it } from 'vitest';
-import { type DeviceRecords, deviceId, forgetDevice, newDeviceKey, recallDevice, rememberDevice } from '../src/device';
+import { type DeviceRecords, deviceId, forgetDevice, newDeviceKey, recallDevice, rememberDevice } from '../src/index.js';
 
 function memoryRecords(): DeviceRecords & { map: Map<string, unknown> } {
   const map = new Map<string, unknown>();

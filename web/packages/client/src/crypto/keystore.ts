@@ -9,7 +9,7 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { hexToBytes } from 'viem';
-import type { MessagingKey } from './walletKey';
+import type { MessagingKey } from './walletKey.js';
 
 interface KeystoreV3 {
   version: number;
