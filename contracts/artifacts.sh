@@ -6,7 +6,7 @@
 #
 # An artifact holds only what the Rust bindings and deploy scripts need: the
 # ABI and the creation and runtime bytecode. Besides Cairn, the test fixtures
-# (test/Fixtures.sol: gate tokens, an ERC-1271 wallet; test/ens: ENS's registry) are kept too, for the
+# (test/Fixtures.sol: gate tokens, an ERC-1271 wallet; test/ens: ENS's registry; test/Governance.sol: a Governor and its votes token) are kept too, for the
 # Rust tests that deploy them on Anvil. Metadata hashes are switched off
 # in foundry.toml, so the bytecode depends on the code alone and the check is
 # reproducible across machines and checkout paths.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 mode=${1:-check}
 forge=../tools/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 # source file:contract
-contracts=(Cairn.sol:Cairn Fixtures.sol:TestToken Fixtures.sol:TestBadge Fixtures.sol:TestWallet ENSRegistry.sol:ENSRegistry)
+contracts=(Cairn.sol:Cairn Fixtures.sol:TestToken Fixtures.sol:TestBadge Fixtures.sol:TestWallet ENSRegistry.sol:ENSRegistry Governance.sol:TestVotes Governance.sol:TestGovernor)
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -26,6 +26,7 @@ mod gateway;
 mod gateway_faults;
 mod gateway_quotas;
 mod gateway_stack;
+mod governance_bot;
 mod harness;
 mod health;
 mod hostile_batches;
