@@ -37,3 +37,7 @@ pub use cairn_proto as proto;
 pub use cairn_proto::{block, envelope};
 pub use error::{Error, Result};
 
+/// `docs/SDK.md`, whose Rust blocks run as this crate's doc tests.
+#[doc = include_str!("../../docs/SDK.md")]
+#[cfg(doctest)]
+pub struct SdkGuide;

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use crate::{
     gateway_stack::{outbox_db, Chain},
-    harness::{built_web_client, repo_root, signer, Anvil, ALICE_KEY, BOB_KEY, CAROL_KEY, REGISTRAR_KEY},
+    harness::{
+        built_web_client, repo_root, signer, Anvil, ALICE_KEY, BOB_KEY, CAROL_KEY, REGISTRAR_KEY,
+    },
     lying_indexer::lying_node,
 };
 
@@ -37,7 +39,11 @@ fn install_packed_client(into: &Path) -> std::path::PathBuf {
     // npm prints the tarball's name last, after the build's own output.
     let stdout = String::from_utf8(pack.stdout).unwrap();
     let tarball = into.join(stdout.lines().last().expect("npm names the tarball").trim());
-    assert!(tarball.is_file(), "npm pack wrote no {}:\n{stdout}", tarball.display());
+    assert!(
+        tarball.is_file(),
+        "npm pack wrote no {}:\n{stdout}",
+        tarball.display()
+    );
     let installed = into.join("node_modules/@cairn/client");
     std::fs::create_dir_all(&installed).unwrap();
     let untar = Command::new("tar")
@@ -187,3 +193,21 @@ async fn the_packed_client_sends_and_reads_in_node_and_believes_no_lying_node() 
     node.shutdown().await.unwrap();
 }
 
+/// `docs/SDK.md`'s `js` blocks are excerpts of the example the test above
+/// runs: each must still be in it, word for word.
+#[test]
+fn the_sdk_guide_quotes_the_node_example_verbatim() {
+    let guide = std::fs::read_to_string(repo_root().join("docs/SDK.md")).unwrap();
+    let example =
+        std::fs::read_to_string(repo_root().join("web/packages/client/examples/send-and-read.mjs"))
+            .unwrap();
+    let blocks: Vec<&str> = guide
+        .split("```js\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 3, "the guide shows the example");
+    for block in blocks {
+        assert!(example.contains(block), "not in the example:\n{block}");
+    }
+}
