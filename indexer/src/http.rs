@@ -56,6 +56,21 @@ impl ApiError {
         )
     }
 
+    /// The 400 for text that is not a wallet address
+    /// ([`cairn_proto::ids::parse_address`]'s rule), with the same codes on
+    /// every endpoint: `invalid_address`, or `invalid_checksum` for a
+    /// mixed-case typo.
+    pub fn address(raw: &str) -> Result<alloy::primitives::Address, Self> {
+        use cairn_proto::ids::{parse_address, AddressError};
+        parse_address(raw).map_err(|e| {
+            let code = match e {
+                AddressError::Invalid => "invalid_address",
+                AddressError::BadChecksum => "invalid_checksum",
+            };
+            Self::new(StatusCode::BAD_REQUEST, code, format!("{raw:?} {e}"))
+        })
+    }
+
     /// The stable error code.
     pub fn code(&self) -> &'static str {
         self.code

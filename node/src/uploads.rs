@@ -76,7 +76,7 @@ impl Uploads {
             ));
         };
         let bad = |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
-        let from: Address = cairn_indexer::api::query::address(from)?;
+        let from: Address = ApiError::address(from)?;
         let deadline: u64 = deadline.parse().map_err(|_| {
             bad(
                 "invalid_deadline",

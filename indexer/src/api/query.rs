@@ -20,16 +20,9 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
 /// Parses a wallet address: all lowercase, all uppercase, or mixed case
-/// with a valid EIP-55 checksum. Mixed case that breaks its checksum is
-/// most likely a typo, and is refused rather than read as another address.
+/// with a valid EIP-55 checksum ([`ApiError::address`]).
 pub fn address(raw: &str) -> Result<Address, ApiError> {
-    cairn_proto::ids::parse_address(raw).map_err(|e| {
-        let code = match e {
-            cairn_proto::ids::AddressError::Invalid => "invalid_address",
-            cairn_proto::ids::AddressError::BadChecksum => "invalid_checksum",
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{raw:?} {e}"))
-    })
+    ApiError::address(raw)
 }
 
 /// Parses a channel id: 32 bytes whose top 12 are not all zero (those
