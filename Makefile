@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 FORGE := tools/node_modules/.bin/forge
 
-.PHONY: dev cluster test tools web screenshots lint restore-test test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels
+.PHONY: dev cluster test tools web screenshots lint restore-test test-contracts test-web test-rust faults artifacts bench bench-read-path bench-batching bench-web bench-channels bench-compare
 
 ## Run the local stack: Anvil, the contract, the block store and a demo message.
 dev: tools web
@@ -73,6 +73,11 @@ bench-read-path: tools
 
 bench-batching: tools
 	cargo bench --bench batching
+
+## Compare a benchmark at BASE with the working tree, interleaved in one sitting, with the machine's
+## speed measured before each run: make bench-compare BASE=<commit> [BENCH=batching] [RUNS=3] [METRIC='end to end'].
+bench-compare: tools
+	BASE="$(BASE)" BENCH="$(BENCH)" RUNS="$(RUNS)" METRIC="$(METRIC)" tools/bench-compare.sh
 
 ## Channels of 500 and 5,000 members: bundle size and build time, gas per change and rotation, time to open a post.
 bench-channels: tools

@@ -24,6 +24,7 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tests/it/harness.rs"]
 mod harness;
+mod speed;
 
 use std::{
     sync::{
@@ -217,6 +218,8 @@ async fn gas(
 
 #[tokio::main]
 async fn main() {
+    // Before anything starts: the machine's speed, which the figures are read against.
+    let machine = speed::report();
     let secs = env_u64("CAIRN_BENCH_SECS", 60);
     let clients = env_u64("CAIRN_BENCH_CLIENTS", 4);
     let chunk = env_u64("CAIRN_BENCH_CHUNK", 512) as usize;
@@ -420,6 +423,15 @@ async fn main() {
     println!(
         "| end to end (accepted, anchored, confirmed) per second | {:.0} |",
         total as f64 / end_to_end
+    );
+    // Each post costs about three ECDSA operations end to end (signed by
+    // its client, recovered by the gateway and by the indexer); on every
+    // core of this machine at its measured speed, that bounds the figure.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let limit = cores * machine / 3.0;
+    println!(
+        "| ECDSA limit: {cores:.0} cores x {machine:.0} recoveries/s / 3 per post | {limit:.0} posts/s; this run is {:.0}% of it |",
+        100.0 * total as f64 / end_to_end / limit
     );
     println!(
         "\nCPU seconds used over {end_to_end:.1} s (2 cores = {:.0} core-seconds available):",

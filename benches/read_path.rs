@@ -31,6 +31,7 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tests/it/harness.rs"]
 mod harness;
+mod speed;
 
 use std::{
     collections::HashMap,
@@ -619,6 +620,7 @@ async fn latency(anvil: &Anvil, contract: Address, samples: usize, subscribe: bo
 
 #[tokio::main]
 async fn main() {
+    speed::report();
     let only = std::env::var("CAIRN_BENCH_ONLY").ok();
     let runs = |scenario: &str| only.as_deref().is_none_or(|o| o == scenario);
     if runs("scale") {
