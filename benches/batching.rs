@@ -216,6 +216,26 @@ async fn gas(
     }
 }
 
+/// The outbox's posts table: live and dead tuples, heap and index sizes,
+/// and the autovacuums so far.
+async fn outbox_table_stats(pool: &sqlx::PgPool) -> String {
+    let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT n_live_tup, n_dead_tup, pg_relation_size(relid), pg_indexes_size(relid), autovacuum_count \
+         FROM pg_stat_user_tables WHERE relname = 'posts'",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    match row {
+        Some((live, dead, heap, indexes, vacuums)) => format!(
+            "; posts: {live} live, {dead} dead, heap {} MiB, indexes {} MiB, {vacuums} autovacuums",
+            heap >> 20,
+            indexes >> 20
+        ),
+        None => "; posts: no statistics".to_string(),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // Before anything starts: the machine's speed, which the figures are read against.
@@ -373,14 +393,24 @@ async fn main() {
             })
         })
         .collect();
+    // On a PostgreSQL outbox, what grows beside the acceptance rate: the
+    // posts table's dead tuples and its indexes (issue 23, section 3).
+    let stats_pool = match &postgres {
+        Some(pg) => Some(sqlx::PgPool::connect(&pg.url).await.unwrap()),
+        None => None,
+    };
     let mut last = 0;
     for second in 1..=secs {
         tokio::time::sleep_until((start + Duration::from_secs(second)).into()).await;
         if second % 10 == 0 {
             let now = accepted.load(Ordering::Relaxed);
             let confirmed = confirmed().await;
+            let table = match &stats_pool {
+                Some(pool) => outbox_table_stats(pool).await,
+                None => String::new(),
+            };
             println!(
-                "  t={second:>3} s accepted {now:>7} (+{:>6}/s over 10 s), confirmed {confirmed:>7}",
+                "  t={second:>3} s accepted {now:>7} (+{:>6}/s over 10 s), confirmed {confirmed:>7}{table}",
                 (now - last) / 10
             );
             last = now;
