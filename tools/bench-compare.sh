@@ -58,7 +58,7 @@ echo "==> building $bench at $base ($base_sha) and in the working tree (logs: $l
 # take each other's binaries for fresh.
 base_exe=$(build "$tree" "$work/target-base") || { echo "building $bench at $base failed" >&2; exit 1; }
 tree_exe=$(build "$root" "$root/target") || { echo "building $bench in the working tree failed" >&2; exit 1; }
-speed_exe=$(BENCH=machine_speed; bench=machine_speed; build "$root" "$root/target")
+speed_exe=$(bench=machine_speed; build "$root" "$root/target")
 
 # Runs side $1 (base|tree) once; records "side figure speed".
 run() {

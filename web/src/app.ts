@@ -1178,7 +1178,7 @@ export class App {
         const signed = await signPost(
           { signTypedData: (typed) => this.signTyped(typed) },
           { chainId: this.chain().chainId, contract: this.info!.contract },
-          { from: this.address!, to: recipient, envelope, nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)) },
+          { from: this.address!, to: recipient, envelope },
         );
         // The id is known before anything is sent: a lost answer is asked about, not guessed.
         outgoing.id = signed.id;

@@ -5,7 +5,7 @@
 // epoch, the bundle's digest and who may post are read from the chain
 // through the wallet, and every block is re-hashed.
 
-import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hashTypedData, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
+import { type Address, bytesToHex, decodeEventLog, getAddress, type Hex, hexToBytes, type PublicClient, type WalletClient, zeroAddress, zeroHash } from 'viem';
 import {
   buildBundle,
   cairnAbi,
@@ -24,9 +24,9 @@ import {
   partFor,
   partHolds,
   peekChannel,
-  postTypes,
   replayMembers,
   sealChannel,
+  signPost,
   type Stream,
   textBody,
   uploadTypes,
@@ -506,23 +506,19 @@ export class Channels {
       await this.epochKey(channel, state.epoch),
       textBody(text),
     );
-    const message = {
-      from: me,
-      to: channel,
-      digest: bytesToHex(digestOf(envelope)),
-      nonce: BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
-      deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
-    };
     const chain = this.deps.chain();
-    const typed = { domain: domain(chain.chainId, chain.contract), types: postTypes, primaryType: 'Post', message } as const;
-    const signature = await this.deps.signTyped(typed);
+    const signed = await signPost(
+      { signTypedData: (typed) => this.deps.signTyped(typed) },
+      { chainId: chain.chainId, contract: chain.contract },
+      { from: me, to: channel, envelope },
+    );
     // A lost answer is asked about by the post's id, and the same signed post sent again: never a false failure, never twice.
     const waiting = (reason: unknown, pauseMs: number) => {
       open.sending = `${describe(reason)} Sending the same signed post again in ${Math.ceil(pauseMs / 1000)} s.`;
       this.deps.changed();
     };
     try {
-      await deliver(this.deps.node, keptPost({ ...message, signature, envelope }), hashTypedData(typed), waiting);
+      await deliver(this.deps.node, keptPost(signed.post), signed.id, waiting);
     } finally {
       open.sending = undefined;
     }

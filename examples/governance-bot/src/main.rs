@@ -108,9 +108,8 @@ impl Cursor {
 
 /// The summary the channel reads, or `None` for a log that is none of the three.
 fn summary(log: &Log) -> Option<String> {
-    let short = |id: alloy::primitives::U256| {
-        format!("#{}", &id.to_string()[..8.min(id.to_string().len())])
-    };
+    // A proposal id is a 256-bit hash: its first 8 digits name it.
+    let short = |id: alloy::primitives::U256| format!("#{:.8}", id.to_string());
     if let Ok(e) = log.log_decode::<ProposalCreated>() {
         let e = e.inner.data;
         let title = e.description.lines().next().unwrap_or_default();

@@ -138,24 +138,22 @@ fn raw_block_response(cid: &cid::Cid, bytes: Bytes) -> Response {
 /// The API's answer to a block store's error: a bad CID is the caller's
 /// fault, a tampered block the store's.
 pub(crate) fn store_error(e: StoreError) -> ApiError {
-    {
-        match e {
-            StoreError::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "block_too_large",
-                e.to_string(),
-            ),
-            StoreError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "block_not_found", e.to_string())
-            }
-            StoreError::UnsupportedCid(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_cid", e.to_string())
-            }
-            StoreError::Tampered { .. } => {
-                tracing::error!(error = %e, "stored block failed its hash check");
-                ApiError::new(StatusCode::BAD_GATEWAY, "block_tampered", e.to_string())
-            }
-            other => ApiError::internal("block store", other),
+    match e {
+        StoreError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "block_too_large",
+            e.to_string(),
+        ),
+        StoreError::NotFound(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "block_not_found", e.to_string())
         }
+        StoreError::UnsupportedCid(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_cid", e.to_string())
+        }
+        StoreError::Tampered { .. } => {
+            tracing::error!(error = %e, "stored block failed its hash check");
+            ApiError::new(StatusCode::BAD_GATEWAY, "block_tampered", e.to_string())
+        }
+        other => ApiError::internal("block store", other),
     }
 }

@@ -57,8 +57,7 @@ if (to) {
   const [recipientKey, version] = await keyOf(to);
   if (version === 0n) throw new Error(`${to} has registered no Cairn key`);
   const { envelope, digest } = sealDirect({ from: account.address, to, recipientKey, senderKey: key, text });
-  const nonce = BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER));
-  const { id, post } = await signPost(account, anchor, { from: account.address, to, envelope, nonce });
+  const { id, post } = await signPost(account, anchor, { from: account.address, to, envelope });
   await node.submit([post]);
   log(`sent ${id}; waiting until the chain proves it`);
   for (let tries = 0; ; tries++) {

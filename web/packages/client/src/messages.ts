@@ -66,20 +66,20 @@ export interface Anchor {
 /**
  * Signs a post of `envelope` from `from` to `to` (an address, or a channel
  * id) for the gateway. Its id, the EIP-712 hash, is known before anything
- * is sent, so a lost answer can be asked about by id. Pass the same
- * `nonce` to sign the same post again: a bot derives it from what it
- * answers, so a restart never posts twice.
+ * is sent, so a lost answer can be asked about by id. The nonce is random
+ * unless given: a bot derives it from what it answers, so that a restart
+ * signs the same nonce again and never posts twice.
  */
 export async function signPost(
   signer: TypedDataSigner,
   anchor: Anchor,
-  post: { from: Address; to: Address | Hex; envelope: Uint8Array; nonce: bigint; deadline?: bigint },
+  post: { from: Address; to: Address | Hex; envelope: Uint8Array; nonce?: bigint; deadline?: bigint },
 ): Promise<{ id: Hex; post: PostSubmission }> {
   const message = {
     from: post.from,
     to: pad(post.to),
     digest: bytesToHex(sha256(post.envelope)),
-    nonce: post.nonce,
+    nonce: post.nonce ?? BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)),
     deadline: post.deadline ?? BigInt(Math.floor(Date.now() / 1000) + 3600),
   };
   const typed = { domain: domain(anchor.chainId, anchor.contract), types: postTypes, primaryType: 'Post', message } as const;
