@@ -404,6 +404,9 @@ async fn main() {
         None => None,
     };
     let mut last = 0;
+    // Posts accepted in each 10 s window: a steady outbox keeps the last
+    // near the first (issue 23, section 3).
+    let mut windows = Vec::new();
     for second in 1..=secs {
         tokio::time::sleep_until((start + Duration::from_secs(second)).into()).await;
         if second % 10 == 0 {
@@ -417,6 +420,7 @@ async fn main() {
                 "  t={second:>3} s accepted {now:>7} (+{:>6}/s over 10 s), confirmed {confirmed:>7}{table}",
                 (now - last) / 10
             );
+            windows.push(now - last);
             last = now;
         }
     }
@@ -449,6 +453,14 @@ async fn main() {
     println!("| measure | value |\n|---|---|");
     println!("| posts accepted in {window:.1} s | {total} |");
     println!("| accepted per second | {:.0} |", total as f64 / window);
+    if let (Some(first), Some(last)) = (windows.first(), windows.last()) {
+        if windows.len() > 1 && *first > 0 {
+            println!(
+                "| last 10 s window, % of the first | {:.0} |",
+                100.0 * *last as f64 / *first as f64
+            );
+        }
+    }
     println!(
         "| confirmed by the indexer within the window | {confirmed_in_window} ({:.0}/s) |",
         confirmed_in_window as f64 / window

@@ -482,3 +482,77 @@ async fn the_batching_gateway_wakes_for_posts_another_gateway_accepts() {
     }
     assert_anchored_once(&chain, &ids).await;
 }
+
+/// The posts table's sequential and index scans, once PostgreSQL's
+/// statistics have taken in every scan made so far: a backend reports its
+/// counts when it has been idle for up to ten seconds, so this waits until
+/// they held still for longer than that, and moved past `after` scans.
+async fn posts_scans(pool: &sqlx::PgPool, after: i64) -> (i64, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut seen = (-1, -1);
+    let mut since = std::time::Instant::now();
+    loop {
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(pool)
+            .await
+            .unwrap();
+        let now: (i64, i64) = sqlx::query_as(
+            "SELECT seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_user_tables \
+             WHERE schemaname = 'cairn_gateway' AND relname = 'posts'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if now != seen {
+            (seen, since) = (now, std::time::Instant::now());
+        } else if now.0 + now.1 > after && since.elapsed() > Duration::from_secs(12) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PostgreSQL's scan counts of posts did not settle past {after} in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The nonce check of every accepted request stays an index lookup as the
+/// outbox grows. PostgreSQL caches a generic plan per connection after a
+/// statement's fifth run; one planned while the table was empty scanned the
+/// whole table ever after, and acceptance fell by half within a minute
+/// until a vacuum made it plan again (docs/BENCHMARKS.md). The check is now
+/// planned with its values each time.
+#[tokio::test]
+async fn the_postgres_nonce_check_stays_an_index_lookup_as_the_outbox_grows() {
+    let (_db, url) = outbox_db(true).await;
+    let outbox = outbox::open(&url).await.unwrap();
+    let sender = alloy::signers::local::PrivateKeySigner::random();
+    let batch: Vec<_> = (0..512u64)
+        .map(|n| outbox_post(&sender, 1_000_000 + n, "new"))
+        .collect();
+    // While the table is empty, the check runs often enough on each of the
+    // pool's connections for PostgreSQL to settle on a cached plan.
+    for _ in 0..40 {
+        outbox.known(&batch).await.unwrap();
+    }
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO cairn_gateway.posts \
+           (post_id, sender, recipient, digest, nonce, deadline, signature, accepted_at, state) \
+         SELECT 'p' || n, '0x' || lpad(to_hex(n % 16), 40, '0'), 'r', 'd', n, 4000000000, '\\x00', 0, 'queued' \
+         FROM generate_series(1, 200000) AS n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (seq, idx) = posts_scans(&pool, 0).await;
+    let known = outbox.known(&batch).await.unwrap();
+    assert!(known.held.is_empty() && known.conflicts.is_empty());
+    let (seq_after, idx_after) = posts_scans(&pool, seq + idx).await;
+    assert_eq!(
+        seq_after,
+        seq,
+        "the nonce check scanned the whole posts table ({} index scans)",
+        idx_after - idx
+    );
+}

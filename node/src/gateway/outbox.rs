@@ -522,7 +522,14 @@ macro_rules! sql_outbox {
                         b.push_bind(lower(p.post.from)).push_bind(p.post.nonce as i64);
                     });
                     q.push(")");
-                    let rows: Vec<(String, i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    // Planned afresh each time, never from a cached generic
+                    // plan: PostgreSQL picks that plan once per connection, and
+                    // one picked while the table was small scans all of it
+                    // until the next vacuum, so acceptance fell as the outbox
+                    // grew (docs/BENCHMARKS.md, "A PostgreSQL outbox that
+                    // does not slow down").
+                    let rows: Vec<(String, i64, String)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
                     for (i, p) in chunk.iter().enumerate() {
                         let (from, nonce, id) = (lower(p.post.from), p.post.nonce as i64, p.id.to_string());
                         match rows.iter().find(|(s, n, _)| *s == from && *n == nonce) {
@@ -575,11 +582,16 @@ macro_rules! sql_outbox {
             }
 
             async fn oldest_unanchored(&self) -> Result<Option<u64>> {
+                // One index probe per unanchored batch. A join let the
+                // planner scan every post the outbox still keeps, which
+                // grew with the table and, run by the readiness probe twice
+                // a second, took a PostgreSQL outbox's acceptance down by a
+                // quarter within a minute (docs/BENCHMARKS.md).
                 let (oldest,): (Option<i64>,) = sqlx::query_as(
                     "SELECT MIN(t) FROM ( \
                        SELECT MIN(accepted_at) AS t FROM posts WHERE state = 'queued' \
                        UNION ALL \
-                       SELECT MIN(p.accepted_at) FROM batches b JOIN posts p ON p.batch = b.id \
+                       SELECT (SELECT MIN(p.accepted_at) FROM posts p WHERE p.batch = b.id) FROM batches b \
                        WHERE b.state IN ('sealed', 'sent') \
                      ) AS unanchored",
                 )
