@@ -143,3 +143,100 @@ async fn deep_reorg_retracts_and_api_agrees_with_chain_sqlite() {
 async fn deep_reorg_retracts_and_api_agrees_with_chain_postgres() {
     deep(true).await;
 }
+
+/// A node that starts behind the head writes the rows already K deep as
+/// confirmed at once (on PostgreSQL in one statement with their events, not
+/// pending and then updated). Those inside the reorg window can still be
+/// reorged away: a reorg deeper than K retracts them as it retracts rows
+/// confirmed the long way, and the API agrees with the chain.
+async fn backfill_into_window(postgres: bool) {
+    let mut stack = Stack::start(postgres, StoreChoice::Embedded, 2).await;
+    stack.node.take().unwrap().shutdown().await.unwrap();
+    let alice = stack.messenger(ALICE_KEY).await;
+    stack.messenger(BOB_KEY).await;
+    let bob = signer(BOB_KEY).address();
+    // More than the 64-block reorg window: the restarted node backfills a
+    // range first, then walks the window block by block.
+    mine(&stack.anvil.url, 70).await;
+    let kept = alice
+        .send(bob, &Body::text("before the fork"), &|_| {})
+        .await
+        .unwrap();
+    let snapshot = rpc(&stack.anvil.url, "evm_snapshot", json!([])).await;
+    let lost = alice
+        .send(bob, &Body::text("will be reorged away"), &|_| {})
+        .await
+        .unwrap();
+    mine(&stack.anvil.url, 4).await;
+
+    // Both are more than K deep when the node first sees them.
+    stack.start_node(2).await;
+    let inbox = stack.await_inbox(bob, 2, "confirmed").await;
+    let digests: Vec<_> = inbox.iter().map(|m| m["digest"].clone()).collect();
+    assert!(digests.contains(&json!(kept.digest.to_string())));
+    assert!(digests.contains(&json!(lost.digest.to_string())));
+    let lost_id = inbox
+        .iter()
+        .find(|m| m["digest"] == json!(lost.digest.to_string()))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each was pushed once, as confirmed: the stream from its start.
+    let start = cairn_proto::cursor::StreamCursor(0).encode();
+    let mut history = StreamClient::connect(&stack.api, bob, Some(&start)).await;
+    let mut pushed = Vec::new();
+    while let Some(event) = history.next(Duration::from_millis(1500)).await {
+        pushed.push((event.kind, event.message.digest));
+    }
+    assert_eq!(
+        pushed,
+        [
+            (EventKind::Message, kept.digest.to_string()),
+            (EventKind::Message, lost.digest.to_string())
+        ]
+    );
+
+    let mut client = StreamClient::connect(&stack.api, bob, None).await;
+    rpc(&stack.anvil.url, "evm_revert", json!([snapshot])).await;
+    let replacement = alice
+        .send(bob, &Body::text("replacement"), &|_| {})
+        .await
+        .unwrap();
+    mine(&stack.anvil.url, 6).await;
+
+    let retracted = client
+        .next(Duration::from_secs(30))
+        .await
+        .expect("a retraction");
+    assert_eq!(
+        (retracted.kind, retracted.message.id.clone()),
+        (EventKind::Retracted, lost_id.clone())
+    );
+    let pushed = client
+        .next(Duration::from_secs(30))
+        .await
+        .expect("the replacement");
+    assert_eq!(
+        (pushed.kind, pushed.message.digest.clone()),
+        (EventKind::Message, replacement.digest.to_string())
+    );
+    assert!(client.next(Duration::from_millis(1500)).await.is_none());
+
+    let inbox = stack.await_inbox(bob, 2, "confirmed").await;
+    let digests: Vec<_> = inbox.iter().map(|m| m["digest"].clone()).collect();
+    assert!(digests.contains(&json!(kept.digest.to_string())));
+    assert!(digests.contains(&json!(replacement.digest.to_string())));
+    let (status, gone) = stack.get(&format!("/v1/messages/{lost_id}")).await;
+    assert_eq!((status, gone["status"].as_str()), (200, Some("retracted")));
+}
+
+#[tokio::test]
+async fn a_backfill_ending_inside_the_reorg_window_still_retracts_sqlite() {
+    backfill_into_window(false).await;
+}
+
+#[tokio::test]
+async fn a_backfill_ending_inside_the_reorg_window_still_retracts_postgres() {
+    backfill_into_window(true).await;
+}

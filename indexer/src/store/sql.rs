@@ -373,6 +373,43 @@ macro_rules! insert_messages {
     };
 }
 
+/// Inserts message rows already confirmed, with their stream events, in one
+/// statement (PostgreSQL: a data-modifying `WITH`). A row written pending
+/// and then updated to confirmed is written twice, with its index entries
+/// and a dead tuple; this writes it once. The caller holds the events lock.
+macro_rules! insert_confirmed_messages {
+    ($db:ty, $tx:expr, $messages:expr) => {
+        for chunk in $messages.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<$db>::new(
+                "WITH added AS (INSERT INTO messages (block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status) ",
+            );
+            q.push_values(chunk.iter(), |mut b, m: &&NewMessage| {
+                b.push_bind(m.block_number as i64)
+                    .push_bind(&m.block_hash)
+                    .push_bind(m.log_index as i64)
+                    .push_bind(m.item.map_or(-1, i64::from))
+                    .push_bind(&m.tx_hash)
+                    .push_bind(&m.sender)
+                    .push_bind(&m.recipient)
+                    .push_bind(&m.digest)
+                    .push_bind(m.sequence as i64)
+                    .push_bind(m.nonce.map(|n| n as i64))
+                    .push_bind(&m.cid)
+                    .push_bind("confirmed");
+            });
+            // A block that returns after a reorg away and back revives its
+            // rows: they are confirmed again, and pushed again.
+            q.push(
+                " ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'confirmed' WHERE messages.status = 'retracted' \
+                 RETURNING id, recipient, block_number, log_index, item) \
+                 INSERT INTO events (kind, message_id, recipient) \
+                 SELECT 'message', id, recipient FROM added ORDER BY block_number, log_index, item",
+            );
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+
 /// Writes one channel event's rows in the ingestion transaction.
 macro_rules! insert_channel_event {
     ($db:ty, $tx:ident, $e:expr) => {{
@@ -462,8 +499,12 @@ macro_rules! fence {
     };
 }
 
+/// `$write_confirmed`: whether rows already `confirm_upto` deep are written
+/// confirmed at once ([`insert_confirmed_messages`]), not pending and then
+/// updated. PostgreSQL only: SQLite has no data-modifying `WITH`, and its
+/// second write is cheap.
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr, $snapshot:expr) => {
+    ($name:ident, $db:ty, $pool:ty, $order_events:expr, $fence:expr, $snapshot:expr, $write_confirmed:expr) => {
         #[async_trait]
         impl Store for $name {
             async fn try_ingest_lease(&self, holder: &str) -> Result<Option<Lease>> {
@@ -516,12 +557,19 @@ macro_rules! sql_store {
             async fn apply(&self, batch: &IngestBatch) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 fence!(self, tx, $fence);
-                insert_messages!($db, tx, batch.messages, "pending");
+                // Rows already `confirm_upto` deep (every row of a backfill)
+                // are written confirmed; a reorg can reach only the blocks
+                // above, and it retracts confirmed rows as it does any.
+                let deep = |block: u64| $write_confirmed && batch.confirm_upto.is_some_and(|upto| block <= upto);
+                let status = |block: u64| if deep(block) { "confirmed" } else { "pending" };
+                let (deep_messages, pending_messages): (Vec<&NewMessage>, Vec<&NewMessage>) =
+                    batch.messages.iter().partition(|m| deep(m.block_number));
+                insert_messages!($db, tx, pending_messages, "pending");
                 for b in &batch.batches {
                     sqlx::query(
                         "INSERT INTO batches (block_number, block_hash, log_index, tx_hash, block_time, relayer, root, manifest_digest, count, batch_id, status) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending') \
-                         ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE batches.status = 'retracted'",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         ON CONFLICT (block_hash, log_index) DO UPDATE SET status = excluded.status WHERE batches.status = 'retracted'",
                     )
                     .bind(b.block_number as i64)
                     .bind(&b.block_hash)
@@ -533,6 +581,7 @@ macro_rules! sql_store {
                     .bind(&b.manifest_digest)
                     .bind(i64::from(b.count))
                     .bind(b.batch_id as i64)
+                    .bind(status(b.block_number))
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(REVIVE_BATCH_MESSAGES).bind(&b.block_hash).bind(b.log_index as i64).execute(&mut *tx).await?;
@@ -549,9 +598,9 @@ macro_rules! sql_store {
                             .push_bind(&k.owner)
                             .push_bind(&k.pubkey)
                             .push_bind(k.version as i64)
-                            .push_bind("pending");
+                            .push_bind(status(k.block_number));
                     });
-                    q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = 'pending' WHERE keys.status = 'retracted'");
+                    q.push(" ON CONFLICT (block_hash, log_index) DO UPDATE SET status = excluded.status WHERE keys.status = 'retracted'");
                     q.build().execute(&mut *tx).await?;
                 }
                 for e in &batch.channel_events {
@@ -579,6 +628,8 @@ macro_rules! sql_store {
                     for statement in rest {
                         sqlx::query(statement).bind(upto as i64).execute(&mut *tx).await?;
                     }
+                    // After the rows confirmed above, which are older.
+                    insert_confirmed_messages!($db, tx, deep_messages);
                 }
                 tx.commit().await?;
                 Ok(())
@@ -1238,7 +1289,8 @@ sql_store!(
     SqlitePool,
     None::<&str>,
     None::<&str>,
-    None::<&str>
+    None::<&str>,
+    false
 );
 sql_store!(
     PostgresStore,
@@ -1246,7 +1298,8 @@ sql_store!(
     PgPool,
     Some(ORDER_EVENTS_POSTGRES),
     Some(FENCE_POSTGRES),
-    Some(SNAPSHOT_POSTGRES)
+    Some(SNAPSHOT_POSTGRES),
+    true
 );
 
 #[cfg(test)]
