@@ -455,9 +455,14 @@ async fn main() {
     println!("| accepted per second | {:.0} |", total as f64 / window);
     if let (Some(first), Some(last)) = (windows.first(), windows.last()) {
         if windows.len() > 1 && *first > 0 {
+            let slowest = windows.iter().min().copied().unwrap_or_default();
             println!(
                 "| last 10 s window, % of the first | {:.0} |",
                 100.0 * *last as f64 / *first as f64
+            );
+            println!(
+                "| slowest 10 s window, % of the first | {:.0} |",
+                100.0 * slowest as f64 / *first as f64
             );
         }
     }

@@ -307,6 +307,12 @@ async fn scale(rows: usize) {
             rows as f64 / backfill.as_secs_f64(),
             node.slow_statements(),
         );
+        // One figure per line, for `make bench-compare METRIC=...`.
+        println!(
+            "| {} backfill rows per second | {:.0} |",
+            store_name(postgres),
+            rows as f64 / backfill.as_secs_f64()
+        );
         pages(&node, postgres, rows / 5).await;
         println!(
             "scale {}: peak RSS after the page queries {:.0} MiB",

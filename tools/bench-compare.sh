@@ -12,7 +12,7 @@
 # and spread, and the tree's median as a ratio of the base's.
 #
 # METRIC names the row of the benchmark's table whose number is compared
-# (the first number on the first line that contains it). Extra environment
+# (the last number on the first line that contains it). Extra environment
 # (CAIRN_BENCH_SECS=30 ...) passes through to both sides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
