@@ -67,7 +67,7 @@ run() {
   speed=$("$speed_exe" | sed -n 's/^machine speed: \([0-9]*\).*/\1/p')
   out=$(cd "$dir" && "$exe" --bench 2>&1) || { echo "$out" >>"$log"; echo "$side run failed (see $log)" >&2; exit 1; }
   { echo "### $side run $(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg)"; echo "$out"; } >>"$log"
-  figure=$(grep -m1 -F "$metric" <<<"$out" | grep -oE '[0-9][0-9,]*(\.[0-9]+)?' | tail -1 | tr -d ,)
+  figure=$( (grep -m1 -F "$metric" <<<"$out" || true) | grep -oE '[0-9][0-9,]*(\.[0-9]+)?' | tail -1 | tr -d , || true)
   [[ -n $figure ]] || { echo "no line with \"$metric\" in the $side run (see $log)" >&2; exit 1; }
   echo "$side $figure $speed" >>"$work/figures"
   printf '%-5s %12s   machine %s recoveries/s/core   load %s\n' "$side" "$figure" "$speed" "$(cut -d' ' -f1 /proc/loadavg)"
