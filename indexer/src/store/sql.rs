@@ -345,11 +345,21 @@ struct InvalidRow {
     reason: String,
 }
 
-/// Inserts message rows with `status`; used by ingestion and by batch resolution.
+/// Inserts message rows with `status`; used by ingestion and by batch
+/// resolution. The second form wraps each chunk's `INSERT` between `$head`
+/// and `$tail` (the conflict clause and whatever follows it).
 macro_rules! insert_messages {
     ($db:ty, $tx:expr, $messages:expr, $status:expr) => {
+        // A block that returns after a reorg away and back revives its rows.
+        insert_messages!(
+            $db, $tx, $messages, $status, "",
+            " ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'pending' WHERE messages.status = 'retracted'"
+        )
+    };
+    ($db:ty, $tx:expr, $messages:expr, $status:expr, $head:expr, $tail:expr) => {
         for chunk in $messages.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<$db>::new(
+            let mut q = QueryBuilder::<$db>::new($head);
+            q.push(
                 "INSERT INTO messages (block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status) ",
             );
             q.push_values(chunk, |mut b, m| {
@@ -366,8 +376,7 @@ macro_rules! insert_messages {
                     .push_bind(&m.cid)
                     .push_bind($status);
             });
-            // A block that returns after a reorg away and back revives its rows.
-            q.push(" ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'pending' WHERE messages.status = 'retracted'");
+            q.push($tail);
             q.build().execute(&mut *$tx).await?;
         }
     };
@@ -379,34 +388,15 @@ macro_rules! insert_messages {
 /// and a dead tuple; this writes it once. The caller holds the events lock.
 macro_rules! insert_confirmed_messages {
     ($db:ty, $tx:expr, $messages:expr) => {
-        for chunk in $messages.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<$db>::new(
-                "WITH added AS (INSERT INTO messages (block_number, block_hash, log_index, item, tx_hash, sender, recipient, digest, sequence, nonce, cid, status) ",
-            );
-            q.push_values(chunk.iter(), |mut b, m: &&NewMessage| {
-                b.push_bind(m.block_number as i64)
-                    .push_bind(&m.block_hash)
-                    .push_bind(m.log_index as i64)
-                    .push_bind(m.item.map_or(-1, i64::from))
-                    .push_bind(&m.tx_hash)
-                    .push_bind(&m.sender)
-                    .push_bind(&m.recipient)
-                    .push_bind(&m.digest)
-                    .push_bind(m.sequence as i64)
-                    .push_bind(m.nonce.map(|n| n as i64))
-                    .push_bind(&m.cid)
-                    .push_bind("confirmed");
-            });
-            // A block that returns after a reorg away and back revives its
-            // rows: they are confirmed again, and pushed again.
-            q.push(
-                " ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'confirmed' WHERE messages.status = 'retracted' \
-                 RETURNING id, recipient, block_number, log_index, item) \
-                 INSERT INTO events (kind, message_id, recipient) \
-                 SELECT 'message', id, recipient FROM added ORDER BY block_number, log_index, item",
-            );
-            q.build().execute(&mut *$tx).await?;
-        }
+        // A block that returns after a reorg away and back revives its
+        // rows: they are confirmed again, and pushed again.
+        insert_messages!(
+            $db, $tx, $messages, "confirmed", "WITH added AS (",
+            " ON CONFLICT (block_hash, log_index, item) DO UPDATE SET status = 'confirmed' WHERE messages.status = 'retracted' \
+             RETURNING id, recipient, block_number, log_index, item) \
+             INSERT INTO events (kind, message_id, recipient) \
+             SELECT 'message', id, recipient FROM added ORDER BY block_number, log_index, item"
+        )
     };
 }
 
