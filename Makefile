@@ -38,8 +38,10 @@ test-contracts:
 test-web:
 	cd web && npx tsc --noEmit && npx vitest run
 
+## Without backtraces: CI shows the head and tail of long output, and a backtrace pushes a failing
+## test's panic message out of both.
 test-rust:
-	cargo test --workspace --locked
+	RUST_BACKTRACE=0 cargo test --workspace --locked
 
 ## Refresh docs/screenshots/ from the browser test.
 screenshots: web
