@@ -49,7 +49,10 @@ use alloy::{
     rpc::types::Filter,
     sol_types::{Eip712Domain, SolEvent},
 };
-use cairn_contracts::manifest::{self, SignedPost};
+use cairn_contracts::{
+    eip712::Separator,
+    manifest::{self, SignedPost},
+};
 
 use crate::{
     chain::{Cairn, CairnClient, ChainError},
@@ -444,7 +447,8 @@ impl Verifier {
                 .await?;
             let posts = manifest::decode(&bytes)
                 .map_err(|e| VerifyError::Refuted(format!("the manifest does not decode: {e}")))?;
-            let root = manifest::root(posts.iter().map(|p| p.signing_hash(&self.domain)));
+            let separator = Separator::from(&self.domain);
+            let root = manifest::root(posts.iter().map(|p| p.signing_hash(separator)));
             if posts.len() != event.count as usize || root != Some(event.root) {
                 return Err(VerifyError::Refuted(
                     "the manifest does not rebuild the anchored root and count".into(),

@@ -16,12 +16,12 @@
 //! still decodes (as [`SignedPost::signature`] = `None`), so one bad post
 //! never hides the others in its batch.
 
-use alloy::{
-    primitives::{Address, Signature, B256},
-    sol_types::{Eip712Domain, SolStruct},
-};
+use alloy::primitives::{Address, Signature, B256};
 
-use crate::{eip712::Post, merkle};
+use crate::{
+    eip712::{Post, Separator},
+    merkle,
+};
 
 /// The manifest's first bytes; the digit is the format version.
 pub const MAGIC: &[u8; 8] = b"CAIRNMF1";
@@ -53,16 +53,17 @@ pub enum PostError {
 }
 
 impl SignedPost {
-    /// The EIP-712 signing hash, which is also the post's id.
-    pub fn signing_hash(&self, domain: &Eip712Domain) -> B256 {
-        self.post.eip712_signing_hash(domain)
+    /// The EIP-712 signing hash, which is also the post's id. `domain` is
+    /// an `&Eip712Domain`, or its [`Separator`] when many posts are hashed.
+    pub fn signing_hash(&self, domain: impl Into<Separator>) -> B256 {
+        self.post.signing_hash(domain)
     }
 
     /// Checks that `from` signed this post; returns the signing hash.
     ///
     /// As the contract's `recoverPost` (OpenZeppelin `ECDSA`), a signature
     /// with a high `s` is refused, so Rust and Solidity always agree.
-    pub fn verify(&self, domain: &Eip712Domain) -> Result<B256, PostError> {
+    pub fn verify(&self, domain: impl Into<Separator>) -> Result<B256, PostError> {
         match self.signer(domain)? {
             (hash, signer) if signer == self.post.from => Ok(hash),
             _ => Err(PostError::BadSignature),
@@ -73,7 +74,7 @@ impl SignedPost {
     /// that must then be authorized for `from` at the anchor
     /// ([`crate::signers::authorized_at`]). A malformed or high-`s`
     /// signature is refused, as in [`verify`](Self::verify).
-    pub fn signer(&self, domain: &Eip712Domain) -> Result<(B256, Address), PostError> {
+    pub fn signer(&self, domain: impl Into<Separator>) -> Result<(B256, Address), PostError> {
         let hash = self.signing_hash(domain);
         let signer = self
             .signature
@@ -189,7 +190,10 @@ pub fn root(signing_hashes: impl IntoIterator<Item = B256>) -> Option<B256> {
 
 #[cfg(test)]
 mod tests {
-    use alloy::signers::{local::PrivateKeySigner, SignerSync};
+    use alloy::{
+        signers::{local::PrivateKeySigner, SignerSync},
+        sol_types::{Eip712Domain, SolStruct},
+    };
 
     use super::*;
     use crate::eip712::domain;

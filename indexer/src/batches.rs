@@ -33,7 +33,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy::{primitives::B256, sol_types::Eip712Domain};
 use cairn_contracts::{
-    eip712::is_channel,
+    eip712::{is_channel, Separator},
     manifest::{self, SignedPost},
 };
 use rayon::prelude::*;
@@ -90,10 +90,11 @@ fn check_manifest(
             posts.len()
         ));
     }
+    let separator = Separator::from(domain);
     let checked: Vec<(B256, Verdict)> = posts
         .par_iter()
-        .map(|p| match p.signer(domain) {
-            Err(_) => (p.signing_hash(domain), Verdict::Invalid("bad_signature")),
+        .map(|p| match p.signer(separator) {
+            Err(_) => (p.signing_hash(separator), Verdict::Invalid("bad_signature")),
             // The store keeps nonces as signed 64-bit integers.
             Ok((hash, _)) if i64::try_from(p.post.nonce).is_err() => {
                 (hash, Verdict::Invalid("nonce_out_of_range"))
@@ -211,8 +212,10 @@ async fn channel_posters(
     Ok(out)
 }
 
+/// The address as stored: lowercase hex, without the keccak of an EIP-55
+/// checksum that `to_string()` computes.
 fn lower(a: alloy::primitives::Address) -> String {
-    a.to_string().to_lowercase()
+    format!("{a:#x}")
 }
 
 /// Checks batch manifests beside ingestion.
@@ -446,6 +449,17 @@ mod tests {
     use cairn_contracts::eip712::{domain, Post};
 
     use super::*;
+
+    #[test]
+    fn addresses_are_stored_as_lowercase_hex() {
+        for a in [
+            Address::ZERO,
+            Address::repeat_byte(0xab),
+            PrivateKeySigner::random().address(),
+        ] {
+            assert_eq!(lower(a), a.to_string().to_lowercase());
+        }
+    }
 
     fn signed(
         signer: &PrivateKeySigner,

@@ -352,6 +352,46 @@ fn outbox_post(
     }
 }
 
+/// `accept` alone, with no `known` before it, still stores a request all or
+/// nothing: a post whose (sender, nonce) a stored post holds is reported by
+/// index and nothing of the request is stored; a post stored already is
+/// accepted again without change.
+async fn accept_reports_conflicts_by_itself(postgres: bool) {
+    let (_db, url) = outbox_db(postgres).await;
+    let outbox = outbox::open(&url).await.unwrap();
+    let sender = alloy::signers::local::PrivateKeySigner::random();
+    let first = outbox_post(&sender, 1, "first");
+    assert!(outbox
+        .accept(std::slice::from_ref(&first), 1)
+        .await
+        .unwrap()
+        .is_empty());
+    let request = [
+        outbox_post(&sender, 2, "new"),
+        outbox_post(&sender, 1, "another post for nonce 1"),
+        outbox_post(&sender, 3, "new too"),
+    ];
+    assert_eq!(outbox.accept(&request, 2).await.unwrap(), vec![1]);
+    assert_eq!(
+        outbox.queue().await.unwrap().queued,
+        1,
+        "nothing of it stored"
+    );
+    let again = [first, outbox_post(&sender, 2, "new")];
+    assert!(outbox.accept(&again, 3).await.unwrap().is_empty());
+    assert_eq!(outbox.queue().await.unwrap().queued, 2);
+}
+
+#[tokio::test]
+async fn accept_reports_conflicts_by_itself_sqlite() {
+    accept_reports_conflicts_by_itself(false).await;
+}
+
+#[tokio::test]
+async fn accept_reports_conflicts_by_itself_postgres() {
+    accept_reports_conflicts_by_itself(true).await;
+}
+
 /// Two gateways on one PostgreSQL outbox: both accept, one batches, and
 /// the one that lost the batcher lease can no longer seal or sign; two
 /// posts racing for one (sender, nonce) through different gateways end as
@@ -363,7 +403,9 @@ async fn gateways_share_a_postgres_outbox_and_one_batches() {
         outbox::open(&url).await.unwrap(),
         outbox::open(&url).await.unwrap(),
     );
-    let seal = |_: &[cairn_contracts::manifest::SignedPost]| (B256::repeat_byte(1), B256::ZERO);
+    let seal = |_: &[B256], _: &[cairn_contracts::manifest::SignedPost]| {
+        (B256::repeat_byte(1), B256::ZERO)
+    };
 
     let lease = a.try_batcher_lease("a").await.unwrap().expect("free lease");
     assert_eq!(lease.generation, 1);

@@ -199,13 +199,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The seal function: the manifest's Merkle root and block digest.
-pub(crate) fn seal_of(
-    domain: &alloy::sol_types::Eip712Domain,
-    posts: &[SignedPost],
-) -> (B256, B256) {
-    let root = manifest::root(posts.iter().map(|p| p.signing_hash(domain)))
-        .expect("a sealed batch is never empty");
+/// The seal function: the manifest's Merkle root and block digest. The
+/// root is built from the ids the gateway computed when it checked each
+/// post's signature: a post is hashed once per process.
+pub(crate) fn seal_of(ids: &[B256], posts: &[SignedPost]) -> (B256, B256) {
+    let root = manifest::root(ids.iter().copied()).expect("a sealed batch is never empty");
     let bytes = manifest::encode(posts).expect("batch size is checked at start");
     (root, cid::block_digest(&bytes))
 }
@@ -229,8 +227,7 @@ async fn round(
 }
 
 async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
-    let domain = gw.domain.clone();
-    let seal = move |posts: &[SignedPost]| seal_of(&domain, posts);
+    let seal = seal_of;
     loop {
         let queue = gw.outbox.queue().await?;
         let now = now_ms();

@@ -155,8 +155,10 @@ pub struct Queue {
     pub oldest: Option<u64>,
 }
 
-/// Root and manifest digest of a list of posts, computed by the caller.
-pub type Seal<'a> = &'a (dyn Fn(&[SignedPost]) -> (B256, B256) + Sync);
+/// Root and manifest digest of a list of posts, computed by the caller from
+/// the posts' ids (their signing hashes, as stored when they were accepted)
+/// and the posts, both in leaf order.
+pub type Seal<'a> = &'a (dyn Fn(&[B256], &[SignedPost]) -> (B256, B256) + Sync);
 
 /// The gateway's persistent state.
 ///
@@ -454,8 +456,10 @@ impl BatchRow {
     }
 }
 
+/// The address as stored: lowercase hex. Not `to_string()`, whose EIP-55
+/// checksum costs a keccak for each of the millions of rows written.
 fn lower(a: Address) -> String {
-    a.to_string().to_lowercase()
+    format!("{a:#x}")
 }
 
 /// `$begin` opens a write transaction: SQLite needs `BEGIN IMMEDIATE`, or a
@@ -481,11 +485,17 @@ macro_rules! sql_outbox {
                 Ok(tx)
             }
 
-            async fn accept_once(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
+            /// Inserts `posts`; first, when `look` is set, finds those that
+            /// conflict with stored posts and then stores nothing. Without
+            /// the look a conflict still stores nothing: it breaks the
+            /// unique (sender, nonce) key and fails the transaction.
+            async fn accept_once(&self, posts: &[NewPost], now_ms: u64, look: bool) -> Result<Vec<usize>> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let conflicts = Self::known_in(&mut tx, posts).await?.conflicts;
-                if !conflicts.is_empty() {
-                    return Ok(conflicts);
+                if look {
+                    let conflicts = Self::known_in(&mut tx, posts).await?.conflicts;
+                    if !conflicts.is_empty() {
+                        return Ok(conflicts);
+                    }
                 }
                 for chunk in posts.chunks(CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(
@@ -559,14 +569,16 @@ macro_rules! sql_outbox {
             }
 
             async fn accept(&self, posts: &[NewPost], now_ms: u64) -> Result<Vec<usize>> {
-                // Two gateways may store one (sender, nonce) at the same
-                // moment: the later insert breaks the unique key. Asked
-                // again, it finds the other's post and reports the conflict.
-                match self.accept_once(posts, now_ms).await {
+                // Conflicts are rare, and the gateway has just asked
+                // `known`: the first try only inserts, and a conflict,
+                // stored before or by another gateway at the same moment,
+                // breaks the unique key. The second try looks first and
+                // reports it.
+                match self.accept_once(posts, now_ms, false).await {
                     Err(OutboxError::Database(err))
                         if err.as_database_error().is_some_and(|e| e.is_unique_violation()) =>
                     {
-                        self.accept_once(posts, now_ms).await
+                        self.accept_once(posts, now_ms, true).await
                     }
                     outcome => outcome,
                 }
@@ -610,6 +622,7 @@ macro_rules! sql_outbox {
                 #[derive(sqlx::FromRow)]
                 struct Row {
                     id: i64,
+                    post_id: String,
                     #[sqlx(flatten)]
                     post: PostRow,
                 }
@@ -619,7 +632,8 @@ macro_rules! sql_outbox {
                     return Ok(None);
                 }
                 let posts = rows.iter().map(|r| r.post.signed()).collect::<Result<Vec<_>>>()?;
-                let (root, digest) = seal(&posts);
+                let ids = rows.iter().map(|r| parse("post id", &r.post_id)).collect::<Result<Vec<B256>>>()?;
+                let (root, digest) = seal(&ids, &posts);
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO batches (root, manifest_digest, count, state, sealed_at) VALUES ($1, $2, $3, 'sealed', $4) RETURNING id",
                 )
@@ -825,3 +839,19 @@ sql_outbox!(
     Some(BATCHER_FENCE),
     Some(POSTS_CHANNEL)
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_stored_as_lowercase_hex() {
+        for a in [
+            Address::ZERO,
+            Address::repeat_byte(0xab),
+            Address::with_last_byte(0xf0),
+        ] {
+            assert_eq!(lower(a), a.to_string().to_lowercase());
+        }
+    }
+}

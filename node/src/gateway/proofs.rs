@@ -15,7 +15,10 @@ use axum::{
     http::StatusCode,
     Json,
 };
-use cairn_contracts::merkle::{leaf_hash, MerkleTree};
+use cairn_contracts::{
+    eip712::Separator,
+    merkle::{leaf_hash, MerkleTree},
+};
 
 use super::{
     outbox::{BatchState, PostState},
@@ -108,12 +111,12 @@ async fn tree(gw: &Arc<Shared>, batch: i64) -> Result<Arc<MerkleTree>, ApiError>
         .batch_posts(batch)
         .await
         .map_err(|e| ApiError::internal("outbox", e))?;
-    let domain = gw.domain.clone();
+    let separator = Separator::from(&gw.domain);
     let tree = tokio::task::spawn_blocking(move || {
         MerkleTree::new(
             posts
                 .iter()
-                .map(|p| leaf_hash(p.signing_hash(&domain)))
+                .map(|p| leaf_hash(p.signing_hash(separator)))
                 .collect(),
         )
     })

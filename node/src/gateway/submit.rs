@@ -22,7 +22,7 @@ use std::{
 use alloy::primitives::{Address, B256};
 use axum::{body::Bytes, extract::ConnectInfo, extract::State, http::StatusCode, Json};
 use base64::Engine;
-use cairn_contracts::eip712::recipient_address;
+use cairn_contracts::eip712::{recipient_address, Separator};
 use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -243,13 +243,13 @@ async fn accept(
     let at = move |i: usize| many.then_some(i);
     let now = now_ms() / 1000;
     let earliest_deadline = now + gw.config.min_deadline_margin.as_secs();
-    let domain = gw.domain.clone();
+    let separator = Separator::from(&gw.domain);
     // Shape, size, digest, deadline and signature: no I/O, on every core.
     let checked: Vec<Checked> = tokio::task::spawn_blocking(move || {
         posts
             .into_par_iter()
             .enumerate()
-            .map(|(i, p)| check(p, at(i), now, earliest_deadline, &domain))
+            .map(|(i, p)| check(p, at(i), now, earliest_deadline, separator))
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -341,7 +341,7 @@ fn check(
     at: Option<usize>,
     now: u64,
     earliest_deadline: u64,
-    domain: &alloy::sol_types::Eip712Domain,
+    domain: Separator,
 ) -> Result<Checked, ApiError> {
     let bad = |code, message: String| reject(StatusCode::BAD_REQUEST, code, at, message);
     let envelope = match &p.envelope {
