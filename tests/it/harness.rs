@@ -183,10 +183,14 @@ impl Kubo {
             .status()
             .expect("ipfs init runs");
         assert!(status.success(), "ipfs init failed");
-        let (api_port, gateway_port) = (free_port(), free_port());
-        set_addresses(repo.path(), api_port, gateway_port);
-        let api_url = format!("http://127.0.0.1:{api_port}");
-        let daemon = Self::run_daemon(repo.path(), offline, &api_url).await;
+        // The test profile puts the API, the gateway and the swarm on
+        // ports the kernel picks when Kubo binds them: a free port chosen
+        // here and bound later could be taken in between, by another test's
+        // daemon or any socket, and the test would then talk to the wrong
+        // daemon or to none.
+        let (daemon, api_url) = Self::run_daemon(repo.path(), offline, None).await;
+        // A restart comes back on the port Kubo got.
+        pin_api_address(repo.path(), &api_url);
         Self {
             daemon,
             repo,
@@ -195,7 +199,10 @@ impl Kubo {
         }
     }
 
-    async fn run_daemon(repo: &Path, offline: bool, api_url: &str) -> Daemon {
+    /// Starts the daemon on `repo`; returns it and its API's URL: `api_url`
+    /// when given (a restart), else the address Kubo writes to the repo's
+    /// `api` file once it listens.
+    async fn run_daemon(repo: &Path, offline: bool, api_url: Option<&str>) -> (Daemon, String) {
         let child = Command::new(tool("tools/bin/ipfs"))
             .arg("daemon")
             .args(offline.then_some("--offline"))
@@ -204,9 +211,14 @@ impl Kubo {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("ipfs daemon starts");
+        let daemon = Daemon(child);
+        let api_url = match api_url {
+            Some(url) => url.to_string(),
+            None => listening_api(repo, Duration::from_secs(60)).await,
+        };
         let probe = reqwest::Client::new().post(format!("{api_url}/api/v0/id"));
         wait_for_http("kubo", Duration::from_secs(60), probe).await;
-        Daemon(child)
+        (daemon, api_url)
     }
 
     /// Stops the daemon (SIGTERM, as an operator would), then starts it
@@ -214,7 +226,9 @@ impl Kubo {
     #[allow(dead_code)] // used by the fault suite, not by every includer
     pub(crate) async fn restart(&mut self) {
         self.daemon.stop("-TERM", Duration::from_secs(5)).await;
-        self.daemon = Self::run_daemon(self.repo.path(), self.offline, &self.api_url).await;
+        self.daemon = Self::run_daemon(self.repo.path(), self.offline, Some(&self.api_url))
+            .await
+            .0;
     }
 
     /// SIGKILLs the daemon, as a crash would.
@@ -244,13 +258,33 @@ impl Kubo {
     }
 }
 
-/// Puts the API and gateway on the chosen loopback ports (8080 is Cairn's).
-fn set_addresses(repo: &Path, api_port: u16, gateway_port: u16) {
+/// The URL of the API a Kubo daemon on `repo` listens on, from the `api`
+/// file it writes once it does (`/ip4/127.0.0.1/tcp/<port>`).
+async fn listening_api(repo: &Path, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let written = std::fs::read_to_string(repo.join("api")).unwrap_or_default();
+        if let Some(port) = written
+            .trim()
+            .strip_prefix("/ip4/127.0.0.1/tcp/")
+            .and_then(|p| p.parse::<u16>().ok())
+        {
+            return format!("http://127.0.0.1:{port}");
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "kubo wrote no API address within {timeout:?} (api file: {written:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Fixes the API on the port of `api_url`, for restarts on the same repo.
+fn pin_api_address(repo: &Path, api_url: &str) {
+    let port = api_url.rsplit(':').next().expect("a URL with a port");
     let path = repo.join("config");
     let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["Addresses"]["API"] = format!("/ip4/127.0.0.1/tcp/{api_port}").into();
-    config["Addresses"]["Gateway"] = format!("/ip4/127.0.0.1/tcp/{gateway_port}").into();
-    config["Addresses"]["Swarm"] = serde_json::json!(["/ip4/127.0.0.1/tcp/0"]);
+    config["Addresses"]["API"] = format!("/ip4/127.0.0.1/tcp/{port}").into();
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
