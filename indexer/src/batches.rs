@@ -36,6 +36,7 @@ use cairn_contracts::{
     eip712::{is_channel, Separator},
     manifest::{self, SignedPost},
 };
+use cairn_proto::ids::lowercase;
 use rayon::prelude::*;
 
 use tokio::sync::Notify;
@@ -199,7 +200,7 @@ async fn channel_posters(
         senders
             .entry(p.post.to.to_string())
             .or_default()
-            .insert(lower(p.post.from));
+            .insert(lowercase(p.post.from));
     }
     let mut out = std::collections::HashMap::new();
     for (channel, senders) in senders {
@@ -210,12 +211,6 @@ async fn channel_posters(
         out.insert(channel, posters);
     }
     Ok(out)
-}
-
-/// The address as stored: lowercase hex, without the keccak of an EIP-55
-/// checksum that `to_string()` computes.
-fn lower(a: alloy::primitives::Address) -> String {
-    format!("{a:#x}")
 }
 
 /// Checks batch manifests beside ingestion.
@@ -370,7 +365,7 @@ async fn check(
 
     let senders: Vec<String> = checked
         .iter()
-        .map(|(p, _)| lower(p.post.from))
+        .map(|(p, _)| lowercase(p.post.from))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -378,7 +373,7 @@ async fn check(
     let pairs: Vec<(String, u64)> = checked
         .iter()
         .filter(|(_, v)| *v == Verdict::Plausible)
-        .map(|(p, _)| (lower(p.post.from), p.post.nonce))
+        .map(|(p, _)| (lowercase(p.post.from), p.post.nonce))
         .collect();
     let mut used = store.used_nonces(&pairs).await?;
     let channels = channel_posters(store, &checked, a).await?;
@@ -391,7 +386,7 @@ async fn check(
         retry_at: 0,
     };
     for (item, (p, verdict)) in checked.into_iter().enumerate() {
-        let from = lower(p.post.from);
+        let from = lowercase(p.post.from);
         let reason = match verdict {
             Verdict::Invalid(reason) => Some(reason),
             // `judge_signers` judged every device key; never deliver one unjudged.
@@ -449,17 +444,6 @@ mod tests {
     use cairn_contracts::eip712::{domain, Post};
 
     use super::*;
-
-    #[test]
-    fn addresses_are_stored_as_lowercase_hex() {
-        for a in [
-            Address::ZERO,
-            Address::repeat_byte(0xab),
-            PrivateKeySigner::random().address(),
-        ] {
-            assert_eq!(lower(a), a.to_string().to_lowercase());
-        }
-    }
 
     fn signed(
         signer: &PrivateKeySigner,

@@ -30,6 +30,13 @@ pub fn parse_address(raw: &str) -> Result<Address, AddressError> {
     Ok(parsed)
 }
 
+/// An address as stores spell it: `0x` and lowercase hex. Not
+/// `to_string().to_lowercase()`: `to_string()` computes the EIP-55
+/// checksum, a keccak for each of the millions of rows a store writes.
+pub fn lowercase(address: Address) -> String {
+    format!("{address:#x}")
+}
+
 /// Parses `<block hash>-<log index>` followed by at most `extra` more
 /// `-<number>` parts; every number must fit the database (at most 2^63 − 1).
 /// A message id is a log id with at most one extra part, its batch item.
@@ -48,6 +55,20 @@ pub fn parse_log_id(id: &str, extra: usize) -> Option<(B256, u64, Vec<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_spelled_as_lowercase_hex() {
+        for a in [
+            Address::ZERO,
+            Address::repeat_byte(0xab),
+            Address::with_last_byte(0xf0),
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+                .parse()
+                .unwrap(),
+        ] {
+            assert_eq!(lowercase(a), a.to_string().to_lowercase());
+        }
+    }
 
     #[test]
     fn a_mixed_case_typo_is_refused() {

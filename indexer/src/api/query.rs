@@ -96,7 +96,7 @@ pub fn recipient_key(address: Address) -> String {
 
 /// How the store spells a sender or key owner.
 pub fn owner_key(address: Address) -> String {
-    address.to_string().to_lowercase()
+    cairn_proto::ids::lowercase(address)
 }
 
 /// Validates a page size.

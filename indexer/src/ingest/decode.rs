@@ -2,6 +2,7 @@
 
 use alloy::{primitives::B256, rpc::types::Log, sol_types::SolEvent};
 use cairn_contracts::Cairn;
+use cairn_proto::ids::lowercase;
 
 use crate::{
     block::cid_for_digest,
@@ -53,7 +54,7 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
                         item: None,
                         nonce: None,
                         tx_hash,
-                        sender: e.from.to_string().to_lowercase(),
+                        sender: lowercase(e.from),
                         recipient: e.to.to_string(),
                         digest: e.digest.to_string(),
                         sequence: e.sequence,
@@ -73,7 +74,7 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
                             block_hash,
                             log_index,
                             tx_hash,
-                            owner: e.owner.to_string().to_lowercase(),
+                            owner: lowercase(e.owner),
                             pubkey: e.pubkey.to_string(),
                             version: e.version,
                         });
@@ -93,7 +94,7 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
                             log_index,
                             tx_hash,
                             block_time: log.block_timestamp,
-                            relayer: e.relayer.to_string().to_lowercase(),
+                            relayer: lowercase(e.relayer),
                             root: e.root.to_string(),
                             manifest_digest: e.manifestDigest.to_string(),
                             count: e.count,
@@ -131,7 +132,7 @@ pub(super) fn decode_logs(logs: &[Log]) -> Decoded {
 /// for undecodable ones (logged).
 fn channel_change(topic: &B256, log: &Log) -> Option<(B256, ChannelChange)> {
     let lower = |a: &[alloy::primitives::Address]| -> Vec<String> {
-        a.iter().map(|a| a.to_string().to_lowercase()).collect()
+        a.iter().map(|a| lowercase(*a)).collect()
     };
     let decoded = match *topic {
         Cairn::ChannelCreated::SIGNATURE_HASH => {
@@ -141,9 +142,9 @@ fn channel_change(topic: &B256, log: &Log) -> Option<(B256, ChannelChange)> {
                     e.channel,
                     ChannelChange::Created {
                         name: e.name,
-                        creator: e.creator.to_string().to_lowercase(),
+                        creator: lowercase(e.creator),
                         gate: e.gate,
-                        token: e.token.to_string().to_lowercase(),
+                        token: lowercase(e.token),
                         min_balance: e.minBalance.to_string(),
                     },
                 )

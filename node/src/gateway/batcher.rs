@@ -227,7 +227,6 @@ async fn round(
 }
 
 async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
-    let seal = seal_of;
     loop {
         let queue = gw.outbox.queue().await?;
         let now = now_ms();
@@ -247,7 +246,7 @@ async fn seal_due(gw: &Arc<Shared>) -> Result<(), RoundError> {
         let expire_before = now / 1000 + SEAL_MARGIN_SECS;
         match gw
             .outbox
-            .seal(gw.config.max_batch, expire_before, now, &seal)
+            .seal(gw.config.max_batch, expire_before, now, &seal_of)
             .await?
         {
             Some(batch) => {

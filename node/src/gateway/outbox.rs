@@ -21,6 +21,7 @@ use std::{str::FromStr, time::Duration};
 use alloy::primitives::{Address, Signature, B256};
 use async_trait::async_trait;
 use cairn_contracts::{eip712::Post, manifest::SignedPost};
+use cairn_proto::ids::lowercase;
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -456,12 +457,6 @@ impl BatchRow {
     }
 }
 
-/// The address as stored: lowercase hex. Not `to_string()`, whose EIP-55
-/// checksum costs a keccak for each of the millions of rows written.
-fn lower(a: Address) -> String {
-    format!("{a:#x}")
-}
-
 /// `$begin` opens a write transaction: SQLite needs `BEGIN IMMEDIATE`, or a
 /// transaction that reads before it writes fails with "database is locked"
 /// when another writer got in between, instead of waiting its turn.
@@ -503,7 +498,7 @@ macro_rules! sql_outbox {
                     );
                     q.push_values(chunk, |mut b, p| {
                         b.push_bind(p.id.to_string())
-                            .push_bind(lower(p.post.from))
+                            .push_bind(lowercase(p.post.from))
                             .push_bind(p.post.to.to_string())
                             .push_bind(p.post.digest.to_string())
                             .push_bind(p.post.nonce as i64)
@@ -529,7 +524,7 @@ macro_rules! sql_outbox {
                         "SELECT sender, nonce, post_id FROM posts WHERE (sender, nonce) IN (",
                     );
                     q.push_values(chunk, |mut b, p| {
-                        b.push_bind(lower(p.post.from)).push_bind(p.post.nonce as i64);
+                        b.push_bind(lowercase(p.post.from)).push_bind(p.post.nonce as i64);
                     });
                     q.push(")");
                     // Planned afresh each time, never from a cached generic
@@ -541,7 +536,7 @@ macro_rules! sql_outbox {
                     let rows: Vec<(String, i64, String)> =
                         q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
                     for (i, p) in chunk.iter().enumerate() {
-                        let (from, nonce, id) = (lower(p.post.from), p.post.nonce as i64, p.id.to_string());
+                        let (from, nonce, id) = (lowercase(p.post.from), p.post.nonce as i64, p.id.to_string());
                         match rows.iter().find(|(s, n, _)| *s == from && *n == nonce) {
                             Some((_, _, other)) if *other == id => known.held.push(chunk_no * CHUNK + i),
                             Some(_) => known.conflicts.push(chunk_no * CHUNK + i),
@@ -839,19 +834,3 @@ sql_outbox!(
     Some(BATCHER_FENCE),
     Some(POSTS_CHANNEL)
 );
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_are_stored_as_lowercase_hex() {
-        for a in [
-            Address::ZERO,
-            Address::repeat_byte(0xab),
-            Address::with_last_byte(0xf0),
-        ] {
-            assert_eq!(lower(a), a.to_string().to_lowercase());
-        }
-    }
-}

@@ -341,7 +341,7 @@ fn check(
     at: Option<usize>,
     now: u64,
     earliest_deadline: u64,
-    domain: Separator,
+    separator: Separator,
 ) -> Result<Checked, ApiError> {
     let bad = |code, message: String| reject(StatusCode::BAD_REQUEST, code, at, message);
     let envelope = match &p.envelope {
@@ -411,7 +411,7 @@ fn check(
             "the signature is not 65 bytes of r, s and v".into(),
         )
     })?;
-    let (id, signer) = signed.signer(domain).map_err(|_| {
+    let (id, signer) = signed.signer(separator).map_err(|_| {
         bad(
             "bad_signature",
             "the signature is malformed (or has a high s)".into(),
