@@ -575,12 +575,8 @@ async fn migration_keeps_first_schema_data_postgres() {
     upgrade(true).await;
 }
 
-/// A deep page seeks to its cursor through the index, on both databases,
-/// instead of reading and filtering every row before it: the cursor is part
-/// of the index condition, and the rows read are the page's.
-async fn deep_pages_seek(postgres: bool) {
-    let db = Database::start(postgres).await;
-    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+/// Blocks 1 to 400, ten direct posts to BOB in each, all confirmed.
+async fn four_hundred_blocks_of_ten(store: &dyn Store) {
     let blocks: Vec<BlockRef> = (1..=400u64)
         .map(|n| BlockRef {
             number: n,
@@ -612,6 +608,15 @@ async fn deep_pages_seek(postgres: bool) {
             .collect();
         store.apply(&step).await.unwrap();
     }
+}
+
+/// A deep page seeks to its cursor through the index, on both databases,
+/// instead of reading and filtering every row before it: the cursor is part
+/// of the index condition, and the rows read are the page's.
+async fn deep_pages_seek(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    four_hundred_blocks_of_ten(store.as_ref()).await;
     let cursor = ListCursor {
         block: 390,
         log_index: 4,
@@ -727,6 +732,93 @@ async fn deep_pages_seek_through_the_index_sqlite() {
 #[tokio::test]
 async fn deep_pages_seek_through_the_index_postgres() {
     deep_pages_seek(true).await;
+}
+
+/// The content check reads its queues through the partial indexes that
+/// hold only the rows in them, on both databases, so the table's verified
+/// rows (nearly all) are neither indexed for it nor read by it.
+async fn content_queues_read_their_partial_indexes(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    four_hundred_blocks_of_ten(store.as_ref()).await;
+    let rows: Vec<i64> = store
+        .content_tasks(4_000, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.row)
+        .collect();
+    assert_eq!(rows.len(), 4_000);
+    let checks: Vec<ContentCheck> = rows[..3_990]
+        .iter()
+        .enumerate()
+        .map(|(i, &row)| ContentCheck {
+            row,
+            status: if i < 5 {
+                ContentStatus::Missing
+            } else {
+                ContentStatus::Verified
+            },
+            retry_at: 1_000,
+        })
+        .collect();
+    store.set_content(&checks).await.unwrap();
+    let tasks = store.content_tasks(100, 2_000).await.unwrap();
+    assert_eq!(tasks.len(), 15, "5 due again and 10 unchecked");
+
+    let [due, fresh] = cairn_indexer::store::CONTENT_QUEUES;
+    for (sql, index, binds) in [
+        (due, "messages_missing", &[2_000i64, 100][..]),
+        (fresh, "messages_unchecked", &[100i64][..]),
+    ] {
+        if postgres {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+            sqlx::query("ANALYZE messages")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+            let mut query = sqlx::query_as(&explain);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let (plan,): (serde_json::Value,) = query.fetch_one(&mut conn).await.unwrap();
+            assert!(
+                find_node(&plan[0]["Plan"], index).is_some(),
+                "{index} is used: {plan}"
+            );
+        } else {
+            let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query_as(&explain);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let plan: Vec<(i64, i64, i64, String)> = query.fetch_all(&pool).await.unwrap();
+            let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.contains(&format!("USING INDEX {index}"))),
+                "{index} is used: {details:?}"
+            );
+            assert!(
+                !details.iter().any(|d| d.contains("TEMP B-TREE")),
+                "no sort: the index gives the order: {details:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn content_queues_read_their_partial_indexes_sqlite() {
+    content_queues_read_their_partial_indexes(false).await;
+}
+
+#[tokio::test]
+async fn content_queues_read_their_partial_indexes_postgres() {
+    content_queues_read_their_partial_indexes(true).await;
 }
 
 /// Two processes on one PostgreSQL database: one lease holder at a time; a

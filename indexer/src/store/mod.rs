@@ -21,7 +21,7 @@ pub use cursor::{InvalidCursor, ListCursor, Seek, StreamCursor};
 pub use lease::CommitFeed;
 pub use model::*;
 #[doc(hidden)]
-pub use sql::page_query;
+pub use sql::{page_query, CONTENT_QUEUES};
 pub use sql::{PostgresStore, SqliteStore};
 
 use crate::block::BlockRef;

@@ -126,6 +126,21 @@ pub fn page_query(column: &str, newest_first: bool) -> String {
     list_query(column, "", newest_first)
 }
 
+/// The content check's two queues: blocks due again (`missing`, their
+/// retry time `$1` reached, at most `$2`) and blocks never checked
+/// (`unchecked`, at most `$1`). Each reads its own partial index
+/// (`messages_missing`, `messages_unchecked`), which holds only the rows in
+/// that state, so a verified row costs the check nothing. Public for the
+/// test that checks both databases use those indexes.
+#[doc(hidden)]
+pub const CONTENT_QUEUES: [&str; 2] = [
+    "SELECT id, digest, content_attempts FROM messages \
+     WHERE content = 'missing' AND content_retry_at <= $1 AND status <> 'retracted' \
+     ORDER BY content_retry_at, id LIMIT $2",
+    "SELECT id, digest, content_attempts FROM messages \
+     WHERE content = 'unchecked' AND status <> 'retracted' ORDER BY id LIMIT $1",
+];
+
 /// Stream events after the seq `$1` (of the recipient `$3`, when `for_one`),
 /// at most `$2`, with their messages.
 fn events_query(for_one: bool) -> String {
@@ -902,19 +917,13 @@ macro_rules! sql_store {
             }
 
             async fn content_tasks(&self, limit: u32, now_ms: u64) -> Result<Vec<ContentTask>> {
-                let due: Vec<(i64, String, i64)> = sqlx::query_as(
-                    "SELECT id, digest, content_attempts FROM messages \
-                     WHERE content = 'missing' AND content_retry_at <= $1 AND status <> 'retracted' \
-                     ORDER BY content_retry_at, id LIMIT $2",
-                )
+                let [due_query, fresh_query] = CONTENT_QUEUES;
+                let due: Vec<(i64, String, i64)> = sqlx::query_as(due_query)
                 .bind(now_ms as i64)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
-                let fresh: Vec<(i64, String, i64)> = sqlx::query_as(
-                    "SELECT id, digest, content_attempts FROM messages \
-                     WHERE content = 'unchecked' AND status <> 'retracted' ORDER BY id LIMIT $1",
-                )
+                let fresh: Vec<(i64, String, i64)> = sqlx::query_as(fresh_query)
                 .bind(fresh_share(limit, due.len()))
                 .fetch_all(&self.pool)
                 .await?;
