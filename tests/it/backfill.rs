@@ -1,6 +1,7 @@
 //! Backfill under a small log cap, on real Anvil: ranges are cut to the
-//! cap, a block denser than the cap is taken whole, and every post is
-//! indexed once, in chain order.
+//! cap, a block denser than the cap is taken whole, every post is indexed
+//! once, in chain order, and each range is fetched while the one before it
+//! commits.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use cairn_indexer::IndexerConfig;
 use serde_json::Value;
 
 use crate::harness::{
-    indexing_node, mine, post_many, post_range, signer, Anvil, Database, DEPLOYER_KEY,
+    indexing_node, metric, mine, post_many, post_range, signer, Anvil, Database, DEPLOYER_KEY,
 };
 
 #[tokio::test]
@@ -60,5 +61,11 @@ async fn a_small_log_cap_cuts_ranges_and_loses_nothing() {
             "post {i} once, in its place"
         );
     }
+    // Ranges were fetched while the ones before them committed: this
+    // backfill alone reads more than 20 (the counter is the process's, so
+    // other tests' backfills may add to it, never take from it).
+    let status = format!("http://{}", node.status_addr.unwrap());
+    let prefetched = metric(&status, "cairn_indexer_prefetched_ranges_total").await;
+    assert!(prefetched >= Some(10.0), "{prefetched:?}");
     node.shutdown().await.unwrap();
 }

@@ -736,7 +736,7 @@ pub(crate) async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -
 
 /// The value of the sample `series` (a metric name with its labels, if
 /// any) in the node's `/metrics`, if it is there.
-#[allow(dead_code)] // used by the fan-out test and the read-path bench
+#[allow(dead_code)] // used by the tests and the read-path bench
 pub(crate) async fn metric(api: &str, series: &str) -> Option<f64> {
     let metrics = reqwest::get(format!("{api}/metrics"))
         .await

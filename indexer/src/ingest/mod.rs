@@ -1,7 +1,9 @@
 //! Ingestion: from contract logs to store rows, safe under reorgs and crashes.
 //!
 //! Far below the head (more than the reorg window) the ingester backfills
-//! with `eth_getLogs` over large ranges. Near the head it takes one block at
+//! with `eth_getLogs` over large ranges, fetching the next range while it
+//! commits the last: the node's answer and the database's writes then take
+//! their time side by side instead of in turn. Near the head it takes one block at
 //! a time: it checks the block's parent hash against the [`ReorgWindow`],
 //! fetches the block's logs by block hash, and commits rows, window entry,
 //! checkpoint and confirmations in one transaction. On a parent mismatch it
@@ -69,6 +71,9 @@ pub struct Ingester {
     checkpoint: Option<BlockRef>,
     /// Blocks the next backfill fetch spans, sized by the last one's density.
     span: u64,
+    /// The backfill range fetched while the one before it committed; used
+    /// by the next step if it starts where that step does.
+    prefetched: Option<Fetched>,
     /// The newest head a `newHeads` notification announced: while the
     /// checkpoint is below it, a step need not ask for the head first.
     announced_head: Option<u64>,
@@ -97,6 +102,7 @@ impl Ingester {
             store,
             batches_wake,
             span: ranges::FIRST_SPAN.min(config.max_range),
+            prefetched: None,
             announced_head: None,
             config,
             window,
@@ -182,15 +188,33 @@ impl Ingester {
         }
         let confirm_upto = head.checked_sub(self.config.confirmations);
         let window = self.config.reorg_window;
-        let (block, logs) = if head - next > window {
+        let cap = self.config.max_logs_per_fetch;
+        let (block, logs, following) = if head - next > window {
             // Deep below the head: as many blocks as about half the log cap
             // allows at the density seen last, ending `window` blocks below it.
-            let cap = self.config.max_logs_per_fetch;
-            let to = next.saturating_add(self.span - 1).min(head - window);
-            let (to, logs) = self.source.logs_from(next..=to, cap).await?;
-            self.span = ranges::next_span(to - next + 1, logs.len(), cap, self.config.max_range);
-            (self.source.header(to).await?, logs)
+            let end = head - window;
+            let fetched = match self.prefetched.take() {
+                Some(f) if f.from == next && f.block.number <= end => {
+                    metrics::counter!("cairn_indexer_prefetched_ranges_total").increment(1);
+                    f
+                }
+                _ => {
+                    let to = next.saturating_add(self.span - 1).min(end);
+                    Fetched::fetch(&self.source, next..=to, cap).await?
+                }
+            };
+            let to = fetched.block.number;
+            self.span = ranges::next_span(
+                to - next + 1,
+                fetched.logs.len(),
+                cap,
+                self.config.max_range,
+            );
+            // The range after it, still `window` below the head.
+            let following = (to < end).then(|| to + 1..=to.saturating_add(self.span).min(end));
+            (fetched.block, fetched.logs, following)
         } else {
+            self.prefetched = None;
             let block = self.source.header(next).await?;
             let continuity = match (self.window.validate_parent(&block), self.checkpoint) {
                 (Continuity::Unknown, Some(cp))
@@ -208,7 +232,7 @@ impl Ingester {
                 return self.roll_back().await.map(Step::RolledBack);
             }
             let logs = self.source.logs_in_block(block.hash).await?;
-            (block, logs)
+            (block, logs, None)
         };
         // A backfill fetch commits in chunks of whole blocks, each with its
         // checkpoint, so no transaction grows with the fetch; the last chunk
@@ -220,18 +244,41 @@ impl Ingester {
         };
         let chunks = ranges::commit_chunks(&logs, max_rows);
         let last = chunks.len() - 1;
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let logs = &logs[chunk];
-            let at = match logs.last() {
-                Some(log) if i < last => BlockRef {
-                    number: log.block_number.unwrap_or_default(),
-                    hash: log.block_hash.unwrap_or_default(),
-                    parent_hash: Default::default(),
-                },
-                _ => block,
-            };
-            self.commit(logs, at, i == last, confirm_upto).await?;
-        }
+        // The next range is fetched beside the commits, on a clone of the
+        // source; it is dropped with this step if the step is.
+        let prefetch = following.map(|range| Fetched::fetch_owned(self.source.clone(), range, cap));
+        let commits = async {
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let logs = &logs[chunk];
+                let at = match logs.last() {
+                    Some(log) if i < last => BlockRef {
+                        number: log.block_number.unwrap_or_default(),
+                        hash: log.block_hash.unwrap_or_default(),
+                        parent_hash: Default::default(),
+                    },
+                    _ => block,
+                };
+                self.commit(logs, at, i == last, confirm_upto).await?;
+            }
+            Ok::<_, IndexerError>(())
+        };
+        let (committed, prefetched) = tokio::join!(commits, async {
+            match prefetch {
+                Some(fetch) => Some(fetch.await),
+                None => None,
+            }
+        });
+        committed?;
+        // A failed prefetch is not this step's failure: the next step
+        // fetches the range itself, and reports what fails then.
+        self.prefetched = match prefetched {
+            Some(Ok(fetched)) => Some(fetched),
+            Some(Err(err)) => {
+                tracing::debug!(%err, "prefetching the next range failed; it is fetched again");
+                None
+            }
+            None => None,
+        };
         self.window.insert(block);
         Ok(Step::Ingested(block.number))
     }
@@ -279,6 +326,7 @@ impl Ingester {
     /// Finds the fork point, rolls the store back to it and retracts.
     async fn roll_back(&mut self) -> Result<u64, IndexerError> {
         self.announced_head = None;
+        self.prefetched = None;
         let mut canonical = BTreeMap::new();
         let recorded: Vec<BlockRef> = self.window.newest_first().copied().collect();
         for b in &recorded {
@@ -317,6 +365,41 @@ impl Ingester {
         metrics::counter!("cairn_indexer_retracted_total").increment(retracted);
         self.fanout.wake();
         Ok(fork.number)
+    }
+}
+
+/// One backfill range's logs, in chain order, and its last block.
+#[derive(Debug)]
+struct Fetched {
+    /// The range's first block.
+    from: u64,
+    /// Its last block: the end asked for, or less when the log cap cut it.
+    block: BlockRef,
+    logs: Vec<alloy::rpc::types::Log>,
+}
+
+impl Fetched {
+    /// The logs from the start of `range` on, at most `cap` of them (see
+    /// [`ChainSource::logs_from`]), and the header of the last block read.
+    async fn fetch(
+        source: &ChainSource,
+        range: std::ops::RangeInclusive<u64>,
+        cap: usize,
+    ) -> Result<Self, IndexerError> {
+        let from = *range.start();
+        let (to, logs) = source.logs_from(range, cap).await?;
+        let block = source.header(to).await?;
+        Ok(Self { from, block, logs })
+    }
+
+    /// [`fetch`](Self::fetch) on a source of its own, to run beside a
+    /// step's commits.
+    async fn fetch_owned(
+        source: ChainSource,
+        range: std::ops::RangeInclusive<u64>,
+        cap: usize,
+    ) -> Result<Self, IndexerError> {
+        Self::fetch(&source, range, cap).await
     }
 }
 
