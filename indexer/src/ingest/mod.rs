@@ -246,7 +246,10 @@ impl Ingester {
         let last = chunks.len() - 1;
         // The next range is fetched beside the commits, on a clone of the
         // source; it is dropped with this step if the step is.
-        let prefetch = following.map(|range| Fetched::fetch_owned(self.source.clone(), range, cap));
+        let prefetch = following.map(|range| {
+            let source = self.source.clone();
+            async move { Fetched::fetch(&source, range, cap).await }
+        });
         let commits = async {
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let logs = &logs[chunk];
@@ -262,12 +265,8 @@ impl Ingester {
             }
             Ok::<_, IndexerError>(())
         };
-        let (committed, prefetched) = tokio::join!(commits, async {
-            match prefetch {
-                Some(fetch) => Some(fetch.await),
-                None => None,
-            }
-        });
+        let (committed, prefetched) =
+            tokio::join!(commits, futures::future::OptionFuture::from(prefetch));
         committed?;
         // A failed prefetch is not this step's failure: the next step
         // fetches the range itself, and reports what fails then.
@@ -390,16 +389,6 @@ impl Fetched {
         let (to, logs) = source.logs_from(range, cap).await?;
         let block = source.header(to).await?;
         Ok(Self { from, block, logs })
-    }
-
-    /// [`fetch`](Self::fetch) on a source of its own, to run beside a
-    /// step's commits.
-    async fn fetch_owned(
-        source: ChainSource,
-        range: std::ops::RangeInclusive<u64>,
-        cap: usize,
-    ) -> Result<Self, IndexerError> {
-        Self::fetch(&source, range, cap).await
     }
 }
 
