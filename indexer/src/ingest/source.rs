@@ -115,7 +115,7 @@ impl ChainSource {
         Ok(ChainIdentity {
             chain_id: self.chain_id().await?,
             genesis_hash: self.header(0).await?.hash.to_string(),
-            contract: self.contract.to_string().to_lowercase(),
+            contract: cairn_proto::ids::lowercase(self.contract),
         })
     }
 

@@ -133,7 +133,7 @@ impl Sessions {
         self.store
             .open_session(
                 &token_hash(&token),
-                &address.to_string().to_lowercase(),
+                &cairn_proto::ids::lowercase(address),
                 now + SESSION_TTL.as_millis() as i64,
                 now,
             )
