@@ -263,22 +263,29 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres:") || url.starts_with("postgresql:")
 }
 
+/// How every connection to a SQLite outbox is set up.
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: an accepted post survives a power cut, not only a crash.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .pragma("cache_size", "-65536")
+        .pragma("mmap_size", "268435456")
+        // Each accepted chunk's statement journal stays in memory instead
+        // of spilling to a temporary file (see the indexer's SQLite store).
+        .pragma("temp_store", "memory"))
+}
+
 /// Opens (and migrates) the outbox at `url`: `sqlite://<path>` or `postgres://...`.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Outbox>> {
     if url.starts_with("sqlite:") {
         cairn_indexer::store::make_sqlite_private(url).map_err(sqlx::Error::from)?;
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an accepted post survives a power cut, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(sqlite_options(url)?)
             .await?;
         sqlx::migrate!("src/gateway/migrations/sqlite")
             .run(&pool)
@@ -834,3 +841,25 @@ sql_outbox!(
     Some(BATCHER_FENCE),
     Some(POSTS_CHANNEL)
 );
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{ConnectOptions, Connection};
+
+    /// The statement journal of a chunk of accepted posts is kept in memory
+    /// (`temp_store = 2`), not spilled to a temporary file.
+    #[tokio::test]
+    async fn statement_journals_stay_in_memory() {
+        let mut conn = super::sqlite_options("sqlite::memory:")
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let (temp_store,): (i64,) = sqlx::query_as("PRAGMA temp_store")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2, "2 is MEMORY");
+        conn.close().await.unwrap();
+    }
+}
