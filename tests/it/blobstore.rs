@@ -117,9 +117,9 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
         cids.insert(36 + i, *cid);
     }
     let missing = [20, 36, 37, 38];
-    let calls_before = kubo_api_calls(&kubo_daemon.api_url).await;
+    let calls_before = kubo_daemon.api_calls().await;
     let found = kubo.fetch_many_unverified(&cids).await.unwrap();
-    let calls = kubo_api_calls(&kubo_daemon.api_url).await - calls_before;
+    let calls = kubo_daemon.api_calls().await - calls_before;
     assert_eq!(found.len(), 54);
     for i in missing {
         assert_eq!(found[i], None, "block {i} was never stored");
@@ -136,22 +136,6 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
     // every block after the first gap alone made 36. Kubo counts a call
     // just after it answers, so the count may lag by the last few.
     assert!(calls <= 18, "{calls} Kubo calls for 54 blocks");
-}
-
-/// The API calls a Kubo daemon has answered, from its Prometheus metrics.
-async fn kubo_api_calls(api_url: &str) -> u64 {
-    let text = reqwest::Client::new()
-        .post(format!("{api_url}/debug/metrics/prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("ipfs_http_request_duration_seconds_count{handler=\"api\"} "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("kubo reports its API calls")
 }
 
 /// The kubo store over two IPFS Cluster peers: a write is on both Kubo

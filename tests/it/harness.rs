@@ -246,15 +246,33 @@ impl Kubo {
 
     /// How many blocks Kubo holds locally.
     pub(crate) async fn local_block_count(&self) -> usize {
-        let text = reqwest::Client::new()
-            .post(format!("{}/api/v0/refs/local", self.api_url))
+        let text = self.post_text("api/v0/refs/local").await;
+        text.lines().filter(|l| !l.trim().is_empty()).count()
+    }
+
+    /// The API calls Kubo has answered, from its Prometheus metrics. Kubo
+    /// counts a call just after it answers, so the count may lag by one.
+    #[allow(dead_code)] // not used by the benchmarks that include this file
+    pub(crate) async fn api_calls(&self) -> u64 {
+        let text = self.post_text("debug/metrics/prometheus").await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("ipfs_http_request_duration_seconds_count{handler=\"api\"} ")
+            })
+            .and_then(|n| n.trim().parse().ok())
+            .expect("kubo reports its API calls")
+    }
+
+    /// Kubo's answer to a POST on `path` of its API port.
+    async fn post_text(&self, path: &str) -> String {
+        reqwest::Client::new()
+            .post(format!("{}/{path}", self.api_url))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines().filter(|l| !l.trim().is_empty()).count()
+            .unwrap()
     }
 }
 
