@@ -136,6 +136,19 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
     // every block after the first gap alone made 36. Kubo counts a call
     // just after it answers, so the count may lag by the last few.
     assert!(calls <= 18, "{calls} Kubo calls for 54 blocks");
+    // A round may name one block twice (two messages, one envelope).
+    let twice = kubo
+        .fetch_many_unverified(&[cids[0], cids[1], cids[0]])
+        .await
+        .unwrap();
+    assert_eq!(
+        twice,
+        vec![
+            Some(blocks[0].clone()),
+            Some(blocks[1].clone()),
+            Some(blocks[0].clone())
+        ]
+    );
 }
 
 /// The kubo store over two IPFS Cluster peers: a write is on both Kubo

@@ -479,8 +479,11 @@ impl KuboNode {
             if exports < MAX_EXPORTS {
                 exports += 1;
                 let rest = &cids[found.len()..];
-                let mut in_car = self.export(rest).await?;
-                found.extend(rest.iter().map_while(|cid| in_car.remove(cid).map(Some)));
+                let in_car = self.export(rest).await?;
+                found.extend(
+                    rest.iter()
+                        .map_while(|cid| in_car.get(cid).cloned().map(Some)),
+                );
             }
             for cid in &cids[found.len()..] {
                 let block = not_found_as_none(self.fetch_unverified(cid).await)?;
