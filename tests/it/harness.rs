@@ -43,7 +43,35 @@ fn tool(relative: &str) -> PathBuf {
     path
 }
 
+/// A loopback port that is free now, for a daemon that must be told its
+/// port before it starts.
+///
+/// The port is chosen below the kernel's ephemeral range
+/// (`ip_local_port_range`), never from it: the kernel hands ports of that
+/// range to every outgoing connection and to every listener bound to port
+/// 0, so a port picked there could be taken by any socket of the run
+/// before the daemon binds it. A port below the range is taken only by
+/// another explicit bind; this process hands each one out once.
 pub(crate) fn free_port() -> u16 {
+    use std::{collections::HashSet, sync::Mutex};
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    const LOWEST: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    if ephemeral_start > LOWEST + 1_000 {
+        for _ in 0..1_000 {
+            let port = rand::random::<u16>() % (ephemeral_start - LOWEST) + LOWEST;
+            if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed_out.insert(port);
+                return port;
+            }
+        }
+    }
+    // No room below the ephemeral range: the kernel's choice.
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -385,11 +413,13 @@ impl BlockCluster {
             ipfs["connect_swarms_delay"] = json!("1s");
             config["monitor"]["pubsubmon"]["check_interval"] = json!("2s");
             std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+            // Its log, for the failure message if the cluster never forms.
+            let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
             let child = Command::new(&service)
                 .arg("daemon")
                 .env("IPFS_CLUSTER_PATH", dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
                 .spawn()
                 .expect("ipfs-cluster-service daemon starts");
             peers.push(Daemon(child));
@@ -404,6 +434,14 @@ impl BlockCluster {
         let deadline = Instant::now() + Duration::from_secs(180);
         for rest in &rest_urls {
             loop {
+                for (i, peer) in peers.iter_mut().enumerate() {
+                    if let Some(status) = peer.0.try_wait().unwrap() {
+                        panic!(
+                            "IPFS Cluster peer {i} exited ({status}) before the cluster formed:\n{}",
+                            cluster_logs(&dirs)
+                        );
+                    }
+                }
                 let metrics = async {
                     let response = reqwest::Client::new()
                         .get(format!("{rest}/monitor/metrics/freespace"))
@@ -418,7 +456,8 @@ impl BlockCluster {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "the IPFS Cluster peers did not form a cluster"
+                    "the IPFS Cluster peers did not form a cluster:\n{}",
+                    cluster_logs(&dirs)
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -438,6 +477,21 @@ impl BlockCluster {
     pub(crate) fn store_url(&self) -> String {
         self.proxy_urls.join(",")
     }
+}
+
+/// The last lines each IPFS Cluster peer logged, to say why a cluster
+/// did not form.
+fn cluster_logs(dirs: &[tempfile::TempDir]) -> String {
+    dirs.iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            format!("--- peer {i}, the last 40 lines of its log ---\n{tail}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// How the CLI under test stores blocks.
