@@ -514,6 +514,82 @@ async fn store_contract_postgres() {
     contract(true).await;
 }
 
+/// Every field of a message row reads back as written: rows written
+/// confirmed (deep below the head) and rows written pending, a direct post
+/// and a batched one with its item and a nonce beyond 2^63's half.
+async fn message_fields(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let (deep, recent) = (block(1, 0), block(2, 0));
+    let batched = |b: &BlockRef| NewMessage {
+        item: Some(4),
+        nonce: Some((1 << 62) + 5),
+        sender: "0x00000000000000000000000000000000000ca201".into(),
+        tx_hash: B256::repeat_byte(7).to_string(),
+        cid: format!("bafk-batched-{}", b.number),
+        sequence: 900 + b.number,
+        ..message(b, 3)
+    };
+    let mut step = batch(&[deep, recent], Some(1));
+    step.messages.extend([batched(&deep), batched(&recent)]);
+    store.apply(&step).await.unwrap();
+    for written in &step.messages {
+        let read = store
+            .message(
+                &written.block_hash,
+                written.log_index,
+                written.item.map(u64::from),
+            )
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            (
+                read.block,
+                read.block_hash.as_str(),
+                read.log_index,
+                read.item,
+                read.nonce,
+                read.tx.as_str(),
+                read.from.as_str(),
+                read.to.as_str(),
+                read.digest.as_str(),
+                read.sequence,
+                read.cid.as_str(),
+            ),
+            (
+                written.block_number,
+                written.block_hash.as_str(),
+                written.log_index,
+                written.item.map(u64::from),
+                written.nonce,
+                written.tx_hash.as_str(),
+                written.sender.as_str(),
+                written.recipient.as_str(),
+                written.digest.as_str(),
+                written.sequence,
+                written.cid.as_str(),
+            )
+        );
+        let status = if written.block_number == 1 {
+            RowStatus::Confirmed
+        } else {
+            RowStatus::Pending
+        };
+        assert_eq!(read.status, status, "{}", read.id);
+    }
+}
+
+#[tokio::test]
+async fn every_message_field_reads_back_as_written_sqlite() {
+    message_fields(false).await;
+}
+
+#[tokio::test]
+async fn every_message_field_reads_back_as_written_postgres() {
+    message_fields(true).await;
+}
+
 /// A database written by the first schema keeps every message, id and event
 /// through migration 0002 (which SQLite applies by rebuilding two tables).
 async fn upgrade(postgres: bool) {
