@@ -53,15 +53,14 @@ fn tool(relative: &str) -> PathBuf {
 /// before the daemon binds it. A port below the range is taken only by
 /// another explicit bind; this process hands each one out once.
 pub(crate) fn free_port() -> u16 {
-    use std::{collections::HashSet, sync::Mutex};
-    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    use std::{collections::BTreeSet, sync::Mutex};
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     const LOWEST: u16 = 10_000;
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
     let mut handed_out = HANDED_OUT.lock().unwrap();
-    let handed_out = handed_out.get_or_insert_with(HashSet::new);
     if ephemeral_start > LOWEST + 1_000 {
         for _ in 0..1_000 {
             let port = rand::random::<u16>() % (ephemeral_start - LOWEST) + LOWEST;
