@@ -79,6 +79,14 @@ async fn a_restored_node_serves_every_message() {
         serde_json::json!([alice_address, "0x56BC75E2D63100000"]),
     )
     .await;
+    // A consent entry is stored only for an owner whose key this node has
+    // indexed: wait for Bob's, as a loaded machine may take a while.
+    crate::harness::wait_for_http(
+        "Bob's key on the node",
+        Duration::from_secs(60),
+        reqwest::Client::new().get(format!("{api}/v1/keys/{bob_address}")),
+    )
+    .await;
     let out = cli.run(&bob, &["allow", &alice_address]).await;
     let bob = bob.clone();
     assert!(out.success, "{}", out.stderr);

@@ -109,7 +109,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `request` until it answers 2xx, or panics after `timeout`.
-async fn wait_for_http(what: &str, timeout: Duration, request: reqwest::RequestBuilder) {
+pub(crate) async fn wait_for_http(what: &str, timeout: Duration, request: reqwest::RequestBuilder) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         let attempt = request
