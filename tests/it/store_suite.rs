@@ -948,3 +948,119 @@ async fn the_sqlite_lease_is_its_own_sqlite() {
     assert!(store.commit_feed().await.unwrap().is_none());
     store.apply(&batch(&[block(1, 0)], Some(1))).await.unwrap();
 }
+
+/// A block that returns after a reorg away (A -> B -> A) revives its rows as
+/// pending. If the chain forks away again before they are confirmed, they go
+/// back to retracted: readers were told of them and of their retraction, and
+/// those events still name them. The rollback used to delete them, which
+/// the events' foreign key refused on both databases, so the ingester could
+/// never get past that fork. Rows never pushed are still deleted beside
+/// them. The lookup of a message's events, which that rollback and the
+/// foreign-key check of every deleted row make, reads an index.
+async fn a_revived_row_forked_away_again_goes_back_to_retracted(postgres: bool) {
+    let db = Database::start(postgres).await;
+    let store = cairn_indexer::store::open(&db.url()).await.unwrap();
+    let store = store.as_ref();
+    let (b1, b2, b3) = (block(1, 1), block(2, 1), block(3, 1));
+    store.apply(&batch(&[b1, b2], Some(2))).await.unwrap();
+    store.rollback_to(&b1).await.unwrap();
+    store.apply(&batch(&[b2, b3], None)).await.unwrap();
+    assert_eq!(
+        statuses(store).await[2..],
+        [
+            (2, RowStatus::Pending),
+            (2, RowStatus::Pending),
+            (3, RowStatus::Pending),
+            (3, RowStatus::Pending)
+        ],
+        "revived and new rows alike wait for confirmation"
+    );
+    let told = events(store).await;
+    assert_eq!(told.last(), Some(&(EventKind::Retracted, 2, 1)));
+
+    assert_eq!(
+        store.rollback_to(&b1).await.unwrap(),
+        0,
+        "nothing confirmed above the fork"
+    );
+    assert_eq!(
+        events(store).await,
+        told,
+        "readers already have the retraction"
+    );
+    assert_eq!(
+        statuses(store).await,
+        [(1, RowStatus::Confirmed), (1, RowStatus::Confirmed)]
+    );
+    let revived = store
+        .message(&b2.hash.to_string(), 0, None)
+        .await
+        .unwrap()
+        .expect("a row its events name is kept");
+    assert_eq!(revived.status, RowStatus::Retracted);
+    assert!(
+        store
+            .message(&b3.hash.to_string(), 0, None)
+            .await
+            .unwrap()
+            .is_none(),
+        "a pending row never pushed is deleted"
+    );
+
+    // The block can come back once more, and is pushed again when confirmed.
+    store.apply(&batch(&[b2], Some(2))).await.unwrap();
+    assert_eq!(
+        events(store).await[told.len()..],
+        [(EventKind::Message, 2, 0), (EventKind::Message, 2, 1)]
+    );
+
+    // The lookup reads the index, not every event.
+    let lookup = "SELECT 1 FROM events WHERE message_id = $1";
+    if postgres {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+        sqlx::query("ANALYZE events")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // The table is small enough to read whole, which the planner would
+        // rightly prefer; the question is whether an index can serve.
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (plan,): (serde_json::Value,) =
+            sqlx::query_as(&format!("EXPLAIN (FORMAT JSON) {lookup}"))
+                .bind(1i64)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(
+            find_node(&plan[0]["Plan"], "events_message").is_some(),
+            "events_message is used: {plan}"
+        );
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {lookup}"))
+                .bind(1i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(
+            plan.iter()
+                .any(|(_, _, _, d)| d.contains("INDEX events_message")),
+            "events_message is used: {plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revived_row_forked_away_again_goes_back_to_retracted_sqlite() {
+    a_revived_row_forked_away_again_goes_back_to_retracted(false).await;
+}
+
+#[tokio::test]
+async fn a_revived_row_forked_away_again_goes_back_to_retracted_postgres() {
+    a_revived_row_forked_away_again_goes_back_to_retracted(true).await;
+}

@@ -57,6 +57,15 @@ const CONFIRM_STATEMENTS: [&str; 4] = [
     CONFIRM_KEYS,
 ];
 
+/// A pending row above the fork that readers were already told of (it was
+/// confirmed, retracted by an earlier reorg, and revived when its block came
+/// back) goes back to retracted instead of away: its events still name it,
+/// and the last of them already says it is retracted. Runs before
+/// [`ROLLBACK_PENDING_MESSAGES`], which deletes the pending rows never
+/// pushed.
+const RETRACT_REVIVED_MESSAGES: &str = "UPDATE messages SET status = 'retracted' \
+     WHERE status = 'pending' AND block_number > $1 \
+     AND EXISTS (SELECT 1 FROM events WHERE events.message_id = messages.id)";
 const ROLLBACK_PENDING_MESSAGES: &str =
     "DELETE FROM messages WHERE status = 'pending' AND block_number > $1";
 const ROLLBACK_PENDING_KEYS: &str =
@@ -645,7 +654,7 @@ macro_rules! sql_store {
                 fence!(self, tx, $fence);
                 let above = fork.number as i64;
                 // Batches first: see CONFIRM_STATEMENTS.
-                for statement in [ROLLBACK_PENDING_BATCHES, RETRACT_BATCHES, ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
+                for statement in [ROLLBACK_PENDING_BATCHES, RETRACT_BATCHES, RETRACT_REVIVED_MESSAGES, ROLLBACK_PENDING_MESSAGES, ROLLBACK_PENDING_KEYS] {
                     sqlx::query(statement).bind(above).execute(&mut *tx).await?;
                 }
                 order_events!(tx, $order_events);
