@@ -6,7 +6,8 @@
 //! subscribers scenarios on one store, and `CAIRN_BENCH_NODE_ARGS` adds flags to its node):
 //!
 //! - **scale**: `CAIRN_BENCH_ROWS` posts (default 100,000; the note's
-//!   figures use 1,000,000), 2,000 to a block, a fifth of them to one
+//!   figures use 1,000,000), `CAIRN_BENCH_PER_BLOCK` to a block (default
+//!   2,000), a fifth of them to one
 //!   recipient. A fresh `cairn serve` (the release binary, default flags)
 //!   indexes them from block 0 on each store. Reported: backfill time, peak
 //!   RSS and CPU of the node, the longest ingestion commit, the SQLite WAL
@@ -255,7 +256,7 @@ fn scale_recipient(i: usize) -> Address {
     Address::with_last_byte(0x10 + (i % 5) as u8)
 }
 
-async fn scale(rows: usize) {
+async fn scale(rows: usize, per_block: usize) {
     let anvil = roomy_anvil().await;
     let (contract, _) = CairnClient::deploy(&anvil.url, signer(DEPLOYER_KEY))
         .await
@@ -263,12 +264,12 @@ async fn scale(rows: usize) {
     let http = reqwest::Client::new();
     rpc(&anvil.url, "evm_setAutomine", json!([false])).await;
     let started = Instant::now();
-    for first in (0..rows).step_by(2_000) {
+    for first in (0..rows).step_by(per_block) {
         post_block(
             &http,
             &anvil.url,
             contract,
-            first..(first + 2_000).min(rows),
+            first..(first + per_block).min(rows),
             scale_recipient,
         )
         .await;
@@ -278,7 +279,7 @@ async fn scale(rows: usize) {
     let target = head(&anvil.url).await;
     println!(
         "scale: anchored {rows} posts in {} blocks in {:.1} s",
-        rows.div_ceil(2_000),
+        rows.div_ceil(per_block),
         started.elapsed().as_secs_f64()
     );
     for postgres in [false, true] {
@@ -645,7 +646,11 @@ async fn main() {
     let only = std::env::var("CAIRN_BENCH_ONLY").ok();
     let runs = |scenario: &str| only.as_deref().is_none_or(|o| o == scenario);
     if runs("scale") {
-        scale(env_usize("CAIRN_BENCH_ROWS", 100_000)).await;
+        scale(
+            env_usize("CAIRN_BENCH_ROWS", 100_000),
+            env_usize("CAIRN_BENCH_PER_BLOCK", 2_000),
+        )
+        .await;
     }
     if runs("subscribers") {
         subscribers(
