@@ -151,6 +151,70 @@ async fn kubo_reads_many_blocks_in_one_export_and_reports_the_missing() {
     );
 }
 
+/// Over several nodes, a round goes to the preferred node by export, and
+/// only what it lacks goes to the others, one block at a time. The
+/// preferred node has just said which blocks it lacks, so it is not asked
+/// for them again: it answers as many calls as it does alone.
+#[tokio::test]
+async fn over_two_nodes_a_round_asks_the_preferred_node_once_for_each_block() {
+    let (a, b) = (Kubo::start().await, Kubo::start().await);
+    let block = |node: &str, i: u32| Bytes::from(format!("on {node} only, {i}").into_bytes());
+    let on_a: Vec<Bytes> = (0..10).map(|i| block("a", i)).collect();
+    let on_b: Vec<Bytes> = (0..10).map(|i| block("b", i)).collect();
+    let mut cids = KuboStore::new(&a.api_url)
+        .put_many(on_a.clone())
+        .await
+        .unwrap();
+    cids.extend(
+        KuboStore::new(&b.api_url)
+            .put_many(on_b.clone())
+            .await
+            .unwrap(),
+    );
+    let nowhere: Vec<_> = (0..10)
+        .map(|i| cid::cid_for_block(format!("stored nowhere {i}").as_bytes()))
+        .collect();
+    cids.extend(&nowhere);
+
+    // What the preferred node costs when it is asked alone.
+    let before = a.api_calls().await;
+    let alone = KuboStore::new(&a.api_url)
+        .fetch_many_unverified(&cids)
+        .await
+        .unwrap();
+    let a_alone = a.api_calls().await - before;
+    assert_eq!(alone.iter().filter(|b| b.is_some()).count(), 10);
+
+    let both = KuboStore::new(&format!("{},{}", a.api_url, b.api_url));
+    let (a_before, b_before) = (a.api_calls().await, b.api_calls().await);
+    let found = both.fetch_many_unverified(&cids).await.unwrap();
+    let (a_calls, b_calls) = (
+        a.api_calls().await - a_before,
+        b.api_calls().await - b_before,
+    );
+    let expected: Vec<Option<Bytes>> = on_a
+        .into_iter()
+        .chain(on_b)
+        .map(Some)
+        .chain(nowhere.iter().map(|_| None))
+        .collect();
+    assert_eq!(found, expected);
+    // Kubo counts a call just after it answers (the reading of the count
+    // is a call too), so a reading may lag by a call or two, and the margin
+    // is twice that. Asking the preferred node again for what it lacks made
+    // 11 more: the first block only on the other node (which is then
+    // preferred) and the 10 stored nowhere.
+    assert!(
+        a_calls <= a_alone + 4,
+        "the preferred node answered {a_calls} calls, {a_alone} alone"
+    );
+    let lacking = (10 + nowhere.len()) as u64;
+    assert!(
+        b_calls <= lacking + 4,
+        "the other node answered {b_calls} calls for the {lacking} blocks the first lacks"
+    );
+}
+
 /// The kubo store over two IPFS Cluster peers: a write is on both Kubo
 /// nodes, pinned; when one dies, writes go on to the other and every block
 /// is still read, from the survivor.

@@ -125,8 +125,9 @@ impl KuboStore {
     }
 
     /// Runs `op` on each node in turn until one succeeds, and prefers that
-    /// node from then on. A node's failure is logged; the last is returned.
-    async fn on_any<'a, T, F, Fut>(&'a self, what: &str, op: F) -> Result<T, StoreError>
+    /// node from then on. Returns the node's index with its answer. A
+    /// node's failure is logged; the last is returned.
+    async fn on_any<'a, T, F, Fut>(&'a self, what: &str, op: F) -> Result<(usize, T), StoreError>
     where
         F: Fn(&'a KuboNode) -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -136,7 +137,7 @@ impl KuboStore {
             match op(node).await {
                 Ok(value) => {
                     self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(value);
+                    return Ok((i, value));
                 }
                 Err(err) if !err.is_node_failure() => return Err(err),
                 Err(err) => {
@@ -159,8 +160,22 @@ impl KuboStore {
         F: Fn(&'a KuboNode) -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
     {
+        self.first_found_except(None, op).await
+    }
+
+    /// [`Self::first_found`] without asking node `skip`, which has just
+    /// answered that it lacks what `op` looks for.
+    async fn first_found_except<'a, T, F, Fut>(
+        &'a self,
+        skip: Option<usize>,
+        op: F,
+    ) -> Result<Option<T>, StoreError>
+    where
+        F: Fn(&'a KuboNode) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+    {
         let mut failure = None;
-        for (i, node) in self.in_turn() {
+        for (i, node) in self.in_turn().filter(|(i, _)| Some(*i) != skip) {
             match op(node).await {
                 Ok(Some(found)) => {
                     if failure.is_none() {
@@ -611,13 +626,17 @@ impl BlobStore for KuboStore {
     /// Asks the preferred node for all of them at once, then the others for
     /// what it lacks, one by one.
     async fn fetch_many_unverified(&self, cids: &[Cid]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        let mut found = self
+        let (asked, mut found) = self
             .on_any("dag/export", |node| node.fetch_many_unverified(cids))
             .await?;
         if self.nodes.len() > 1 {
             for (slot, cid) in found.iter_mut().zip(cids) {
                 if slot.is_none() {
-                    *slot = not_found_as_none(self.fetch_unverified(cid).await)?;
+                    *slot = self
+                        .first_found_except(Some(asked), |node| async move {
+                            not_found_as_none(node.fetch_unverified(cid).await)
+                        })
+                        .await?;
                 }
             }
         }
